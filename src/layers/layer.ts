@@ -1,0 +1,101 @@
+/**
+ * The one contract every layer meets: shape inference (`computeOutputShape`), its weights
+ * (`weightSpecs`), and the dispatches of its forward and backward passes for a given batch size.
+ * Dispatches are built once per plan (model × batch size) and replayed each step, so a layer's
+ * forward/backward run at plan-build time only: they create bind groups, never encode.
+ */
+import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
+import type { Initializer } from './initializers.ts';
+
+/** A shape without the batch dimension, e.g. [28, 28, 1]. */
+export type Shape = readonly number[];
+
+export interface WeightSpec {
+  /** Keras name suffix: 'kernel' or 'bias'. */
+  name: string;
+  shape: Shape;
+  initializer: Initializer;
+}
+
+export interface ForwardContext {
+  engine: Engine;
+  batch: number;
+  /** One view per input, each `[batch, ...inputShapes[i]]` float32. */
+  inputs: readonly Required<BufferView>[];
+  inputShapes: readonly Shape[];
+  /** `[batch, ...outputShape]` float32; for layers that alias their input it equals inputs[0]. */
+  output: Required<BufferView>;
+  outputShape: Shape;
+  /** Weight views in `weightSpecs` order. */
+  weights: readonly Required<BufferView>[];
+  training: boolean;
+  /** Uniform of the plan's per-step values: `{ step: u32, seed: u32 }` (dropout masks use them). */
+  stepInfo: Required<BufferView>;
+  /** Extra device memory for the plan's lifetime (freed with the plan). */
+  scratch(byteLength: number, label: string): Required<BufferView>;
+}
+
+export interface BackwardContext extends ForwardContext {
+  /** dL/d(output), `[batch, ...outputShape]`. Layers may overwrite it (it is not read afterwards). */
+  outputGrad: Required<BufferView>;
+  /** Where to write dL/d(input i) (overwrite); null when nobody needs it (e.g. the model input). */
+  inputGrads: readonly (Required<BufferView> | null)[];
+  /** Where to write dL/dW for each weight (overwrite). */
+  weightGrads: readonly Required<BufferView>[];
+}
+
+export type ActivationName = 'linear' | 'relu' | 'softmax';
+
+export abstract class Layer {
+  /** Keras class name, shown by summary() and saved in model.json. */
+  abstract readonly className: string;
+  name: string;
+  /** Set on an input layer's successor when the user passes `inputShape`. */
+  readonly batchInputShape?: readonly (number | null)[];
+  /** Layers whose output is the input buffer itself (Flatten, Reshape, inference Dropout). */
+  aliasesInput(_training: boolean): boolean {
+    return false;
+  }
+
+  constructor(config: { name?: string; inputShape?: readonly number[]; batchInputShape?: readonly (number | null)[] }, defaultPrefix: string) {
+    this.name = config.name ?? uniqueName(defaultPrefix);
+    if (config.batchInputShape) this.batchInputShape = [...config.batchInputShape];
+    else if (config.inputShape) this.batchInputShape = [null, ...config.inputShape];
+  }
+
+  /** Validates the inputs and returns the output shape; throws an Error naming what is wrong. */
+  abstract computeOutputShape(inputShapes: readonly Shape[]): Shape;
+
+  weightSpecs(_inputShapes: readonly Shape[]): WeightSpec[] {
+    return [];
+  }
+
+  /** The activation applied after this layer's main op, when it is one the plan should split out. */
+  get activation(): ActivationName {
+    return 'linear';
+  }
+
+  abstract forward(ctx: ForwardContext): Dispatch[];
+  abstract backward(ctx: BackwardContext): Dispatch[];
+
+  /** Keras config for model.json (name and class-specific fields). */
+  getConfig(): Record<string, unknown> {
+    return { name: this.name, trainable: true };
+  }
+}
+
+const nameCounts = new Map<string, number>();
+
+/** Keras-style unique names: conv2d, conv2d_1, conv2d_2... */
+export function uniqueName(prefix: string): string {
+  const n = nameCounts.get(prefix) ?? 0;
+  nameCounts.set(prefix, n + 1);
+  return n === 0 ? prefix : `${prefix}_${n}`;
+}
+
+/** Throws if a layer expecting exactly `count` inputs got another number. */
+export function expectInputs(layer: Layer, inputShapes: readonly Shape[], count: number): void {
+  if (inputShapes.length !== count) {
+    throw new Error(`layer ${layer.name} (${layer.className}) takes ${count} input${count === 1 ? '' : 's'}, got ${inputShapes.length}`);
+  }
+}

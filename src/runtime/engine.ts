@@ -1,0 +1,344 @@
+/**
+ * The engine owns one GPUDevice and everything made from it: compiled pipelines (cached by kernel
+ * key), a buffer pool, and counters. Ops never talk to the device directly: they hand the engine a
+ * KernelSource and buffers and get back a Dispatch, a ready-to-encode record that a plan replays
+ * every step without creating anything.
+ */
+import type { BindingKind, KernelSource, KernelStyle } from '../../shaders/kernel.ts';
+import { acquireDevice, type AcquiredDevice } from './gpu.ts';
+
+/** GPUBufferUsage / GPUMapMode values, spelled out so a caller-supplied device works without globals. */
+export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+const MAP_MODE_READ = 0x1;
+const STORAGE_USAGE = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
+
+export interface EngineOptions {
+  /** Use this device (e.g. the page's own) instead of requesting one; the engine will not destroy it. */
+  device?: GPUDevice;
+  powerPreference?: GPUPowerPreference;
+  /** Kernel variant family; `auto` picks `registers` on CPU adapters and `tiled` on GPUs. */
+  kernelStyle?: KernelStyle | 'auto';
+  /** Scan inputs for NaN/Inf before uploading them (off by default: it costs a pass over the data). */
+  checkNumerics?: boolean;
+}
+
+export interface Dispatch {
+  readonly label: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly workgroups: readonly [number, number, number];
+}
+
+/** A range of a GPU buffer, as kernels bind it. */
+export interface BufferView {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
+export interface EngineStats {
+  adapter: string;
+  isFallbackAdapter: boolean;
+  kernelStyle: KernelStyle;
+  /** Bytes of GPU buffers the engine holds (in use and pooled). */
+  bytesAllocated: number;
+  buffersAllocated: number;
+  bytesInUse: number;
+  buffersCreated: number;
+  pipelinesCompiled: number;
+  bindGroupsCreated: number;
+  submits: number;
+  readbacks: number;
+  dispatches: number;
+}
+
+export class DeviceLostError extends Error {
+  override name = 'DeviceLostError';
+}
+
+export class GPUValidationError extends Error {
+  override name = 'GPUValidationError';
+}
+
+const LAYOUT_ENTRY: Record<BindingKind, GPUBufferBindingType> = {
+  read: 'read-only-storage',
+  write: 'storage',
+  uniform: 'uniform',
+};
+
+export class Engine {
+  readonly device: GPUDevice;
+  readonly kernelStyle: KernelStyle;
+  readonly adapterDescription: string;
+  readonly isFallbackAdapter: boolean;
+  readonly checkNumerics: boolean;
+  readonly hasTimestamps: boolean;
+
+  private readonly acquired: AcquiredDevice;
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private readonly freeBuffers = new Map<string, GPUBuffer[]>();
+  private readonly liveBuffers = new Set<GPUBuffer>();
+  private counters = { buffersCreated: 0, bindGroupsCreated: 0, submits: 0, readbacks: 0, dispatches: 0 };
+  private bytesAllocated = 0;
+  private bytesInUse = 0;
+  private failure: Error | undefined;
+  private disposed = false;
+  private readonly lostPromise: Promise<never>;
+
+  constructor(acquired: AcquiredDevice, options: EngineOptions = {}) {
+    this.acquired = acquired;
+    this.device = acquired.device;
+    const info = acquired.info;
+    this.isFallbackAdapter = !!(info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter || info?.architecture === 'swiftshader';
+    this.adapterDescription = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter' : 'unknown adapter';
+    this.kernelStyle = !options.kernelStyle || options.kernelStyle === 'auto' ? (this.isFallbackAdapter ? 'registers' : 'tiled') : options.kernelStyle;
+    this.checkNumerics = options.checkNumerics ?? false;
+    this.hasTimestamps = this.device.features.has('timestamp-query');
+    this.device.addEventListener('uncapturederror', (event) => {
+      const error = (event as GPUUncapturedErrorEvent).error;
+      this.failure ??= new GPUValidationError(`WebGPU error: ${error.message}`);
+    });
+    this.lostPromise = this.device.lost.then((info) => {
+      this.failure = new DeviceLostError(
+        this.disposed
+          ? 'This engine was disposed; create a new engine (and rebuild the model on it).'
+          : `The GPU device was lost (${info.reason}): ${info.message || 'no message'}. Create a new engine and ` +
+              'rebuild the model from its last saved weights.',
+      );
+      throw this.failure;
+    });
+    this.lostPromise.catch(() => {}); // observed through `failure`; never an unhandled rejection
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** Throws the device's first error (validation, out-of-memory, loss) if one happened. */
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Resolves `promise` unless the device is lost first: no call hangs on a dead device. */
+  async guard<T>(promise: Promise<T>): Promise<T> {
+    this.throwIfFailed();
+    const result = await Promise.race([promise, this.lostPromise]);
+    this.throwIfFailed();
+    return result;
+  }
+
+  // ---- pipelines and dispatches ----------------------------------------------------------
+
+  private pipelineFor(source: KernelSource): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    let entry = this.pipelines.get(source.key);
+    if (!entry) {
+      // Explicit layouts: 'auto' would drop bindings a variant happens not to use.
+      const layout = this.device.createBindGroupLayout({
+        label: source.key,
+        entries: source.bindings.map((kind, binding) => ({
+          binding,
+          visibility: 0x4 /* GPUShaderStage.COMPUTE */,
+          buffer: { type: LAYOUT_ENTRY[kind] },
+        })),
+      });
+      const module = this.device.createShaderModule({ label: source.key, code: source.code });
+      const pipeline = this.device.createComputePipeline({
+        label: source.key,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main' },
+      });
+      entry = { pipeline, layout };
+      this.pipelines.set(source.key, entry);
+    }
+    return entry;
+  }
+
+  /** Binds `buffers` to a kernel; the result is replayed as often as wanted at no further cost. */
+  kernel(source: KernelSource, buffers: ReadonlyArray<GPUBuffer | BufferView>): Dispatch {
+    this.throwIfFailed();
+    if (buffers.length !== source.bindings.length) {
+      throw new Error(`kernel ${source.key} takes ${source.bindings.length} buffers, got ${buffers.length}`);
+    }
+    const { pipeline, layout } = this.pipelineFor(source);
+    const bindGroup = this.device.createBindGroup({
+      label: source.key,
+      layout,
+      entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
+    });
+    this.counters.bindGroupsCreated++;
+    return { label: source.key, pipeline, bindGroup, workgroups: source.workgroups };
+  }
+
+  /** Encodes dispatches into one compute pass (WebGPU orders storage writes between dispatches). */
+  encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], timestampWrites?: GPUComputePassTimestampWrites): void {
+    const pass = encoder.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
+    for (const d of dispatches) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    }
+    pass.end();
+    this.counters.dispatches += dispatches.length;
+  }
+
+  /** One command encoder, one submit: `record` adds passes and copies. */
+  submit(record: (encoder: GPUCommandEncoder) => void): void {
+    this.throwIfFailed();
+    const encoder = this.device.createCommandEncoder();
+    record(encoder);
+    this.device.queue.submit([encoder.finish()]);
+    this.counters.submits++;
+  }
+
+  /** Runs dispatches in one submit. */
+  run(dispatches: readonly Dispatch[]): void {
+    this.submit((encoder) => this.encode(encoder, dispatches));
+  }
+
+  /** Waits until the GPU has finished all submitted work (rejects on device loss or error). */
+  async sync(): Promise<void> {
+    await this.guard(this.device.queue.onSubmittedWorkDone());
+  }
+
+  // ---- buffers -------------------------------------------------------------------------
+
+  /** A storage buffer of at least `byteLength` bytes from the pool (contents undefined). */
+  buffer(byteLength: number, label = 'tensor'): GPUBuffer {
+    this.throwIfFailed();
+    const size = Math.max(16, Math.ceil(byteLength / 16) * 16);
+    const maxSize = Math.min(this.limits.maxBufferSize, this.limits.maxStorageBufferBindingSize);
+    if (size > maxSize) {
+      throw new RangeError(
+        `${label} needs ${size} bytes on the GPU, over this device's limit of ${maxSize} bytes ` +
+          `(maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}, maxBufferSize ${this.limits.maxBufferSize}). ` +
+          'Use a smaller batch size, or keep the dataset on the host (fit with {datasetOnGpu: false}).',
+      );
+    }
+    const key = String(size);
+    const pooled = this.freeBuffers.get(key)?.pop();
+    let buffer = pooled;
+    if (!buffer) {
+      buffer = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+      this.counters.buffersCreated++;
+      this.bytesAllocated += size;
+    }
+    this.liveBuffers.add(buffer);
+    this.bytesInUse += size;
+    return buffer;
+  }
+
+  /** Returns a buffer to the pool. */
+  release(buffer: GPUBuffer | undefined): void {
+    if (!buffer || !this.liveBuffers.delete(buffer)) return;
+    this.bytesInUse -= buffer.size;
+    const key = String(buffer.size);
+    let list = this.freeBuffers.get(key);
+    if (!list) this.freeBuffers.set(key, (list = []));
+    list.push(buffer);
+  }
+
+  /** Destroys pooled buffers nobody holds, returning their memory to the device. */
+  trim(): void {
+    for (const list of this.freeBuffers.values()) {
+      for (const b of list) {
+        this.bytesAllocated -= b.size;
+        b.destroy();
+      }
+    }
+    this.freeBuffers.clear();
+  }
+
+  /** Uploads a typed array into a new pooled buffer. */
+  upload(data: ArrayBufferView, label = 'upload'): GPUBuffer {
+    const buffer = this.buffer(data.byteLength, label);
+    this.write(buffer, data);
+    return buffer;
+  }
+
+  write(target: GPUBuffer | BufferView, data: ArrayBufferView, byteOffset = 0): void {
+    this.throwIfFailed();
+    const view = 'buffer' in target ? target : { buffer: target, offset: 0 };
+    // writeBuffer wants a multiple of 4 bytes; uint8 data is padded through a copy.
+    let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4) {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      bytes = padded;
+    }
+    this.device.queue.writeBuffer(view.buffer, (view.offset ?? 0) + byteOffset, bytes as Uint8Array<ArrayBuffer>);
+  }
+
+  /** Copies `byteLength` bytes of a buffer back to the host (one submit, one readback). */
+  async read(source: GPUBuffer | BufferView, byteLength?: number): Promise<ArrayBuffer> {
+    const view = 'buffer' in source ? source : { buffer: source };
+    const offset = view.offset ?? 0;
+    const length = byteLength ?? view.size ?? view.buffer.size - offset;
+    const staging = this.device.createBuffer({ size: Math.ceil(length / 4) * 4, usage: Usage.MAP_READ | Usage.COPY_DST, label: 'readback' });
+    try {
+      this.submit((encoder) => encoder.copyBufferToBuffer(view.buffer, offset, staging, 0, staging.size));
+      this.counters.readbacks++;
+      await this.guard(staging.mapAsync(MAP_MODE_READ));
+      return staging.getMappedRange().slice(0, length);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  // ---- bookkeeping ----------------------------------------------------------------------
+
+  stats(): EngineStats {
+    return {
+      adapter: this.adapterDescription,
+      isFallbackAdapter: this.isFallbackAdapter,
+      kernelStyle: this.kernelStyle,
+      bytesAllocated: this.bytesAllocated,
+      buffersAllocated: this.liveBuffers.size + [...this.freeBuffers.values()].reduce((n, l) => n + l.length, 0),
+      bytesInUse: this.bytesInUse,
+      pipelinesCompiled: this.pipelines.size,
+      ...this.counters,
+    };
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Frees every buffer; destroys the device when the engine created it. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.failure ??= new DeviceLostError('This engine was disposed; create a new engine (and rebuild the model on it).');
+    for (const b of this.liveBuffers) b.destroy();
+    this.liveBuffers.clear();
+    this.trim();
+    this.bytesAllocated = 0;
+    this.bytesInUse = 0;
+    this.pipelines.clear();
+    if (this.acquired.owned) this.acquired.device.destroy();
+    this.acquired.gpu = undefined;
+    this.acquired.adapter = undefined;
+  }
+}
+
+export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
+  return new Engine(await acquireDevice(options), options);
+}
+
+let defaultEngine: Promise<Engine> | undefined;
+
+/** The engine models use unless given one; created on first need. */
+export function getDefaultEngine(): Promise<Engine> {
+  defaultEngine ??= createEngine();
+  return defaultEngine.then((engine) => {
+    if (engine.isDisposed) {
+      defaultEngine = createEngine();
+      return defaultEngine;
+    }
+    return engine;
+  });
+}
+
+/** Makes `engine` the default (e.g. one built on a page's own device). */
+export function setDefaultEngine(engine: Engine): void {
+  defaultEngine = Promise.resolve(engine);
+}

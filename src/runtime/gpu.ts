@@ -1,0 +1,119 @@
+/**
+ * Finding a WebGPU implementation: `navigator.gpu` in pages and Workers, Dawn's Node binding
+ * (the `webgpu` package) in Node. Without a GPU, Dawn needs a Vulkan driver; Chromium's Debian
+ * package ships SwiftShader's, which we point the Vulkan loader at when no adapter is found.
+ */
+
+export const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof (globalThis as { window?: unknown }).window === 'undefined';
+
+/** Where Linux distributions put Chromium's SwiftShader Vulkan ICD. */
+const SWIFTSHADER_ICDS = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib64/chromium/vk_swiftshader_icd.json',
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+  '/usr/lib64/chromium-browser/vk_swiftshader_icd.json',
+];
+
+export class WebGPUUnavailableError extends Error {
+  override name = 'WebGPUUnavailableError';
+}
+
+interface DawnModule {
+  create(flags: string[]): GPU;
+  globals: Record<string, unknown>;
+}
+
+let dawn: Promise<DawnModule> | undefined;
+
+async function loadDawn(): Promise<DawnModule> {
+  const moduleName = 'webgpu'; // a variable, so bundlers leave this Node-only import alone
+  try {
+    const mod = (await import(/* @vite-ignore */ moduleName)) as DawnModule;
+    // Dawn's enums (GPUBufferUsage, GPUMapMode...) are what page code expects as globals.
+    for (const [name, value] of Object.entries(mod.globals)) {
+      if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
+    }
+    return mod;
+  } catch (err) {
+    throw new WebGPUUnavailableError(
+      `WebGPU in Node needs Dawn's binding, the npm package "webgpu" (npm install webgpu): ${(err as Error).message}`,
+    );
+  }
+}
+
+async function nodeAdapter(options: GPURequestAdapterOptions): Promise<{ gpu: GPU; adapter: GPUAdapter }> {
+  dawn ??= loadDawn();
+  const { create } = await dawn;
+  let gpu = create([]);
+  let adapter = await gpu.requestAdapter(options);
+  if (!adapter && !process.env.VK_ICD_FILENAMES) {
+    const fs = await import('node:fs');
+    const icd = SWIFTSHADER_ICDS.find((p) => fs.existsSync(p));
+    if (icd) {
+      process.env.VK_ICD_FILENAMES = icd;
+      gpu = create([]);
+      adapter = await gpu.requestAdapter(options);
+    }
+  }
+  if (!adapter) {
+    throw new WebGPUUnavailableError(
+      'Dawn found no WebGPU adapter. Without a GPU it runs on SwiftShader, the CPU Vulkan driver shipped with ' +
+        'Chromium: on Debian/Ubuntu run `apt-get install -y chromium libvulkan1` (or point VK_ICD_FILENAMES at a ' +
+        'vk_swiftshader_icd.json). With a GPU, install its Vulkan driver and libvulkan1.',
+    );
+  }
+  return { gpu, adapter };
+}
+
+async function browserAdapter(options: GPURequestAdapterOptions): Promise<{ gpu: GPU; adapter: GPUAdapter }> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) {
+    throw new WebGPUUnavailableError(
+      'This browser exposes no WebGPU (navigator.gpu is missing). Use a recent Chrome/Edge (113+), Safari 26 or ' +
+        'Firefox 141+ over https or localhost; on Linux start Chromium with --enable-unsafe-webgpu.',
+    );
+  }
+  const adapter = await gpu.requestAdapter(options);
+  if (!adapter) {
+    throw new WebGPUUnavailableError(
+      'navigator.gpu returned no adapter: WebGPU is blocked for this GPU or driver. Check chrome://gpu, or ' +
+        'start Chromium with --enable-unsafe-webgpu (it then falls back to SwiftShader on the CPU).',
+    );
+  }
+  return { gpu, adapter };
+}
+
+export interface AcquiredDevice {
+  gpu?: GPU;
+  adapter?: GPUAdapter;
+  device: GPUDevice;
+  info: GPUAdapterInfo | undefined;
+  /** True when we created the device and so may destroy it. */
+  owned: boolean;
+}
+
+/** Limits we raise to the adapter's maximum: training keeps whole datasets and activations on the GPU. */
+const RAISED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+] as const;
+
+export async function acquireDevice(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference } = {}): Promise<AcquiredDevice> {
+  if (options.device) {
+    return { device: options.device, info: options.device.adapterInfo, owned: false };
+  }
+  const adapterOptions: GPURequestAdapterOptions = { powerPreference: options.powerPreference ?? 'high-performance' };
+  const { gpu, adapter } = isNode ? await nodeAdapter(adapterOptions) : await browserAdapter(adapterOptions);
+  const requiredLimits: Record<string, number> = {};
+  for (const name of RAISED_LIMITS) {
+    const value = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof value === 'number') requiredLimits[name] = value;
+  }
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'webgpu-train' });
+  return { gpu, adapter, device, info: adapter.info, owned: true };
+}
