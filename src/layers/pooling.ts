@@ -1,0 +1,118 @@
+/**
+ * MaxPooling2D (Keras semantics, channels_last) and the op-level functions it wraps.
+ */
+import { maxPoolBackward as backwardKernel, maxPoolForward as forwardKernel, type PoolGeometry } from '../../shaders/pool.ts';
+import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
+import { formatShape } from '../runtime/tensor.ts';
+import { pair, padding as parsePadding, windowOutput, type Padding } from './config.ts';
+import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
+
+export type { PoolGeometry };
+
+export interface MaxPooling2DConfig {
+  /** Window [h, w]; default 2. */
+  poolSize?: number | [number, number];
+  /** Default: the pool size. */
+  strides?: number | [number, number];
+  padding?: Padding;
+  name?: string;
+  inputShape?: readonly number[];
+  batchInputShape?: readonly (number | null)[];
+}
+
+/**
+ * The geometry of pooling `[height, width, channels]` images; throws (naming `who`) when a 'valid'
+ * window does not fit.
+ */
+export function poolGeometry(
+  batch: number,
+  inputShape: Shape,
+  pool: readonly [number, number],
+  strides: readonly [number, number],
+  mode: Padding,
+  who = 'max pooling',
+): PoolGeometry {
+  if (inputShape.length !== 3) {
+    throw new Error(`${who} expects inputs of shape [height, width, channels] (rank 3 without the batch), got ${formatShape(inputShape)}`);
+  }
+  const [height, width, channels] = inputShape as [number, number, number];
+  const rows = windowOutput(height, pool[0], strides[0], mode);
+  const cols = windowOutput(width, pool[1], strides[1], mode);
+  if (rows.out <= 0 || cols.out <= 0) {
+    throw new Error(
+      `${who}: pool size ${formatShape(pool)} is larger than the input ${formatShape(inputShape)} with padding 'valid'; ` +
+        `use a smaller pool or padding 'same'`,
+    );
+  }
+  return {
+    batch,
+    height,
+    width,
+    channels,
+    poolH: pool[0],
+    poolW: pool[1],
+    strideH: strides[0],
+    strideW: strides[1],
+    padTop: rows.padBefore,
+    padLeft: cols.padBefore,
+    outHeight: rows.out,
+    outWidth: cols.out,
+  };
+}
+
+/** y = maxpool(x): x [batch, height, width, channels], y [batch, outHeight, outWidth, channels]. */
+export function maxPoolForward(engine: Engine, g: PoolGeometry, views: { x: BufferView; y: BufferView }): Dispatch[] {
+  return [engine.kernel(forwardKernel(g), [views.x, views.y])];
+}
+
+/** dx = gradient of maxpool routed to each window's first maximum; dx is fully overwritten. */
+export function maxPoolBackward(engine: Engine, g: PoolGeometry, views: { x: BufferView; dy: BufferView; dx: BufferView }): Dispatch[] {
+  return [engine.kernel(backwardKernel(g), [views.x, views.dy, views.dx])];
+}
+
+export class MaxPooling2D extends Layer {
+  readonly className = 'MaxPooling2D';
+  readonly poolSize: [number, number];
+  readonly strides: [number, number];
+  readonly padding: Padding;
+
+  constructor(config: MaxPooling2DConfig = {}) {
+    super(config, 'max_pooling2d');
+    const what = (arg: string) => `MaxPooling2D ${this.name}: ${arg}`;
+    this.poolSize = pair(config.poolSize ?? 2, what('poolSize'));
+    this.strides = pair(config.strides ?? this.poolSize, what('strides'));
+    this.padding = parsePadding(config.padding, what('padding'));
+  }
+
+  private geometry(batch: number, inputShape: Shape): PoolGeometry {
+    return poolGeometry(batch, inputShape, this.poolSize, this.strides, this.padding, `layer ${this.name} (MaxPooling2D)`);
+  }
+
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    expectInputs(this, inputShapes, 1);
+    const g = this.geometry(1, inputShapes[0]!);
+    return [g.outHeight, g.outWidth, g.channels];
+  }
+
+  forward(ctx: ForwardContext): Dispatch[] {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    return maxPoolForward(ctx.engine, g, { x: ctx.inputs[0]!, y: ctx.output });
+  }
+
+  backward(ctx: BackwardContext): Dispatch[] {
+    const dx = ctx.inputGrads[0];
+    if (!dx) return [];
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    return maxPoolBackward(ctx.engine, g, { x: ctx.inputs[0]!, dy: ctx.outputGrad, dx });
+  }
+
+  override getConfig(): Record<string, unknown> {
+    return {
+      ...super.getConfig(),
+      pool_size: [...this.poolSize],
+      padding: this.padding,
+      strides: [...this.strides],
+      data_format: 'channels_last',
+    };
+  }
+}
