@@ -36,3 +36,15 @@ export function grid(invocations: number, workgroupSize: number): { workgroups: 
   const x = MAX_GROUPS_PER_DIM;
   return { workgroups: [x, Math.ceil(groups / x), 1], rowStride: x * workgroupSize };
 }
+
+/**
+ * The per-step uniform every training plan writes before each submit (16 bytes):
+ *   struct StepInfo { offset: u32, step: u32, seed: u32, pad: u32 }
+ * `offset` is the batch's first position in the epoch's index permutation (the batch gather reads
+ * it), `step` counts optimizer steps and `seed` is the fit's seed (dropout masks hash both).
+ */
+export const STEP_INFO_BYTES = 16;
+
+export function stepInfoData(offset: number, step: number, seed: number): Uint32Array {
+  return new Uint32Array([offset >>> 0, step >>> 0, seed >>> 0, 0]);
+}

@@ -6,6 +6,8 @@
  */
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import type { Initializer } from './initializers.ts';
+import { SymbolicTensor, isSymbolicTensor, type GraphNode } from '../graph/symbolic.ts';
+import { formatShape } from '../runtime/tensor.ts';
 
 /** A shape without the batch dimension, e.g. [28, 28, 1]. */
 export type Shape = readonly number[];
@@ -77,6 +79,31 @@ export abstract class Layer {
 
   abstract forward(ctx: ForwardContext): Dispatch[];
   abstract backward(ctx: BackwardContext): Dispatch[];
+
+  /** The node this layer was applied at (a layer is applied once: shared layers are not supported). */
+  node: GraphNode | undefined;
+
+  /** Connects this layer in a functional graph: `const y = layers.dense({ units: 10 }).apply(x)`. */
+  apply(inputs: SymbolicTensor | readonly SymbolicTensor[]): SymbolicTensor {
+    const list = isSymbolicTensor(inputs) ? [inputs] : inputs;
+    if (!Array.isArray(list) || list.length === 0 || !list.every(isSymbolicTensor)) {
+      throw new TypeError(`layer ${this.name}: apply() takes a symbolic tensor (from input() or another layer's apply()) or an array of them`);
+    }
+    if (this.node) {
+      throw new Error(`layer ${this.name} is already applied; shared layers are not supported, create another layer`);
+    }
+    if (this.batchInputShape) {
+      const expected = this.batchInputShape.slice(1);
+      const got = list[0]!.shape;
+      if (expected.length !== got.length || expected.some((d, i) => d !== null && d !== got[i])) {
+        throw new Error(`layer ${this.name} was declared with inputShape ${formatShape(expected)} but is applied to ${formatShape(got)}`);
+      }
+    }
+    const output = new SymbolicTensor(this.computeOutputShape(list.map((t) => t.shape)));
+    this.node = { layer: this, inputs: list, output };
+    output.producer = this.node;
+    return output;
+  }
 
   /** Keras config for model.json (name and class-specific fields). */
   getConfig(): Record<string, unknown> {

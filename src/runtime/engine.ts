@@ -227,10 +227,28 @@ export class Engine {
     return buffer;
   }
 
+  /** A small uniform buffer (per-step values such as the batch offset or the learning rate). */
+  uniform(byteLength: number, label = 'uniform'): GPUBuffer {
+    this.throwIfFailed();
+    const size = Math.max(16, Math.ceil(byteLength / 16) * 16);
+    const buffer = this.device.createBuffer({ size, usage: Usage.UNIFORM | Usage.COPY_DST, label });
+    this.counters.buffersCreated++;
+    this.bytesAllocated += size;
+    this.liveBuffers.add(buffer);
+    this.bytesInUse += size;
+    return buffer;
+  }
+
   /** Returns a buffer to the pool. */
   release(buffer: GPUBuffer | undefined): void {
     if (!buffer || !this.liveBuffers.delete(buffer)) return;
     this.bytesInUse -= buffer.size;
+    if (buffer.usage & Usage.UNIFORM) {
+      // Uniform buffers are few and tiny: destroyed rather than pooled.
+      this.bytesAllocated -= buffer.size;
+      buffer.destroy();
+      return;
+    }
     const key = String(buffer.size);
     let list = this.freeBuffers.get(key);
     if (!list) this.freeBuffers.set(key, (list = []));

@@ -1,0 +1,50 @@
+/** A standalone activation layer (and the softmax the graph appends after `activation: 'softmax'`). */
+import { reluBackward, reluForward, scale } from '../../shaders/elementwise.ts';
+import { softmaxBackward, softmaxForward } from '../../shaders/softmax.ts';
+import type { Dispatch } from '../runtime/engine.ts';
+import { sizeOf } from '../runtime/tensor.ts';
+import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
+
+export const ACTIVATIONS: readonly ActivationName[] = ['linear', 'relu', 'softmax'];
+
+export function parseActivation(value: unknown, layerName: string): ActivationName {
+  if (value === undefined || value === null) return 'linear';
+  if (typeof value === 'string' && (ACTIVATIONS as readonly string[]).includes(value)) return value as ActivationName;
+  throw new Error(`layer ${layerName}: unknown activation ${JSON.stringify(value)}; known: ${ACTIVATIONS.join(', ')}`);
+}
+
+export class Activation extends Layer {
+  readonly className = 'Activation';
+  readonly kind: ActivationName;
+  constructor(config: { activation: ActivationName; name?: string; inputShape?: readonly number[] }) {
+    super(config, 'activation');
+    this.kind = parseActivation(config?.activation, this.name);
+  }
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    expectInputs(this, inputShapes, 1);
+    return inputShapes[0]!;
+  }
+  /** Softmax normalizes over the last axis; rows are everything before it. */
+  private rowsAndClasses(ctx: ForwardContext): [number, number] {
+    const classes = ctx.outputShape[ctx.outputShape.length - 1]!;
+    return [(ctx.batch * sizeOf(ctx.outputShape)) / classes, classes];
+  }
+  forward(ctx: ForwardContext): Dispatch[] {
+    const n = ctx.batch * sizeOf(ctx.outputShape);
+    const x = ctx.inputs[0]!;
+    if (this.kind === 'relu') return [ctx.engine.kernel(reluForward(n), [x, ctx.output])];
+    if (this.kind === 'softmax') return [ctx.engine.kernel(softmaxForward(...this.rowsAndClasses(ctx)), [x, ctx.output])];
+    return [ctx.engine.kernel(scale(n, 1), [x, ctx.output])];
+  }
+  backward(ctx: BackwardContext): Dispatch[] {
+    const dx = ctx.inputGrads[0];
+    if (!dx) return [];
+    const n = ctx.batch * sizeOf(ctx.outputShape);
+    if (this.kind === 'relu') return [ctx.engine.kernel(reluBackward(n), [ctx.output, ctx.outputGrad, dx])];
+    if (this.kind === 'softmax') return [ctx.engine.kernel(softmaxBackward(...this.rowsAndClasses(ctx)), [ctx.output, ctx.outputGrad, dx])];
+    return [ctx.engine.kernel(scale(n, 1), [ctx.outputGrad, dx])];
+  }
+  override getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), activation: this.kind };
+  }
+}

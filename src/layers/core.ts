@@ -1,0 +1,92 @@
+/** Layers that move no data: the model input, and reshapes (a view of the same buffer). */
+import type { Dispatch } from '../runtime/engine.ts';
+import { formatShape, sizeOf } from '../runtime/tensor.ts';
+import { SymbolicTensor } from '../graph/symbolic.ts';
+import { expectInputs, Layer, type Shape } from './layer.ts';
+
+export class InputLayer extends Layer {
+  readonly className = 'InputLayer';
+  readonly shape: Shape;
+  constructor(config: { shape: readonly number[]; name?: string }) {
+    super({ name: config.name }, 'input');
+    const shape = config?.shape;
+    if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
+      throw new Error(`input(): shape must be a non-empty array of positive integers (without the batch dimension), got ${JSON.stringify(shape)}`);
+    }
+    this.shape = [...shape];
+  }
+  computeOutputShape(): Shape {
+    return this.shape;
+  }
+  /** The graph's source: a node without inputs. */
+  symbolicOutput(): SymbolicTensor {
+    if (!this.node) {
+      const output = new SymbolicTensor(this.shape);
+      this.node = { layer: this, inputs: [], output };
+      output.producer = this.node;
+    }
+    return this.node.output;
+  }
+  forward(): Dispatch[] {
+    return [];
+  }
+  backward(): Dispatch[] {
+    return [];
+  }
+  override getConfig(): Record<string, unknown> {
+    return { batch_input_shape: [null, ...this.shape], dtype: 'float32', sparse: false, name: this.name };
+  }
+}
+
+/** Flatten and Reshape keep the bytes and change the shape, so their output aliases their input. */
+abstract class ReshapeLike extends Layer {
+  override aliasesInput(): boolean {
+    return true;
+  }
+  forward(): Dispatch[] {
+    return [];
+  }
+  backward(): Dispatch[] {
+    return [];
+  }
+}
+
+export class Flatten extends ReshapeLike {
+  readonly className = 'Flatten';
+  constructor(config: { name?: string; inputShape?: readonly number[] } = {}) {
+    super(config, 'flatten');
+  }
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    expectInputs(this, inputShapes, 1);
+    return [sizeOf(inputShapes[0]!)];
+  }
+  override getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), data_format: 'channels_last' };
+  }
+}
+
+export class Reshape extends ReshapeLike {
+  readonly className = 'Reshape';
+  readonly targetShape: readonly number[];
+  constructor(config: { targetShape: readonly number[]; name?: string; inputShape?: readonly number[] }) {
+    super(config, 'reshape');
+    const t = config?.targetShape;
+    if (!Array.isArray(t) || t.length === 0 || t.some((d) => !Number.isInteger(d) || (d <= 0 && d !== -1)) || t.filter((d) => d === -1).length > 1) {
+      throw new Error(`reshape: targetShape must be positive integers with at most one -1, got ${JSON.stringify(t)}`);
+    }
+    this.targetShape = [...t];
+  }
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    expectInputs(this, inputShapes, 1);
+    const total = sizeOf(inputShapes[0]!);
+    const known = this.targetShape.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+    const shape = this.targetShape.map((d) => (d === -1 ? total / known : d));
+    if (sizeOf(shape) !== total || shape.some((d) => !Number.isInteger(d))) {
+      throw new Error(`layer ${this.name}: cannot reshape ${formatShape(inputShapes[0]!)} (${total} values) to ${formatShape(this.targetShape)}`);
+    }
+    return shape;
+  }
+  override getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), target_shape: this.targetShape };
+  }
+}

@@ -1,0 +1,42 @@
+/** Dropout: active in training only; at inference it passes its input through as the same buffer. */
+import { dropoutBackward, dropoutForward } from '../../shaders/dropout.ts';
+import type { Dispatch } from '../runtime/engine.ts';
+import { sizeOf } from '../runtime/tensor.ts';
+import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
+
+export class Dropout extends Layer {
+  readonly className = 'Dropout';
+  readonly rate: number;
+  readonly seed: number;
+  constructor(config: { rate: number; seed?: number; name?: string; inputShape?: readonly number[] }) {
+    super(config, 'dropout');
+    const rate = config?.rate;
+    if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) {
+      throw new Error(`layer ${this.name}: dropout rate must be a number in [0, 1), got ${JSON.stringify(rate)}`);
+    }
+    this.rate = rate;
+    // Distinct layers get distinct masks even with the same fit seed.
+    this.seed = config.seed ?? [...this.name].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261);
+  }
+  override aliasesInput(training: boolean): boolean {
+    return !training || this.rate === 0;
+  }
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    expectInputs(this, inputShapes, 1);
+    return inputShapes[0]!;
+  }
+  forward(ctx: ForwardContext): Dispatch[] {
+    if (this.aliasesInput(ctx.training)) return [];
+    const n = ctx.batch * sizeOf(ctx.outputShape);
+    return [ctx.engine.kernel(dropoutForward(n, this.rate, this.seed), [ctx.inputs[0]!, ctx.stepInfo, ctx.output])];
+  }
+  backward(ctx: BackwardContext): Dispatch[] {
+    const dx = ctx.inputGrads[0];
+    if (!dx || this.aliasesInput(true)) return [];
+    const n = ctx.batch * sizeOf(ctx.outputShape);
+    return [ctx.engine.kernel(dropoutBackward(n, this.rate, this.seed), [ctx.outputGrad, ctx.stepInfo, dx])];
+  }
+  override getConfig(): Record<string, unknown> {
+    return { ...super.getConfig(), rate: this.rate, noise_shape: null, seed: this.seed };
+  }
+}

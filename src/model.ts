@@ -1,0 +1,735 @@
+/**
+ * The Keras-like model: a graph of layers (Sequential or Functional), its weights, and
+ * compile / fit / evaluate / predict. Weights live on the host until the model first runs, then in
+ * one flat GPU buffer (each weight at an aligned offset) so that an optimizer step is one dispatch.
+ */
+import { fill } from '../shaders/elementwise.ts';
+import { STEP_INFO_BYTES, stepInfoData } from '../shaders/kernel.ts';
+import { DeviceDataset } from './data/device-dataset.ts';
+import { validateLabels } from './data/labels.ts';
+import { Plan, type ModelBinding, type PlanMode, type View } from './graph/plan.ts';
+import { SymbolicTensor, topologicalNodes, type GraphNode } from './graph/symbolic.ts';
+import { InputLayer } from './layers/core.ts';
+import { initialize, Random } from './layers/initializers.ts';
+import { uniqueName, type Layer, type WeightSpec } from './layers/layer.ts';
+import { lossLabelKind, METRICS_BYTES, readMetrics, resolveLoss, resolveMetrics, type LossName } from './losses.ts';
+import { resolveOptimizer, type Optimizer } from './optimizers.ts';
+import { ProgressBar } from './progress.ts';
+import { getDefaultEngine, type Engine } from './runtime/engine.ts';
+import { describe, formatShape, sizeOf, Tensor, type HostData } from './runtime/tensor.ts';
+import { paramCount, summaryTable } from './summary.ts';
+
+export interface CompileArgs {
+  optimizer: string | Optimizer;
+  loss: string;
+  metrics?: string | string[];
+  /** The engine to run on; the default engine otherwise. */
+  engine?: Engine;
+}
+
+export interface Logs {
+  loss: number;
+  accuracy?: number;
+  val_loss?: number;
+  val_accuracy?: number;
+  [metric: string]: number | undefined;
+}
+
+export interface Callbacks {
+  onTrainBegin?(logs?: Logs): void | Promise<void>;
+  onTrainEnd?(logs?: Logs): void | Promise<void>;
+  onEpochBegin?(epoch: number, logs?: Logs): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs: Logs): void | Promise<void>;
+  /** Called after each batch with the latest metrics read from the GPU (read at most every `logEveryMs`). */
+  onBatchEnd?(batch: number, logs: Logs & { size: number }): void | Promise<void>;
+}
+
+export interface FitArgs {
+  epochs?: number;
+  batchSize?: number;
+  shuffle?: boolean;
+  seed?: number;
+  validationSplit?: number;
+  validationData?: [TensorLike, TensorLike];
+  callbacks?: Callbacks;
+  /** 0 silent, 1 progress bar (Node, default there), 2 one line per epoch. */
+  verbose?: 0 | 1 | 2;
+  initialEpoch?: number;
+  /** How often batch logs are refreshed from the GPU (default 500 ms): each refresh is a readback. */
+  logEveryMs?: number;
+}
+
+export interface EvaluateArgs {
+  batchSize?: number;
+}
+
+/** A host tensor, or anything shaped like one. */
+export type TensorLike = Tensor | { data: HostData; shape: readonly number[] };
+
+export interface NamedWeight {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+export class History {
+  readonly epoch: number[] = [];
+  readonly history: Record<string, number[]> = {};
+  record(epoch: number, logs: Logs): void {
+    this.epoch.push(epoch);
+    for (const [key, value] of Object.entries(logs)) {
+      if (typeof value === 'number') (this.history[key] ??= []).push(value);
+    }
+  }
+  get loss(): number[] {
+    return this.history.loss ?? [];
+  }
+  get accuracy(): number[] {
+    return this.history.accuracy ?? [];
+  }
+  get val_loss(): number[] {
+    return this.history.val_loss ?? [];
+  }
+  get val_accuracy(): number[] {
+    return this.history.val_accuracy ?? [];
+  }
+}
+
+interface ModelWeight {
+  layer: Layer;
+  spec: WeightSpec;
+  name: string;
+  shape: number[];
+  size: number;
+  /** Offset in floats inside the flat parameter buffer (aligned for binding). */
+  offset: number;
+}
+
+interface Compiled {
+  optimizer: Optimizer;
+  loss: LossName;
+  metrics: ['accuracy'] | [];
+  engine?: Engine;
+}
+
+/** GPU-side state of a model on one engine. */
+interface DeviceState {
+  engine: Engine;
+  floats: number;
+  params: View;
+  grads: View;
+  slots: View[];
+  hyper: View;
+  stepInfo: GPUBuffer;
+  metrics: View;
+  plans: Map<string, Plan>;
+  datasets: Map<string, { key: object; dataset: DeviceDataset }>;
+  /** Index buffers by use: one holds the epoch's permutation, another the identity order. */
+  indices: Map<string, { view: View; length: number; identity: boolean }>;
+  /** Optimizer iterations done (Adam's t). */
+  iterations: number;
+  slotOptimizer: Optimizer | undefined;
+}
+
+const DEFAULT_SEED = 1337;
+const DATASET_CACHE = 3; // train, validation, test
+
+export class LayersModel {
+  readonly name: string;
+  /** Set by a failed or disposed state; `stopTraining = true` from a callback ends fit after the batch. */
+  stopTraining = false;
+  protected graph: { input: SymbolicTensor; output: SymbolicTensor; nodes: GraphNode[] } | undefined;
+  protected weightsList: ModelWeight[] = [];
+  /** Host values, authoritative until the model has device state. */
+  private hostValues: Float32Array[] = [];
+  private compiled: Compiled | undefined;
+  private device: DeviceState | undefined;
+  private readonly seed: number;
+  private disposed = false;
+
+  constructor(config: { name?: string; seed?: number }, defaultPrefix: string) {
+    this.name = config.name ?? uniqueName(defaultPrefix);
+    this.seed = config.seed ?? DEFAULT_SEED;
+  }
+
+  /** Wires the graph and initializes weights (seeded). */
+  protected setGraph(inputs: SymbolicTensor, outputs: SymbolicTensor): void {
+    const nodes = topologicalNodes([outputs]);
+    if (!nodes.some((n) => n.output === inputs)) {
+      throw new Error(`model ${this.name}: the outputs do not depend on the given inputs`);
+    }
+    this.graph = { input: inputs, output: outputs, nodes };
+    this.weightsList = [];
+    const random = new Random(this.seed);
+    this.hostValues = [];
+    for (const node of nodes) {
+      for (const spec of node.layer.weightSpecs(node.inputs.map((t) => t.shape))) {
+        const shape = [...spec.shape];
+        this.weightsList.push({ layer: node.layer, spec, name: `${node.layer.name}/${spec.name}`, shape, size: sizeOf(shape), offset: 0 });
+        this.hostValues.push(initialize(spec.initializer, shape, random));
+      }
+    }
+  }
+
+  get built(): boolean {
+    return this.graph !== undefined;
+  }
+
+  /** Layers in graph order (the InputLayer first for functional models, as Keras lists them). */
+  get layers(): Layer[] {
+    return this.requireGraph('layers').nodes.map((n) => n.layer);
+  }
+
+  get inputs(): SymbolicTensor[] {
+    return [this.requireGraph('inputs').input];
+  }
+
+  get outputs(): SymbolicTensor[] {
+    return [this.requireGraph('outputs').output];
+  }
+
+  protected requireGraph(what: string): NonNullable<LayersModel['graph']> {
+    if (this.disposed) throw new Error(`model ${this.name} was disposed`);
+    if (!this.graph) {
+      throw new Error(
+        `${what}: this model has not yet been built. Build the model first by calling \`build()\` or by calling ` +
+          'the model on a batch of data (give the first layer an `inputShape`).',
+      );
+    }
+    return this.graph;
+  }
+
+  countParams(): number {
+    this.requireGraph('countParams()');
+    return this.weightsList.reduce((n, w) => n + w.size, 0);
+  }
+
+  /** Rows shown by summary(): Sequential models hide the InputLayer, functional ones show it. */
+  protected summaryNodes(): GraphNode[] {
+    return this.requireGraph('summary()').nodes;
+  }
+
+  /** The Keras summary table; `{ print: true }` also prints it (or hands each line to `printFn`). */
+  summary(options: { print?: boolean; printFn?: (line: string) => void } = {}): string {
+    const graph = this.requireGraph('summary()');
+    const rows = this.summaryNodes().map((node) => ({ node, params: paramCount(node.layer.weightSpecs(node.inputs.map((t) => t.shape)).map((s) => s.shape)) }));
+    const branching = graph.nodes.some((n) => n.inputs.length > 1) || new Set(graph.nodes.flatMap((n) => n.inputs)).size < graph.nodes.flatMap((n) => n.inputs).length;
+    const text = summaryTable(this.name, rows, branching, this.countParams(), 0);
+    if (options.print || options.printFn) {
+      const print = options.printFn ?? ((line: string) => console.log(line));
+      for (const line of text.split('\n')) print(line);
+    }
+    return text;
+  }
+
+  compile(args: CompileArgs): void {
+    const graph = this.requireGraph('compile()');
+    if (!args || typeof args !== 'object') throw new Error(`compile(): expected { optimizer, loss, metrics? }, got ${describe(args)}`);
+    const loss = resolveLoss(args.loss);
+    const optimizer = resolveOptimizer(args.optimizer);
+    const metrics = resolveMetrics(args.metrics);
+    const last = graph.output.producer.layer;
+    if (last.activation !== 'softmax' || graph.output.shape.length !== 1) {
+      throw new Error(
+        `compile(): loss '${args.loss}' expects the model to output class probabilities [batch, classes] from a softmax, ` +
+          `but the output of layer ${last.name} is ${formatShape(graph.output.batchShape)} with activation '${last.activation}'. ` +
+          "End the model with e.g. layers.dense({ units: classes, activation: 'softmax' }).",
+      );
+    }
+    if (args.engine && this.device && this.device.engine !== args.engine) this.releaseDevice(true);
+    this.compiled = { optimizer, loss, metrics, engine: args.engine };
+    if (this.device && this.device.slotOptimizer !== optimizer) this.resetOptimizerState(this.device);
+  }
+
+  get optimizer(): Optimizer | undefined {
+    return this.compiled?.optimizer;
+  }
+
+  // ---- weights -------------------------------------------------------------------------
+
+  async getWeights(): Promise<NamedWeight[]> {
+    this.requireGraph('getWeights()');
+    const values = this.device ? await this.readDeviceWeights(this.device) : this.hostValues.map((v) => v.slice());
+    return this.weightsList.map((w, i) => ({ name: w.name, shape: [...w.shape], data: values[i]! }));
+  }
+
+  private async readDeviceWeights(state: DeviceState): Promise<Float32Array[]> {
+    const all = new Float32Array(await state.engine.read(state.params, state.floats * 4));
+    return this.weightsList.map((w) => all.slice(w.offset, w.offset + w.size));
+  }
+
+  /** Sets every weight, in getWeights() order; validated as a whole before anything changes. */
+  setWeights(weights: readonly (TensorLike | NamedWeight)[]): void {
+    this.requireGraph('setWeights()');
+    if (!Array.isArray(weights) || weights.length !== this.weightsList.length) {
+      throw new Error(`setWeights(): expected a list of ${this.weightsList.length} weights (${this.weightsList.map((w) => w.name).join(', ')}), got ${describe(weights)}`);
+    }
+    const values = weights.map((given, i) => {
+      const w = this.weightsList[i]!;
+      const shape = (given as { shape?: readonly number[] })?.shape;
+      const data = (given as { data?: unknown })?.data;
+      if (!Array.isArray(shape) || shape.length !== w.shape.length || shape.some((d, k) => d !== w.shape[k])) {
+        throw new Error(`setWeights(): weight ${i} (${w.name}) must have shape ${formatShape(w.shape)}, got ${shape ? formatShape(shape) : describe(given)}`);
+      }
+      if (!(data instanceof Float32Array) || data.length !== w.size) {
+        throw new Error(`setWeights(): weight ${i} (${w.name}) needs a Float32Array of ${w.size} values, got ${describe(data)}`);
+      }
+      return data.slice();
+    });
+    this.hostValues = values;
+    if (this.device) this.uploadWeights(this.device);
+  }
+
+  // ---- device state ----------------------------------------------------------------------
+
+  private async deviceState(): Promise<DeviceState> {
+    if (this.disposed) throw new Error(`model ${this.name} was disposed`);
+    const engine = this.compiled?.engine ?? (await getDefaultEngine());
+    if (this.device && this.device.engine === engine && !engine.isDisposed) {
+      engine.throwIfFailed();
+      return this.device;
+    }
+    if (this.device) this.releaseDevice(false);
+    engine.throwIfFailed();
+    const align = Math.max(1, engine.limits.minStorageBufferOffsetAlignment / 4);
+    let floats = 0;
+    for (const w of this.weightsList) {
+      w.offset = floats;
+      floats += Math.ceil(w.size / align) * align;
+    }
+    floats = Math.max(floats, align);
+    const flat = (label: string): View => ({ buffer: engine.buffer(floats * 4, label), offset: 0, size: floats * 4 });
+    const state: DeviceState = {
+      engine,
+      floats,
+      params: flat('params'),
+      grads: flat('grads'),
+      slots: [],
+      hyper: { buffer: engine.uniform(64, 'optimizer-hyper'), offset: 0, size: 64 },
+      stepInfo: engine.uniform(STEP_INFO_BYTES, 'step-info'),
+      metrics: { buffer: engine.buffer(METRICS_BYTES, 'metrics'), offset: 0, size: METRICS_BYTES },
+      plans: new Map(),
+      datasets: new Map(),
+      indices: new Map(),
+      iterations: 0,
+      slotOptimizer: undefined,
+    };
+    // Padding between weights must stay zero in every flat buffer (the optimizer runs over it).
+    engine.run([engine.kernel(fill(floats, 0), [state.params]), engine.kernel(fill(floats, 0), [state.grads])]);
+    this.device = state;
+    this.uploadWeights(state);
+    return state;
+  }
+
+  private uploadWeights(state: DeviceState): void {
+    this.weightsList.forEach((w, i) => state.engine.write(state.params, this.hostValues[i]!, w.offset * 4));
+  }
+
+  private resetOptimizerState(state: DeviceState): void {
+    for (const s of state.slots) state.engine.release(s.buffer);
+    const optimizer = this.compiled!.optimizer;
+    state.slots = optimizer.slotNames.map((name) => ({ buffer: state.engine.buffer(state.floats * 4, `slot-${name}`), offset: 0, size: state.floats * 4 }));
+    if (state.slots.length) state.engine.run(state.slots.map((s) => state.engine.kernel(fill(state.floats, 0), [s])));
+    state.iterations = 0;
+    state.slotOptimizer = optimizer;
+    // Train plans bind the slots: drop them.
+    for (const [key, plan] of state.plans) {
+      if (plan.mode === 'train') {
+        plan.dispose();
+        state.plans.delete(key);
+      }
+    }
+  }
+
+  /** Frees GPU memory; weights go back to the host first when `keepWeights` (and the device lives). */
+  private releaseDevice(keepWeights: boolean): void {
+    const state = this.device;
+    if (!state) return;
+    this.device = undefined;
+    if (keepWeights && !state.engine.isDisposed) {
+      // Best effort: callers that need the values await getWeights() before switching engines.
+    }
+    for (const plan of state.plans.values()) plan.dispose();
+    for (const { dataset } of state.datasets.values()) dataset.dispose();
+    for (const { view } of state.indices.values()) state.engine.release(view.buffer);
+    for (const v of [state.params, state.grads, state.hyper, state.metrics, ...state.slots]) state.engine.release(v.buffer);
+    state.engine.release(state.stepInfo);
+  }
+
+  private binding(state: DeviceState): ModelBinding {
+    const graph = this.graph!;
+    const byLayer = new Map<Layer, ModelWeight[]>();
+    for (const w of this.weightsList) {
+      const list = byLayer.get(w.layer) ?? [];
+      list.push(w);
+      byLayer.set(w.layer, list);
+    }
+    const views = (flat: View) => (layer: Layer) => (byLayer.get(layer) ?? []).map((w) => ({ buffer: flat.buffer, offset: w.offset * 4, size: w.size * 4 }));
+    const compiled = this.compiled;
+    return {
+      engine: state.engine,
+      nodes: graph.nodes,
+      input: graph.input,
+      output: graph.output,
+      weightViews: views(state.params),
+      gradViews: views(state.grads),
+      stepInfo: { buffer: state.stepInfo, offset: 0, size: STEP_INFO_BYTES },
+      metrics: state.metrics,
+      loss: compiled?.loss,
+      optimizer: compiled && { optimizer: compiled.optimizer, size: state.floats, params: state.params, grads: state.grads, slots: state.slots, hyper: state.hyper },
+    };
+  }
+
+  private plan(state: DeviceState, batch: number, mode: PlanMode): Plan {
+    const key = `${mode}:${batch}:${mode === 'predict' ? '' : this.compiled!.loss}`;
+    let plan = state.plans.get(key);
+    if (!plan) {
+      if (mode === 'train' && state.slotOptimizer !== this.compiled!.optimizer) this.resetOptimizerState(state);
+      plan = new Plan(this.binding(state), batch, mode);
+      state.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  /** Uploads (x, y) once and keeps it while it is among the last few datasets used. */
+  private dataset(state: DeviceState, x: Tensor, y: Tensor | undefined): DeviceDataset {
+    const labelKind = y ? lossLabelKind(this.compiled!.loss) : undefined;
+    const key = `${datasetId(x)}:${y ? datasetId(y) : '-'}:${labelKind}`;
+    const cached = state.datasets.get(key);
+    if (cached) {
+      state.datasets.delete(key);
+      state.datasets.set(key, cached); // most recent last
+      return cached.dataset;
+    }
+    const dataset = new DeviceDataset(state.engine, x, y, labelKind, sizeOf(this.graph!.output.shape));
+    state.datasets.set(key, { key: x, dataset });
+    while (state.datasets.size > DATASET_CACHE) {
+      const [oldest, entry] = state.datasets.entries().next().value as [string, { dataset: DeviceDataset }];
+      entry.dataset.dispose();
+      state.datasets.delete(oldest);
+    }
+    return dataset;
+  }
+
+  /** An index buffer holding `order` (or the identity over [start, start + length)). */
+  private indexBuffer(state: DeviceState, use: string, length: number, order?: Uint32Array, start = 0): View {
+    let entry = state.indices.get(use);
+    if (!entry || entry.length < length) {
+      if (entry) state.engine.release(entry.view.buffer);
+      entry = { view: { buffer: state.engine.buffer(length * 4, `indices-${use}`), offset: 0, size: length * 4 }, length, identity: false };
+      state.indices.set(use, entry);
+    }
+    const data = order ?? Uint32Array.from({ length }, (_, i) => start + i);
+    state.engine.write(entry.view, data);
+    return { ...entry.view, size: length * 4 };
+  }
+
+  // ---- training and inference ---------------------------------------------------------------
+
+  private requireCompiled(what: string): Compiled {
+    this.requireGraph(what);
+    if (!this.compiled) throw new Error(`${what}: the model must be compiled first: model.compile({ optimizer, loss, metrics })`);
+    return this.compiled;
+  }
+
+  async fit(x: TensorLike, y: TensorLike, args: FitArgs = {}): Promise<History> {
+    const compiled = this.requireCompiled('fit()');
+    const epochs = integerArg(args.epochs ?? 1, 'epochs', 0);
+    const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
+    const initialEpoch = integerArg(args.initialEpoch ?? 0, 'initialEpoch', 0);
+    const seed = args.seed ?? this.seed;
+    const verbose = args.verbose ?? (isNodeTerminal() ? 1 : 0);
+    let xs = this.checkX(x, 'x');
+    let ys = this.checkY(y, xs, 'y');
+    let validation: [Tensor, Tensor] | undefined;
+    if (args.validationData) {
+      if (!Array.isArray(args.validationData) || args.validationData.length !== 2) throw new Error(`fit(): validationData must be [x, y], got ${describe(args.validationData)}`);
+      const vx = this.checkX(args.validationData[0], 'validationData[0]');
+      validation = [vx, this.checkY(args.validationData[1], vx, 'validationData[1]')];
+    } else if (args.validationSplit !== undefined) {
+      const split = args.validationSplit;
+      if (typeof split !== 'number' || !(split > 0 && split < 1)) throw new Error(`fit(): validationSplit must be a number in (0, 1), got ${describe(split)}`);
+      // Keras takes the LAST fraction of the samples, before any shuffling.
+      const n = xs.shape[0]!;
+      const cut = Math.floor(n * (1 - split));
+      if (cut < 1 || cut >= n) throw new Error(`fit(): validationSplit ${split} leaves no training or no validation samples out of ${n}`);
+      validation = [sliceRows(xs, cut, n), sliceRows(ys, cut, n)];
+      xs = sliceRows(xs, 0, cut);
+      ys = sliceRows(ys, 0, cut);
+    }
+    const state = await this.deviceState();
+    const engine = state.engine;
+    const dataset = this.dataset(state, xs, ys);
+    const n = dataset.count;
+    const steps = Math.ceil(n / batchSize);
+    const history = new History();
+    const callbacks = args.callbacks ?? {};
+    const random = new Random(seed);
+    const logEvery = args.logEveryMs ?? 500;
+    this.stopTraining = false;
+    await callbacks.onTrainBegin?.();
+    let lastLogs: Logs = { loss: NaN };
+    for (let epoch = initialEpoch; epoch < epochs && !this.stopTraining; epoch++) {
+      await callbacks.onEpochBegin?.(epoch);
+      const bar = verbose === 1 ? new ProgressBar(steps, `Epoch ${epoch + 1}/${epochs}`) : undefined;
+      const order = args.shuffle === false ? undefined : random.permutation(n);
+      const indices = this.indexBuffer(state, 'train', n, order);
+      engine.write(state.metrics, new Uint32Array(4));
+      let logs: Logs & { size: number } = { loss: NaN, size: 0 };
+      let lastRead = performance.now();
+      let previousDone: Promise<void> | undefined;
+      for (let step = 0; step < steps; step++) {
+        const offset = step * batchSize;
+        const size = Math.min(batchSize, n - offset);
+        const plan = this.plan(state, size, 'train');
+        state.iterations++;
+        engine.write(state.stepInfo, stepInfoData(offset, state.iterations, seed));
+        engine.write(state.hyper, compiled.optimizer.hyperparameters(state.iterations));
+        const gather = dataset.gather(size, indices, state.stepInfo, plan.x, plan.labels);
+        engine.submit((encoder) => engine.encode(encoder, [...gather, ...plan.dispatches]));
+        // Two steps in flight: the GPU works on this one while we wait for the previous.
+        const done = engine.sync();
+        if (previousDone) await previousDone;
+        previousDone = done;
+        const now = performance.now();
+        const wantLogs = bar || callbacks.onBatchEnd;
+        if (wantLogs && (now - lastRead >= logEvery || step === steps - 1)) {
+          logs = { ...this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), compiled), size };
+          lastRead = performance.now();
+          bar?.update(step + 1, logs);
+        }
+        await callbacks.onBatchEnd?.(step, { ...logs, size });
+        if (this.stopTraining) break;
+      }
+      await previousDone;
+      const epochLogs = this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), compiled);
+      if (validation) {
+        const v = await this.evaluateTensors(state, validation[0], validation[1], batchSize);
+        epochLogs.val_loss = v.loss;
+        if (v.accuracy !== undefined) epochLogs.val_accuracy = v.accuracy;
+      }
+      bar?.finish(epochLogs);
+      if (verbose === 2) console.log(`Epoch ${epoch + 1}/${epochs} - ${formatLogs(epochLogs)}`);
+      history.record(epoch, epochLogs);
+      lastLogs = epochLogs;
+      await callbacks.onEpochEnd?.(epoch, epochLogs);
+    }
+    await callbacks.onTrainEnd?.(lastLogs);
+    return history;
+  }
+
+  private logsFrom(bytes: ArrayBuffer, compiled: Compiled): Logs {
+    const m = readMetrics(bytes);
+    const logs: Logs = { loss: m.count ? m.lossSum / m.count : NaN };
+    if (compiled.metrics.length) logs.accuracy = m.count ? m.correct / m.count : NaN;
+    return logs;
+  }
+
+  async evaluate(x: TensorLike, y: TensorLike, args: EvaluateArgs = {}): Promise<Logs> {
+    this.requireCompiled('evaluate()');
+    const xs = this.checkX(x, 'x');
+    const ys = this.checkY(y, xs, 'y');
+    const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
+    return this.evaluateTensors(await this.deviceState(), xs, ys, batchSize);
+  }
+
+  private async evaluateTensors(state: DeviceState, xs: Tensor, ys: Tensor, batchSize: number): Promise<Logs> {
+    const engine = state.engine;
+    const dataset = this.dataset(state, xs, ys);
+    const indices = this.indexBuffer(state, 'eval', dataset.count);
+    engine.write(state.metrics, new Uint32Array(4));
+    for (let offset = 0; offset < dataset.count; offset += batchSize) {
+      const size = Math.min(batchSize, dataset.count - offset);
+      const plan = this.plan(state, size, 'evaluate');
+      engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0));
+      engine.submit((encoder) => engine.encode(encoder, [...dataset.gather(size, indices, state.stepInfo, plan.x, plan.labels), ...plan.dispatches]));
+      if ((offset / batchSize) % 4 === 3) await engine.sync();
+    }
+    return this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), this.compiled!);
+  }
+
+  /** Class probabilities for each row of x: `{ shape: [N, classes], data }`. */
+  async predict(x: TensorLike, args: EvaluateArgs = {}): Promise<Tensor<Float32Array>> {
+    const graph = this.requireGraph('predict()');
+    const xs = this.checkX(x, 'x');
+    const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
+    const state = await this.deviceState();
+    const engine = state.engine;
+    const dataset = this.dataset(state, xs, undefined);
+    const indices = this.indexBuffer(state, 'eval', dataset.count);
+    const width = sizeOf(graph.output.shape);
+    const result = engine.buffer(dataset.count * width * 4, 'predictions');
+    try {
+      for (let offset = 0; offset < dataset.count; offset += batchSize) {
+        const size = Math.min(batchSize, dataset.count - offset);
+        const plan = this.plan(state, size, 'predict');
+        engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0));
+        engine.submit((encoder) => {
+          engine.encode(encoder, [...dataset.gather(size, indices, state.stepInfo, plan.x, undefined), ...plan.dispatches]);
+          encoder.copyBufferToBuffer(plan.output.buffer, plan.output.offset, result, offset * width * 4, size * width * 4);
+        });
+        if ((offset / batchSize) % 4 === 3) await engine.sync();
+      }
+      const data = new Float32Array(await engine.read({ buffer: result, offset: 0, size: dataset.count * width * 4 }));
+      return new Tensor(data, [dataset.count, ...graph.output.shape]);
+    } finally {
+      engine.release(result);
+    }
+  }
+
+  // ---- input checks --------------------------------------------------------------------------
+
+  private checkX(value: TensorLike, what: string): Tensor {
+    const graph = this.requireGraph(what);
+    const t = asTensor(value, what);
+    const expected = graph.input.shape;
+    if (t.shape.length !== expected.length + 1 || expected.some((d, i) => d !== t.shape[i + 1])) {
+      throw new Error(`${what}: expected shape ${formatShape([null, ...expected])} (the model's input), got ${formatShape(t.shape)}`);
+    }
+    if (t.shape[0] === 0) throw new Error(`${what}: has no samples (shape ${formatShape(t.shape)})`);
+    return t;
+  }
+
+  private checkY(value: TensorLike, x: Tensor, what: string): Tensor {
+    const compiled = this.requireCompiled(what);
+    const t = asTensor(value, what);
+    const classes = sizeOf(this.graph!.output.shape);
+    const kind = lossLabelKind(compiled.loss);
+    if (t.shape[0] !== x.shape[0]) {
+      throw new Error(`${what}: has ${t.shape[0]} samples but x has ${x.shape[0]}; they must match`);
+    }
+    if (kind === 'sparse' && t.shape.length !== 1 && !(t.shape.length === 2 && t.shape[1] === 1)) {
+      throw new Error(`${what}: loss '${compiled.loss}' takes integer class labels of shape [N], got ${formatShape(t.shape)}; for one-hot labels compile with loss 'categoricalCrossentropy'`);
+    }
+    if (kind === 'onehot' && (t.shape.length !== 2 || t.shape[1] !== classes)) {
+      throw new Error(`${what}: loss '${compiled.loss}' takes one-hot labels of shape [N, ${classes}], got ${formatShape(t.shape)}; for integer labels compile with loss 'sparseCategoricalCrossentropy' or use toCategorical()`);
+    }
+    validateLabels(t, classes, kind, what);
+    return t;
+  }
+
+  /** Frees the model's GPU memory (plans, datasets, weights). The host copy of the weights is dropped too. */
+  dispose(): void {
+    this.releaseDevice(false);
+    this.disposed = true;
+  }
+}
+
+export class Sequential extends LayersModel {
+  private readonly pending: Layer[] = [];
+  constructor(config: { layers?: Layer[]; name?: string; seed?: number } = {}) {
+    super(config, 'sequential');
+    for (const layer of config.layers ?? []) this.add(layer);
+  }
+
+  /** Appends a layer. The model builds on first use when the first layer has an `inputShape`. */
+  add(layer: Layer): void {
+    if (!layer || typeof (layer as Layer).computeOutputShape !== 'function') throw new TypeError(`Sequential.add(): expected a layer, got ${describe(layer)}`);
+    if (this.built) throw new Error(`model ${this.name} is already built; add layers before building`);
+    this.pending.push(layer);
+  }
+
+  /** Builds for `batchInputShape` like [null, 28, 28, 1]. */
+  build(batchInputShape?: readonly (number | null)[]): void {
+    if (this.built) return;
+    const shape = batchInputShape ?? this.pending[0]?.batchInputShape;
+    if (!shape) {
+      throw new Error('build(): pass the input shape, e.g. model.build([null, 28, 28, 1]), or give the first layer an `inputShape`');
+    }
+    if (!Array.isArray(shape) || shape.length < 2 || shape.slice(1).some((d) => !Number.isInteger(d) || (d as number) <= 0)) {
+      throw new Error(`build(): expected a batch input shape like [null, 28, 28, 1], got ${JSON.stringify(shape)}`);
+    }
+    if (this.pending.length === 0) throw new Error(`build(): model ${this.name} has no layers`);
+    const input = new InputLayer({ shape: shape.slice(1) as number[], name: `${this.name}_input` }).symbolicOutput();
+    let t = input;
+    for (const layer of this.pending) t = layer.apply(t);
+    this.setGraph(input, t);
+  }
+
+  protected override requireGraph(what: string): ReturnType<LayersModel['requireGraph']> {
+    if (!this.built && this.pending[0]?.batchInputShape) this.build();
+    return super.requireGraph(what);
+  }
+
+  protected override summaryNodes(): GraphNode[] {
+    return super.summaryNodes().filter((n) => !(n.layer instanceof InputLayer));
+  }
+}
+
+export class Functional extends LayersModel {
+  constructor(config: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }) {
+    super(config, 'functional');
+    const one = (v: unknown, what: string): SymbolicTensor => {
+      const list = Array.isArray(v) ? v : [v];
+      if (list.length !== 1 || !(list[0] instanceof SymbolicTensor)) {
+        throw new Error(`model(): ${what} must be one symbolic tensor (multi-input/multi-output models are not supported yet), got ${describe(v)}`);
+      }
+      return list[0];
+    };
+    const input = one(config?.inputs, 'inputs');
+    if (!(input.producer.layer instanceof InputLayer)) throw new Error('model(): inputs must come from input({ shape })');
+    this.setGraph(input, one(config?.outputs, 'outputs'));
+  }
+}
+
+/** `sequential([layer, ...])` or `sequential({ layers, name, seed })`. */
+export function sequential(config: Layer[] | { layers?: Layer[]; name?: string; seed?: number } = {}): Sequential {
+  return new Sequential(Array.isArray(config) ? { layers: config } : config);
+}
+
+/** A functional model from symbolic tensors: `model({ inputs, outputs })`. */
+export function model(config: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }): Functional {
+  return new Functional(config);
+}
+
+/** A symbolic model input: `input({ shape: [28, 28, 1] })`. */
+export function input(config: { shape: readonly number[]; name?: string }): SymbolicTensor {
+  return new InputLayer(config).symbolicOutput();
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+function asTensor(value: TensorLike, what: string): Tensor {
+  if (value instanceof Tensor) return value;
+  const v = value as { data?: unknown; shape?: unknown };
+  if (v && typeof v === 'object' && ArrayBuffer.isView(v.data) && Array.isArray(v.shape)) {
+    try {
+      return new Tensor(v.data as HostData, v.shape as number[]);
+    } catch (err) {
+      throw new Error(`${what}: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(`${what}: expected a tensor (tensor(data, shape)), got ${describe(value)}`);
+}
+
+function integerArg(value: unknown, name: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be an integer ≥ ${min}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function sliceRows(t: Tensor, start: number, end: number): Tensor {
+  const row = sizeOf(t.shape.slice(1));
+  return new Tensor(t.data.subarray(start * row, end * row) as HostData, [end - start, ...t.shape.slice(1)]);
+}
+
+const tensorIds = new WeakMap<object, number>();
+let nextTensorId = 0;
+/** Identity of a dataset's host data (the same arrays reuse their GPU copy). */
+function datasetId(t: Tensor): string {
+  let id = tensorIds.get(t.data.buffer);
+  if (id === undefined) tensorIds.set(t.data.buffer, (id = nextTensorId++));
+  return `${id}@${t.data.byteOffset}+${t.data.length}`;
+}
+
+export function formatLogs(logs: Logs): string {
+  return Object.entries(logs)
+    .filter(([k, v]) => typeof v === 'number' && k !== 'size')
+    .map(([k, v]) => `${k}: ${(v as number).toFixed(4)}`)
+    .join(' - ');
+}
+
+function isNodeTerminal(): boolean {
+  return typeof process !== 'undefined' && !!process.stdout && typeof (globalThis as { window?: unknown }).window === 'undefined';
+}

@@ -1,0 +1,49 @@
+/** Keras 3's `model.summary()` table, drawn with the same box characters and number formats. */
+import type { GraphNode } from './graph/symbolic.ts';
+import { sizeOf } from './runtime/tensor.ts';
+
+export interface SummaryRow {
+  node: GraphNode;
+  params: number;
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(2)} ${units[unit]}`;
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+export function summaryTable(modelName: string, rows: readonly SummaryRow[], showConnections: boolean, trainable: number, nonTrainable: number): string {
+  const headers = ['Layer (type)', 'Output Shape', 'Param #', ...(showConnections ? ['Connected to'] : [])];
+  const cells = rows.map(({ node, params }) => [
+    `${node.layer.name} (${node.layer.className})`,
+    `(None, ${node.output.shape.join(', ')}${node.output.shape.length === 0 ? '' : ''})`,
+    count(params),
+    ...(showConnections ? [node.inputs.map((t) => `${t.producer.layer.name}[0][0]`).join(', ') || '-'] : []),
+  ]);
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)) + 2);
+  const alignRight = (i: number) => i === 2;
+  const pad = (text: string, i: number) => (alignRight(i) ? text.padStart(widths[i]! - 1) + ' ' : ' ' + text.padEnd(widths[i]! - 1));
+  const rule = (l: string, m: string, r: string, h: string) => l + widths.map((w) => h.repeat(w)).join(m) + r;
+  const lines = [`Model: "${modelName}"`, rule('┏', '┳', '┓', '━'), '┃' + headers.map(pad).join('┃') + '┃', rule('┡', '╇', '┩', '━')];
+  cells.forEach((c, k) => {
+    lines.push('│' + c.map(pad).join('│') + '│');
+    if (k < cells.length - 1 && showConnections) lines.push(rule('├', '┼', '┤', '─'));
+  });
+  lines.push(rule('└', '┴', '┘', '─'));
+  lines.push(` Total params: ${count(trainable + nonTrainable)} (${formatBytes((trainable + nonTrainable) * 4)})`);
+  lines.push(` Trainable params: ${count(trainable)} (${formatBytes(trainable * 4)})`);
+  lines.push(` Non-trainable params: ${count(nonTrainable)} (${formatBytes(nonTrainable * 4)})`);
+  return lines.join('\n');
+}
+
+export function paramCount(shapes: readonly (readonly number[])[]): number {
+  return shapes.reduce((total, s) => total + sizeOf(s), 0);
+}
