@@ -1,0 +1,172 @@
+/**
+ * Dense (Keras semantics: applies to the last axis, kernel [in, units]) and the op-level functions
+ * it wraps, usable without a layer: denseGeometry, denseForward, denseBackward.
+ */
+import * as kernels from '../../shaders/dense.ts';
+import type { DenseGeometry } from '../../shaders/dense.ts';
+import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
+import { formatShape } from '../runtime/tensor.ts';
+import { initializerConfig } from './config.ts';
+import { parseInitializer, type Initializer } from './initializers.ts';
+import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
+
+export type { DenseGeometry };
+
+export interface DenseForwardViews {
+  /** [rows, inputs] */
+  x: BufferView;
+  /** [inputs, units] */
+  w: BufferView;
+  /** [units]; required when geometry.bias. */
+  b?: BufferView;
+  /** [rows, units] */
+  y: BufferView;
+}
+
+export interface DenseBackwardViews {
+  x: BufferView;
+  w: BufferView;
+  /** The forward output; read only when relu was fused (its mask). */
+  y?: BufferView;
+  dy: BufferView;
+  /** null when nobody needs the input gradient (the model's first layer): its kernel is skipped. */
+  dx: BufferView | null;
+  dw: BufferView;
+  /** Required when geometry.bias. */
+  db?: BufferView | null;
+}
+
+/** Geometry of a dense op on `[batch, ...inputShape]`: rows are every axis but the last. */
+export function denseGeometry(batch: number, inputShape: Shape, units: number, options: { relu?: boolean; bias?: boolean } = {}, who = 'dense'): DenseGeometry {
+  if (inputShape.length < 1 || !inputShape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new Error(`${who} expects inputs of rank ≥ 1 (without the batch) with positive sizes, got ${formatShape(inputShape)}`);
+  }
+  if (!Number.isInteger(batch) || batch <= 0) throw new Error(`${who}: batch must be a positive integer, got ${batch}`);
+  const inputs = inputShape[inputShape.length - 1]!;
+  const rows = batch * inputShape.slice(0, -1).reduce((a, b) => a * b, 1);
+  return { rows, inputs, units, relu: options.relu ?? false, bias: options.bias ?? true };
+}
+
+function required<T>(value: T | null | undefined, what: string): T {
+  if (value == null) throw new Error(`dense: ${what} is required`);
+  return value;
+}
+
+/** y = act(x·W + b). */
+export function denseForward(engine: Engine, g: DenseGeometry, views: DenseForwardViews): Dispatch[] {
+  const b = g.bias ? [required(views.b, 'b (the bias) with bias: true')] : [];
+  return [engine.kernel(kernels.denseForward(g), [views.x, views.w, ...b, views.y])];
+}
+
+/** dx = g·Wᵀ (skipped when views.dx is null), dW = xᵀ·g, db = Σ_rows g; g = dy masked by [y > 0] under relu. */
+export function denseBackward(engine: Engine, g: DenseGeometry, views: DenseBackwardViews): Dispatch[] {
+  const grad = g.relu ? [views.dy, required(views.y, 'y (the forward output) with a fused relu')] : [views.dy];
+  const dispatches: Dispatch[] = [];
+  if (views.dx) dispatches.push(engine.kernel(kernels.denseBackwardInput(g), [...grad, views.w, views.dx]));
+  dispatches.push(engine.kernel(kernels.denseBackwardKernel(g), [views.x, ...grad, views.dw]));
+  if (g.bias) dispatches.push(engine.kernel(kernels.denseBackwardBias(g), [...grad, required(views.db, 'db (the bias gradient) with bias: true')]));
+  return dispatches;
+}
+
+// ---- the layer ---------------------------------------------------------------------------
+
+export interface DenseConfig {
+  units: number;
+  /** Default 'linear'. Only relu is fused; a softmax is appended by the graph after linear logits. */
+  activation?: ActivationName;
+  useBias?: boolean;
+  kernelInitializer?: Initializer | string;
+  biasInitializer?: Initializer | string;
+  name?: string;
+  inputShape?: readonly number[];
+  batchInputShape?: readonly (number | null)[];
+}
+
+const ACTIVATIONS: readonly ActivationName[] = ['linear', 'relu', 'softmax'];
+
+export class Dense extends Layer {
+  readonly className = 'Dense';
+  readonly units: number;
+  readonly useBias: boolean;
+  readonly kernelInitializer: Initializer;
+  readonly biasInitializer: Initializer;
+  private readonly activationName: ActivationName;
+
+  constructor(config: DenseConfig) {
+    if (!config || typeof config !== 'object') throw new Error(`Dense: expected a config object like { units: 10 }, got ${JSON.stringify(config)}`);
+    super(config, 'dense');
+    const where = `Dense ${this.name}`;
+    if (!Number.isInteger(config.units) || config.units <= 0) {
+      throw new Error(`${where}: units must be a positive integer, got ${JSON.stringify(config.units)}`);
+    }
+    const activation = config.activation ?? 'linear';
+    if (!ACTIVATIONS.includes(activation)) {
+      throw new Error(`${where}: activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(config.activation)}`);
+    }
+    if (config.useBias !== undefined && typeof config.useBias !== 'boolean') {
+      throw new Error(`${where}: useBias must be a boolean, got ${JSON.stringify(config.useBias)}`);
+    }
+    this.units = config.units;
+    this.activationName = activation;
+    this.useBias = config.useBias ?? true;
+    this.kernelInitializer = parseInitializer(config.kernelInitializer ?? 'glorotUniform', `${where}: kernelInitializer`);
+    this.biasInitializer = parseInitializer(config.biasInitializer ?? 'zeros', `${where}: biasInitializer`);
+  }
+
+  /** The configured activation; relu is fused here, and the plan appends softmax itself. */
+  override get activation(): ActivationName {
+    return this.activationName;
+  }
+
+  private geometry(batch: number, inputShape: Shape): DenseGeometry {
+    return denseGeometry(batch, inputShape, this.units, { relu: this.activationName === 'relu', bias: this.useBias }, `layer ${this.name} (Dense)`);
+  }
+
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    expectInputs(this, inputShapes, 1);
+    const shape = inputShapes[0]!;
+    this.geometry(1, shape);
+    return [...shape.slice(0, -1), this.units];
+  }
+
+  override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
+    const inputs = this.geometry(1, inputShapes[0]!).inputs;
+    const specs: WeightSpec[] = [{ name: 'kernel', shape: [inputs, this.units], initializer: this.kernelInitializer }];
+    if (this.useBias) specs.push({ name: 'bias', shape: [this.units], initializer: this.biasInitializer });
+    return specs;
+  }
+
+  forward(ctx: ForwardContext): Dispatch[] {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    return denseForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output });
+  }
+
+  backward(ctx: BackwardContext): Dispatch[] {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    return denseBackward(ctx.engine, g, {
+      x: ctx.inputs[0]!,
+      w: ctx.weights[0]!,
+      y: ctx.output,
+      dy: ctx.outputGrad,
+      dx: ctx.inputGrads[0] ?? null,
+      dw: ctx.weightGrads[0]!,
+      db: ctx.weightGrads[1],
+    });
+  }
+
+  override getConfig(): Record<string, unknown> {
+    return {
+      ...super.getConfig(),
+      units: this.units,
+      activation: this.activationName,
+      use_bias: this.useBias,
+      kernel_initializer: initializerConfig(this.kernelInitializer),
+      bias_initializer: initializerConfig(this.biasInitializer),
+      kernel_regularizer: null,
+      bias_regularizer: null,
+      activity_regularizer: null,
+      kernel_constraint: null,
+      bias_constraint: null,
+    };
+  }
+}
