@@ -1,0 +1,232 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_BLOCKS, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
+import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, type Padding } from '../src/layers/conv2d.ts';
+import type { BackwardContext } from '../src/layers/layer.ts';
+import type { BufferView, Engine } from '../src/runtime/engine.ts';
+import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
+import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+
+const engine = useEngine();
+
+interface Case {
+  batch: number;
+  input: [number, number, number];
+  filters: number;
+  kernel: [number, number];
+  strides?: [number, number];
+  padding: Padding;
+  relu: boolean;
+  bias: boolean;
+  /** false: the first layer's case, where nobody wants dx. */
+  dx?: boolean;
+  blocks?: Conv2DBlocks;
+}
+
+const CASES: Case[] = [
+  { batch: 3, input: [7, 9, 3], filters: 5, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+  { batch: 3, input: [7, 9, 3], filters: 6, kernel: [2, 3], strides: [2, 2], padding: 'same', relu: false, bias: true },
+  { batch: 2, input: [7, 9, 4], filters: 8, kernel: [3, 3], padding: 'same', relu: true, bias: false },
+  { batch: 3, input: [7, 9, 8], filters: 6, kernel: [3, 3], strides: [2, 2], padding: 'valid', relu: false, bias: false },
+  { batch: 2, input: [8, 7, 3], filters: 8, kernel: [2, 3], strides: [2, 1], padding: 'same', relu: true, bias: true },
+  // Kernel wider than the input ('same'): taps that never land, and the dW ox range going empty.
+  { batch: 2, input: [4, 2, 5], filters: 4, kernel: [3, 5], strides: [2, 2], padding: 'same', relu: false, bias: true },
+  // Input channels not a multiple of the dW block (12 = 1.5 blocks of 8) and odd register blocks.
+  {
+    batch: 2,
+    input: [6, 5, 12],
+    filters: 12,
+    kernel: [3, 3],
+    padding: 'same',
+    relu: true,
+    bias: true,
+    blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxChannels: 5, dwInGroups: 2, dwOutGroups: 2 },
+  },
+  // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
+  { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
+  { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+];
+
+const report: string[] = [];
+afterAll(() => console.log(`conv2d relative L2 errors (GPU float32 vs float64 reference | vs finite differences)\n${report.join('\n')}`));
+
+function describeCase(c: Case): string {
+  const s = c.strides ?? [1, 1];
+  return `[${c.batch},${c.input.join(',')}] → ${c.filters}, k${c.kernel.join('×')} s${s.join('×')} ${c.padding}${c.relu ? ' relu' : ''}${c.bias ? ' bias' : ''}${c.blocks ? ' (odd blocks)' : ''}`;
+}
+
+/** A fresh buffer pre-filled with NaN, as conv2dBackward's scratch allocator. */
+function nanScratch(e: Engine): (bytes: number) => Required<BufferView> {
+  return (bytes) => nanBuffer(e, bytes / 4);
+}
+
+describe('conv2d kernels vs float64 reference', () => {
+  CASES.forEach((c, seedBase) => {
+    it(describeCase(c), async () => {
+      const e = engine();
+      const g = conv2dGeometry({ batch: c.batch, inputShape: c.input, filters: c.filters, kernelSize: c.kernel, strides: c.strides, padding: c.padding, relu: c.relu, useBias: c.bias });
+      const blocks = c.blocks ?? DEFAULT_BLOCKS;
+      const nx = g.batch * g.inH * g.inW * g.inC;
+      const nw = g.kH * g.kW * g.inC * g.outC;
+      const ny = g.batch * g.outH * g.outW * g.outC;
+      const seed = 100 * (seedBase + 1);
+      const x = randomArray(nx, seed);
+      const w = randomArray(nw, seed + 1);
+      const b = randomArray(g.outC, seed + 2);
+      const r = randomArray(ny, seed + 3); // dL/dy for L = Σ y·r
+
+      const xv = uploadView(e, x);
+      const wv = uploadView(e, w);
+      const bv = uploadView(e, b);
+      const y = nanBuffer(e, ny);
+      e.run(conv2dForward(e, g, { x: xv, w: wv, b: c.bias ? bv : undefined, y }, blocks));
+      const ref = conv2dForwardRef(g, x, w, c.bias ? b : null);
+      if (c.relu) {
+        // The mask must matter: some pre-activations negative, some positive.
+        expect(ref.pre.some((v) => v < 0) && ref.pre.some((v) => v > 0)).toBe(true);
+      }
+      const errY = relL2(await readF32(e, y, ny), ref.y);
+      expect(errY).toBeLessThanOrEqual(1e-5);
+
+      const dy = uploadView(e, r);
+      const dx = c.dx === false ? null : nanBuffer(e, nx);
+      const dw = nanBuffer(e, nw);
+      const db = c.bias ? nanBuffer(e, g.outC) : null;
+      e.run(conv2dBackward(e, g, { x: xv, w: wv, y, dy, dx, dw, db, scratch: nanScratch(e) }, blocks));
+      const grads = conv2dBackwardRef(g, x, w, ref.pre, r);
+
+      // L as a function of one of x, w, b (float64). L is piecewise linear, so central differences are
+      // exact unless a probe moves a pre-activation across ReLU's kink: count such crossings, and
+      // require none (so no coordinate is skipped and no tolerance is loosened for kinks).
+      let kinkCrossings = 0;
+      const loss = (xs: ArrayLike<number>, ws: ArrayLike<number>, bs: ArrayLike<number>) => {
+        const out = conv2dForwardRef(g, xs, ws, c.bias ? bs : null);
+        if (c.relu) for (let i = 0; i < ny; i++) if (out.pre[i]! > 0 !== ref.pre[i]! > 0) kinkCrossings++;
+        return dot(out.y, r);
+      };
+      const [x64, w64, b64] = [toF64(x), toF64(w), toF64(b)];
+      const checks: { name: string; gpu: Float32Array; ref: Float64Array; fd: () => { idx: number[]; values: Float64Array } }[] = [];
+      if (dx) {
+        const idx = sampleIndices(nx, 20, seed + 4);
+        checks.push({ name: 'dx', gpu: await readF32(e, dx, nx), ref: grads.dx, fd: () => ({ idx, values: finiteDifferences((v) => loss(v, w64, b64), x64, idx) }) });
+      }
+      const widx = sampleIndices(nw, 20, seed + 5);
+      checks.push({ name: 'dW', gpu: await readF32(e, dw, nw), ref: grads.dw, fd: () => ({ idx: widx, values: finiteDifferences((v) => loss(x64, v, b64), w64, widx) }) });
+      if (db) {
+        const bidx = sampleIndices(g.outC, 20, seed + 6);
+        checks.push({ name: 'db', gpu: await readF32(e, db, g.outC), ref: grads.db, fd: () => ({ idx: bidx, values: finiteDifferences((v) => loss(x64, w64, v), b64, bidx) }) });
+      }
+      const line = [`forward ${errY.toExponential(1)}`];
+      for (const check of checks) {
+        const errRef = relL2(check.gpu, check.ref);
+        const { idx, values } = check.fd();
+        const errFd = relL2(pick(check.gpu, idx), values);
+        line.push(`${check.name} ${errRef.toExponential(1)} | ${errFd.toExponential(1)}`);
+        expect(errRef, `${check.name} vs reference`).toBeLessThanOrEqual(1e-4);
+        expect(errFd, `${check.name} vs finite differences`).toBeLessThanOrEqual(1e-4);
+      }
+      expect(kinkCrossings).toBe(0);
+      report.push(`${describeCase(c)}: ${line.join(', ')}`);
+    });
+  });
+});
+
+describe('Conv2D layer', () => {
+  it('validates its config and input, naming the layer and the argument', () => {
+    expect(() => new Conv2D({ filters: 0, kernelSize: 3, name: 'c1' })).toThrow(/layer c1 \(Conv2D\): filters must be a positive integer, got 0/);
+    expect(() => new Conv2D({ filters: 2.5, kernelSize: 3, name: 'c1' })).toThrow(/filters must be a positive integer, got 2.5/);
+    expect(() => new Conv2D({ filters: 4, kernelSize: [3, 0], name: 'c2' })).toThrow(/layer c2 \(Conv2D\): kernelSize must be a positive integer or a pair \[height, width\] of them, got \[3,0\]/);
+    expect(() => new Conv2D({ filters: 4, kernelSize: 3, strides: -1 })).toThrow(/strides must be a positive integer/);
+    expect(() => new Conv2D({ filters: 4, kernelSize: 3, padding: 'full' as Padding })).toThrow(/padding must be 'valid' or 'same', got "full"/);
+    expect(() => new Conv2D({ filters: 4, kernelSize: 3, activation: 'tanh' as 'relu' })).toThrow(/activation must be one of linear, relu, softmax, got "tanh"/);
+    expect(() => new Conv2D({ filters: 4, kernelSize: 3, kernelInitializer: 'bogus' })).toThrow(/kernelInitializer: unknown initializer 'bogus'/);
+    const layer = new Conv2D({ filters: 4, kernelSize: [3, 5], name: 'c3' });
+    expect(() => layer.computeOutputShape([[28, 28]])).toThrow(/layer c3 \(Conv2D\): expected an input of rank 3 \[height, width, channels\].*got \[28, 28\]/);
+    expect(() => layer.computeOutputShape([[4, 4, 1]])).toThrow(/layer c3 \(Conv2D\): kernelSize \[3, 5\] is larger than the input \[4, 4\] with padding 'valid'/);
+    expect(() => layer.computeOutputShape([[8, 8, 1], [8, 8, 1]])).toThrow(/layer c3 \(Conv2D\) takes 1 input, got 2/);
+  });
+
+  it('infers shapes and weights the Keras way', () => {
+    const same = new Conv2D({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', useBias: false });
+    expect(same.computeOutputShape([[7, 9, 3]])).toEqual([4, 5, 6]);
+    expect(same.weightSpecs([[7, 9, 3]]).map((s) => [s.name, s.shape])).toEqual([['kernel', [3, 3, 3, 6]]]);
+    expect(same.activation).toBe('relu');
+    const valid = new Conv2D({ filters: 32, kernelSize: 3, activation: 'softmax' });
+    expect(valid.computeOutputShape([[28, 28, 1]])).toEqual([26, 26, 32]);
+    expect(valid.weightSpecs([[28, 28, 1]]).map((s) => [s.name, s.shape, s.initializer])).toEqual([
+      ['kernel', [3, 3, 1, 32], 'glorotUniform'],
+      ['bias', [32], 'zeros'],
+    ]);
+    expect(valid.activation).toBe('softmax');
+    expect(valid.name).toMatch(/^conv2d(_\d+)?$/);
+    // TF 'same' padding: the odd row/column of padding goes at the end.
+    const g = conv2dGeometry({ batch: 1, inputShape: [8, 7, 1], filters: 1, kernelSize: [4, 2], strides: [2, 3], padding: 'same' });
+    expect([g.outH, g.outW, g.padTop, g.padLeft]).toEqual([4, 3, 1, 0]);
+  });
+
+  it('writes its config as TF.js does in model.json', () => {
+    const layer = new Conv2D({ filters: 8, kernelSize: [3, 2], strides: [1, 2], padding: 'same', activation: 'relu', name: 'conv_a', kernelInitializer: 'he_normal' });
+    expect(layer.getConfig()).toEqual({
+      name: 'conv_a',
+      trainable: true,
+      filters: 8,
+      kernel_size: [3, 2],
+      strides: [1, 2],
+      padding: 'same',
+      data_format: 'channels_last',
+      dilation_rate: [1, 1],
+      activation: 'relu',
+      use_bias: true,
+      kernel_initializer: { class_name: 'HeNormal', config: { seed: null } },
+      bias_initializer: { class_name: 'Zeros', config: {} },
+      kernel_regularizer: null,
+      bias_regularizer: null,
+      activity_regularizer: null,
+      kernel_constraint: null,
+      bias_constraint: null,
+    });
+    expect(new Conv2D({ filters: 1, kernelSize: 1, name: 'c' }).getConfig()).toMatchObject({ kernel_initializer: { class_name: 'GlorotUniform', config: { seed: null } } });
+  });
+
+  it('runs forward and backward through the layer contract', async () => {
+    const e = engine();
+    const layer = new Conv2D({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' });
+    const inputShape = [5, 6, 4];
+    const batch = 2;
+    const outputShape = layer.computeOutputShape([inputShape]);
+    const g: Conv2DGeometry = conv2dGeometry({ batch, inputShape, filters: 8, kernelSize: [3, 3], padding: 'same', relu: true });
+    const nx = batch * 5 * 6 * 4;
+    const ny = batch * outputShape.reduce((a, s) => a * s, 1);
+    const x = randomArray(nx, 1);
+    const w = randomArray(3 * 3 * 4 * 8, 2);
+    const b = randomArray(8, 3);
+    const r = randomArray(ny, 4);
+    const [xv, wv, bv, dyv] = [x, w, b, r].map((a) => uploadView(e, a)) as [Required<BufferView>, ...Required<BufferView>[]];
+    const output = nanBuffer(e, ny);
+    const dx = nanBuffer(e, nx);
+    const dw = nanBuffer(e, w.length);
+    const db = nanBuffer(e, 8);
+    const ctx: BackwardContext = {
+      engine: e,
+      batch,
+      inputs: [xv],
+      inputShapes: [inputShape],
+      output,
+      outputShape,
+      weights: [wv, bv!],
+      training: true,
+      stepInfo: uploadView(e, new Uint32Array([0, 0])),
+      scratch: (bytes) => nanBuffer(e, bytes / 4),
+      outputGrad: dyv!,
+      inputGrads: [dx],
+      weightGrads: [dw, db],
+    };
+    e.run(layer.forward(ctx));
+    e.run(layer.backward(ctx));
+    const ref = conv2dForwardRef(g, x, w, b);
+    const grads = conv2dBackwardRef(g, x, w, ref.pre, r);
+    expect(relL2(await readF32(e, output, ny), ref.y)).toBeLessThanOrEqual(1e-5);
+    expect(relL2(await readF32(e, dx, nx), grads.dx)).toBeLessThanOrEqual(1e-4);
+    expect(relL2(await readF32(e, dw, w.length), grads.dw)).toBeLessThanOrEqual(1e-4);
+    expect(relL2(await readF32(e, db, 8), grads.db)).toBeLessThanOrEqual(1e-4);
+  });
+});
