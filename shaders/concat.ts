@@ -20,7 +20,7 @@ export function concatSlice(outer: number, partWidth: number, totalWidth: number
     workgroups,
     code: wgsl`
 @group(0) @binding(0) var<storage, read> source: array<f32>;
-@group(0) @binding(1) var<storage, read_write> target: array<f32>;
+@group(0) @binding(1) var<storage, read_write> destination: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -29,9 +29,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let row = i / ${partWidth}u;
   let whole = row * ${totalWidth}u + ${offset}u + i % ${partWidth}u;
 #if ${toWhole}
-  target[whole] = source[i];
+  destination[whole] = source[i];
 #else
-  target[i] = source[whole];
+  destination[i] = source[whole];
 #endif
 }`,
   };

@@ -81,7 +81,10 @@ export class Engine {
   private counters = { buffersCreated: 0, bindGroupsCreated: 0, submits: 0, readbacks: 0, dispatches: 0 };
   private bytesAllocated = 0;
   private bytesInUse = 0;
+  /** Device loss or disposal: permanent. */
   private failure: Error | undefined;
+  /** A validation or out-of-memory error not yet reported: thrown once, then the engine goes on. */
+  private pendingError: Error | undefined;
   private disposed = false;
   private readonly lostPromise: Promise<never>;
 
@@ -96,7 +99,7 @@ export class Engine {
     this.hasTimestamps = this.device.features.has('timestamp-query');
     this.device.addEventListener('uncapturederror', (event) => {
       const error = (event as GPUUncapturedErrorEvent).error;
-      this.failure ??= new GPUValidationError(`WebGPU error: ${error.message}`);
+      this.pendingError ??= new GPUValidationError(`WebGPU error: ${error.message}`);
     });
     this.lostPromise = this.device.lost.then((info) => {
       this.failure = new DeviceLostError(
@@ -114,9 +117,14 @@ export class Engine {
     return this.device.limits;
   }
 
-  /** Throws the device's first error (validation, out-of-memory, loss) if one happened. */
+  /** Throws the device's loss, or its first unreported validation/out-of-memory error. */
   throwIfFailed(): void {
     if (this.failure) throw this.failure;
+    const pending = this.pendingError;
+    if (pending) {
+      this.pendingError = undefined;
+      throw pending;
+    }
   }
 
   /** Resolves `promise` unless the device is lost first: no call hangs on a dead device. */

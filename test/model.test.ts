@@ -1,0 +1,223 @@
+import { describe, expect, it } from 'vitest';
+import { input, layers, loadMnist, model, optimizers, sequential, tensor, toCategorical, type LayersModel } from '../src/index.ts';
+import { Random } from '../src/layers/initializers.ts';
+import { cnnLossAndGradients, rmspropStep } from './reference/cnn.ts';
+import { finiteDifferences, relL2, useEngine } from './helpers.ts';
+
+const engine = useEngine();
+
+function tutorialLayers() {
+  return [
+    layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1] }),
+    layers.maxPooling2d({ poolSize: 2 }),
+    layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }),
+    layers.maxPooling2d({ poolSize: 2 }),
+    layers.conv2d({ filters: 128, kernelSize: 3, activation: 'relu' }),
+    layers.flatten(),
+    layers.dense({ units: 10, activation: 'softmax' }),
+  ];
+}
+
+function tutorialFunctional() {
+  const x = input({ shape: [28, 28, 1] });
+  let h = layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu' }).apply(x);
+  h = layers.maxPooling2d({ poolSize: 2 }).apply(h);
+  h = layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }).apply(h);
+  h = layers.maxPooling2d({ poolSize: 2 }).apply(h);
+  h = layers.conv2d({ filters: 128, kernelSize: 3, activation: 'relu' }).apply(h);
+  h = layers.flatten().apply(h);
+  return model({ inputs: x, outputs: layers.dense({ units: 10, activation: 'softmax' }).apply(h) });
+}
+
+/** Parameter counts in the summary's rows, in order. */
+function rowParams(summary: string): number[] {
+  return summary
+    .split('\n')
+    .filter((l) => l.startsWith('│'))
+    .map((l) => Number(l.split('│')[3]!.trim().replace(/,/g, '')));
+}
+
+describe('summary', () => {
+  it('prints the Keras table for the tutorial CNN, Sequential and Functional', () => {
+    const seq = sequential(tutorialLayers());
+    const text = seq.summary();
+    expect(rowParams(text)).toEqual([320, 0, 18496, 0, 73856, 0, 11530]);
+    expect(text).toMatch(/Model: "sequential(_\d+)?"/);
+    expect(text).toContain('(None, 26, 26, 32)');
+    expect(text).toContain('(None, 1152)');
+    expect(text).toContain('Total params: 104,202 (407.04 KB)');
+    expect(text).toContain('Trainable params: 104,202');
+    expect(text).toContain('Non-trainable params: 0');
+    const fn = tutorialFunctional();
+    const fnText = fn.summary();
+    expect(rowParams(fnText)).toEqual([0, 320, 0, 18496, 0, 73856, 0, 11530]);
+    expect(fnText).toContain('InputLayer');
+    expect(fn.countParams()).toBe(104202);
+    const printed: string[] = [];
+    seq.summary({ printFn: (l) => printed.push(l) });
+    expect(printed.join('\n')).toBe(text);
+  });
+
+  it('refuses to summarize an unbuilt Sequential model, as Keras does', () => {
+    const m = sequential([layers.dense({ units: 3 })]);
+    expect(() => m.summary()).toThrow(/not yet been built.*build\(\)/s);
+    m.build([null, 5]);
+    expect(rowParams(m.summary())).toEqual([18]);
+  });
+});
+
+describe('training the tutorial CNN', () => {
+  it('three RMSprop steps match a float64 reference of the whole model', async () => {
+    const B = 4;
+    const m = sequential(tutorialLayers());
+    m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
+    // Biases start non-zero so that max-pool ties are rare and the comparison tests real routing.
+    const random = new Random(5);
+    const start = (await m.getWeights()).map((w) => ({ shape: w.shape, data: w.data.map((v) => (w.name.endsWith('bias') ? random.uniform(-0.05, 0.05) : v)) }));
+    m.setWeights(start);
+    const x = new Float32Array(3 * B * 784).map(() => random.next());
+    const labels = Int32Array.from({ length: 3 * B }, () => Math.floor(random.next() * 10));
+    await m.fit(tensor(x, [3 * B, 28, 28, 1]), tensor(labels, [3 * B]), { epochs: 1, batchSize: B, shuffle: false, verbose: 0 });
+    const after = await m.getWeights();
+
+    const w = start.map((s) => Float64Array.from(s.data));
+    const v = w.map((a) => new Float64Array(a.length));
+    for (let step = 0; step < 3; step++) {
+      const xs = x.subarray(step * B * 784, (step + 1) * B * 784);
+      const ys = labels.subarray(step * B, (step + 1) * B);
+      const { grads } = cnnLossAndGradients({ batch: B, size: 28, filters: [32, 64, 128], classes: 10 }, w, xs, ys);
+      rmspropStep(w, v, grads);
+    }
+    after.forEach((a, k) => {
+      const gpuUpdate = Float64Array.from(a.data, (value, i) => value - start[k]!.data[i]!);
+      const refUpdate = w[k]!.map((value, i) => value - start[k]!.data[i]!);
+      expect(relL2(gpuUpdate, refUpdate), a.name).toBeLessThanOrEqual(1e-5);
+    });
+  });
+
+  it('sparse labels and one-hot labels train identically', async () => {
+    const N = 16;
+    const random = new Random(9);
+    const x = tensor(new Float32Array(N * 784).map(() => random.next()), [N, 28, 28, 1]);
+    const labels = Int32Array.from({ length: N }, () => Math.floor(random.next() * 10));
+    const results: Float32Array[][] = [];
+    const logs: number[][] = [];
+    for (const onehot of [false, true]) {
+      const m = sequential({ layers: tutorialLayers(), seed: 3 });
+      m.compile({ optimizer: 'rmsprop', loss: onehot ? 'categorical_crossentropy' : 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
+      const y = onehot ? toCategorical(labels, 10) : tensor(labels, [N]);
+      const h = await m.fit(x, y, { epochs: 1, batchSize: 8, seed: 4, verbose: 0 });
+      results.push((await m.getWeights()).map((w) => w.data));
+      logs.push([h.loss[0]!, h.accuracy[0]!]);
+      m.dispose();
+    }
+    results[0]!.forEach((w, k) => expect(relL2(w, results[1]![k]!)).toBeLessThanOrEqual(1e-6));
+    expect(logs[0]).toEqual(logs[1]);
+  });
+});
+
+describe('a functional model with a branch and a merge', () => {
+  /** x → d1(relu) → [a(relu), b(linear)] → add → concat with d1 → softmax. */
+  function build(seed: number): LayersModel {
+    const x = input({ shape: [6] });
+    const d1 = layers.dense({ units: 5, activation: 'relu' }).apply(x);
+    const a = layers.dense({ units: 4, activation: 'relu' }).apply(d1);
+    const b = layers.dense({ units: 4 }).apply(d1);
+    const s = layers.add().apply([a, b]);
+    const c = layers.concatenate().apply([s, d1]);
+    return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(c), seed });
+  }
+
+  /** Float64 forward of the same graph; weights in getWeights() order. */
+  function loss(w: Float64Array[], x: Float32Array, labels: Int32Array): number {
+    const dense = (v: Float64Array, k: Float64Array, bias: Float64Array, relu: boolean) =>
+      Float64Array.from(bias, (bo, o) => {
+        let t = bo;
+        for (let i = 0; i < v.length; i++) t += v[i]! * k[i * bias.length + o]!;
+        return relu ? Math.max(t, 0) : t;
+      });
+    let total = 0;
+    const n = labels.length;
+    for (let r = 0; r < n; r++) {
+      const xi = Float64Array.from(x.subarray(r * 6, r * 6 + 6));
+      const d1 = dense(xi, w[0]!, w[1]!, true);
+      const a = dense(d1, w[2]!, w[3]!, true);
+      const b = dense(d1, w[4]!, w[5]!, false);
+      const c = Float64Array.from([...a.map((v, i) => v + b[i]!), ...d1]);
+      const logits = dense(c, w[6]!, w[7]!, false);
+      const max = Math.max(...logits);
+      const lse = Math.log(logits.reduce((t, v) => t + Math.exp(v - max), 0)) + max;
+      total += (lse - logits[labels[r]!]!) / n;
+    }
+    return total;
+  }
+
+  it('computes gradients that match finite differences of a float64 reference', async () => {
+    const n = 8;
+    const random = new Random(11);
+    const x = new Float32Array(n * 6).map(() => random.uniform(-1, 1));
+    const labels = Int32Array.from({ length: n }, () => Math.floor(random.next() * 3));
+    const m = build(21);
+    // One plain SGD step with learning rate 1 leaves w − g: the difference is the gradient.
+    m.compile({ optimizer: optimizers.sgd({ learningRate: 1 }), loss: 'sparseCategoricalCrossentropy', engine: engine() });
+    const biased = (await m.getWeights()).map((w) => ({ shape: w.shape, data: w.data.map((v) => (w.name.endsWith('bias') ? random.uniform(0.05, 0.2) : v)) }));
+    m.setWeights(biased);
+    await m.fit(tensor(x, [n, 6]), tensor(labels, [n]), { epochs: 1, batchSize: n, shuffle: false, verbose: 0 });
+    const after = await m.getWeights();
+    const w0 = biased.map((b) => Float64Array.from(b.data));
+    const flat = Float64Array.from(w0.flatMap((a) => [...a]));
+    const unflatten = (f: Float64Array) => {
+      let o = 0;
+      return w0.map((a) => f.slice(o, (o += a.length)));
+    };
+    const fd = finiteDifferences((f) => loss(unflatten(f), x, labels), flat);
+    const gpu = Float64Array.from(after.flatMap((a, k) => [...a.data].map((v, i) => biased[k]!.data[i]! - v)));
+    expect(relL2(gpu, fd)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('trains: the loss falls', async () => {
+    const n = 64;
+    const random = new Random(12);
+    const x = new Float32Array(n * 6).map(() => random.uniform(-1, 1));
+    // A learnable rule: the class is which third of [-3, 3] the sum of the features falls in.
+    const labels = Int32Array.from({ length: n }, (_, r) => {
+      const s = x.subarray(r * 6, r * 6 + 6).reduce((a, b) => a + b, 0);
+      return s < -1 ? 0 : s < 1 ? 1 : 2;
+    });
+    const m = build(22);
+    m.compile({ optimizer: optimizers.adam({ learningRate: 0.02 }), loss: 'sparseCategoricalCrossentropy', metrics: 'accuracy', engine: engine() });
+    const h = await m.fit(tensor(x, [n, 6]), tensor(labels, [n]), { epochs: 30, batchSize: 16, verbose: 0 });
+    expect(h.loss[29]!).toBeLessThan(h.loss[0]! * 0.5);
+    expect(h.accuracy[29]!).toBeGreaterThan(0.85);
+  });
+});
+
+describe('on real MNIST', () => {
+  it('a short run learns; fit, evaluate and predict agree', async () => {
+    const mnist = await loadMnist();
+    const N = 1024;
+    const T = 500;
+    const x = tensor(mnist.train.images.data.subarray(0, N * 784), [N, 28, 28, 1]);
+    const y = tensor(mnist.train.labels.data.subarray(0, N), [N]);
+    const tx = tensor(mnist.test.images.data.subarray(0, T * 784), [T, 28, 28, 1]);
+    const ty = mnist.test.labels.data.subarray(0, T);
+    const m = sequential(tutorialLayers());
+    m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
+    const h = await m.fit(x, y, { epochs: 1, batchSize: 64, verbose: 0 });
+    expect(h.loss).toHaveLength(1);
+    const evaluation = await m.evaluate(tx, tensor(ty, [T]), { batchSize: 100 });
+    expect(evaluation.accuracy!).toBeGreaterThan(0.8);
+    const probs = await m.predict(tx, { batchSize: 128 });
+    expect(probs.shape).toEqual([T, 10]);
+    let correct = 0;
+    let lossSum = 0;
+    for (let i = 0; i < T; i++) {
+      const row = probs.data.subarray(i * 10, i * 10 + 10);
+      expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      if (row.indexOf(Math.max(...row)) === ty[i]) correct++;
+      lossSum -= Math.log(row[ty[i]!]!);
+    }
+    expect(correct / T).toBeCloseTo(evaluation.accuracy!, 6);
+    expect(lossSum / T).toBeCloseTo(evaluation.loss, 4);
+  });
+});
