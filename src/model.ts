@@ -280,6 +280,52 @@ export class LayersModel {
     if (this.device) this.uploadWeights(this.device);
   }
 
+  /**
+   * The optimizer's state for checkpoints: its iteration count and, per slot and weight, the slot
+   * values (named `<weight>/<slot>`, e.g. `conv2d/kernel/rms`, as TF.js names optimizer weights).
+   */
+  async getOptimizerState(): Promise<{ iterations: number; slots: NamedWeight[] }> {
+    const compiled = this.requireCompiled('getOptimizerState()');
+    const state = this.device;
+    if (!state || state.slotOptimizer !== compiled.optimizer) {
+      return { iterations: 0, slots: compiled.optimizer.slotNames.flatMap((slot) => this.weightsList.map((w) => ({ name: `${w.name}/${slot}`, shape: [...w.shape], data: new Float32Array(w.size) }))) };
+    }
+    const slots: NamedWeight[] = [];
+    for (const [k, slot] of compiled.optimizer.slotNames.entries()) {
+      const all = new Float32Array(await state.engine.read(state.slots[k]!, state.floats * 4));
+      for (const w of this.weightsList) slots.push({ name: `${w.name}/${slot}`, shape: [...w.shape], data: all.slice(w.offset, w.offset + w.size) });
+    }
+    return { iterations: state.iterations, slots };
+  }
+
+  /** Restores what getOptimizerState() returned (same optimizer kind and model), so training resumes exactly. */
+  async setOptimizerState(saved: { iterations: number; slots: readonly NamedWeight[] }): Promise<void> {
+    const compiled = this.requireCompiled('setOptimizerState()');
+    const expected = compiled.optimizer.slotNames.flatMap((slot) => this.weightsList.map((w) => ({ name: `${w.name}/${slot}`, size: w.size, weight: w, slot })));
+    if (!saved || !Number.isInteger(saved.iterations) || saved.iterations < 0 || !Array.isArray(saved.slots) || saved.slots.length !== expected.length) {
+      throw new Error(`setOptimizerState(): expected { iterations, slots } with ${expected.length} slot arrays for ${compiled.optimizer.className}, got ${describe(saved?.slots)}`);
+    }
+    const byName = new Map(saved.slots.map((s) => [s.name, s]));
+    for (const e of expected) {
+      const s = byName.get(e.name);
+      if (!s || !(s.data instanceof Float32Array) || s.data.length !== e.size) {
+        throw new Error(`setOptimizerState(): slot ${e.name} is missing or does not hold ${e.size} float32 values`);
+      }
+    }
+    const state = await this.deviceState();
+    if (state.slotOptimizer !== compiled.optimizer) this.resetOptimizerState(state);
+    for (const e of expected) {
+      const k = compiled.optimizer.slotNames.indexOf(e.slot);
+      state.engine.write(state.slots[k]!, byName.get(e.name)!.data, e.weight.offset * 4);
+    }
+    state.iterations = saved.iterations;
+  }
+
+  /** The compiled loss, optimizer and metrics (for saving the training config). */
+  get compileConfig(): { loss: LossName; optimizer: Optimizer; metrics: string[] } | undefined {
+    return this.compiled && { loss: this.compiled.loss, optimizer: this.compiled.optimizer, metrics: [...this.compiled.metrics] };
+  }
+
   // ---- device state ----------------------------------------------------------------------
 
   private async deviceState(): Promise<DeviceState> {
