@@ -1,0 +1,206 @@
+/**
+ * Batch gathers: the training set is uploaded once and stays on the GPU; each step copies its batch
+ * out of it through the epoch's shuffled index buffer, so a step uploads nothing but the 4-byte
+ * offset of its batch in the permutation. The batch size is baked in (one plan per batch size: the
+ * last batch of an epoch is usually partial, 60,000 = 937·64 + 32); the offset comes from a
+ * uniform, so one compiled plan serves every step of every epoch.
+ *
+ * All gathers bind, in order: the dataset (read), the permutation (read, u32), the step info
+ * (uniform) and the output (write).
+ */
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { f32, grid, type KernelSource } from './kernel.ts';
+
+const WG = 256;
+
+/**
+ * The per-step uniform, 16 bytes (uniform bindings are sized in 16-byte units):
+ *
+ *   bytes 0-3   offset: u32         position in the permutation of the batch's first sample
+ *   bytes 4-15  reserved0..2: u32   not read by the gathers; free for other per-step values
+ *
+ * `writeStepInfo` writes only the offset, so other kernels may share the buffer and use the rest.
+ */
+export const STEP_INFO_BYTES = 16;
+
+// Three u32s rather than a vec3u: a vec3u is 16-byte aligned and would grow the struct to 32 bytes.
+const STEP_INFO_STRUCT = `struct StepInfo {
+  offset: u32, // the batch's first position in the permutation
+  reserved0: u32, // bytes 4..15 pad to 16; see STEP_INFO_BYTES
+  reserved1: u32,
+  reserved2: u32,
+}`;
+
+/** GPUBufferUsage.UNIFORM | COPY_DST, spelled out so no WebGPU globals are needed. */
+const UNIFORM_COPY_DST = 0x40 | 0x08;
+
+/** A buffer for the step info (the engine pool holds storage buffers only, and this one is uniform). */
+export function createStepInfoBuffer(device: GPUDevice, label = 'step-info'): GPUBuffer {
+  return device.createBuffer({ size: STEP_INFO_BYTES, usage: UNIFORM_COPY_DST, label });
+}
+
+/**
+ * Sets the batch offset before a step's submit. `queue.writeBuffer` is ordered with submits, so
+ * writing and then submitting step by step is correct; steps recorded into one submit would all see
+ * the last offset. The range check stands in for the bounds checks a shader cannot report.
+ */
+export function writeStepInfo(
+  engine: { write(target: GPUBuffer, data: ArrayBufferView, byteOffset?: number): void },
+  target: GPUBuffer,
+  offset: number,
+  batch: number,
+  permutationLength: number,
+): void {
+  if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(batch) || batch < 1 || offset + batch > permutationLength) {
+    throw new RangeError(
+      `batch offset ${offset} with batch size ${batch} does not fit in a permutation of ${permutationLength} samples ` +
+        `(need an integer offset with 0 <= offset and offset + batch <= ${permutationLength})`,
+    );
+  }
+  engine.write(target, new Uint32Array([offset]));
+}
+
+function positiveInteger(value: number, name: string, family: string): void {
+  // Below 2^31 keeps every index product the shaders form below 2^32 for realistic shapes, and
+  // catches a swapped or garbage argument before WGSL compilation does, less clearly.
+  if (!Number.isInteger(value) || value < 1 || value >= 2 ** 31) {
+    throw new RangeError(`${family}: ${name} must be a positive integer, got ${value}`);
+  }
+}
+
+export type ImageSource = 'uint8' | 'float32';
+
+/**
+ * out[b, f] = dataset[indices[offset + b], f] · scale, out f32 [batch, features].
+ *
+ * `uint8`: the dataset is bytes packed 4 per u32 word (little-endian, as WebGPU stores them),
+ * row r starting at byte r·features: upload the Uint8Array as is and bind the whole (4-byte
+ * padded) buffer. `float32`: the dataset is f32 [N, features]. `scale` 1/255 maps pixels to
+ * [0, 1]; the product is rounded once, so results equal f32(byte) · f32(scale) exactly.
+ *
+ * When features is a multiple of 4 (MNIST's 784), each invocation moves one word / one vec4, and
+ * rows are word-aligned. Otherwise rows straddle words and each invocation extracts one byte.
+ * Row indices are trusted: the host builds the permutation (u32 byte offsets cap the dataset at 4 GiB).
+ */
+export function gatherImages(batch: number, features: number, source: ImageSource, options: { scale?: number } = {}): KernelSource {
+  const family = 'gatherImages';
+  positiveInteger(batch, 'batch', family);
+  positiveInteger(features, 'features', family);
+  if (source !== 'uint8' && source !== 'float32') throw new Error(`${family}: source must be 'uint8' or 'float32', got ${String(source)}`);
+  const scale = options.scale ?? 1;
+  const scaled = scale !== 1;
+  const times = scaled ? ` * ${f32(scale)}` : '';
+  const scaleBits = new Uint32Array(new Float32Array([scale]).buffer)[0]!;
+  const vectorized = features % 4 === 0;
+  const n = batch * features;
+  const { workgroups, rowStride } = grid(vectorized ? n / 4 : n, WG);
+  const key = `gather-images:${batch}:${features}:${source}:${scaleBits}`;
+  const bindings = ['read', 'read', 'uniform', 'write'] as const;
+
+  if (vectorized) {
+    const words = features / 4; // words (uint8) or vec4s (float32) per row
+    return {
+      key,
+      bindings,
+      workgroups,
+      code: wgsl`
+${STEP_INFO_STRUCT}
+
+@group(0) @binding(0) var<storage, read> dataset: array<${source === 'uint8' ? 'u32' : 'vec4f'}>;
+@group(0) @binding(1) var<storage, read> indices: array<u32>;
+@group(0) @binding(2) var<uniform> step: StepInfo;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4f>;
+
+// One invocation per 4 output values: ${words} per sample, ${batch} samples.
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i >= ${batch * words}u) { return; }
+  let b = i / ${words}u;
+  let w = i - b * ${words}u;
+  let row = indices[step.offset + b];
+#if ${source === 'uint8'}
+  let word = dataset[row * ${words}u + w];
+  // Byte k of a word is bits 8k..8k+7 (little-endian), i.e. feature 4w + k of the row.
+  let bytes = vec4u(word, word >> 8u, word >> 16u, word >> 24u) & vec4u(255u);
+  out[i] = vec4f(bytes)${times};
+#else
+  out[i] = dataset[row * ${words}u + w]${times};
+#endif
+}`,
+    };
+  }
+
+  return {
+    key,
+    bindings,
+    workgroups,
+    code: wgsl`
+${STEP_INFO_STRUCT}
+
+@group(0) @binding(0) var<storage, read> dataset: array<${source === 'uint8' ? 'u32' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> indices: array<u32>;
+@group(0) @binding(2) var<uniform> step: StepInfo;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+// One invocation per output value; rows of ${features} features are not word-aligned.
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i >= ${n}u) { return; }
+  let b = i / ${features}u;
+  let f = i - b * ${features}u;
+  let row = indices[step.offset + b];
+#if ${source === 'uint8'}
+  let byte = row * ${features}u + f;
+  let word = dataset[byte >> 2u];
+  out[i] = f32((word >> ((byte & 3u) * 8u)) & 255u)${times};
+#else
+  out[i] = dataset[row * ${features}u + f]${times};
+#endif
+}`,
+  };
+}
+
+export type LabelSource = 'sparse' | 'onehot';
+
+/**
+ * Gathers a batch's labels. `sparse`: labels u32 [N] (class indices; convert int32 labels with
+ * `sparseLabelsToU32`, which also validates them) → u32 [batch]. `onehot`: f32 [N, classes] →
+ * f32 [batch, classes].
+ */
+export function gatherLabels(batch: number, source: LabelSource, classes: number): KernelSource {
+  const family = 'gatherLabels';
+  positiveInteger(batch, 'batch', family);
+  positiveInteger(classes, 'classes', family);
+  if (source !== 'sparse' && source !== 'onehot') throw new Error(`${family}: source must be 'sparse' or 'onehot', got ${String(source)}`);
+  const sparse = source === 'sparse';
+  const n = sparse ? batch : batch * classes;
+  const { workgroups, rowStride } = grid(n, WG);
+  return {
+    // Sparse gathers do not depend on the class count, so they share one pipeline across models.
+    key: sparse ? `gather-labels:${batch}:sparse` : `gather-labels:${batch}:onehot:${classes}`,
+    bindings: ['read', 'read', 'uniform', 'write'],
+    workgroups,
+    code: wgsl`
+${STEP_INFO_STRUCT}
+
+@group(0) @binding(0) var<storage, read> labels: array<${sparse ? 'u32' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> indices: array<u32>;
+@group(0) @binding(2) var<uniform> step: StepInfo;
+@group(0) @binding(3) var<storage, read_write> out: array<${sparse ? 'u32' : 'f32'}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i >= ${n}u) { return; }
+#if ${sparse}
+  out[i] = labels[indices[step.offset + i]];
+#else
+  let b = i / ${classes}u;
+  let c = i - b * ${classes}u;
+  out[i] = labels[indices[step.offset + b] * ${classes}u + c];
+#endif
+}`,
+  };
+}
