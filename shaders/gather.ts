@@ -13,52 +13,14 @@ import { f32, grid, type KernelSource } from './kernel.ts';
 
 const WG = 256;
 
-/**
- * The per-step uniform, 16 bytes (uniform bindings are sized in 16-byte units):
- *
- *   bytes 0-3   offset: u32         position in the permutation of the batch's first sample
- *   bytes 4-15  reserved0..2: u32   not read by the gathers; free for other per-step values
- *
- * `writeStepInfo` writes only the offset, so other kernels may share the buffer and use the rest.
- */
-export const STEP_INFO_BYTES = 16;
-
-// Three u32s rather than a vec3u: a vec3u is 16-byte aligned and would grow the struct to 32 bytes.
+// The per-step uniform (layout and writer: STEP_INFO_BYTES / stepInfoData in kernel.ts). The
+// gathers read only `offset`; dropout reads `step` and `seed`.
 const STEP_INFO_STRUCT = `struct StepInfo {
   offset: u32, // the batch's first position in the permutation
-  reserved0: u32, // bytes 4..15 pad to 16; see STEP_INFO_BYTES
-  reserved1: u32,
-  reserved2: u32,
+  step: u32,
+  seed: u32,
+  pad: u32,
 }`;
-
-/** GPUBufferUsage.UNIFORM | COPY_DST, spelled out so no WebGPU globals are needed. */
-const UNIFORM_COPY_DST = 0x40 | 0x08;
-
-/** A buffer for the step info (the engine pool holds storage buffers only, and this one is uniform). */
-export function createStepInfoBuffer(device: GPUDevice, label = 'step-info'): GPUBuffer {
-  return device.createBuffer({ size: STEP_INFO_BYTES, usage: UNIFORM_COPY_DST, label });
-}
-
-/**
- * Sets the batch offset before a step's submit. `queue.writeBuffer` is ordered with submits, so
- * writing and then submitting step by step is correct; steps recorded into one submit would all see
- * the last offset. The range check stands in for the bounds checks a shader cannot report.
- */
-export function writeStepInfo(
-  engine: { write(target: GPUBuffer, data: ArrayBufferView, byteOffset?: number): void },
-  target: GPUBuffer,
-  offset: number,
-  batch: number,
-  permutationLength: number,
-): void {
-  if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(batch) || batch < 1 || offset + batch > permutationLength) {
-    throw new RangeError(
-      `batch offset ${offset} with batch size ${batch} does not fit in a permutation of ${permutationLength} samples ` +
-        `(need an integer offset with 0 <= offset and offset + batch <= ${permutationLength})`,
-    );
-  }
-  engine.write(target, new Uint32Array([offset]));
-}
 
 function positiveInteger(value: number, name: string, family: string): void {
   // Below 2^31 keeps every index product the shaders form below 2^32 for realistic shapes, and

@@ -8,10 +8,9 @@
  *   predict:  gather → forward (with the final softmax) → probabilities
  */
 import { fill, sum } from '../../shaders/elementwise.ts';
-import { STEP_INFO_BYTES } from '../../shaders/kernel.ts';
 import { Activation } from '../layers/activation.ts';
 import { InputLayer } from '../layers/core.ts';
-import type { BackwardContext, ForwardContext, Layer, Shape } from '../layers/layer.ts';
+import type { BackwardContext, ForwardContext, Layer } from '../layers/layer.ts';
 import { lossDispatches, type LossName } from '../losses.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Dispatch, Engine } from '../runtime/engine.ts';
@@ -222,6 +221,3 @@ function gradientNeeds(nodes: readonly GraphNode[], hasWeights: (layer: Layer) =
   }
   return (t) => memo.get(t) ?? false;
 }
-
-export const STEP_INFO_SIZE = STEP_INFO_BYTES;
-export type { Shape };

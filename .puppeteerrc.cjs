@@ -1,0 +1,2 @@
+// The tests drive the system Chromium (Debian's `chromium` package); never download another.
+module.exports = { skipDownload: true };
