@@ -656,7 +656,10 @@ export class LayersModel {
 
   /** Frees the model's GPU memory (plans, datasets, weights). The host copy of the weights is dropped too. */
   dispose(): void {
+    const engine = this.device?.engine;
     this.releaseDevice(false);
+    // Disposing means the memory goes back to the device, not just to the engine's pool.
+    if (engine && !engine.isDisposed) engine.trim();
     this.disposed = true;
   }
 }

@@ -32,11 +32,18 @@ export class DeviceDataset {
     this.classes = classes;
     this.imageSource = x.dtype === 'uint8' ? 'uint8' : 'float32';
     const pixels = x.dtype === 'int32' ? Float32Array.from(x.data) : x.data;
-    this.images = viewOf(engine.upload(pixels, 'dataset-images'), pixels.byteLength);
+    if (engine.checkNumerics && pixels instanceof Float32Array) {
+      const bad = pixels.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        const row = Math.floor(bad / this.features);
+        throw new Error(`x: sample ${row} holds ${pixels[bad]} at element ${bad - row * this.features}; inputs must be finite (checked because the engine has checkNumerics on)`);
+      }
+    }
+    this.images = viewOf(engine.upload(pixels, `x (${this.count} samples)`), pixels.byteLength);
     try {
       if (y && labelKind) {
         const data = labelKind === 'sparse' ? sparseLabelsToU32(y, classes, 'y') : y.data instanceof Float32Array ? y.data : Float32Array.from(y.data);
-        this.labels = viewOf(engine.upload(data, 'dataset-labels'), data.byteLength);
+        this.labels = viewOf(engine.upload(data, `y (${this.count} labels)`), data.byteLength);
         this.labelKind = labelKind;
       }
     } catch (err) {

@@ -18,6 +18,8 @@ export interface EngineOptions {
   powerPreference?: GPUPowerPreference;
   /** Kernel variant family; `auto` picks `registers` on CPU adapters and `tiled` on GPUs. */
   kernelStyle?: KernelStyle | 'auto';
+  /** Request the adapter's maximum buffer sizes (default); false keeps WebGPU's portable defaults. */
+  raiseLimits?: boolean;
   /** Scan inputs for NaN/Inf before uploading them (off by default: it costs a pass over the data). */
   checkNumerics?: boolean;
 }
@@ -73,6 +75,8 @@ export class Engine {
   readonly isFallbackAdapter: boolean;
   readonly checkNumerics: boolean;
   readonly hasTimestamps: boolean;
+  /** Sees every dispatch list as it is encoded: profilers capture a step's dispatches to replay them timed. */
+  onEncode: ((dispatches: readonly Dispatch[]) => void) | undefined = undefined;
 
   private readonly acquired: AcquiredDevice;
   private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
@@ -179,6 +183,7 @@ export class Engine {
 
   /** Encodes dispatches into one compute pass (WebGPU orders storage writes between dispatches). */
   encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], timestampWrites?: GPUComputePassTimestampWrites): void {
+    this.onEncode?.(dispatches);
     const pass = encoder.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     for (const d of dispatches) {
       pass.setPipeline(d.pipeline);
@@ -219,7 +224,7 @@ export class Engine {
       throw new RangeError(
         `${label} needs ${size} bytes on the GPU, over this device's limit of ${maxSize} bytes ` +
           `(maxStorageBufferBindingSize ${this.limits.maxStorageBufferBindingSize}, maxBufferSize ${this.limits.maxBufferSize}). ` +
-          'Use a smaller batch size, or keep the dataset on the host (fit with {datasetOnGpu: false}).',
+          'Use a smaller batch size, or split the data into several calls.',
       );
     }
     const key = String(size);

@@ -102,14 +102,14 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupSizeX',
 ] as const;
 
-export async function acquireDevice(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference } = {}): Promise<AcquiredDevice> {
+export async function acquireDevice(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference; raiseLimits?: boolean } = {}): Promise<AcquiredDevice> {
   if (options.device) {
     return { device: options.device, info: options.device.adapterInfo, owned: false };
   }
   const adapterOptions: GPURequestAdapterOptions = { powerPreference: options.powerPreference ?? 'high-performance' };
   const { gpu, adapter } = isNode ? await nodeAdapter(adapterOptions) : await browserAdapter(adapterOptions);
   const requiredLimits: Record<string, number> = {};
-  for (const name of RAISED_LIMITS) {
+  for (const name of options.raiseLimits === false ? [] : RAISED_LIMITS) {
     const value = (adapter.limits as unknown as Record<string, number>)[name];
     if (typeof value === 'number') requiredLimits[name] = value;
   }
