@@ -4,15 +4,19 @@
  * skipped, so they never win).
  *
  * Each invocation handles one pixel's 4 channels as a vec4 when the channel count allows it (all
- * the reference model's pools), else one channel.
+ * the reference model's pools), else one channel. Pool and stride sizes are baked and the window
+ * is unrolled into straight-line code: on SwiftShader a loop over the window costs about twice as
+ * much as the loads it does.
  *
  * The backward pass routes each window's gradient to the FIRST maximum of the window in row-major
  * scan order, like TensorFlow; ties are common after ReLU and routing to every tied element would
- * multiply gradients. It is a gather: every dx element visits the windows that contain it,
- * recomputes their first argmax from x and adds the dy of those that chose it. Recomputing (rather
- * than saving argmax indices in the forward pass) keeps the forward kernel the plain inference
- * kernel, needs no buffer shared between forward and backward plans, and costs one window of
- * loads per containing window, which is small next to the convolutions around a pool.
+ * multiply gradients. Overlapping windows must accumulate, without f32 atomics, so the general
+ * kernel is a gather: every dx element visits the windows that contain it, recomputes their first
+ * argmax from x and adds the dy of those that chose it. Non-overlapping windows (the common
+ * pool = stride case) use a cheaper kernel that writes each window's cell of dx once.
+ * Recomputing the argmax (rather than saving indices in the forward pass) keeps the forward kernel
+ * the plain inference kernel and needs no buffer shared between forward and backward plans; it
+ * costs one window of loads, small next to the convolutions around a pool.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { grid, type KernelSource } from './kernel.ts';
@@ -46,11 +50,28 @@ function geometryKey(g: PoolGeometry): string {
   );
 }
 
-/** The constants both kernels bake in; `T` is the per-invocation value (f32 or vec4f of channels). */
+/** Whether some span of `spanH × spanW` inputs at a window's origin reaches outside the image. */
+function clipped(g: PoolGeometry, spanH: number, spanW: number): boolean {
+  const bottom = (g.outHeight - 1) * g.strideH - g.padTop + spanH;
+  const right = (g.outWidth - 1) * g.strideW - g.padLeft + spanW;
+  return g.padTop > 0 || g.padLeft > 0 || bottom > g.height || right > g.width;
+}
+
+/** One statement per (dh, dw) of a rows × cols span, in row-major order. */
+function unroll(rows: number, cols: number, statement: (dh: number, dw: number) => string, indent = '  '): string {
+  const lines: string[] = [];
+  for (let dh = 0; dh < rows; dh++) for (let dw = 0; dw < cols; dw++) lines.push(statement(dh, dw));
+  return lines.join(`\n${indent}`);
+}
+
+/**
+ * What every kernel shares: `T`, the per-invocation value (f32, or vec4f of 4 channels) and its
+ * index type, the baked sizes, x at binding 0, and `tap`, which reads x at an image position and
+ * stands in `fallback` for padding, so padded positions never win a max.
+ */
 function declarations(g: PoolGeometry): string {
-  const vec = lanes(g) === 4;
   return wgsl`
-#if ${vec}
+#if ${lanes(g) === 4}
 alias T = vec4f;
 alias Index = vec4u;
 #else
@@ -61,16 +82,45 @@ const IN_H = ${g.height};
 const IN_W = ${g.width};
 const OUT_H = ${g.outHeight};
 const OUT_W = ${g.outWidth};
-const POOL_H = ${g.poolH};
-const POOL_W = ${g.poolW};
 const STRIDE_H = ${g.strideH};
 const STRIDE_W = ${g.strideW};
 const PAD_TOP = ${g.padTop};
 const PAD_LEFT = ${g.padLeft};
-const GROUPS = ${g.channels / lanes(g)}u; // channel groups per pixel`;
+const GROUPS = ${g.channels / lanes(g)}u; // channel groups per pixel
+
+@group(0) @binding(0) var<storage, read> x: array<T>;
+
+fn tap(image: u32, h: i32, w: i32, fallback: T) -> T {
+#if ${clipped(g, g.poolH, g.poolW)}
+  // '&', not '&&': short-circuit branches in unrolled code made SwiftShader's compiler run for minutes.
+  let inside = (h >= 0) & (h < IN_H) & (w >= 0) & (w < IN_W);
+  return select(fallback, x[image + u32(clamp(h, 0, IN_H - 1) * IN_W + clamp(w, 0, IN_W - 1)) * GROUPS], inside);
+#else
+  return x[image + u32(h * IN_W + w) * GROUPS];
+#endif
 }
 
-/** y[n, oh, ow, c] = max of x over the window's in-bounds positions. */
+/** A position as the backward kernels compare them: h * IN_W + w, in every lane. */
+fn position(h: i32, w: i32) -> Index {
+  return Index(u32(h * IN_W + w));
+}`;
+}
+
+/**
+ * The first maximum of the window whose origin is (top, left), as a position per lane. Strictly
+ * greater comparisons in row-major scan order keep the earliest of tied values, as TensorFlow does.
+ */
+function firstMax(g: PoolGeometry): string {
+  return wgsl`
+fn firstMax(image: u32, top: i32, left: i32) -> Index {
+  var best = tap(image, max(top, 0), max(left, 0), T(0.0)); // the first tap inside the image
+  var arg = position(max(top, 0), max(left, 0));
+  ${unroll(g.poolH, g.poolW, (dh, dw) => `{ let v = tap(image, top + ${dh}, left + ${dw}, best); let better = v > best; best = select(best, v, better); arg = select(arg, position(top + ${dh}, left + ${dw}), better); }`)}
+  return arg;
+}`;
+}
+
+/** y[n, oh, ow, c] = max of x over the window's positions inside the image. */
 export function maxPoolForward(g: PoolGeometry): KernelSource {
   const total = g.batch * g.outHeight * g.outWidth * (g.channels / lanes(g));
   const { workgroups, rowStride } = grid(total, WG);
@@ -80,7 +130,6 @@ export function maxPoolForward(g: PoolGeometry): KernelSource {
     workgroups,
     code: wgsl`
 ${declarations(g)}
-@group(0) @binding(0) var<storage, read> x: array<T>;
 @group(0) @binding(1) var<storage, read_write> y: array<T>;
 
 @compute @workgroup_size(${WG})
@@ -93,37 +142,29 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let image = (pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS;
   let top = oh * STRIDE_H - PAD_TOP;
   let left = ow * STRIDE_W - PAD_LEFT;
-  let h0 = max(top, 0);
-  let h1 = min(top + POOL_H, IN_H);
-  let w0 = max(left, 0);
-  let w1 = min(left + POOL_W, IN_W);
-  var best = x[image + u32(h0 * IN_W + w0) * GROUPS];
-  for (var h = h0; h < h1; h++) {
-    for (var w = w0; w < w1; w++) {
-      best = max(best, x[image + u32(h * IN_W + w) * GROUPS]);
-    }
-  }
+  var best = tap(image, max(top, 0), max(left, 0), T(0.0)); // the first tap inside the image
+  ${unroll(g.poolH, g.poolW, (dh, dw) => `best = max(best, tap(image, top + ${dh}, left + ${dw}, best));`)}
   y[i] = best;
 }`,
   };
 }
 
 /**
- * dx[n, h, w, c] = Σ dy[n, oh, ow, c] over the windows containing (h, w) whose first maximum (in
- * row-major scan order) is (h, w); 0 where no window chose it.
+ * dx for any pool and stride, overlapping windows included: dx[n, h, w, c] = Σ dy[n, oh, ow, c]
+ * over the windows containing (h, w) whose first maximum is (h, w); 0 where no window chose it.
  */
-export function maxPoolBackward(g: PoolGeometry): KernelSource {
+export function maxPoolBackwardGather(g: PoolGeometry): KernelSource {
   const total = g.batch * g.height * g.width * (g.channels / lanes(g));
   const { workgroups, rowStride } = grid(total, WG);
   return {
-    key: `maxpool-backward:${geometryKey(g)}`,
+    key: `maxpool-backward-gather:${geometryKey(g)}`,
     bindings: ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
 ${declarations(g)}
-@group(0) @binding(0) var<storage, read> x: array<T>;
 @group(0) @binding(1) var<storage, read> dy: array<T>;
 @group(0) @binding(2) var<storage, read_write> dx: array<T>;
+${firstMax(g)}
 
 /** The first window index o whose span [o * stride - pad, o * stride - pad + size) reaches p. */
 fn firstWindow(p: i32, pad: i32, size: i32, stride: i32) -> i32 {
@@ -142,31 +183,77 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let lane = i % GROUPS;
   let image = n * IN_H * IN_W * GROUPS + lane;
   let grads = n * OUT_H * OUT_W * GROUPS + lane;
-  let me = Index(u32(ih * IN_W + iw));
+  let me = position(ih, iw);
   var acc = T(0.0);
-  for (var oh = firstWindow(ih, PAD_TOP, POOL_H, STRIDE_H); oh <= min((ih + PAD_TOP) / STRIDE_H, OUT_H - 1); oh++) {
-    for (var ow = firstWindow(iw, PAD_LEFT, POOL_W, STRIDE_W); ow <= min((iw + PAD_LEFT) / STRIDE_W, OUT_W - 1); ow++) {
-      let top = oh * STRIDE_H - PAD_TOP;
-      let left = ow * STRIDE_W - PAD_LEFT;
-      let h0 = max(top, 0);
-      let h1 = min(top + POOL_H, IN_H);
-      let w0 = max(left, 0);
-      let w1 = min(left + POOL_W, IN_W);
-      var best = x[image + u32(h0 * IN_W + w0) * GROUPS];
-      var arg = Index(u32(h0 * IN_W + w0));
-      for (var h = h0; h < h1; h++) {
-        for (var w = w0; w < w1; w++) {
-          let v = x[image + u32(h * IN_W + w) * GROUPS];
-          // Strictly greater: a later equal value never displaces the first maximum.
-          let better = v > best;
-          best = select(best, v, better);
-          arg = select(arg, Index(u32(h * IN_W + w)), better);
-        }
-      }
+  for (var oh = firstWindow(ih, PAD_TOP, ${g.poolH}, STRIDE_H); oh <= min((ih + PAD_TOP) / STRIDE_H, OUT_H - 1); oh++) {
+    for (var ow = firstWindow(iw, PAD_LEFT, ${g.poolW}, STRIDE_W); ow <= min((iw + PAD_LEFT) / STRIDE_W, OUT_W - 1); ow++) {
+      let arg = firstMax(image, oh * STRIDE_H - PAD_TOP, ow * STRIDE_W - PAD_LEFT);
       acc += select(T(0.0), dy[grads + u32(oh * OUT_W + ow) * GROUPS], arg == me);
     }
   }
   dx[i] = acc;
 }`,
   };
+}
+
+/**
+ * dx for windows that do not overlap (pool ≤ stride), 4× less work than the gather at pool 2: each
+ * invocation owns the cell of STRIDE_H × STRIDE_W inputs at its window's origin, which holds that
+ * window and no other; it finds the window's first maximum once and writes the whole cell, zeros
+ * included. The last cells of a row or column also zero what lies past them (inputs no window
+ * reaches when 'valid' pooling floors).
+ */
+export function maxPoolBackwardCells(g: PoolGeometry): KernelSource {
+  if (g.poolH > g.strideH || g.poolW > g.strideW) throw new Error('maxPoolBackwardCells needs non-overlapping windows (pool ≤ stride)');
+  const total = g.batch * g.outHeight * g.outWidth * (g.channels / lanes(g));
+  const { workgroups, rowStride } = grid(total, WG);
+  const remainder = g.outHeight * g.strideH - g.padTop < g.height || g.outWidth * g.strideW - g.padLeft < g.width;
+  return {
+    key: `maxpool-backward-cells:${geometryKey(g)}`,
+    bindings: ['read', 'read', 'write'],
+    workgroups,
+    code: wgsl`
+${declarations(g)}
+@group(0) @binding(1) var<storage, read> dy: array<T>;
+@group(0) @binding(2) var<storage, read_write> dx: array<T>;
+${firstMax(g)}
+
+fn put(image: u32, h: i32, w: i32, v: T) {
+#if ${clipped(g, g.strideH, g.strideW)}
+  if ((h >= 0) & (h < IN_H) & (w >= 0) & (w < IN_W)) { dx[image + u32(h * IN_W + w) * GROUPS] = v; }
+#else
+  dx[image + u32(h * IN_W + w) * GROUPS] = v;
+#endif
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i >= ${total}u) { return; }
+  let pixel = i / GROUPS;
+  let ow = i32(pixel % OUT_W);
+  let oh = i32((pixel / OUT_W) % OUT_H);
+  let image = (pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS;
+  let top = oh * STRIDE_H - PAD_TOP;
+  let left = ow * STRIDE_W - PAD_LEFT;
+  let arg = firstMax(image, top, left);
+  let grad = dy[i];
+  ${unroll(g.strideH, g.strideW, (dh, dw) => `put(image, top + ${dh}, left + ${dw}, select(T(0.0), grad, arg == position(top + ${dh}, left + ${dw})));`)}
+#if ${remainder}
+  let bottom = select(top + STRIDE_H, IN_H, oh == OUT_H - 1);
+  let right = select(left + STRIDE_W, IN_W, ow == OUT_W - 1);
+  for (var h = top + STRIDE_H; h < bottom; h++) {
+    for (var w = max(left, 0); w < right; w++) { put(image, h, w, T(0.0)); }
+  }
+  for (var h = max(top, 0); h < min(top + STRIDE_H, IN_H); h++) {
+    for (var w = left + STRIDE_W; w < right; w++) { put(image, h, w, T(0.0)); }
+  }
+#endif
+}`,
+  };
+}
+
+/** The backward kernel for `g`: cells when windows do not overlap, else the gather. */
+export function maxPoolBackward(g: PoolGeometry): KernelSource {
+  return g.poolH <= g.strideH && g.poolW <= g.strideW ? maxPoolBackwardCells(g) : maxPoolBackwardGather(g);
 }

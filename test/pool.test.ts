@@ -3,6 +3,7 @@ import { MaxPooling2D, maxPoolBackward, maxPoolForward, poolGeometry, type PoolG
 import { Random } from '../src/layers/initializers.ts';
 import type { Padding } from '../src/layers/config.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
+import { maxPoolBackward as maxPoolBackwardKernel, maxPoolBackwardCells, maxPoolBackwardGather } from '../shaders/pool.ts';
 import { forEachWindow, maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 
@@ -26,6 +27,7 @@ const cases: Case[] = [
   { name: '2x2 same on odd 7x9', batch: 2, shape: [7, 9, 3], pool: [2, 2], strides: [2, 2], padding: 'same' },
   { name: '2x3 pool, strides 1x2, same', batch: 1, shape: [5, 8, 4], pool: [2, 3], strides: [1, 2], padding: 'same' },
   { name: 'stride 3 larger than pool 2 (gaps get zero)', batch: 2, shape: [8, 7, 2], pool: [2, 2], strides: [3, 3], padding: 'valid' },
+  { name: '3x3 stride 3, same with leading padding', batch: 2, shape: [4, 7, 4], pool: [3, 3], strides: [3, 3], padding: 'same' },
 ];
 
 function geometryOf(c: Case): PoolGeometry {
@@ -70,7 +72,29 @@ describe('max pooling kernels', () => {
     });
   }
 
-  for (const c of [cases[0]!, cases[1]!, cases[2]!, cases[4]!]) {
+  it('uses the cells kernel exactly when windows do not overlap', () => {
+    const kinds = cases.map((c) => maxPoolBackwardKernel(geometryOf(c)).key.split(':')[0]);
+    expect(kinds).toEqual(cases.map((c) => (c.pool[0] <= c.strides[0] && c.pool[1] <= c.strides[1] ? 'maxpool-backward-cells' : 'maxpool-backward-gather')));
+    expect(kinds).toContain('maxpool-backward-cells');
+    expect(kinds).toContain('maxpool-backward-gather');
+    expect(geometryOf(cases[8]!)).toMatchObject({ padTop: 1, padLeft: 1, outHeight: 2, outWidth: 3 });
+  });
+
+  for (const c of [cases[0]!, cases[1]!, cases[5]!, cases[8]!]) {
+    it(`the gather kernel agrees with the cells kernel on tied inputs, ${c.name}`, async () => {
+      const e = engine();
+      const g = geometryOf(c);
+      const nIn = g.batch * g.height * g.width * g.channels;
+      const nOut = g.batch * g.outHeight * g.outWidth * g.channels;
+      const x = uploadView(e, tiedArray(nIn, 5));
+      const dy = uploadView(e, randomArray(nOut, 6));
+      const [a, b] = [nanBuffer(e, nIn), nanBuffer(e, nIn)];
+      e.run([e.kernel(maxPoolBackwardGather(g), [x, dy, a]), e.kernel(maxPoolBackwardCells(g), [x, dy, b])]);
+      expect(relL2(await readF32(e, a, nIn), await readF32(e, b, nIn))).toBe(0);
+    });
+  }
+
+  for (const c of [cases[0]!, cases[1]!, cases[2]!, cases[4]!, cases[8]!]) {
     it(`routes tied maxima to the first one in scan order, ${c.name}`, async () => {
       const g = geometryOf(c);
       const nIn = g.batch * g.height * g.width * g.channels;
@@ -93,7 +117,7 @@ describe('max pooling kernels', () => {
     });
   }
 
-  for (const c of [cases[0]!, cases[2]!, cases[4]!, cases[6]!]) {
+  for (const c of [cases[0]!, cases[2]!, cases[4]!, cases[6]!, cases[8]!]) {
     it(`backward matches finite differences, ${c.name}`, async () => {
       // Max pooling is not differentiable at ties, so the probe uses distinct, well-separated values.
       const g = geometryOf(c);
