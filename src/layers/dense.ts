@@ -6,7 +6,7 @@ import * as kernels from '../../shaders/dense.ts';
 import type { DenseGeometry } from '../../shaders/dense.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
-import { initializerConfig } from './config.ts';
+import { initializerConfig, initializerFromConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
 
@@ -63,8 +63,8 @@ export function denseBackward(engine: Engine, g: DenseGeometry, views: DenseBack
   const grad = g.relu ? [views.dy, required(views.y, 'y (the forward output) with a fused relu')] : [views.dy];
   const dispatches: Dispatch[] = [];
   if (views.dx) dispatches.push(engine.kernel(kernels.denseBackwardInput(g), [...grad, views.w, views.dx]));
-  dispatches.push(engine.kernel(kernels.denseBackwardKernel(g), [views.x, ...grad, views.dw]));
-  if (g.bias) dispatches.push(engine.kernel(kernels.denseBackwardBias(g), [...grad, required(views.db, 'db (the bias gradient) with bias: true')]));
+  const db = g.bias ? [required(views.db, 'db (the bias gradient) with bias: true')] : [];
+  dispatches.push(engine.kernel(kernels.denseBackwardWeights(g), [views.x, ...grad, views.dw, ...db]));
   return dispatches;
 }
 
@@ -168,5 +168,18 @@ export class Dense extends Layer {
       kernel_constraint: null,
       bias_constraint: null,
     };
+  }
+
+  /** From the Keras config in model.json (the constructor validates the values). */
+  static fromConfig(config: unknown): Dense {
+    const c = kerasConfig('Dense', config, ['units', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'], NO_REGULARIZERS);
+    return new Dense({
+      name: c.name as string | undefined,
+      units: c.units as number,
+      activation: (c.activation ?? undefined) as ActivationName | undefined,
+      useBias: (c.use_bias ?? undefined) as boolean | undefined,
+      kernelInitializer: initializerFromConfig(c.kernel_initializer, 'Dense: kernel_initializer'),
+      biasInitializer: initializerFromConfig(c.bias_initializer, 'Dense: bias_initializer'),
+    });
   }
 }
