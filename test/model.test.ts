@@ -1,33 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { input, layers, loadMnist, model, optimizers, sequential, tensor, toCategorical, type LayersModel } from '../src/index.ts';
+import { input, layers, loadMnist, mnistCnn, model, optimizers, sequential, tensor, toCategorical, type LayersModel } from '../src/index.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { cnnLossAndGradients, rmspropStep } from './reference/cnn.ts';
 import { finiteDifferences, relL2, useEngine } from './helpers.ts';
 
 const engine = useEngine();
-
-function tutorialLayers() {
-  return [
-    layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1] }),
-    layers.maxPooling2d({ poolSize: 2 }),
-    layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }),
-    layers.maxPooling2d({ poolSize: 2 }),
-    layers.conv2d({ filters: 128, kernelSize: 3, activation: 'relu' }),
-    layers.flatten(),
-    layers.dense({ units: 10, activation: 'softmax' }),
-  ];
-}
-
-function tutorialFunctional() {
-  const x = input({ shape: [28, 28, 1] });
-  let h = layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu' }).apply(x);
-  h = layers.maxPooling2d({ poolSize: 2 }).apply(h);
-  h = layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }).apply(h);
-  h = layers.maxPooling2d({ poolSize: 2 }).apply(h);
-  h = layers.conv2d({ filters: 128, kernelSize: 3, activation: 'relu' }).apply(h);
-  h = layers.flatten().apply(h);
-  return model({ inputs: x, outputs: layers.dense({ units: 10, activation: 'softmax' }).apply(h) });
-}
 
 /** Parameter counts in the summary's rows, in order. */
 function rowParams(summary: string): number[] {
@@ -39,7 +16,7 @@ function rowParams(summary: string): number[] {
 
 describe('summary', () => {
   it('prints the Keras table for the tutorial CNN, Sequential and Functional', () => {
-    const seq = sequential(tutorialLayers());
+    const seq = mnistCnn();
     const text = seq.summary();
     expect(rowParams(text)).toEqual([320, 0, 18496, 0, 73856, 0, 11530]);
     expect(text).toMatch(/Model: "sequential(_\d+)?"/);
@@ -48,7 +25,7 @@ describe('summary', () => {
     expect(text).toContain('Total params: 104,202 (407.04 KB)');
     expect(text).toContain('Trainable params: 104,202');
     expect(text).toContain('Non-trainable params: 0');
-    const fn = tutorialFunctional();
+    const fn = mnistCnn({ api: 'functional' });
     const fnText = fn.summary();
     expect(rowParams(fnText)).toEqual([0, 320, 0, 18496, 0, 73856, 0, 11530]);
     expect(fnText).toContain('InputLayer');
@@ -69,7 +46,7 @@ describe('summary', () => {
 describe('training the tutorial CNN', () => {
   it('three RMSprop steps match a float64 reference of the whole model', async () => {
     const B = 4;
-    const m = sequential(tutorialLayers());
+    const m = mnistCnn();
     m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
     // Biases start non-zero so that max-pool ties are rare and the comparison tests real routing.
     const random = new Random(5);
@@ -103,7 +80,7 @@ describe('training the tutorial CNN', () => {
     const results: Float32Array[][] = [];
     const logs: number[][] = [];
     for (const onehot of [false, true]) {
-      const m = sequential({ layers: tutorialLayers(), seed: 3 });
+      const m = mnistCnn({ seed: 3 });
       m.compile({ optimizer: 'rmsprop', loss: onehot ? 'categorical_crossentropy' : 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
       const y = onehot ? toCategorical(labels, 10) : tensor(labels, [N]);
       const h = await m.fit(x, y, { epochs: 1, batchSize: 8, seed: 4, verbose: 0 });
@@ -201,7 +178,7 @@ describe('on real MNIST', () => {
     const y = tensor(mnist.train.labels.data.subarray(0, N), [N]);
     const tx = tensor(mnist.test.images.data.subarray(0, T * 784), [T, 28, 28, 1]);
     const ty = mnist.test.labels.data.subarray(0, T);
-    const m = sequential(tutorialLayers());
+    const m = mnistCnn();
     m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
     const h = await m.fit(x, y, { epochs: 1, batchSize: 64, verbose: 0 });
     expect(h.loss).toHaveLength(1);

@@ -1,0 +1,143 @@
+/**
+ * The Keras MNIST CNN tutorial, end to end, in Node on WebGPU (Dawn):
+ *   npm start -- [--epochs 5] [--batch-size 64] [--train-limit N] [--test-limit N]
+ *                [--labels sparse|onehot] [--optimizer rmsprop|adam|sgd] [--api sequential|functional]
+ *                [--seed 1337] [--save weights/mnist-cnn] [--show 6]
+ */
+import { parseArgs } from 'node:util';
+import { createEngine, loadMnist, mnistCnn, setDefaultEngine, tensor, toCategorical, type Tensor } from './index.ts';
+
+const USAGE = `usage: npm start -- [--epochs 5] [--batch-size 64] [--train-limit N] [--test-limit N]
+       [--labels sparse|onehot] [--optimizer rmsprop|adam|sgd] [--api sequential|functional]
+       [--seed 1337] [--save DIR] [--show 6]`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      epochs: { type: 'string', default: '5' },
+      'batch-size': { type: 'string', default: '64' },
+      'train-limit': { type: 'string' },
+      'test-limit': { type: 'string' },
+      labels: { type: 'string', default: 'sparse' },
+      optimizer: { type: 'string', default: 'rmsprop' },
+      api: { type: 'string', default: 'sequential' },
+      seed: { type: 'string', default: '1337' },
+      save: { type: 'string', default: 'weights/mnist-cnn' },
+      show: { type: 'string', default: '6' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (name: keyof typeof values, min: number): number | undefined => {
+    const raw = values[name];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}, got '${raw}'\n${USAGE}`);
+    return n;
+  };
+  const choice = <T extends string>(name: keyof typeof values, allowed: readonly T[]): T => {
+    const v = values[name] as T;
+    if (!allowed.includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${v}'\n${USAGE}`);
+    return v;
+  };
+  return {
+    epochs: int('epochs', 0)!,
+    batchSize: int('batch-size', 1)!,
+    trainLimit: int('train-limit', 1),
+    testLimit: int('test-limit', 1),
+    labels: choice('labels', ['sparse', 'onehot'] as const),
+    optimizer: choice('optimizer', ['rmsprop', 'adam', 'sgd'] as const),
+    api: choice('api', ['sequential', 'functional'] as const),
+    seed: int('seed', 0)!,
+    save: values.save,
+    show: int('show', 0)!,
+  };
+}
+
+/** 28×28 pixels as 14 text rows: each character shows two pixel rows with half blocks. */
+export function digitAsText(pixels: ArrayLike<number>, threshold = 96): string[] {
+  const rows: string[] = [];
+  for (let y = 0; y < 28; y += 2) {
+    let line = '';
+    for (let x = 0; x < 28; x++) {
+      const top = pixels[y * 28 + x]! >= threshold;
+      const bottom = pixels[(y + 1) * 28 + x]! >= threshold;
+      line += top && bottom ? '█' : top ? '▀' : bottom ? '▄' : ' ';
+    }
+    rows.push(line);
+  }
+  return rows;
+}
+
+function first(t: Tensor, n: number | undefined): Tensor {
+  const count = Math.min(n ?? t.shape[0]!, t.shape[0]!);
+  const row = t.data.length / t.shape[0]!;
+  return tensor(t.data.subarray(0, count * row), [count, ...t.shape.slice(1)]);
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  const engine = await createEngine();
+  setDefaultEngine(engine);
+  console.log(`WebGPU adapter: ${engine.adapterDescription} (kernels: ${engine.kernelStyle})`);
+
+  const mnist = await loadMnist();
+  const x = first(mnist.train.images, opts.trainLimit);
+  const testX = first(mnist.test.images, opts.testLimit);
+  const sparseY = first(mnist.train.labels, opts.trainLimit);
+  const testLabels = first(mnist.test.labels, opts.testLimit);
+  const onehot = opts.labels === 'onehot';
+  const y = onehot ? toCategorical(sparseY, 10) : sparseY;
+  const testY = onehot ? toCategorical(testLabels, 10) : testLabels;
+  console.log(`MNIST: ${x.shape[0]} training and ${testX.shape[0]} test images, ${onehot ? 'one-hot' : 'integer'} labels\n`);
+
+  const seqModel = mnistCnn({ api: 'sequential', seed: opts.seed });
+  const fnModel = mnistCnn({ api: 'functional', seed: opts.seed });
+  seqModel.summary({ print: true });
+  console.log();
+  fnModel.summary({ print: true });
+  console.log();
+  const m = opts.api === 'sequential' ? seqModel : fnModel;
+  (opts.api === 'sequential' ? fnModel : seqModel).dispose();
+
+  m.compile({ optimizer: opts.optimizer, loss: onehot ? 'categorical_crossentropy' : 'sparse_categorical_crossentropy', metrics: ['accuracy'] });
+  const started = performance.now();
+  await m.fit(x, y, { epochs: opts.epochs, batchSize: opts.batchSize, seed: opts.seed, verbose: 1 });
+  const trainSeconds = (performance.now() - started) / 1000;
+  const samples = opts.epochs * x.shape[0]!;
+  console.log(`\nTrained ${samples} samples in ${trainSeconds.toFixed(1)} s: ${(samples / trainSeconds).toFixed(1)} samples/s`);
+
+  const evalStart = performance.now();
+  const result = await m.evaluate(testX, testY, { batchSize: 256 });
+  console.log(`Test loss: ${result.loss.toFixed(4)} - test accuracy: ${(result.accuracy! * 100).toFixed(2)}% (${((performance.now() - evalStart) / 1000).toFixed(1)} s)`);
+
+  const probs = await m.predict(testX, { batchSize: 256 });
+  const wrong: { index: number; predicted: number; confidence: number }[] = [];
+  for (let i = 0; i < probs.shape[0]!; i++) {
+    const row = probs.data.subarray(i * 10, i * 10 + 10);
+    const predicted = row.indexOf(Math.max(...row));
+    if (predicted !== testLabels.data[i]) wrong.push({ index: i, predicted, confidence: row[predicted]! });
+  }
+  console.log(`\n${wrong.length} of ${probs.shape[0]} test images are misclassified. The first ${Math.min(opts.show, wrong.length)}:`);
+  for (let k = 0; k < Math.min(opts.show, wrong.length); k += 3) {
+    const group = wrong.slice(k, Math.min(k + 3, opts.show));
+    const pictures = group.map((w) => digitAsText(testX.data.subarray(w.index * 784, w.index * 784 + 784)));
+    console.log(group.map((w) => `#${w.index}: predicted ${w.predicted} (p=${w.confidence.toFixed(2)}), true ${testLabels.data[w.index]}`.padEnd(30)).join('  '));
+    for (let r = 0; r < 14; r++) console.log(pictures.map((p) => `│${p[r]}│`).join('  '));
+  }
+
+  if (opts.save) {
+    await m.save(`file://${opts.save}`);
+    console.log(`\nSaved the model (TensorFlow.js layers format) to ${opts.save}/model.json`);
+  }
+  m.dispose();
+  engine.dispose();
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? `error: ${err.message}` : err);
+  process.exit(1);
+});
