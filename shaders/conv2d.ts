@@ -7,12 +7,13 @@
  * `registers` kernels (CPU adapters such as SwiftShader): every invocation computes a block of
  * outputs held in named vec4 accumulators (SwiftShader spills indexed private arrays to memory),
  * reads 4 channels per load along the innermost axis, and runs straight-line code without
- * barriers. Channel counts that are not multiples of 4 read zeros past the end (`*4` helpers)
+ * barriers. Channel counts that are not multiples of 4 read zeros past the end (`read_*` helpers)
  * and store only real channels; pixel blocks past the end recompute the last pixel and skip the
- * store.
+ * store. Per-lane conditions combine with `&`, not `&&`: short-circuits become branches, and a
+ * few dozen of them made SwiftShader take 45 s to compile one kernel.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { grid, type KernelSource } from './kernel.ts';
+import { grid, type BindingKind, type KernelSource, type KernelStyle } from './kernel.ts';
 
 /** Everything a conv kernel bakes in. Output sizes and padding are resolved (see conv2dGeometry). */
 export interface Conv2DGeometry {
@@ -40,26 +41,40 @@ export interface Conv2DBlocks {
   /** forward: output pixels × vec4 groups of output channels */
   forwardPixels: number;
   forwardGroups: number;
-  /** dx: input pixels × input channels (each accumulated as a vec4 over output channels) */
+  /** dx: input pixels × vec4 groups of input channels */
   dxPixels: number;
-  dxChannels: number;
-  /** dW: vec4 groups of input channels (1 scalar channel when inC % 4 ≠ 0) × vec4 groups of output channels */
+  dxGroups: number;
+  /** dW: taps × vec4 groups of input channels (1 scalar channel when inC % 4 ≠ 0) × vec4 groups of output channels */
+  dwTaps: number;
   dwInGroups: number;
   dwOutGroups: number;
 }
 
-export const DEFAULT_BLOCKS: Conv2DBlocks = {
-  forwardPixels: 4,
-  forwardGroups: 2,
-  dxPixels: 4,
-  dxChannels: 4,
-  dwInGroups: 1,
-  dwOutGroups: 4,
-};
+/**
+ * Block sizes for this geometry. On SwiftShader every per-invocation load is a gather costing far
+ * more than a multiply-add, so bigger blocks (more multiply-adds per load) win until spills and
+ * compile time (seconds for the biggest) catch up: 32 vec4 accumulators measured best
+ * (bench/conv2d-kernels.ts). Blocks never exceed the channels there are.
+ */
+export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
+  const co4s = Math.ceil(g.outC / 4);
+  return {
+    forwardPixels: 8,
+    forwardGroups: Math.min(4, co4s),
+    dxPixels: 8,
+    dxGroups: Math.min(4, Math.ceil(g.inC / 4)),
+    // Few input channels (scalar reads): all taps share each dy read instead.
+    dwTaps: g.inC % 4 === 0 ? 1 : g.kH * g.kW,
+    dwInGroups: g.inC % 8 === 0 ? 2 : 1,
+    dwOutGroups: Math.min(4, co4s),
+  };
+}
 
 const WG = 64;
 /** Invocations the reductions (dW, db) aim for, so both cores of a CPU adapter get work. */
 const REDUCTION_INVOCATIONS = 4096;
+/** Workgroups the tiled dW aims for, so a GPU's many cores get work despite dW's few output tiles. */
+const TILED_WORKGROUPS = 256;
 const MIN_PIXELS_PER_CHUNK = 128;
 
 const each = (n: number, line: (i: number) => string, sep = '\n  '): string => Array.from({ length: n }, (_, i) => line(i)).join(sep);
@@ -79,7 +94,7 @@ function tapsInBounds(g: Conv2DGeometry): boolean {
 }
 
 /**
- * Declares read-only `name`, rows of `channels` floats, and `fn name4(row, c4) -> vec4f` reading
+ * Declares read-only `name`, rows of `channels` floats, and `fn read_name(row, c4) -> vec4f` reading
  * channels 4·c4 .. 4·c4+3 of a row (zeros past the end of the row).
  */
 function channelReader(name: string, binding: number, rows: number, channels: number): string {
@@ -87,10 +102,10 @@ function channelReader(name: string, binding: number, rows: number, channels: nu
   return wgsl`
 #if ${channels % 4 === 0}
 @group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4f>;
-fn ${name}4(row: u32, c4: u32) -> vec4f { return ${name}[row * ${channels / 4}u + c4]; }
+fn read_${name}(row: u32, c4: u32) -> vec4f { return ${name}[row * ${channels / 4}u + c4]; }
 #else
 @group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;
-fn ${name}4(row: u32, c4: u32) -> vec4f {
+fn read_${name}(row: u32, c4: u32) -> vec4f {
   let c = c4 * 4u;
   let i = row * ${channels}u + c;
   // min() keeps the reads past the row in bounds; select() zeroes them.
@@ -121,16 +136,16 @@ fn store_${name}(row: u32, c4: u32, v: vec4f) {
 #endif`;
 }
 
-/** dy and the saved output y (when ReLU was fused) at bindings 0 and 1, and `fn grad4(pixel, c4)`: dy masked by y > 0. */
+/** dy and the saved output y (when ReLU was fused) at bindings 0 and 1, and `fn read_grad(pixel, c4)`: dy masked by y > 0. */
 function gradReader(g: Conv2DGeometry): string {
   const pixels = g.batch * g.outH * g.outW;
   return wgsl`
 ${channelReader('dy', 0, pixels, g.outC)}
 #if ${g.relu}
 ${channelReader('y', 1, pixels, g.outC)}
-fn grad4(pixel: u32, c4: u32) -> vec4f { return select(vec4f(0.0), dy4(pixel, c4), y4(pixel, c4) > vec4f(0.0)); }
+fn read_grad(pixel: u32, c4: u32) -> vec4f { return select(vec4f(0.0), read_dy(pixel, c4), read_y(pixel, c4) > vec4f(0.0)); }
 #else
-fn grad4(pixel: u32, c4: u32) -> vec4f { return dy4(pixel, c4); }
+fn read_grad(pixel: u32, c4: u32) -> vec4f { return read_dy(pixel, c4); }
 #endif`;
 }
 
@@ -140,7 +155,7 @@ fn grad4(pixel: u32, c4: u32) -> vec4f { return dy4(pixel, c4); }
  * y[n,oy,ox,co] = act(Σ_{ky,kx,ci} x[n, oy·sh+ky−padTop, ox·sw+kx−padLeft, ci] · w[ky,kx,ci,co] + b[co]).
  * Bindings: x, w, (b), y.
  */
-export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = DEFAULT_BLOCKS): KernelSource {
+export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
   const P = blocks.forwardPixels;
   const G = blocks.forwardGroups;
   const pixels = g.batch * g.outH * g.outW;
@@ -182,7 +197,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let tap = i32(ky * ${g.inW}u + kx);
 #if ${masked}
       // Taps in the padding read element 0 and scale it by 0.
-      ${each(P, (p) => `let in${p} = u32(top${p} + i32(ky)) < ${g.inH}u && u32(left${p} + i32(kx)) < ${g.inW}u;
+      ${each(P, (p) => `let in${p} = (u32(top${p} + i32(ky)) < ${g.inH}u) & (u32(left${p} + i32(kx)) < ${g.inW}u);
       let xi${p} = select(0u, u32(base${p} + tap) * ${vecIn ? g.inC / 4 : g.inC}u, in${p});
       let xm${p} = select(0.0, 1.0, in${p});`, '\n      ')}
 #else
@@ -192,21 +207,21 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #if ${vecIn}
       for (var c = 0u; c < ${g.inC / 4}u; c++) {
         let r = row + c * 4u;
-        ${each2(G, 4, (j, k) => `let w${j}${k} = w4(r + ${k}u, c4_${j});`, '\n        ')}
+        ${each2(G, 4, (j, k) => `let w${j}${k} = read_w(r + ${k}u, c4_${j});`, '\n        ')}
         ${each(P, (p) => `let x${p} = x[xi${p} + c]${masked ? ` * xm${p}` : ''};`, '\n        ')}
         ${each2(P, G, (p, j) => `acc${p}_${j} += x${p}.x * w${j}0 + x${p}.y * w${j}1 + x${p}.z * w${j}2 + x${p}.w * w${j}3;`, '\n        ')}
       }
 #else
       for (var c = 0u; c < ${g.inC}u; c++) {
-        ${each(G, (j) => `let w${j} = w4(row + c, c4_${j});`, '\n        ')}
+        ${each(G, (j) => `let w${j} = read_w(row + c, c4_${j});`, '\n        ')}
         ${each(P, (p) => `let x${p} = x[xi${p} + c]${masked ? ` * xm${p}` : ''};`, '\n        ')}
         ${each2(P, G, (p, j) => `acc${p}_${j} += x${p} * w${j};`, '\n        ')}
       }
 #endif
     }
   }
-  ${each(G, (j) => `let bias${j} = ${g.bias ? `b4(0u, c4_${j})` : 'vec4f(0.0)'};`)}
-  ${each2(P, G, (p, j) => `if (m + ${p}u < ${pixels}u && c4 + ${j}u < ${co4s}u) { store_y(m${p}, c4_${j}, ${g.relu ? `max(acc${p}_${j} + bias${j}, vec4f(0.0))` : `acc${p}_${j} + bias${j}`}); }`)}
+  ${each(G, (j) => `let bias${j} = ${g.bias ? `read_b(0u, c4_${j})` : 'vec4f(0.0)'};`)}
+  ${each2(P, G, (p, j) => `if ((m + ${p}u < ${pixels}u) & (c4 + ${j}u < ${co4s}u)) { store_y(m${p}, c4_${j}, ${g.relu ? `max(acc${p}_${j} + bias${j}, vec4f(0.0))` : `acc${p}_${j} + bias${j}`}); }`)}
 }`,
   };
 }
@@ -218,56 +233,70 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * oy·sh + ky − padTop = iy (and likewise for x), dy' = dy·[y > 0] with a fused ReLU.
  * Bindings: dy, (y), w, dx.
  */
-export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = DEFAULT_BLOCKS): KernelSource {
+export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
   const P = blocks.dxPixels;
-  const C = Math.min(blocks.dxChannels, g.inC);
+  const G = blocks.dxGroups;
   const pixels = g.batch * g.inH * g.inW;
-  const ciBlocks = Math.ceil(g.inC / C);
+  const ci4s = Math.ceil(g.inC / 4);
+  const co4s = Math.ceil(g.outC / 4);
+  const ciBlocks = Math.ceil(ci4s / G);
   const invocations = ciBlocks * Math.ceil(pixels / P);
   const { workgroups, rowStride } = grid(invocations, WG);
   const wBinding = g.relu ? 2 : 1;
+  const wLast = g.kH * g.kW * g.inC * g.outC - 1;
   // A tap hits an output pixel when iy + padTop − ky is a multiple of the stride in [0, outH·sh).
   const strided = g.strideH > 1 || g.strideW > 1;
   return {
-    key: `conv2d-input-grad:registers:${geometryKey(g)}:p${P}c${C}`,
+    key: `conv2d-input-grad:registers:${geometryKey(g)}:p${P}g${G}`,
     bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
 ${gradReader(g)}
-${channelReader('w', wBinding, g.kH * g.kW * g.inC, g.outC)}
-@group(0) @binding(${wBinding + 1}) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(${wBinding}) var<storage, read> w: array<f32>;
+${channelWriter('dx', wBinding + 1, g.inC)}
 
-// Each invocation: ${P} input pixels × ${C} input channels; the accumulators are vec4 partial sums
-// over output channels (4 at a time, both operands contiguous), summed up at the end.
+// w[row .. row+3, co]: one output channel's weights for 4 consecutive input channels.
+fn read_wt(row: u32, co: u32) -> vec4f {
+  let i = row * ${g.outC}u + co;
+#if ${g.inC % 4 !== 0 || g.outC % 4 !== 0}
+  // Past the last channel: in-bounds reads that meet zero gradients or are never stored.
+  return vec4f(w[min(i, ${wLast}u)], w[min(i + ${g.outC}u, ${wLast}u)], w[min(i + ${2 * g.outC}u, ${wLast}u)], w[min(i + ${3 * g.outC}u, ${wLast}u)]);
+#else
+  return vec4f(w[i], w[i + ${g.outC}u], w[i + ${2 * g.outC}u], w[i + ${3 * g.outC}u]);
+#endif
+}
+
+// Each invocation: ${P} input pixels × ${G} groups of 4 input channels.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x + gid.y * ${rowStride}u;
   if (t >= ${invocations}u) { return; }
   let m = (t / ${ciBlocks}u) * ${P}u;
-  let ci = (t % ${ciBlocks}u) * ${C}u;
-  ${each(C, (k) => `let ci${k} = min(ci + ${k}u, ${g.inC - 1}u);`)}
+  let cb = (t % ${ciBlocks}u) * ${G}u;
+  ${each(G, (j) => `let ci${j} = min(cb + ${j}u, ${ci4s - 1}u) * 4u;`)}
   ${each(P, (p) => `let m${p} = min(m + ${p}u, ${pixels - 1}u);
   let n${p} = m${p} / ${g.inH * g.inW}u;
   let oy${p} = i32((m${p} / ${g.inW}u) % ${g.inH}u) + ${g.padTop};
   let ox${p} = i32(m${p} % ${g.inW}u) + ${g.padLeft};`)}
-  ${each2(P, C, (p, k) => `var acc${p}_${k} = vec4f(0.0);`)}
+  ${each2(P, G, (p, j) => `var acc${p}_${j} = vec4f(0.0);`)}
   for (var ky = 0u; ky < ${g.kH}u; ky++) {
     for (var kx = 0u; kx < ${g.kW}u; kx++) {
-      // Output pixel each input pixel feeds through this tap (scaled by 0 when there is none).
+      // Output pixel each input pixel feeds through this tap (gradient scaled by 0 when there is none).
       ${each(P, (p) => `let sy${p} = u32(oy${p} - i32(ky));
       let sx${p} = u32(ox${p} - i32(kx));
-      let hit${p} = sy${p} < ${g.outH * g.strideH}u && sx${p} < ${g.outW * g.strideW}u${strided ? ` && sy${p} % ${g.strideH}u == 0u && sx${p} % ${g.strideW}u == 0u` : ''};
+      let hit${p} = (sy${p} < ${g.outH * g.strideH}u) & (sx${p} < ${g.outW * g.strideW}u)${strided ? ` & (sy${p} % ${g.strideH}u == 0u) & (sx${p} % ${g.strideW}u == 0u)` : ''};
       let d${p} = select(0u, (n${p} * ${g.outH}u + sy${p} / ${g.strideH}u) * ${g.outW}u + sx${p} / ${g.strideW}u, hit${p});
       let dm${p} = select(0.0, 1.0, hit${p});`, '\n      ')}
       let row = (ky * ${g.kW}u + kx) * ${g.inC}u;
-      for (var c4 = 0u; c4 < ${Math.ceil(g.outC / 4)}u; c4++) {
-        ${each(C, (k) => `let w${k} = w4(row + ci${k}, c4);`, '\n        ')}
-        ${each(P, (p) => `let g${p} = grad4(d${p}, c4) * dm${p};`, '\n        ')}
-        ${each2(P, C, (p, k) => `acc${p}_${k} += g${p} * w${k};`, '\n        ')}
+      for (var c4 = 0u; c4 < ${co4s}u; c4++) {
+        let co = c4 * 4u;
+        ${each(P, (p) => `let g${p} = read_grad(d${p}, c4) * dm${p};`, '\n        ')}
+        ${each2(G, 4, (j, k) => `let w${j}${k} = read_wt(row + ci${j}, co + ${k}u);`, '\n        ')}
+        ${each2(P, G, (p, j) => `acc${p}_${j} += g${p}.x * w${j}0 + g${p}.y * w${j}1 + g${p}.z * w${j}2 + g${p}.w * w${j}3;`, '\n        ')}
       }
     }
   }
-  ${each2(P, C, (p, k) => `if (m + ${p}u < ${pixels}u && ci + ${k}u < ${g.inC}u) { dx[m${p} * ${g.inC}u + ci${k}] = dot(acc${p}_${k}, vec4f(1.0)); }`)}
+  ${each2(P, G, (p, j) => `if ((m + ${p}u < ${pixels}u) & (cb + ${j}u < ${ci4s}u)) { store_dx(m${p}, cb + ${j}u, acc${p}_${j}); }`)}
 }`,
   };
 }
@@ -284,17 +313,31 @@ export interface Conv2DReductionPlan {
   dbPixelsPerChunk: number;
 }
 
-function dwBlockCounts(g: Conv2DGeometry, blocks: Conv2DBlocks): { ciPerBlock: number; ciBlocks: number; coBlocks: number } {
+function dwBlockCounts(g: Conv2DGeometry, blocks: Conv2DBlocks) {
+  const taps = g.kH * g.kW;
+  const tapsPerBlock = Math.min(blocks.dwTaps, taps);
   const ciPerBlock = g.inC % 4 === 0 ? 4 * blocks.dwInGroups : 1;
-  return { ciPerBlock, ciBlocks: Math.ceil(g.inC / ciPerBlock), coBlocks: Math.ceil(Math.ceil(g.outC / 4) / blocks.dwOutGroups) };
+  return {
+    taps,
+    tapsPerBlock,
+    tapBlocks: Math.ceil(taps / tapsPerBlock),
+    ciPerBlock,
+    ciBlocks: Math.ceil(g.inC / ciPerBlock),
+    coBlocks: Math.ceil(Math.ceil(g.outC / 4) / blocks.dwOutGroups),
+  };
 }
 
-export function conv2dReductionPlan(g: Conv2DGeometry, blocks: Conv2DBlocks = DEFAULT_BLOCKS): Conv2DReductionPlan {
-  const { ciBlocks, coBlocks } = dwBlockCounts(g, blocks);
+export function conv2dReductionPlan(g: Conv2DGeometry, style: KernelStyle = 'registers', blocks: Conv2DBlocks = defaultBlocks(g)): Conv2DReductionPlan {
   const rows = g.batch * g.outH;
   const pixels = rows * g.outW;
-  const dwBlocks = g.kH * g.kW * ciBlocks * coBlocks;
-  const dwWanted = Math.min(Math.ceil(REDUCTION_INVOCATIONS / dwBlocks), Math.ceil(pixels / MIN_PIXELS_PER_CHUNK), rows);
+  let dwWanted: number;
+  if (style === 'tiled') {
+    const tiles = Math.ceil((g.kH * g.kW * g.inC) / TILE) * Math.ceil(g.outC / TILE);
+    dwWanted = Math.min(Math.ceil(TILED_WORKGROUPS / tiles), Math.ceil(pixels / MIN_PIXELS_PER_CHUNK), rows);
+  } else {
+    const { tapBlocks, ciBlocks, coBlocks } = dwBlockCounts(g, blocks);
+    dwWanted = Math.min(Math.ceil(REDUCTION_INVOCATIONS / (tapBlocks * ciBlocks * coBlocks)), Math.ceil(pixels / MIN_PIXELS_PER_CHUNK), rows);
+  }
   const dwRowsPerChunk = Math.ceil(rows / Math.max(1, dwWanted));
   const co4s = Math.ceil(g.outC / 4);
   const dbWanted = Math.min(Math.ceil(REDUCTION_INVOCATIONS / co4s), Math.ceil(pixels / MIN_PIXELS_PER_CHUNK));
@@ -312,25 +355,26 @@ export function conv2dReductionPlan(g: Conv2DGeometry, blocks: Conv2DBlocks = DE
  * x[n, oy·sh+ky−padTop, ox·sw+kx−padLeft, ci] · dy'[n,oy,ox,co]. With one chunk, `out` is dW itself.
  * Bindings: dy, (y), x, out.
  */
-export function conv2dKernelGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = DEFAULT_BLOCKS): KernelSource {
-  const { dwChunks: chunks, dwRowsPerChunk: chunkRows } = conv2dReductionPlan(g, blocks);
-  const { ciPerBlock, ciBlocks, coBlocks } = dwBlockCounts(g, blocks);
+export function conv2dKernelGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
+  const { dwChunks: chunks, dwRowsPerChunk: chunkRows } = conv2dReductionPlan(g, 'registers', blocks);
+  const { taps, tapsPerBlock: T, tapBlocks, ciPerBlock: C, ciBlocks, coBlocks } = dwBlockCounts(g, blocks);
   const vecIn = g.inC % 4 === 0;
-  const X = vecIn ? blocks.dwInGroups : 1;
+  const X = vecIn ? C / 4 : 1;
   const G = blocks.dwOutGroups;
   const co4s = Math.ceil(g.outC / 4);
-  const taps = g.kH * g.kW;
-  const invocations = chunks * taps * ciBlocks * coBlocks;
+  const invocations = chunks * tapBlocks * ciBlocks * coBlocks;
   const { workgroups, rowStride } = grid(invocations, WG);
   const xBinding = g.relu ? 2 : 1;
   const rows = g.batch * g.outH;
+  const masked = !tapsInBounds(g);
+  const unit = vecIn ? g.inC / 4 : g.inC; // x elements (vec4 or scalar) per pixel
   // A block running past inC reads (clamped) neighbours into accumulators that are never stored.
-  const clampX = vecIn && g.inC % ciPerBlock !== 0;
-  const xLast = (g.batch * g.inH * g.inW * g.inC) / 4 - 1;
-  // Input channel k of the block: component k % 4 of vector k / 4, or the scalar itself.
-  const xc = (k: number) => (vecIn ? `x${Math.floor(k / 4)}.${'xyzw'[k % 4]}` : `x0`);
+  const clampX = vecIn && g.inC % C !== 0;
+  const xLast = g.batch * g.inH * g.inW * unit - 1;
+  // Input channel c of the block for tap i: component c % 4 of vector c / 4, or the scalar itself.
+  const xc = (i: number, c: number) => (vecIn ? `x${i}_${Math.floor(c / 4)}.${'xyzw'[c % 4]}` : `x${i}_0`);
   return {
-    key: `conv2d-kernel-grad:registers:${geometryKey(g)}:x${X}g${G}:chunks${chunks}x${chunkRows}`,
+    key: `conv2d-kernel-grad:registers:${geometryKey(g)}:t${T}x${X}g${G}:chunks${chunks}x${chunkRows}`,
     bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
@@ -338,39 +382,44 @@ ${gradReader(g)}
 @group(0) @binding(${xBinding}) var<storage, read> x: array<${vecIn ? 'vec4f' : 'f32'}>;
 ${channelWriter('out', xBinding + 1, g.outC)}
 
-// Each invocation: one tap × ${ciPerBlock} input channels × ${G} groups of 4 output channels,
-// summed over ${chunkRows} output rows (n, oy).
+// Each invocation: ${T} taps × ${C} input channels × ${G} groups of 4 output channels, summed over
+// ${chunkRows} output rows (n, oy); the taps share each dy read.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x + gid.y * ${rowStride}u;
   if (t >= ${invocations}u) { return; }
   // Output-channel groups vary fastest: neighbouring invocations read the same x.
   let c4 = (t % ${coBlocks}u) * ${G}u;
-  let ci = (t / ${coBlocks}u % ${ciBlocks}u) * ${ciPerBlock}u;
-  let tap = t / ${coBlocks * ciBlocks}u % ${taps}u;
-  let chunk = t / ${coBlocks * ciBlocks * taps}u;
-  let ky = tap / ${g.kW}u;
-  let kx = tap % ${g.kW}u;
+  let ci = (t / ${coBlocks}u % ${ciBlocks}u) * ${C}u;
+  let tb = (t / ${coBlocks * ciBlocks}u % ${tapBlocks}u) * ${T}u;
+  let chunk = t / ${coBlocks * ciBlocks * tapBlocks}u;
   ${each(G, (j) => `let c4_${j} = min(c4 + ${j}u, ${co4s - 1}u);`)}
-  // The ox whose tap kx lands inside the input: 0 ≤ ox·sw + kx − padLeft < inW.
-  let oxBegin = (max(${g.padLeft} - i32(kx), 0) + ${g.strideW - 1}) / ${g.strideW};
-  let oxEnd = min((${g.inW - 1 + g.padLeft + g.strideW} - i32(kx)) / ${g.strideW}, ${g.outW});
-  let xOffset = i32(kx) - ${g.padLeft};
-  ${each2(ciPerBlock, G, (k, j) => `var acc${k}_${j} = vec4f(0.0);`)}
+  ${each(T, (i) => `let tap${i} = min(tb + ${i}u, ${taps - 1}u);
+  let offY${i} = i32(tap${i} / ${g.kW}u) - ${g.padTop};
+  let offX${i} = i32(tap${i} % ${g.kW}u) - ${g.padLeft};`)}
+  ${each(T, (i) => each2(C, G, (c, j) => `var acc${i}_${c}_${j} = vec4f(0.0);`))}
   let rowEnd = min((chunk + 1u) * ${chunkRows}u, ${rows}u);
   for (var r = chunk * ${chunkRows}u; r < rowEnd; r++) {
-    let iy = i32(r % ${g.outH}u * ${g.strideH}u + ky) - ${g.padTop};
-    if (u32(iy) >= ${g.inH}u) { continue; }
-    let xRow = (r / ${g.outH}u * ${g.inH}u + u32(iy)) * ${g.inW}u;
-    for (var ox = oxBegin; ox < oxEnd; ox++) {
-      let xi = (xRow + u32(ox * ${g.strideW} + xOffset)) * ${vecIn ? g.inC / 4 : g.inC}u + ci${vecIn ? ' / 4u' : ''};
-      ${each(X, (k) => `let x${k} = x[${clampX ? `min(xi + ${k}u, ${xLast}u)` : `xi + ${k}u`}];`, '\n      ')}
-      ${each(G, (j) => `let g${j} = grad4(r * ${g.outW}u + u32(ox), c4_${j});`, '\n      ')}
-      ${each2(ciPerBlock, G, (k, j) => `acc${k}_${j} += ${xc(k)} * g${j};`, '\n      ')}
+    let top = i32(r % ${g.outH}u * ${g.strideH}u);
+    let image = r / ${g.outH}u * ${g.inH}u;
+    ${each(T, (i) => `let iy${i} = top + offY${i};
+    let xRow${i} = (image + u32(iy${i})) * ${g.inW}u;`, '\n    ')}
+    for (var ox = 0u; ox < ${g.outW}u; ox++) {
+      let left = i32(ox * ${g.strideW}u);
+      ${each(G, (j) => `let g${j} = read_grad(r * ${g.outW}u + ox, c4_${j});`, '\n      ')}
+#if ${masked}
+      // Taps in the padding read element 0 and scale it by 0.
+      ${each(T, (i) => `let in${i} = (u32(iy${i}) < ${g.inH}u) & (u32(left + offX${i}) < ${g.inW}u);
+      let xi${i} = select(0u, (xRow${i} + u32(left + offX${i})) * ${unit}u + ci${vecIn ? ' / 4u' : ''}, in${i});
+      let xm${i} = select(0.0, 1.0, in${i});`, '\n      ')}
+#else
+      ${each(T, (i) => `let xi${i} = (xRow${i} + u32(left + offX${i})) * ${unit}u + ci${vecIn ? ' / 4u' : ''};`, '\n      ')}
+#endif
+      ${each2(T, X, (i, k) => `let x${i}_${k} = x[${clampX ? `min(xi${i} + ${k}u, ${xLast}u)` : `xi${i} + ${k}u`}]${masked ? ` * xm${i}` : ''};`, '\n      ')}
+      ${each(T, (i) => each2(C, G, (c, j) => `acc${i}_${c}_${j} += ${xc(i, c)} * g${j};`, '\n      '), '\n      ')}
     }
   }
-  let outRow = (chunk * ${taps}u + tap) * ${g.inC}u + ci;
-  ${each2(ciPerBlock, G, (k, j) => `if (ci + ${k}u < ${g.inC}u && c4 + ${j}u < ${co4s}u) { store_out(outRow + ${k}u, c4_${j}, acc${k}_${j}); }`)}
+  ${each(T, (i) => each2(C, G, (c, j) => `if ((tb + ${i}u < ${taps}u) & (ci + ${c}u < ${g.inC}u) & (c4 + ${j}u < ${co4s}u)) { store_out((chunk * ${taps}u + tap${i}) * ${g.inC}u + ci + ${c}u, c4_${j}, acc${i}_${c}_${j}); }`))}
 }`,
   };
 }
@@ -381,8 +430,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * Partial bias gradients: out[chunk, co] = Σ over the output pixels of `chunk` of dy'[pixel, co].
  * With one chunk, `out` is db itself. Bindings: dy, (y), out.
  */
-export function conv2dBiasGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = DEFAULT_BLOCKS): KernelSource {
-  const { dbChunks: chunks, dbPixelsPerChunk: chunkPixels } = conv2dReductionPlan(g, blocks);
+export function conv2dBiasGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
+  // Its chunking depends on the geometry alone, so the tiled style shares this kernel.
+  const { dbChunks: chunks, dbPixelsPerChunk: chunkPixels } = conv2dReductionPlan(g, 'registers', blocks);
   const co4s = Math.ceil(g.outC / 4);
   const pixels = g.batch * g.outH * g.outW;
   const invocations = chunks * co4s;
@@ -404,7 +454,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let chunk = t / ${co4s}u;
   var acc = vec4f(0.0);
   let end = min((chunk + 1u) * ${chunkPixels}u, ${pixels}u);
-  for (var m = chunk * ${chunkPixels}u; m < end; m++) { acc += grad4(m, c4); }
+  for (var m = chunk * ${chunkPixels}u; m < end; m++) { acc += read_grad(m, c4); }
   store_out(chunk, c4, acc);
 }`,
   };
@@ -430,4 +480,214 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   out[i] = s;
 }`,
   };
+}
+
+// ---- tiled variants (GPUs) ----------------------------------------------------------------
+
+/*
+ * On GPUs the three convolutions run as implicit matrix products C[M×N] = A[M×K]·B[K×N] whose
+ * operands are gathered on load: each workgroup stages a 64×16 tile of A and a 16×64 tile of B
+ * in workgroup memory, and each of its 16×16 invocations keeps a 4×4 block of C. Barriers make
+ * this slow on SwiftShader; there the registers kernels run.
+ */
+const TILE = 64;
+const TILE_K = 16;
+
+interface TiledProduct {
+  key: string;
+  bindings: BindingKind[];
+  M: number;
+  N: number;
+  K: number;
+  /** Split-K: workgroup layer `chunk` sums k in [chunk·chunkK, (chunk+1)·chunkK). */
+  chunks: number;
+  chunkK: number;
+  /** Bindings and `fn loadA(m, k) -> f32`, `fn loadB(k, n) -> f32` (called in range only), `fn store(chunk, m, n, v)`. */
+  declarations: string;
+  /** The index along which A (B) is contiguous in memory: neighbouring invocations load along it. */
+  aContiguous: 'm' | 'k';
+  bContiguous: 'k' | 'n';
+}
+
+function tiledProduct(p: TiledProduct): KernelSource {
+  const rowTiles = Math.ceil(p.M / TILE);
+  // More than 65535 row tiles fold into the z dimension, next to the split-K chunks.
+  const fold = Math.ceil(rowTiles / 65535);
+  // Element e of a tile: index along the contiguous axis e % length, along the other e / length.
+  const aIndex = p.aContiguous === 'k' ? { m: `e / ${TILE_K}u`, k: `e % ${TILE_K}u` } : { m: `e % ${TILE}u`, k: `e / ${TILE}u` };
+  const bIndex = p.bContiguous === 'k' ? { n: `e / ${TILE_K}u`, k: `e % ${TILE_K}u` } : { n: `e % ${TILE}u`, k: `e / ${TILE}u` };
+  return {
+    key: p.key,
+    bindings: p.bindings,
+    workgroups: [Math.ceil(p.N / TILE), Math.min(rowTiles, 65535), p.chunks * fold],
+    code: wgsl`
+${p.declarations}
+
+var<workgroup> tileA: array<f32, ${TILE * TILE_K}>; // [k][m]
+var<workgroup> tileB: array<f32, ${TILE * TILE_K}>; // [k][n]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let m0 = (wg.y + (wg.z % ${fold}u) * 65535u) * ${TILE}u;
+  let n0 = wg.x * ${TILE}u;
+  let chunk = wg.z / ${fold}u;
+  let kBegin = chunk * ${p.chunkK}u;
+  let kEnd = min(kBegin + ${p.chunkK}u, ${p.K}u);
+  // Invocation (x, y) owns rows y + 16i and columns x + 16j of the tile: acc_i holds columns j.
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${TILE_K}u) {
+    for (var r = 0u; r < ${(TILE * TILE_K) / 256}u; r++) {
+      let e = li + r * 256u;
+      let am = ${aIndex.m};
+      let ak = ${aIndex.k};
+      var a = 0.0;
+      if ((m0 + am < ${p.M}u) & (k0 + ak < kEnd)) { a = loadA(m0 + am, k0 + ak); }
+      tileA[ak * ${TILE}u + am] = a;
+      let bn = ${bIndex.n};
+      let bk = ${bIndex.k};
+      var b = 0.0;
+      if ((n0 + bn < ${p.N}u) & (k0 + bk < kEnd)) { b = loadB(k0 + bk, n0 + bn); }
+      tileB[bk * ${TILE}u + bn] = b;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${TILE_K}u; kk++) {
+      let a = vec4f(tileA[kk * ${TILE}u + lid.y], tileA[kk * ${TILE}u + lid.y + 16u], tileA[kk * ${TILE}u + lid.y + 32u], tileA[kk * ${TILE}u + lid.y + 48u]);
+      let b = vec4f(tileB[kk * ${TILE}u + lid.x], tileB[kk * ${TILE}u + lid.x + 16u], tileB[kk * ${TILE}u + lid.x + 32u], tileB[kk * ${TILE}u + lid.x + 48u]);
+      acc0 += a.x * b;
+      acc1 += a.y * b;
+      acc2 += a.z * b;
+      acc3 += a.w * b;
+    }
+    workgroupBarrier();
+  }
+  ${each2(4, 4, (i, j) => `if ((m0 + lid.y + ${16 * i}u < ${p.M}u) & (n0 + lid.x + ${16 * j}u < ${p.N}u)) { store(chunk, m0 + lid.y + ${16 * i}u, n0 + lid.x + ${16 * j}u, acc${i}.${'xyzw'[j]}); }`)}
+}`,
+  };
+}
+
+/** dy and the saved output y (with a fused ReLU) at bindings 0 and 1 as scalars, and `fn grad(i)`: dy[i] masked by y[i] > 0. */
+function scalarGradReader(g: Conv2DGeometry): string {
+  return wgsl`
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+#if ${g.relu}
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+fn grad(i: u32) -> f32 { return select(0.0, dy[i], y[i] > 0.0); }
+#else
+fn grad(i: u32) -> f32 { return dy[i]; }
+#endif`;
+}
+
+/** Tiled conv2dForward: M = output pixels, N = output channels, K = taps × input channels. Bindings: x, w, (b), y. */
+export function conv2dForwardTiled(g: Conv2DGeometry): KernelSource {
+  const yBinding = g.bias ? 3 : 2;
+  return tiledProduct({
+    key: `conv2d-forward:tiled:${geometryKey(g)}`,
+    bindings: g.bias ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
+    M: g.batch * g.outH * g.outW,
+    N: g.outC,
+    K: g.kH * g.kW * g.inC,
+    chunks: 1,
+    chunkK: g.kH * g.kW * g.inC,
+    aContiguous: 'k',
+    bContiguous: 'n',
+    declarations: wgsl`
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+#if ${g.bias}
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+#endif
+@group(0) @binding(${yBinding}) var<storage, read_write> y: array<f32>;
+
+// A[m, k]: the input under tap k / inC of output pixel m (0 in the padding).
+fn loadA(m: u32, k: u32) -> f32 {
+  let tap = k / ${g.inC}u;
+  let iy = i32((m / ${g.outW}u) % ${g.outH}u * ${g.strideH}u + tap / ${g.kW}u) - ${g.padTop};
+  let ix = i32(m % ${g.outW}u * ${g.strideW}u + tap % ${g.kW}u) - ${g.padLeft};
+  if ((u32(iy) >= ${g.inH}u) | (u32(ix) >= ${g.inW}u)) { return 0.0; }
+  return x[((m / ${g.outH * g.outW}u * ${g.inH}u + u32(iy)) * ${g.inW}u + u32(ix)) * ${g.inC}u + k % ${g.inC}u];
+}
+
+fn loadB(k: u32, n: u32) -> f32 { return w[k * ${g.outC}u + n]; }
+
+fn store(chunk: u32, m: u32, n: u32, v: f32) {
+  let z = v${g.bias ? ' + b[n]' : ''};
+  y[m * ${g.outC}u + n] = ${g.relu ? 'max(z, 0.0)' : 'z'};
+}`,
+  });
+}
+
+/** Tiled conv2dInputGrad: M = input pixels, N = input channels, K = taps × output channels. Bindings: dy, (y), w, dx. */
+export function conv2dInputGradTiled(g: Conv2DGeometry): KernelSource {
+  const wBinding = g.relu ? 2 : 1;
+  return tiledProduct({
+    key: `conv2d-input-grad:tiled:${geometryKey(g)}`,
+    bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
+    M: g.batch * g.inH * g.inW,
+    N: g.inC,
+    K: g.kH * g.kW * g.outC,
+    chunks: 1,
+    chunkK: g.kH * g.kW * g.outC,
+    aContiguous: 'k',
+    bContiguous: 'k',
+    declarations: wgsl`
+${scalarGradReader(g)}
+@group(0) @binding(${wBinding}) var<storage, read> w: array<f32>;
+@group(0) @binding(${wBinding + 1}) var<storage, read_write> dx: array<f32>;
+
+// A[m, k]: dy' at the output pixel that input pixel m feeds through tap k / outC (0 if none).
+fn loadA(m: u32, k: u32) -> f32 {
+  let tap = k / ${g.outC}u;
+  let sy = u32(i32((m / ${g.inW}u) % ${g.inH}u + ${g.padTop}u) - i32(tap / ${g.kW}u));
+  let sx = u32(i32(m % ${g.inW}u + ${g.padLeft}u) - i32(tap % ${g.kW}u));
+  if ((sy >= ${g.outH * g.strideH}u) | (sx >= ${g.outW * g.strideW}u) | (sy % ${g.strideH}u != 0u) | (sx % ${g.strideW}u != 0u)) { return 0.0; }
+  let pixel = (m / ${g.inH * g.inW}u * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u + sx / ${g.strideW}u;
+  return grad(pixel * ${g.outC}u + k % ${g.outC}u);
+}
+
+// B[k, n] = w[tap, n, co] with k = tap·outC + co.
+fn loadB(k: u32, n: u32) -> f32 { return w[(k / ${g.outC}u * ${g.inC}u + n) * ${g.outC}u + k % ${g.outC}u]; }
+
+fn store(chunk: u32, m: u32, n: u32, v: f32) { dx[m * ${g.inC}u + n] = v; }`,
+  });
+}
+
+/**
+ * Tiled conv2dKernelGrad: M = taps × input channels, N = output channels, K = output pixels split
+ * into chunks of whole output rows (conv2dReductionPlan). Bindings: dy, (y), x, out.
+ */
+export function conv2dKernelGradTiled(g: Conv2DGeometry): KernelSource {
+  const { dwChunks, dwRowsPerChunk } = conv2dReductionPlan(g, 'tiled');
+  const xBinding = g.relu ? 2 : 1;
+  const M = g.kH * g.kW * g.inC;
+  return tiledProduct({
+    key: `conv2d-kernel-grad:tiled:${geometryKey(g)}:chunks${dwChunks}x${dwRowsPerChunk}`,
+    bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
+    M,
+    N: g.outC,
+    K: g.batch * g.outH * g.outW,
+    chunks: dwChunks,
+    chunkK: dwRowsPerChunk * g.outW,
+    aContiguous: 'm',
+    bContiguous: 'n',
+    declarations: wgsl`
+${scalarGradReader(g)}
+@group(0) @binding(${xBinding}) var<storage, read> x: array<f32>;
+@group(0) @binding(${xBinding + 1}) var<storage, read_write> out: array<f32>;
+
+// A[m, k]: the input under tap m / inC of output pixel k (0 in the padding).
+fn loadA(m: u32, k: u32) -> f32 {
+  let tap = m / ${g.inC}u;
+  let iy = i32((k / ${g.outW}u) % ${g.outH}u * ${g.strideH}u + tap / ${g.kW}u) - ${g.padTop};
+  let ix = i32(k % ${g.outW}u * ${g.strideW}u + tap % ${g.kW}u) - ${g.padLeft};
+  if ((u32(iy) >= ${g.inH}u) | (u32(ix) >= ${g.inW}u)) { return 0.0; }
+  return x[((k / ${g.outH * g.outW}u * ${g.inH}u + u32(iy)) * ${g.inW}u + u32(ix)) * ${g.inC}u + m % ${g.inC}u];
+}
+
+fn loadB(k: u32, n: u32) -> f32 { return grad(k * ${g.outC}u + n); }
+
+fn store(chunk: u32, m: u32, n: u32, v: f32) { out[(chunk * ${M}u + m) * ${g.outC}u + n] = v; }`,
+  });
 }

@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_BLOCKS, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
-import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, type Padding } from '../src/layers/conv2d.ts';
+import { defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
+import type { Padding } from '../src/layers/config.ts';
+import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry } from '../src/layers/conv2d.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 
-const engine = useEngine();
 
 interface Case {
   batch: number;
@@ -19,17 +19,20 @@ interface Case {
   bias: boolean;
   /** false: the first layer's case, where nobody wants dx. */
   dx?: boolean;
-  blocks?: Conv2DBlocks;
+  /** Register-block sizes overriding the defaults. */
+  blocks?: Partial<Conv2DBlocks>;
+  /** Also check the tiled (GPU) kernels: on a few cases only, as SwiftShader takes seconds to compile each. */
+  tiled?: boolean;
 }
 
 const CASES: Case[] = [
   { batch: 3, input: [7, 9, 3], filters: 5, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
-  { batch: 3, input: [7, 9, 3], filters: 6, kernel: [2, 3], strides: [2, 2], padding: 'same', relu: false, bias: true },
+  { batch: 3, input: [7, 9, 3], filters: 6, kernel: [2, 3], strides: [2, 2], padding: 'same', relu: false, bias: true, tiled: true },
   { batch: 2, input: [7, 9, 4], filters: 8, kernel: [3, 3], padding: 'same', relu: true, bias: false },
   { batch: 3, input: [7, 9, 8], filters: 6, kernel: [3, 3], strides: [2, 2], padding: 'valid', relu: false, bias: false },
   { batch: 2, input: [8, 7, 3], filters: 8, kernel: [2, 3], strides: [2, 1], padding: 'same', relu: true, bias: true },
   // Kernel wider than the input ('same'): taps that never land, and the dW ox range going empty.
-  { batch: 2, input: [4, 2, 5], filters: 4, kernel: [3, 5], strides: [2, 2], padding: 'same', relu: false, bias: true },
+  { batch: 2, input: [4, 2, 5], filters: 4, kernel: [3, 5], strides: [2, 2], padding: 'same', relu: true, bias: true, tiled: true },
   // Input channels not a multiple of the dW block (12 = 1.5 blocks of 8) and odd register blocks.
   {
     batch: 2,
@@ -39,15 +42,15 @@ const CASES: Case[] = [
     padding: 'same',
     relu: true,
     bias: true,
-    blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxChannels: 5, dwInGroups: 2, dwOutGroups: 2 },
+    blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxGroups: 2, dwTaps: 4, dwInGroups: 2, dwOutGroups: 2 },
   },
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
-  { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+  { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true, tiled: true },
 ];
 
 const report: string[] = [];
-afterAll(() => console.log(`conv2d relative L2 errors (GPU float32 vs float64 reference | vs finite differences)\n${report.join('\n')}`));
+afterAll(() => console.log(`conv2d relative L2 errors (GPU float32 vs float64 reference | vs finite differences of it)\n${report.join('\n')}`));
 
 function describeCase(c: Case): string {
   const s = c.strides ?? [1, 1];
@@ -59,73 +62,86 @@ function nanScratch(e: Engine): (bytes: number) => Required<BufferView> {
   return (bytes) => nanBuffer(e, bytes / 4);
 }
 
+/** Both kernel styles run on SwiftShader here: 'tiled' is what real GPUs get. */
+const styles = { registers: useEngine({ kernelStyle: 'registers' }), tiled: useEngine({ kernelStyle: 'tiled' }) };
+
+interface Reference {
+  g: Conv2DGeometry;
+  data: { x: Float32Array; w: Float32Array; b: Float32Array; r: Float32Array };
+  y: Float64Array;
+  /** Gradient name → float64 reference, and finite differences at sampled coordinates. */
+  grads: { name: 'dx' | 'dW' | 'db'; ref: Float64Array; idx: number[]; fd: Float64Array }[];
+}
+
+/** The float64 forward and gradients of L = Σ y·r, and their finite-difference spot checks. */
+function reference(c: Case, seed: number): Reference {
+  const g = conv2dGeometry({ batch: c.batch, inputShape: c.input, filters: c.filters, kernelSize: c.kernel, strides: c.strides, padding: c.padding, relu: c.relu, useBias: c.bias });
+  const nx = g.batch * g.inH * g.inW * g.inC;
+  const nw = g.kH * g.kW * g.inC * g.outC;
+  const ny = g.batch * g.outH * g.outW * g.outC;
+  const data = { x: randomArray(nx, seed), w: randomArray(nw, seed + 1), b: randomArray(g.outC, seed + 2), r: randomArray(ny, seed + 3) };
+  const { x, w, b, r } = data;
+  const out = conv2dForwardRef(g, x, w, c.bias ? b : null);
+  if (c.relu) {
+    // The mask must matter: some pre-activations negative, some positive.
+    expect(out.pre.some((v) => v < 0) && out.pre.some((v) => v > 0)).toBe(true);
+  }
+  const exact = conv2dBackwardRef(g, x, w, out.pre, r);
+  // L is piecewise linear in each of x, w, b, so central differences are exact unless a probe moves
+  // a pre-activation across ReLU's kink: count such crossings and require none, so no coordinate
+  // is skipped and no tolerance is loosened for kinks.
+  let kinkCrossings = 0;
+  const loss = (xs: ArrayLike<number>, ws: ArrayLike<number>, bs: ArrayLike<number>) => {
+    const probe = conv2dForwardRef(g, xs, ws, c.bias ? bs : null);
+    if (c.relu) for (let i = 0; i < ny; i++) if (probe.pre[i]! > 0 !== out.pre[i]! > 0) kinkCrossings++;
+    return dot(probe.y, r);
+  };
+  const [x64, w64, b64] = [toF64(x), toF64(w), toF64(b)];
+  const grads: Reference['grads'] = [];
+  if (c.dx !== false) {
+    const idx = sampleIndices(nx, 20, seed + 4);
+    grads.push({ name: 'dx', ref: exact.dx, idx, fd: finiteDifferences((v) => loss(v, w64, b64), x64, idx) });
+  }
+  const widx = sampleIndices(nw, 20, seed + 5);
+  grads.push({ name: 'dW', ref: exact.dw, idx: widx, fd: finiteDifferences((v) => loss(x64, v, b64), w64, widx) });
+  if (c.bias) {
+    const bidx = sampleIndices(g.outC, 20, seed + 6);
+    grads.push({ name: 'db', ref: exact.db, idx: bidx, fd: finiteDifferences((v) => loss(x64, w64, v), b64, bidx) });
+  }
+  expect(kinkCrossings).toBe(0);
+  return { g, data, y: out.y, grads };
+}
+
 describe('conv2d kernels vs float64 reference', () => {
-  CASES.forEach((c, seedBase) => {
+  CASES.forEach((c, caseIndex) => {
     it(describeCase(c), async () => {
-      const e = engine();
-      const g = conv2dGeometry({ batch: c.batch, inputShape: c.input, filters: c.filters, kernelSize: c.kernel, strides: c.strides, padding: c.padding, relu: c.relu, useBias: c.bias });
-      const blocks = c.blocks ?? DEFAULT_BLOCKS;
-      const nx = g.batch * g.inH * g.inW * g.inC;
-      const nw = g.kH * g.kW * g.inC * g.outC;
-      const ny = g.batch * g.outH * g.outW * g.outC;
-      const seed = 100 * (seedBase + 1);
-      const x = randomArray(nx, seed);
-      const w = randomArray(nw, seed + 1);
-      const b = randomArray(g.outC, seed + 2);
-      const r = randomArray(ny, seed + 3); // dL/dy for L = Σ y·r
-
-      const xv = uploadView(e, x);
-      const wv = uploadView(e, w);
-      const bv = uploadView(e, b);
-      const y = nanBuffer(e, ny);
-      e.run(conv2dForward(e, g, { x: xv, w: wv, b: c.bias ? bv : undefined, y }, blocks));
-      const ref = conv2dForwardRef(g, x, w, c.bias ? b : null);
-      if (c.relu) {
-        // The mask must matter: some pre-activations negative, some positive.
-        expect(ref.pre.some((v) => v < 0) && ref.pre.some((v) => v > 0)).toBe(true);
+      const { g, data, y: yRef, grads } = reference(c, 100 * (caseIndex + 1));
+      for (const [style, engine] of Object.entries(styles).filter(([name]) => name === 'registers' || c.tiled)) {
+        const e = engine();
+        const blocks = { ...defaultBlocks(g), ...c.blocks };
+        const ny = yRef.length;
+        const [x, w, b, dy] = [data.x, data.w, data.b, data.r].map((a) => uploadView(e, a)) as Required<BufferView>[];
+        const y = nanBuffer(e, ny);
+        e.run(conv2dForward(e, g, { x: x!, w: w!, b: c.bias ? b : undefined, y }, blocks));
+        const errY = relL2(await readF32(e, y, ny), yRef);
+        const out = {
+          dx: c.dx === false ? null : nanBuffer(e, data.x.length),
+          dW: nanBuffer(e, data.w.length),
+          db: c.bias ? nanBuffer(e, g.outC) : null,
+        };
+        e.run(conv2dBackward(e, g, { x: x!, w: w!, y, dy: dy!, dx: out.dx, dw: out.dW, db: out.db, scratch: nanScratch(e) }, blocks));
+        const line = [`forward ${errY.toExponential(1)}`];
+        expect(errY, `${style} forward`).toBeLessThanOrEqual(1e-5);
+        for (const grad of grads) {
+          const gpu = await readF32(e, out[grad.name]!, grad.ref.length);
+          const errRef = relL2(gpu, grad.ref);
+          const errFd = relL2(pick(gpu, grad.idx), grad.fd);
+          line.push(`${grad.name} ${errRef.toExponential(1)} | ${errFd.toExponential(1)}`);
+          expect(errRef, `${style} ${grad.name} vs reference`).toBeLessThanOrEqual(1e-4);
+          expect(errFd, `${style} ${grad.name} vs finite differences`).toBeLessThanOrEqual(1e-4);
+        }
+        report.push(`${style.padEnd(9)} ${describeCase(c)}: ${line.join(', ')}`);
       }
-      const errY = relL2(await readF32(e, y, ny), ref.y);
-      expect(errY).toBeLessThanOrEqual(1e-5);
-
-      const dy = uploadView(e, r);
-      const dx = c.dx === false ? null : nanBuffer(e, nx);
-      const dw = nanBuffer(e, nw);
-      const db = c.bias ? nanBuffer(e, g.outC) : null;
-      e.run(conv2dBackward(e, g, { x: xv, w: wv, y, dy, dx, dw, db, scratch: nanScratch(e) }, blocks));
-      const grads = conv2dBackwardRef(g, x, w, ref.pre, r);
-
-      // L as a function of one of x, w, b (float64). L is piecewise linear, so central differences are
-      // exact unless a probe moves a pre-activation across ReLU's kink: count such crossings, and
-      // require none (so no coordinate is skipped and no tolerance is loosened for kinks).
-      let kinkCrossings = 0;
-      const loss = (xs: ArrayLike<number>, ws: ArrayLike<number>, bs: ArrayLike<number>) => {
-        const out = conv2dForwardRef(g, xs, ws, c.bias ? bs : null);
-        if (c.relu) for (let i = 0; i < ny; i++) if (out.pre[i]! > 0 !== ref.pre[i]! > 0) kinkCrossings++;
-        return dot(out.y, r);
-      };
-      const [x64, w64, b64] = [toF64(x), toF64(w), toF64(b)];
-      const checks: { name: string; gpu: Float32Array; ref: Float64Array; fd: () => { idx: number[]; values: Float64Array } }[] = [];
-      if (dx) {
-        const idx = sampleIndices(nx, 20, seed + 4);
-        checks.push({ name: 'dx', gpu: await readF32(e, dx, nx), ref: grads.dx, fd: () => ({ idx, values: finiteDifferences((v) => loss(v, w64, b64), x64, idx) }) });
-      }
-      const widx = sampleIndices(nw, 20, seed + 5);
-      checks.push({ name: 'dW', gpu: await readF32(e, dw, nw), ref: grads.dw, fd: () => ({ idx: widx, values: finiteDifferences((v) => loss(x64, v, b64), w64, widx) }) });
-      if (db) {
-        const bidx = sampleIndices(g.outC, 20, seed + 6);
-        checks.push({ name: 'db', gpu: await readF32(e, db, g.outC), ref: grads.db, fd: () => ({ idx: bidx, values: finiteDifferences((v) => loss(x64, w64, v), b64, bidx) }) });
-      }
-      const line = [`forward ${errY.toExponential(1)}`];
-      for (const check of checks) {
-        const errRef = relL2(check.gpu, check.ref);
-        const { idx, values } = check.fd();
-        const errFd = relL2(pick(check.gpu, idx), values);
-        line.push(`${check.name} ${errRef.toExponential(1)} | ${errFd.toExponential(1)}`);
-        expect(errRef, `${check.name} vs reference`).toBeLessThanOrEqual(1e-4);
-        expect(errFd, `${check.name} vs finite differences`).toBeLessThanOrEqual(1e-4);
-      }
-      expect(kinkCrossings).toBe(0);
-      report.push(`${describeCase(c)}: ${line.join(', ')}`);
     });
   });
 });
@@ -134,7 +150,7 @@ describe('Conv2D layer', () => {
   it('validates its config and input, naming the layer and the argument', () => {
     expect(() => new Conv2D({ filters: 0, kernelSize: 3, name: 'c1' })).toThrow(/layer c1 \(Conv2D\): filters must be a positive integer, got 0/);
     expect(() => new Conv2D({ filters: 2.5, kernelSize: 3, name: 'c1' })).toThrow(/filters must be a positive integer, got 2.5/);
-    expect(() => new Conv2D({ filters: 4, kernelSize: [3, 0], name: 'c2' })).toThrow(/layer c2 \(Conv2D\): kernelSize must be a positive integer or a pair \[height, width\] of them, got \[3,0\]/);
+    expect(() => new Conv2D({ filters: 4, kernelSize: [3, 0], name: 'c2' })).toThrow(/layer c2 \(Conv2D\): kernelSize must be a positive integer or an array of two positive integers, got \[3,0\]/);
     expect(() => new Conv2D({ filters: 4, kernelSize: 3, strides: -1 })).toThrow(/strides must be a positive integer/);
     expect(() => new Conv2D({ filters: 4, kernelSize: 3, padding: 'full' as Padding })).toThrow(/padding must be 'valid' or 'same', got "full"/);
     expect(() => new Conv2D({ filters: 4, kernelSize: 3, activation: 'tanh' as 'relu' })).toThrow(/activation must be one of linear, relu, softmax, got "tanh"/);
@@ -188,7 +204,7 @@ describe('Conv2D layer', () => {
   });
 
   it('runs forward and backward through the layer contract', async () => {
-    const e = engine();
+    const e = styles.registers();
     const layer = new Conv2D({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' });
     const inputShape = [5, 6, 4];
     const batch = 2;

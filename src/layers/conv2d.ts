@@ -6,34 +6,26 @@
 import {
   conv2dBiasGrad,
   conv2dForward as forwardKernel,
+  conv2dForwardTiled,
   conv2dInputGrad,
+  conv2dInputGradTiled,
   conv2dKernelGrad,
+  conv2dKernelGradTiled,
   conv2dReductionPlan,
-  DEFAULT_BLOCKS,
+  defaultBlocks,
   sumPartials,
   type Conv2DBlocks,
   type Conv2DGeometry,
 } from '../../shaders/conv2d.ts';
+import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
+import { initializerConfig, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
 
 export type { Conv2DGeometry } from '../../shaders/conv2d.ts';
 
-export type Padding = 'valid' | 'same';
 type View = Required<BufferView>;
-
-/** Output size along one axis, Keras/TF rules: 'same' gives ceil(in/stride), 'valid' ceil((in−k+1)/stride). */
-export function convOutputSize(size: number, kernel: number, stride: number, padding: Padding): number {
-  return padding === 'same' ? Math.ceil(size / stride) : Math.ceil((size - kernel + 1) / stride);
-}
-
-/** Zeros before the input along one axis: TF puts the odd one of 'same' padding at the end. */
-function padBefore(size: number, kernel: number, stride: number, padding: Padding): number {
-  if (padding === 'valid') return 0;
-  const out = Math.ceil(size / stride);
-  return Math.floor(Math.max((out - 1) * stride + kernel - size, 0) / 2);
-}
 
 export interface Conv2DGeometryOptions {
   batch: number;
@@ -60,20 +52,22 @@ export function conv2dGeometry(options: Conv2DGeometryOptions, who = 'conv2d'): 
   if (padding === 'valid' && (kH > inH || kW > inW)) {
     throw new Error(`${who}: kernelSize [${kH}, ${kW}] is larger than the input [${inH}, ${inW}] with padding 'valid'; use a smaller kernel or padding 'same'`);
   }
+  const rows = windowOutput(inH, kH, strideH, padding);
+  const cols = windowOutput(inW, kW, strideW, padding);
   return {
     batch,
     inH,
     inW,
     inC,
-    outH: convOutputSize(inH, kH, strideH, padding),
-    outW: convOutputSize(inW, kW, strideW, padding),
+    outH: rows.out,
+    outW: cols.out,
     outC: filters,
     kH,
     kW,
     strideH,
     strideW,
-    padTop: padBefore(inH, kH, strideH, padding),
-    padLeft: padBefore(inW, kW, strideW, padding),
+    padTop: rows.padBefore,
+    padLeft: cols.padBefore,
     relu: options.relu ?? false,
     bias: options.useBias ?? true,
   };
@@ -87,9 +81,11 @@ export interface Conv2DForwardViews {
   y: View;
 }
 
-export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = DEFAULT_BLOCKS): Dispatch[] {
+/** The engine's kernel style picks the variant; `blocks` sizes the registers kernels. */
+export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(g)): Dispatch[] {
   const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
-  return [engine.kernel(forwardKernel(g, blocks), [views.x, views.w, ...b, views.y])];
+  const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks);
+  return [engine.kernel(kernel, [views.x, views.w, ...b, views.y])];
 }
 
 export interface Conv2DBackwardViews {
@@ -108,27 +104,28 @@ export interface Conv2DBackwardViews {
 }
 
 /** Floats of scratch conv2dBackward asks for (0 when the reductions need no partials). */
-export function conv2dScratchFloats(g: Conv2DGeometry, blocks: Conv2DBlocks = DEFAULT_BLOCKS): number {
-  const plan = conv2dReductionPlan(g, blocks);
+export function conv2dScratchFloats(g: Conv2DGeometry, style: KernelStyle, blocks: Conv2DBlocks = defaultBlocks(g)): number {
+  const plan = conv2dReductionPlan(g, style, blocks);
   const dw = plan.dwChunks > 1 ? plan.dwChunks * g.kH * g.kW * g.inC * g.outC : 0;
   const db = g.bias && plan.dbChunks > 1 ? plan.dbChunks * g.outC : 0;
   return Math.max(dw, db);
 }
 
-export function conv2dBackward(engine: Engine, g: Conv2DGeometry, views: Conv2DBackwardViews, blocks: Conv2DBlocks = DEFAULT_BLOCKS): Dispatch[] {
+export function conv2dBackward(engine: Engine, g: Conv2DGeometry, views: Conv2DBackwardViews, blocks: Conv2DBlocks = defaultBlocks(g)): Dispatch[] {
   const grad = g.relu ? [views.dy, views.y] : [views.dy];
-  const plan = conv2dReductionPlan(g, blocks);
-  const scratchFloats = conv2dScratchFloats(g, blocks);
+  const tiled = engine.kernelStyle === 'tiled';
+  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
+  const scratchFloats = conv2dScratchFloats(g, engine.kernelStyle, blocks);
   // dW's and db's partials take turns in one scratch buffer (dispatches run in order).
   const partials = scratchFloats > 0 ? views.scratch(scratchFloats * 4, 'conv2d partial sums') : null;
   const dispatches: Dispatch[] = [];
-  if (views.dx) dispatches.push(engine.kernel(conv2dInputGrad(g, blocks), [...grad, views.w, views.dx]));
-  const dwSize = g.kH * g.kW * g.inC * g.outC;
+  if (views.dx) dispatches.push(engine.kernel(tiled ? conv2dInputGradTiled(g) : conv2dInputGrad(g, blocks), [...grad, views.w, views.dx]));
+  const dwKernel = tiled ? conv2dKernelGradTiled(g) : conv2dKernelGrad(g, blocks);
   if (plan.dwChunks > 1 && partials) {
-    dispatches.push(engine.kernel(conv2dKernelGrad(g, blocks), [...grad, views.x, partials]));
-    dispatches.push(engine.kernel(sumPartials(dwSize, plan.dwChunks), [partials, views.dw]));
+    dispatches.push(engine.kernel(dwKernel, [...grad, views.x, partials]));
+    dispatches.push(engine.kernel(sumPartials(g.kH * g.kW * g.inC * g.outC, plan.dwChunks), [partials, views.dw]));
   } else {
-    dispatches.push(engine.kernel(conv2dKernelGrad(g, blocks), [...grad, views.x, views.dw]));
+    dispatches.push(engine.kernel(dwKernel, [...grad, views.x, views.dw]));
   }
   if (g.bias) {
     const db = required(views.db, 'db (the bias gradient)');
@@ -165,24 +162,6 @@ export interface Conv2DConfig {
 
 const ACTIVATIONS: readonly ActivationName[] = ['linear', 'relu', 'softmax'];
 
-/** Keras serialization of our initializers (class_name/config as model.json stores them). */
-export function kerasInitializer(init: Initializer): { class_name: string; config: Record<string, unknown> } {
-  if (typeof init === 'object') {
-    if (init.kind === 'constant') return { class_name: 'Constant', config: { value: init.value } };
-    if (init.kind === 'randomNormal') return { class_name: 'RandomNormal', config: { mean: init.mean ?? 0, stddev: init.stddev ?? 0.05, seed: null } };
-    return { class_name: 'RandomUniform', config: { minval: init.minval ?? -0.05, maxval: init.maxval ?? 0.05, seed: null } };
-  }
-  const table = {
-    glorotUniform: 'GlorotUniform',
-    glorotNormal: 'GlorotNormal',
-    heNormal: 'HeNormal',
-    heUniform: 'HeUniform',
-    zeros: 'Zeros',
-    ones: 'Ones',
-  } as const;
-  return { class_name: table[init], config: init === 'zeros' || init === 'ones' ? {} : { seed: null } };
-}
-
 function isPositiveInteger(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
@@ -205,9 +184,7 @@ export class Conv2D extends Layer {
     this.filters = config.filters;
     this.kernelSize = pair(config.kernelSize, `${who}: kernelSize`);
     this.strides = pair(config.strides ?? 1, `${who}: strides`);
-    const padding = config.padding ?? 'valid';
-    if (padding !== 'valid' && padding !== 'same') throw new Error(`${who}: padding must be 'valid' or 'same', got ${JSON.stringify(padding)}`);
-    this.padding = padding;
+    this.padding = parsePadding(config.padding, `${who}: padding`);
     const activation = config.activation ?? 'linear';
     if (!ACTIVATIONS.includes(activation)) throw new Error(`${who}: activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(activation)}`);
     this.activationName = activation;
@@ -284,8 +261,8 @@ export class Conv2D extends Layer {
       dilation_rate: [1, 1],
       activation: this.activationName,
       use_bias: this.useBias,
-      kernel_initializer: kerasInitializer(this.kernelInitializer),
-      bias_initializer: kerasInitializer(this.biasInitializer),
+      kernel_initializer: initializerConfig(this.kernelInitializer),
+      bias_initializer: initializerConfig(this.biasInitializer),
       kernel_regularizer: null,
       bias_regularizer: null,
       activity_regularizer: null,
@@ -293,13 +270,4 @@ export class Conv2D extends Layer {
       bias_constraint: null,
     };
   }
-}
-
-/** A positive integer or a pair of them, as [h, w]. */
-function pair(value: number | readonly [number, number], argument: string): readonly [number, number] {
-  const p = typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(p) || p.length !== 2 || !p.every(isPositiveInteger)) {
-    throw new Error(`${argument} must be a positive integer or a pair [height, width] of them, got ${JSON.stringify(value)}`);
-  }
-  return [p[0], p[1]];
 }
