@@ -9,6 +9,7 @@ import { DeviceDataset } from './data/device-dataset.ts';
 import { validateLabels } from './data/labels.ts';
 import { Plan, type ModelBinding, type PlanMode, type View } from './graph/plan.ts';
 import { SymbolicTensor, topologicalNodes, type GraphNode } from './graph/symbolic.ts';
+import { saveModel, type SaveOptions, type SaveResult, type SaveTarget } from './io.ts';
 import { InputLayer } from './layers/core.ts';
 import { initialize, Random } from './layers/initializers.ts';
 import { uniqueName, type Layer, type WeightSpec } from './layers/layer.ts';
@@ -146,6 +147,8 @@ export class LayersModel {
   private device: DeviceState | undefined;
   private readonly seed: number;
   private disposed = false;
+  /** Set by useEngine() (loadModel's `engine` option); compile({ engine }) takes precedence. */
+  private boundEngine: Engine | undefined;
 
   constructor(config: { name?: string; seed?: number }, defaultPrefix: string) {
     this.name = config.name ?? uniqueName(defaultPrefix);
@@ -326,11 +329,26 @@ export class LayersModel {
     return this.compiled && { loss: this.compiled.loss, optimizer: this.compiled.optimizer, metrics: [...this.compiled.metrics] };
   }
 
+  /** Runs this model on `engine` unless compile({ engine }) names another; only before it runs elsewhere. */
+  useEngine(engine: Engine): void {
+    if (this.device && this.device.engine !== engine) throw new Error(`useEngine(): model ${this.name} already runs on another engine`);
+    this.boundEngine = engine;
+  }
+
+  /**
+   * Saves in the TensorFlow.js layers format (model.json + weights): to 'file://dir' (Node),
+   * 'indexeddb://name', 'downloads://name' (pages) or a handler `{ save(artifacts) }`.
+   * `includeOptimizer` adds the optimizer's state so that loadModel() + fit() resume exactly.
+   */
+  async save(target: SaveTarget, options: SaveOptions = {}): Promise<SaveResult> {
+    return saveModel(this, target, options);
+  }
+
   // ---- device state ----------------------------------------------------------------------
 
   private async deviceState(): Promise<DeviceState> {
     if (this.disposed) throw new Error(`model ${this.name} was disposed`);
-    const engine = this.compiled?.engine ?? (await getDefaultEngine());
+    const engine = this.compiled?.engine ?? this.boundEngine ?? (await getDefaultEngine());
     if (this.device && this.device.engine === engine && !engine.isDisposed) {
       engine.throwIfFailed();
       return this.device;
@@ -511,6 +529,8 @@ export class LayersModel {
     const history = new History();
     const callbacks = args.callbacks ?? {};
     const random = new Random(seed);
+    // Resuming at initialEpoch (after loadModel) must shuffle as the uninterrupted run did.
+    if (args.shuffle !== false) for (let e = 0; e < initialEpoch; e++) random.permutation(n);
     const logEvery = args.logEveryMs ?? 500;
     this.stopTraining = false;
     await callbacks.onTrainBegin?.();

@@ -224,3 +224,86 @@ function checkBoolean(owner: string, name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new TypeError(`${owner}: ${name} must be true or false, got ${describe(value)}`);
   return value;
 }
+
+// ---- model.json training config -------------------------------------------------------------
+
+export interface OptimizerConfig {
+  class_name: string;
+  config: Record<string, number | boolean>;
+}
+
+/**
+ * `optimizer_config` as TF.js writes it into model.json (its class names and camelCase keys, which
+ * its loader requires): RMSprop is 'RMSProp' with `decay` for ρ, SGD with momentum is 'Momentum'.
+ * Adam's `amsgrad` is ours alone; TF.js ignores the key.
+ */
+export function optimizerConfig(optimizer: Optimizer): OptimizerConfig {
+  const learningRate = optimizer.learningRate;
+  if (optimizer instanceof RMSprop) {
+    return { class_name: 'RMSProp', config: { learningRate, decay: optimizer.rho, momentum: optimizer.momentum, epsilon: optimizer.epsilon, centered: optimizer.centered } };
+  }
+  if (optimizer instanceof Adam) {
+    return { class_name: 'Adam', config: { learningRate, beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon, ...(optimizer.amsgrad ? { amsgrad: true } : {}) } };
+  }
+  if (optimizer instanceof SGD && optimizer.momentum > 0) {
+    return { class_name: 'Momentum', config: { learningRate, momentum: optimizer.momentum, useNesterov: optimizer.nesterov } };
+  }
+  return { class_name: 'SGD', config: { learningRate } };
+}
+
+/** Per optimizer class name in model.json: our class and its option for each config key (null: must be 0/null/false). */
+const CONFIG_KEYS: Record<string, { make: (c: Record<string, unknown>) => Optimizer; keys: Record<string, string | null> }> = {
+  // TF.js
+  RMSProp: { make: (c) => new RMSprop(c), keys: { learningRate: 'learningRate', decay: 'rho', momentum: 'momentum', epsilon: 'epsilon', centered: 'centered' } },
+  Adam: { make: (c) => new Adam(c), keys: { learningRate: 'learningRate', beta1: 'beta1', beta2: 'beta2', epsilon: 'epsilon', amsgrad: 'amsgrad', learning_rate: 'learningRate', beta_1: 'beta1', beta_2: 'beta2', ...kerasExtras() } },
+  Momentum: { make: (c) => new SGD(c), keys: { learningRate: 'learningRate', momentum: 'momentum', useNesterov: 'nesterov' } },
+  // Keras (Python); SGD's camelCase learningRate is TF.js's.
+  RMSprop: { make: (c) => new RMSprop(c), keys: { learning_rate: 'learningRate', rho: 'rho', momentum: 'momentum', epsilon: 'epsilon', centered: 'centered', ...kerasExtras() } },
+  SGD: { make: (c) => new SGD(c), keys: { learningRate: 'learningRate', learning_rate: 'learningRate', momentum: 'momentum', nesterov: 'nesterov', ...kerasExtras() } },
+};
+
+/** Keras optimizer options we do not implement; they must hold their neutral value. */
+function kerasExtras(): Record<string, null> {
+  return { decay: null, clipnorm: null, clipvalue: null, global_clipnorm: null, weight_decay: null, use_ema: null, name: null, lr: null };
+}
+
+/**
+ * The optimizer of a model.json `optimizer_config`, as TF.js or Keras (Python) write it. Unknown
+ * class names and keys are errors, so that nothing in the file is silently dropped.
+ */
+export function optimizerFromConfig(value: unknown): Optimizer {
+  const v = value as { class_name?: unknown; config?: unknown } | null;
+  if (!v || typeof v !== 'object' || typeof v.class_name !== 'string' || typeof v.config !== 'object' || v.config === null || Array.isArray(v.config)) {
+    throw new Error(`optimizer_config must be {class_name, config}, got ${describe(value)}`);
+  }
+  const entry = Object.hasOwn(CONFIG_KEYS, v.class_name) ? CONFIG_KEYS[v.class_name] : undefined;
+  if (!entry) throw new Error(`optimizer_config: unknown optimizer '${v.class_name}'; known: ${Object.keys(CONFIG_KEYS).join(', ')}`);
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(v.config as Record<string, unknown>)) {
+    const option = Object.hasOwn(entry.keys, key) ? entry.keys[key] : undefined;
+    if (option === undefined) throw new Error(`optimizer_config: unknown ${v.class_name} option '${key}'; known: ${Object.keys(entry.keys).join(', ')}`);
+    if (option === null) {
+      // Keras's `lr` is the old name of learning_rate; the others are features we do not have.
+      if (key === 'lr' && typeof value === 'number') options.learningRate ??= value;
+      else if (key === 'name' ? typeof value !== 'string' : !(value === null || value === 0 || value === false)) {
+        throw new Error(`optimizer_config: ${v.class_name} option '${key}' = ${JSON.stringify(value)} is not supported`);
+      }
+    } else if (value !== null) {
+      options[option] = value;
+    }
+  }
+  try {
+    return entry.make(options);
+  } catch (err) {
+    throw new Error(`optimizer_config (${v.class_name}): ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The slots TF.js keeps for this optimizer, in the order it saves them: its RMSProp always has a
+ * momentum slot; ours only with momentum > 0 (a zero momentum makes it irrelevant either way).
+ */
+export function tfjsSlotNames(optimizer: Optimizer): readonly string[] {
+  if (optimizer instanceof RMSprop) return ['rms', 'momentum', ...(optimizer.centered ? ['mg'] : [])];
+  return optimizer.slotNames;
+}

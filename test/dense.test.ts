@@ -123,6 +123,9 @@ describe('Dense layer', () => {
     const layer = new Dense({ units: 3, name: 'head' });
     expect(() => layer.computeOutputShape([[]])).toThrow(/head.*rank ≥ 1/);
     expect(() => layer.computeOutputShape([[4], [4]])).toThrow(/takes 1 input/);
+    expect(() => denseGeometry(2, [4], 0)).toThrow(/units must be a positive integer/);
+    expect(() => denseGeometry(0, [4], 3)).toThrow(/batch must be a positive integer/);
+    expect(() => denseGeometry(2, [4, 0], 3)).toThrow(/positive sizes/);
   });
 
   it('serializes its config like TF.js', () => {

@@ -152,6 +152,9 @@ describe('MaxPooling2D layer', () => {
     expect(() => pool.computeOutputShape([[3, 8, 1]])).toThrow(/tiny_pool.*larger than the input/);
     expect(() => pool.computeOutputShape([[8, 8, 1], [8, 8, 1]])).toThrow(/takes 1 input/);
     expect(new MaxPooling2D({ poolSize: 5, padding: 'same' }).computeOutputShape([[3, 8, 1]])).toEqual([1, 2, 1]);
+    expect(() => poolGeometry(0, [4, 4, 1], [2, 2], [2, 2], 'valid')).toThrow(/batch must be a positive integer/);
+    expect(() => poolGeometry(1, [4, 0, 1], [2, 2], [2, 2], 'valid')).toThrow(/positive integers/);
+    expect(() => poolGeometry(1, [4, 4, 1], [2, 0], [2, 2], 'valid')).toThrow(/pool size must be/);
   });
 
   it('serializes its config like TF.js', () => {

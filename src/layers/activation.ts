@@ -3,6 +3,7 @@ import { reluBackward, reluForward, scale } from '../../shaders/elementwise.ts';
 import { softmaxBackward, softmaxForward } from '../../shaders/softmax.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { sizeOf } from '../runtime/tensor.ts';
+import { kerasConfig } from './config.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
 
 export const ACTIVATIONS: readonly ActivationName[] = ['linear', 'relu', 'softmax'];
@@ -46,5 +47,11 @@ export class Activation extends Layer {
   }
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), activation: this.kind };
+  }
+
+  /** From the Keras config in model.json (the constructor validates the activation). */
+  static fromConfig(config: unknown): Activation {
+    const c = kerasConfig('Activation', config, ['activation']);
+    return new Activation({ name: c.name as string | undefined, activation: c.activation as ActivationName });
   }
 }

@@ -19,7 +19,7 @@ import {
 } from '../../shaders/conv2d.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
-import { initializerConfig, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
+import { initializerConfig, initializerFromConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
 
@@ -269,5 +269,26 @@ export class Conv2D extends Layer {
       kernel_constraint: null,
       bias_constraint: null,
     };
+  }
+
+  /** From the Keras config in model.json (the constructor validates the values). */
+  static fromConfig(config: unknown): Conv2D {
+    const c = kerasConfig('Conv2D', config, ['filters', 'kernel_size', 'strides', 'padding', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'], {
+      data_format: ['channels_last'],
+      dilation_rate: [1, [1, 1]],
+      groups: [1],
+      ...NO_REGULARIZERS,
+    });
+    return new Conv2D({
+      name: c.name as string | undefined,
+      filters: c.filters as number,
+      kernelSize: c.kernel_size as [number, number],
+      strides: (c.strides ?? undefined) as [number, number] | undefined,
+      padding: (c.padding ?? undefined) as Padding | undefined,
+      activation: (c.activation ?? undefined) as ActivationName | undefined,
+      useBias: (c.use_bias ?? undefined) as boolean | undefined,
+      kernelInitializer: initializerFromConfig(c.kernel_initializer, 'Conv2D: kernel_initializer'),
+      biasInitializer: initializerFromConfig(c.bias_initializer, 'Conv2D: bias_initializer'),
+    });
   }
 }

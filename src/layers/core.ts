@@ -2,6 +2,7 @@
 import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
 import { SymbolicTensor } from '../graph/symbolic.ts';
+import { kerasConfig } from './config.ts';
 import { expectInputs, Layer, type Shape } from './layer.ts';
 
 export class InputLayer extends Layer {
@@ -36,6 +37,16 @@ export class InputLayer extends Layer {
   override getConfig(): Record<string, unknown> {
     return { batch_input_shape: [null, ...this.shape], dtype: 'float32', sparse: false, name: this.name };
   }
+
+  /** From the Keras config in model.json: the shape is batch_input_shape without the batch. */
+  static fromConfig(config: unknown): InputLayer {
+    const c = kerasConfig('InputLayer', config, [], { sparse: [false], ragged: [false] });
+    const batchShape = c.batch_input_shape;
+    if (!Array.isArray(batchShape) || batchShape.length < 2) {
+      throw new Error(`InputLayer: batch_input_shape must be [batch, ...shape] like [null, 28, 28, 1], got ${JSON.stringify(batchShape)}`);
+    }
+    return new InputLayer({ shape: batchShape.slice(1), name: c.name as string | undefined });
+  }
 }
 
 /** Flatten and Reshape keep the bytes and change the shape, so their output aliases their input. */
@@ -63,6 +74,11 @@ export class Flatten extends ReshapeLike {
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), data_format: 'channels_last' };
   }
+
+  static fromConfig(config: unknown): Flatten {
+    const c = kerasConfig('Flatten', config, [], { data_format: ['channels_last', null] });
+    return new Flatten({ name: c.name as string | undefined });
+  }
 }
 
 export class Reshape extends ReshapeLike {
@@ -88,5 +104,11 @@ export class Reshape extends ReshapeLike {
   }
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), target_shape: this.targetShape };
+  }
+
+  /** From the Keras config in model.json (the constructor validates target_shape). */
+  static fromConfig(config: unknown): Reshape {
+    const c = kerasConfig('Reshape', config, ['target_shape']);
+    return new Reshape({ name: c.name as string | undefined, targetShape: c.target_shape as number[] });
   }
 }

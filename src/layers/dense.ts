@@ -42,6 +42,7 @@ export function denseGeometry(batch: number, inputShape: Shape, units: number, o
     throw new Error(`${who} expects inputs of rank ≥ 1 (without the batch) with positive sizes, got ${formatShape(inputShape)}`);
   }
   if (!Number.isInteger(batch) || batch <= 0) throw new Error(`${who}: batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(units) || units <= 0) throw new Error(`${who}: units must be a positive integer, got ${units}`);
   const inputs = inputShape[inputShape.length - 1]!;
   const rows = batch * inputShape.slice(0, -1).reduce((a, b) => a * b, 1);
   return { rows, inputs, units, relu: options.relu ?? false, bias: options.bias ?? true };

@@ -2,6 +2,7 @@
 import { dropoutBackward, dropoutForward } from '../../shaders/dropout.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { sizeOf } from '../runtime/tensor.ts';
+import { kerasConfig } from './config.ts';
 import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
 
 export class Dropout extends Layer {
@@ -38,5 +39,16 @@ export class Dropout extends Layer {
   }
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), rate: this.rate, noise_shape: null, seed: this.seed };
+  }
+
+  /** From the Keras config in model.json; a null seed gets the name-derived one. */
+  static fromConfig(config: unknown): Dropout {
+    const c = kerasConfig('Dropout', config, ['rate', 'seed'], { noise_shape: [null] });
+    const seed = c.seed ?? undefined;
+    // The seed is written into the shader as a u32 literal.
+    if (seed !== undefined && !(typeof seed === 'number' && Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) {
+      throw new Error(`Dropout: seed must be null or an integer in [0, 2^32), got ${JSON.stringify(seed)}`);
+    }
+    return new Dropout({ name: c.name as string | undefined, rate: c.rate as number, seed });
   }
 }

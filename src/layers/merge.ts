@@ -3,6 +3,7 @@ import { concatSlice } from '../../shaders/concat.ts';
 import { scale, sum } from '../../shaders/elementwise.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
+import { kerasConfig } from './config.ts';
 import { Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
 
 function expectSeveral(layer: Layer, inputShapes: readonly Shape[]): void {
@@ -32,6 +33,11 @@ export class Add extends Layer {
   backward(ctx: BackwardContext): Dispatch[] {
     const n = ctx.batch * sizeOf(ctx.outputShape);
     return ctx.inputGrads.flatMap((dx) => (dx ? [ctx.engine.kernel(scale(n, 1), [ctx.outputGrad, dx])] : []));
+  }
+
+  static fromConfig(config: unknown): Add {
+    const c = kerasConfig('Add', config, []);
+    return new Add({ name: c.name as string | undefined });
   }
 }
 
@@ -88,5 +94,11 @@ export class Concatenate extends Layer {
   }
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), axis: this.axis };
+  }
+
+  /** From the Keras config in model.json (the constructor validates the axis). */
+  static fromConfig(config: unknown): Concatenate {
+    const c = kerasConfig('Concatenate', config, ['axis']);
+    return new Concatenate({ name: c.name as string | undefined, axis: (c.axis ?? undefined) as number | undefined });
   }
 }

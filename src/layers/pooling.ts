@@ -4,7 +4,7 @@
 import { maxPoolBackward as backwardKernel, maxPoolForward as forwardKernel, type PoolGeometry } from '../../shaders/pool.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
-import { pair, padding as parsePadding, windowOutput, type Padding } from './config.ts';
+import { kerasConfig, pair, padding as parsePadding, windowOutput, type Padding } from './config.ts';
 import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
 
 export type { PoolGeometry };
@@ -35,6 +35,10 @@ export function poolGeometry(
   if (inputShape.length !== 3) {
     throw new Error(`${who} expects inputs of shape [height, width, channels] (rank 3 without the batch), got ${formatShape(inputShape)}`);
   }
+  if (!inputShape.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`${who}: input sizes must be positive integers, got ${formatShape(inputShape)}`);
+  if (!Number.isInteger(batch) || batch <= 0) throw new Error(`${who}: batch must be a positive integer, got ${batch}`);
+  pair([...pool], `${who}: pool size`);
+  pair([...strides], `${who}: strides`);
   const [height, width, channels] = inputShape as [number, number, number];
   const rows = windowOutput(height, pool[0], strides[0], mode);
   const cols = windowOutput(width, pool[1], strides[1], mode);
@@ -114,5 +118,16 @@ export class MaxPooling2D extends Layer {
       strides: [...this.strides],
       data_format: 'channels_last',
     };
+  }
+
+  /** From the Keras config in model.json (the constructor validates the values). */
+  static fromConfig(config: unknown): MaxPooling2D {
+    const c = kerasConfig('MaxPooling2D', config, ['pool_size', 'strides', 'padding'], { data_format: ['channels_last'] });
+    return new MaxPooling2D({
+      name: c.name as string | undefined,
+      poolSize: (c.pool_size ?? undefined) as [number, number] | undefined,
+      strides: (c.strides ?? undefined) as [number, number] | undefined,
+      padding: (c.padding ?? undefined) as Padding | undefined,
+    });
   }
 }
