@@ -239,7 +239,6 @@ export class LayersModel {
           "End the model with e.g. layers.dense({ units: classes, activation: 'softmax' }).",
       );
     }
-    if (args.engine && this.device && this.device.engine !== args.engine) this.releaseDevice(true);
     this.compiled = { optimizer, loss, metrics, engine: args.engine };
     if (this.device && this.device.slotOptimizer !== optimizer) this.resetOptimizerState(this.device);
   }
@@ -353,7 +352,18 @@ export class LayersModel {
       engine.throwIfFailed();
       return this.device;
     }
-    if (this.device) this.releaseDevice(false);
+    if (this.device) {
+      // Moving to another engine: the trained weights come along when the old device still lives.
+      const old = this.device;
+      if (!old.engine.isDisposed) {
+        try {
+          this.hostValues = await this.readDeviceWeights(old);
+        } catch {
+          // A lost device keeps nothing to copy: the host values (initial or last set) stand.
+        }
+      }
+      this.releaseDevice();
+    }
     engine.throwIfFailed();
     const align = Math.max(1, engine.limits.minStorageBufferOffsetAlignment / 4);
     let floats = 0;
@@ -405,14 +415,11 @@ export class LayersModel {
     }
   }
 
-  /** Frees GPU memory; weights go back to the host first when `keepWeights` (and the device lives). */
-  private releaseDevice(keepWeights: boolean): void {
+  /** Frees the model's GPU memory. */
+  private releaseDevice(): void {
     const state = this.device;
     if (!state) return;
     this.device = undefined;
-    if (keepWeights && !state.engine.isDisposed) {
-      // Best effort: callers that need the values await getWeights() before switching engines.
-    }
     for (const plan of state.plans.values()) plan.dispose();
     for (const { dataset } of state.datasets.values()) dataset.dispose();
     for (const { view } of state.indices.values()) state.engine.release(view.buffer);
@@ -555,6 +562,7 @@ export class LayersModel {
         engine.submit((encoder) => engine.encode(encoder, [...gather, ...plan.dispatches]));
         // Two steps in flight: the GPU works on this one while we wait for the previous.
         const done = engine.sync();
+        done.catch(() => {}); // awaited below or next step; an early exit must not leave it unhandled
         if (previousDone) await previousDone;
         previousDone = done;
         const now = performance.now();
@@ -677,7 +685,7 @@ export class LayersModel {
   /** Frees the model's GPU memory (plans, datasets, weights). The host copy of the weights is dropped too. */
   dispose(): void {
     const engine = this.device?.engine;
-    this.releaseDevice(false);
+    this.releaseDevice();
     // Disposing means the memory goes back to the device, not just to the engine's pool.
     if (engine && !engine.isDisposed) engine.trim();
     this.disposed = true;

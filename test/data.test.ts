@@ -224,8 +224,9 @@ describe('parseIdx', () => {
     // Both outcomes must be common, or the fuzz is not reaching past the header checks.
     expect(parsed).toBeGreaterThan(100);
     expect(threw).toBeGreaterThan(1000);
-    expect(slowest).toBeLessThan(100);
-    expect(elapsed).toBeLessThan(5000);
+    // Bounds against hangs and runaway allocation, loose enough for a loaded CI machine.
+    expect(slowest).toBeLessThan(2000);
+    expect(elapsed).toBeLessThan(60_000);
   });
 });
 

@@ -164,6 +164,24 @@ describe('memory and long runs', () => {
     expect(e.stats().bytesAllocated).toBe(0);
   });
 
+  it('carries trained weights over when recompiled on another engine', async () => {
+    const other = await createEngine();
+    try {
+      const m = smallCnn(7);
+      m.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', engine: engine() });
+      const { x, y } = data(16, 8);
+      await m.fit(x, y, { epochs: 2, batchSize: 4, verbose: 0 });
+      const trained = await weightsOf(m);
+      const before = await m.predict(x);
+      m.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', engine: other });
+      (await weightsOf(m)).forEach((w, i) => expect(w).toEqual(trained[i]));
+      expect((await m.predict(x)).data).toEqual(before.data);
+      m.dispose();
+    } finally {
+      other.dispose();
+    }
+  });
+
   it('rejects calls after device loss, and training continues on a new engine from saved weights', async () => {
     const first = await createEngine();
     const m = smallCnn(5);
