@@ -1,0 +1,139 @@
+/**
+ * Per-dispatch timing of a captured training step. With 'timestamp-query' the step is replayed in
+ * one submit, each dispatch in its own compute pass whose start and end the GPU stamps; the stamps
+ * are trusted only if their sum roughly matches the replay's wall time (a driver that stamps at
+ * record time, or a browser that quantizes coarsely, fails that check). Otherwise each dispatch is
+ * timed alone, submit to completion, which adds a submit's overhead to every dispatch.
+ * Replays run the step for real (the optimizer updates the weights again): harmless for timing.
+ */
+import type { Dispatch, Engine } from '../src/runtime/engine.ts';
+import { median } from './results.ts';
+
+export type TimingMethod = 'timestamp-query' | 'isolated-submits';
+
+export interface DispatchTime {
+  index: number;
+  label: string;
+  /** Kernel family: the label up to its first ':'. */
+  op: string;
+  phase: Phase;
+  workgroups: readonly number[];
+  /** Median over runs. */
+  ms: number;
+}
+
+export interface StepProfile {
+  method: TimingMethod;
+  /** Why timestamps were not used, when they were not. */
+  note?: string;
+  runs: number;
+  dispatches: DispatchTime[];
+  /** Sum of the per-dispatch medians. */
+  totalMs: number;
+  /** Median wall time of a whole replay (timestamp method) or of a normal one-pass step. */
+  wallMs: number;
+}
+
+export type Phase = 'input' | 'forward' | 'loss' | 'backward' | 'optimizer' | 'other';
+
+/** The phase of a step a kernel belongs to, from its key. */
+export function phaseOf(op: string): Phase {
+  if (op.startsWith('gather')) return 'input';
+  if (op.includes('crossentropy')) return 'loss';
+  if (/^(rmsprop|adam|sgd)$/.test(op)) return 'optimizer';
+  if (op.includes('forward')) return 'forward';
+  // sum-partials finishes the conv kernel/bias gradient reductions; sum adds fanned-out gradients.
+  if (/grad|backward|^sum/.test(op)) return 'backward';
+  return 'other';
+}
+
+function describeDispatches(dispatches: readonly Dispatch[], times: number[][]): DispatchTime[] {
+  return dispatches.map((d, index) => {
+    const op = d.label.split(':')[0]!;
+    return { index, label: d.label, op, phase: phaseOf(op), workgroups: d.workgroups, ms: median(times[index]!) };
+  });
+}
+
+const QUERY_RESOLVE = 0x200;
+const COPY_SRC = 0x4;
+const COPY_DST = 0x8;
+const MAP_READ = 0x1;
+
+async function timestampProfile(engine: Engine, dispatches: readonly Dispatch[], runs: number): Promise<{ times: number[][]; walls: number[] }> {
+  const device = engine.device;
+  const count = dispatches.length * 2;
+  const querySet = device.createQuerySet({ type: 'timestamp', count });
+  const resolve = device.createBuffer({ size: count * 8, usage: QUERY_RESOLVE | COPY_SRC, label: 'profile-resolve' });
+  const readback = device.createBuffer({ size: count * 8, usage: MAP_READ | COPY_DST, label: 'profile-readback' });
+  const times: number[][] = dispatches.map(() => []);
+  const walls: number[] = [];
+  try {
+    for (let r = 0; r < runs; r++) {
+      await engine.sync();
+      const start = performance.now();
+      engine.submit((encoder) => {
+        dispatches.forEach((d, i) => engine.encode(encoder, [d], { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 }));
+        encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
+        encoder.copyBufferToBuffer(resolve, 0, readback, 0, count * 8);
+      });
+      await engine.sync();
+      walls.push(performance.now() - start);
+      await engine.guard(readback.mapAsync(MAP_READ));
+      const stamps = new BigUint64Array(readback.getMappedRange().slice(0));
+      readback.unmap();
+      dispatches.forEach((_, i) => times[i]!.push(Number(stamps[2 * i + 1]! - stamps[2 * i]!) / 1e6));
+    }
+  } finally {
+    querySet.destroy();
+    resolve.destroy();
+    readback.destroy();
+  }
+  return { times, walls };
+}
+
+async function isolatedProfile(engine: Engine, dispatches: readonly Dispatch[], runs: number): Promise<number[][]> {
+  const times: number[][] = dispatches.map(() => []);
+  for (let r = 0; r < runs; r++) {
+    for (const [i, d] of dispatches.entries()) {
+      await engine.sync();
+      const start = performance.now();
+      engine.run([d]);
+      await engine.sync();
+      times[i]!.push(performance.now() - start);
+    }
+  }
+  return times;
+}
+
+/** Wall time of the step replayed as the engine runs it: one pass, one submit. */
+async function wholeStepMs(engine: Engine, dispatches: readonly Dispatch[], runs: number): Promise<number> {
+  const walls: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    await engine.sync();
+    const start = performance.now();
+    engine.run(dispatches);
+    await engine.sync();
+    walls.push(performance.now() - start);
+  }
+  return median(walls);
+}
+
+export async function profileStep(engine: Engine, dispatches: readonly Dispatch[], runs: number): Promise<StepProfile> {
+  let note: string | undefined;
+  if (engine.hasTimestamps) {
+    const { times, walls } = await timestampProfile(engine, dispatches, runs);
+    const timed = describeDispatches(dispatches, times);
+    const totalMs = timed.reduce((s, d) => s + d.ms, 0);
+    const wallMs = median(walls);
+    const negative = times.some((t) => t.some((ms) => !(ms >= 0)));
+    // Passes run back to back, so the stamps should cover most of the wall time and never exceed it much.
+    if (!negative && totalMs > 0.5 * wallMs && totalMs < 1.1 * wallMs) {
+      return { method: 'timestamp-query', runs, dispatches: timed, totalMs, wallMs };
+    }
+    note = `timestamps rejected: they sum to ${totalMs.toFixed(1)} ms for a ${wallMs.toFixed(1)} ms replay${negative ? ' and some are negative' : ''}`;
+  } else {
+    note = "the device has no 'timestamp-query' feature";
+  }
+  const timed = describeDispatches(dispatches, await isolatedProfile(engine, dispatches, runs));
+  return { method: 'isolated-submits', note, runs, dispatches: timed, totalMs: timed.reduce((s, d) => s + d.ms, 0), wallMs: await wholeStepMs(engine, dispatches, runs) };
+}

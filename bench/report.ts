@@ -1,0 +1,210 @@
+/**
+ * The printed report of `npm run bench`, from the same object that is written as JSON.
+ */
+import { describeConfig, type BenchConfig } from './config.ts';
+import type { ModelFlops } from './flops.ts';
+import type { ProbeResult } from './fma-probe.ts';
+import type { EngineResult, StepCounters } from './ours.ts';
+import type { StepProfile } from './profile.ts';
+import type { BaselineResult, PredictResult, TrainResult } from './results.ts';
+
+export interface BenchResults {
+  date: string;
+  wallSeconds: number;
+  machine: { cpu: string; cores: number; platform: string; node: string; loadAverageStart: number[]; loadAverageEnd: number[] };
+  source: { commit: string; uncommitted: string[] };
+  config: BenchConfig;
+  flops: ModelFlops;
+  node?: EngineResult;
+  nodeError?: string;
+  chromium?: {
+    version: string;
+    flags: string[];
+    ours?: EngineResult;
+    oursError?: string;
+    /** The FMA probe when our engine did not run in Chromium (baselines still need a ceiling). */
+    probe?: { adapter: string; probe: ProbeResult };
+    baselines: BaselineResult[];
+  };
+  chromiumError?: string;
+}
+
+/** Targets for a steady-state training step. */
+const COUNTER_TARGETS: Partial<Record<keyof StepCounters, number>> = { submits: 1, readbacks: 0, buffersCreated: 0, bindGroupsCreated: 0, pipelinesCompiled: 0 };
+
+function table(header: string[], rows: string[][], rightAligned: (col: number) => boolean = (c) => c > 0): string[] {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) =>
+    '  ' + cells.map((cell, c) => (rightAligned(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+const fixed = (v: number | undefined, digits: number) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
+const pct = (fraction: number | undefined) => (fraction === undefined || !Number.isFinite(fraction) ? '—' : `${(fraction * 100).toFixed(fraction < 0.1 ? 2 : 1)}%`);
+const mflop = (flops: number) => `${(flops / 1e6).toFixed(2)} MFLOP`;
+
+function probeLine(env: string, adapter: string, probe: ProbeResult): string[] {
+  const b = probe.best;
+  const others = probe.variants.filter((v) => v !== b).map((v) => `${v.chains}×${v.form} ${v.gflops.toFixed(2)}`);
+  return [env, adapter, fixed(probe.gflops, 2), `${b.chains} chains ${b.form}, wg ${b.workgroupSize}`, others.join(', ')];
+}
+
+interface Row {
+  system: string;
+  env: string;
+  train?: TrainResult;
+  predict?: PredictResult;
+  note?: string;
+}
+
+function throughputRows(results: BenchResults): Row[] {
+  const rows: Row[] = [];
+  const ours = (env: string, r: EngineResult | undefined) => {
+    for (const t of r?.train ?? []) rows.push({ system: 'webgpu-train', env, train: t, predict: r!.predict.find((p) => p.batch === t.batch) });
+  };
+  ours('node', results.node);
+  if (results.nodeError) rows.push({ system: 'webgpu-train', env: 'node', note: results.nodeError });
+  ours('chromium', results.chromium?.ours);
+  if (results.chromium?.oursError) rows.push({ system: 'webgpu-train', env: 'chromium', note: results.chromium.oursError });
+  for (const b of results.chromium?.baselines ?? []) {
+    if (b.error) rows.push({ system: `${b.name} ${b.version}`, env: 'chromium', note: b.error });
+    for (const t of b.train) rows.push({ system: `${b.name} ${b.version}`, env: 'chromium', train: t, predict: b.predict.find((p) => p.batch === t.batch) });
+  }
+  return rows;
+}
+
+function counterRows(env: string, r: EngineResult | undefined): string[][] {
+  return (r?.train ?? []).map((t) => {
+    const c = t.countersPerStep;
+    const cell = (k: keyof StepCounters) => {
+      const target = COUNTER_TARGETS[k];
+      const text = Number.isInteger(c[k]) ? String(c[k]) : c[k].toFixed(2);
+      return target !== undefined && c[k] !== target ? `${text} (!)` : text;
+    };
+    return [env, String(t.batch), cell('submits'), cell('readbacks'), cell('buffersCreated'), cell('bindGroupsCreated'), cell('dispatches'), cell('pipelinesCompiled'), fixed(t.loss, 3)];
+  });
+}
+
+function breakdown(env: string, batch: number, p: StepProfile): string[] {
+  const out: string[] = [];
+  const how = p.method === 'timestamp-query' ? `GPU timestamps, each dispatch in its own pass` : `each dispatch submitted and awaited alone`;
+  out.push(`${env}, batch ${batch}: ${how}; median of ${p.runs} replay${p.runs === 1 ? '' : 's'}; dispatches sum to ${p.totalMs.toFixed(0)} ms, a whole replayed step takes ${p.wallMs.toFixed(0)} ms`);
+  if (p.note) out.push(`  (${p.note})`);
+  const share = (ms: number) => pct(ms / p.totalMs);
+  const group = <K extends string>(key: (d: StepProfile['dispatches'][number]) => K) => {
+    const groups = new Map<K, { ms: number; n: number }>();
+    for (const d of p.dispatches) {
+      const g = groups.get(key(d)) ?? { ms: 0, n: 0 };
+      g.ms += d.ms;
+      g.n++;
+      groups.set(key(d), g);
+    }
+    return [...groups].sort((a, b) => b[1].ms - a[1].ms);
+  };
+  out.push('  by phase: ' + group((d) => d.phase).map(([k, g]) => `${k} ${g.ms.toFixed(0)} ms (${share(g.ms)})`).join(', '));
+  out.push(...table(['op', 'dispatches', 'ms', 'share'], group((d) => d.op).map(([k, g]) => [k, String(g.n), g.ms.toFixed(1), share(g.ms)]), (c) => c > 0));
+  out.push('');
+  out.push(
+    ...table(
+      ['#', 'phase', 'ms', 'share', 'kernel key'],
+      p.dispatches.map((d) => [String(d.index), d.phase, d.ms.toFixed(1), share(d.ms), d.label.length > 110 ? `${d.label.slice(0, 107)}...` : d.label]),
+      (c) => c === 0 || c === 2 || c === 3,
+    ),
+  );
+  return out;
+}
+
+export function formatReport(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`webgpu-train benchmark, ${r.date}, whole run ${(r.wallSeconds / 60).toFixed(1)} min`);
+  out.push(`machine: ${m.cores} × ${m.cpu} (${m.platform}), Node ${m.node}${r.chromium ? `, ${r.chromium.version}` : ''}`);
+  out.push(`load average (1 min) ${fixed(m.loadAverageStart[0], 2)} at start, ${fixed(m.loadAverageEnd[0], 2)} at end: other processes share these cores, so numbers move with it`);
+  const dirty = r.source.uncommitted;
+  out.push(`source: commit ${r.source.commit}${dirty.length ? ` + uncommitted changes to ${dirty.join(', ')}` : ''}`);
+  out.push(`config: ${describeConfig(r.config)}`);
+  out.push(
+    `model: tutorial CNN, ${mflop(r.flops.forward)}/sample forward, ${mflop(r.flops.training)}/sample training (` +
+      r.flops.layers.map((l) => `${l.layer} ${mflop(l.forward)} fwd + ${mflop(l.inputGrad + l.weightGrad)} bwd`).join('; ') +
+      ')',
+  );
+  out.push('');
+  out.push('FMA ceiling (independent vec4 multiply-add chains, no memory traffic; best variant of the probe)');
+  const probes: string[][] = [];
+  if (r.node) probes.push(probeLine('node', r.node.adapter, r.node.probe));
+  if (r.chromium?.ours) probes.push(probeLine('chromium', r.chromium.ours.adapter, r.chromium.ours.probe));
+  else if (r.chromium?.probe) probes.push(probeLine('chromium', r.chromium.probe.adapter, r.chromium.probe.probe));
+  out.push(...table(['env', 'adapter', 'GFLOP/s', 'best variant', 'other variants (GFLOP/s)'], probes, (c) => c === 2));
+  out.push('');
+
+  out.push('Training (median ms/step over timed windows) and prediction; GFLOP/s and % of the ceiling use the FLOPs counted above');
+  const rows = throughputRows(r);
+  out.push(
+    ...table(
+      ['system', 'env', 'batch', 'ms/step', 'windows (ms/step)', 'train samples/s', 'GFLOP/s', '% ceiling', 'predict samples/s', '(images)', '% ceiling'],
+      rows
+        .filter((row) => !row.note)
+        .map((row) => [
+          row.system,
+          row.env,
+          String(row.train!.batch),
+          fixed(row.train!.msPerStep, 0),
+          row.train!.windowMs.map((w) => w.toFixed(0)).join(' '),
+          fixed(row.train!.samplesPerSec, 1),
+          fixed(row.train!.gflops, 3),
+          pct(row.train!.fractionOfCeiling),
+          fixed(row.predict?.samplesPerSec, 1),
+          row.predict ? String(row.predict.samples) : '—',
+          pct(row.predict?.fractionOfCeiling),
+        ]),
+      (c) => c >= 2 && c !== 4,
+    ),
+  );
+  for (const row of rows) if (row.note) out.push(`  ${row.system} (${row.env}) cannot run here: ${row.note.split('\n')[0]}`);
+  out.push('');
+
+  const ours = r.chromium?.ours;
+  const baselines = (r.chromium?.baselines ?? []).filter((b) => !b.error);
+  if (ours && baselines.length) {
+    out.push('Ours vs theirs in the same Chromium (× = how many times faster ours is: their ms/step ÷ ours; prediction: our samples/s ÷ theirs)');
+    const ratioRows: string[][] = [];
+    for (const b of baselines) {
+      for (const t of b.train) {
+        const mine = ours.train.find((o) => o.batch === t.batch);
+        const myPredict = ours.predict.find((p) => p.batch === t.batch);
+        const theirPredict = b.predict.find((p) => p.batch === t.batch);
+        ratioRows.push([
+          `${b.name} ${b.version}`,
+          String(t.batch),
+          mine ? `${(t.msPerStep / mine.msPerStep).toFixed(2)}×` : 'ours not run at this batch',
+          myPredict && theirPredict ? `${(myPredict.samplesPerSec / theirPredict.samplesPerSec).toFixed(2)}×` : '—',
+        ]);
+      }
+    }
+    out.push(...table(['baseline', 'batch', 'training', 'prediction'], ratioRows));
+    out.push('');
+  }
+  for (const b of r.chromium?.baselines ?? []) if (b.detail) out.push(`${b.name}: ${b.detail}`);
+  if (r.chromium?.flags) out.push(`chromium flags: ${r.chromium.flags.join(' ')}`);
+  out.push('');
+
+  out.push('Engine counters per training step over the timed windows (targets: 1 submit, 0 readbacks, 0 buffers, 0 bind groups, 0 pipelines; (!) = off target)');
+  out.push(
+    ...table(
+      ['env', 'batch', 'submits', 'readbacks', 'buffersCreated', 'bindGroupsCreated', 'dispatches', 'pipelinesCompiled', 'fit loss'],
+      [...counterRows('node', r.node), ...counterRows('chromium', r.chromium?.ours)],
+      (c) => c > 0,
+    ),
+  );
+  out.push('');
+
+  out.push('Per-dispatch breakdown of one training step (input = batch gather; sum-partials finish the conv gradient reductions)');
+  for (const [env, res] of [['node', r.node], ['chromium', r.chromium?.ours]] as const) {
+    for (const { batch, profile } of res?.profiles ?? []) {
+      out.push(...breakdown(env, batch, profile));
+      out.push('');
+    }
+  }
+  if (r.chromiumError) out.push(`chromium: ${r.chromiumError}`);
+  return out.join('\n');
+}

@@ -1,0 +1,116 @@
+/**
+ * TensorFlow.js (page only) on the same model and recipe: Keras layers, 'rmsprop' (lr 0.001,
+ * rho 0.9, eps 1e-7, as ours), sparse categorical crossentropy, batches gathered by its own fit().
+ * Timed like ours, windows over fit()'s onBatchEnd times; its fit waits for every step's loss, so
+ * each timestamp marks a finished step.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-webgpu';
+import type { Mnist } from '../src/data/mnist.ts';
+import type { BenchConfig } from './config.ts';
+import type { ModelFlops } from './flops.ts';
+import { median, throughput, windowTimes, type BaselineResult, type PredictResult, type TrainResult } from './results.ts';
+
+function tutorialCnn(): tf.Sequential {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1] }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu' }),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.conv2d({ filters: 128, kernelSize: 3, activation: 'relu' }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
+  model.compile({ optimizer: 'rmsprop', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  return model;
+}
+
+/** Images scaled to [0, 1] as ours are, [n, 28, 28, 1]; labels [n, 1] as Keras's sparse losses take them. */
+function tensors(split: Mnist['train'], n: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const pixels = split.images.data.subarray(0, n * 784);
+  const x = tf.tensor4d(Float32Array.from(pixels, (p) => p / 255), [n, 28, 28, 1]);
+  const y = tf.tensor2d(Float32Array.from(split.labels.data.subarray(0, n)), [n, 1]);
+  return { x, y };
+}
+
+/** The WebGL renderer string, which says whether WebGL runs on SwiftShader. */
+function glRenderer(): string {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  if (!gl) return 'no WebGL2 context';
+  const ext = gl.getExtension('WEBGL_debug_renderer_info');
+  return String(ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+}
+
+export async function benchTfjs(
+  backend: 'webgpu' | 'webgl',
+  mnist: Mnist,
+  config: BenchConfig,
+  flops: ModelFlops,
+  ceiling: number,
+  log: (line: string) => void,
+): Promise<BaselineResult> {
+  const name = `tfjs-${backend}`;
+  const result: BaselineResult = { name, version: tf.version.tfjs, train: [], predict: [] };
+  let ok = false;
+  try {
+    ok = await tf.setBackend(backend);
+  } catch (err) {
+    result.error = `tf.setBackend('${backend}') threw: ${(err as Error).message}`;
+    return result;
+  }
+  if (!ok || tf.getBackend() !== backend) {
+    result.error = `tf.setBackend('${backend}') failed (TF.js fell back to '${tf.getBackend()}'); see the page console`;
+    return result;
+  }
+  await tf.ready();
+  result.detail = backend === 'webgl' ? `WebGL renderer: ${glRenderer()}` : `backend ${tf.getBackend()}`;
+  const { baselineWarmupSteps: warmup, baselineWindows: windows, baselineStepsPerWindow: k } = config;
+  for (const batch of config.baselineBatches) {
+    const steps = warmup + windows * k;
+    const model = tutorialCnn();
+    const { x, y } = tensors(mnist.train, steps * batch);
+    const times: number[] = [];
+    try {
+      const history = await model.fit(x, y, {
+        epochs: 1,
+        batchSize: batch,
+        verbose: 0,
+        // 'auto' yields through requestAnimationFrame, which a headless page may throttle.
+        yieldEvery: 'never',
+        callbacks: { onBatchEnd: async (step) => void (times[step] = performance.now()) },
+      });
+      const windowMs = windowTimes(times, warmup, windows, k);
+      const msPerStep = median(windowMs);
+      const train: TrainResult = { batch, steps: { warmup, windows, perWindow: k }, windowMs, msPerStep, ...throughput(batch / (msPerStep / 1000), flops.training, ceiling) };
+      result.train.push(train);
+      result.detail += `; batch ${batch}: mean fit loss ${Number(history.history.loss?.[0]).toFixed(3)} over ${steps} steps`;
+      log(`${name}: train batch ${batch}: ${msPerStep.toFixed(0)} ms/step (windows ${windowMs.map((m) => m.toFixed(0)).join(', ')})`);
+      result.predict.push(await predict(model, mnist, batch, config.baselinePredictSamples, flops, ceiling));
+      log(`${name}: predict batch ${batch}: ${result.predict.at(-1)!.samplesPerSec.toFixed(1)} samples/s`);
+    } finally {
+      x.dispose();
+      y.dispose();
+      model.dispose();
+    }
+  }
+  return result;
+}
+
+async function predict(model: tf.Sequential, mnist: Mnist, batch: number, samples: number, flops: ModelFlops, ceiling: number): Promise<PredictResult> {
+  const run = async (n: number) => {
+    const { x, y } = tensors(mnist.test, n);
+    y.dispose();
+    const start = performance.now();
+    const out = model.predict(x, { batchSize: batch }) as tf.Tensor;
+    await out.data();
+    const ms = performance.now() - start;
+    out.dispose();
+    x.dispose();
+    return ms;
+  };
+  await run(Math.min(batch, samples)); // compiles the inference shaders
+  const ms = await run(samples);
+  return { batch, samples, ms, ...throughput(samples / (ms / 1000), flops.forward, ceiling) };
+}
