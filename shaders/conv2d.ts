@@ -211,6 +211,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
         ${each(P, (p) => `let x${p} = x[xi${p} + c]${masked ? ` * xm${p}` : ''};`, '\n        ')}
         ${each2(P, G, (p, j) => `acc${p}_${j} += x${p}.x * w${j}0 + x${p}.y * w${j}1 + x${p}.z * w${j}2 + x${p}.w * w${j}3;`, '\n        ')}
       }
+#elif ${g.inC < 4}
+      // A few input channels (the first layer's 1 or 3), unrolled: a loop costs SwiftShader ~2×.
+      ${each(g.inC, (c) => `${each(G, (j) => `let w${c}_${j} = read_w(row + ${c}u, c4_${j});`, '\n      ')}
+      ${each(P, (p) => `let x${c}_${p} = x[xi${p} + ${c}u]${masked ? ` * xm${p}` : ''};`, '\n      ')}
+      ${each2(P, G, (p, j) => `acc${p}_${j} += x${c}_${p} * w${c}_${j};`, '\n      ')}`, '\n      ')}
 #else
       for (var c = 0u; c < ${g.inC}u; c++) {
         ${each(G, (j) => `let w${j} = read_w(row + c, c4_${j});`, '\n        ')}
@@ -288,11 +293,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       let d${p} = select(0u, (n${p} * ${g.outH}u + sy${p} / ${g.strideH}u) * ${g.outW}u + sx${p} / ${g.strideW}u, hit${p});
       let dm${p} = select(0.0, 1.0, hit${p});`, '\n      ')}
       let row = (ky * ${g.kW}u + kx) * ${g.inC}u;
+      // Skip taps through which no pixel of the block sees an output (common on small inputs).
+      if (${each(P, (p) => `hit${p}`, ' | ')}) {
       for (var c4 = 0u; c4 < ${co4s}u; c4++) {
         let co = c4 * 4u;
         ${each(P, (p) => `let g${p} = read_grad(d${p}, c4) * dm${p};`, '\n        ')}
         ${each2(G, 4, (j, k) => `let w${j}${k} = read_wt(row + ci${j}, co + ${k}u);`, '\n        ')}
         ${each2(P, G, (p, j) => `acc${p}_${j} += g${p}.x * w${j}0 + g${p}.y * w${j}1 + g${p}.z * w${j}2 + g${p}.w * w${j}3;`, '\n        ')}
+      }
       }
     }
   }
@@ -452,10 +460,21 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (t >= ${invocations}u) { return; }
   let c4 = t % ${co4s}u;
   let chunk = t / ${co4s}u;
-  var acc = vec4f(0.0);
   let end = min((chunk + 1u) * ${chunkPixels}u, ${pixels}u);
-  for (var m = chunk * ${chunkPixels}u; m < end; m++) { acc += read_grad(m, c4); }
-  store_out(chunk, c4, acc);
+  // Four pixels per iteration: loop overhead dominates a body this small on SwiftShader.
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  var m = chunk * ${chunkPixels}u;
+  for (; m + 4u <= end; m += 4u) {
+    acc0 += read_grad(m, c4);
+    acc1 += read_grad(m + 1u, c4);
+    acc2 += read_grad(m + 2u, c4);
+    acc3 += read_grad(m + 3u, c4);
+  }
+  for (; m < end; m++) { acc0 += read_grad(m, c4); }
+  store_out(chunk, c4, (acc0 + acc1) + (acc2 + acc3));
 }`,
   };
 }
@@ -486,12 +505,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /*
  * On GPUs the three convolutions run as implicit matrix products C[M×N] = A[M×K]·B[K×N] whose
- * operands are gathered on load: each workgroup stages a 64×16 tile of A and a 16×64 tile of B
+ * operands are gathered on load: each workgroup stages a 64×8 tile of A and an 8×64 tile of B
  * in workgroup memory, and each of its 16×16 invocations keeps a 4×4 block of C. Barriers make
- * this slow on SwiftShader; there the registers kernels run.
+ * this slow on SwiftShader; there the registers kernels run (and SwiftShader's compile time
+ * grows with the unrolled depth of a tile: 16 took twice as long as 8).
  */
 const TILE = 64;
-const TILE_K = 16;
+const TILE_K = 8;
 
 interface TiledProduct {
   key: string;

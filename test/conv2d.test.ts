@@ -27,7 +27,7 @@ interface Case {
 
 const CASES: Case[] = [
   { batch: 3, input: [7, 9, 3], filters: 5, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
-  { batch: 3, input: [7, 9, 3], filters: 6, kernel: [2, 3], strides: [2, 2], padding: 'same', relu: false, bias: true, tiled: true },
+  { batch: 3, input: [7, 9, 3], filters: 6, kernel: [2, 3], strides: [2, 2], padding: 'same', relu: false, bias: true },
   { batch: 2, input: [7, 9, 4], filters: 8, kernel: [3, 3], padding: 'same', relu: true, bias: false },
   { batch: 3, input: [7, 9, 8], filters: 6, kernel: [3, 3], strides: [2, 2], padding: 'valid', relu: false, bias: false },
   { batch: 2, input: [8, 7, 3], filters: 8, kernel: [2, 3], strides: [2, 1], padding: 'same', relu: true, bias: true },
