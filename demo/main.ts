@@ -626,6 +626,7 @@ function start(): void {
   demo.config = config;
   demo.batches = [];
   demo.epochs = [];
+  demo.progress = undefined;
   demo.result = undefined;
   demo.maxTimerLagMs = 0;
   demo.maxTimerLagStatus = undefined;

@@ -209,6 +209,27 @@ describe('demo page in headless Chromium', () => {
       engine.dispose();
     }
   });
+
+  it('Stop ends training after the current batch and still evaluates', async () => {
+    expect(result, 'needs the page of the previous tests').toBeDefined();
+    // A run far longer than the test: only Stop can end it in time.
+    for (const [id, value] of [['train', '4096'], ['test', '100']]) {
+      await page.$eval(`#${id}`, (el, v) => ((el as HTMLInputElement).value = v), value);
+    }
+    await page.click('#start');
+    const done = () => ((window as unknown as DemoWindow).__demo.progress as { samplesDone: number } | undefined)?.samplesDone ?? 0;
+    await waitForValue(page, done, (n) => n > 0, 120_000, 'the first batch');
+    await page.click('#stop');
+    await waitForValue(page, status, (s) => s === 'done' || s === 'error', 120_000, 'the stop and the evaluation');
+    const stopped = await page.evaluate(() => {
+      const d = (window as unknown as DemoWindow).__demo;
+      return { stopped: (d.result as { stopped: boolean } | undefined)?.stopped, testCount: d.result?.testCount, samplesDone: (d.progress as { samplesDone: number }).samplesDone };
+    });
+    expect(stopped.stopped).toBe(true);
+    expect(stopped.testCount).toBe(100);
+    expect(stopped.samplesDone).toBeLessThan(4096);
+    expect(await page.$eval('#status', (el) => el.textContent)).toMatch(/^Stopped early/);
+  });
 });
 
 describe('demo page without WebGPU', () => {
