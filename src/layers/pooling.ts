@@ -11,9 +11,9 @@ export type { PoolGeometry };
 
 export interface MaxPooling2DConfig {
   /** Window [h, w]; default 2. */
-  poolSize?: number | [number, number];
+  poolSize?: number | readonly [number, number];
   /** Default: the pool size. */
-  strides?: number | [number, number];
+  strides?: number | readonly [number, number];
   padding?: Padding;
   name?: string;
   inputShape?: readonly number[];
