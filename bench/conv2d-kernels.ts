@@ -49,7 +49,36 @@ async function time(dispatches: Dispatch[]): Promise<{ wall: number; cpu: number
   return { wall: median(wall), cpu: median(cpu) };
 }
 
+/**
+ * A compute-only probe (8 independent vec4 multiply-add chains, no memory): its GFLOP/s shows how
+ * much of the machine this run got (8.7 on 2 quiet cores, /work/shared/webgpu-notes.md).
+ */
+async function probe(): Promise<string> {
+  const iterations = 1024;
+  const invocations = 16384;
+  const chains = Array.from({ length: 8 }, (_, i) => `a${i}`);
+  const source = {
+    key: 'bench-fma-probe',
+    bindings: ['write'] as const,
+    workgroups: [invocations / 64, 1, 1] as const,
+    code: `
+@group(0) @binding(0) var<storage, read_write> out: array<vec4f>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${chains.map((a, i) => `var ${a} = vec4f(f32(gid.x + ${i}u));`).join('\n  ')}
+  for (var i = 0u; i < ${iterations}u; i++) {
+    ${chains.map((a) => `${a} = ${a} * 0.999 + 0.001;`).join('\n    ')}
+  }
+  out[gid.x] = ${chains.join(' + ')};
+}`,
+  };
+  const { wall, cpu } = await time([engine.kernel(source, [view(invocations * 4)])]);
+  const flops = invocations * iterations * chains.length * 8;
+  return `${(flops / wall / 1e6).toFixed(2)} GFLOP/s wall, ${(flops / (cpu / 2) / 1e6).toFixed(2)} at CPU ms / 2`;
+}
+
 console.log(`${engine.adapterDescription}, kernel style ${engine.kernelStyle}, block overrides ${JSON.stringify(overrides)}, median of ${runs}`);
+const probeBefore = await probe();
 const rows: string[][] = [['layer', 'kernel', 'wall ms', 'GFLOP/s', 'CPU ms', 'GFLOP/s at CPU ms / 2']];
 const layers = [
   { name: 'conv1 [64,28,28,1]→32', inputShape: [28, 28, 1], filters: 32, dx: false },
@@ -89,5 +118,6 @@ for (const layer of layers.filter((l) => l.name.includes(process.argv[4] ?? ''))
 }
 const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
 for (const r of rows) console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
+console.log(`FMA probe (8.7 GFLOP/s on 2 quiet cores): before ${probeBefore}; after ${await probe()}`);
 engine.dispose();
 process.exit(0);

@@ -41,7 +41,7 @@ export interface Conv2DBlocks {
   /** forward: output pixels × vec4 groups of output channels */
   forwardPixels: number;
   forwardGroups: number;
-  /** dx: input pixels × vec4 groups of input channels */
+  /** dx: pixels of an input row (at most; rows split evenly) × vec4 groups of input channels */
   dxPixels: number;
   dxGroups: number;
   /** dW: taps × vec4 groups of input channels (1 scalar channel when inC % 4 ≠ 0) × vec4 groups of output channels */
@@ -61,8 +61,8 @@ export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
   return {
     forwardPixels: 8,
     forwardGroups: Math.min(4, co4s),
-    dxPixels: 8,
-    dxGroups: Math.min(4, Math.ceil(g.inC / 4)),
+    dxPixels: 16,
+    dxGroups: Math.min(2, Math.ceil(g.inC / 4)),
     // Few input channels (scalar reads): all taps share each dy read instead.
     dwTaps: g.inC % 4 === 0 ? 1 : g.kH * g.kW,
     dwInGroups: g.inC % 8 === 0 ? 2 : 1,
@@ -237,20 +237,34 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * dx[n,iy,ix,ci] = Σ_{ky,kx,co} dy'[n,oy,ox,co] · w[ky,kx,ci,co] over the (oy, ox) with
  * oy·sh + ky − padTop = iy (and likewise for x), dy' = dy·[y > 0] with a fused ReLU.
  * Bindings: dy, (y), w, dx.
+ *
+ * A block is a run of P neighbouring pixels of one input row, P a multiple of the horizontal
+ * stride: then which (pixel, kx) pairs meet an output column, and which column, is the same for
+ * every block, and each gradient read serves every pair that meets it (up to kW instead of one:
+ * on SwiftShader the masked gradient reads cost more than the multiply-adds).
  */
 export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
-  const P = blocks.dxPixels;
   const G = blocks.dxGroups;
-  const pixels = g.batch * g.inH * g.inW;
+  const sw = g.strideW;
+  const segments = Math.ceil(g.inW / blocks.dxPixels);
+  const P = Math.ceil(Math.ceil(g.inW / segments) / sw) * sw;
+  const segs = Math.ceil(g.inW / P);
   const ci4s = Math.ceil(g.inC / 4);
   const co4s = Math.ceil(g.outC / 4);
   const ciBlocks = Math.ceil(ci4s / G);
-  const invocations = ciBlocks * Math.ceil(pixels / P);
+  const invocations = ciBlocks * g.batch * g.inH * segs;
   const { workgroups, rowStride } = grid(invocations, WG);
   const wBinding = g.relu ? 2 : 1;
   const wLast = g.kH * g.kW * g.inC * g.outC - 1;
-  // A tap hits an output pixel when iy + padTop − ky is a multiple of the stride in [0, outH·sh).
-  const strided = g.strideH > 1 || g.strideW > 1;
+  // Pixel ix0 + p meets output column ix0/sw + a/sw through tap kx when a = padLeft + p − kx is a
+  // multiple of sw; the block reads columns ix0/sw + aMin .. ix0/sw + aMax.
+  const aMin = Math.ceil((g.padLeft - (g.kW - 1)) / sw);
+  const aMax = Math.floor((g.padLeft + P - 1) / sw);
+  const columns = aMax - aMin + 1;
+  const pairs = (kx: number) =>
+    Array.from({ length: P }, (_, p) => ({ p, a: g.padLeft + p - kx }))
+      .filter(({ a }) => ((a % sw) + sw) % sw === 0)
+      .map(({ p, a }) => ({ p, j: a / sw - aMin }));
   return {
     key: `conv2d-input-grad:registers:${geometryKey(g)}:p${P}g${G}`,
     bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
@@ -271,40 +285,34 @@ fn read_wt(row: u32, co: u32) -> vec4f {
 #endif
 }
 
-// Each invocation: ${P} input pixels × ${G} groups of 4 input channels.
+// Each invocation: ${P} pixels of an input row × ${G} groups of 4 input channels.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x + gid.y * ${rowStride}u;
   if (t >= ${invocations}u) { return; }
-  let m = (t / ${ciBlocks}u) * ${P}u;
   let cb = (t % ${ciBlocks}u) * ${G}u;
+  let ix0 = (t / ${ciBlocks}u % ${segs}u) * ${P}u;
+  let row = t / ${ciBlocks * segs}u; // n·inH + iy
   ${each(G, (j) => `let ci${j} = min(cb + ${j}u, ${ci4s - 1}u) * 4u;`)}
-  ${each(P, (p) => `let m${p} = min(m + ${p}u, ${pixels - 1}u);
-  let n${p} = m${p} / ${g.inH * g.inW}u;
-  let oy${p} = i32((m${p} / ${g.inW}u) % ${g.inH}u) + ${g.padTop};
-  let ox${p} = i32(m${p} % ${g.inW}u) + ${g.padLeft};`)}
+  // The output columns the block reads (gradients scaled by 0 where there is no column).
+  ${each(columns, (j) => `let ox${j} = i32(ix0 / ${sw}u) + ${aMin + j};
+  let dm${j} = select(0.0, 1.0, u32(ox${j}) < ${g.outW}u);`)}
   ${each2(P, G, (p, j) => `var acc${p}_${j} = vec4f(0.0);`)}
   for (var ky = 0u; ky < ${g.kH}u; ky++) {
-    for (var kx = 0u; kx < ${g.kW}u; kx++) {
-      // Output pixel each input pixel feeds through this tap (gradient scaled by 0 when there is none).
-      ${each(P, (p) => `let sy${p} = u32(oy${p} - i32(ky));
-      let sx${p} = u32(ox${p} - i32(kx));
-      let hit${p} = (sy${p} < ${g.outH * g.strideH}u) & (sx${p} < ${g.outW * g.strideW}u)${strided ? ` & (sy${p} % ${g.strideH}u == 0u) & (sx${p} % ${g.strideW}u == 0u)` : ''};
-      let d${p} = select(0u, (n${p} * ${g.outH}u + sy${p} / ${g.strideH}u) * ${g.outW}u + sx${p} / ${g.strideW}u, hit${p});
-      let dm${p} = select(0.0, 1.0, hit${p});`, '\n      ')}
-      let row = (ky * ${g.kW}u + kx) * ${g.inC}u;
-      // Skip taps through which no pixel of the block sees an output (common on small inputs).
-      if (${each(P, (p) => `hit${p}`, ' | ')}) {
+    // The output row this input row feeds through ky, if any.
+    let sy = u32(i32(row % ${g.inH}u) + ${g.padTop} - i32(ky));
+    if ((sy < ${g.outH * g.strideH}u) & (sy % ${g.strideH}u == 0u)) {
+      let dyRow = (row / ${g.inH}u * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u;
+      ${each(columns, (j) => `let d${j} = select(0u, dyRow + u32(ox${j}), dm${j} > 0.0);`, '\n      ')}
       for (var c4 = 0u; c4 < ${co4s}u; c4++) {
         let co = c4 * 4u;
-        ${each(P, (p) => `let g${p} = read_grad(d${p}, c4) * dm${p};`, '\n        ')}
-        ${each2(G, 4, (j, k) => `let w${j}${k} = read_wt(row + ci${j}, co + ${k}u);`, '\n        ')}
-        ${each2(P, G, (p, j) => `acc${p}_${j} += g${p}.x * w${j}0 + g${p}.y * w${j}1 + g${p}.z * w${j}2 + g${p}.w * w${j}3;`, '\n        ')}
-      }
+        ${each(columns, (j) => `let g${j} = read_grad(d${j}, c4) * dm${j};`, '\n        ')}
+        ${each(g.kW, (kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_wt((ky * ${g.kW}u + ${kx}u) * ${g.inC}u + ci${j}, co + ${k}u);`, '\n        ')}
+        ${pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${p}_${gr} += g${j}.x * w${kx}_${gr}0 + g${j}.y * w${kx}_${gr}1 + g${j}.z * w${kx}_${gr}2 + g${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')}`, '\n        ')}
       }
     }
   }
-  ${each2(P, G, (p, j) => `if ((m + ${p}u < ${pixels}u) & (cb + ${j}u < ${ci4s}u)) { store_dx(m${p}, cb + ${j}u, acc${p}_${j}); }`)}
+  ${each2(P, G, (p, j) => `if ((ix0 + ${p}u < ${g.inW}u) & (cb + ${j}u < ${ci4s}u)) { store_dx(row * ${g.inW}u + ix0 + ${p}u, cb + ${j}u, acc${p}_${j}); }`)}
 }`,
   };
 }

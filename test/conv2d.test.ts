@@ -42,7 +42,7 @@ const CASES: Case[] = [
     padding: 'same',
     relu: true,
     bias: true,
-    blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxGroups: 2, dwTaps: 4, dwInGroups: 2, dwOutGroups: 2 },
+    blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxGroups: 1, dwTaps: 4, dwInGroups: 2, dwOutGroups: 2 },
   },
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
