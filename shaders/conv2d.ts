@@ -63,10 +63,11 @@ export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
     forwardGroups: Math.min(4, co4s),
     dxPixels: 16,
     dxGroups: Math.min(2, Math.ceil(g.inC / 4)),
-    // Few input channels (scalar reads): all taps share each dy read instead.
+    // dW reads two vectors of dy and y per 4 output channels but one of x per 4 input channels:
+    // blocks long in input channels. Few input channels (scalar reads): all taps share each dy read.
     dwTaps: g.inC % 4 === 0 ? 1 : g.kH * g.kW,
-    dwInGroups: g.inC % 8 === 0 ? 2 : 1,
-    dwOutGroups: Math.min(4, co4s),
+    dwInGroups: [4, 2, 1].find((groups) => g.inC % (4 * groups) === 0) ?? 1,
+    dwOutGroups: Math.min(g.inC % 4 === 0 ? 2 : 4, co4s),
   };
 }
 
