@@ -8,10 +8,11 @@ import { expectInputs, Layer, type ActivationName, type BackwardContext, type Fo
 
 export const ACTIVATIONS: readonly ActivationName[] = ['linear', 'relu', 'softmax'];
 
-export function parseActivation(value: unknown, layerName: string): ActivationName {
+/** Validates an `activation` argument; `who` names the layer in the error. */
+export function parseActivation(value: unknown, who: string): ActivationName {
   if (value === undefined || value === null) return 'linear';
   if (typeof value === 'string' && (ACTIVATIONS as readonly string[]).includes(value)) return value as ActivationName;
-  throw new Error(`layer ${layerName}: unknown activation ${JSON.stringify(value)}; known: ${ACTIVATIONS.join(', ')}`);
+  throw new Error(`${who}: activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(value)}`);
 }
 
 export class Activation extends Layer {
@@ -19,7 +20,7 @@ export class Activation extends Layer {
   readonly kind: ActivationName;
   constructor(config: { activation: ActivationName; name?: string; inputShape?: readonly number[] }) {
     super(config, 'activation');
-    this.kind = parseActivation(config?.activation, this.name);
+    this.kind = parseActivation(config?.activation, `layer ${this.name} (Activation)`);
   }
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
     expectInputs(this, inputShapes, 1);

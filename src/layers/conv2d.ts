@@ -20,6 +20,7 @@ import {
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { initializerConfig, initializerFromConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
+import { parseActivation } from './activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
 
@@ -160,8 +161,6 @@ export interface Conv2DConfig {
   batchInputShape?: readonly (number | null)[];
 }
 
-const ACTIVATIONS: readonly ActivationName[] = ['linear', 'relu', 'softmax'];
-
 function isPositiveInteger(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
@@ -185,8 +184,7 @@ export class Conv2D extends Layer {
     this.kernelSize = pair(config.kernelSize, `${who}: kernelSize`);
     this.strides = pair(config.strides ?? 1, `${who}: strides`);
     this.padding = parsePadding(config.padding, `${who}: padding`);
-    const activation = config.activation ?? 'linear';
-    if (!ACTIVATIONS.includes(activation)) throw new Error(`${who}: activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(activation)}`);
+    const activation = parseActivation(config.activation, who);
     this.activationName = activation;
     const useBias = config.useBias ?? true;
     if (typeof useBias !== 'boolean') throw new Error(`${who}: useBias must be true or false, got ${JSON.stringify(useBias)}`);

@@ -7,6 +7,7 @@ import type { DenseGeometry } from '../../shaders/dense.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
 import { initializerConfig, initializerFromConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
+import { parseActivation } from './activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
 
@@ -83,8 +84,6 @@ export interface DenseConfig {
   batchInputShape?: readonly (number | null)[];
 }
 
-const ACTIVATIONS: readonly ActivationName[] = ['linear', 'relu', 'softmax'];
-
 export class Dense extends Layer {
   readonly className = 'Dense';
   readonly units: number;
@@ -100,10 +99,7 @@ export class Dense extends Layer {
     if (!Number.isInteger(config.units) || config.units <= 0) {
       throw new Error(`${where}: units must be a positive integer, got ${JSON.stringify(config.units)}`);
     }
-    const activation = config.activation ?? 'linear';
-    if (!ACTIVATIONS.includes(activation)) {
-      throw new Error(`${where}: activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(config.activation)}`);
-    }
+    const activation = parseActivation(config.activation, where);
     if (config.useBias !== undefined && typeof config.useBias !== 'boolean') {
       throw new Error(`${where}: useBias must be a boolean, got ${JSON.stringify(config.useBias)}`);
     }
