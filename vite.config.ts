@@ -57,6 +57,7 @@ export default defineConfig({
       input: {
         demo: path.join(here, 'demo/index.html'),
         embed: path.join(here, 'demo/embed.html'),
+        io: path.join(here, 'demo/io.html'),
       },
     },
   },
