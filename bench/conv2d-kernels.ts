@@ -28,12 +28,18 @@ const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(val
 /**
  * Median wall time and median CPU time (all of this process's threads, SwiftShader's workers
  * included) per run. On a shared machine wall time mostly measures the neighbours; CPU time / 2
- * estimates the wall time on 2 quiet cores (assuming both stay busy).
+ * estimates the wall time on 2 quiet cores (assuming both stay busy). Dawn's Node binding
+ * busy-polls the main thread while a GPU promise is pending (bench/NOTES.md), which would steal a
+ * core from SwiftShader's workers and count as CPU time: each run sleeps through most of the time
+ * the warm-up took before it awaits the GPU.
  */
 async function time(dispatches: Dispatch[]): Promise<{ wall: number; cpu: number }> {
+  let warm = Infinity;
   for (let i = 0; i < 2; i++) {
+    const t0 = performance.now();
     engine.run(dispatches);
     await engine.sync();
+    warm = Math.min(warm, performance.now() - t0);
   }
   const wall: number[] = [];
   const cpu: number[] = [];
@@ -41,6 +47,7 @@ async function time(dispatches: Dispatch[]): Promise<{ wall: number; cpu: number
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     engine.run(dispatches);
+    await new Promise((resolve) => setTimeout(resolve, 0.8 * warm));
     await engine.sync();
     wall.push(performance.now() - t0);
     const c = process.cpuUsage(c0);
