@@ -64,6 +64,21 @@ export function initializerConfig(init: Initializer): { class_name: string; conf
 // ---- reading configs back (model.json) --------------------------------------------------------
 
 /** Keras regularizers and constraints: we implement none, so model.json must leave them null. */
+/** The fields Keras writes for every layer with a kernel and a bias (Conv2D, Dense). */
+export function kernelLayerConfig(activation: string, useBias: boolean, kernel: Initializer, bias: Initializer): Record<string, unknown> {
+  return {
+    activation,
+    use_bias: useBias,
+    kernel_initializer: initializerConfig(kernel),
+    bias_initializer: initializerConfig(bias),
+    kernel_regularizer: null,
+    bias_regularizer: null,
+    activity_regularizer: null,
+    kernel_constraint: null,
+    bias_constraint: null,
+  };
+}
+
 export const NO_REGULARIZERS: Readonly<Record<string, readonly unknown[]>> = {
   kernel_regularizer: [null],
   bias_regularizer: [null],

@@ -19,7 +19,7 @@ import {
 } from '../../shaders/conv2d.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
-import { initializerConfig, initializerFromConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
+import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
 import { parseActivation } from './activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
@@ -257,15 +257,7 @@ export class Conv2D extends Layer {
       padding: this.padding,
       data_format: 'channels_last',
       dilation_rate: [1, 1],
-      activation: this.activationName,
-      use_bias: this.useBias,
-      kernel_initializer: initializerConfig(this.kernelInitializer),
-      bias_initializer: initializerConfig(this.biasInitializer),
-      kernel_regularizer: null,
-      bias_regularizer: null,
-      activity_regularizer: null,
-      kernel_constraint: null,
-      bias_constraint: null,
+      ...kernelLayerConfig(this.activationName, this.useBias, this.kernelInitializer, this.biasInitializer),
     };
   }
 

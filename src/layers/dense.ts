@@ -6,7 +6,7 @@ import * as kernels from '../../shaders/dense.ts';
 import type { DenseGeometry } from '../../shaders/dense.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
-import { initializerConfig, initializerFromConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
+import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
 import { parseActivation } from './activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
@@ -155,15 +155,7 @@ export class Dense extends Layer {
     return {
       ...super.getConfig(),
       units: this.units,
-      activation: this.activationName,
-      use_bias: this.useBias,
-      kernel_initializer: initializerConfig(this.kernelInitializer),
-      bias_initializer: initializerConfig(this.biasInitializer),
-      kernel_regularizer: null,
-      bias_regularizer: null,
-      activity_regularizer: null,
-      kernel_constraint: null,
-      bias_constraint: null,
+      ...kernelLayerConfig(this.activationName, this.useBias, this.kernelInitializer, this.biasInitializer),
     };
   }
 
