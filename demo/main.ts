@@ -11,7 +11,7 @@ import type { ModelApi, NamedWeight } from '../src/index.ts';
 type Status = 'starting' | 'loading' | 'ready' | 'compiling' | 'training' | 'paused' | 'evaluating' | 'done' | 'no-webgpu' | 'error';
 
 /** State the tests (and curious users, from the console) read: `window.__demo`. */
-interface DemoState {
+export interface DemoState {
   status: Status;
   adapter?: string;
   config?: TrainConfig;

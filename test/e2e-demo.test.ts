@@ -5,6 +5,7 @@
  * predictions it read back are checked against Node (Dawn) running the same weights.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
+import type { DemoState } from '../demo/main.ts';
 import path from 'node:path';
 import type { Page } from 'puppeteer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,18 +33,8 @@ const MAX_TASK_MS = 300;
 const MAX_TIMER_LAG_MS = 2000;
 const QUERY = `train=${TRAIN}&test=${TEST}&epochs=1&batch=${BATCH}&optimizer=rmsprop&labels=onehot&style=functional`;
 
-interface PageResult {
-  testCount: number;
-  accuracy: number;
-  loss: number;
-  confusion: number[][];
-  misclassified: number;
-  galleryItems: number;
-  labels: number[];
-  predictions: number[][];
-  trainMs: number;
-  evalMs: number;
-}
+/** What the page publishes after evaluating (a type-only import: no page code runs here). */
+type PageResult = NonNullable<DemoState['result']>;
 
 type DemoWindow = { __demo: { status: string; result?: PageResult; [key: string]: unknown } };
 const status = () => (window as unknown as DemoWindow).__demo.status;
