@@ -5,7 +5,7 @@
  * every step without creating anything.
  */
 import type { BindingKind, KernelSource, KernelStyle } from '../../shaders/kernel.ts';
-import { acquireDevice, type AcquiredDevice } from './gpu.ts';
+import { acquireDevice, isNode, paceDawnPolling, type AcquiredDevice } from './gpu.ts';
 
 /** GPUBufferUsage / GPUMapMode values, spelled out so a caller-supplied device works without globals. */
 export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
@@ -97,6 +97,8 @@ export class Engine {
     this.device = acquired.device;
     const info = acquired.info;
     this.isFallbackAdapter = !!(info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter || info?.architecture === 'swiftshader';
+    // A CPU adapter's worker threads need every core Dawn's completion polling would spin on.
+    if (isNode && this.isFallbackAdapter) paceDawnPolling();
     this.adapterDescription = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter' : 'unknown adapter';
     this.kernelStyle = !options.kernelStyle || options.kernelStyle === 'auto' ? (this.isFallbackAdapter ? 'registers' : 'tiled') : options.kernelStyle;
     this.checkNumerics = options.checkNumerics ?? false;

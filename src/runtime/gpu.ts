@@ -41,6 +41,30 @@ async function loadDawn(): Promise<DawnModule> {
   }
 }
 
+/**
+ * Dawn's Node binding polls for GPU completions by rescheduling itself with `setImmediate` for as
+ * long as any GPU promise (onSubmittedWorkDone, mapAsync) is pending: one core spins. On a CPU
+ * adapter that core is one SwiftShader needs (on 2 cores the spin took more CPU time than both of
+ * its worker threads together, bench/NOTES.md). Pacing those polls to one per millisecond frees
+ * the core for a completion latency of ≤ 1 ms. Only the binding's own callbacks are paced: they are
+ * native functions, which user code never passes to setImmediate unbound.
+ */
+const PACED = Symbol.for('webgpu-train.pacedDawnPolling');
+
+export function paceDawnPolling(): void {
+  const g = globalThis as typeof globalThis & { [PACED]?: boolean };
+  if (g[PACED] || typeof g.setImmediate !== 'function') return;
+  const immediate = g.setImmediate;
+  const paced = ((callback: (...args: unknown[]) => void, ...args: unknown[]) =>
+    isNativeFunction(callback) ? setTimeout(callback, 1, ...args) : immediate(callback, ...args)) as unknown as typeof setImmediate;
+  g.setImmediate = Object.assign(paced, immediate);
+  g[PACED] = true;
+}
+
+function isNativeFunction(f: unknown): boolean {
+  return typeof f === 'function' && Function.prototype.toString.call(f).endsWith('{ [native code] }');
+}
+
 async function nodeAdapter(options: GPURequestAdapterOptions): Promise<{ gpu: GPU; adapter: GPUAdapter }> {
   dawn ??= loadDawn();
   const { create } = await dawn;
