@@ -24,6 +24,35 @@ describe('engine runtime', () => {
     }
   });
 
+  it('drops bounds checks only where asked, or by default for a CPU adapter in Node, and paces Dawn there', async () => {
+    const engine = await createEngine();
+    const checked = await createEngine({ robustBufferAccess: true });
+    try {
+      expect(engine.stats().isFallbackAdapter).toBe(true); // this suite runs on SwiftShader
+      expect(engine.stats().robustBufferAccess).toBe(false);
+      expect(checked.stats().robustBufferAccess).toBe(true);
+      // With checks, a read past the binding gives 0 (Vulkan robustness2) or the last element (Tint's clamp).
+      const x = uploadView(checked, new Float32Array([5, 6, 7, 8]));
+      const out = nanBuffer(checked, 1);
+      const pastEnd = {
+        key: 'read-past-end',
+        bindings: ['read', 'write'] as const,
+        workgroups: [1, 1, 1] as const,
+        code: `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(1) fn main() { out[0] = x[arrayLength(&x) + 3u]; }`,
+      };
+      checked.run([checked.kernel(pastEnd, [x, out])]);
+      expect([0, 8]).toContain((await readF32(checked, out, 1))[0]);
+      // Dawn's completion polling is paced, and user callbacks still get their arguments.
+      expect((globalThis as Record<symbol, unknown>)[Symbol.for('webgpu-train.pacedDawnPolling')]).toBe(true);
+      expect(await new Promise((resolve) => setImmediate(resolve, 'argument'))).toBe('argument');
+    } finally {
+      engine.dispose();
+      checked.dispose();
+    }
+  });
+
   it('turns a WGSL error into a JavaScript error with the WebGPU message', async () => {
     const engine = await createEngine();
     try {

@@ -5,21 +5,18 @@
  * every step without creating anything.
  */
 import type { BindingKind, KernelSource, KernelStyle } from '../../shaders/kernel.ts';
-import { acquireDevice, isNode, paceDawnPolling, type AcquiredDevice } from './gpu.ts';
+import { acquireDevice, isCpuAdapter, isNode, paceDawnPolling, type AcquiredDevice, type AcquireOptions } from './gpu.ts';
 
 /** GPUBufferUsage / GPUMapMode values, spelled out so a caller-supplied device works without globals. */
 export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_MODE_READ = 0x1;
 const STORAGE_USAGE = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
 
-export interface EngineOptions {
+export interface EngineOptions extends AcquireOptions {
   /** Use this device (e.g. the page's own) instead of requesting one; the engine will not destroy it. */
   device?: GPUDevice;
-  powerPreference?: GPUPowerPreference;
   /** Kernel variant family; `auto` picks `registers` on CPU adapters and `tiled` on GPUs. */
   kernelStyle?: KernelStyle | 'auto';
-  /** Request the adapter's maximum buffer sizes (default); false keeps WebGPU's portable defaults. */
-  raiseLimits?: boolean;
   /** Scan inputs for NaN/Inf before uploading them (off by default: it costs a pass over the data). */
   checkNumerics?: boolean;
 }
@@ -42,6 +39,8 @@ export interface EngineStats {
   adapter: string;
   isFallbackAdapter: boolean;
   kernelStyle: KernelStyle;
+  /** False when Dawn runs our kernels without bounds checks (Node on a CPU adapter, by default). */
+  robustBufferAccess: boolean;
   /** Bytes of GPU buffers the engine holds (in use and pooled). */
   bytesAllocated: number;
   buffersAllocated: number;
@@ -96,7 +95,7 @@ export class Engine {
     this.acquired = acquired;
     this.device = acquired.device;
     const info = acquired.info;
-    this.isFallbackAdapter = !!(info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter || info?.architecture === 'swiftshader';
+    this.isFallbackAdapter = isCpuAdapter(info);
     // A CPU adapter's worker threads need every core Dawn's completion polling would spin on.
     if (isNode && this.isFallbackAdapter) paceDawnPolling();
     this.adapterDescription = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter' : 'unknown adapter';
@@ -324,6 +323,7 @@ export class Engine {
       adapter: this.adapterDescription,
       isFallbackAdapter: this.isFallbackAdapter,
       kernelStyle: this.kernelStyle,
+      robustBufferAccess: this.acquired.robustBufferAccess,
       bytesAllocated: this.bytesAllocated,
       buffersAllocated: this.liveBuffers.size + [...this.freeBuffers.values()].reduce((n, l) => n + l.length, 0),
       bytesInUse: this.bytesInUse,

@@ -65,17 +65,26 @@ function isNativeFunction(f: unknown): boolean {
   return typeof f === 'function' && Function.prototype.toString.call(f).endsWith('{ [native code] }');
 }
 
-async function nodeAdapter(options: GPURequestAdapterOptions): Promise<{ gpu: GPU; adapter: GPUAdapter }> {
+/** True for adapters that run on the CPU (SwiftShader, lavapipe, WARP): they get the `registers` kernels. */
+export function isCpuAdapter(info: GPUAdapterInfo | undefined): boolean {
+  return !!(info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter || info?.architecture === 'swiftshader';
+}
+
+/** Dawn's instance flag that turns off bounds checks on every buffer access (see AcquireOptions.robustBufferAccess). */
+const DISABLE_ROBUSTNESS = 'enable-dawn-features=disable_robustness';
+
+async function nodeAdapter(options: GPURequestAdapterOptions, robustBufferAccess: boolean | undefined): Promise<{ gpu: GPU; adapter: GPUAdapter; robust: boolean }> {
   dawn ??= loadDawn();
   const { create } = await dawn;
-  let gpu = create([]);
+  const flags = robustBufferAccess === false ? [DISABLE_ROBUSTNESS] : [];
+  let gpu = create(flags);
   let adapter = await gpu.requestAdapter(options);
   if (!adapter && !process.env.VK_ICD_FILENAMES) {
     const fs = await import('node:fs');
     const icd = SWIFTSHADER_ICDS.find((p) => fs.existsSync(p));
     if (icd) {
       process.env.VK_ICD_FILENAMES = icd;
-      gpu = create([]);
+      gpu = create(flags);
       adapter = await gpu.requestAdapter(options);
     }
   }
@@ -86,7 +95,13 @@ async function nodeAdapter(options: GPURequestAdapterOptions): Promise<{ gpu: GP
         'vk_swiftshader_icd.json). With a GPU, install its Vulkan driver and libvulkan1.',
     );
   }
-  return { gpu, adapter };
+  if (robustBufferAccess === undefined && isCpuAdapter(adapter.info)) {
+    // The flag belongs to the instance, and whether we want it depends on the adapter it found.
+    gpu = create([DISABLE_ROBUSTNESS]);
+    adapter = (await gpu.requestAdapter(options)) ?? adapter;
+    return { gpu, adapter, robust: false };
+  }
+  return { gpu, adapter, robust: robustBufferAccess !== false };
 }
 
 async function browserAdapter(options: GPURequestAdapterOptions): Promise<{ gpu: GPU; adapter: GPUAdapter }> {
@@ -114,6 +129,8 @@ export interface AcquiredDevice {
   info: GPUAdapterInfo | undefined;
   /** True when we created the device and so may destroy it. */
   owned: boolean;
+  /** False when the device was created without bounds checks on buffer accesses. */
+  robustBufferAccess: boolean;
 }
 
 /** Limits we raise to the adapter's maximum: training keeps whole datasets and activations on the GPU. */
@@ -126,12 +143,27 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupSizeX',
 ] as const;
 
-export async function acquireDevice(options: { device?: GPUDevice; powerPreference?: GPUPowerPreference; raiseLimits?: boolean } = {}): Promise<AcquiredDevice> {
+export interface AcquireOptions {
+  device?: GPUDevice;
+  powerPreference?: GPUPowerPreference;
+  /** Request the adapter's maximum buffer sizes (default); false keeps WebGPU's portable defaults. */
+  raiseLimits?: boolean;
+  /**
+   * Bounds checks on every storage-buffer access, as WebGPU requires for untrusted shaders. Our
+   * kernels stay in bounds by construction (their tests read back NaN-prefilled buffers and
+   * property-test random shapes), and on SwiftShader the checks cost the conv kernels 1.3–2×
+   * (bench/NOTES.md). Only Dawn in Node can turn them off: by default it does so for CPU adapters;
+   * `true` keeps them, `false` drops them on any adapter. Pages and given devices always keep them.
+   */
+  robustBufferAccess?: boolean;
+}
+
+export async function acquireDevice(options: AcquireOptions = {}): Promise<AcquiredDevice> {
   if (options.device) {
-    return { device: options.device, info: options.device.adapterInfo, owned: false };
+    return { device: options.device, info: options.device.adapterInfo, owned: false, robustBufferAccess: true };
   }
   const adapterOptions: GPURequestAdapterOptions = { powerPreference: options.powerPreference ?? 'high-performance' };
-  const { gpu, adapter } = isNode ? await nodeAdapter(adapterOptions) : await browserAdapter(adapterOptions);
+  const { gpu, adapter, robust } = isNode ? await nodeAdapter(adapterOptions, options.robustBufferAccess) : { ...(await browserAdapter(adapterOptions)), robust: true };
   const requiredLimits: Record<string, number> = {};
   for (const name of options.raiseLimits === false ? [] : RAISED_LIMITS) {
     const value = (adapter.limits as unknown as Record<string, number>)[name];
@@ -139,5 +171,5 @@ export async function acquireDevice(options: { device?: GPUDevice; powerPreferen
   }
   const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'webgpu-train' });
-  return { gpu, adapter, device, info: adapter.info, owned: true };
+  return { gpu, adapter, device, info: adapter.info, owned: true, robustBufferAccess: robust };
 }
