@@ -1,8 +1,8 @@
 /**
  * 2-D convolution, NHWC activations and HWIO kernels: forward (bias and ReLU fused), input
  * gradient dx, kernel gradient dW, bias gradient db, and the small reduction that sums dW/db
- * partials. When the forward fused a ReLU, the backward kernels mask dy on read with the saved
- * output (dy·[y > 0]) instead of spending a pass over memory on it.
+ * partials. The backward kernels take dy after the fused ReLU (dy·[y > 0]): conv2dBackward
+ * (src/layers/conv2d.ts) masks it once for all three, which costs less than each reading y.
  *
  * `registers` kernels (CPU adapters such as SwiftShader): every invocation computes a block of
  * outputs held in named vec4 accumulators (SwiftShader spills indexed private arrays to memory),
@@ -31,7 +31,7 @@ export interface Conv2DGeometry {
   /** Rows/columns of zeros above/left of the input ('same' padding); the rest falls off the end. */
   padTop: number;
   padLeft: number;
-  /** ReLU fused into the forward; the backward kernels then mask dy with y > 0. */
+  /** ReLU fused into the forward (the backward kernels ignore it: they take dy already masked). */
   relu: boolean;
   bias: boolean;
 }
@@ -137,17 +137,9 @@ fn store_${name}(row: u32, c4: u32, v: vec4f) {
 #endif`;
 }
 
-/** dy and the saved output y (when ReLU was fused) at bindings 0 and 1, and `fn read_grad(pixel, c4)`: dy masked by y > 0. */
+/** The output gradient dy at binding 0 (after the fused ReLU: conv2dBackward masks it first), and `fn read_dy(pixel, c4)`. */
 function gradReader(g: Conv2DGeometry): string {
-  const pixels = g.batch * g.outH * g.outW;
-  return wgsl`
-${channelReader('dy', 0, pixels, g.outC)}
-#if ${g.relu}
-${channelReader('y', 1, pixels, g.outC)}
-fn read_grad(pixel: u32, c4: u32) -> vec4f { return select(vec4f(0.0), read_dy(pixel, c4), read_y(pixel, c4) > vec4f(0.0)); }
-#else
-fn read_grad(pixel: u32, c4: u32) -> vec4f { return read_dy(pixel, c4); }
-#endif`;
+  return channelReader('dy', 0, g.batch * g.outH * g.outW, g.outC);
 }
 
 // ---- forward -----------------------------------------------------------------------------
@@ -235,9 +227,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 // ---- input gradient ----------------------------------------------------------------------
 
 /**
- * dx[n,iy,ix,ci] = Σ_{ky,kx,co} dy'[n,oy,ox,co] · w[ky,kx,ci,co] over the (oy, ox) with
- * oy·sh + ky − padTop = iy (and likewise for x), dy' = dy·[y > 0] with a fused ReLU.
- * Bindings: dy, (y), w, dx.
+ * dx[n,iy,ix,ci] = Σ_{ky,kx,co} dy[n,oy,ox,co] · w[ky,kx,ci,co] over the (oy, ox) with
+ * oy·sh + ky − padTop = iy (and likewise for x). Bindings: dy, wt (the kernel as conv2dTransposeKernel lays it out), dx.
  *
  * A block is a run of P neighbouring pixels of one input row, P a multiple of the horizontal
  * stride: then which (pixel, kx) pairs meet an output column, and which column, is the same for
@@ -255,8 +246,10 @@ export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaul
   const ciBlocks = Math.ceil(ci4s / G);
   const invocations = ciBlocks * g.batch * g.inH * segs;
   const { workgroups, rowStride } = grid(invocations, WG);
-  const wBinding = g.relu ? 2 : 1;
-  const wLast = g.kH * g.kW * g.inC * g.outC - 1;
+  const wBinding = 1;
+  const wtRows = g.kH * g.kW * g.outC;
+  // Output channel co + k; past the last one (outC % 4 ≠ 0) any in-bounds row will do: its gradient is 0.
+  const channel = (k: number) => (g.outC % 4 === 0 ? `co + ${k}u` : `min(co + ${k}u, ${g.outC - 1}u)`);
   // Pixel ix0 + p meets output column ix0/sw + a/sw through tap kx when a = padLeft + p − kx is a
   // multiple of sw; the block reads columns ix0/sw + aMin .. ix0/sw + aMax.
   const aMin = Math.ceil((g.padLeft - (g.kW - 1)) / sw);
@@ -268,23 +261,13 @@ export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaul
       .map(({ p, a }) => ({ p, j: a / sw - aMin }));
   return {
     key: `conv2d-input-grad:registers:${geometryKey(g)}:p${P}g${G}`,
-    bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
+    bindings: ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
 ${gradReader(g)}
-@group(0) @binding(${wBinding}) var<storage, read> w: array<f32>;
+// The kernel transposed to [tap, co, ci] (conv2dTransposeKernel): 4 input channels per read.
+${channelReader('wt', wBinding, wtRows, g.inC)}
 ${channelWriter('dx', wBinding + 1, g.inC)}
-
-// w[row .. row+3, co]: one output channel's weights for 4 consecutive input channels.
-fn read_wt(row: u32, co: u32) -> vec4f {
-  let i = row * ${g.outC}u + co;
-#if ${g.inC % 4 !== 0 || g.outC % 4 !== 0}
-  // Past the last channel: in-bounds reads that meet zero gradients or are never stored.
-  return vec4f(w[min(i, ${wLast}u)], w[min(i + ${g.outC}u, ${wLast}u)], w[min(i + ${2 * g.outC}u, ${wLast}u)], w[min(i + ${3 * g.outC}u, ${wLast}u)]);
-#else
-  return vec4f(w[i], w[i + ${g.outC}u], w[i + ${2 * g.outC}u], w[i + ${3 * g.outC}u]);
-#endif
-}
 
 // Each invocation: ${P} pixels of an input row × ${G} groups of 4 input channels.
 @compute @workgroup_size(${WG})
@@ -294,7 +277,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let cb = (t % ${ciBlocks}u) * ${G}u;
   let ix0 = (t / ${ciBlocks}u % ${segs}u) * ${P}u;
   let row = t / ${ciBlocks * segs}u; // n·inH + iy
-  ${each(G, (j) => `let ci${j} = min(cb + ${j}u, ${ci4s - 1}u) * 4u;`)}
+  ${each(G, (j) => `let ci4_${j} = min(cb + ${j}u, ${ci4s - 1}u);`)}
   // The output columns the block reads (gradients scaled by 0 where there is no column).
   ${each(columns, (j) => `let ox${j} = i32(ix0 / ${sw}u) + ${aMin + j};
   let dm${j} = select(0.0, 1.0, u32(ox${j}) < ${g.outW}u);`)}
@@ -307,13 +290,37 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       ${each(columns, (j) => `let d${j} = select(0u, dyRow + u32(ox${j}), dm${j} > 0.0);`, '\n      ')}
       for (var c4 = 0u; c4 < ${co4s}u; c4++) {
         let co = c4 * 4u;
-        ${each(columns, (j) => `let g${j} = read_grad(d${j}, c4) * dm${j};`, '\n        ')}
-        ${each(g.kW, (kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_wt((ky * ${g.kW}u + ${kx}u) * ${g.inC}u + ci${j}, co + ${k}u);`, '\n        ')}
+        ${each(columns, (j) => `let g${j} = read_dy(d${j}, c4) * dm${j};`, '\n        ')}
+        ${each(g.kW, (kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_wt((ky * ${g.kW}u + ${kx}u) * ${g.outC}u + ${channel(k)}, ci4_${j});`, '\n        ')}
         ${pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${p}_${gr} += g${j}.x * w${kx}_${gr}0 + g${j}.y * w${kx}_${gr}1 + g${j}.z * w${kx}_${gr}2 + g${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')}`, '\n        ')}
       }
     }
   }
   ${each2(P, G, (p, j) => `if ((ix0 + ${p}u < ${g.inW}u) & (cb + ${j}u < ${ci4s}u)) { store_dx(row * ${g.inW}u + ix0 + ${p}u, cb + ${j}u, acc${p}_${j}); }`)}
+}`,
+  };
+}
+
+/** wt[tap, co, ci] = w[tap, ci, co], for conv2dInputGrad's vector reads. Bindings: w, wt. */
+export function conv2dTransposeKernel(g: Conv2DGeometry): KernelSource {
+  const n = g.kH * g.kW * g.inC * g.outC;
+  const { workgroups, rowStride } = grid(n, WG);
+  return {
+    key: `conv2d-transpose-kernel:${g.kH * g.kW}x${g.inC}x${g.outC}`,
+    bindings: ['read', 'write'],
+    workgroups,
+    code: wgsl`
+@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read_write> wt: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i >= ${n}u) { return; }
+  let tap = i / ${g.inC * g.outC}u;
+  let co = i / ${g.inC}u % ${g.outC}u;
+  let ci = i % ${g.inC}u;
+  wt[i] = w[(tap * ${g.inC}u + ci) * ${g.outC}u + co];
 }`,
   };
 }
@@ -369,8 +376,8 @@ export function conv2dReductionPlan(g: Conv2DGeometry, style: KernelStyle = 'reg
 
 /**
  * Partial kernel gradients: out[chunk, ky, kx, ci, co] = Σ over the output rows of `chunk` of
- * x[n, oy·sh+ky−padTop, ox·sw+kx−padLeft, ci] · dy'[n,oy,ox,co]. With one chunk, `out` is dW itself.
- * Bindings: dy, (y), x, out.
+ * x[n, oy·sh+ky−padTop, ox·sw+kx−padLeft, ci] · dy[n,oy,ox,co]. With one chunk, `out` is dW itself.
+ * Bindings: dy, x, out.
  */
 export function conv2dKernelGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
   const { dwChunks: chunks, dwRowsPerChunk: chunkRows } = conv2dReductionPlan(g, 'registers', blocks);
@@ -381,7 +388,7 @@ export function conv2dKernelGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defau
   const co4s = Math.ceil(g.outC / 4);
   const invocations = chunks * tapBlocks * ciBlocks * coBlocks;
   const { workgroups, rowStride } = grid(invocations, WG);
-  const xBinding = g.relu ? 2 : 1;
+  const xBinding = 1;
   const rows = g.batch * g.outH;
   const masked = !tapsInBounds(g);
   const unit = vecIn ? g.inC / 4 : g.inC; // x elements (vec4 or scalar) per pixel
@@ -392,7 +399,7 @@ export function conv2dKernelGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defau
   const xc = (i: number, c: number) => (vecIn ? `x${i}_${Math.floor(c / 4)}.${'xyzw'[c % 4]}` : `x${i}_0`);
   return {
     key: `conv2d-kernel-grad:registers:${geometryKey(g)}:t${T}x${X}g${G}:chunks${chunks}x${chunkRows}`,
-    bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
+    bindings: ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
 ${gradReader(g)}
@@ -423,7 +430,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let xRow${i} = (image + u32(iy${i})) * ${g.inW}u;`, '\n    ')}
     for (var ox = 0u; ox < ${g.outW}u; ox++) {
       let left = i32(ox * ${g.strideW}u);
-      ${each(G, (j) => `let g${j} = read_grad(r * ${g.outW}u + ox, c4_${j});`, '\n      ')}
+      ${each(G, (j) => `let g${j} = read_dy(r * ${g.outW}u + ox, c4_${j});`, '\n      ')}
 #if ${masked}
       // Taps in the padding read element 0 and scale it by 0.
       ${each(T, (i) => `let in${i} = (u32(iy${i}) < ${g.inH}u) & (u32(left + offX${i}) < ${g.inW}u);
@@ -444,8 +451,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 // ---- bias gradient -----------------------------------------------------------------------
 
 /**
- * Partial bias gradients: out[chunk, co] = Σ over the output pixels of `chunk` of dy'[pixel, co].
- * With one chunk, `out` is db itself. Bindings: dy, (y), out.
+ * Partial bias gradients: out[chunk, co] = Σ over the output pixels of `chunk` of dy[pixel, co].
+ * With one chunk, `out` is db itself. Bindings: dy, out.
  */
 export function conv2dBiasGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
   // Its chunking depends on the geometry alone, so the tiled style shares this kernel.
@@ -456,11 +463,11 @@ export function conv2dBiasGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = default
   const { workgroups, rowStride } = grid(invocations, WG);
   return {
     key: `conv2d-bias-grad:registers:${geometryKey(g)}:chunks${chunks}x${chunkPixels}`,
-    bindings: g.relu ? ['read', 'read', 'write'] : ['read', 'write'],
+    bindings: ['read', 'write'],
     workgroups,
     code: wgsl`
 ${gradReader(g)}
-${channelWriter('out', g.relu ? 2 : 1, g.outC)}
+${channelWriter('out', 1, g.outC)}
 
 // Each invocation: 4 output channels summed over ${chunkPixels} pixels.
 @compute @workgroup_size(${WG})
@@ -477,12 +484,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var acc3 = vec4f(0.0);
   var m = chunk * ${chunkPixels}u;
   for (; m + 4u <= end; m += 4u) {
-    acc0 += read_grad(m, c4);
-    acc1 += read_grad(m + 1u, c4);
-    acc2 += read_grad(m + 2u, c4);
-    acc3 += read_grad(m + 3u, c4);
+    acc0 += read_dy(m, c4);
+    acc1 += read_dy(m + 1u, c4);
+    acc2 += read_dy(m + 2u, c4);
+    acc3 += read_dy(m + 3u, c4);
   }
-  for (; m < end; m++) { acc0 += read_grad(m, c4); }
+  for (; m < end; m++) { acc0 += read_dy(m, c4); }
   store_out(chunk, c4, (acc0 + acc1) + (acc2 + acc3));
 }`,
   };
@@ -597,17 +604,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   };
 }
 
-/** dy and the saved output y (with a fused ReLU) at bindings 0 and 1 as scalars, and `fn grad(i)`: dy[i] masked by y[i] > 0. */
-function scalarGradReader(g: Conv2DGeometry): string {
-  return wgsl`
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-#if ${g.relu}
-@group(0) @binding(1) var<storage, read> y: array<f32>;
-fn grad(i: u32) -> f32 { return select(0.0, dy[i], y[i] > 0.0); }
-#else
-fn grad(i: u32) -> f32 { return dy[i]; }
-#endif`;
-}
+/** The output gradient dy (after the fused ReLU) at binding 0 as scalars. */
+const scalarGradReader = '@group(0) @binding(0) var<storage, read> dy: array<f32>;';
 
 /** Tiled conv2dForward: M = output pixels, N = output channels, K = taps × input channels. Bindings: x, w, (b), y. */
 export function conv2dForwardTiled(g: Conv2DGeometry): KernelSource {
@@ -648,12 +646,12 @@ fn store(chunk: u32, m: u32, n: u32, v: f32) {
   });
 }
 
-/** Tiled conv2dInputGrad: M = input pixels, N = input channels, K = taps × output channels. Bindings: dy, (y), w, dx. */
+/** Tiled conv2dInputGrad: M = input pixels, N = input channels, K = taps × output channels. Bindings: dy, w, dx. */
 export function conv2dInputGradTiled(g: Conv2DGeometry): KernelSource {
-  const wBinding = g.relu ? 2 : 1;
+  const wBinding = 1;
   return tiledProduct({
     key: `conv2d-input-grad:tiled:${geometryKey(g)}`,
-    bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
+    bindings: ['read', 'read', 'write'],
     M: g.batch * g.inH * g.inW,
     N: g.inC,
     K: g.kH * g.kW * g.outC,
@@ -662,18 +660,18 @@ export function conv2dInputGradTiled(g: Conv2DGeometry): KernelSource {
     aContiguous: 'k',
     bContiguous: 'k',
     declarations: wgsl`
-${scalarGradReader(g)}
+${scalarGradReader}
 @group(0) @binding(${wBinding}) var<storage, read> w: array<f32>;
 @group(0) @binding(${wBinding + 1}) var<storage, read_write> dx: array<f32>;
 
-// A[m, k]: dy' at the output pixel that input pixel m feeds through tap k / outC (0 if none).
+// A[m, k]: dy at the output pixel that input pixel m feeds through tap k / outC (0 if none).
 fn loadA(m: u32, k: u32) -> f32 {
   let tap = k / ${g.outC}u;
   let sy = u32(i32((m / ${g.inW}u) % ${g.inH}u + ${g.padTop}u) - i32(tap / ${g.kW}u));
   let sx = u32(i32(m % ${g.inW}u + ${g.padLeft}u) - i32(tap % ${g.kW}u));
   if ((sy >= ${g.outH * g.strideH}u) | (sx >= ${g.outW * g.strideW}u) | (sy % ${g.strideH}u != 0u) | (sx % ${g.strideW}u != 0u)) { return 0.0; }
   let pixel = (m / ${g.inH * g.inW}u * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u + sx / ${g.strideW}u;
-  return grad(pixel * ${g.outC}u + k % ${g.outC}u);
+  return dy[pixel * ${g.outC}u + k % ${g.outC}u];
 }
 
 // B[k, n] = w[tap, n, co] with k = tap·outC + co.
@@ -685,15 +683,15 @@ fn store(chunk: u32, m: u32, n: u32, v: f32) { dx[m * ${g.inC}u + n] = v; }`,
 
 /**
  * Tiled conv2dKernelGrad: M = taps × input channels, N = output channels, K = output pixels split
- * into chunks of whole output rows (conv2dReductionPlan). Bindings: dy, (y), x, out.
+ * into chunks of whole output rows (conv2dReductionPlan). Bindings: dy, x, out.
  */
 export function conv2dKernelGradTiled(g: Conv2DGeometry): KernelSource {
   const { dwChunks, dwRowsPerChunk } = conv2dReductionPlan(g, 'tiled');
-  const xBinding = g.relu ? 2 : 1;
+  const xBinding = 1;
   const M = g.kH * g.kW * g.inC;
   return tiledProduct({
     key: `conv2d-kernel-grad:tiled:${geometryKey(g)}:chunks${dwChunks}x${dwRowsPerChunk}`,
-    bindings: g.relu ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
+    bindings: ['read', 'read', 'write'],
     M,
     N: g.outC,
     K: g.batch * g.outH * g.outW,
@@ -702,7 +700,7 @@ export function conv2dKernelGradTiled(g: Conv2DGeometry): KernelSource {
     aContiguous: 'm',
     bContiguous: 'n',
     declarations: wgsl`
-${scalarGradReader(g)}
+${scalarGradReader}
 @group(0) @binding(${xBinding}) var<storage, read> x: array<f32>;
 @group(0) @binding(${xBinding + 1}) var<storage, read_write> out: array<f32>;
 
@@ -715,7 +713,7 @@ fn loadA(m: u32, k: u32) -> f32 {
   return x[((k / ${g.outH * g.outW}u * ${g.inH}u + u32(iy)) * ${g.inW}u + u32(ix)) * ${g.inC}u + m % ${g.inC}u];
 }
 
-fn loadB(k: u32, n: u32) -> f32 { return grad(k * ${g.outC}u + n); }
+fn loadB(k: u32, n: u32) -> f32 { return dy[k * ${g.outC}u + n]; }
 
 fn store(chunk: u32, m: u32, n: u32, v: f32) { out[(chunk * ${M}u + m) * ${g.outC}u + n] = v; }`,
   });

@@ -8,6 +8,7 @@ import {
   conv2dForward as forwardKernel,
   conv2dForwardTiled,
   conv2dInputGrad,
+  conv2dTransposeKernel,
   conv2dInputGradTiled,
   conv2dKernelGrad,
   conv2dKernelGradTiled,
@@ -17,6 +18,7 @@ import {
   type Conv2DBlocks,
   type Conv2DGeometry,
 } from '../../shaders/conv2d.ts';
+import { reluBackward } from '../../shaders/elementwise.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
@@ -112,29 +114,41 @@ export function conv2dScratchFloats(g: Conv2DGeometry, style: KernelStyle, block
   return Math.max(dw, db);
 }
 
-export function conv2dBackward(engine: Engine, g: Conv2DGeometry, views: Conv2DBackwardViews, blocks: Conv2DBlocks = defaultBlocks(g)): Dispatch[] {
-  const grad = g.relu ? [views.dy, views.y] : [views.dy];
+export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: Conv2DBackwardViews, blocks: Conv2DBlocks = defaultBlocks(geometry)): Dispatch[] {
+  const dispatches: Dispatch[] = [];
+  let dy = views.dy;
+  if (geometry.relu) {
+    // Mask dy by the fused ReLU once: dx, dW and db would each read y beside dy (cost measured in bench/NOTES.md).
+    const n = geometry.batch * geometry.outH * geometry.outW * geometry.outC;
+    dy = views.scratch(n * 4, 'conv2d masked dy');
+    dispatches.push(engine.kernel(reluBackward(n), [views.y, views.dy, dy]));
+  }
+  // The kernels below see dy after the ReLU: their geometry has none.
+  const g: Conv2DGeometry = { ...geometry, relu: false };
   const tiled = engine.kernelStyle === 'tiled';
   const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
   const scratchFloats = conv2dScratchFloats(g, engine.kernelStyle, blocks);
   // dW's and db's partials take turns in one scratch buffer (dispatches run in order).
   const partials = scratchFloats > 0 ? views.scratch(scratchFloats * 4, 'conv2d partial sums') : null;
-  const dispatches: Dispatch[] = [];
-  if (views.dx) dispatches.push(engine.kernel(tiled ? conv2dInputGradTiled(g) : conv2dInputGrad(g, blocks), [...grad, views.w, views.dx]));
+  if (views.dx && tiled) dispatches.push(engine.kernel(conv2dInputGradTiled(g), [dy, views.w, views.dx]));
+  if (views.dx && !tiled) {
+    const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
+    dispatches.push(engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [dy, wt, views.dx]));
+  }
   const dwKernel = tiled ? conv2dKernelGradTiled(g) : conv2dKernelGrad(g, blocks);
   if (plan.dwChunks > 1 && partials) {
-    dispatches.push(engine.kernel(dwKernel, [...grad, views.x, partials]));
+    dispatches.push(engine.kernel(dwKernel, [dy, views.x, partials]));
     dispatches.push(engine.kernel(sumPartials(g.kH * g.kW * g.inC * g.outC, plan.dwChunks), [partials, views.dw]));
   } else {
-    dispatches.push(engine.kernel(dwKernel, [...grad, views.x, views.dw]));
+    dispatches.push(engine.kernel(dwKernel, [dy, views.x, views.dw]));
   }
   if (g.bias) {
     const db = required(views.db, 'db (the bias gradient)');
     if (plan.dbChunks > 1 && partials) {
-      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [...grad, partials]));
+      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, partials]));
       dispatches.push(engine.kernel(sumPartials(g.outC, plan.dbChunks), [partials, db]));
     } else {
-      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [...grad, db]));
+      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, db]));
     }
   }
   return dispatches;
