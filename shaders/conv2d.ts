@@ -38,7 +38,7 @@ export interface Conv2DGeometry {
 
 /** Register-block sizes (invocation = block of outputs); tuned on SwiftShader, see bench/conv2d-kernels.ts. */
 export interface Conv2DBlocks {
-  /** forward: output pixels × vec4 groups of output channels */
+  /** forward: output pixels (by rows: of an output row, at most; rows split evenly) × vec4 groups of output channels */
   forwardPixels: number;
   forwardGroups: number;
   /** dx: pixels of an input row (at most; rows split evenly) × vec4 groups of input channels */
@@ -59,8 +59,8 @@ export interface Conv2DBlocks {
 export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
   const co4s = Math.ceil(g.outC / 4);
   return {
-    forwardPixels: 8,
-    forwardGroups: Math.min(4, co4s),
+    forwardPixels: forwardByRows(g) ? 16 : 8,
+    forwardGroups: Math.min(forwardByRows(g) ? 2 : 4, co4s),
     dxPixels: 16,
     dxGroups: Math.min(2, Math.ceil(g.inC / 4)),
     // dW reads two vectors of dy and y per 4 output channels but one of x per 4 input channels:
@@ -151,6 +151,7 @@ function gradReader(g: Conv2DGeometry): string {
  * Bindings: x, w, (b), y.
  */
 export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
+  if (forwardByRows(g)) return conv2dForwardRows(g, blocks);
   const P = blocks.forwardPixels;
   const G = blocks.forwardGroups;
   const pixels = g.batch * g.outH * g.outW;
@@ -242,17 +243,88 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /**
  * dx[n,iy,ix,ci] = Σ_{ky,kx,co} dy[n,oy,ox,co] · w[ky,kx,ci,co] over the (oy, ox) with
- * oy·sh + ky − padTop = iy (and likewise for x). Bindings: dy, wt (the kernel as conv2dTransposeKernel lays it out), dx.
- *
- * A block is a run of P neighbouring pixels of one input row, P a multiple of the horizontal
- * stride: then which (pixel, kx) pairs meet an output column, and which column, is the same for
- * every block, and each gradient read serves every pair that meets it (up to kW instead of one:
- * on SwiftShader the masked gradient reads cost more than the multiply-adds).
+ * oy·sh + ky − padTop = iy (and likewise for x). Bindings: dy, wt (the kernel as
+ * conv2dTransposeKernel lays it out), dx.
  */
 export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
-  const G = blocks.dxGroups;
+  return rowCorrelation({
+    key: `conv2d-input-grad:registers:${geometryKey(g)}`,
+    g,
+    flipTaps: false,
+    bias: false,
+    relu: false,
+    maxPixels: blocks.dxPixels,
+    groups: blocks.dxGroups,
+  });
+}
+
+/** The forward runs as rowCorrelation for stride 1 and enough input channels for vector reads. */
+function forwardByRows(g: Conv2DGeometry): boolean {
+  return g.strideH === 1 && g.strideW === 1 && g.inC >= 4;
+}
+
+/**
+ * conv2dForward for forwardByRows geometries. A stride-1 convolution is the input gradient of
+ * the mirrored one: y is what dx would be for a layer whose output is x, whose kernel is w with
+ * its taps reversed, and whose padding is the rest of the kernel. Bindings: x, w, (b), y.
+ */
+function conv2dForwardRows(g: Conv2DGeometry, blocks: Conv2DBlocks): KernelSource {
+  const mirrored: Conv2DGeometry = {
+    batch: g.batch,
+    inH: g.outH,
+    inW: g.outW,
+    inC: g.outC,
+    outH: g.inH,
+    outW: g.inW,
+    outC: g.inC,
+    kH: g.kH,
+    kW: g.kW,
+    strideH: 1,
+    strideW: 1,
+    padTop: g.kH - 1 - g.padTop,
+    padLeft: g.kW - 1 - g.padLeft,
+    relu: false,
+    bias: false,
+  };
+  return rowCorrelation({
+    key: `conv2d-forward:rows:${geometryKey(g)}`,
+    g: mirrored,
+    flipTaps: true,
+    bias: g.bias,
+    relu: g.relu,
+    maxPixels: blocks.forwardPixels,
+    groups: blocks.forwardGroups,
+  });
+}
+
+interface RowCorrelationSpec {
+  key: string;
+  /** In input-gradient terms: `out*` is what the kernel reads (dy), `in*` what it writes (dx). */
+  g: Conv2DGeometry;
+  /** Read tap kH·kW − 1 − t where tap t is meant (the forward through its mirrored geometry). */
+  flipTaps: boolean;
+  /** Epilogue: add a bias (binding 2) and apply a ReLU before the store. */
+  bias: boolean;
+  relu: boolean;
+  maxPixels: number;
+  groups: number;
+}
+
+/**
+ * dst[n,iy,ix,ci] = Σ_{ky,kx,co} src[n,oy,ox,co] · weights[tap(ky,kx), co, ci] over the (oy, ox)
+ * with oy·sh + ky − padTop = iy (and likewise for x): the input gradient's sum, which is also a
+ * stride-1 forward (conv2dForwardRows). Bindings: src, weights ([tap, co, ci]), (bias), dst.
+ *
+ * A block is a run of P neighbouring pixels of one dst row, P a multiple of the horizontal
+ * stride: then which (pixel, kx) pairs meet a src column, and which column, is the same for
+ * every block, and each src read serves every pair that meets it (up to kW instead of one:
+ * on SwiftShader loads cost more than multiply-adds).
+ */
+function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
+  const { g, flipTaps } = spec;
+  const G = spec.groups;
   const sw = g.strideW;
-  const segments = Math.ceil(g.inW / blocks.dxPixels);
+  const segments = Math.ceil(g.inW / spec.maxPixels);
   const P = Math.ceil(Math.ceil(g.inW / segments) / sw) * sw;
   const segs = Math.ceil(g.inW / P);
   const ci4s = Math.ceil(g.inC / 4);
@@ -260,11 +332,11 @@ export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaul
   const ciBlocks = Math.ceil(ci4s / G);
   const invocations = ciBlocks * g.batch * g.inH * segs;
   const { workgroups, rowStride } = grid(invocations, WG);
-  const wBinding = 1;
-  const wtRows = g.kH * g.kW * g.outC;
-  // Output channel co + k; past the last one (outC % 4 ≠ 0) any in-bounds row will do: its gradient is 0.
+  const dstBinding = spec.bias ? 3 : 2;
+  // Channel co + k of src; past the last one (outC % 4 ≠ 0) any in-bounds row will do: its src value is 0.
   const channel = (k: number) => (g.outC % 4 === 0 ? `co + ${k}u` : `min(co + ${k}u, ${g.outC - 1}u)`);
-  // Pixel ix0 + p meets output column ix0/sw + a/sw through tap kx when a = padLeft + p − kx is a
+  const tap = (kx: number) => (flipTaps ? `(${g.kH - 1}u - ky) * ${g.kW}u + ${g.kW - 1 - kx}u` : `ky * ${g.kW}u + ${kx}u`);
+  // Pixel ix0 + p meets src column ix0/sw + a/sw through tap kx when a = padLeft + p − kx is a
   // multiple of sw; the block reads columns ix0/sw + aMin .. ix0/sw + aMax.
   const aMin = Math.ceil((g.padLeft - (g.kW - 1)) / sw);
   const aMax = Math.floor((g.padLeft + P - 1) / sw);
@@ -273,17 +345,23 @@ export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaul
     Array.from({ length: P }, (_, p) => ({ p, a: g.padLeft + p - kx }))
       .filter(({ a }) => ((a % sw) + sw) % sw === 0)
       .map(({ p, a }) => ({ p, j: a / sw - aMin }));
+  const result = (p: number, j: number) => {
+    const z = spec.bias ? `acc${p}_${j} + bias${j}` : `acc${p}_${j}`;
+    return spec.relu ? `max(${z}, vec4f(0.0))` : z;
+  };
   return {
-    key: `conv2d-input-grad:registers:${geometryKey(g)}:p${P}g${G}`,
-    bindings: ['read', 'read', 'write'],
+    key: `${spec.key}:p${P}g${G}`,
+    bindings: spec.bias ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
-${gradReader(g)}
-// The kernel transposed to [tap, co, ci] (conv2dTransposeKernel): 4 input channels per read.
-${channelReader('wt', wBinding, wtRows, g.inC)}
-${channelWriter('dx', wBinding + 1, g.inC)}
+${channelReader('src', 0, g.batch * g.outH * g.outW, g.outC)}
+${channelReader('weights', 1, g.kH * g.kW * g.outC, g.inC)}
+#if ${spec.bias}
+${channelReader('b', 2, 1, g.inC)}
+#endif
+${channelWriter('dst', dstBinding, g.inC)}
 
-// Each invocation: ${P} pixels of an input row × ${G} groups of 4 input channels.
+// Each invocation: ${P} pixels of a dst row × ${G} groups of 4 dst channels.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x + gid.y * ${rowStride}u;
@@ -292,25 +370,26 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let ix0 = (t / ${ciBlocks}u % ${segs}u) * ${P}u;
   let row = t / ${ciBlocks * segs}u; // n·inH + iy
   ${each(G, (j) => `let ci4_${j} = min(cb + ${j}u, ${ci4s - 1}u);`)}
-  // The output columns the block reads (gradients scaled by 0 where there is no column).
+  // The src columns the block reads (values scaled by 0 where there is no column).
   ${each(columns, (j) => `let ox${j} = i32(ix0 / ${sw}u) + ${aMin + j};
   let dm${j} = select(0.0, 1.0, u32(ox${j}) < ${g.outW}u);`)}
   ${each2(P, G, (p, j) => `var acc${p}_${j} = vec4f(0.0);`)}
   for (var ky = 0u; ky < ${g.kH}u; ky++) {
-    // The output row this input row feeds through ky, if any.
+    // The src row this dst row meets through ky, if any.
     let sy = u32(i32(row % ${g.inH}u) + ${g.padTop} - i32(ky));
     if ((sy < ${g.outH * g.strideH}u) & (sy % ${g.strideH}u == 0u)) {
-      let dyRow = (row / ${g.inH}u * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u;
-      ${each(columns, (j) => `let d${j} = select(0u, dyRow + u32(ox${j}), dm${j} > 0.0);`, '\n      ')}
+      let srcRow = (row / ${g.inH}u * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u;
+      ${each(columns, (j) => `let d${j} = select(0u, srcRow + u32(ox${j}), dm${j} > 0.0);`, '\n      ')}
       for (var c4 = 0u; c4 < ${co4s}u; c4++) {
         let co = c4 * 4u;
-        ${each(columns, (j) => `let g${j} = read_dy(d${j}, c4) * dm${j};`, '\n        ')}
-        ${each(g.kW, (kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_wt((ky * ${g.kW}u + ${kx}u) * ${g.outC}u + ${channel(k)}, ci4_${j});`, '\n        ')}
-        ${pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${p}_${gr} += g${j}.x * w${kx}_${gr}0 + g${j}.y * w${kx}_${gr}1 + g${j}.z * w${kx}_${gr}2 + g${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')}`, '\n        ')}
+        ${each(columns, (j) => `let s${j} = read_src(d${j}, c4) * dm${j};`, '\n        ')}
+        ${each(g.kW, (kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_weights((${tap(kx)}) * ${g.outC}u + ${channel(k)}, ci4_${j});`, '\n        ')}
+        ${pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${p}_${gr} += s${j}.x * w${kx}_${gr}0 + s${j}.y * w${kx}_${gr}1 + s${j}.z * w${kx}_${gr}2 + s${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')}`, '\n        ')}
       }
     }
   }
-  ${each2(P, G, (p, j) => `if ((ix0 + ${p}u < ${g.inW}u) & (cb + ${j}u < ${ci4s}u)) { store_dx(row * ${g.inW}u + ix0 + ${p}u, cb + ${j}u, acc${p}_${j}); }`)}
+  ${each(G, (j) => (spec.bias ? `let bias${j} = read_b(0u, ci4_${j});` : ''))}
+  ${each2(P, G, (p, j) => `if ((ix0 + ${p}u < ${g.inW}u) & (cb + ${j}u < ${ci4s}u)) { store_dst(row * ${g.inW}u + ix0 + ${p}u, cb + ${j}u, ${result(p, j)}); }`)}
 }`,
   };
 }
