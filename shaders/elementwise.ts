@@ -85,22 +85,24 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   };
 }
 
-/** dx = dy where the forward output was positive (y > 0 ⇔ x > 0), else 0. */
+/** dx = dy where the forward output was positive (y > 0 ⇔ x > 0), else 0. Four elements per invocation when n allows. */
 export function reluBackward(n: number): KernelSource {
-  const { workgroups, rowStride } = grid(n, WG);
+  const lanes = n % 4 === 0 ? 4 : 1;
+  const type = lanes === 4 ? 'vec4f' : 'f32';
+  const { workgroups, rowStride } = grid(n / lanes, WG);
   return {
     key: `relu-backward:${n}`,
     bindings: ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
-@group(0) @binding(0) var<storage, read> y: array<f32>;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(0) var<storage, read> y: array<${type}>;
+@group(0) @binding(1) var<storage, read> dy: array<${type}>;
+@group(0) @binding(2) var<storage, read_write> dx: array<${type}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
-  if (i < ${n}u) { dx[i] = select(0.0, dy[i], y[i] > 0.0); }
+  if (i < ${n / lanes}u) { dx[i] = select(${type}(0.0), dy[i], y[i] > ${type}(0.0)); }
 }`,
   };
 }
