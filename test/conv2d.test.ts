@@ -44,6 +44,12 @@ const CASES: Case[] = [
     bias: true,
     blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxGroups: 1, dwTaps: 4, dwInGroups: 2, dwOutGroups: 2 },
   },
+  // The forward by rows (stride 1, rows of 8+): channels not multiples of 4 on either side, padding, bias without ReLU.
+  { batch: 2, input: [9, 10, 6], filters: 10, kernel: [3, 3], padding: 'same', relu: false, bias: true },
+  // dW by rows of taps under a vertical stride, with padding.
+  { batch: 2, input: [8, 7, 8], filters: 5, kernel: [3, 2], strides: [2, 1], padding: 'same', relu: true, bias: true },
+  // Like the model's conv3: rows of 3, so the forward runs in pixel blocks.
+  { batch: 2, input: [5, 5, 16], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
   { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true, tiled: true },
