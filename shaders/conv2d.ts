@@ -344,10 +344,17 @@ function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
   const aMin = Math.ceil((g.padLeft - (g.kW - 1)) / sw);
   const aMax = Math.floor((g.padLeft + P - 1) / sw);
   const columns = aMax - aMin + 1;
+  // With one block per row (ix0 = 0) which columns exist is known here: the others are left out
+  // (conv3's input gradient reads 3 of 7 columns and multiplies 9 of 15 pairs).
+  const fixed = segs === 1;
+  const live = (j: number) => !fixed || (aMin + j >= 0 && aMin + j < g.outW);
   const pairs = (kx: number) =>
     Array.from({ length: P }, (_, p) => ({ p, a: g.padLeft + p - kx }))
       .filter(({ a }) => ((a % sw) + sw) % sw === 0)
-      .map(({ p, a }) => ({ p, j: a / sw - aMin }));
+      .map(({ p, a }) => ({ p, j: a / sw - aMin }))
+      .filter(({ j }) => live(j));
+  const liveColumns = Array.from({ length: columns }, (_, j) => j).filter(live);
+  const liveTaps = Array.from({ length: g.kW }, (_, kx) => kx).filter((kx) => pairs(kx).length > 0);
   const result = (p: number, j: number) => {
     const z = spec.bias ? `acc${p}_${j} + bias${j}` : `acc${p}_${j}`;
     return spec.relu ? `max(${z}, vec4f(0.0))` : z;
@@ -373,21 +380,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let ix0 = (t / ${ciBlocks}u % ${segs}u) * ${P}u;
   let row = t / ${ciBlocks * segs}u; // n·inH + iy
   ${each(G, (j) => `let ci4_${j} = min(cb + ${j}u, ${ci4s - 1}u);`)}
+#if ${!fixed}
   // The src columns the block reads (values scaled by 0 where there is no column).
   ${each(columns, (j) => `let ox${j} = i32(ix0 / ${sw}u) + ${aMin + j};
   let dm${j} = select(0.0, 1.0, u32(ox${j}) < ${g.outW}u);`)}
+#endif
   ${each2(P, G, (p, j) => `var acc${p}_${j} = vec4f(0.0);`)}
   for (var ky = 0u; ky < ${g.kH}u; ky++) {
     // The src row this dst row meets through ky, if any.
     let sy = u32(i32(row % ${g.inH}u) + ${g.padTop} - i32(ky));
     if ((sy < ${g.outH * g.strideH}u) & (sy % ${g.strideH}u == 0u)) {
       let srcRow = (row / ${g.inH}u * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u;
-      ${each(columns, (j) => `let d${j} = select(0u, srcRow + u32(ox${j}), dm${j} > 0.0);`, '\n      ')}
+      ${liveColumns.map((j) => (fixed ? `let d${j} = srcRow + ${aMin + j}u;` : `let d${j} = select(0u, srcRow + u32(ox${j}), dm${j} > 0.0);`)).join('\n      ')}
       for (var c4 = 0u; c4 < ${co4s}u; c4++) {
         let co = c4 * 4u;
-        ${each(columns, (j) => `let s${j} = read_src(d${j}, c4) * dm${j};`, '\n        ')}
-        ${each(g.kW, (kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_weights((${tap(kx)}) * ${g.outC}u + ${channel(k)}, ci4_${j});`, '\n        ')}
-        ${pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${p}_${gr} += s${j}.x * w${kx}_${gr}0 + s${j}.y * w${kx}_${gr}1 + s${j}.z * w${kx}_${gr}2 + s${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')}`, '\n        ')}
+        ${liveColumns.map((j) => `let s${j} = read_src(d${j}, c4)${fixed ? '' : ` * dm${j}`};`).join('\n        ')}
+        ${liveTaps.map((kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_weights((${tap(kx)}) * ${g.outC}u + ${channel(k)}, ci4_${j});`, '\n        ')}
+        ${pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${p}_${gr} += s${j}.x * w${kx}_${gr}0 + s${j}.y * w${kx}_${gr}1 + s${j}.z * w${kx}_${gr}2 + s${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')}`).join('\n        ')}
       }
     }
   }
