@@ -59,8 +59,9 @@ export interface Conv2DBlocks {
 export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
   const co4s = Math.ceil(g.outC / 4);
   return {
-    forwardPixels: forwardByRows(g) ? 16 : 8,
-    forwardGroups: Math.min(forwardByRows(g) ? 2 : 4, co4s),
+    // Vector inputs: long runs of pixels share each weight read (conv3: 16×2 ran 1.14–1.4× faster than 8×4).
+    forwardPixels: g.inC % 4 === 0 ? 16 : 8,
+    forwardGroups: Math.min(g.inC % 4 === 0 ? 2 : 4, co4s),
     dxPixels: 16,
     dxGroups: Math.min(2, Math.ceil(g.inC / 4)),
     // dW reads two vectors of dy and y per 4 output channels but one of x per 4 input channels:
