@@ -3,6 +3,7 @@
  * it to the engine. The module is fetched at run time from its URL so that neither Vite nor the
  * bundler substitutes the sources; its types are the sources' (the same API the .d.ts describes).
  */
+import { publishState } from './check-page.ts';
 type Library = typeof import('../src/index.ts');
 
 const LIBRARY_URL = `${import.meta.env.BASE_URL}dist/webgpu-train.js`;
@@ -27,14 +28,7 @@ interface EmbedState {
 }
 
 const state: EmbedState = { status: 'starting', libraryUrl: LIBRARY_URL };
-(window as unknown as { __embed: EmbedState }).__embed = state;
-const statusLine = document.getElementById('status')!;
-
-function setStatus(status: EmbedState['status'], text: string): void {
-  state.status = status;
-  document.body.dataset.status = status;
-  statusLine.textContent = text;
-}
+const setStatus = publishState('__embed', state);
 
 /** Seeded points around four centers: a task a small dense model learns in a few epochs. */
 function blobs(count: number, seed: number): { x: Float32Array; y: Int32Array } {

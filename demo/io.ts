@@ -5,6 +5,7 @@
  * Like embed.ts, the module is fetched at run time from its URL so that Vite does not substitute
  * the sources; its types are the sources'.
  */
+import { publishState } from './check-page.ts';
 import type { LayersModel, NamedWeight } from '../src/index.ts';
 
 type Library = typeof import('../src/index.ts');
@@ -64,14 +65,7 @@ interface IoState {
 }
 
 const state: IoState = { status: 'starting' };
-(window as unknown as { __io: IoState }).__io = state;
-const statusLine = document.getElementById('status')!;
-
-function setStatus(status: IoState['status'], text: string): void {
-  state.status = status;
-  document.body.dataset.status = status;
-  statusLine.textContent = text;
-}
+const setStatus = publishState('__io', state);
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`);
