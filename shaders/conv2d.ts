@@ -81,7 +81,7 @@ const MIN_PIXELS_PER_CHUNK = 128;
 /** Output columns up to which dW walks a row in straight-line code. */
 const MAX_UNROLLED_COLUMNS = 32;
 
-const each = (n: number, line: (i: number) => string, sep = '\n  '): string => Array.from({ length: n }, (_, i) => line(i)).join(sep);
+export const each = (n: number, line: (i: number) => string, sep = '\n  '): string => Array.from({ length: n }, (_, i) => line(i)).join(sep);
 const each2 = (a: number, b: number, line: (i: number, j: number) => string, sep = '\n  '): string =>
   Array.from({ length: a * b }, (_, k) => line(Math.floor(k / b), k % b)).join(sep);
 
@@ -101,7 +101,7 @@ function tapsInBounds(g: Conv2DGeometry): boolean {
  * Declares read-only `name`, rows of `channels` floats, and `fn read_name(row, c4) -> vec4f` reading
  * channels 4·c4 .. 4·c4+3 of a row (zeros past the end of the row).
  */
-function channelReader(name: string, binding: number, rows: number, channels: number): string {
+export function channelReader(name: string, binding: number, rows: number, channels: number): string {
   const last = rows * channels - 1;
   return wgsl`
 #if ${channels % 4 === 0}
@@ -122,7 +122,7 @@ fn read_${name}(row: u32, c4: u32) -> vec4f {
 }
 
 /** Declares writable `name`, rows of `channels` floats, and `fn store_name(row, c4, v)` writing the real channels of v. */
-function channelWriter(name: string, binding: number, channels: number): string {
+export function channelWriter(name: string, binding: number, channels: number): string {
   return wgsl`
 #if ${channels % 4 === 0}
 @group(0) @binding(${binding}) var<storage, read_write> ${name}: array<vec4f>;
@@ -268,12 +268,13 @@ function forwardByRows(g: Conv2DGeometry): boolean {
 }
 
 /**
- * conv2dForward for forwardByRows geometries. A stride-1 convolution is the input gradient of
- * the mirrored one: y is what dx would be for a layer whose output is x, whose kernel is w with
- * its taps reversed, and whose padding is the rest of the kernel. Bindings: x, w, (b), y.
+ * The stride-1 convolution whose forward is g's input gradient (and whose input gradient is g's
+ * forward): it reads g's output, writes g's input, with g's taps reversed and its channel axes
+ * swapped, padded by the rest of the kernel.
  */
-function conv2dForwardRows(g: Conv2DGeometry, blocks: Conv2DBlocks): KernelSource {
-  const mirrored: Conv2DGeometry = {
+export function mirroredGeometry(g: Conv2DGeometry): Conv2DGeometry {
+  if (g.strideH !== 1 || g.strideW !== 1) throw new Error('mirroredGeometry: stride 1 only');
+  return {
     batch: g.batch,
     inH: g.outH,
     inW: g.outW,
@@ -290,6 +291,15 @@ function conv2dForwardRows(g: Conv2DGeometry, blocks: Conv2DBlocks): KernelSourc
     relu: false,
     bias: false,
   };
+}
+
+/**
+ * conv2dForward for forwardByRows geometries. A stride-1 convolution is the input gradient of
+ * the mirrored one: y is what dx would be for a layer whose output is x, whose kernel is w with
+ * its taps reversed, and whose padding is the rest of the kernel. Bindings: x, w, (b), y.
+ */
+function conv2dForwardRows(g: Conv2DGeometry, blocks: Conv2DBlocks): KernelSource {
+  const mirrored = mirroredGeometry(g);
   return rowCorrelation({
     key: `conv2d-forward:rows:${geometryKey(g)}`,
     g: mirrored,

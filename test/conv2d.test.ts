@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
+import { defaultBlocks, mirroredGeometry, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
 import type { Padding } from '../src/layers/config.ts';
-import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry } from '../src/layers/conv2d.ts';
+import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, useWinograd } from '../src/layers/conv2d.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
@@ -53,6 +53,10 @@ const CASES: Case[] = [
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
   { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true, tiled: true },
+  // Winograd on CPU adapters: output channels not a multiple of 4 (and, for dx, input channels
+  // padded to vec4s), 'same' padding, odd output sizes (half-empty tiles), bias without ReLU.
+  { batch: 2, input: [9, 7, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: false, bias: true },
+  { batch: 3, input: [8, 8, 9], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
 ];
 
 const report: string[] = [];
@@ -122,20 +126,26 @@ describe('conv2d kernels vs float64 reference', () => {
   CASES.forEach((c, caseIndex) => {
     it(describeCase(c), async () => {
       const { g, data, y: yRef, grads } = reference(c, 100 * (caseIndex + 1));
-      for (const [style, engine] of Object.entries(styles).filter(([name]) => name === 'registers' || c.tiled)) {
+      // Where Winograd applies (forward or dx), the registers style runs twice: with it, and the direct kernels.
+      const variants = Object.entries(styles).flatMap(([style, engine]) => {
+        if (style === 'tiled') return c.tiled ? [{ style, engine, winograd: false }] : [];
+        const both = useWinograd(engine(), g) || (g.strideH === 1 && g.strideW === 1 && useWinograd(engine(), mirroredGeometry(g)));
+        return both ? [{ style: 'winograd', engine, winograd: true }, { style: 'direct', engine, winograd: false }] : [{ style, engine, winograd: false }];
+      });
+      for (const { style, engine, winograd } of variants) {
         const e = engine();
         const blocks = { ...defaultBlocks(g), ...c.blocks };
         const ny = yRef.length;
         const [x, w, b, dy] = [data.x, data.w, data.b, data.r].map((a) => uploadView(e, a)) as Required<BufferView>[];
         const y = nanBuffer(e, ny);
-        e.run(conv2dForward(e, g, { x: x!, w: w!, b: c.bias ? b : undefined, y }, blocks));
+        e.run(conv2dForward(e, g, { x: x!, w: w!, b: c.bias ? b : undefined, y, scratch: nanScratch(e) }, blocks, { winograd }));
         const errY = relL2(await readF32(e, y, ny), yRef);
         const out = {
           dx: c.dx === false ? null : nanBuffer(e, data.x.length),
           dW: nanBuffer(e, data.w.length),
           db: c.bias ? nanBuffer(e, g.outC) : null,
         };
-        e.run(conv2dBackward(e, g, { x: x!, w: w!, y, dy: dy!, dx: out.dx, dw: out.dW, db: out.db, scratch: nanScratch(e) }, blocks));
+        e.run(conv2dBackward(e, g, { x: x!, w: w!, y, dy: dy!, dx: out.dx, dw: out.dW, db: out.db, scratch: nanScratch(e) }, blocks, { winograd }));
         const line = [`forward ${errY.toExponential(1)}`];
         expect(errY, `${style} forward`).toBeLessThanOrEqual(1e-5);
         for (const grad of grads) {

@@ -14,11 +14,13 @@ import {
   conv2dKernelGradTiled,
   conv2dReductionPlan,
   defaultBlocks,
+  mirroredGeometry,
   sumPartials,
   type Conv2DBlocks,
   type Conv2DGeometry,
 } from '../../shaders/conv2d.ts';
 import { reluBackward } from '../../shaders/elementwise.ts';
+import { POSITIONS, winogradApplies, winogradInputTransform, winogradKernelTransform, winogradLayout, winogradOutputTransform, winogradProduct } from '../../shaders/winograd.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
@@ -76,19 +78,63 @@ export function conv2dGeometry(options: Conv2DGeometryOptions, who = 'conv2d'): 
   };
 }
 
+type Scratch = (byteLength: number, label: string) => View;
+
 export interface Conv2DForwardViews {
   x: View;
   w: View;
   /** Required when geometry.bias. */
   b?: View;
   y: View;
+  /** Device memory for intermediate results; without it the forward runs as one direct kernel. */
+  scratch?: Scratch;
 }
 
-/** The engine's kernel style picks the variant; `blocks` sizes the registers kernels. */
-export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(g)): Dispatch[] {
+/**
+ * The engine's kernel style picks the variant; `blocks` sizes the registers kernels. On CPU
+ * adapters a stride-1 3×3 convolution with enough channels and pixels runs as Winograd F(2×2, 3×3).
+ */
+export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), options: Conv2DOptions = {}): Dispatch[] {
   const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
+  if (views.scratch && options.winograd !== false && useWinograd(engine, g)) return winograd(engine, g, { ...views, b: b[0] }, false, views.scratch);
   const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks);
   return [engine.kernel(kernel, [views.x, views.w, ...b, views.y])];
+}
+
+export interface Conv2DOptions {
+  /** false: direct kernels even where Winograd applies (tests and benchmarks compare the two). */
+  winograd?: boolean;
+}
+
+/** Whether g runs as Winograd F(2×2, 3×3) on this engine (engine.winograd; see shaders/winograd.ts). */
+export function useWinograd(engine: Engine, g: Conv2DGeometry): boolean {
+  if (!engine.winograd || !winogradApplies(g)) return false;
+  const L = winogradLayout(g);
+  const maxBytes = Math.min(engine.limits.maxBufferSize, engine.limits.maxStorageBufferBindingSize);
+  return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && engine.limits.minStorageBufferOffsetAlignment <= 256;
+}
+
+/**
+ * y = conv(x, w) + b through Winograd's transforms (shaders/winograd.ts): kernel and input
+ * transforms, one product per position and column group (each bound to its own slices), output
+ * transform. `flipped`: w is the kernel of the convolution g mirrors (the input gradient's case).
+ */
+function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; y: View }, flipped: boolean, scratch: Scratch): Dispatch[] {
+  const L = winogradLayout(g);
+  const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
+  const v = scratch(L.vFloats * 4, 'winograd transformed input');
+  const m = scratch(L.mFloats * 4, 'winograd products');
+  const slice = (view: View, index: number, floats: number): View => ({ buffer: view.buffer, offset: view.offset + index * floats * 4, size: floats * 4 });
+  const product = winogradProduct(g);
+  const dispatches = [engine.kernel(winogradKernelTransform(g, flipped), [views.w, u]), engine.kernel(winogradInputTransform(g), [views.x, v])];
+  for (let p = 0; p < POSITIONS; p++) {
+    for (let group = 0; group < L.groups; group++) {
+      const s = p * L.groups + group;
+      dispatches.push(engine.kernel(product, [slice(v, p, L.vSlice), slice(u, s, L.uSlice), slice(m, s, L.mSlice)]));
+    }
+  }
+  dispatches.push(engine.kernel(winogradOutputTransform(g), [m, ...(g.bias ? [views.b!] : []), views.y]));
+  return dispatches;
 }
 
 export interface Conv2DBackwardViews {
@@ -102,8 +148,8 @@ export interface Conv2DBackwardViews {
   dw: View;
   /** Required when geometry.bias. */
   db?: View | null;
-  /** Device memory for the partial sums of the dW/db reductions. */
-  scratch: (byteLength: number, label: string) => View;
+  /** Device memory for the masked dy, the dW/db partial sums and the input gradient's transforms. */
+  scratch: Scratch;
 }
 
 /** Floats of scratch conv2dBackward asks for (0 when the reductions need no partials). */
@@ -114,7 +160,7 @@ export function conv2dScratchFloats(g: Conv2DGeometry, style: KernelStyle, block
   return Math.max(dw, db);
 }
 
-export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: Conv2DBackwardViews, blocks: Conv2DBlocks = defaultBlocks(geometry)): Dispatch[] {
+export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: Conv2DBackwardViews, blocks: Conv2DBlocks = defaultBlocks(geometry), options: Conv2DOptions = {}): Dispatch[] {
   const dispatches: Dispatch[] = [];
   let dy = views.dy;
   if (geometry.relu) {
@@ -131,7 +177,10 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
   // dW's and db's partials take turns in one scratch buffer (dispatches run in order).
   const partials = scratchFloats > 0 ? views.scratch(scratchFloats * 4, 'conv2d partial sums') : null;
   if (views.dx && tiled) dispatches.push(engine.kernel(conv2dInputGradTiled(g), [dy, views.w, views.dx]));
-  if (views.dx && !tiled) {
+  const dxAsForward = g.strideH === 1 && g.strideW === 1 ? mirroredGeometry(g) : null;
+  if (views.dx && !tiled && dxAsForward && options.winograd !== false && useWinograd(engine, dxAsForward)) {
+    dispatches.push(...winograd(engine, dxAsForward, { x: dy, w: views.w, y: views.dx }, true, views.scratch));
+  } else if (views.dx && !tiled) {
     const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
     dispatches.push(engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [dy, wt, views.dx]));
   }
@@ -243,7 +292,7 @@ export class Conv2D extends Layer {
 
   forward(ctx: ForwardContext): Dispatch[] {
     const g = this.geometry(ctx.batch, ctx.inputShapes);
-    return conv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output });
+    return conv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output, scratch: ctx.scratch });
   }
 
   backward(ctx: BackwardContext): Dispatch[] {

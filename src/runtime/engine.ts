@@ -17,6 +17,11 @@ export interface EngineOptions extends AcquireOptions {
   device?: GPUDevice;
   /** Kernel variant family; `auto` picks `registers` on CPU adapters and `tiled` on GPUs. */
   kernelStyle?: KernelStyle | 'auto';
+  /**
+   * Stride-1 3×3 convolutions as Winograd F(2×2, 3×3) (2.25× fewer multiply-adds, more memory
+   * traffic); `auto` uses it with the `registers` kernels, where it measured faster.
+   */
+  winograd?: boolean | 'auto';
   /** Scan inputs for NaN/Inf before uploading them (off by default: it costs a pass over the data). */
   checkNumerics?: boolean;
 }
@@ -39,6 +44,8 @@ export interface EngineStats {
   adapter: string;
   isFallbackAdapter: boolean;
   kernelStyle: KernelStyle;
+  /** Whether eligible convolutions run as Winograd F(2×2, 3×3). */
+  winograd: boolean;
   /** False when Dawn runs our kernels without bounds checks (Node on a CPU adapter, by default). */
   robustBufferAccess: boolean;
   /** Bytes of GPU buffers the engine holds (in use and pooled). */
@@ -70,6 +77,7 @@ const LAYOUT_ENTRY: Record<BindingKind, GPUBufferBindingType> = {
 export class Engine {
   readonly device: GPUDevice;
   readonly kernelStyle: KernelStyle;
+  readonly winograd: boolean;
   readonly adapterDescription: string;
   readonly isFallbackAdapter: boolean;
   readonly checkNumerics: boolean;
@@ -100,6 +108,7 @@ export class Engine {
     if (isNode && this.isFallbackAdapter) paceDawnPolling();
     this.adapterDescription = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter' : 'unknown adapter';
     this.kernelStyle = !options.kernelStyle || options.kernelStyle === 'auto' ? (this.isFallbackAdapter ? 'registers' : 'tiled') : options.kernelStyle;
+    this.winograd = options.winograd === undefined || options.winograd === 'auto' ? this.kernelStyle === 'registers' : options.winograd;
     this.checkNumerics = options.checkNumerics ?? false;
     this.hasTimestamps = this.device.features.has('timestamp-query');
     this.device.addEventListener('uncapturederror', (event) => {
@@ -323,6 +332,7 @@ export class Engine {
       adapter: this.adapterDescription,
       isFallbackAdapter: this.isFallbackAdapter,
       kernelStyle: this.kernelStyle,
+      winograd: this.winograd,
       robustBufferAccess: this.acquired.robustBufferAccess,
       bytesAllocated: this.bytesAllocated,
       buffersAllocated: this.liveBuffers.size + [...this.freeBuffers.values()].reduce((n, l) => n + l.length, 0),

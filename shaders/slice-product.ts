@@ -1,0 +1,85 @@
+/**
+ * A matrix product whose right-hand side is a slice of weights bound at its own buffer offset,
+ * read with constant indices only: out[row] (+)= Σ_k in[row][k] · W[k], K unrolled completely.
+ *
+ * Why: SwiftShader (the CPU adapter) runs 4 invocations per SIMD lane group, and a load whose index
+ * it cannot prove equal across them becomes a gather, 4 scalar loads per float, costing several
+ * multiply-adds each. A constant index becomes one broadcast load. Binding each slice of W at its
+ * own offset, one dispatch per slice, makes every weight index a constant; measured on the model's
+ * conv2 products, 1.6–2× faster than the same loop with computed weight indices (bench/NOTES.md).
+ * The cost: one dispatch per slice, and bodies of K × columns multiply-adds (kept ≤ ~1,000 vec4).
+ *
+ * Clients (shaders/winograd.ts, shaders/conv2d-taps.ts) say how a row maps to its inputs and
+ * outputs; this file writes the unrolled body. Bindings: 0 `src` (array<vec4f>), 1 `slice`
+ * (array<vec4f>: `header` vec4s, then K4·4 rows × `columns` vec4s), 2 `dst` (array<vec4f>), then
+ * the client's own.
+ */
+import { each } from './conv2d.ts';
+import { grid, type BindingKind, type KernelSource } from './kernel.ts';
+
+export interface SliceProductSpec {
+  key: string;
+  /** Rows of the product; invocations take `rowsPerInvocation` consecutive rows each. */
+  rows: number;
+  rowsPerInvocation: number;
+  /** K in vec4s. */
+  k4: number;
+  /** vec4 columns of the slice (and of each row's output). */
+  columns: number;
+  /** vec4s before the weights in each slice (per-dispatch constants the row mapping may read). */
+  header: number;
+  /** Bindings after the first three (kinds), and their declarations plus any helper functions. */
+  extraBindings: readonly BindingKind[];
+  declarations: string;
+  /** Statements run once per invocation (after `first`, the invocation's first row, is known). */
+  prologue: string;
+  /**
+   * Statements for row i (u32 `row{i}`, clamped to the last row) that declare `src{i}` (vec4 index
+   * of its first input in src), `srcOk{i}` (false: the inputs are zeros), `dst{i}` (vec4 index of
+   * its first output in dst) and `dstOk{i}` (false: nothing stored).
+   */
+  mapRow(i: number): string;
+  /** The outputs add to what dst holds. */
+  accumulate: boolean;
+  /** WGSL expression for the stored value of output column c of row i, given its sum `acc`. */
+  epilogue(acc: string, c: number): string;
+}
+
+const WG = 64;
+
+export function sliceProduct(spec: SliceProductSpec): KernelSource {
+  const R = spec.rowsPerInvocation;
+  const C = spec.columns;
+  const invocations = Math.ceil(spec.rows / R);
+  // Small launches in smaller workgroups, so both cores of a CPU adapter get work.
+  const size = invocations >= 16 * WG ? WG : 16;
+  const { workgroups, rowStride } = grid(invocations, size);
+  const rows = Array.from({ length: R }, (_, r) => r);
+  const cols = Array.from({ length: C }, (_, c) => c);
+  const step = (k4: number) => `// k = ${4 * k4}..${4 * k4 + 3}
+  ${rows.map((r) => `let a${r}_${k4} = select(vec4f(0.0), src[src${r} + ${k4}u], srcOk${r});`).join('\n  ')}
+  ${each(4, (e) => cols.map((c) => `let w${k4}_${e}_${c} = slice[${spec.header + (4 * k4 + e) * C + c}]; ${rows.map((r) => `acc${r}_${c} += a${r}_${k4}.${'xyzw'[e]} * w${k4}_${e}_${c};`).join(' ')}`).join('\n  '))}`;
+  return {
+    key: `${spec.key}:r${R}`,
+    bindings: ['read', 'read', 'write', ...spec.extraBindings],
+    workgroups,
+    code: `
+@group(0) @binding(0) var<storage, read> src: array<vec4f>;
+@group(0) @binding(1) var<storage, read> slice: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4f>;
+${spec.declarations}
+
+@compute @workgroup_size(${size})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i >= ${invocations}u) { return; }
+  let first = i * ${R}u;
+  ${spec.prologue}
+  // Rows past the end recompute the last one and skip the store.
+  ${rows.map((r) => `let row${r} = min(first + ${r}u, ${spec.rows - 1}u);\n  ${spec.mapRow(r)}`).join('\n  ')}
+  ${rows.map((r) => cols.map((c) => `var acc${r}_${c} = ${spec.accumulate ? `dst[dst${r} + ${c}u]` : 'vec4f(0.0)'};`).join(' ')).join('\n  ')}
+  ${each(spec.k4, step, '\n  ')}
+  ${rows.map((r) => `if ((first + ${r}u < ${spec.rows}u) & dstOk${r}) { ${cols.map((c) => `dst[dst${r} + ${c}u] = ${spec.epilogue(`acc${r}_${c}`, c)};`).join(' ')} }`).join('\n  ')}
+}`,
+  };
+}
