@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultBlocks, mirroredGeometry, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
+import { defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
 import type { Padding } from '../src/layers/config.ts';
-import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, useWinograd } from '../src/layers/conv2d.ts';
+import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, conv2dVariants } from '../src/layers/conv2d.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
@@ -57,6 +57,8 @@ const CASES: Case[] = [
   // padded to vec4s), 'same' padding, odd output sizes (half-empty tiles), bias without ReLU.
   { batch: 2, input: [9, 7, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: false, bias: true },
   { batch: 3, input: [8, 8, 9], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
+  // Per-tap products at stride 2 with 'same' padding (shifted reads and scattered writes that leave the input).
+  { batch: 2, input: [9, 8, 8], filters: 12, kernel: [3, 3], strides: [2, 2], padding: 'same', relu: true, bias: true },
 ];
 
 const report: string[] = [];
@@ -126,26 +128,29 @@ describe('conv2d kernels vs float64 reference', () => {
   CASES.forEach((c, caseIndex) => {
     it(describeCase(c), async () => {
       const { g, data, y: yRef, grads } = reference(c, 100 * (caseIndex + 1));
-      // Where Winograd applies (forward or dx), the registers style runs twice: with it, and the direct kernels.
+      // The registers style runs once per variant that applies (forward and dx paired in order, the last repeating).
       const variants = Object.entries(styles).flatMap(([style, engine]) => {
-        if (style === 'tiled') return c.tiled ? [{ style, engine, winograd: false }] : [];
-        const both = useWinograd(engine(), g) || (g.strideH === 1 && g.strideW === 1 && useWinograd(engine(), mirroredGeometry(g)));
-        return both ? [{ style: 'winograd', engine, winograd: true }, { style: 'direct', engine, winograd: false }] : [{ style, engine, winograd: false }];
+        if (style === 'tiled') return c.tiled ? [{ style, engine, options: {} }] : [];
+        const { forward, inputGrad } = conv2dVariants(engine(), g);
+        return Array.from({ length: Math.max(forward.length, inputGrad.length) }, (_, i) => {
+          const options = { forward: forward[Math.min(i, forward.length - 1)]!, inputGrad: inputGrad[Math.min(i, inputGrad.length - 1)]! };
+          return { style: `${options.forward}/${options.inputGrad}`, engine, options };
+        });
       });
-      for (const { style, engine, winograd } of variants) {
+      for (const { style, engine, options } of variants) {
         const e = engine();
         const blocks = { ...defaultBlocks(g), ...c.blocks };
         const ny = yRef.length;
         const [x, w, b, dy] = [data.x, data.w, data.b, data.r].map((a) => uploadView(e, a)) as Required<BufferView>[];
         const y = nanBuffer(e, ny);
-        e.run(conv2dForward(e, g, { x: x!, w: w!, b: c.bias ? b : undefined, y, scratch: nanScratch(e) }, blocks, { winograd }));
+        e.run(conv2dForward(e, g, { x: x!, w: w!, b: c.bias ? b : undefined, y, scratch: nanScratch(e) }, blocks, options));
         const errY = relL2(await readF32(e, y, ny), yRef);
         const out = {
           dx: c.dx === false ? null : nanBuffer(e, data.x.length),
           dW: nanBuffer(e, data.w.length),
           db: c.bias ? nanBuffer(e, g.outC) : null,
         };
-        e.run(conv2dBackward(e, g, { x: x!, w: w!, y, dy: dy!, dx: out.dx, dw: out.dW, db: out.db, scratch: nanScratch(e) }, blocks, { winograd }));
+        e.run(conv2dBackward(e, g, { x: x!, w: w!, y, dy: dy!, dx: out.dx, dw: out.dW, db: out.db, scratch: nanScratch(e) }, blocks, options));
         const line = [`forward ${errY.toExponential(1)}`];
         expect(errY, `${style} forward`).toBeLessThanOrEqual(1e-5);
         for (const grad of grads) {
@@ -156,7 +161,7 @@ describe('conv2d kernels vs float64 reference', () => {
           expect(errRef, `${style} ${grad.name} vs reference`).toBeLessThanOrEqual(1e-4);
           expect(errFd, `${style} ${grad.name} vs finite differences`).toBeLessThanOrEqual(1e-4);
         }
-        report.push(`${style.padEnd(9)} ${describeCase(c)}: ${line.join(', ')}`);
+        report.push(`${style.padEnd(17)} ${describeCase(c)}: ${line.join(', ')}`);
       }
     });
   });

@@ -19,7 +19,8 @@ import {
   type Conv2DBlocks,
   type Conv2DGeometry,
 } from '../../shaders/conv2d.ts';
-import { reluBackward } from '../../shaders/elementwise.ts';
+import { tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
+import { fill, reluBackward } from '../../shaders/elementwise.ts';
 import { POSITIONS, winogradApplies, winogradInputTransform, winogradKernelTransform, winogradLayout, winogradOutputTransform, winogradProduct } from '../../shaders/winograd.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
@@ -90,28 +91,83 @@ export interface Conv2DForwardViews {
   scratch?: Scratch;
 }
 
-/**
- * The engine's kernel style picks the variant; `blocks` sizes the registers kernels. On CPU
- * adapters a stride-1 3×3 convolution with enough channels and pixels runs as Winograd F(2×2, 3×3).
- */
-export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), options: Conv2DOptions = {}): Dispatch[] {
-  const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
-  if (views.scratch && options.winograd !== false && useWinograd(engine, g)) return winograd(engine, g, { ...views, b: b[0] }, false, views.scratch);
-  const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks);
-  return [engine.kernel(kernel, [views.x, views.w, ...b, views.y])];
-}
+/** How a convolution's forward or input gradient runs. */
+export type Conv2DVariant = 'direct' | 'winograd' | 'taps';
 
 export interface Conv2DOptions {
-  /** false: direct kernels even where Winograd applies (tests and benchmarks compare the two). */
-  winograd?: boolean;
+  /** Force a variant (tests and benchmarks compare them); by default the first of conv2dVariants(). */
+  forward?: Conv2DVariant;
+  inputGrad?: Conv2DVariant;
 }
 
-/** Whether g runs as Winograd F(2×2, 3×3) on this engine (engine.winograd; see shaders/winograd.ts). */
-export function useWinograd(engine: Engine, g: Conv2DGeometry): boolean {
+/**
+ * The variants that apply to g on this engine, the default first. GPUs (`tiled` kernels) run the
+ * direct kernels. CPU adapters (`registers`): the forward as Winograd F(2×2, 3×3) for stride-1 3×3
+ * convolutions with enough pixels (engine.winograd), else direct; the input gradient as the sum of
+ * per-tap slice products (shaders/conv2d-taps.ts) for vector channels, else direct.
+ */
+export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[] } {
+  if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'] };
+  const forward: Conv2DVariant[] = [];
+  const inputGrad: Conv2DVariant[] = [];
+  // Measured at batch 64 (bench/NOTES.md): forward Winograd 47 ms vs direct 89 vs taps 75 on conv2,
+  // direct ≈ taps on conv3; input gradient taps ≈ Winograd on conv2 (65 vs 64, direct 78), taps 36
+  // vs direct 59 on conv3. Taps need no transformed copies of dy (19 MB on conv2).
+  if (winogradFits(engine, g)) forward.push('winograd');
+  forward.push('direct');
+  if (tapsApply(g, 'forward')) forward.push('taps');
+  if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
+  if (g.strideH === 1 && g.strideW === 1 && winogradFits(engine, mirroredGeometry(g))) inputGrad.push('winograd');
+  inputGrad.push('direct');
+  return { forward, inputGrad };
+}
+
+function winogradFits(engine: Engine, g: Conv2DGeometry): boolean {
   if (!engine.winograd || !winogradApplies(g)) return false;
   const L = winogradLayout(g);
   const maxBytes = Math.min(engine.limits.maxBufferSize, engine.limits.maxStorageBufferBindingSize);
   return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && engine.limits.minStorageBufferOffsetAlignment <= 256;
+}
+
+function pickVariant(available: Conv2DVariant[], forced: Conv2DVariant | undefined, what: string): Conv2DVariant {
+  if (!forced) return available[0]!;
+  if (!available.includes(forced)) throw new Error(`conv2d: the ${what} variant '${forced}' does not apply here (available: ${available.join(', ')})`);
+  return forced;
+}
+
+/** One slice of a buffer of equal slices. */
+function slice(view: View, index: number, floats: number): View {
+  return { buffer: view.buffer, offset: view.offset + index * floats * 4, size: floats * 4 };
+}
+
+/** The variant (conv2dVariants; direct without scratch) picks the kernels; `blocks` sizes the direct registers kernels. */
+export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), options: Conv2DOptions = {}): Dispatch[] {
+  const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
+  const variant = views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
+  if (variant === 'winograd') return winograd(engine, g, { ...views, b: b[0] }, false, views.scratch!);
+  if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
+  const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks);
+  return [engine.kernel(kernel, [views.x, views.w, ...b, views.y])];
+}
+
+/**
+ * The convolution as a sum of per-tap slice products (shaders/conv2d-taps.ts): forward
+ * y = act(b + Σ_t shift_t(x)·W_t), input gradient dx = Σ_t unshift_t(dy·W_tᵀ) into a zeroed dx.
+ */
+function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: View; w: View; b?: View; dst: View }, scratch: Scratch): Dispatch[] {
+  const L = tapLayout(g, mode);
+  const slices = scratch(L.floats * 4, 'conv2d tap slices');
+  const dispatches = [engine.kernel(tapSlices(g, mode), [views.w, slices])];
+  if (mode === 'inputGrad') dispatches.push(engine.kernel(fill(views.dst.size / 4, 0), [views.dst]));
+  for (let tap = 0; tap < L.taps; tap++) {
+    const role: TapRole = L.taps === 1 ? 'only' : tap === 0 ? 'first' : tap === L.taps - 1 ? 'last' : 'middle';
+    const product = tapProduct(g, mode, role);
+    const bias = mode === 'forward' && g.bias && (role === 'last' || role === 'only') ? [views.b!] : [];
+    for (let group = 0; group < L.groups; group++) {
+      dispatches.push(engine.kernel(product, [views.src, slice(slices, tap * L.groups + group, L.slice), views.dst, ...bias]));
+    }
+  }
+  return dispatches;
 }
 
 /**
@@ -124,7 +180,6 @@ function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; 
   const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
   const v = scratch(L.vFloats * 4, 'winograd transformed input');
   const m = scratch(L.mFloats * 4, 'winograd products');
-  const slice = (view: View, index: number, floats: number): View => ({ buffer: view.buffer, offset: view.offset + index * floats * 4, size: floats * 4 });
   const product = winogradProduct(g);
   const dispatches = [engine.kernel(winogradKernelTransform(g, flipped), [views.w, u]), engine.kernel(winogradInputTransform(g), [views.x, v])];
   for (let p = 0; p < POSITIONS; p++) {
@@ -177,9 +232,11 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
   // dW's and db's partials take turns in one scratch buffer (dispatches run in order).
   const partials = scratchFloats > 0 ? views.scratch(scratchFloats * 4, 'conv2d partial sums') : null;
   if (views.dx && tiled) dispatches.push(engine.kernel(conv2dInputGradTiled(g), [dy, views.w, views.dx]));
-  const dxAsForward = g.strideH === 1 && g.strideW === 1 ? mirroredGeometry(g) : null;
-  if (views.dx && !tiled && dxAsForward && options.winograd !== false && useWinograd(engine, dxAsForward)) {
-    dispatches.push(...winograd(engine, dxAsForward, { x: dy, w: views.w, y: views.dx }, true, views.scratch));
+  const dxVariant = views.dx ? pickVariant(conv2dVariants(engine, g).inputGrad, options.inputGrad, 'input gradient') : 'direct';
+  if (views.dx && dxVariant === 'winograd') {
+    dispatches.push(...winograd(engine, mirroredGeometry(g), { x: dy, w: views.w, y: views.dx }, true, views.scratch));
+  } else if (views.dx && dxVariant === 'taps') {
+    dispatches.push(...byTaps(engine, g, 'inputGrad', { src: dy, w: views.w, dst: views.dx }, views.scratch));
   } else if (views.dx && !tiled) {
     const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
     dispatches.push(engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [dy, wt, views.dx]));

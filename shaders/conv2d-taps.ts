@@ -1,0 +1,149 @@
+/**
+ * A convolution as the sum over its taps of 1×1 convolutions, each a slice product
+ * (shaders/slice-product.ts: weights read with constant indices, which SwiftShader turns into
+ * broadcast loads instead of gathers). One dispatch per (tap, column group):
+ *
+ *   forward         y[p] = act(b + Σ_t x[p·s + t − pad] · W_t)       rows: output pixels
+ *   input gradient  dx[p·s + t − pad] += dy[p] · W_tᵀ (dx zeroed first) rows: output pixels
+ *
+ * The forward reads x at the tap's shift (zeros in the padding) and adds to y from the second tap
+ * on, bias and ReLU after the last; the input gradient scatters each dy pixel's product to the one
+ * dx pixel the tap joins it to (distinct pixels within a dispatch, so no two invocations write
+ * the same place), skipping the padding. Neither multiplies padding zeros that the geometry
+ * rules out, unlike the input gradient as a padded forward (conv3's would do 2.8× the work).
+ *
+ * Layout of the weight slices, one per (tap, group), each on a 256-byte boundary: a header vec4
+ * (tap row, tap column, first vec4 column of the group, 0) as floats, then K rows × `columns`
+ * vec4s: W_t[k][n] = w[t][k][n] (forward: k input, n output channels) or w[t][n][k] (input
+ * gradient: k output, n input channels).
+ */
+import { each, type Conv2DGeometry } from './conv2d.ts';
+import { grid, type KernelSource } from './kernel.ts';
+import { sliceProduct } from './slice-product.ts';
+
+export type TapMode = 'forward' | 'inputGrad';
+/** Which taps a forward dispatch handles: the first writes, the others add, the last applies bias and ReLU. */
+export type TapRole = 'first' | 'middle' | 'last' | 'only';
+
+/** Pixels per product invocation. */
+const PIXELS_PER_INVOCATION = 2;
+/** Upper bound on K × vec4 columns of one invocation (its unrolled body has R times that many vec4 multiply-adds). */
+const MAX_UNROLLED = 512;
+const MAX_K = 128;
+const SLICE_ALIGN_FLOATS = 64;
+const HEADER = 1;
+
+export interface TapLayout {
+  /** K and N of each product, in vec4s. */
+  k4: number;
+  n4: number;
+  columns: number;
+  groups: number;
+  taps: number;
+  /** Floats per slice (aligned) and in all. */
+  slice: number;
+  floats: number;
+}
+
+/** Vector channels on both sides (rows of dst are vec4s) and a K small enough to unroll. */
+export function tapsApply(g: Conv2DGeometry, mode: TapMode): boolean {
+  const K = mode === 'forward' ? g.inC : g.outC;
+  return g.inC % 4 === 0 && g.outC % 4 === 0 && K <= MAX_K;
+}
+
+export function tapLayout(g: Conv2DGeometry, mode: TapMode): TapLayout {
+  const k4 = (mode === 'forward' ? g.inC : g.outC) / 4;
+  const n4 = (mode === 'forward' ? g.outC : g.inC) / 4;
+  const limit = Math.max(1, Math.floor(MAX_UNROLLED / (k4 * 4)));
+  let columns = 1;
+  for (let c = 1; c <= n4; c++) if (n4 % c === 0 && c <= limit) columns = c;
+  const groups = n4 / columns;
+  const taps = g.kH * g.kW;
+  const slice = Math.ceil((4 * HEADER + k4 * 4 * columns * 4) / SLICE_ALIGN_FLOATS) * SLICE_ALIGN_FLOATS;
+  return { k4, n4, columns, groups, taps, slice, floats: taps * groups * slice };
+}
+
+function key(g: Conv2DGeometry): string {
+  return `n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-k${g.kH}x${g.kW}-s${g.strideH}x${g.strideW}-p${g.padTop}x${g.padLeft}-out${g.outH}x${g.outW}x${g.outC}`;
+}
+
+/** Lays w (HWIO) out as the slices above, headers included. Bindings: w, slices. One invocation per (slice, k, column). */
+export function tapSlices(g: Conv2DGeometry, mode: TapMode): KernelSource {
+  const L = tapLayout(g, mode);
+  const K = L.k4 * 4;
+  const invocations = L.taps * L.groups * K * L.columns;
+  const { workgroups, rowStride } = grid(invocations, 64);
+  // Element (tap, k, n) of W_t.
+  const source = mode === 'forward' ? `(tap * ${g.inC}u + k) * ${g.outC}u + n` : `(tap * ${g.inC}u + n) * ${g.outC}u + k`;
+  return {
+    key: `conv2d-taps-slices:${mode}:${key(g)}:c${L.columns}`,
+    bindings: ['read', 'write'],
+    workgroups,
+    code: `
+@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read_write> slices: array<vec4f>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i >= ${invocations}u) { return; }
+  let c = i % ${L.columns}u;
+  let k = (i / ${L.columns}u) % ${K}u;
+  let s = i / ${K * L.columns}u;
+  let group = s % ${L.groups}u;
+  let tap = s / ${L.groups}u;
+  let n = (group * ${L.columns}u + c) * 4u;
+  let at = s * ${L.slice / 4}u;
+  slices[at + ${HEADER}u + k * ${L.columns}u + c] = vec4f(${each(4, (j) => `w[${source.replace(/\bn\b/g, `(n + ${j}u)`)}]`, ', ')});
+  if ((k == 0u) & (c == 0u)) {
+    slices[at] = vec4f(f32(tap / ${g.kW}u), f32(tap % ${g.kW}u), f32(group * ${L.columns}u), 0.0);
+  }
+}`,
+  };
+}
+
+/**
+ * One tap and column group of the forward (role: see TapRole) or of the input gradient. Bindings:
+ * forward x, slice, y, (b with the last role); input gradient dy, slice, dx.
+ */
+export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole = 'only'): KernelSource {
+  const L = tapLayout(g, mode);
+  const forward = mode === 'forward';
+  const last = role === 'last' || role === 'only';
+  const bias = forward && last && g.bias;
+  // Rows are output pixels in both modes; `src` is x (forward) or dy, `dst` y or dx.
+  const [srcC4, dstC4] = forward ? [g.inC / 4, g.outC / 4] : [g.outC / 4, g.inC / 4];
+  const inside = `(u32(iy{i}) < ${g.inH}u) & (u32(ix{i}) < ${g.inW}u)`;
+  const inputPixel = `(n{i} * ${g.inH}u + u32(iy{i})) * ${g.inW}u + u32(ix{i})`;
+  const mapRow = (i: number) =>
+    `let ox${i} = row${i} % ${g.outW}u; let oy${i} = (row${i} / ${g.outW}u) % ${g.outH}u; let n${i} = row${i} / ${g.outH * g.outW}u;
+  let iy${i} = i32(oy${i} * ${g.strideH}u) + ky; let ix${i} = i32(ox${i} * ${g.strideW}u) + kx;
+  let inside${i} = ${inside.replaceAll('{i}', `${i}`)};
+  let at${i} = select(0u, ${inputPixel.replaceAll('{i}', `${i}`)}, inside${i});
+  ` +
+    (forward
+      ? `let src${i} = at${i} * ${srcC4}u; let srcOk${i} = inside${i}; let dst${i} = row${i} * ${dstC4}u + column; let dstOk${i} = true;`
+      : `let src${i} = row${i} * ${srcC4}u; let srcOk${i} = true; let dst${i} = at${i} * ${dstC4}u + column; let dstOk${i} = inside${i};`);
+  return sliceProduct({
+    key: `conv2d-taps:${mode}:${key(g)}${forward ? `:${role}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}` : ''}:c${L.columns}`,
+    rows: g.batch * g.outH * g.outW,
+    rowsPerInvocation: PIXELS_PER_INVOCATION,
+    k4: L.k4,
+    columns: L.columns,
+    header: HEADER,
+    extraBindings: bias ? ['read'] : [],
+    declarations: bias ? '@group(0) @binding(3) var<storage, read> b: array<vec4f>;' : '',
+    // The tap's shift, padding included, and the group's first column, from the slice's header.
+    prologue: `let info = slice[0];
+  let ky = i32(info.x) - ${g.padTop};
+  let kx = i32(info.y) - ${g.padLeft};
+  let column = u32(info.z);`,
+    mapRow,
+    accumulate: forward ? role === 'middle' || role === 'last' : true,
+    epilogue: (acc, c) => {
+      if (!last || !forward) return acc;
+      const sum = bias ? `${acc} + b[column + ${c}u]` : acc;
+      return g.relu ? `max(${sum}, vec4f(0.0))` : sum;
+    },
+  });
+}
