@@ -1,33 +1,90 @@
 /**
- * Winograd F(2×2, 3×3) convolution for CPU adapters: a stride-1 3×3 convolution as four kernels,
+ * Winograd convolution F(m×m, 3×3) for CPU adapters (m = 4, or 2 for small outputs): a stride-1
+ * 3×3 convolution as four kernels, with a = m + 2 and P = a² transformed positions,
  *
- *   U = G·g·Gᵀ     kernel transform, per (input channel, output channel), 16 values each
- *   V = Bᵀ·d·B     input transform, per (2×2 output tile, input channel), from a 4×4 input patch
- *   M[p] = V[p]·U[p]   16 matrix products (tiles × K)·(K × N), one per transformed position p
- *   y = Aᵀ·M·A     output transform, per (tile, output channel), + bias, ReLU
+ *   U = G·g·Gᵀ        kernel transform, per (input channel, output channel): a×a values
+ *   V = Bᵀ·d·B        input transform, per (m×m output tile, input channel), from an a×a patch
+ *   M[p] = V[p]·U[p]  P matrix products (tiles × K)·(K × N), one per position p
+ *   y = Aᵀ·M·A        output transform, per (tile, output channel), + bias, ReLU
  *
- * 16 multiply-adds per tile and channel pair instead of 36 (2.25× fewer). The products are
- * slice products (shaders/slice-product.ts: weights read with constant indices from a slice bound
- * at its own offset, one dispatch per position and column group), which also run faster per
- * multiply-add than a direct convolution on SwiftShader.
+ * Multiply-adds per output pixel and channel pair: a²/m² (2.25 for m = 4, 4 for m = 2) instead of
+ * 9. The products are slice products (shaders/slice-product.ts: weights read with constant
+ * indices from a slice bound at its own offset, one dispatch per position and column group),
+ * which also run faster per multiply-add than a direct convolution on SwiftShader. The matrices
+ * are Lavin & Gray's (points 0, ±1, ±2, ∞); the transforms below are generated from them, zero
+ * terms left out.
  *
- * The same four kernels compute the input gradient of a stride-1 3×3 convolution: dx is the
- * forward correlation of dy, padded by the rest of the kernel, with the kernel's taps reversed and
- * its channel axes swapped (`flipped`).
+ * The same kernels compute the input gradient of a stride-1 3×3 convolution: dx is the forward
+ * correlation of dy, padded by the rest of the kernel, with the kernel's taps reversed and its
+ * channel axes swapped (`flipped`).
  *
  * Layouts (floats; every slice starts on a 256-byte boundary, the binding-offset alignment):
  *   U[p][group][k][n]  K4·4 rows (zero past K) × NC·4 columns of output-channel group `group`
  *   V[p][tile][k]      tiles × K4·4
  *   M[p][group][tile][n]
- * with tiles = batch · ⌈outH/2⌉ · ⌈outW/2⌉, K = input channels, N = output channels.
+ * with tiles = batch · ⌈outH/m⌉ · ⌈outW/m⌉, K = input channels, N = output channels.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { channelReader, channelWriter, each, type Conv2DGeometry } from './conv2d.ts';
-import { grid, type KernelSource } from './kernel.ts';
+import { f32, grid, type KernelSource } from './kernel.ts';
 import { sliceProduct } from './slice-product.ts';
 
-/** Transformed positions of F(2×2, 3×3): a 4×4 patch. */
-export const POSITIONS = 16;
+interface Transforms {
+  /** Output tile side m; input patch side a = m + 2. */
+  m: number;
+  a: number;
+  BT: number[][];
+  G: number[][];
+  AT: number[][];
+}
+
+const F2: Transforms = {
+  m: 2,
+  a: 4,
+  BT: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+  G: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+  AT: [[1, 1, 1, 0], [0, 1, -1, -1]],
+};
+
+const F4: Transforms = {
+  m: 4,
+  a: 6,
+  BT: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+  G: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+  AT: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+};
+
+/** F(4×4) once outputs are 8 pixels or more on each side (its 4×4 tiles waste little there), else F(2×2). */
+function transformsFor(g: Conv2DGeometry): Transforms {
+  return g.outH >= 8 && g.outW >= 8 ? F4 : F2;
+}
+
+/** Σ_j row[j]·name(j) as WGSL, zero terms left out, ±1 as plain adds. */
+function combination(row: number[], name: (j: number) => string): string {
+  let out = '';
+  row.forEach((c, j) => {
+    if (c === 0) return;
+    const sign = c < 0 ? '-' : '+';
+    const term = Math.abs(c) === 1 ? name(j) : `${f32(Math.abs(c))} * ${name(j)}`;
+    out += out ? ` ${sign} ${term}` : `${sign === '-' ? '-' : ''}${term}`;
+  });
+  return out || 'vec4f(0.0)';
+}
+
+/**
+ * `let` statements computing out = L·X·Rᵀ for a matrix X of WGSL values x(r, c): first
+ * mid[i][c] = Σ_r L[i][r]·x(r, c), then out[i][j] = Σ_c mid[i][c]·R[j][c]. Names: `${mid}${i}_${c}`
+ * and `${out}${i}_${j}`.
+ */
+function sandwich(L: number[][], R: number[][], cols: number, x: (r: number, c: number) => string, mid: string, out: string): string {
+  const lines: string[] = [];
+  L.forEach((row, i) => {
+    for (let c = 0; c < cols; c++) lines.push(`let ${mid}${i}_${c} = ${combination(row, (r) => x(r, c))};`);
+  });
+  L.forEach((_, i) => R.forEach((rrow, j) => lines.push(`let ${out}${i}_${j} = ${combination(rrow, (c) => `${mid}${i}_${c}`)};`)));
+  return lines.join('\n  ');
+}
+
 /** Tiles per product invocation. */
 const TILES_PER_INVOCATION = 2;
 /** Upper bound on K × columns of one product invocation's unrolled body (vec4 multiply-adds / R). */
@@ -39,6 +96,10 @@ const WG = 64;
 const SLICE_ALIGN_FLOATS = 64;
 
 export interface WinogradLayout {
+  /** Output tile side m and input patch side a; positions = a². */
+  tile: number;
+  patch: number;
+  positions: number;
   tilesH: number;
   tilesW: number;
   tiles: number;
@@ -60,9 +121,9 @@ export interface WinogradLayout {
 const align = (floats: number) => Math.ceil(floats / SLICE_ALIGN_FLOATS) * SLICE_ALIGN_FLOATS;
 
 /**
- * Whether F(2×2, 3×3) applies and pays: 3×3 taps at stride 1, enough channels for vector reads
- * and an unrolled K, and outputs large enough that 2×2 tiles waste little (conv3's 3×3 outputs
- * would compute 16 pixels for 9).
+ * Whether Winograd applies and pays: 3×3 taps at stride 1, enough channels for vector reads and
+ * an unrolled K, and outputs large enough that tiles waste little (conv3's 3×3 outputs would
+ * compute 16 pixels for 9).
  */
 export function winogradApplies(g: Conv2DGeometry): boolean {
   return (
@@ -72,8 +133,10 @@ export function winogradApplies(g: Conv2DGeometry): boolean {
 }
 
 export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
-  const tilesH = Math.ceil(g.outH / 2);
-  const tilesW = Math.ceil(g.outW / 2);
+  const { m, a } = transformsFor(g);
+  const positions = a * a;
+  const tilesH = Math.ceil(g.outH / m);
+  const tilesW = Math.ceil(g.outW / m);
   const tiles = g.batch * tilesH * tilesW;
   const k4 = Math.ceil(g.inC / 4);
   const n4 = Math.ceil(g.outC / 4);
@@ -86,19 +149,17 @@ export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
   const uSlice = align(k4 * 4 * columns * 4);
   const mSlice = align(tiles * columns * 4);
   return {
-    tilesH, tilesW, tiles, k4, n4, columns, groups, vSlice, uSlice, mSlice,
-    vFloats: POSITIONS * vSlice,
-    uFloats: POSITIONS * groups * uSlice,
-    mFloats: POSITIONS * groups * mSlice,
+    tile: m, patch: a, positions, tilesH, tilesW, tiles, k4, n4, columns, groups, vSlice, uSlice, mSlice,
+    vFloats: positions * vSlice,
+    uFloats: positions * groups * uSlice,
+    mFloats: positions * groups * mSlice,
   };
 }
 
 function key(g: Conv2DGeometry): string {
-  return `n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-p${g.padTop}x${g.padLeft}-out${g.outH}x${g.outW}x${g.outC}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}`;
+  const { m } = transformsFor(g);
+  return `f${m}-n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-p${g.padTop}x${g.padLeft}-out${g.outH}x${g.outW}x${g.outC}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}`;
 }
-
-/** Position p = 4·row + column of the 4×4 transformed patch, as a name suffix. */
-const P = (row: number, col: number) => `${row}${col}`;
 
 /**
  * U = G·g·Gᵀ for every (k, n): g the 3×3 taps joining input channel k to output channel n.
@@ -107,12 +168,14 @@ const P = (row: number, col: number) => `${row}${col}`;
  * stored [tap][n][k]. Bindings: w, u. One invocation per (k, vec4 of n); rows past K are zeros.
  */
 export function winogradKernelTransform(g: Conv2DGeometry, flipped: boolean): KernelSource {
+  const T = transformsFor(g);
   const L = winogradLayout(g);
   const K = g.inC;
   const N = g.outC;
   const invocations = L.k4 * 4 * L.n4;
   const { workgroups, rowStride } = grid(invocations, WG);
   const source = flipped ? `((8u - t) * ${N}u + n) * ${K}u + k` : `(t * ${K}u + k) * ${N}u + n`;
+  const positionStride = L.groups * (L.uSlice / 4);
   return {
     key: `winograd-kernel:${key(g)}${flipped ? ':flipped' : ''}:c${L.columns}`,
     bindings: ['read', 'write'],
@@ -134,27 +197,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${invocations}u) { return; }
   let n4 = i % ${L.n4}u;
   let k = i / ${L.n4}u;
-  ${each(9, (t) => `let g${Math.floor(t / 3)}${t % 3} = taps(${t}u, k, n4 * 4u);`)}
-  // G·g: rows g0, (g0+g1+g2)/2, (g0−g1+g2)/2, g2 of each column.
-  ${each(3, (c) => `let h0${c} = g0${c};
-  let h1${c} = 0.5 * (g0${c} + g1${c} + g2${c});
-  let h2${c} = 0.5 * (g0${c} - g1${c} + g2${c});
-  let h3${c} = g2${c};`)}
-  // (G·g)·Gᵀ: the same along each row.
-  let slice = (n4 / ${L.columns}u) * ${L.uSlice / 4}u + k * ${L.columns}u + n4 % ${L.columns}u;
-  ${each(4, (r) => `u[${(4 * r + 0) * L.groups * (L.uSlice / 4)}u + slice] = h${r}0;
-  u[${(4 * r + 1) * L.groups * (L.uSlice / 4)}u + slice] = 0.5 * (h${r}0 + h${r}1 + h${r}2);
-  u[${(4 * r + 2) * L.groups * (L.uSlice / 4)}u + slice] = 0.5 * (h${r}0 - h${r}1 + h${r}2);
-  u[${(4 * r + 3) * L.groups * (L.uSlice / 4)}u + slice] = h${r}2;`)}
+  ${each(9, (t) => `let g${Math.floor(t / 3)}_${t % 3} = taps(${t}u, k, n4 * 4u);`)}
+  ${sandwich(T.G, T.G, 3, (r, c) => `g${r}_${c}`, 'h', 'u')}
+  let at = (n4 / ${L.columns}u) * ${L.uSlice / 4}u + k * ${L.columns}u + n4 % ${L.columns}u;
+  ${each(L.positions, (p) => `u[${p * positionStride}u + at] = u${Math.floor(p / T.a)}_${p % T.a};`)}
 }`,
   };
 }
 
 /**
- * V = Bᵀ·d·B for every (tile, vec4 of input channels): d the 4×4 input patch whose top-left is
- * (2·ty − padTop, 2·tx − padLeft), zeros outside the input. Bindings: x, v.
+ * V = Bᵀ·d·B for every (tile, vec4 of input channels): d the a×a input patch whose top-left is
+ * (m·ty − padTop, m·tx − padLeft), zeros outside the input. Bindings: x, v.
  */
 export function winogradInputTransform(g: Conv2DGeometry): KernelSource {
+  const T = transformsFor(g);
   const L = winogradLayout(g);
   const invocations = L.tiles * L.k4;
   const { workgroups, rowStride } = grid(invocations, WG);
@@ -176,27 +232,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let tx = tile % ${L.tilesW}u;
   let ty = (tile / ${L.tilesW}u) % ${L.tilesH}u;
   let n = tile / ${L.tilesW * L.tilesH}u;
-  let top = i32(ty * 2u) - ${g.padTop};
-  let left = i32(tx * 2u) - ${g.padLeft};
-  ${each(4, (r) => `let inRow${r} = u32(top + ${r}) < ${g.inH}u;`)}
-  ${each(4, (c) => `let inCol${c} = u32(left + ${c}) < ${g.inW}u;`)}
+  let top = i32(ty * ${T.m}u) - ${g.padTop};
+  let left = i32(tx * ${T.m}u) - ${g.padLeft};
+  ${each(T.a, (r) => `let inRow${r} = u32(top + ${r}) < ${g.inH}u;`)}
+  ${each(T.a, (c) => `let inCol${c} = u32(left + ${c}) < ${g.inW}u;`)}
   let base = i32(n * ${g.inH * g.inW}u) + top * ${g.inW} + left;
   // Outside the input: read pixel 0, then zero it.
-  ${each(16, (t) => {
-    const r = Math.floor(t / 4);
-    const c = t % 4;
-    return `let d${P(r, c)} = select(vec4f(0.0), read_x(select(0u, u32(base + ${r * g.inW + c}), inRow${r} & inCol${c}), k4), inRow${r} & inCol${c});`;
+  ${each(T.a * T.a, (t) => {
+    const r = Math.floor(t / T.a);
+    const c = t % T.a;
+    return `let d${r}_${c} = select(vec4f(0.0), read_x(select(0u, u32(base + ${r * g.inW + c}), inRow${r} & inCol${c}), k4), inRow${r} & inCol${c});`;
   })}
-  // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3 of each column; then ·B along each row.
-  ${each(4, (c) => `let e0${c} = d0${c} - d2${c};
-  let e1${c} = d1${c} + d2${c};
-  let e2${c} = d2${c} - d1${c};
-  let e3${c} = d1${c} - d3${c};`)}
+  ${sandwich(T.BT, T.BT, T.a, (r, c) => `d${r}_${c}`, 'e', 'v')}
   let at = tile * ${L.k4}u + k4;
-  ${each(4, (r) => `v[${(4 * r + 0) * (L.vSlice / 4)}u + at] = e${r}0 - e${r}2;
-  v[${(4 * r + 1) * (L.vSlice / 4)}u + at] = e${r}1 + e${r}2;
-  v[${(4 * r + 2) * (L.vSlice / 4)}u + at] = e${r}2 - e${r}1;
-  v[${(4 * r + 3) * (L.vSlice / 4)}u + at] = e${r}1 - e${r}3;`)}
+  ${each(L.positions, (p) => `v[${p * (L.vSlice / 4)}u + at] = v${Math.floor(p / T.a)}_${p % T.a};`)}
 }`,
   };
 }
@@ -224,10 +273,11 @@ export function winogradProduct(g: Conv2DGeometry): KernelSource {
 }
 
 /**
- * y = Aᵀ·M·A for every (tile, vec4 of output channels): the tile's 2×2 output pixels, + bias,
- * ReLU; pixels past the output's edge (odd sizes) are not stored. Bindings: m, (b), y.
+ * y = Aᵀ·M·A for every (tile, vec4 of output channels): the tile's m×m output pixels, + bias,
+ * ReLU; pixels past the output's edge are not stored. Bindings: m, (b), y.
  */
 export function winogradOutputTransform(g: Conv2DGeometry): KernelSource {
+  const T = transformsFor(g);
   const L = winogradLayout(g);
   const invocations = L.tiles * L.n4;
   const { workgroups, rowStride } = grid(invocations, WG);
@@ -258,10 +308,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let n4 = i % ${L.n4}u;
   let tile = i / ${L.n4}u;
   let at = (n4 / ${L.columns}u) * ${L.mSlice / 4}u + tile * ${L.columns}u + n4 % ${L.columns}u;
-  ${each(16, (p) => `let m${P(Math.floor(p / 4), p % 4)} = m[${p * stride}u + at];`)}
-  // Aᵀ·M: rows m0 + m1 + m2 and m1 − m2 − m3 of each column; then ·A along each row.
-  ${each(4, (c) => `let s0${c} = m0${c} + m1${c} + m2${c};
-  let s1${c} = m1${c} - m2${c} - m3${c};`)}
+  ${each(L.positions, (p) => `let m${Math.floor(p / T.a)}_${p % T.a} = m[${p * stride}u + at];`)}
+  ${sandwich(T.AT, T.AT, T.a, (r, c) => `m${r}_${c}`, 's', 'y')}
 #if ${g.bias}
   let bias = read_b(0u, n4);
 #else
@@ -270,15 +318,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let tx = tile % ${L.tilesW}u;
   let ty = (tile / ${L.tilesW}u) % ${L.tilesH}u;
   let n = tile / ${L.tilesW * L.tilesH}u;
-  let pixel = (n * ${g.outH}u + ty * 2u) * ${g.outW}u + tx * 2u;
-  let right = tx * 2u + 1u < ${g.outW}u;
-  let below = ty * 2u + 1u < ${g.outH}u;
-  ${each(2, (r) => `let y${r}0 = s${r}0 + s${r}1 + s${r}2;
-  let y${r}1 = s${r}1 - s${r}2 - s${r}3;`)}
-  store_y(pixel, n4, activate(y00 + bias));
-  if (right) { store_y(pixel + 1u, n4, activate(y01 + bias)); }
-  if (below) { store_y(pixel + ${g.outW}u, n4, activate(y10 + bias)); }
-  if (right & below) { store_y(pixel + ${g.outW + 1}u, n4, activate(y11 + bias)); }
+  let pixel = (n * ${g.outH}u + ty * ${T.m}u) * ${g.outW}u + tx * ${T.m}u;
+  // Rows and columns of the tile inside the output (the last tiles of odd sizes hang over).
+  ${each(T.m, (r) => `let row${r} = ty * ${T.m}u + ${r}u < ${g.outH}u;`)}
+  ${each(T.m, (c) => `let col${c} = tx * ${T.m}u + ${c}u < ${g.outW}u;`)}
+  ${each(T.m * T.m, (q) => {
+    const r = Math.floor(q / T.m);
+    const c = q % T.m;
+    return `if (row${r} & col${c}) { store_y(pixel + ${r * g.outW + c}u, n4, activate(y${r}_${c} + bias)); }`;
+  })}
 }`,
   };
 }

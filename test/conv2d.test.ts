@@ -53,10 +53,12 @@ const CASES: Case[] = [
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
   { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true, tiled: true },
-  // Winograd on CPU adapters: output channels not a multiple of 4 (and, for dx, input channels
-  // padded to vec4s), 'same' padding, odd output sizes (half-empty tiles), bias without ReLU.
+  // Winograd F(2×2, 3×3) (outputs under 8): output channels not a multiple of 4 (and, for dx,
+  // input channels padded to vec4s), 'same' padding, odd output sizes (half-empty tiles), bias without ReLU.
   { batch: 2, input: [9, 7, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: false, bias: true },
   { batch: 3, input: [8, 8, 9], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
+  // F(4×4, 3×3) (outputs of 8+): tiles hanging over both edges, 10 output channels, dx with K padded to vec4s.
+  { batch: 2, input: [10, 9, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: true, bias: true },
   // Per-tap products at stride 2 with 'same' padding (shifted reads and scattered writes that leave the input).
   { batch: 2, input: [9, 8, 8], filters: 12, kernel: [3, 3], strides: [2, 2], padding: 'same', relu: true, bias: true },
 ];

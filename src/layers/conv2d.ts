@@ -21,7 +21,7 @@ import {
 } from '../../shaders/conv2d.ts';
 import { tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
-import { POSITIONS, winogradApplies, winogradInputTransform, winogradKernelTransform, winogradLayout, winogradOutputTransform, winogradProduct } from '../../shaders/winograd.ts';
+import { winogradApplies, winogradInputTransform, winogradKernelTransform, winogradLayout, winogradOutputTransform, winogradProduct } from '../../shaders/winograd.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
@@ -182,7 +182,7 @@ function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; 
   const m = scratch(L.mFloats * 4, 'winograd products');
   const product = winogradProduct(g);
   const dispatches = [engine.kernel(winogradKernelTransform(g, flipped), [views.w, u]), engine.kernel(winogradInputTransform(g), [views.x, v])];
-  for (let p = 0; p < POSITIONS; p++) {
+  for (let p = 0; p < L.positions; p++) {
     for (let group = 0; group < L.groups; group++) {
       const s = p * L.groups + group;
       dispatches.push(engine.kernel(product, [slice(v, p, L.vSlice), slice(u, s, L.uSlice), slice(m, s, L.mSlice)]));
