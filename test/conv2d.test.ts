@@ -130,13 +130,14 @@ describe('conv2d kernels vs float64 reference', () => {
   CASES.forEach((c, caseIndex) => {
     it(describeCase(c), async () => {
       const { g, data, y: yRef, grads } = reference(c, 100 * (caseIndex + 1));
-      // The registers style runs once per variant that applies (forward and dx paired in order, the last repeating).
+      // The registers style runs once per variant that applies (forward, dx and dW paired in order, the last repeating).
       const variants = Object.entries(styles).flatMap(([style, engine]) => {
         if (style === 'tiled') return c.tiled ? [{ style, engine, options: {} }] : [];
-        const { forward, inputGrad } = conv2dVariants(engine(), g);
-        return Array.from({ length: Math.max(forward.length, inputGrad.length) }, (_, i) => {
-          const options = { forward: forward[Math.min(i, forward.length - 1)]!, inputGrad: inputGrad[Math.min(i, inputGrad.length - 1)]! };
-          return { style: `${options.forward}/${options.inputGrad}`, engine, options };
+        const { forward, inputGrad, kernelGrad } = conv2dVariants(engine(), g);
+        const nth = <T,>(list: T[], i: number) => list[Math.min(i, list.length - 1)]!;
+        return Array.from({ length: Math.max(forward.length, inputGrad.length, kernelGrad.length) }, (_, i) => {
+          const options = { forward: nth(forward, i), inputGrad: nth(inputGrad, i), kernelGrad: nth(kernelGrad, i) };
+          return { style: `${options.forward}/${options.inputGrad}/${options.kernelGrad}`, engine, options };
         });
       });
       for (const { style, engine, options } of variants) {
@@ -163,7 +164,7 @@ describe('conv2d kernels vs float64 reference', () => {
           expect(errRef, `${style} ${grad.name} vs reference`).toBeLessThanOrEqual(1e-4);
           expect(errFd, `${style} ${grad.name} vs finite differences`).toBeLessThanOrEqual(1e-4);
         }
-        report.push(`${style.padEnd(17)} ${describeCase(c)}: ${line.join(', ')}`);
+        report.push(`${style.padEnd(26)} ${describeCase(c)}: ${line.join(', ')}`);
       }
     });
   });

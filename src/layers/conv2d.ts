@@ -21,7 +21,18 @@ import {
 } from '../../shaders/conv2d.ts';
 import { tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
-import { winogradApplies, winogradInputTransform, winogradKernelTransform, winogradLayout, winogradOutputTransform, winogradProduct } from '../../shaders/winograd.ts';
+import {
+  winogradApplies,
+  winogradGradTransform,
+  winogradInputTransform,
+  winogradKernelGradLayout,
+  winogradKernelGradOutput,
+  winogradKernelGradProduct,
+  winogradKernelTransform,
+  winogradLayout,
+  winogradOutputTransform,
+  winogradProduct,
+} from '../../shaders/winograd.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
@@ -98,6 +109,7 @@ export interface Conv2DOptions {
   /** Force a variant (tests and benchmarks compare them); by default the first of conv2dVariants(). */
   forward?: Conv2DVariant;
   inputGrad?: Conv2DVariant;
+  kernelGrad?: Conv2DVariant;
 }
 
 /**
@@ -106,8 +118,8 @@ export interface Conv2DOptions {
  * convolutions with enough pixels (engine.winograd), else direct; the input gradient as the sum of
  * per-tap slice products (shaders/conv2d-taps.ts) for vector channels, else direct.
  */
-export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[] } {
-  if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'] };
+export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
+  if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
   const forward: Conv2DVariant[] = [];
   const inputGrad: Conv2DVariant[] = [];
   // Measured at batch 64 (bench/NOTES.md): forward Winograd 47 ms vs direct 89 vs taps 75 on conv2,
@@ -119,7 +131,8 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
   if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
   if (g.strideH === 1 && g.strideW === 1 && winogradFits(engine, mirroredGeometry(g))) inputGrad.push('winograd');
   inputGrad.push('direct');
-  return { forward, inputGrad };
+  const kernelGrad: Conv2DVariant[] = winogradFits(engine, g) ? ['winograd', 'direct'] : ['direct'];
+  return { forward, inputGrad, kernelGrad };
 }
 
 function winogradFits(engine: Engine, g: Conv2DGeometry): boolean {
@@ -192,6 +205,24 @@ function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; 
   return dispatches;
 }
 
+/**
+ * dW through Winograd's transforms (shaders/winograd.ts): V of x as in the forward, Y of dy,
+ * the products over chunks of tiles, and their sum's transform back to taps.
+ */
+function winogradKernelGrad(engine: Engine, g: Conv2DGeometry, views: { x: View; dy: View; dw: View }, scratch: Scratch): Dispatch[] {
+  const L = winogradLayout(g);
+  const KG = winogradKernelGradLayout(g);
+  const v = scratch(L.vFloats * 4, 'winograd transformed input');
+  const y = scratch(KG.yFloats * 4, 'winograd transformed dy');
+  const partials = scratch(KG.partialFloats * 4, 'winograd dW partial sums');
+  return [
+    engine.kernel(winogradInputTransform(g), [views.x, v]),
+    engine.kernel(winogradGradTransform(g), [views.dy, y]),
+    engine.kernel(winogradKernelGradProduct(g), [v, y, partials]),
+    engine.kernel(winogradKernelGradOutput(g), [partials, views.dw]),
+  ];
+}
+
 export interface Conv2DBackwardViews {
   x: View;
   w: View;
@@ -241,8 +272,11 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
     const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
     dispatches.push(engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [dy, wt, views.dx]));
   }
+  const dwVariant = pickVariant(conv2dVariants(engine, g).kernelGrad, options.kernelGrad, 'kernel gradient');
   const dwKernel = tiled ? conv2dKernelGradTiled(g) : conv2dKernelGrad(g, blocks);
-  if (plan.dwChunks > 1 && partials) {
+  if (dwVariant === 'winograd') {
+    dispatches.push(...winogradKernelGrad(engine, g, { x: views.x, dy, dw: views.dw }, views.scratch));
+  } else if (plan.dwChunks > 1 && partials) {
     dispatches.push(engine.kernel(dwKernel, [dy, views.x, partials]));
     dispatches.push(engine.kernel(sumPartials(g.kH * g.kW * g.inC * g.outC, plan.dwChunks), [partials, views.dw]));
   } else {
