@@ -147,3 +147,59 @@ export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole = 'on
     },
   });
 }
+
+// ---- all taps in one product ---------------------------------------------------------------
+
+/** K = taps × input channels up to which patchProduct unrolls it (first layers: 9 for MNIST, 27 for RGB). */
+const MAX_PATCH_K = 36;
+
+/** One product over whole patches applies: few input channels, output channels in vec4s. */
+export function patchesApply(g: Conv2DGeometry): boolean {
+  const K = g.kH * g.kW * g.inC;
+  return g.outC % 4 === 0 && K <= MAX_PATCH_K && Math.ceil(K / 4) * 4 * (g.outC / 4) <= MAX_UNROLLED;
+}
+
+/**
+ * y[p] = act(b + Σ_k patch_p[k]·w[k]): the forward for few input channels as one slice product
+ * whose K is the whole patch (taps × channels, the HWIO kernel's rows as they are), so w binds
+ * whole and every weight index is a constant. Rows are output pixels; each patch element is read
+ * where it lies in x (zeros in the padding). Bindings: x, w, y, (b).
+ */
+export function patchProduct(g: Conv2DGeometry): KernelSource {
+  const K = g.kH * g.kW * g.inC;
+  const n4 = g.outC / 4;
+  const masked = g.padTop > 0 || g.padLeft > 0 || (g.outH - 1) * g.strideH + g.kH > g.inH || (g.outW - 1) * g.strideW + g.kW > g.inW;
+  const element = (i: number, k: number) => {
+    if (k >= K) return '0.0';
+    const tap = Math.floor(k / g.inC);
+    const ky = Math.floor(tap / g.kW);
+    const kx = tap % g.kW;
+    const index = `u32(base${i} + ${ky * g.inW + kx}) * ${g.inC}u + ${k % g.inC}u`;
+    if (!masked) return `src[${index}]`;
+    const inside = `(u32(top${i} + ${ky}) < ${g.inH}u) & (u32(left${i} + ${kx}) < ${g.inW}u)`;
+    return `select(0.0, src[select(0u, ${index}, ${inside})], ${inside})`;
+  };
+  return sliceProduct({
+    key: `conv2d-patches:${key(g)}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}`,
+    rows: g.batch * g.outH * g.outW,
+    rowsPerInvocation: PIXELS_PER_INVOCATION,
+    k4: Math.ceil(K / 4),
+    k: K,
+    columns: n4,
+    header: 0,
+    srcDeclaration: '@group(0) @binding(0) var<storage, read> src: array<f32>;',
+    load: (i, k4) => `vec4f(${[0, 1, 2, 3].map((e) => element(i, 4 * k4 + e)).join(', ')})`,
+    extraBindings: g.bias ? ['read'] : [],
+    declarations: g.bias ? '@group(0) @binding(3) var<storage, read> b: array<vec4f>;' : '',
+    prologue: '',
+    mapRow: (i) => `let ox${i} = row${i} % ${g.outW}u; let oy${i} = (row${i} / ${g.outW}u) % ${g.outH}u; let n${i} = row${i} / ${g.outH * g.outW}u;
+  let top${i} = i32(oy${i} * ${g.strideH}u) - ${g.padTop}; let left${i} = i32(ox${i} * ${g.strideW}u) - ${g.padLeft};
+  let base${i} = i32(n${i} * ${g.inH * g.inW}u) + top${i} * ${g.inW} + left${i};
+  let dst${i} = row${i} * ${n4}u; let dstOk${i} = true;`,
+    accumulate: false,
+    epilogue: (acc, c) => {
+      const sum = g.bias ? `${acc} + b[${c}u]` : acc;
+      return g.relu ? `max(${sum}, vec4f(0.0))` : sum;
+    },
+  });
+}

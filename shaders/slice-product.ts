@@ -28,6 +28,14 @@ export interface SliceProductSpec {
   columns: number;
   /** vec4s before the weights in each slice (per-dispatch constants the row mapping may read). */
   header: number;
+  /** Exact K when the last vec4 of K is partly padding: terms past it are left out (the slice may end there). */
+  k?: number;
+  /**
+   * How row i reads its inputs k = 4·k4 .. 4·k4+3, as a vec4 expression, and the declaration of
+   * binding 0 it reads from. Default: `src: array<vec4f>`, `src[src{i} + k4]` zeroed unless srcOk{i}.
+   */
+  load?(i: number, k4: number): string;
+  srcDeclaration?: string;
   /** Bindings after the first three (kinds), and their declarations plus any helper functions. */
   extraBindings: readonly BindingKind[];
   declarations: string;
@@ -56,15 +64,17 @@ export function sliceProduct(spec: SliceProductSpec): KernelSource {
   const { workgroups, rowStride } = grid(invocations, size);
   const rows = Array.from({ length: R }, (_, r) => r);
   const cols = Array.from({ length: C }, (_, c) => c);
-  const step = (k4: number) => `// k = ${4 * k4}..${4 * k4 + 3}
-  ${rows.map((r) => `let a${r}_${k4} = select(vec4f(0.0), src[src${r} + ${k4}u], srcOk${r});`).join('\n  ')}
-  ${each(4, (e) => cols.map((c) => `let w${k4}_${e}_${c} = slice[${spec.header + (4 * k4 + e) * C + c}]; ${rows.map((r) => `acc${r}_${c} += a${r}_${k4}.${'xyzw'[e]} * w${k4}_${e}_${c};`).join(' ')}`).join('\n  '))}`;
+  const K = spec.k ?? spec.k4 * 4;
+  const load = spec.load ?? ((r: number, k4: number) => `select(vec4f(0.0), src[src${r} + ${k4}u], srcOk${r})`);
+  const step = (k4: number) => `// k = ${4 * k4}..${Math.min(4 * k4 + 3, K - 1)}
+  ${rows.map((r) => `let a${r}_${k4} = ${load(r, k4)};`).join('\n  ')}
+  ${each(Math.min(4, K - 4 * k4), (e) => cols.map((c) => `let w${k4}_${e}_${c} = slice[${spec.header + (4 * k4 + e) * C + c}]; ${rows.map((r) => `acc${r}_${c} += a${r}_${k4}.${'xyzw'[e]} * w${k4}_${e}_${c};`).join(' ')}`).join('\n  '))}`;
   return {
     key: `${spec.key}:r${R}`,
     bindings: ['read', 'read', 'write', ...spec.extraBindings],
     workgroups,
     code: `
-@group(0) @binding(0) var<storage, read> src: array<vec4f>;
+${spec.srcDeclaration ?? '@group(0) @binding(0) var<storage, read> src: array<vec4f>;'}
 @group(0) @binding(1) var<storage, read> slice: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> dst: array<vec4f>;
 ${spec.declarations}

@@ -19,7 +19,7 @@ import {
   type Conv2DBlocks,
   type Conv2DGeometry,
 } from '../../shaders/conv2d.ts';
-import { tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
+import { patchesApply, patchProduct, tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
 import {
   winogradApplies,
@@ -103,7 +103,7 @@ export interface Conv2DForwardViews {
 }
 
 /** How a convolution's forward or input gradient runs. */
-export type Conv2DVariant = 'direct' | 'winograd' | 'taps';
+export type Conv2DVariant = 'direct' | 'winograd' | 'taps' | 'patches';
 
 export interface Conv2DOptions {
   /** Force a variant (tests and benchmarks compare them); by default the first of conv2dVariants(). */
@@ -114,18 +114,21 @@ export interface Conv2DOptions {
 
 /**
  * The variants that apply to g on this engine, the default first. GPUs (`tiled` kernels) run the
- * direct kernels. CPU adapters (`registers`): the forward as Winograd F(2×2, 3×3) for stride-1 3×3
- * convolutions with enough pixels (engine.winograd), else direct; the input gradient as the sum of
- * per-tap slice products (shaders/conv2d-taps.ts) for vector channels, else direct.
+ * direct kernels. CPU adapters (`registers`): the forward as Winograd for stride-1 3×3
+ * convolutions with enough pixels (engine.winograd), else as one product over whole patches for
+ * few input channels (the first layer), else direct; the input gradient as the sum of per-tap
+ * slice products (shaders/conv2d-taps.ts) for vector channels, else direct; the kernel gradient
+ * as Winograd where the forward is, else direct.
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
   if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
   const forward: Conv2DVariant[] = [];
   const inputGrad: Conv2DVariant[] = [];
-  // Measured at batch 64 (bench/NOTES.md): forward Winograd 47 ms vs direct 89 vs taps 75 on conv2,
-  // direct ≈ taps on conv3; input gradient taps ≈ Winograd on conv2 (65 vs 64, direct 78), taps 36
-  // vs direct 59 on conv3. Taps need no transformed copies of dy (19 MB on conv2).
+  // Measured at batch 64 (bench/NOTES.md): forward Winograd 35 ms vs direct 78 vs taps 71 on conv2,
+  // direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient taps ≈ Winograd on conv2
+  // (66 vs 61, direct 79), taps 32 vs direct 53 on conv3. Taps need no transformed copies of dy (19 MB on conv2).
   if (winogradFits(engine, g)) forward.push('winograd');
+  if (patchesApply(g)) forward.push('patches');
   forward.push('direct');
   if (tapsApply(g, 'forward')) forward.push('taps');
   if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
@@ -159,6 +162,7 @@ export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DFo
   const variant = views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
   if (variant === 'winograd') return winograd(engine, g, { ...views, b: b[0] }, false, views.scratch!);
   if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
+  if (variant === 'patches') return [engine.kernel(patchProduct(g), [views.x, views.w, views.y, ...b])];
   const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks);
   return [engine.kernel(kernel, [views.x, views.w, ...b, views.y])];
 }
