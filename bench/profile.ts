@@ -34,23 +34,25 @@ export interface StepProfile {
   wallMs: number;
 }
 
-export type Phase = 'input' | 'forward' | 'loss' | 'backward' | 'optimizer' | 'other';
+export type Phase = 'input' | 'forward' | 'loss' | 'backward' | 'optimizer';
 
-/** The phase of a step a kernel belongs to, from its key. */
-export function phaseOf(op: string): Phase {
+/**
+ * The phase of a step a kernel belongs to: input, loss and optimizer from its family; the rest by
+ * where it runs, before the loss (forward) or after it (backward), since families such as the
+ * Winograd transforms serve both.
+ */
+export function phaseOf(op: string, afterLoss: boolean): Phase {
   if (op.startsWith('gather')) return 'input';
   if (op.includes('crossentropy')) return 'loss';
   if (/^(rmsprop|adam|sgd)$/.test(op)) return 'optimizer';
-  if (op.includes('forward')) return 'forward';
-  // sum-partials finishes the conv kernel/bias gradient reductions; sum adds fanned-out gradients.
-  if (/grad|backward|^sum/.test(op)) return 'backward';
-  return 'other';
+  return afterLoss ? 'backward' : 'forward';
 }
 
 function describeDispatches(dispatches: readonly Dispatch[], times: number[][]): DispatchTime[] {
+  const loss = dispatches.findIndex((d) => d.label.includes('crossentropy'));
   return dispatches.map((d, index) => {
     const op = d.label.split(':')[0]!;
-    return { index, label: d.label, op, phase: phaseOf(op), workgroups: d.workgroups, ms: median(times[index]!) };
+    return { index, label: d.label, op, phase: phaseOf(op, loss >= 0 && index > loss), workgroups: d.workgroups, ms: median(times[index]!) };
   });
 }
 
