@@ -112,12 +112,22 @@ fn position(h: i32, w: i32) -> Index {
  */
 function firstMax(g: PoolGeometry): string {
   return wgsl`
-fn firstMax(image: u32, top: i32, left: i32) -> Index {
+struct WindowMax { value: T, arg: Index }
+fn firstMax(image: u32, top: i32, left: i32) -> WindowMax {
   var best = tap(image, max(top, 0), max(left, 0), T(0.0)); // the first tap inside the image
   var arg = position(max(top, 0), max(left, 0));
   ${unroll(g.poolH, g.poolW, (dh, dw) => `{ let v = tap(image, top + ${dh}, left + ${dw}, best); let better = v > best; best = select(best, v, better); arg = select(arg, position(top + ${dh}, left + ${dw}), better); }`)}
-  return arg;
+  return WindowMax(best, arg);
 }`;
+}
+
+/**
+ * Options of the backward kernels. `reluMask`: x is a ReLU's output and dx is multiplied by
+ * [x > 0], the ReLU's own backward, so the layer before need not apply it (exact: the gradient
+ * lands only on window maxima, and a maximum is positive unless its whole window is zero).
+ */
+export interface PoolBackwardOptions {
+  reluMask?: boolean;
 }
 
 /** y[n, oh, ow, c] = max of x over the window's positions inside the image. */
@@ -153,11 +163,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * dx for any pool and stride, overlapping windows included: dx[n, h, w, c] = Σ dy[n, oh, ow, c]
  * over the windows containing (h, w) whose first maximum is (h, w); 0 where no window chose it.
  */
-export function maxPoolBackwardGather(g: PoolGeometry): KernelSource {
+export function maxPoolBackwardGather(g: PoolGeometry, options: PoolBackwardOptions = {}): KernelSource {
   const total = g.batch * g.height * g.width * (g.channels / lanes(g));
   const { workgroups, rowStride } = grid(total, WG);
   return {
-    key: `maxpool-backward-gather:${geometryKey(g)}`,
+    key: `maxpool-backward-gather:${geometryKey(g)}${options.reluMask ? ':relu-mask' : ''}`,
     bindings: ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
@@ -187,11 +197,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var acc = T(0.0);
   for (var oh = firstWindow(ih, PAD_TOP, ${g.poolH}, STRIDE_H); oh <= min((ih + PAD_TOP) / STRIDE_H, OUT_H - 1); oh++) {
     for (var ow = firstWindow(iw, PAD_LEFT, ${g.poolW}, STRIDE_W); ow <= min((iw + PAD_LEFT) / STRIDE_W, OUT_W - 1); ow++) {
-      let arg = firstMax(image, oh * STRIDE_H - PAD_TOP, ow * STRIDE_W - PAD_LEFT);
+      let arg = firstMax(image, oh * STRIDE_H - PAD_TOP, ow * STRIDE_W - PAD_LEFT).arg;
       acc += select(T(0.0), dy[grads + u32(oh * OUT_W + ow) * GROUPS], arg == me);
     }
   }
+#if ${options.reluMask ?? false}
+  dx[i] = select(T(0.0), acc, x[i] > T(0.0));
+#else
   dx[i] = acc;
+#endif
 }`,
   };
 }
@@ -203,13 +217,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * included. The last cells of a row or column also zero what lies past them (inputs no window
  * reaches when 'valid' pooling floors).
  */
-export function maxPoolBackwardCells(g: PoolGeometry): KernelSource {
+export function maxPoolBackwardCells(g: PoolGeometry, options: PoolBackwardOptions = {}): KernelSource {
   if (g.poolH > g.strideH || g.poolW > g.strideW) throw new Error('maxPoolBackwardCells needs non-overlapping windows (pool ≤ stride)');
   const total = g.batch * g.outHeight * g.outWidth * (g.channels / lanes(g));
   const { workgroups, rowStride } = grid(total, WG);
   const remainder = g.outHeight * g.strideH - g.padTop < g.height || g.outWidth * g.strideW - g.padLeft < g.width;
   return {
-    key: `maxpool-backward-cells:${geometryKey(g)}`,
+    key: `maxpool-backward-cells:${geometryKey(g)}${options.reluMask ? ':relu-mask' : ''}`,
     bindings: ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
@@ -236,8 +250,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let image = (pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS;
   let top = oh * STRIDE_H - PAD_TOP;
   let left = ow * STRIDE_W - PAD_LEFT;
-  let arg = firstMax(image, top, left);
+  let found = firstMax(image, top, left);
+  let arg = found.arg;
+#if ${options.reluMask ?? false}
+  let grad = select(T(0.0), dy[i], found.value > T(0.0));
+#else
   let grad = dy[i];
+#endif
   ${unroll(g.strideH, g.strideW, (dh, dw) => `put(image, top + ${dh}, left + ${dw}, select(T(0.0), grad, arg == position(top + ${dh}, left + ${dw})));`)}
 #if ${remainder}
   let bottom = select(top + STRIDE_H, IN_H, oh == OUT_H - 1);
@@ -254,6 +273,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 /** The backward kernel for `g`: cells when windows do not overlap, else the gather. */
-export function maxPoolBackward(g: PoolGeometry): KernelSource {
-  return g.poolH <= g.strideH && g.poolW <= g.strideW ? maxPoolBackwardCells(g) : maxPoolBackwardGather(g);
+export function maxPoolBackward(g: PoolGeometry, options: PoolBackwardOptions = {}): KernelSource {
+  return g.poolH <= g.strideH && g.poolW <= g.strideW ? maxPoolBackwardCells(g, options) : maxPoolBackwardGather(g, options);
 }

@@ -230,14 +230,15 @@ describe('Conv2D layer', () => {
   it('runs forward and backward through the layer contract', async () => {
     const e = styles.registers();
     const layer = new Conv2D({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' });
-    const inputShape = [5, 6, 4];
+    // Winograd on CPU adapters: the backward reuses the forward's transformed input (ctx.saved).
+    const inputShape = [8, 9, 8];
     const batch = 2;
     const outputShape = layer.computeOutputShape([inputShape]);
     const g: Conv2DGeometry = conv2dGeometry({ batch, inputShape, filters: 8, kernelSize: [3, 3], padding: 'same', relu: true });
-    const nx = batch * 5 * 6 * 4;
+    const nx = batch * 8 * 9 * 8;
     const ny = batch * outputShape.reduce((a, s) => a * s, 1);
     const x = randomArray(nx, 1);
-    const w = randomArray(3 * 3 * 4 * 8, 2);
+    const w = randomArray(3 * 3 * 8 * 8, 2);
     const b = randomArray(8, 3);
     const r = randomArray(ny, 4);
     const [xv, wv, bv, dyv] = [x, w, b, r].map((a) => uploadView(e, a)) as [Required<BufferView>, ...Required<BufferView>[]];
@@ -256,12 +257,16 @@ describe('Conv2D layer', () => {
       training: true,
       stepInfo: uploadView(e, new Uint32Array([0, 0])),
       scratch: (bytes) => nanBuffer(e, bytes / 4),
+      saved: new Map(),
       outputGrad: dyv!,
       inputGrads: [dx],
       weightGrads: [dw, db],
     };
     e.run(layer.forward(ctx));
-    e.run(layer.backward(ctx));
+    expect(ctx.saved.size, 'the Winograd forward keeps its transformed input').toBe(conv2dVariants(e, g).forward[0] === 'winograd' ? 1 : 0);
+    const backward = layer.backward(ctx);
+    if (ctx.saved.size) expect(backward.filter((d) => d.label.startsWith('winograd-input')), 'the backward transforms x again').toHaveLength(0);
+    e.run(backward);
     const ref = conv2dForwardRef(g, x, w, b);
     const grads = conv2dBackwardRef(g, x, w, ref.pre, r);
     expect(relL2(await readF32(e, output, ny), ref.y)).toBeLessThanOrEqual(1e-5);

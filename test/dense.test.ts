@@ -168,6 +168,7 @@ describe('Dense layer', () => {
       weights: [uploadView(e, d.w), uploadView(e, d.b!)],
       training: true,
       stepInfo: nanBuffer(e, 4),
+      saved: new Map(),
       scratch: () => {
         throw new Error('dense needs no scratch');
       },

@@ -54,8 +54,19 @@ describe('training the tutorial CNN', () => {
     m.setWeights(start);
     const x = new Float32Array(3 * B * 784).map(() => random.next());
     const labels = Int32Array.from({ length: 3 * B }, () => Math.floor(random.next() * 10));
+    const e = engine();
+    let step: string[] = [];
+    e.onEncode = (dispatches) => {
+      if (dispatches.length > step.length) step = dispatches.map((d) => d.label);
+    };
     await m.fit(tensor(x, [3 * B, 28, 28, 1]), tensor(labels, [3 * B]), { epochs: 1, batchSize: B, shuffle: false, verbose: 0 });
+    e.onEncode = undefined;
     const after = await m.getWeights();
+    // What this step checks numerically: both pools apply their convolution's ReLU mask (only conv3,
+    // before Flatten, masks its own), and on CPU adapters conv2's dW reuses the forward's Winograd input.
+    expect(step.filter((l) => l.startsWith('relu-backward')), 'ReLU mask passes').toEqual([`relu-backward:${B * 3 * 3 * 128}`]);
+    expect(step.filter((l) => l.startsWith('maxpool-backward') && l.endsWith(':relu-mask'))).toHaveLength(2);
+    if (e.winograd) expect(step.filter((l) => l.startsWith('winograd-input')), 'transformed inputs').toHaveLength(1);
 
     const w = start.map((s) => Float64Array.from(s.data));
     const v = w.map((a) => new Float64Array(a.length));

@@ -72,6 +72,26 @@ describe('max pooling kernels', () => {
     });
   }
 
+  it('applies a preceding ReLU mask to dx exactly (both kernels, windows of zeros included)', async () => {
+    for (const c of [cases[1]!, cases[2]!, cases[5]!]) {
+      const g = geometryOf(c);
+      const nIn = g.batch * g.height * g.width * g.channels;
+      const nOut = g.batch * g.outHeight * g.outWidth * g.channels;
+      // ReLU outputs, three quarters zeros: some windows (3×3 ones too) are all zeros, their maximum not positive.
+      const r = new Random(nIn + 7);
+      const x = Float32Array.from({ length: nIn }, () => Math.max(0, r.uniform(-3, 1)));
+      const dy = randomArray(nOut, nOut + 2);
+      const e = engine();
+      const dx = nanBuffer(e, nIn);
+      e.run(maxPoolBackward(e, g, { x: uploadView(e, x), dy: uploadView(e, dy), dx }, { reluMask: true }));
+      const got = await readF32(e, dx, nIn);
+      const expected = maxPoolBackwardRef(x, dy, g).map((v, i) => (x[i]! > 0 ? v : 0));
+      expect(expected.some((v, i) => v === 0 && maxPoolBackwardRef(x, dy, g)[i] !== 0), `${c.name}: the mask must matter`).toBe(true);
+      expect(relL2(got, expected), c.name).toBeLessThanOrEqual(1e-6);
+      expect(Array.from(got).every((v, i) => x[i]! > 0 || v === 0), `${c.name}: masked exactly`).toBe(true);
+    }
+  });
+
   it('uses the cells kernel exactly when windows do not overlap', () => {
     const kinds = cases.map((c) => maxPoolBackwardKernel(geometryOf(c)).key.split(':')[0]);
     expect(kinds).toEqual(cases.map((c) => (c.pool[0] <= c.strides[0] && c.pool[1] <= c.strides[1] ? 'maxpool-backward-cells' : 'maxpool-backward-gather')));
@@ -185,6 +205,7 @@ describe('MaxPooling2D layer', () => {
       weights: [],
       training: true,
       stepInfo: nanBuffer(e, 4),
+      saved: new Map(),
       scratch: () => {
         throw new Error('max pooling needs no scratch');
       },

@@ -93,6 +93,12 @@ export class Plan {
     /** Pre-softmax outputs of layers whose softmax the plan split out, and the softmax it added. */
     const softmaxes = new Map<GraphNode, { logits: View; softmax: Activation | null }>();
     const scratch = (bytes: number, label: string) => this.memory.take(Math.ceil(bytes / 4), label);
+    const savedByNode = new Map<GraphNode, Map<string, View>>();
+    const savedFor = (node: GraphNode) => {
+      let saved = savedByNode.get(node);
+      if (!saved) savedByNode.set(node, (saved = new Map()));
+      return saved;
+    };
     const contextFor = (node: GraphNode): Omit<ForwardContext, 'output'> => ({
       engine,
       batch,
@@ -103,6 +109,7 @@ export class Plan {
       training,
       stepInfo: model.stepInfo,
       scratch,
+      saved: savedFor(node),
     });
     for (const node of model.nodes) {
       const layer = node.layer;
@@ -156,6 +163,16 @@ export class Plan {
       recyclable.add(total);
       return total;
     };
+    // A fused ReLU's mask moves into the one layer reading its output when that layer can apply it for free (max pooling).
+    const consumers = new Map<SymbolicTensor, number>();
+    for (const node of model.nodes) for (const t of node.inputs) consumers.set(t, (consumers.get(t) ?? 0) + 1);
+    const masksReluOf = (node: GraphNode): boolean => {
+      const t = node.inputs[0];
+      if (!t || node.inputs.length !== 1 || !node.layer.masksReluInputGrad || consumers.get(t) !== 1 || t === model.output) return false;
+      const producer = t.producer.layer;
+      return producer.activation === 'relu' && producer.skipsMaskedRelu;
+    };
+    const maskedOutputs = new Set<SymbolicTensor>();
     for (const node of [...model.nodes].reverse()) {
       const layer = node.layer;
       if (layer instanceof InputLayer) continue;
@@ -184,7 +201,17 @@ export class Plan {
         continue;
       }
       const inputGrads = node.inputs.map((t) => (needsGrad(t) ? this.memory.take(sizeOfTensor(t), 'grad') : null));
-      const backwardCtx: BackwardContext = { ...ctx, output, outputGrad: dy, inputGrads, weightGrads: model.gradViews(layer) };
+      const reluMaskInputGrad = inputGrads[0] != null && masksReluOf(node);
+      if (reluMaskInputGrad) maskedOutputs.add(node.inputs[0]!);
+      const backwardCtx: BackwardContext = {
+        ...ctx,
+        output,
+        outputGrad: dy,
+        inputGrads,
+        weightGrads: model.gradViews(layer),
+        reluMaskInputGrad,
+        outputGradMasked: maskedOutputs.has(node.output),
+      };
       this.dispatches.push(...layer.backward(backwardCtx));
       node.inputs.forEach((t, i) => {
         const g = inputGrads[i];

@@ -100,7 +100,12 @@ export interface Conv2DForwardViews {
   y: View;
   /** Device memory for intermediate results; without it the forward runs as one direct kernel. */
   scratch?: Scratch;
+  /** Where to keep results the backward can reuse (Winograd's transformed input). */
+  saved?: Map<string, View>;
 }
+
+/** The saved entry holding the forward's Winograd-transformed input. */
+const SAVED_TRANSFORMED_INPUT = 'winograd transformed input';
 
 /** How a convolution's forward or input gradient runs. */
 export type Conv2DVariant = 'direct' | 'winograd' | 'taps' | 'patches';
@@ -160,7 +165,7 @@ function slice(view: View, index: number, floats: number): View {
 export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), options: Conv2DOptions = {}): Dispatch[] {
   const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
   const variant = views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
-  if (variant === 'winograd') return winograd(engine, g, { ...views, b: b[0] }, false, views.scratch!);
+  if (variant === 'winograd') return winograd(engine, g, { ...views, b: b[0] }, false, views.scratch!, views.saved);
   if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
   if (variant === 'patches') return [engine.kernel(patchProduct(g), [views.x, views.w, views.y, ...b])];
   const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks);
@@ -192,10 +197,11 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
  * transforms, one product per position and column group (each bound to its own slices), output
  * transform. `flipped`: w is the kernel of the convolution g mirrors (the input gradient's case).
  */
-function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; y: View }, flipped: boolean, scratch: Scratch): Dispatch[] {
+function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; y: View }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>): Dispatch[] {
   const L = winogradLayout(g);
   const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
-  const v = scratch(L.vFloats * 4, 'winograd transformed input');
+  const v = scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
+  saved?.set(SAVED_TRANSFORMED_INPUT, v);
   const m = scratch(L.mFloats * 4, 'winograd products');
   const product = winogradProduct(g);
   const dispatches = [engine.kernel(winogradKernelTransform(g, flipped), [views.w, u]), engine.kernel(winogradInputTransform(g), [views.x, v])];
@@ -213,14 +219,16 @@ function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; 
  * dW through Winograd's transforms (shaders/winograd.ts): V of x as in the forward, Y of dy,
  * the products over chunks of tiles, and their sum's transform back to taps.
  */
-function winogradKernelGrad(engine: Engine, g: Conv2DGeometry, views: { x: View; dy: View; dw: View }, scratch: Scratch): Dispatch[] {
+function winogradKernelGrad(engine: Engine, g: Conv2DGeometry, views: { x: View; dy: View; dw: View }, scratch: Scratch, saved?: Map<string, View>): Dispatch[] {
   const L = winogradLayout(g);
   const KG = winogradKernelGradLayout(g);
-  const v = scratch(L.vFloats * 4, 'winograd transformed input');
+  // The forward's transformed input when it kept one (the same plan, so the same x and layout).
+  const kept = saved?.get(SAVED_TRANSFORMED_INPUT);
+  const v = kept ?? scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
   const y = scratch(KG.yFloats * 4, 'winograd transformed dy');
   const partials = scratch(KG.partialFloats * 4, 'winograd dW partial sums');
   return [
-    engine.kernel(winogradInputTransform(g), [views.x, v]),
+    ...(kept ? [] : [engine.kernel(winogradInputTransform(g), [views.x, v])]),
     engine.kernel(winogradGradTransform(g), [views.dy, y]),
     engine.kernel(winogradKernelGradProduct(g), [v, y, partials]),
     engine.kernel(winogradKernelGradOutput(g), [partials, views.dw]),
@@ -240,6 +248,8 @@ export interface Conv2DBackwardViews {
   db?: View | null;
   /** Device memory for the masked dy, the dW/db partial sums and the input gradient's transforms. */
   scratch: Scratch;
+  /** What the forward kept (conv2dForward's `saved`), when it ran in the same plan. */
+  saved?: Map<string, View>;
 }
 
 /** Floats of scratch conv2dBackward asks for (0 when the reductions need no partials). */
@@ -279,7 +289,7 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
   const dwVariant = pickVariant(conv2dVariants(engine, g).kernelGrad, options.kernelGrad, 'kernel gradient');
   const dwKernel = tiled ? conv2dKernelGradTiled(g) : conv2dKernelGrad(g, blocks);
   if (dwVariant === 'winograd') {
-    dispatches.push(...winogradKernelGrad(engine, g, { x: views.x, dy, dw: views.dw }, views.scratch));
+    dispatches.push(...winogradKernelGrad(engine, g, { x: views.x, dy, dw: views.dw }, views.scratch, views.saved));
   } else if (plan.dwChunks > 1 && partials) {
     dispatches.push(engine.kernel(dwKernel, [dy, views.x, partials]));
     dispatches.push(engine.kernel(sumPartials(g.kH * g.kW * g.inC * g.outC, plan.dwChunks), [partials, views.dw]));
@@ -351,6 +361,10 @@ export class Conv2D extends Layer {
     this.biasInitializer = parseInitializer(config.biasInitializer ?? 'zeros', `${who}: biasInitializer`);
   }
 
+  override get skipsMaskedRelu(): boolean {
+    return true;
+  }
+
   /** The configured activation; only ReLU is fused, the graph appends softmax as its own layer. */
   override get activation(): ActivationName {
     return this.activationName;
@@ -387,11 +401,13 @@ export class Conv2D extends Layer {
 
   forward(ctx: ForwardContext): Dispatch[] {
     const g = this.geometry(ctx.batch, ctx.inputShapes);
-    return conv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output, scratch: ctx.scratch });
+    return conv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output, scratch: ctx.scratch, saved: ctx.saved });
   }
 
   backward(ctx: BackwardContext): Dispatch[] {
     const g = this.geometry(ctx.batch, ctx.inputShapes);
+    // The next layer applied the ReLU's mask already (plan-level fusion): dy is what the mask pass would give.
+    if (ctx.outputGradMasked) g.relu = false;
     return conv2dBackward(ctx.engine, g, {
       x: ctx.inputs[0]!,
       w: ctx.weights[0]!,
@@ -401,6 +417,7 @@ export class Conv2D extends Layer {
       dw: ctx.weightGrads[0]!,
       db: ctx.weightGrads[1] ?? null,
       scratch: ctx.scratch,
+      saved: ctx.saved,
     });
   }
 

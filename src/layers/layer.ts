@@ -35,6 +35,11 @@ export interface ForwardContext {
   stepInfo: Required<BufferView>;
   /** Extra device memory for the plan's lifetime (freed with the plan). */
   scratch(byteLength: number, label: string): Required<BufferView>;
+  /**
+   * Views the layer's forward keeps for its backward in the same plan (the same map in both
+   * contexts), such as an input already transformed; the backward must not rely on an entry.
+   */
+  saved: Map<string, Required<BufferView>>;
 }
 
 export interface BackwardContext extends ForwardContext {
@@ -44,6 +49,13 @@ export interface BackwardContext extends ForwardContext {
   inputGrads: readonly (Required<BufferView> | null)[];
   /** Where to write dL/dW for each weight (overwrite). */
   weightGrads: readonly Required<BufferView>[];
+  /**
+   * The ReLU mask is fused across the two layers (the plan sets both sides, see Layer.masksReluInputGrad):
+   * `reluMaskInputGrad` asks this layer to multiply its input gradient by [input > 0];
+   * `outputGradMasked` tells the layer that produced that input that its fused ReLU's mask is applied.
+   */
+  reluMaskInputGrad?: boolean;
+  outputGradMasked?: boolean;
 }
 
 export type ActivationName = 'linear' | 'relu' | 'softmax';
@@ -75,6 +87,18 @@ export abstract class Layer {
   /** The activation applied after this layer's main op, when it is one the plan should split out. */
   get activation(): ActivationName {
     return 'linear';
+  }
+
+  /**
+   * Whether this layer's backward can apply a preceding fused ReLU's mask to its input gradient at
+   * no cost (BackwardContext.reluMaskInputGrad), and whether a fused ReLU of this layer's own
+   * honours BackwardContext.outputGradMasked by skipping its mask.
+   */
+  get masksReluInputGrad(): boolean {
+    return false;
+  }
+  get skipsMaskedRelu(): boolean {
+    return false;
   }
 
   abstract forward(ctx: ForwardContext): Dispatch[];

@@ -1,7 +1,7 @@
 /**
  * MaxPooling2D (Keras semantics, channels_last) and the op-level functions it wraps.
  */
-import { maxPoolBackward as backwardKernel, maxPoolForward as forwardKernel, type PoolGeometry } from '../../shaders/pool.ts';
+import { maxPoolBackward as backwardKernel, maxPoolForward as forwardKernel, type PoolBackwardOptions, type PoolGeometry } from '../../shaders/pool.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
 import { kerasConfig, pair, padding as parsePadding, windowOutput, type Padding } from './config.ts';
@@ -70,8 +70,8 @@ export function maxPoolForward(engine: Engine, g: PoolGeometry, views: { x: Buff
 }
 
 /** dx = gradient of maxpool routed to each window's first maximum; dx is fully overwritten. */
-export function maxPoolBackward(engine: Engine, g: PoolGeometry, views: { x: BufferView; dy: BufferView; dx: BufferView }): Dispatch[] {
-  return [engine.kernel(backwardKernel(g), [views.x, views.dy, views.dx])];
+export function maxPoolBackward(engine: Engine, g: PoolGeometry, views: { x: BufferView; dy: BufferView; dx: BufferView }, options: PoolBackwardOptions = {}): Dispatch[] {
+  return [engine.kernel(backwardKernel(g, options), [views.x, views.dy, views.dx])];
 }
 
 export class MaxPooling2D extends Layer {
@@ -107,7 +107,12 @@ export class MaxPooling2D extends Layer {
     const dx = ctx.inputGrads[0];
     if (!dx) return [];
     const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
-    return maxPoolBackward(ctx.engine, g, { x: ctx.inputs[0]!, dy: ctx.outputGrad, dx });
+    return maxPoolBackward(ctx.engine, g, { x: ctx.inputs[0]!, dy: ctx.outputGrad, dx }, { reluMask: ctx.reluMaskInputGrad });
+  }
+
+  /** The gradient reaches only window maxima, where [x > 0] is one comparison with a value at hand. */
+  override get masksReluInputGrad(): boolean {
+    return true;
   }
 
   override getConfig(): Record<string, unknown> {
