@@ -121,23 +121,23 @@ export interface Conv2DOptions {
  * The variants that apply to g on this engine, the default first. GPUs (`tiled` kernels) run the
  * direct kernels. CPU adapters (`registers`): the forward as Winograd for stride-1 3×3
  * convolutions with enough pixels (engine.winograd), else as one product over whole patches for
- * few input channels (the first layer), else direct; the input gradient as the sum of per-tap
- * slice products (shaders/conv2d-taps.ts) for vector channels, else direct; the kernel gradient
- * as Winograd where the forward is, else direct.
+ * few input channels (the first layer), else direct; the input gradient as Winograd where the
+ * mirrored convolution allows, else as the sum of per-tap slice products (shaders/conv2d-taps.ts)
+ * for vector channels, else direct; the kernel gradient as Winograd where the forward is, else direct.
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
   if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
   const forward: Conv2DVariant[] = [];
   const inputGrad: Conv2DVariant[] = [];
   // Measured at batch 64 (bench/NOTES.md): forward Winograd 35 ms vs direct 78 vs taps 71 on conv2,
-  // direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient taps ≈ Winograd on conv2
-  // (66 vs 61, direct 79), taps 32 vs direct 53 on conv3. Taps need no transformed copies of dy (19 MB on conv2).
+  // direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient Winograd 5–14% ahead of
+  // taps on conv2 (61 vs 66, 91 vs 105; 19 MB more scratch), taps 32 vs direct 53 on conv3.
   if (winogradFits(engine, g)) forward.push('winograd');
   if (patchesApply(g)) forward.push('patches');
   forward.push('direct');
   if (tapsApply(g, 'forward')) forward.push('taps');
-  if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
   if (g.strideH === 1 && g.strideW === 1 && winogradFits(engine, mirroredGeometry(g))) inputGrad.push('winograd');
+  if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
   inputGrad.push('direct');
   const kernelGrad: Conv2DVariant[] = winogradFits(engine, g) ? ['winograd', 'direct'] : ['direct'];
   return { forward, inputGrad, kernelGrad };
