@@ -127,18 +127,21 @@ export interface Conv2DOptions {
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
   if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
-  const forward: Conv2DVariant[] = [];
-  const inputGrad: Conv2DVariant[] = [];
+  // Slice products read weights with constant indices, broadcasts only without bounds checks; with
+  // them (browsers), each load is checked and they measured 2–7× slower than direct: direct first.
+  const checked = engine.robustBufferAccess;
+  const forward: Conv2DVariant[] = checked ? ['direct'] : [];
+  const inputGrad: Conv2DVariant[] = checked ? ['direct'] : [];
   // Measured at batch 64 (bench/NOTES.md): forward Winograd 35 ms vs direct 78 vs taps 71 on conv2,
   // direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient Winograd 5–14% ahead of
   // taps on conv2 (61 vs 66, 91 vs 105; 19 MB more scratch), taps 32 vs direct 53 on conv3.
   if (winogradFits(engine, g)) forward.push('winograd');
   if (patchesApply(g)) forward.push('patches');
-  forward.push('direct');
+  if (!checked) forward.push('direct');
   if (tapsApply(g, 'forward')) forward.push('taps');
   if (g.strideH === 1 && g.strideW === 1 && winogradFits(engine, mirroredGeometry(g))) inputGrad.push('winograd');
   if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
-  inputGrad.push('direct');
+  if (!checked) inputGrad.push('direct');
   const kernelGrad: Conv2DVariant[] = winogradFits(engine, g) ? ['winograd', 'direct'] : ['direct'];
   return { forward, inputGrad, kernelGrad };
 }

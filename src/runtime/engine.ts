@@ -18,8 +18,9 @@ export interface EngineOptions extends AcquireOptions {
   /** Kernel variant family; `auto` picks `registers` on CPU adapters and `tiled` on GPUs. */
   kernelStyle?: KernelStyle | 'auto';
   /**
-   * Stride-1 3×3 convolutions as Winograd F(2×2, 3×3) (2.25× fewer multiply-adds, more memory
-   * traffic); `auto` uses it with the `registers` kernels, where it measured faster.
+   * Stride-1 3×3 convolutions as Winograd (F(4×4, 3×3): 4× fewer multiply-adds, more memory
+   * traffic); `auto` uses it with the `registers` kernels on a device without bounds checks, where
+   * it measured faster (with bounds checks, as in browsers, it measured 1.8× slower than direct).
    */
   winograd?: boolean | 'auto';
   /** Scan inputs for NaN/Inf before uploading them (off by default: it costs a pass over the data). */
@@ -108,7 +109,8 @@ export class Engine {
     if (isNode && this.isFallbackAdapter) paceDawnPolling();
     this.adapterDescription = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter' : 'unknown adapter';
     this.kernelStyle = !options.kernelStyle || options.kernelStyle === 'auto' ? (this.isFallbackAdapter ? 'registers' : 'tiled') : options.kernelStyle;
-    this.winograd = options.winograd === undefined || options.winograd === 'auto' ? this.kernelStyle === 'registers' : options.winograd;
+    // Winograd's products (like every slice product) need loads without bounds checks to pay: with them, 2–7× slower than direct.
+    this.winograd = options.winograd === undefined || options.winograd === 'auto' ? this.kernelStyle === 'registers' && !acquired.robustBufferAccess : options.winograd;
     this.checkNumerics = options.checkNumerics ?? false;
     this.hasTimestamps = this.device.features.has('timestamp-query');
     this.device.addEventListener('uncapturederror', (event) => {
@@ -340,6 +342,11 @@ export class Engine {
       pipelinesCompiled: this.pipelines.size,
       ...this.counters,
     };
+  }
+
+  /** False when Dawn runs our kernels without bounds checks (Node on a CPU adapter, by default). */
+  get robustBufferAccess(): boolean {
+    return this.acquired.robustBufferAccess;
   }
 
   get isDisposed(): boolean {
