@@ -19,7 +19,7 @@
  */
 import { each, type Conv2DGeometry } from './conv2d.ts';
 import { grid, type KernelSource } from './kernel.ts';
-import { sliceProduct } from './slice-product.ts';
+import { alignSlice, MAX_K, MAX_UNROLLED, sliceColumns, sliceProduct } from './slice-product.ts';
 
 export type TapMode = 'forward' | 'inputGrad';
 /** Which taps a forward dispatch handles: the first writes, the others add, the last applies bias and ReLU. */
@@ -27,10 +27,6 @@ export type TapRole = 'first' | 'middle' | 'last' | 'only';
 
 /** Pixels per product invocation. */
 const PIXELS_PER_INVOCATION = 2;
-/** Upper bound on K × vec4 columns of one invocation (its unrolled body has R times that many vec4 multiply-adds). */
-const MAX_UNROLLED = 512;
-const MAX_K = 128;
-const SLICE_ALIGN_FLOATS = 64;
 const HEADER = 1;
 
 export interface TapLayout {
@@ -54,12 +50,10 @@ export function tapsApply(g: Conv2DGeometry, mode: TapMode): boolean {
 export function tapLayout(g: Conv2DGeometry, mode: TapMode): TapLayout {
   const k4 = (mode === 'forward' ? g.inC : g.outC) / 4;
   const n4 = (mode === 'forward' ? g.outC : g.inC) / 4;
-  const limit = Math.max(1, Math.floor(MAX_UNROLLED / (k4 * 4)));
-  let columns = 1;
-  for (let c = 1; c <= n4; c++) if (n4 % c === 0 && c <= limit) columns = c;
+  const columns = sliceColumns(k4, n4);
   const groups = n4 / columns;
   const taps = g.kH * g.kW;
-  const slice = Math.ceil((4 * HEADER + k4 * 4 * columns * 4) / SLICE_ALIGN_FLOATS) * SLICE_ALIGN_FLOATS;
+  const slice = alignSlice(4 * HEADER + k4 * 4 * columns * 4);
   return { k4, n4, columns, groups, taps, slice, floats: taps * groups * slice };
 }
 

@@ -18,7 +18,7 @@
  * their indices (so the inner loops stay branch-free) and drop those results when storing.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { grid, type KernelSource } from './kernel.ts';
+import { activation, grid, type KernelSource } from './kernel.ts';
 
 export interface DenseGeometry {
   /** Batch × every axis but the last. */
@@ -135,13 +135,7 @@ ${writeMatrix('y', g.bias ? 3 : 2, g.units)}
 const ROWS = ${g.rows}u;
 const K = ${g.inputs}u;
 
-fn activate(v: vec4f) -> vec4f {
-#if ${g.relu}
-  return max(v, vec4f(0.0));
-#else
-  return v;
-#endif
-}
+${activation(g.relu)}
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {

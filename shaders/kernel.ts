@@ -48,3 +48,8 @@ export const STEP_INFO_BYTES = 16;
 export function stepInfoData(offset: number, step: number, seed: number): Uint32Array {
   return new Uint32Array([offset >>> 0, step >>> 0, seed >>> 0, 0]);
 }
+
+/** `fn activate(v: vec4f) -> vec4f`: the fused activation of an epilogue (ReLU, or none). */
+export function activation(relu: boolean): string {
+  return relu ? 'fn activate(v: vec4f) -> vec4f { return max(v, vec4f(0.0)); }' : 'fn activate(v: vec4f) -> vec4f { return v; }';
+}

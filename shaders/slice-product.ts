@@ -55,6 +55,24 @@ export interface SliceProductSpec {
 
 const WG = 64;
 
+/** Upper bound on K × vec4 columns of one invocation (its unrolled body has R times that many vec4 multiply-adds). */
+export const MAX_UNROLLED = 512;
+/** K up to which clients unroll a product (the body, and SwiftShader's compile time, grow with it). */
+export const MAX_K = 128;
+
+/** Floats per slice rounded up to 256 bytes, the largest minStorageBufferOffsetAlignment WebGPU allows. */
+export function alignSlice(floats: number): number {
+  return Math.ceil(floats / 64) * 64;
+}
+
+/** vec4 columns per slice for K = 4·k4 and N = 4·n4: the widest divisor of n4 whose unrolled body stays under MAX_UNROLLED. */
+export function sliceColumns(k4: number, n4: number): number {
+  const limit = Math.max(1, Math.floor(MAX_UNROLLED / (k4 * 4)));
+  let columns = 1;
+  for (let c = 1; c <= n4; c++) if (n4 % c === 0 && c <= limit) columns = c;
+  return columns;
+}
+
 export function sliceProduct(spec: SliceProductSpec): KernelSource {
   const R = spec.rowsPerInvocation;
   const C = spec.columns;

@@ -26,8 +26,8 @@
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { channelReader, channelWriter, each, type Conv2DGeometry } from './conv2d.ts';
-import { f32, grid, type KernelSource } from './kernel.ts';
-import { sliceProduct } from './slice-product.ts';
+import { activation, f32, grid, type KernelSource } from './kernel.ts';
+import { alignSlice, MAX_K, sliceColumns, sliceProduct } from './slice-product.ts';
 
 interface Transforms {
   /** Output tile side m; input patch side a = m + 2. */
@@ -87,13 +87,7 @@ function sandwich(L: number[][], R: number[][], cols: number, x: (r: number, c: 
 
 /** Tiles per product invocation. */
 const TILES_PER_INVOCATION = 2;
-/** Upper bound on K × columns of one product invocation's unrolled body (vec4 multiply-adds / R). */
-const MAX_UNROLLED = 512;
-/** Channel counts up to which the product unrolls K (its body grows with K; compile time with it). */
-const MAX_K = 128;
 const WG = 64;
-/** minStorageBufferOffsetAlignment is at most 256 bytes on every adapter (WebGPU's default limit). */
-const SLICE_ALIGN_FLOATS = 64;
 
 export interface WinogradLayout {
   /** Output tile side m and input patch side a; positions = a². */
@@ -118,8 +112,6 @@ export interface WinogradLayout {
   mFloats: number;
 }
 
-const align = (floats: number) => Math.ceil(floats / SLICE_ALIGN_FLOATS) * SLICE_ALIGN_FLOATS;
-
 /**
  * Whether Winograd applies and pays: 3×3 taps at stride 1, enough channels for vector reads and
  * an unrolled K, and outputs large enough that tiles waste little (conv3's 3×3 outputs would
@@ -140,14 +132,11 @@ export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
   const tiles = g.batch * tilesH * tilesW;
   const k4 = Math.ceil(g.inC / 4);
   const n4 = Math.ceil(g.outC / 4);
-  // The widest divisor of N4 whose unrolled body stays under MAX_UNROLLED.
-  const limit = Math.max(1, Math.floor(MAX_UNROLLED / (k4 * 4)));
-  let columns = 1;
-  for (let c = 1; c <= n4; c++) if (n4 % c === 0 && c <= limit) columns = c;
+  const columns = sliceColumns(k4, n4);
   const groups = n4 / columns;
-  const vSlice = align(tiles * k4 * 4);
-  const uSlice = align(k4 * 4 * columns * 4);
-  const mSlice = align(tiles * columns * 4);
+  const vSlice = alignSlice(tiles * k4 * 4);
+  const uSlice = alignSlice(k4 * 4 * columns * 4);
+  const mSlice = alignSlice(tiles * columns * 4);
   return {
     tile: m, patch: a, positions, tilesH, tilesW, tiles, k4, n4, columns, groups, vSlice, uSlice, mSlice,
     vFloats: positions * vSlice,
@@ -157,6 +146,13 @@ export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
 }
 
 /** The shapes a transform depends on (`shapeKey`), and with the epilogue (`key`). */
+/** WGSL: image `n` and tile coordinates (ty, tx) of the flat tile index `tile`. */
+function tilePosition(L: WinogradLayout): string {
+  return `let tx = tile % ${L.tilesW}u;
+  let ty = (tile / ${L.tilesW}u) % ${L.tilesH}u;
+  let n = tile / ${L.tilesW * L.tilesH}u;`;
+}
+
 function shapeKey(g: Conv2DGeometry): string {
   const { m } = transformsFor(g);
   return `f${m}-n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-p${g.padTop}x${g.padLeft}-out${g.outH}x${g.outW}x${g.outC}`;
@@ -233,9 +229,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${invocations}u) { return; }
   let k4 = i % ${L.k4}u;
   let tile = i / ${L.k4}u;
-  let tx = tile % ${L.tilesW}u;
-  let ty = (tile / ${L.tilesW}u) % ${L.tilesH}u;
-  let n = tile / ${L.tilesW * L.tilesH}u;
+  ${tilePosition(L)}
   let top = i32(ty * ${T.m}u) - ${g.padTop};
   let left = i32(tx * ${T.m}u) - ${g.padLeft};
   ${each(T.a, (r) => `let inRow${r} = u32(top + ${r}) < ${g.inH}u;`)}
@@ -297,13 +291,7 @@ ${channelReader('b', 1, 1, g.outC)}
 #endif
 ${channelWriter('y', g.bias ? 2 : 1, g.outC)}
 
-fn activate(v: vec4f) -> vec4f {
-#if ${g.relu}
-  return max(v, vec4f(0.0));
-#else
-  return v;
-#endif
-}
+${activation(g.relu)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -319,9 +307,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #else
   let bias = vec4f(0.0);
 #endif
-  let tx = tile % ${L.tilesW}u;
-  let ty = (tile / ${L.tilesW}u) % ${L.tilesH}u;
-  let n = tile / ${L.tilesW * L.tilesH}u;
+  ${tilePosition(L)}
   let pixel = (n * ${g.outH}u + ty * ${T.m}u) * ${g.outW}u + tx * ${T.m}u;
   // Rows and columns of the tile inside the output (the last tiles of odd sizes hang over).
   ${each(T.m, (r) => `let row${r} = ty * ${T.m}u + ${r}u < ${g.outH}u;`)}
@@ -361,7 +347,7 @@ export interface WinogradKernelGradLayout {
 
 export function winogradKernelGradLayout(g: Conv2DGeometry): WinogradKernelGradLayout {
   const L = winogradLayout(g);
-  const ySlice = align(L.tiles * L.n4 * 4);
+  const ySlice = alignSlice(L.tiles * L.n4 * 4);
   // 8 × 16 channels: 6 vector loads per 32 vector multiply-adds (2×2 to 4×8 measured alike).
   const kBlock = L.k4 % 2 === 0 ? 2 : 1;
   const nBlock = [4, 2, 1].find((b) => L.n4 % b === 0)!;
@@ -401,9 +387,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${invocations}u) { return; }
   let n4 = i % ${L.n4}u;
   let tile = i / ${L.n4}u;
-  let tx = tile % ${L.tilesW}u;
-  let ty = (tile / ${L.tilesW}u) % ${L.tilesH}u;
-  let n = tile / ${L.tilesW * L.tilesH}u;
+  ${tilePosition(L)}
   let pixel = (n * ${g.outH}u + ty * ${T.m}u) * ${g.outW}u + tx * ${T.m}u;
   ${each(T.m, (r) => `let row${r} = ty * ${T.m}u + ${r}u < ${g.outH}u;`)}
   ${each(T.m, (c) => `let col${c} = tx * ${T.m}u + ${c}u < ${g.outW}u;`)}
