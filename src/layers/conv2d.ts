@@ -33,7 +33,6 @@ import {
   winogradOutputTransform,
   winogradProduct,
 } from '../../shaders/winograd.ts';
-import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
 import { parseActivation } from './activation.ts';
@@ -255,14 +254,6 @@ export interface Conv2DBackwardViews {
   saved?: Map<string, View>;
 }
 
-/** Floats of scratch conv2dBackward asks for (0 when the reductions need no partials). */
-export function conv2dScratchFloats(g: Conv2DGeometry, style: KernelStyle, blocks: Conv2DBlocks = defaultBlocks(g)): number {
-  const plan = conv2dReductionPlan(g, style, blocks);
-  const dw = plan.dwChunks > 1 ? plan.dwChunks * g.kH * g.kW * g.inC * g.outC : 0;
-  const db = g.bias && plan.dbChunks > 1 ? plan.dbChunks * g.outC : 0;
-  return Math.max(dw, db);
-}
-
 export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: Conv2DBackwardViews, blocks: Conv2DBlocks = defaultBlocks(geometry), options: Conv2DOptions = {}): Dispatch[] {
   const dispatches: Dispatch[] = [];
   let dy = views.dy;
@@ -275,35 +266,43 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
   // The kernels below see dy after the ReLU: their geometry has none.
   const g: Conv2DGeometry = { ...geometry, relu: false };
   const tiled = engine.kernelStyle === 'tiled';
-  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
-  const scratchFloats = conv2dScratchFloats(g, engine.kernelStyle, blocks);
-  // dW's and db's partials take turns in one scratch buffer (dispatches run in order).
-  const partials = scratchFloats > 0 ? views.scratch(scratchFloats * 4, 'conv2d partial sums') : null;
-  if (views.dx && tiled) dispatches.push(engine.kernel(conv2dInputGradTiled(g), [dy, views.w, views.dx]));
-  const dxVariant = views.dx ? pickVariant(conv2dVariants(engine, g).inputGrad, options.inputGrad, 'input gradient') : 'direct';
-  if (views.dx && dxVariant === 'winograd') {
-    dispatches.push(...winograd(engine, mirroredGeometry(g), { x: dy, w: views.w, y: views.dx }, true, views.scratch));
-  } else if (views.dx && dxVariant === 'taps') {
-    dispatches.push(...byTaps(engine, g, 'inputGrad', { src: dy, w: views.w, dst: views.dx }, views.scratch));
-  } else if (views.dx && !tiled) {
-    const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
-    dispatches.push(engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [dy, wt, views.dx]));
+  const variants = conv2dVariants(engine, g);
+
+  if (views.dx) {
+    const variant = pickVariant(variants.inputGrad, options.inputGrad, 'input gradient');
+    if (variant === 'winograd') {
+      dispatches.push(...winograd(engine, mirroredGeometry(g), { x: dy, w: views.w, y: views.dx }, true, views.scratch));
+    } else if (variant === 'taps') {
+      dispatches.push(...byTaps(engine, g, 'inputGrad', { src: dy, w: views.w, dst: views.dx }, views.scratch));
+    } else if (tiled) {
+      dispatches.push(engine.kernel(conv2dInputGradTiled(g), [dy, views.w, views.dx]));
+    } else {
+      const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
+      dispatches.push(engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [dy, wt, views.dx]));
+    }
   }
-  const dwVariant = pickVariant(conv2dVariants(engine, g).kernelGrad, options.kernelGrad, 'kernel gradient');
-  const dwKernel = tiled ? conv2dKernelGradTiled(g) : conv2dKernelGrad(g, blocks);
-  if (dwVariant === 'winograd') {
+
+  const dwByWinograd = pickVariant(variants.kernelGrad, options.kernelGrad, 'kernel gradient') === 'winograd';
+  const kernelFloats = g.kH * g.kW * g.inC * g.outC;
+  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
+  // The direct dW's and db's partials take turns in one scratch buffer (dispatches run in order).
+  const dwPartials = !dwByWinograd && plan.dwChunks > 1 ? plan.dwChunks * kernelFloats : 0;
+  const dbPartials = g.bias && plan.dbChunks > 1 ? plan.dbChunks * g.outC : 0;
+  const partials = dwPartials || dbPartials ? views.scratch(Math.max(dwPartials, dbPartials) * 4, 'conv2d partial sums') : null;
+  if (dwByWinograd) {
     dispatches.push(...winogradKernelGrad(engine, g, { x: views.x, dy, dw: views.dw }, views.scratch, views.saved));
-  } else if (plan.dwChunks > 1 && partials) {
-    dispatches.push(engine.kernel(dwKernel, [dy, views.x, partials]));
-    dispatches.push(engine.kernel(sumPartials(g.kH * g.kW * g.inC * g.outC, plan.dwChunks), [partials, views.dw]));
   } else {
-    dispatches.push(engine.kernel(dwKernel, [dy, views.x, views.dw]));
+    const kernel = tiled ? conv2dKernelGradTiled(g) : conv2dKernelGrad(g, blocks);
+    if (dwPartials && partials) {
+      dispatches.push(engine.kernel(kernel, [dy, views.x, partials]), engine.kernel(sumPartials(kernelFloats, plan.dwChunks), [partials, views.dw]));
+    } else {
+      dispatches.push(engine.kernel(kernel, [dy, views.x, views.dw]));
+    }
   }
   if (g.bias) {
     const db = required(views.db, 'db (the bias gradient)');
-    if (plan.dbChunks > 1 && partials) {
-      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, partials]));
-      dispatches.push(engine.kernel(sumPartials(g.outC, plan.dbChunks), [partials, db]));
+    if (dbPartials && partials) {
+      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, partials]), engine.kernel(sumPartials(g.outC, plan.dbChunks), [partials, db]));
     } else {
       dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, db]));
     }
