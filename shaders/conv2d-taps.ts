@@ -19,14 +19,12 @@
  */
 import { each, type Conv2DGeometry } from './conv2d.ts';
 import { grid, type KernelSource } from './kernel.ts';
-import { alignSlice, MAX_K, MAX_UNROLLED, sliceColumns, sliceProduct } from './slice-product.ts';
+import { alignSlice, MAX_K, MAX_UNROLLED, rowsPerInvocation, sliceColumns, sliceProduct } from './slice-product.ts';
 
 export type TapMode = 'forward' | 'inputGrad';
 /** Which taps a forward dispatch handles: the first writes, the others add, the last applies bias and ReLU. */
 export type TapRole = 'first' | 'middle' | 'last' | 'only';
 
-/** Pixels per product invocation. */
-const PIXELS_PER_INVOCATION = 2;
 const HEADER = 1;
 
 export interface TapLayout {
@@ -100,7 +98,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * One tap and column group of the forward (role: see TapRole) or of the input gradient. Bindings:
  * forward x, slice, y, (b with the last role); input gradient dy, slice, dx.
  */
-export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole = 'only'): KernelSource {
+export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole = 'only', checkedLoads = false): KernelSource {
   const L = tapLayout(g, mode);
   const forward = mode === 'forward';
   const last = role === 'last' || role === 'only';
@@ -121,12 +119,14 @@ export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole = 'on
   return sliceProduct({
     key: `conv2d-taps:${mode}:${key(g)}${forward ? `:${role}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}` : ''}:c${L.columns}`,
     rows: g.batch * g.outH * g.outW,
-    rowsPerInvocation: PIXELS_PER_INVOCATION,
+    rowsPerInvocation: rowsPerInvocation(checkedLoads),
+    srcLength: (forward ? g.batch * g.inH * g.inW : g.batch * g.outH * g.outW) * srcC4,
+    dstLength: (forward ? g.batch * g.outH * g.outW : g.batch * g.inH * g.inW) * dstC4,
     k4: L.k4,
     columns: L.columns,
     header: HEADER,
     extraBindings: bias ? ['read'] : [],
-    declarations: bias ? '@group(0) @binding(3) var<storage, read> b: array<vec4f>;' : '',
+    declarations: bias ? `@group(0) @binding(3) var<storage, read> b: array<vec4f, ${g.outC / 4}>;` : '',
     // The tap's shift, padding included, and the group's first column, from the slice's header.
     prologue: `let info = slice[0];
   let ky = i32(info.x) - ${g.padTop};
@@ -159,7 +159,7 @@ export function patchesApply(g: Conv2DGeometry): boolean {
  * whole and every weight index is a constant. Rows are output pixels; each patch element is read
  * where it lies in x (zeros in the padding). Bindings: x, w, y, (b).
  */
-export function patchProduct(g: Conv2DGeometry): KernelSource {
+export function patchProduct(g: Conv2DGeometry, checkedLoads = false): KernelSource {
   const K = g.kH * g.kW * g.inC;
   const n4 = g.outC / 4;
   const masked = g.padTop > 0 || g.padLeft > 0 || (g.outH - 1) * g.strideH + g.kH > g.inH || (g.outW - 1) * g.strideW + g.kW > g.inW;
@@ -176,15 +176,17 @@ export function patchProduct(g: Conv2DGeometry): KernelSource {
   return sliceProduct({
     key: `conv2d-patches:${key(g)}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}`,
     rows: g.batch * g.outH * g.outW,
-    rowsPerInvocation: PIXELS_PER_INVOCATION,
+    rowsPerInvocation: rowsPerInvocation(checkedLoads),
+    srcLength: 0,
+    dstLength: g.batch * g.outH * g.outW * n4,
     k4: Math.ceil(K / 4),
     k: K,
     columns: n4,
     header: 0,
-    srcDeclaration: '@group(0) @binding(0) var<storage, read> src: array<f32>;',
+    srcDeclaration: `@group(0) @binding(0) var<storage, read> src: array<f32, ${g.batch * g.inH * g.inW * g.inC}>;`,
     load: (i, k4) => `vec4f(${[0, 1, 2, 3].map((e) => element(i, 4 * k4 + e)).join(', ')})`,
     extraBindings: g.bias ? ['read'] : [],
-    declarations: g.bias ? '@group(0) @binding(3) var<storage, read> b: array<vec4f>;' : '',
+    declarations: g.bias ? `@group(0) @binding(3) var<storage, read> b: array<vec4f, ${n4}>;` : '',
     prologue: '',
     mapRow: (i) => `let ox${i} = row${i} % ${g.outW}u; let oy${i} = (row${i} / ${g.outW}u) % ${g.outH}u; let n${i} = row${i} / ${g.outH * g.outW}u;
   let top${i} = i32(oy${i} * ${g.strideH}u) - ${g.padTop}; let left${i} = i32(ox${i} * ${g.strideW}u) - ${g.padLeft};

@@ -9,10 +9,16 @@
  * conv2 products, 1.6–2× faster than the same loop with computed weight indices (bench/NOTES.md).
  * The cost: one dispatch per slice, and bodies of K × columns multiply-adds (kept ≤ ~1,000 vec4).
  *
+ * Bounds checks (browsers keep them on): every binding is declared with its length, so the
+ * checks clamp to constants and a constant index stays a constant (against a runtime-sized
+ * array, Tint clamps to arrayLength() and the broadcast became a gather: 2–7× slower). SwiftShader
+ * still checks each load, so with checks each weight load is shared by more rows
+ * (`rowsPerInvocation(true)`); measured on conv2's Winograd products, 184 → 43 ms (bench/NOTES.md).
+ *
  * Clients (shaders/winograd.ts, shaders/conv2d-taps.ts) say how a row maps to its inputs and
- * outputs; this file writes the unrolled body. Bindings: 0 `src` (array<vec4f>), 1 `slice`
- * (array<vec4f>: `header` vec4s, then K4·4 rows × `columns` vec4s), 2 `dst` (array<vec4f>), then
- * the client's own.
+ * outputs; this file writes the unrolled body. Bindings: 0 `src` (array<vec4f, srcLength>), 1
+ * `slice` (array<vec4f>: `header` vec4s, then K rows × `columns` vec4s), 2 `dst`
+ * (array<vec4f, dstLength>), then the client's own.
  */
 import { each } from './conv2d.ts';
 import { grid, type BindingKind, type KernelSource } from './kernel.ts';
@@ -22,6 +28,9 @@ export interface SliceProductSpec {
   /** Rows of the product; invocations take `rowsPerInvocation` consecutive rows each. */
   rows: number;
   rowsPerInvocation: number;
+  /** vec4s in the src and dst bindings (unused with a custom srcDeclaration). */
+  srcLength: number;
+  dstLength: number;
   /** K in vec4s. */
   k4: number;
   /** vec4 columns of the slice (and of each row's output). */
@@ -32,7 +41,7 @@ export interface SliceProductSpec {
   k?: number;
   /**
    * How row i reads its inputs k = 4·k4 .. 4·k4+3, as a vec4 expression, and the declaration of
-   * binding 0 it reads from. Default: `src: array<vec4f>`, `src[src{i} + k4]` zeroed unless srcOk{i}.
+   * binding 0 it reads from (sized, see above). Default: `src[src{i} + k4]` zeroed unless srcOk{i}.
    */
   load?(i: number, k4: number): string;
   srcDeclaration?: string;
@@ -59,6 +68,16 @@ const WG = 64;
 export const MAX_UNROLLED = 512;
 /** K up to which clients unroll a product (the body, and SwiftShader's compile time, grow with it). */
 export const MAX_K = 128;
+
+/**
+ * Rows per invocation: 2 without bounds checks (a weight load is a broadcast, registers are what
+ * runs out); 4 with them, where each checked load is shared by twice the multiply-adds (conv2's
+ * Winograd products, minima over 9 rounds: 36 → 25 ms forward, 60 → 46 ms input gradient; 8 rows
+ * gained nothing more).
+ */
+export function rowsPerInvocation(checkedLoads: boolean): number {
+  return checkedLoads ? 4 : 2;
+}
 
 /** Floats per slice rounded up to 256 bytes, the largest minStorageBufferOffsetAlignment WebGPU allows. */
 export function alignSlice(floats: number): number {
@@ -92,9 +111,9 @@ export function sliceProduct(spec: SliceProductSpec): KernelSource {
     bindings: ['read', 'read', 'write', ...spec.extraBindings],
     workgroups,
     code: `
-${spec.srcDeclaration ?? '@group(0) @binding(0) var<storage, read> src: array<vec4f>;'}
-@group(0) @binding(1) var<storage, read> slice: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> dst: array<vec4f>;
+${spec.srcDeclaration ?? `@group(0) @binding(0) var<storage, read> src: array<vec4f, ${spec.srcLength}>;`}
+@group(0) @binding(1) var<storage, read> slice: array<vec4f, ${spec.header + K * C}>;
+@group(0) @binding(2) var<storage, read_write> dst: array<vec4f, ${spec.dstLength}>;
 ${spec.declarations}
 
 @compute @workgroup_size(${size})

@@ -27,7 +27,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { channelReader, channelWriter, each, type Conv2DGeometry } from './conv2d.ts';
 import { activation, f32, grid, type KernelSource } from './kernel.ts';
-import { alignSlice, MAX_K, sliceColumns, sliceProduct } from './slice-product.ts';
+import { alignSlice, MAX_K, rowsPerInvocation, sliceColumns, sliceProduct } from './slice-product.ts';
 
 interface Transforms {
   /** Output tile side m; input patch side a = m + 2. */
@@ -85,8 +85,6 @@ function sandwich(L: number[][], R: number[][], cols: number, x: (r: number, c: 
   return lines.join('\n  ');
 }
 
-/** Tiles per product invocation. */
-const TILES_PER_INVOCATION = 2;
 const WG = 64;
 
 export interface WinogradLayout {
@@ -250,14 +248,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /**
  * M = V·U for one position and column group, bound to that position's V slice, U slice and M
- * slice (shaders/slice-product.ts): R tiles × the slice's columns per invocation. Bindings: v, u, m.
+ * slice (shaders/slice-product.ts): R tiles × the slice's columns per invocation (R more where
+ * loads are bounds-checked). Bindings: v, u, m.
  */
-export function winogradProduct(g: Conv2DGeometry): KernelSource {
+export function winogradProduct(g: Conv2DGeometry, checkedLoads = false): KernelSource {
   const L = winogradLayout(g);
   return sliceProduct({
     key: `winograd-product:t${L.tiles}-k${L.k4}-c${L.columns}`,
     rows: L.tiles,
-    rowsPerInvocation: TILES_PER_INVOCATION,
+    rowsPerInvocation: rowsPerInvocation(checkedLoads),
+    srcLength: L.vSlice / 4,
+    dstLength: L.mSlice / 4,
     k4: L.k4,
     columns: L.columns,
     header: 0,

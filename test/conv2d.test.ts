@@ -76,8 +76,16 @@ function nanScratch(e: Engine): (bytes: number) => Required<BufferView> {
   return (bytes) => nanBuffer(e, bytes / 4);
 }
 
-/** Both kernel styles run on SwiftShader here: 'tiled' is what real GPUs get. */
-const styles = { registers: useEngine({ kernelStyle: 'registers' }), tiled: useEngine({ kernelStyle: 'tiled' }) };
+/**
+ * Both kernel styles run on SwiftShader here: 'tiled' is what real GPUs get. 'checked' is the
+ * registers style with bounds checks, as in browsers: its slice products take more rows per
+ * invocation and sized bindings (its direct kernels are the registers style's, not rerun).
+ */
+const styles = {
+  registers: useEngine({ kernelStyle: 'registers' }),
+  tiled: useEngine({ kernelStyle: 'tiled' }),
+  checked: useEngine({ kernelStyle: 'registers', robustBufferAccess: true }),
+};
 
 interface Reference {
   g: Conv2DGeometry;
@@ -135,10 +143,11 @@ describe('conv2d kernels vs float64 reference', () => {
         if (style === 'tiled') return c.tiled ? [{ style, engine, options: {} }] : [];
         const { forward, inputGrad, kernelGrad } = conv2dVariants(engine(), g);
         const nth = <T,>(list: T[], i: number) => list[Math.min(i, list.length - 1)]!;
-        return Array.from({ length: Math.max(forward.length, inputGrad.length, kernelGrad.length) }, (_, i) => {
+        const all = Array.from({ length: Math.max(forward.length, inputGrad.length, kernelGrad.length) }, (_, i) => {
           const options = { forward: nth(forward, i), inputGrad: nth(inputGrad, i), kernelGrad: nth(kernelGrad, i) };
-          return { style: `${options.forward}/${options.inputGrad}/${options.kernelGrad}`, engine, options };
+          return { style: `${style === 'checked' ? 'checked ' : ''}${options.forward}/${options.inputGrad}/${options.kernelGrad}`, engine, options };
         });
+        return style === 'checked' ? all.filter(({ options }) => Object.values(options).some((v) => v !== 'direct')) : all;
       });
       for (const { style, engine, options } of variants) {
         const e = engine();

@@ -122,19 +122,23 @@ export interface Conv2DOptions {
  * convolutions with enough pixels (engine.winograd), else as one product over whole patches for
  * few input channels (the first layer), else direct; the input gradient as Winograd where the
  * mirrored convolution allows, else as the sum of per-tap slice products (shaders/conv2d-taps.ts)
- * for vector channels, else direct; the kernel gradient as Winograd where the forward is, else direct.
+ * for vector channels, else direct; the kernel gradient as Winograd where the forward is, else
+ * direct. With bounds checks (browsers), where every load is checked, only Winograd's forward and
+ * kernel gradient beat the direct kernels.
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
   if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
-  // Slice products read weights with constant indices, broadcasts only without bounds checks; with
-  // them (browsers), each load is checked and they measured 2–7× slower than direct: direct first.
   const checked = engine.robustBufferAccess;
-  const forward: Conv2DVariant[] = checked ? ['direct'] : [];
+  const forward: Conv2DVariant[] = [];
   const inputGrad: Conv2DVariant[] = checked ? ['direct'] : [];
-  // Measured at batch 64 (bench/NOTES.md): forward Winograd 35 ms vs direct 78 vs taps 71 on conv2,
-  // direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient Winograd 5–14% ahead of
-  // taps on conv2 (61 vs 66, 91 vs 105; 19 MB more scratch), taps 32 vs direct 53 on conv3.
+  // Measured at batch 64 (bench/NOTES.md), without checks: forward Winograd 35 ms vs direct 78 vs
+  // taps 71 on conv2, direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient
+  // Winograd 5–14% ahead of taps on conv2 (61 vs 66, 91 vs 105; 19 MB more scratch), taps 32 vs
+  // direct 53 on conv3. With checks: conv2 forward Winograd 54 vs direct 94, dW 50–55 vs 80–94,
+  // input gradient direct 80 vs Winograd 102 vs taps 162; conv3 direct 54 / 65 vs taps 77 / 82;
+  // conv1 patches 23 ≈ direct 25.
   if (winogradFits(engine, g)) forward.push('winograd');
+  if (checked) forward.push('direct');
   if (patchesApply(g)) forward.push('patches');
   if (!checked) forward.push('direct');
   if (tapsApply(g, 'forward')) forward.push('taps');
@@ -169,7 +173,7 @@ export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DFo
   const variant = views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
   if (variant === 'winograd') return winograd(engine, g, { ...views, b: b[0] }, false, views.scratch!, views.saved);
   if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
-  if (variant === 'patches') return [engine.kernel(patchProduct(g), [views.x, views.w, views.y, ...b])];
+  if (variant === 'patches') return [engine.kernel(patchProduct(g, engine.robustBufferAccess), [views.x, views.w, views.y, ...b])];
   const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks);
   return [engine.kernel(kernel, [views.x, views.w, ...b, views.y])];
 }
@@ -185,7 +189,7 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
   if (mode === 'inputGrad') dispatches.push(engine.kernel(fill(views.dst.size / 4, 0), [views.dst]));
   for (let tap = 0; tap < L.taps; tap++) {
     const role: TapRole = L.taps === 1 ? 'only' : tap === 0 ? 'first' : tap === L.taps - 1 ? 'last' : 'middle';
-    const product = tapProduct(g, mode, role);
+    const product = tapProduct(g, mode, role, engine.robustBufferAccess);
     const bias = mode === 'forward' && g.bias && (role === 'last' || role === 'only') ? [views.b!] : [];
     for (let group = 0; group < L.groups; group++) {
       dispatches.push(engine.kernel(product, [views.src, slice(slices, tap * L.groups + group, L.slice), views.dst, ...bias]));
@@ -205,7 +209,7 @@ function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; 
   const v = scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
   saved?.set(SAVED_TRANSFORMED_INPUT, v);
   const m = scratch(L.mFloats * 4, 'winograd products');
-  const product = winogradProduct(g);
+  const product = winogradProduct(g, engine.robustBufferAccess);
   const dispatches = [engine.kernel(winogradKernelTransform(g, flipped), [views.w, u]), engine.kernel(winogradInputTransform(g), [views.x, v])];
   for (let p = 0; p < L.positions; p++) {
     for (let group = 0; group < L.groups; group++) {

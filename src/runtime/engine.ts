@@ -19,8 +19,8 @@ export interface EngineOptions extends AcquireOptions {
   kernelStyle?: KernelStyle | 'auto';
   /**
    * Stride-1 3×3 convolutions as Winograd (F(4×4, 3×3): 4× fewer multiply-adds, more memory
-   * traffic); `auto` uses it with the `registers` kernels on a device without bounds checks, where
-   * it measured faster (with bounds checks, as in browsers, it measured 1.8× slower than direct).
+   * traffic); `auto` uses it with the `registers` kernels (CPU adapters), where it measured faster.
+   * Which convolutions run it also depends on bounds checks (conv2dVariants).
    */
   winograd?: boolean | 'auto';
   /** Scan inputs for NaN/Inf before uploading them (off by default: it costs a pass over the data). */
@@ -109,8 +109,7 @@ export class Engine {
     if (isNode && this.isFallbackAdapter) paceDawnPolling();
     this.adapterDescription = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter' : 'unknown adapter';
     this.kernelStyle = !options.kernelStyle || options.kernelStyle === 'auto' ? (this.isFallbackAdapter ? 'registers' : 'tiled') : options.kernelStyle;
-    // Winograd's products (like every slice product) need loads without bounds checks to pay: with them, 2–7× slower than direct.
-    this.winograd = options.winograd === undefined || options.winograd === 'auto' ? this.kernelStyle === 'registers' && !acquired.robustBufferAccess : options.winograd;
+    this.winograd = options.winograd === undefined || options.winograd === 'auto' ? this.kernelStyle === 'registers' : options.winograd;
     this.checkNumerics = options.checkNumerics ?? false;
     this.hasTimestamps = this.device.features.has('timestamp-query');
     this.device.addEventListener('uncapturederror', (event) => {
