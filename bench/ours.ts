@@ -145,14 +145,15 @@ export async function benchEngine(environment: string, mnist: Mnist, config: Ben
       result.train.push(trained);
       log(`${environment}: train batch ${batch}: ${trained.msPerStep.toFixed(0)} ms/step (windows ${trained.windowMs.map((m) => m.toFixed(0)).join(', ')}), ${trained.samplesPerSec.toFixed(1)} samples/s`);
       try {
-        const predicted = await predict(model, mnist, batch, config.predictSamples, flops, probe.gflops);
-        result.predict.push(predicted);
-        log(`${environment}: predict batch ${batch}: ${predicted.samples} images in ${predicted.ms.toFixed(0)} ms, ${predicted.samplesPerSec.toFixed(1)} samples/s`);
+        // The replay first: it reuses the step's StepInfo uniform as fit() left it, which predict() rewrites.
         if (captured) {
           const profile = await profileStep(engine, captured, config.profileRuns);
           result.profiles.push({ batch, profile });
           log(`${environment}: breakdown batch ${batch} by ${profile.method}: ${profile.totalMs.toFixed(0)} ms over ${captured.length} dispatches (step wall ${profile.wallMs.toFixed(0)} ms)`);
         }
+        const predicted = await predict(model, mnist, batch, config.predictSamples, flops, probe.gflops);
+        result.predict.push(predicted);
+        log(`${environment}: predict batch ${batch}: ${predicted.samples} images in ${predicted.ms.toFixed(0)} ms, ${predicted.samplesPerSec.toFixed(1)} samples/s`);
       } finally {
         model.dispose();
       }

@@ -42,7 +42,10 @@ export type ImageSource = 'uint8' | 'float32';
  *
  * When features is a multiple of 4 (MNIST's 784), each invocation moves one word / one vec4, and
  * rows are word-aligned. Otherwise rows straddle words and each invocation extracts one byte.
- * Row indices are trusted: the host builds the permutation (u32 byte offsets cap the dataset at 4 GiB).
+ * The host builds the permutation (u32 byte offsets cap the dataset at 4 GiB). Positions and
+ * rows are still clamped to the bindings: Node runs without bounds checks, where a stale offset
+ * (a replayed step after another plan rewrote StepInfo) read far past the buffers and crashed
+ * SwiftShader; clamped, it reads a wrong row instead.
  */
 export function gatherImages(batch: number, features: number, source: ImageSource, options: { scale?: number } = {}): KernelSource {
   const family = 'gatherImages';
@@ -80,14 +83,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${batch * words}u) { return; }
   let b = i / ${words}u;
   let w = i - b * ${words}u;
-  let row = indices[step.offset + b];
+  let row = indices[min(step.offset + b, arrayLength(&indices) - 1u)];
 #if ${source === 'uint8'}
-  let word = dataset[row * ${words}u + w];
+  let word = dataset[min(row * ${words}u + w, arrayLength(&dataset) - 1u)];
   // Byte k of a word is bits 8k..8k+7 (little-endian), i.e. feature 4w + k of the row.
   let bytes = vec4u(word, word >> 8u, word >> 16u, word >> 24u) & vec4u(255u);
   out[i] = vec4f(bytes)${times};
 #else
-  out[i] = dataset[row * ${words}u + w]${times};
+  out[i] = dataset[min(row * ${words}u + w, arrayLength(&dataset) - 1u)]${times};
 #endif
 }`,
     };
@@ -112,13 +115,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${n}u) { return; }
   let b = i / ${features}u;
   let f = i - b * ${features}u;
-  let row = indices[step.offset + b];
+  let row = indices[min(step.offset + b, arrayLength(&indices) - 1u)];
 #if ${source === 'uint8'}
   let byte = row * ${features}u + f;
-  let word = dataset[byte >> 2u];
+  let word = dataset[min(byte >> 2u, arrayLength(&dataset) - 1u)];
   out[i] = f32((word >> ((byte & 3u) * 8u)) & 255u)${times};
 #else
-  out[i] = dataset[row * ${features}u + f]${times};
+  out[i] = dataset[min(row * ${features}u + f, arrayLength(&dataset) - 1u)]${times};
 #endif
 }`,
   };
@@ -156,12 +159,14 @@ ${STEP_INFO_STRUCT}
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
   if (i >= ${n}u) { return; }
+  // Clamped like the images' gather (see there).
 #if ${sparse}
-  out[i] = labels[indices[step.offset + i]];
+  out[i] = labels[min(indices[min(step.offset + i, arrayLength(&indices) - 1u)], arrayLength(&labels) - 1u)];
 #else
   let b = i / ${classes}u;
   let c = i - b * ${classes}u;
-  out[i] = labels[indices[step.offset + b] * ${classes}u + c];
+  let row = indices[min(step.offset + b, arrayLength(&indices) - 1u)];
+  out[i] = labels[min(row * ${classes}u + c, arrayLength(&labels) - 1u)];
 #endif
 }`,
   };

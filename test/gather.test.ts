@@ -120,6 +120,39 @@ describe('gatherImages', () => {
     expect(e.stats().bindGroupsCreated).toBe(bindGroups);
   });
 
+  it('clamps a stale offset and out-of-range rows to the bindings instead of reading past them', async () => {
+    // Node runs without bounds checks: a replayed step whose StepInfo another plan rewrote must not
+    // read past the buffers (it crashed SwiftShader). Clamped, it repeats the last position / row.
+    const e = engine();
+    const features = 8;
+    const batch = 4;
+    const samples = 6;
+    const data = randomBytes(samples * features, 7);
+    const perm = Uint32Array.from([5, 0, 3, 1, 2, 4]);
+    const bad = Uint32Array.from([1, 1_000_000, 2, 0xffffffff, 4, 3]);
+    const step = stepBuffer(e);
+    const images = nanBuffer(e, batch * features);
+    const labels = e.buffer(batch * 4);
+    const labelData = uploadView(e, Uint32Array.from([0, 1, 2, 3, 4, 5]));
+    const dataset = e.upload(data);
+    const lastRow = (row: number) => Array.from(data.subarray(row * features, (row + 1) * features), (v) => v);
+    // Offset 5 of 6 positions: positions 5, 6, 7, 8 → 5, 5, 5, 5 (row 4 of perm).
+    writeStepInfo(e, step, samples - 1);
+    e.run([
+      e.kernel(gatherImages(batch, features, 'uint8'), [dataset, uploadView(e, perm), step, images]),
+      e.kernel(gatherLabels(batch, 'sparse', 10), [labelData, uploadView(e, perm), step, labels]),
+    ]);
+    expectExact(await readF32(e, images, batch * features), Float32Array.from([0, 1, 2, 3].flatMap(() => lastRow(4))));
+    expect(Array.from(new Uint32Array(await e.read({ buffer: labels, offset: 0, size: batch * 4 })))).toEqual([4, 4, 4, 4]);
+    // Rows past the dataset read within it (the last word); the valid ones are exact.
+    writeStepInfo(e, step, 0);
+    e.run([e.kernel(gatherImages(batch, features, 'uint8'), [dataset, uploadView(e, bad), step, images])]);
+    const got = await readF32(e, images, batch * features);
+    expectExact(got.subarray(0, features), Float32Array.from(lastRow(1)));
+    expectExact(got.subarray(2 * features, 3 * features), Float32Array.from(lastRow(2)));
+    expect(Array.from(got).every((v) => Number.isInteger(v) && v >= 0 && v <= 255)).toBe(true);
+  });
+
   it('gathers real MNIST batches from the whole training set on the GPU', async () => {
     const e = engine();
     const { train } = await loadMnist();
