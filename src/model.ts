@@ -633,13 +633,18 @@ export class LayersModel {
     const indices = this.indexBuffer(state, 'eval', dataset.count);
     const width = sizeOf(graph.output.shape);
     const result = engine.buffer(dataset.count * width * 4, 'predictions');
+    // One plan for all batches: the last, partial one runs through it too (its rows past the end
+    // gather the last sample again, gathers clamp positions to the permutation, and only its own
+    // rows are copied out). A plan of its own would compile every pipeline again for one batch,
+    // seconds on a CPU adapter; the rows are independent, so the results are the same.
+    const planBatch = Math.min(batchSize, dataset.count);
+    const plan = this.plan(state, planBatch, 'predict');
     try {
       for (let offset = 0; offset < dataset.count; offset += batchSize) {
         const size = Math.min(batchSize, dataset.count - offset);
-        const plan = this.plan(state, size, 'predict');
         engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0));
         engine.submit((encoder) => {
-          engine.encode(encoder, [...dataset.gather(size, indices, state.stepInfo, plan.x, undefined), ...plan.dispatches]);
+          engine.encode(encoder, [...dataset.gather(planBatch, indices, state.stepInfo, plan.x, undefined), ...plan.dispatches]);
           encoder.copyBufferToBuffer(plan.output.buffer, plan.output.offset, result, offset * width * 4, size * width * 4);
         });
         if ((offset / batchSize) % 4 === 3) await engine.sync();

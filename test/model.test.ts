@@ -196,7 +196,11 @@ describe('on real MNIST', () => {
     const evaluation = await m.evaluate(tx, tensor(ty, [T]), { batchSize: 100 });
     // 16 steps from scratch reach ~73% here (chance is 10%): a model that does not learn fails.
     expect(evaluation.accuracy!).toBeGreaterThan(0.6);
+    // The partial last batch (500 = 3·128 + 116) runs through the batch-128 plan: nothing compiles.
+    await m.predict(tensor(tx.data.subarray(0, 128 * 784), [128, 28, 28, 1]), { batchSize: 128 });
+    const compiled = engine().stats().pipelinesCompiled;
     const probs = await m.predict(tx, { batchSize: 128 });
+    expect(engine().stats().pipelinesCompiled).toBe(compiled);
     expect(probs.shape).toEqual([T, 10]);
     let correct = 0;
     let lossSum = 0;
