@@ -3,7 +3,7 @@
  * (seed, step, element index). The backward pass re-hashes the same mask instead of storing it.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { f32, grid, type KernelSource } from './kernel.ts';
+import { f32, grid, STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
 
 const WG = 256;
 
@@ -16,7 +16,7 @@ function dropoutKernel(direction: 'forward' | 'backward', n: number, rate: numbe
     bindings: ['read', 'uniform', 'write'],
     workgroups,
     code: wgsl`
-struct StepInfo { offset: u32, step: u32, seed: u32, pad: u32 }
+${STEP_INFO_STRUCT}
 
 @group(0) @binding(0) var<storage, read> source: array<f32>; // x forward, dy backward
 @group(0) @binding(1) var<uniform> info: StepInfo;

@@ -9,18 +9,12 @@
  * (uniform) and the output (write).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { f32, grid, type KernelSource } from './kernel.ts';
+import { f32, grid, STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
 
 const WG = 256;
 
-// The per-step uniform (layout and writer: STEP_INFO_BYTES / stepInfoData in kernel.ts). The
-// gathers read only `offset`; dropout reads `step` and `seed`.
-const STEP_INFO_STRUCT = `struct StepInfo {
-  offset: u32, // the batch's first position in the permutation
-  step: u32,
-  seed: u32,
-  pad: u32,
-}`;
+// The gathers read only StepInfo's `offset` (kernel.ts); a partial last batch gathers the plan's
+// whole batch, its rows past the end repeating the last sample (positions are clamped).
 
 function positiveInteger(value: number, name: string, family: string): void {
   // Below 2^31 keeps every index product the shaders form below 2^32 for realistic shapes, and

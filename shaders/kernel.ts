@@ -38,15 +38,23 @@ export function grid(invocations: number, workgroupSize: number): { workgroups: 
 }
 
 /**
- * The per-step uniform every training plan writes before each submit (16 bytes):
- *   struct StepInfo { offset: u32, step: u32, seed: u32, pad: u32 }
+ * The per-step uniform every plan writes before each submit (16 bytes, STEP_INFO_STRUCT).
  * `offset` is the batch's first position in the epoch's index permutation (the batch gather reads
- * it), `step` counts optimizer steps and `seed` is the fit's seed (dropout masks hash both).
+ * it), `step` counts optimizer steps and `seed` is the fit's seed (dropout masks hash both);
+ * `rows` is how many of the plan's rows are real samples: an epoch's partial last batch runs
+ * through the full batch's plan, and the loss leaves the other rows out (shaders/softmax.ts).
  */
 export const STEP_INFO_BYTES = 16;
 
-export function stepInfoData(offset: number, step: number, seed: number): Uint32Array {
-  return new Uint32Array([offset >>> 0, step >>> 0, seed >>> 0, 0]);
+export const STEP_INFO_STRUCT = `struct StepInfo {
+  offset: u32, // the batch's first position in the permutation
+  step: u32,
+  seed: u32,
+  rows: u32, // real rows of this batch, at most the plan's batch
+}`;
+
+export function stepInfoData(offset: number, step: number, seed: number, rows: number): Uint32Array {
+  return new Uint32Array([offset >>> 0, step >>> 0, seed >>> 0, rows >>> 0]);
 }
 
 /** `fn activate(v: vec4f) -> vec4f`: the fused activation of an epilogue (ReLU, or none). */

@@ -4,7 +4,7 @@
  * on the GPU so that a step never reads anything back.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { grid, type KernelSource } from './kernel.ts';
+import { grid, STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
 
 /** One invocation per row: classifier heads are narrow (10 classes), so a row is a short loop. */
 const ROW_WG = 64;
@@ -88,15 +88,20 @@ export type LabelKind = 'sparse' | 'onehot';
  * non-negative terms, so logits of ±1e4 neither overflow nor cancel. One-hot rows use the general
  * −Σ t·log p and gradient (p·Σt − t)/B, which equal the sparse formulas bit for bit on exact
  * one-hot rows. A sparse label ≥ classes makes the loss sum NaN so the mistake cannot train silently.
+ *
+ * `partialBatches`: a last binding, the StepInfo uniform, says how many rows are real (`rows`,
+ * at most B); the others get a zero gradient and stay out of the metrics, and the mean is over
+ * the real rows. So one plan serves an epoch's partial last batch (shaders/kernel.ts).
  */
-export function softmaxCrossentropy(batch: number, classes: number, labels: LabelKind, withGradient: boolean): KernelSource {
+export function softmaxCrossentropy(batch: number, classes: number, labels: LabelKind, withGradient: boolean, partialBatches = false): KernelSource {
   checkShape('softmaxCrossentropy', batch, classes);
   if (labels !== 'sparse' && labels !== 'onehot') throw new Error(`softmaxCrossentropy: labels must be 'sparse' or 'onehot', got '${String(labels)}'`);
   const sparse = labels === 'sparse';
   const metricsBinding = withGradient ? 3 : 2;
+  const rows = partialBatches ? `min(step.rows, ${batch}u)` : `${batch}u`;
   return {
-    key: `softmax-crossentropy:${batch}x${classes}:${labels}:${withGradient ? 'gradient' : 'metrics-only'}`,
-    bindings: withGradient ? ['read', 'read', 'write', 'write'] : ['read', 'read', 'write'],
+    key: `softmax-crossentropy:${batch}x${classes}:${labels}:${withGradient ? 'gradient' : 'metrics-only'}${partialBatches ? ':partial' : ''}`,
+    bindings: [...(withGradient ? (['read', 'read', 'write', 'write'] as const) : (['read', 'read', 'write'] as const)), ...(partialBatches ? (['uniform'] as const) : [])],
     workgroups: [1, 1, 1],
     code: wgsl`
 struct Metrics {
@@ -117,6 +122,10 @@ struct Metrics {
 @group(0) @binding(2) var<storage, read_write> dlogits: array<f32>;
 #endif
 @group(0) @binding(${metricsBinding}) var<storage, read_write> metrics: Metrics;
+#if ${partialBatches}
+${STEP_INFO_STRUCT}
+@group(0) @binding(${metricsBinding + 1}) var<uniform> step: StepInfo;
+#endif
 
 var<workgroup> lossPart: array<f32, ${LOSS_WG}>;
 var<workgroup> correctPart: array<u32, ${LOSS_WG}>;
@@ -127,8 +136,18 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   var loss = 0.0;
   var lossComp = 0.0;
   var correct = 0u;
+  let rows = ${rows};
+  let meanScale = f32(rows);
   for (var row = lid; row < ${batch}u; row += ${LOSS_WG}u) {
     let base = row * ${classes}u;
+#if ${partialBatches}
+    if (row >= rows) {
+#if ${withGradient}
+      for (var j = 0u; j < ${classes}u; j++) { dlogits[base + j] = 0.0; }
+#endif
+      continue;
+    }
+#endif
     var m = logits[base];
     var predicted = 0u;
     for (var j = 1u; j < ${classes}u; j++) {
@@ -163,9 +182,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     for (var j = 0u; j < ${classes}u; j++) {
       let p = exp((logits[base + j] - m) - logS);
 #if ${sparse}
-      dlogits[base + j] = (p - select(0.0, 1.0, j == label)) / ${batch}.0;
+      dlogits[base + j] = (p - select(0.0, 1.0, j == label)) / meanScale;
 #else
-      dlogits[base + j] = (p * tSum - labels[base + j]) / ${batch}.0;
+      dlogits[base + j] = (p * tSum - labels[base + j]) / meanScale;
 #endif
     }
 #endif
@@ -192,7 +211,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     metrics.compensation = (t - metrics.lossSum) - y;
     metrics.lossSum = t;
     metrics.correct += correctPart[0];
-    metrics.count += ${batch}u;
+    metrics.count += rows;
   }
 }`,
   };

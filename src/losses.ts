@@ -62,16 +62,19 @@ export interface LossBuffers {
   dlogits: BufferView | null;
   /** The METRICS_BYTES accumulator, added to. */
   metrics: BufferView;
+  /** The StepInfo uniform, when the batch may be partial (its `rows` real rows; see softmaxCrossentropy). */
+  stepInfo?: BufferView;
 }
 
 export function lossDispatches(engine: Engine, shape: LossShape, buffers: LossBuffers): Dispatch[] {
   const kind = lossLabelKind(shape.loss);
-  const source = softmaxCrossentropy(shape.batch, shape.classes, kind, shape.withGradient);
+  const source = softmaxCrossentropy(shape.batch, shape.classes, kind, shape.withGradient, buffers.stepInfo !== undefined);
+  const step = buffers.stepInfo ? [buffers.stepInfo] : [];
   if (shape.withGradient) {
     if (!buffers.dlogits) throw new Error('lossDispatches: withGradient needs a dlogits buffer');
-    return [engine.kernel(source, [buffers.logits, buffers.labels, buffers.dlogits, buffers.metrics])];
+    return [engine.kernel(source, [buffers.logits, buffers.labels, buffers.dlogits, buffers.metrics, ...step])];
   }
-  return [engine.kernel(source, [buffers.logits, buffers.labels, buffers.metrics])];
+  return [engine.kernel(source, [buffers.logits, buffers.labels, buffers.metrics, ...step])];
 }
 
 /** Decodes the accumulator; the loss sum includes the Kahan correction (word0 − word3). */

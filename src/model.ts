@@ -533,6 +533,7 @@ export class LayersModel {
     const dataset = this.dataset(state, xs, ys);
     const n = dataset.count;
     const steps = Math.ceil(n / batchSize);
+    const planBatch = Math.min(batchSize, n);
     const history = new History();
     const callbacks = args.callbacks ?? {};
     const random = new Random(seed);
@@ -554,11 +555,13 @@ export class LayersModel {
       for (let step = 0; step < steps; step++) {
         const offset = step * batchSize;
         const size = Math.min(batchSize, n - offset);
-        const plan = this.plan(state, size, 'train');
+        // The partial last batch runs through the same plan (see predict()); the loss counts only
+        // its `size` real rows, averages over them and gives the others a zero gradient.
+        const plan = this.plan(state, planBatch, 'train');
         state.iterations++;
-        engine.write(state.stepInfo, stepInfoData(offset, state.iterations, seed));
+        engine.write(state.stepInfo, stepInfoData(offset, state.iterations, seed, size));
         engine.write(state.hyper, compiled.optimizer.hyperparameters(state.iterations));
-        const gather = dataset.gather(size, indices, state.stepInfo, plan.x, plan.labels);
+        const gather = dataset.gather(planBatch, indices, state.stepInfo, plan.x, plan.labels);
         engine.submit((encoder) => engine.encode(encoder, [...gather, ...plan.dispatches]));
         // Two steps in flight: the GPU works on this one while we wait for the previous.
         const done = engine.sync();
@@ -612,11 +615,13 @@ export class LayersModel {
     const dataset = this.dataset(state, xs, ys);
     const indices = this.indexBuffer(state, 'eval', dataset.count);
     engine.write(state.metrics, new Uint32Array(4));
+    // One plan for all batches, the partial last one included (see fit() and predict()).
+    const planBatch = Math.min(batchSize, dataset.count);
+    const plan = this.plan(state, planBatch, 'evaluate');
     for (let offset = 0; offset < dataset.count; offset += batchSize) {
       const size = Math.min(batchSize, dataset.count - offset);
-      const plan = this.plan(state, size, 'evaluate');
-      engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0));
-      engine.submit((encoder) => engine.encode(encoder, [...dataset.gather(size, indices, state.stepInfo, plan.x, plan.labels), ...plan.dispatches]));
+      engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0, size));
+      engine.submit((encoder) => engine.encode(encoder, [...dataset.gather(planBatch, indices, state.stepInfo, plan.x, plan.labels), ...plan.dispatches]));
       if ((offset / batchSize) % 4 === 3) await engine.sync();
     }
     return this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), this.compiled!);
@@ -642,7 +647,7 @@ export class LayersModel {
     try {
       for (let offset = 0; offset < dataset.count; offset += batchSize) {
         const size = Math.min(batchSize, dataset.count - offset);
-        engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0));
+        engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0, size));
         engine.submit((encoder) => {
           engine.encode(encoder, [...dataset.gather(planBatch, indices, state.stepInfo, plan.x, undefined), ...plan.dispatches]);
           encoder.copyBufferToBuffer(plan.output.buffer, plan.output.offset, result, offset * width * 4, size * width * 4);

@@ -13,7 +13,7 @@ function stepBuffer(e: Engine): GPUBuffer {
 }
 
 function writeStepInfo(e: Engine, buffer: GPUBuffer, offset: number): void {
-  e.write(buffer, stepInfoData(offset, 0, 0));
+  e.write(buffer, stepInfoData(offset, 0, 0, 0));
 }
 
 function randomBytes(n: number, seed: number): Uint8Array {

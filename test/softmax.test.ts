@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { softmaxBackward, softmaxCrossentropy, softmaxForward } from '../shaders/softmax.ts';
 import { lossDispatches, lossLabelKind, METRICS_BYTES, readMetrics, resolveLoss, resolveMetrics, type LossName } from '../src/losses.ts';
 import type { Engine } from '../src/runtime/engine.ts';
+import { STEP_INFO_BYTES, stepInfoData } from '../shaders/kernel.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 
@@ -88,6 +89,32 @@ async function runLoss(e: Engine, loss: LossName, logits: Float32Array, labels: 
   const bytes = await e.read(metrics, METRICS_BYTES);
   return { ...readMetrics(bytes), raw: new Uint32Array(bytes), grad: await readF32(e, dlogits, batch * classes) };
 }
+
+describe('crossentropy of a partial batch', () => {
+  for (const loss of ['sparseCategoricalCrossentropy', 'categoricalCrossentropy'] as const) {
+    it(`${loss}: only StepInfo.rows rows count, the mean is over them, the others get a zero gradient`, async () => {
+      const e = engine();
+      const [batch, rows, classes] = [6, 4, 5];
+      const logits = randomArray(batch * classes, 31, 3);
+      const labels = randomLabels(batch, classes, 32);
+      const step = e.uniform(STEP_INFO_BYTES, 'step-info');
+      e.write(step, stepInfoData(0, 0, 0, rows));
+      const dlogits = nanBuffer(e, batch * classes);
+      const metrics = zeroMetrics(e);
+      const labelData = loss === 'categoricalCrossentropy' ? oneHot(labels, classes) : labels;
+      const stepInfo = { buffer: step, offset: 0, size: STEP_INFO_BYTES };
+      e.run(lossDispatches(e, { batch, classes, loss, withGradient: true }, { logits: uploadView(e, logits), labels: uploadView(e, labelData), dlogits, metrics, stepInfo }));
+      const got = readMetrics(await e.read(metrics, METRICS_BYTES));
+      const grad = await readF32(e, dlogits, batch * classes);
+      const ref = crossentropyRef(logits.subarray(0, rows * classes), oneHot(labels.subarray(0, rows), classes), rows, classes);
+      expect(got.count).toBe(rows);
+      expect(got.correct).toBe(ref.correct);
+      expect(relError(got.lossSum, ref.lossSum)).toBeLessThanOrEqual(1e-6);
+      expect(relL2(grad.subarray(0, rows * classes), ref.grad)).toBeLessThanOrEqual(1e-6);
+      expect(Array.from(grad.subarray(rows * classes))).toEqual(new Array((batch - rows) * classes).fill(0));
+    });
+  }
+});
 
 // ---- softmax -----------------------------------------------------------------------------
 

@@ -144,7 +144,7 @@ export class Plan {
     // ---- loss ----
     const loss = model.loss!;
     const dlogits = training ? this.memory.take(batch * classes, 'dlogits') : null;
-    this.dispatches.push(...lossDispatches(engine, { batch, classes, loss, withGradient: training }, { logits: this.output, labels: this.labels!, dlogits, metrics: model.metrics }));
+    this.dispatches.push(...lossDispatches(engine, { batch, classes, loss, withGradient: training }, { logits: this.output, labels: this.labels!, dlogits, metrics: model.metrics, stepInfo: model.stepInfo }));
     if (!training) return;
 
     // ---- backward ----
