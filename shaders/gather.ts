@@ -15,6 +15,8 @@ const WG = 256;
 
 // The gathers read only StepInfo's `offset` (kernel.ts); a partial last batch gathers the plan's
 // whole batch, its rows past the end repeating the last sample (positions are clamped).
+const BATCH_ROW = `// The dataset row of the batch's row b, the position clamped to the permutation.
+fn batchRow(b: u32) -> u32 { return indices[min(step.offset + b, arrayLength(&indices) - 1u)]; }`;
 
 function positiveInteger(value: number, name: string, family: string): void {
   // Below 2^31 keeps every index product the shaders form below 2^32 for realistic shapes, and
@@ -69,6 +71,7 @@ ${STEP_INFO_STRUCT}
 @group(0) @binding(1) var<storage, read> indices: array<u32>;
 @group(0) @binding(2) var<uniform> step: StepInfo;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4f>;
+${BATCH_ROW}
 
 // One invocation per 4 output values: ${words} per sample, ${batch} samples.
 @compute @workgroup_size(${WG})
@@ -77,7 +80,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${batch * words}u) { return; }
   let b = i / ${words}u;
   let w = i - b * ${words}u;
-  let row = indices[min(step.offset + b, arrayLength(&indices) - 1u)];
+  let row = batchRow(b);
 #if ${source === 'uint8'}
   let word = dataset[min(row * ${words}u + w, arrayLength(&dataset) - 1u)];
   // Byte k of a word is bits 8k..8k+7 (little-endian), i.e. feature 4w + k of the row.
@@ -101,6 +104,7 @@ ${STEP_INFO_STRUCT}
 @group(0) @binding(1) var<storage, read> indices: array<u32>;
 @group(0) @binding(2) var<uniform> step: StepInfo;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+${BATCH_ROW}
 
 // One invocation per output value; rows of ${features} features are not word-aligned.
 @compute @workgroup_size(${WG})
@@ -109,7 +113,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${n}u) { return; }
   let b = i / ${features}u;
   let f = i - b * ${features}u;
-  let row = indices[min(step.offset + b, arrayLength(&indices) - 1u)];
+  let row = batchRow(b);
 #if ${source === 'uint8'}
   let byte = row * ${features}u + f;
   let word = dataset[min(byte >> 2u, arrayLength(&dataset) - 1u)];
@@ -148,6 +152,7 @@ ${STEP_INFO_STRUCT}
 @group(0) @binding(1) var<storage, read> indices: array<u32>;
 @group(0) @binding(2) var<uniform> step: StepInfo;
 @group(0) @binding(3) var<storage, read_write> out: array<${sparse ? 'u32' : 'f32'}>;
+${BATCH_ROW}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -155,11 +160,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= ${n}u) { return; }
   // Clamped like the images' gather (see there).
 #if ${sparse}
-  out[i] = labels[min(indices[min(step.offset + i, arrayLength(&indices) - 1u)], arrayLength(&labels) - 1u)];
+  out[i] = labels[min(batchRow(i), arrayLength(&labels) - 1u)];
 #else
   let b = i / ${classes}u;
   let c = i - b * ${classes}u;
-  let row = indices[min(step.offset + b, arrayLength(&indices) - 1u)];
+  let row = batchRow(b);
   out[i] = labels[min(row * ${classes}u + c, arrayLength(&labels) - 1u)];
 #endif
 }`,

@@ -101,7 +101,7 @@ export function softmaxCrossentropy(batch: number, classes: number, labels: Labe
   const rows = partialBatches ? `min(step.rows, ${batch}u)` : `${batch}u`;
   return {
     key: `softmax-crossentropy:${batch}x${classes}:${labels}:${withGradient ? 'gradient' : 'metrics-only'}${partialBatches ? ':partial' : ''}`,
-    bindings: [...(withGradient ? (['read', 'read', 'write', 'write'] as const) : (['read', 'read', 'write'] as const)), ...(partialBatches ? (['uniform'] as const) : [])],
+    bindings: ['read', 'read', ...(withGradient ? (['write'] as const) : []), 'write', ...(partialBatches ? (['uniform'] as const) : [])],
     workgroups: [1, 1, 1],
     code: wgsl`
 struct Metrics {

@@ -143,7 +143,6 @@ export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
   };
 }
 
-/** The shapes a transform depends on (`shapeKey`), and with the epilogue (`key`). */
 /** WGSL: image `n` and tile coordinates (ty, tx) of the flat tile index `tile`. */
 function tilePosition(L: WinogradLayout): string {
   return `let tx = tile % ${L.tilesW}u;
@@ -151,6 +150,38 @@ function tilePosition(L: WinogradLayout): string {
   let n = tile / ${L.tilesW * L.tilesH}u;`;
 }
 
+/**
+ * WGSL shared by the input and dy transforms: reads the size×size tile d (d{r}_{c}, one vec4 of
+ * channel group `group` through `reader`; zeros where row r or column c lies outside the tensor,
+ * pixel 0 read, then zeroed), forms out = left·d·leftᵀ, and stores its positions p at
+ * `${store}[p·positionStride + at]`, at = tile·groups + group.
+ */
+function transformTile(o: {
+  size: number;
+  reader: string;
+  group: string;
+  groups: number;
+  rowInside: (r: number) => string;
+  colInside: (c: number) => string;
+  pixel: (r: number, c: number) => string;
+  left: number[][];
+  store: string;
+  positionStride: number;
+}): string {
+  const { size } = o;
+  const inside = (r: number, c: number) => `rowIn${r} & colIn${c}`;
+  return `${each(size, (r) => `let rowIn${r} = ${o.rowInside(r)};`)}
+  ${each(size, (c) => `let colIn${c} = ${o.colInside(c)};`)}
+  ${each(size * size, (t) => {
+    const [r, c] = [Math.floor(t / size), t % size];
+    return `let d${r}_${c} = select(vec4f(0.0), ${o.reader}(select(0u, ${o.pixel(r, c)}, ${inside(r, c)}), ${o.group}), ${inside(r, c)});`;
+  })}
+  ${sandwich(o.left, o.left, size, (r, c) => `d${r}_${c}`, 'e', 't')}
+  let at = tile * ${o.groups}u + ${o.group};
+  ${each(o.left.length ** 2, (p) => `${o.store}[${p * o.positionStride}u + at] = t${Math.floor(p / o.left.length)}_${p % o.left.length};`)}`;
+}
+
+/** The shapes a transform depends on (`shapeKey`), and with the epilogue (`key`). */
 function shapeKey(g: Conv2DGeometry): string {
   const { m } = transformsFor(g);
   return `f${m}-n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-p${g.padTop}x${g.padLeft}-out${g.outH}x${g.outW}x${g.outC}`;
@@ -230,18 +261,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${tilePosition(L)}
   let top = i32(ty * ${T.m}u) - ${g.padTop};
   let left = i32(tx * ${T.m}u) - ${g.padLeft};
-  ${each(T.a, (r) => `let inRow${r} = u32(top + ${r}) < ${g.inH}u;`)}
-  ${each(T.a, (c) => `let inCol${c} = u32(left + ${c}) < ${g.inW}u;`)}
   let base = i32(n * ${g.inH * g.inW}u) + top * ${g.inW} + left;
-  // Outside the input: read pixel 0, then zero it.
-  ${each(T.a * T.a, (t) => {
-    const r = Math.floor(t / T.a);
-    const c = t % T.a;
-    return `let d${r}_${c} = select(vec4f(0.0), read_x(select(0u, u32(base + ${r * g.inW + c}), inRow${r} & inCol${c}), k4), inRow${r} & inCol${c});`;
+  ${transformTile({
+    size: T.a,
+    reader: 'read_x',
+    group: 'k4',
+    groups: L.k4,
+    rowInside: (r) => `u32(top + ${r}) < ${g.inH}u`,
+    colInside: (c) => `u32(left + ${c}) < ${g.inW}u`,
+    pixel: (r, c) => `u32(base + ${r * g.inW + c})`,
+    left: T.BT,
+    store: 'v',
+    positionStride: L.vSlice / 4,
   })}
-  ${sandwich(T.BT, T.BT, T.a, (r, c) => `d${r}_${c}`, 'e', 'v')}
-  let at = tile * ${L.k4}u + k4;
-  ${each(L.positions, (p) => `v[${p * (L.vSlice / 4)}u + at] = v${Math.floor(p / T.a)}_${p % T.a};`)}
 }`,
   };
 }
@@ -390,16 +422,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let tile = i / ${L.n4}u;
   ${tilePosition(L)}
   let pixel = (n * ${g.outH}u + ty * ${T.m}u) * ${g.outW}u + tx * ${T.m}u;
-  ${each(T.m, (r) => `let row${r} = ty * ${T.m}u + ${r}u < ${g.outH}u;`)}
-  ${each(T.m, (c) => `let col${c} = tx * ${T.m}u + ${c}u < ${g.outW}u;`)}
-  ${each(T.m * T.m, (q) => {
-    const r = Math.floor(q / T.m);
-    const c = q % T.m;
-    return `let d${r}_${c} = select(vec4f(0.0), read_dy(select(0u, pixel + ${r * g.outW + c}u, row${r} & col${c}), n4), row${r} & col${c});`;
+  ${transformTile({
+    size: T.m,
+    reader: 'read_dy',
+    group: 'n4',
+    groups: L.n4,
+    rowInside: (r) => `ty * ${T.m}u + ${r}u < ${g.outH}u`,
+    colInside: (c) => `tx * ${T.m}u + ${c}u < ${g.outW}u`,
+    pixel: (r, c) => `pixel + ${r * g.outW + c}u`,
+    left: A,
+    store: 'y',
+    positionStride: KG.ySlice / 4,
   })}
-  ${sandwich(A, A, T.m, (r, c) => `d${r}_${c}`, 'e', 't')}
-  let at = tile * ${L.n4}u + n4;
-  ${each(L.positions, (p) => `y[${p * (KG.ySlice / 4)}u + at] = t${Math.floor(p / T.a)}_${p % T.a};`)}
 }`,
   };
 }

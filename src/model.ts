@@ -533,7 +533,9 @@ export class LayersModel {
     const dataset = this.dataset(state, xs, ys);
     const n = dataset.count;
     const steps = Math.ceil(n / batchSize);
-    const planBatch = Math.min(batchSize, n);
+    // One plan for every step: the partial last batch runs through it too (see predict()); the
+    // loss counts only its real rows, averages over them and gives the others a zero gradient.
+    const plan = this.plan(state, Math.min(batchSize, n), 'train');
     const history = new History();
     const callbacks = args.callbacks ?? {};
     const random = new Random(seed);
@@ -555,13 +557,10 @@ export class LayersModel {
       for (let step = 0; step < steps; step++) {
         const offset = step * batchSize;
         const size = Math.min(batchSize, n - offset);
-        // The partial last batch runs through the same plan (see predict()); the loss counts only
-        // its `size` real rows, averages over them and gives the others a zero gradient.
-        const plan = this.plan(state, planBatch, 'train');
         state.iterations++;
         engine.write(state.stepInfo, stepInfoData(offset, state.iterations, seed, size));
         engine.write(state.hyper, compiled.optimizer.hyperparameters(state.iterations));
-        const gather = dataset.gather(planBatch, indices, state.stepInfo, plan.x, plan.labels);
+        const gather = dataset.gather(plan.batch, indices, state.stepInfo, plan.x, plan.labels);
         engine.submit((encoder) => engine.encode(encoder, [...gather, ...plan.dispatches]));
         // Two steps in flight: the GPU works on this one while we wait for the previous.
         const done = engine.sync();
