@@ -44,6 +44,8 @@ export interface Conv2DBlocks {
   /** dx: pixels of an input row (at most; rows split evenly) × vec4 groups of input channels */
   dxPixels: number;
   dxGroups: number;
+  /** Row-correlation kernels (dx, the forward by rows): images per invocation (default: 4 for rows under 8 pixels, else 1). */
+  rowImages?: number;
   /** dW: taps × vec4 groups of input channels (1 scalar channel when inC % 4 ≠ 0) × vec4 groups of output channels */
   dwTaps: number;
   dwInGroups: number;
@@ -256,15 +258,18 @@ export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaul
     relu: false,
     maxPixels: blocks.dxPixels,
     groups: blocks.dxGroups,
+    images: blocks.rowImages,
   });
 }
 
 /**
- * The forward runs as rowCorrelation at stride 1, with enough input channels for vector reads and
- * output rows long enough to share each weight read (conv3's rows of 3 ran faster in pixel blocks).
+ * The forward runs as rowCorrelation at stride 1, with enough input channels for vector reads.
+ * Short rows (conv3's 3 pixels) take several images per invocation so that each weight read
+ * still serves a dozen pixels: with bounds checks 57 → 42–51 ms, without 36 → 33 (pixel blocks
+ * of 16 before; bench/NOTES.md item 28).
  */
 function forwardByRows(g: Conv2DGeometry): boolean {
-  return g.strideH === 1 && g.strideW === 1 && g.inC >= 4 && g.outW >= 8;
+  return g.strideH === 1 && g.strideW === 1 && g.inC >= 4;
 }
 
 /**
@@ -308,6 +313,7 @@ function conv2dForwardRows(g: Conv2DGeometry, blocks: Conv2DBlocks): KernelSourc
     relu: g.relu,
     maxPixels: blocks.forwardPixels,
     groups: blocks.forwardGroups,
+    images: blocks.rowImages,
   });
 }
 
@@ -322,6 +328,8 @@ interface RowCorrelationSpec {
   relu: boolean;
   maxPixels: number;
   groups: number;
+  /** Images per invocation (the same dst row of each): every weight read serves them all. Default: see Conv2DBlocks.rowImages. */
+  images?: number;
 }
 
 /**
@@ -332,7 +340,8 @@ interface RowCorrelationSpec {
  * A block is a run of P neighbouring pixels of one dst row, P a multiple of the horizontal
  * stride: then which (pixel, kx) pairs meet a src column, and which column, is the same for
  * every block, and each src read serves every pair that meets it (up to kW instead of one:
- * on SwiftShader loads cost more than multiply-adds).
+ * on SwiftShader loads cost more than multiply-adds). A block takes that row in `images`
+ * images, so each weight read serves their pairs too.
  */
 function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
   const { g, flipTaps } = spec;
@@ -344,7 +353,10 @@ function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
   const ci4s = Math.ceil(g.inC / 4);
   const co4s = Math.ceil(g.outC / 4);
   const ciBlocks = Math.ceil(ci4s / G);
-  const invocations = ciBlocks * g.batch * g.inH * segs;
+  // Rows under 8 pixels share each weight read among 4 images' rows (conv3's input gradient: 66 → 40 ms with bounds checks).
+  const B = Math.min(spec.images ?? (P < 8 ? 4 : 1), g.batch);
+  const imageBlocks = Math.ceil(g.batch / B);
+  const invocations = ciBlocks * imageBlocks * g.inH * segs;
   const { workgroups, rowStride } = grid(invocations, WG);
   const dstBinding = spec.bias ? 3 : 2;
   // Channel co + k of src; past the last one (outC % 4 ≠ 0) any in-bounds row will do: its src value is 0.
@@ -366,12 +378,13 @@ function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
       .filter(({ j }) => live(j));
   const liveColumns = Array.from({ length: columns }, (_, j) => j).filter(live);
   const liveTaps = Array.from({ length: g.kW }, (_, kx) => kx).filter((kx) => pairs(kx).length > 0);
-  const result = (p: number, j: number) => {
-    const z = spec.bias ? `acc${p}_${j} + bias${j}` : `acc${p}_${j}`;
+  const images = Array.from({ length: B }, (_, i) => i);
+  const result = (i: number, p: number, j: number) => {
+    const z = spec.bias ? `acc${i}_${p}_${j} + bias${j}` : `acc${i}_${p}_${j}`;
     return spec.relu ? `max(${z}, vec4f(0.0))` : z;
   };
   return {
-    key: `${spec.key}:p${P}g${G}`,
+    key: `${spec.key}:p${P}g${G}${B > 1 ? `i${B}` : ''}`,
     bindings: spec.bias ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
@@ -382,37 +395,40 @@ ${channelReader('b', 2, 1, g.inC)}
 #endif
 ${channelWriter('dst', dstBinding, g.inC)}
 
-// Each invocation: ${P} pixels of a dst row × ${G} groups of 4 dst channels.
+// Each invocation: ${P} pixels of a dst row in each of ${B} image(s) × ${G} groups of 4 dst channels.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x + gid.y * ${rowStride}u;
   if (t >= ${invocations}u) { return; }
   let cb = (t % ${ciBlocks}u) * ${G}u;
   let ix0 = (t / ${ciBlocks}u % ${segs}u) * ${P}u;
-  let row = t / ${ciBlocks * segs}u; // n·inH + iy
+  let iy = t / ${ciBlocks * segs}u % ${g.inH}u;
+  let firstImage = t / ${ciBlocks * segs * g.inH}u * ${B}u;
+  // Images past the batch recompute the last one and skip the store.
+  ${images.map((i) => `let n${i} = min(firstImage + ${i}u, ${g.batch - 1}u);`).join('\n  ')}
   ${each(G, (j) => `let ci4_${j} = min(cb + ${j}u, ${ci4s - 1}u);`)}
 #if ${!fixed}
   // The src columns the block reads (values scaled by 0 where there is no column).
   ${each(columns, (j) => `let ox${j} = i32(ix0 / ${sw}u) + ${aMin + j};
   let dm${j} = select(0.0, 1.0, u32(ox${j}) < ${g.outW}u);`)}
 #endif
-  ${each2(P, G, (p, j) => `var acc${p}_${j} = vec4f(0.0);`)}
+  ${images.map((i) => each2(P, G, (p, j) => `var acc${i}_${p}_${j} = vec4f(0.0);`)).join('\n  ')}
   for (var ky = 0u; ky < ${g.kH}u; ky++) {
     // The src row this dst row meets through ky, if any.
-    let sy = u32(i32(row % ${g.inH}u) + ${g.padTop} - i32(ky));
+    let sy = u32(i32(iy) + ${g.padTop} - i32(ky));
     if ((sy < ${g.outH * g.strideH}u) & (sy % ${g.strideH}u == 0u)) {
-      let srcRow = (row / ${g.inH}u * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u;
-      ${liveColumns.map((j) => (fixed ? `let d${j} = srcRow + ${aMin + j}u;` : `let d${j} = select(0u, srcRow + u32(ox${j}), dm${j} > 0.0);`)).join('\n      ')}
+      ${images.map((i) => `let srcRow${i} = (n${i} * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u;
+      ${liveColumns.map((j) => (fixed ? `let d${i}_${j} = srcRow${i} + ${aMin + j}u;` : `let d${i}_${j} = select(0u, srcRow${i} + u32(ox${j}), dm${j} > 0.0);`)).join('\n      ')}`).join('\n      ')}
       for (var c4 = 0u; c4 < ${co4s}u; c4++) {
         let co = c4 * 4u;
-        ${liveColumns.map((j) => `let s${j} = read_src(d${j}, c4)${fixed ? '' : ` * dm${j}`};`).join('\n        ')}
+        ${images.map((i) => liveColumns.map((j) => `let s${i}_${j} = read_src(d${i}_${j}, c4)${fixed ? '' : ` * dm${j}`};`).join('\n        ')).join('\n        ')}
         ${liveTaps.map((kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_weights((${tap(kx)}) * ${g.outC}u + ${channel(k)}, ci4_${j});`, '\n        ')}
-        ${pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${p}_${gr} += s${j}.x * w${kx}_${gr}0 + s${j}.y * w${kx}_${gr}1 + s${j}.z * w${kx}_${gr}2 + s${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')}`).join('\n        ')}
+        ${images.map((i) => pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${i}_${p}_${gr} += s${i}_${j}.x * w${kx}_${gr}0 + s${i}_${j}.y * w${kx}_${gr}1 + s${i}_${j}.z * w${kx}_${gr}2 + s${i}_${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')).join('\n        ')}`).join('\n        ')}
       }
     }
   }
   ${each(G, (j) => (spec.bias ? `let bias${j} = read_b(0u, ci4_${j});` : ''))}
-  ${each2(P, G, (p, j) => `if ((ix0 + ${p}u < ${g.inW}u) & (cb + ${j}u < ${ci4s}u)) { store_dst(row * ${g.inW}u + ix0 + ${p}u, cb + ${j}u, ${result(p, j)}); }`)}
+  ${images.map((i) => each2(P, G, (p, j) => `if (${B > 1 ? `(firstImage + ${i}u < ${g.batch}u) & ` : ''}(ix0 + ${p}u < ${g.inW}u) & (cb + ${j}u < ${ci4s}u)) { store_dst((n${i} * ${g.inH}u + iy) * ${g.inW}u + ix0 + ${p}u, cb + ${j}u, ${result(i, p, j)}); }`)).join('\n  ')}
 }`,
   };
 }

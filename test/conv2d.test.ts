@@ -33,23 +33,25 @@ const CASES: Case[] = [
   { batch: 2, input: [8, 7, 3], filters: 8, kernel: [2, 3], strides: [2, 1], padding: 'same', relu: true, bias: true },
   // Kernel wider than the input ('same'): taps that never land, and the dW ox range going empty.
   { batch: 2, input: [4, 2, 5], filters: 4, kernel: [3, 5], strides: [2, 2], padding: 'same', relu: true, bias: true, tiled: true },
-  // Input channels not a multiple of the dW block (12 = 1.5 blocks of 8) and odd register blocks.
+  // Input channels not a multiple of the dW block (12 = 1.5 blocks of 8) and odd register blocks
+  // (3 images per row-correlation invocation: 1 real image in the second block).
   {
-    batch: 2,
+    batch: 4,
     input: [6, 5, 12],
     filters: 12,
     kernel: [3, 3],
     padding: 'same',
     relu: true,
     bias: true,
-    blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxGroups: 1, dwTaps: 4, dwInGroups: 2, dwOutGroups: 2 },
+    blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxGroups: 1, dwTaps: 4, dwInGroups: 2, dwOutGroups: 2, rowImages: 3 },
   },
   // The forward by rows (stride 1, rows of 8+): channels not multiples of 4 on either side, padding, bias without ReLU.
   { batch: 2, input: [9, 10, 6], filters: 10, kernel: [3, 3], padding: 'same', relu: false, bias: true },
   // dW by rows of taps under a vertical stride, with padding.
   { batch: 2, input: [8, 7, 8], filters: 5, kernel: [3, 2], strides: [2, 1], padding: 'same', relu: true, bias: true },
-  // Like the model's conv3: rows of 3, so the forward runs in pixel blocks.
-  { batch: 2, input: [5, 5, 16], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+  // Like the model's conv3: rows of 3 (forward) and 5 (dx), so each invocation takes 4 images' rows;
+  // batch 5 leaves the second block of images with one real image.
+  { batch: 5, input: [5, 5, 16], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
   { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true, tiled: true },
