@@ -169,7 +169,7 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
     const value = (adapter.limits as unknown as Record<string, number>)[name];
     if (typeof value === 'number') requiredLimits[name] = value;
   }
-  const requiredFeatures = (['timestamp-query', 'subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'webgpu-train' });
   return { gpu, adapter, device, info: adapter.info, owned: true, robustBufferAccess: robust };
 }
