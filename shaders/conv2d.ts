@@ -151,18 +151,28 @@ function gradReader(g: Conv2DGeometry): string {
 
 // ---- forward -----------------------------------------------------------------------------
 
+/** The output of a 2×2 max pool at stride 2 without padding, which a forward may apply before storing. */
+export function pooledSize(g: Conv2DGeometry): { height: number; width: number } {
+  return { height: Math.floor(g.outH / 2), width: Math.floor(g.outW / 2) };
+}
+
 /**
  * y[n,oy,ox,co] = act(Σ_{ky,kx,ci} x[n, oy·sh+ky−padTop, ox·sw+kx−padLeft, ci] · w[ky,kx,ci,co] + b[co]).
- * Bindings: x, w, (b), y.
+ * `pooled` (inference): y is the 2×2 max pool (stride 2, 'valid') of that, and the convolution's
+ * own output is never stored; blocks are then whole pooling windows. Bindings: x, w, (b), y.
  */
-export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
-  if (forwardByRows(g)) return conv2dForwardRows(g, blocks);
-  const P = blocks.forwardPixels;
+export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g), pooled = false): KernelSource {
+  if (forwardByRows(g) && !pooled) return conv2dForwardRows(g, blocks);
+  const P = pooled ? Math.max(4, blocks.forwardPixels - (blocks.forwardPixels % 4)) : blocks.forwardPixels;
   const G = blocks.forwardGroups;
   const pixels = g.batch * g.outH * g.outW;
+  const pool = pooledSize(g);
+  // What one block's pixels are counted in: output pixels, or pooling windows of 4.
+  const units = pooled ? g.batch * pool.height * pool.width : pixels;
+  const unitsPerBlock = pooled ? P / 4 : P;
   const co4s = Math.ceil(g.outC / 4);
   const coBlocks = Math.ceil(co4s / G);
-  const invocations = coBlocks * Math.ceil(pixels / P);
+  const invocations = coBlocks * Math.ceil(units / unitsPerBlock);
   const { workgroups, rowStride } = grid(invocations, WG);
   const vecIn = g.inC % 4 === 0;
   const masked = !tapsInBounds(g);
@@ -178,7 +188,7 @@ export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultB
     return masked ? `select(0u, ${index}, ${inside(p, ky, kx)})` : index;
   };
   return {
-    key: `conv2d-forward:registers:${geometryKey(g)}:p${P}g${G}`,
+    key: `conv2d-forward:registers:${geometryKey(g)}:p${P}g${G}${pooled ? ':pool2' : ''}`,
     bindings: g.bias ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
@@ -195,12 +205,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x + gid.y * ${rowStride}u;
   if (t >= ${invocations}u) { return; }
   // Channel groups vary fastest, so neighbouring invocations read the same input pixels.
-  let m = (t / ${coBlocks}u) * ${P}u;
+  let m = (t / ${coBlocks}u) * ${unitsPerBlock}u;
   let c4 = (t % ${coBlocks}u) * ${G}u;
   ${each(G, (j) => `let c4_${j} = min(c4 + ${j}u, ${co4s - 1}u);`)}
+#if ${pooled}
+  // Pooling window k of the block (past the end: the last one again), and its 4 output pixels.
+  ${each(P / 4, (k) => `let q${k} = min(m + ${k}u, ${units - 1}u);
+  let corner${k} = (q${k} / ${pool.height * pool.width}u * ${g.outH}u + q${k} / ${pool.width}u % ${pool.height}u * 2u) * ${g.outW}u + q${k} % ${pool.width}u * 2u;`)}
+  ${each(P, (p) => `let m${p} = corner${p >> 2} + ${(p & 2 ? g.outW : 0) + (p & 1)}u;`)}
+#else
+  ${each(P, (p) => `let m${p} = min(m + ${p}u, ${pixels - 1}u);`)}
+#endif
   // Input pixel under each output pixel's top-left tap (negative inside the padding).
-  ${each(P, (p) => `let m${p} = min(m + ${p}u, ${pixels - 1}u);
-  let top${p} = i32((m${p} / ${g.outW}u) % ${g.outH}u * ${g.strideH}u) - ${g.padTop};
+  ${each(P, (p) => `let top${p} = i32((m${p} / ${g.outW}u) % ${g.outH}u * ${g.strideH}u) - ${g.padTop};
   let left${p} = i32(m${p} % ${g.outW}u * ${g.strideW}u) - ${g.padLeft};
   let base${p} = i32(m${p} / ${g.outH * g.outW}u * ${g.inH * g.inW}u) + top${p} * ${g.inW} + left${p};`)}
   ${each2(P, G, (p, j) => `var acc${p}_${j} = vec4f(0.0);`)}
@@ -239,7 +256,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   }
 #endif
   ${each(G, (j) => `let bias${j} = ${g.bias ? `read_b(0u, c4_${j})` : 'vec4f(0.0)'};`)}
+#if ${pooled}
+  // The bias and ReLU are monotonic: they apply to the window's maximum.
+  ${each2(P / 4, G, (k, j) => {
+    const z = `max(max(acc${4 * k}_${j}, acc${4 * k + 1}_${j}), max(acc${4 * k + 2}_${j}, acc${4 * k + 3}_${j})) + bias${j}`;
+    return `if ((m + ${k}u < ${units}u) & (c4 + ${j}u < ${co4s}u)) { store_y(q${k}, c4_${j}, ${g.relu ? `max(${z}, vec4f(0.0))` : z}); }`;
+  })}
+#else
   ${each2(P, G, (p, j) => `if ((m + ${p}u < ${pixels}u) & (c4 + ${j}u < ${co4s}u)) { store_y(m${p}, c4_${j}, ${g.relu ? `max(acc${p}_${j} + bias${j}, vec4f(0.0))` : `acc${p}_${j} + bias${j}`}); }`)}
+#endif
 }`,
   };
 }
@@ -270,7 +295,7 @@ export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaul
  * still serves a dozen pixels: with bounds checks 57 → 42–51 ms, without 36 → 33 (pixel blocks
  * of 16 before; bench/NOTES.md item 28).
  */
-function forwardByRows(g: Conv2DGeometry): boolean {
+export function forwardByRows(g: Conv2DGeometry): boolean {
   return g.strideH === 1 && g.strideW === 1 && g.inC >= 4;
 }
 

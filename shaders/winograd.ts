@@ -25,7 +25,7 @@
  * with tiles = batch · ⌈outH/m⌉ · ⌈outW/m⌉, K = input channels, N = output channels.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { channelReader, channelWriter, each, type Conv2DGeometry } from './conv2d.ts';
+import { channelReader, channelWriter, each, pooledSize, type Conv2DGeometry } from './conv2d.ts';
 import { activation, f32, grid, type KernelSource } from './kernel.ts';
 import { alignSlice, MAX_K, rowsPerInvocation, sliceColumns, sliceProduct } from './slice-product.ts';
 
@@ -305,16 +305,19 @@ export function winogradProduct(g: Conv2DGeometry, checkedLoads = false): Kernel
 
 /**
  * y = Aᵀ·M·A for every (tile, vec4 of output channels): the tile's m×m output pixels, + bias,
- * ReLU; pixels past the output's edge are not stored. Bindings: m, (b), y.
+ * ReLU; pixels past the output's edge are not stored. `pooled` (inference): y is their 2×2 max
+ * pool at stride 2 ('valid'; tiles of even m hold whole windows). Bindings: m, (b), y.
  */
-export function winogradOutputTransform(g: Conv2DGeometry): KernelSource {
+export function winogradOutputTransform(g: Conv2DGeometry, pooled = false): KernelSource {
   const T = transformsFor(g);
   const L = winogradLayout(g);
+  const pool = pooledSize(g);
+  if (pooled && T.m % 2 !== 0) throw new Error('winogradOutputTransform: pooling needs an even tile');
   const invocations = L.tiles * L.n4;
   const { workgroups, rowStride } = grid(invocations, WG);
   const stride = L.groups * (L.mSlice / 4);
   return {
-    key: `winograd-output:${key(g)}:c${L.columns}`,
+    key: `winograd-output:${key(g)}:c${L.columns}${pooled ? ':pool2' : ''}`,
     bindings: g.bias ? ['read', 'read', 'write'] : ['read', 'write'],
     workgroups,
     code: wgsl`
@@ -341,6 +344,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let bias = vec4f(0.0);
 #endif
   ${tilePosition(L)}
+#if ${pooled}
+  // The tile's (m/2)² pooling windows; the bias and ReLU are monotonic, so they apply to each maximum.
+  let pixel = (n * ${pool.height}u + ty * ${T.m / 2}u) * ${pool.width}u + tx * ${T.m / 2}u;
+  ${each(T.m / 2, (r) => `let row${r} = ty * ${T.m / 2}u + ${r}u < ${pool.height}u;`)}
+  ${each(T.m / 2, (c) => `let col${c} = tx * ${T.m / 2}u + ${c}u < ${pool.width}u;`)}
+  ${each((T.m / 2) ** 2, (q) => {
+    const [r, c] = [Math.floor(q / (T.m / 2)), q % (T.m / 2)];
+    const window = `max(max(y${2 * r}_${2 * c}, y${2 * r}_${2 * c + 1}), max(y${2 * r + 1}_${2 * c}, y${2 * r + 1}_${2 * c + 1}))`;
+    return `if (row${r} & col${c}) { store_y(pixel + ${r * pool.width + c}u, n4, activate(${window} + bias)); }`;
+  })}
+#else
   let pixel = (n * ${g.outH}u + ty * ${T.m}u) * ${g.outW}u + tx * ${T.m}u;
   // Rows and columns of the tile inside the output (the last tiles of odd sizes hang over).
   ${each(T.m, (r) => `let row${r} = ty * ${T.m}u + ${r}u < ${g.outH}u;`)}
@@ -350,6 +364,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     const c = q % T.m;
     return `if (row${r} & col${c}) { store_y(pixel + ${r * g.outW + c}u, n4, activate(y${r}_${c} + bias)); }`;
   })}
+#endif
 }`,
   };
 }

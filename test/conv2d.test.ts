@@ -1,10 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
 import type { Padding } from '../src/layers/config.ts';
-import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, conv2dVariants } from '../src/layers/conv2d.ts';
+import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, conv2dVariants, pooledForwardVariant } from '../src/layers/conv2d.ts';
+import { poolGeometry } from '../src/layers/pooling.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
+import { maxPoolForwardRef } from './reference/pool.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 
 
@@ -178,6 +180,53 @@ describe('conv2d kernels vs float64 reference', () => {
         report.push(`${style.padEnd(26)} ${describeCase(c)}: ${line.join(', ')}`);
       }
     });
+  });
+});
+
+describe('conv2d forward with its 2×2 max pool applied before the store (inference)', () => {
+  const cases: Case[] = [
+    // conv1-like (direct pixel blocks): an odd pooled grid, windows of the last block past the end.
+    { batch: 3, input: [9, 11, 1], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+    // Strided with 'same' padding and 3 input channels (direct), bias without ReLU.
+    { batch: 2, input: [10, 9, 3], filters: 8, kernel: [3, 3], strides: [2, 2], padding: 'same', relu: false, bias: true },
+    // Winograd F(4×4) with an odd output (11 → 5: the last row and column dropped) and F(2×2).
+    { batch: 2, input: [13, 13, 8], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+    { batch: 2, input: [9, 8, 12], filters: 10, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
+  ];
+  cases.forEach((c, caseIndex) => {
+    it(describeCase(c), async () => {
+      const g = conv2dGeometry({ batch: c.batch, inputShape: c.input, filters: c.filters, kernelSize: c.kernel, strides: c.strides, padding: c.padding, relu: c.relu, useBias: c.bias });
+      const seed = 900 + 10 * caseIndex;
+      const [x, w, b] = [randomArray(g.batch * g.inH * g.inW * g.inC, seed), randomArray(g.kH * g.kW * g.inC * g.outC, seed + 1), randomArray(g.outC, seed + 2)];
+      const pool = poolGeometry(g.batch, [g.outH, g.outW, g.outC], [2, 2], [2, 2], 'valid');
+      const conv = conv2dForwardRef(g, x, w, c.bias ? b : null).y;
+      if (c.relu) expect(conv.some((v) => v === 0) && conv.some((v) => v > 0)).toBe(true);
+      const expected = maxPoolForwardRef(conv, pool);
+      let ran = 0;
+      for (const [style, engine] of [['registers', styles.registers], ['checked', styles.checked]] as const) {
+        const e = engine();
+        for (const forward of conv2dVariants(e, g).forward) {
+          if (pooledForwardVariant(e, g, { forward }) === null) continue;
+          const [xv, wv, bv] = [x, w, b].map((a) => uploadView(e, a)) as Required<BufferView>[];
+          const y = nanBuffer(e, expected.length);
+          e.run(conv2dForward(e, g, { x: xv!, w: wv!, b: c.bias ? bv : undefined, y, scratch: nanScratch(e) }, undefined, { forward, pooled: true }));
+          const err = relL2(await readF32(e, y, expected.length), expected);
+          report.push(`${`${style} ${forward} + pool`.padEnd(26)} ${describeCase(c)}: forward ${err.toExponential(1)}`);
+          expect(err, `${style} ${forward}`).toBeLessThanOrEqual(1e-5);
+          ran++;
+        }
+      }
+      expect(ran, 'poolable variants run').toBeGreaterThan(0);
+    });
+  });
+
+  it('names no variant where none can pool: GPU tiles, and conv3-like rows', () => {
+    const g = conv2dGeometry({ batch: 2, inputShape: [5, 5, 16], filters: 12, kernelSize: [3, 3], relu: true });
+    expect(pooledForwardVariant(styles.tiled(), g)).toBeNull();
+    expect(pooledForwardVariant(styles.checked(), g)).toBeNull();
+    const first = conv2dGeometry({ batch: 2, inputShape: [28, 28, 1], filters: 32, kernelSize: [3, 3], relu: true });
+    // Without checks conv1's own forward is the patch product; pooled, it runs the direct kernel.
+    expect([conv2dVariants(styles.registers(), first).forward[0], pooledForwardVariant(styles.registers(), first)]).toEqual(['patches', 'direct']);
   });
 });
 

@@ -5,6 +5,7 @@ import { cnnLossAndGradients, rmspropStep } from './reference/cnn.ts';
 import { finiteDifferences, relL2, useEngine } from './helpers.ts';
 
 const engine = useEngine();
+const checkedEngine = useEngine({ robustBufferAccess: true });
 
 /** Parameter counts in the summary's rows, in order. */
 function rowParams(summary: string): number[] {
@@ -88,6 +89,35 @@ describe('training the tutorial CNN', () => {
       const refUpdate = w[k]!.map((value, i) => value - start[k]!.data[i]!);
       expect(relL2(gpuUpdate, refUpdate), a.name).toBeLessThanOrEqual(1e-5);
     });
+  });
+
+  it('predict and evaluate run each convolution with its pool fused, and match a float64 reference', async () => {
+    const B = 4;
+    const N = 2 * B - 1; // the last batch partial
+    const random = new Random(21);
+    const x = new Float32Array(N * 784).map(() => random.next());
+    const labels = Int32Array.from({ length: N }, () => Math.floor(random.next() * 10));
+    for (const e of [engine(), checkedEngine()]) {
+      const m = mnistCnn();
+      m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: e });
+      // Non-zero biases: the pools' maxima then differ from what ReLU-then-pool of unbiased values would give.
+      const weights = (await m.getWeights()).map((w) => ({ shape: w.shape, data: w.data.map((v) => (w.name.endsWith('bias') ? random.uniform(-0.1, 0.1) : v)) }));
+      m.setWeights(weights);
+      const steps: string[][] = [];
+      e.onEncode = (dispatches) => void steps.push(dispatches.map((d) => d.label));
+      const probs = await m.predict(tensor(x, [N, 28, 28, 1]), { batchSize: B });
+      const evaluation = await m.evaluate(tensor(x, [N, 28, 28, 1]), tensor(labels, [N]), { batchSize: B });
+      e.onEncode = undefined;
+      const modelSteps = steps.filter((labelsOfStep) => labelsOfStep.some((l) => l.startsWith('conv2d-')));
+      expect(modelSteps).toHaveLength(4); // 2 batches each of predict and evaluate
+      for (const labelsOfStep of modelSteps) {
+        expect(labelsOfStep.filter((l) => l.startsWith('maxpool-forward')), `${e.robustBufferAccess ? 'checked' : 'unchecked'}: pools left`).toEqual([]);
+        expect(labelsOfStep.filter((l) => l.endsWith(':pool2'))).toHaveLength(2);
+      }
+      const ref = cnnLossAndGradients({ batch: N, size: 28, filters: [32, 64, 128], classes: 10 }, weights.map((w) => Float64Array.from(w.data)), x, labels);
+      expect(relL2(probs.data, ref.probs)).toBeLessThanOrEqual(1e-5);
+      expect(evaluation.loss).toBeCloseTo(ref.loss, 5);
+    }
   });
 
   it('sparse labels and one-hot labels train identically', async () => {

@@ -10,6 +10,7 @@
 import { fill, sum } from '../../shaders/elementwise.ts';
 import { Activation } from '../layers/activation.ts';
 import { InputLayer } from '../layers/core.ts';
+import { MaxPooling2D } from '../layers/pooling.ts';
 import type { BackwardContext, ForwardContext, Layer } from '../layers/layer.ts';
 import { lossDispatches, type LossName } from '../losses.ts';
 import type { Optimizer } from '../optimizers.ts';
@@ -111,13 +112,35 @@ export class Plan {
       scratch,
       saved: savedFor(node),
     });
+    const readers = new Map<SymbolicTensor, GraphNode[]>();
+    for (const node of model.nodes) for (const t of node.inputs) readers.set(t, [...(readers.get(t) ?? []), node]);
+    /** Inference: the 2×2 max pool that alone reads node's output, which node's forward may apply itself. */
+    const poolAfter = (node: GraphNode): GraphNode | undefined => {
+      const next = readers.get(node.output);
+      if (training || node.output === model.output || next?.length !== 1) return undefined;
+      return next[0]!.layer instanceof MaxPooling2D && next[0]!.layer.halves ? next[0] : undefined;
+    };
+    /** Pools whose producer applied them (forwardPooled). */
+    const pooledByProducer = new Set<GraphNode>();
     for (const node of model.nodes) {
       const layer = node.layer;
-      if (layer instanceof InputLayer) continue;
+      if (layer instanceof InputLayer || pooledByProducer.has(node)) continue;
       const ctx = contextFor(node);
       if (layer.aliasesInput(training)) {
         values.set(node.output, ctx.inputs[0]!);
         continue;
+      }
+      const pool = poolAfter(node);
+      if (pool) {
+        const pooled = this.memory.take(sizeOfTensor(pool.output), `${layer.name}+${pool.layer.name}`);
+        const dispatches = layer.forwardPooled({ ...ctx, output: pooled, outputShape: pool.output.shape });
+        if (dispatches) {
+          this.dispatches.push(...dispatches);
+          values.set(pool.output, pooled);
+          pooledByProducer.add(pool);
+          continue;
+        }
+        this.memory.recycle(pooled);
       }
       const out = this.memory.take(sizeOfTensor(node.output), layer.name);
       this.dispatches.push(...layer.forward({ ...ctx, output: out }));

@@ -104,6 +104,15 @@ export abstract class Layer {
   abstract forward(ctx: ForwardContext): Dispatch[];
   abstract backward(ctx: BackwardContext): Dispatch[];
 
+  /**
+   * Inference only: this layer's forward followed by a 2×2 max pool at stride 2 ('valid'), with
+   * ctx.output the pooled tensor, when a kernel of this layer can pool before storing (saving the
+   * pool's pass and the store of the unpooled output); null otherwise, and the plan runs both.
+   */
+  forwardPooled(_ctx: ForwardContext): Dispatch[] | null {
+    return null;
+  }
+
   /** The node this layer was applied at (a layer is applied once: shared layers are not supported). */
   node: GraphNode | undefined;
 

@@ -110,6 +110,11 @@ export class MaxPooling2D extends Layer {
     return maxPoolBackward(ctx.engine, g, { x: ctx.inputs[0]!, dy: ctx.outputGrad, dx }, { reluMask: ctx.reluMaskInputGrad });
   }
 
+  /** A 2×2 window at stride 2 without padding: what a preceding layer's forwardPooled() applies. */
+  get halves(): boolean {
+    return this.poolSize.every((d) => d === 2) && this.strides.every((d) => d === 2) && this.padding === 'valid';
+  }
+
   /** The gradient reaches only window maxima, where [x > 0] is one comparison with a value at hand. */
   override get masksReluInputGrad(): boolean {
     return true;
