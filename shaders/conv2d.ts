@@ -14,6 +14,7 @@
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { grid, type BindingKind, type KernelSource, type KernelStyle } from './kernel.ts';
+import { POOL_WINDOW_WGSL } from './pool.ts';
 
 /** Everything a conv kernel bakes in. Output sizes and padding are resolved (see conv2dGeometry). */
 export interface Conv2DGeometry {
@@ -156,12 +157,18 @@ export function pooledSize(g: Conv2DGeometry): { height: number; width: number }
   return { height: Math.floor(g.outH / 2), width: Math.floor(g.outW / 2) };
 }
 
+/** How a forward stores its output: as is, 2×2-max-pooled, or pooled with each window's first-max position (for the backward). */
+export type ForwardStore = 'output' | 'pooled' | 'pooled+argmax';
+
 /**
  * y[n,oy,ox,co] = act(Σ_{ky,kx,ci} x[n, oy·sh+ky−padTop, ox·sw+kx−padLeft, ci] · w[ky,kx,ci,co] + b[co]).
- * `pooled` (inference): y is the 2×2 max pool (stride 2, 'valid') of that, and the convolution's
- * own output is never stored; blocks are then whole pooling windows. Bindings: x, w, (b), y.
+ * Pooled stores: y is the 2×2 max pool (stride 2, 'valid') of that, and the convolution's own
+ * output is never stored; blocks are then whole pooling windows; with argmax, binding argmax gets
+ * each window's first-max positions (POOL_WINDOW_WGSL). Bindings: x, w, (b), y, (argmax).
  */
-export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g), pooled = false): KernelSource {
+export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g), store: ForwardStore = 'output'): KernelSource {
+  const pooled = store !== 'output';
+  const withArgmax = store === 'pooled+argmax';
   if (forwardByRows(g) && !pooled) return conv2dForwardRows(g, blocks);
   const P = pooled ? Math.max(4, blocks.forwardPixels - (blocks.forwardPixels % 4)) : blocks.forwardPixels;
   const G = blocks.forwardGroups;
@@ -188,8 +195,8 @@ export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultB
     return masked ? `select(0u, ${index}, ${inside(p, ky, kx)})` : index;
   };
   return {
-    key: `conv2d-forward:registers:${geometryKey(g)}:p${P}g${G}${pooled ? ':pool2' : ''}`,
-    bindings: g.bias ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
+    key: `conv2d-forward:registers:${geometryKey(g)}:p${P}g${G}${pooled ? ':pool2' : ''}${withArgmax ? ':argmax' : ''}`,
+    bindings: ['read', 'read', ...(g.bias ? ['read' as const] : []), 'write', ...(withArgmax ? ['write' as const] : [])],
     workgroups,
     code: wgsl`
 @group(0) @binding(0) var<storage, read> x: array<${vecIn ? 'vec4f' : 'f32'}>;
@@ -198,6 +205,12 @@ ${channelReader('w', 1, g.kH * g.kW * g.inC, g.outC)}
 ${channelReader('b', 2, 1, g.outC)}
 #endif
 ${channelWriter('y', g.bias ? 3 : 2, g.outC)}
+#if ${withArgmax}
+@group(0) @binding(${g.bias ? 4 : 3}) var<storage, read_write> argmax: array<u32>;
+#endif
+#if ${pooled}
+${POOL_WINDOW_WGSL}
+#endif
 
 // Each invocation: ${P} output pixels × ${G} groups of 4 output channels.
 @compute @workgroup_size(${WG})
@@ -259,8 +272,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #if ${pooled}
   // The bias and ReLU are monotonic: they apply to the window's maximum.
   ${each2(P / 4, G, (k, j) => {
-    const z = `max(max(acc${4 * k}_${j}, acc${4 * k + 1}_${j}), max(acc${4 * k + 2}_${j}, acc${4 * k + 3}_${j})) + bias${j}`;
-    return `if ((m + ${k}u < ${units}u) & (c4 + ${j}u < ${co4s}u)) { store_y(q${k}, c4_${j}, ${g.relu ? `max(${z}, vec4f(0.0))` : z}); }`;
+    const z = `window${k}_${j}.value + bias${j}`;
+    return `let window${k}_${j} = poolWindow(acc${4 * k}_${j}, acc${4 * k + 1}_${j}, acc${4 * k + 2}_${j}, acc${4 * k + 3}_${j});
+  if ((m + ${k}u < ${units}u) & (c4 + ${j}u < ${co4s}u)) {
+    store_y(q${k}, c4_${j}, ${g.relu ? `max(${z}, vec4f(0.0))` : z});${withArgmax ? `
+    argmax[q${k} * ${co4s}u + c4_${j}] = window${k}_${j}.arg;` : ''}
+  }`;
   })}
 #else
   ${each2(P, G, (p, j) => `if ((m + ${p}u < ${pixels}u) & (c4 + ${j}u < ${co4s}u)) { store_y(m${p}, c4_${j}, ${g.relu ? `max(acc${p}_${j} + bias${j}, vec4f(0.0))` : `acc${p}_${j} + bias${j}`}); }`)}

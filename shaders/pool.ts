@@ -221,7 +221,6 @@ export function maxPoolBackwardCells(g: PoolGeometry, options: PoolBackwardOptio
   if (g.poolH > g.strideH || g.poolW > g.strideW) throw new Error('maxPoolBackwardCells needs non-overlapping windows (pool ≤ stride)');
   const total = g.batch * g.outHeight * g.outWidth * (g.channels / lanes(g));
   const { workgroups, rowStride } = grid(total, WG);
-  const remainder = g.outHeight * g.strideH - g.padTop < g.height || g.outWidth * g.strideW - g.padLeft < g.width;
   return {
     key: `maxpool-backward-cells:${geometryKey(g)}${options.reluMask ? ':relu-mask' : ''}`,
     bindings: ['read', 'read', 'write'],
@@ -258,6 +257,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let grad = dy[i];
 #endif
   ${unroll(g.strideH, g.strideW, (dh, dw) => `put(image, top + ${dh}, left + ${dw}, select(T(0.0), grad, arg == position(top + ${dh}, left + ${dw})));`)}
+${zeroRemainder(g)}
+}`,
+  };
+}
+
+/**
+ * WGSL zeroing, for the last cell of a row or column, the inputs past it that no window reaches
+ * ('valid' pooling floors): the cell kernels write every dx element exactly once. Uses `put`.
+ */
+function zeroRemainder(g: PoolGeometry): string {
+  const remainder = g.outHeight * g.strideH - g.padTop < g.height || g.outWidth * g.strideW - g.padLeft < g.width;
+  return wgsl`
 #if ${remainder}
   let bottom = select(top + STRIDE_H, IN_H, oh == OUT_H - 1);
   let right = select(left + STRIDE_W, IN_W, ow == OUT_W - 1);
@@ -267,7 +278,71 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   for (var h = max(top, 0); h < min(top + STRIDE_H, IN_H); h++) {
     for (var w = left + STRIDE_W; w < right; w++) { put(image, h, w, T(0.0)); }
   }
+#endif`;
+}
+
+/**
+ * For kernels that pool a 2×2 window of 4 channels they computed themselves (a convolution's
+ * pooled forward): `poolWindow(a0, a1, a2, a3)` (row-major) gives each channel's maximum and the
+ * position of its first maximum (strictly greater wins, as in firstMax), 2 bits per channel in
+ * one u32, which maxPoolBackwardFromArgmax reads instead of the unpooled tensor.
+ */
+export const POOL_WINDOW_WGSL = `
+struct PooledWindow { value: vec4f, arg: u32 }
+fn poolWindow(a0: vec4f, a1: vec4f, a2: vec4f, a3: vec4f) -> PooledWindow {
+  var best = a0;
+  var arg = vec4u(0u);
+  let b1 = a1 > best; best = select(best, a1, b1); arg = select(arg, vec4u(1u), b1);
+  let b2 = a2 > best; best = select(best, a2, b2); arg = select(arg, vec4u(2u), b2);
+  let b3 = a3 > best; best = select(best, a3, b3); arg = select(arg, vec4u(3u), b3);
+  return PooledWindow(best, arg.x | (arg.y << 2u) | (arg.z << 4u) | (arg.w << 6u));
+}`;
+
+/**
+ * dx of a 2×2, stride-2, 'valid' pool of 4-channel groups from the first-max positions its
+ * producer saved (POOL_WINDOW_WGSL), not from x: each invocation writes its window's cell
+ * (zeros included) and the remainder past the last one. Bindings: y (the pooled output, read
+ * for the ReLU mask), argmax, dy, dx.
+ */
+export function maxPoolBackwardFromArgmax(g: PoolGeometry, options: PoolBackwardOptions = {}): KernelSource {
+  if (!(g.poolH === 2 && g.poolW === 2 && g.strideH === 2 && g.strideW === 2 && g.padTop === 0 && g.padLeft === 0 && lanes(g) === 4)) {
+    throw new Error('maxPoolBackwardFromArgmax: 2×2 windows at stride 2 without padding, channels a multiple of 4');
+  }
+  const total = g.batch * g.outHeight * g.outWidth * (g.channels / 4);
+  const { workgroups, rowStride } = grid(total, WG);
+  return {
+    key: `maxpool-backward-argmax:${geometryKey(g)}${options.reluMask ? ':relu-mask' : ''}`,
+    bindings: ['read', 'read', 'read', 'write'],
+    workgroups,
+    code: wgsl`
+${declarations(g)}
+@group(0) @binding(1) var<storage, read> argmax: array<u32>;
+@group(0) @binding(2) var<storage, read> dy: array<T>;
+@group(0) @binding(3) var<storage, read_write> dx: array<T>;
+
+fn put(image: u32, h: i32, w: i32, v: T) {
+  dx[image + u32(h * IN_W + w) * GROUPS] = v;
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i >= ${total}u) { return; }
+  let pixel = i / GROUPS;
+  let ow = i32(pixel % OUT_W);
+  let oh = i32((pixel / OUT_W) % OUT_H);
+  let image = (pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS;
+  let top = oh * 2;
+  let left = ow * 2;
+  let arg = (vec4u(argmax[i]) >> vec4u(0u, 2u, 4u, 6u)) & vec4u(3u);
+#if ${options.reluMask ?? false}
+  // x (binding 0) is the pooled output here: its value is the window's maximum.
+  let grad = select(T(0.0), dy[i], x[i] > T(0.0));
+#else
+  let grad = dy[i];
 #endif
+  ${unroll(2, 2, (dh, dw) => `put(image, top + ${dh}, left + ${dw}, select(T(0.0), grad, arg == vec4u(${2 * dh + dw}u)));`)}
+${zeroRemainder(g)}
 }`,
   };
 }

@@ -25,8 +25,9 @@
  * with tiles = batch · ⌈outH/m⌉ · ⌈outW/m⌉, K = input channels, N = output channels.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { channelReader, channelWriter, each, pooledSize, type Conv2DGeometry } from './conv2d.ts';
+import { channelReader, channelWriter, each, pooledSize, type Conv2DGeometry, type ForwardStore } from './conv2d.ts';
 import { activation, f32, grid, type KernelSource } from './kernel.ts';
+import { POOL_WINDOW_WGSL } from './pool.ts';
 import { alignSlice, MAX_K, rowsPerInvocation, sliceColumns, sliceProduct } from './slice-product.ts';
 
 interface Transforms {
@@ -305,20 +306,23 @@ export function winogradProduct(g: Conv2DGeometry, checkedLoads = false): Kernel
 
 /**
  * y = Aᵀ·M·A for every (tile, vec4 of output channels): the tile's m×m output pixels, + bias,
- * ReLU; pixels past the output's edge are not stored. `pooled` (inference): y is their 2×2 max
- * pool at stride 2 ('valid'; tiles of even m hold whole windows). Bindings: m, (b), y.
+ * ReLU; pixels past the output's edge are not stored. Pooled stores (ForwardStore): y is their
+ * 2×2 max pool at stride 2 ('valid'; tiles of even m hold whole windows), and with argmax each
+ * window's first-max positions go to binding argmax. Bindings: m, (b), y, (argmax).
  */
-export function winogradOutputTransform(g: Conv2DGeometry, pooled = false): KernelSource {
+export function winogradOutputTransform(g: Conv2DGeometry, store: ForwardStore = 'output'): KernelSource {
   const T = transformsFor(g);
   const L = winogradLayout(g);
+  const pooled = store !== 'output';
+  const withArgmax = store === 'pooled+argmax';
   const pool = pooledSize(g);
   if (pooled && T.m % 2 !== 0) throw new Error('winogradOutputTransform: pooling needs an even tile');
   const invocations = L.tiles * L.n4;
   const { workgroups, rowStride } = grid(invocations, WG);
   const stride = L.groups * (L.mSlice / 4);
   return {
-    key: `winograd-output:${key(g)}:c${L.columns}${pooled ? ':pool2' : ''}`,
-    bindings: g.bias ? ['read', 'read', 'write'] : ['read', 'write'],
+    key: `winograd-output:${key(g)}:c${L.columns}${pooled ? ':pool2' : ''}${withArgmax ? ':argmax' : ''}`,
+    bindings: ['read', ...(g.bias ? ['read' as const] : []), 'write', ...(withArgmax ? ['write' as const] : [])],
     workgroups,
     code: wgsl`
 @group(0) @binding(0) var<storage, read> m: array<vec4f>;
@@ -326,6 +330,12 @@ export function winogradOutputTransform(g: Conv2DGeometry, pooled = false): Kern
 ${channelReader('b', 1, 1, g.outC)}
 #endif
 ${channelWriter('y', g.bias ? 2 : 1, g.outC)}
+#if ${withArgmax}
+@group(0) @binding(${g.bias ? 3 : 2}) var<storage, read_write> argmax: array<u32>;
+#endif
+#if ${pooled}
+${POOL_WINDOW_WGSL}
+#endif
 
 ${activation(g.relu)}
 
@@ -351,8 +361,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${each(T.m / 2, (c) => `let col${c} = tx * ${T.m / 2}u + ${c}u < ${pool.width}u;`)}
   ${each((T.m / 2) ** 2, (q) => {
     const [r, c] = [Math.floor(q / (T.m / 2)), q % (T.m / 2)];
-    const window = `max(max(y${2 * r}_${2 * c}, y${2 * r}_${2 * c + 1}), max(y${2 * r + 1}_${2 * c}, y${2 * r + 1}_${2 * c + 1}))`;
-    return `if (row${r} & col${c}) { store_y(pixel + ${r * pool.width + c}u, n4, activate(${window} + bias)); }`;
+    return `let window${r}_${c} = poolWindow(y${2 * r}_${2 * c}, y${2 * r}_${2 * c + 1}, y${2 * r + 1}_${2 * c}, y${2 * r + 1}_${2 * c + 1});
+  if (row${r} & col${c}) {
+    store_y(pixel + ${r * pool.width + c}u, n4, activate(window${r}_${c}.value + bias));${withArgmax ? `
+    argmax[(pixel + ${r * pool.width + c}u) * ${L.n4}u + n4] = window${r}_${c}.arg;` : ''}
+  }`;
   })}
 #else
   let pixel = (n * ${g.outH}u + ty * ${T.m}u) * ${g.outW}u + tx * ${T.m}u;

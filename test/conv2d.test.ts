@@ -2,11 +2,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
 import type { Padding } from '../src/layers/config.ts';
 import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, conv2dVariants, pooledForwardVariant } from '../src/layers/conv2d.ts';
-import { poolGeometry } from '../src/layers/pooling.ts';
+import { maxPoolBackwardFromArgmax, poolGeometry } from '../src/layers/pooling.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
-import { maxPoolForwardRef } from './reference/pool.ts';
+import { maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 
 
@@ -202,18 +202,34 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
       const conv = conv2dForwardRef(g, x, w, c.bias ? b : null).y;
       if (c.relu) expect(conv.some((v) => v === 0) && conv.some((v) => v > 0)).toBe(true);
       const expected = maxPoolForwardRef(conv, pool);
+      // Training: the pool's dx from the saved first-max positions. The reference routes dy to the
+      // first maximum of the (ReLU'd) output; a fused ReLU's mask zeroes windows whose maximum is 0.
+      const dyPool = randomArray(expected.length, seed + 3);
+      const maskedDy = Float64Array.from(dyPool, (v, i) => (c.relu && !(expected[i]! > 0) ? 0 : v));
+      const expectedDx = maxPoolBackwardRef(conv, maskedDy, pool);
       let ran = 0;
       for (const [style, engine] of [['registers', styles.registers], ['checked', styles.checked]] as const) {
         const e = engine();
         for (const forward of conv2dVariants(e, g).forward) {
           if (pooledForwardVariant(e, g, { forward }) === null) continue;
-          const [xv, wv, bv] = [x, w, b].map((a) => uploadView(e, a)) as Required<BufferView>[];
-          const y = nanBuffer(e, expected.length);
-          e.run(conv2dForward(e, g, { x: xv!, w: wv!, b: c.bias ? bv : undefined, y, scratch: nanScratch(e) }, undefined, { forward, pooled: true }));
-          const err = relL2(await readF32(e, y, expected.length), expected);
-          report.push(`${`${style} ${forward} + pool`.padEnd(26)} ${describeCase(c)}: forward ${err.toExponential(1)}`);
-          expect(err, `${style} ${forward}`).toBeLessThanOrEqual(1e-5);
-          ran++;
+          const [xv, wv, bv, dyv] = [x, w, b, dyPool].map((a) => uploadView(e, a)) as Required<BufferView>[];
+          for (const training of [false, true]) {
+            const y = nanBuffer(e, expected.length);
+            const argmax = training ? nanBuffer(e, c.batch * pool.outHeight * pool.outWidth * Math.ceil(g.outC / 4)) : undefined;
+            e.run(conv2dForward(e, g, { x: xv!, w: wv!, b: c.bias ? bv : undefined, y, scratch: nanScratch(e), argmax }, undefined, { forward, pooled: true }));
+            const err = relL2(await readF32(e, y, expected.length), expected);
+            const line = [`forward ${err.toExponential(1)}`];
+            expect(err, `${style} ${forward}`).toBeLessThanOrEqual(1e-5);
+            if (argmax && g.outC % 4 === 0) {
+              const dx = nanBuffer(e, conv.length);
+              e.run(maxPoolBackwardFromArgmax(e, pool, { y, argmax, dy: dyv!, dx }, { reluMask: c.relu }));
+              const dxErr = relL2(await readF32(e, dx, conv.length), expectedDx);
+              line.push(`pool dx from argmax ${dxErr.toExponential(1)}`);
+              expect(dxErr, `${style} ${forward} pool dx from argmax`).toBeLessThanOrEqual(1e-6);
+            }
+            report.push(`${`${style} ${forward} + pool${argmax ? '+argmax' : ''}`.padEnd(26)} ${describeCase(c)}: ${line.join(', ')}`);
+            ran++;
+          }
         }
       }
       expect(ran, 'poolable variants run').toBeGreaterThan(0);

@@ -45,18 +45,21 @@ describe('summary', () => {
 });
 
 describe('training the tutorial CNN', () => {
-  it('three RMSprop steps, the last one partial, match a float64 reference of the whole model', async () => {
+  it.each([
+    ['', engine],
+    [' (bounds-checked kernels, as in browsers)', checkedEngine],
+  ])('three RMSprop steps, the last one partial, match a float64 reference of the whole model%s', async (_, engineOf) => {
     const B = 4;
     const N = 3 * B - 2; // batches of 4, 4 and 2
     const m = mnistCnn();
-    m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
+    m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engineOf() });
     // Biases start non-zero so that max-pool ties are rare and the comparison tests real routing.
     const random = new Random(5);
     const start = (await m.getWeights()).map((w) => ({ shape: w.shape, data: w.data.map((v) => (w.name.endsWith('bias') ? random.uniform(-0.05, 0.05) : v)) }));
     m.setWeights(start);
     const x = new Float32Array(N * 784).map(() => random.next());
     const labels = Int32Array.from({ length: N }, () => Math.floor(random.next() * 10));
-    const e = engine();
+    const e = engineOf();
     let step: string[] = [];
     const labelsSeen = new Set<string>();
     e.onEncode = (dispatches) => {
@@ -70,6 +73,9 @@ describe('training the tutorial CNN', () => {
     // before Flatten, masks its own), and on CPU adapters conv2's dW reuses the forward's Winograd input.
     expect(step.filter((l) => l.startsWith('relu-backward')), 'ReLU mask passes').toEqual([`relu-backward:${B * 3 * 3 * 128}`]);
     expect(step.filter((l) => l.startsWith('maxpool-backward') && l.endsWith(':relu-mask'))).toHaveLength(2);
+    // conv1 and conv2 pool their own outputs and save the first-max positions: no pool pass forward.
+    expect(step.filter((l) => l.startsWith('maxpool-forward'))).toEqual([]);
+    expect(step.filter((l) => l.startsWith('maxpool-backward-argmax'))).toHaveLength(2);
     if (e.winograd) expect(step.filter((l) => l.startsWith('winograd-input:') && l.includes(`-n${B}-in13x13x32-`)), 'transforms of conv2 input').toHaveLength(1);
 
     // The partial batch ran through the batch-4 plan: no kernel was built for a batch of 2.

@@ -6,11 +6,15 @@
  *   train:    gather → forward → softmax-crossentropy (+ metrics) → backward → optimizer
  *   evaluate: gather → forward → crossentropy metrics
  *   predict:  gather → forward (with the final softmax) → probabilities
+ *
+ * Fusions across layers: a layer whose output only a 2×2 max pool reads may pool it itself
+ * (Layer.forwardPooled; in training it saves each window's first-max position for the pool's
+ * backward), and a fused ReLU's mask moves into the max pool's backward.
  */
 import { fill, sum } from '../../shaders/elementwise.ts';
 import { Activation } from '../layers/activation.ts';
 import { InputLayer } from '../layers/core.ts';
-import { MaxPooling2D } from '../layers/pooling.ts';
+import { MaxPooling2D, POOL_ARGMAX } from '../layers/pooling.ts';
 import type { BackwardContext, ForwardContext, Layer } from '../layers/layer.ts';
 import { lossDispatches, type LossName } from '../losses.ts';
 import type { Optimizer } from '../optimizers.ts';
@@ -114,11 +118,12 @@ export class Plan {
     });
     const readers = new Map<SymbolicTensor, GraphNode[]>();
     for (const node of model.nodes) for (const t of node.inputs) readers.set(t, [...(readers.get(t) ?? []), node]);
-    /** Inference: the 2×2 max pool that alone reads node's output, which node's forward may apply itself. */
+    /** The 2×2 max pool that alone reads node's output, which node's forward may apply itself (Layer.forwardPooled). */
     const poolAfter = (node: GraphNode): GraphNode | undefined => {
       const next = readers.get(node.output);
-      if (training || node.output === model.output || next?.length !== 1) return undefined;
-      return next[0]!.layer instanceof MaxPooling2D && next[0]!.layer.halves ? next[0] : undefined;
+      if (node.output === model.output || next?.length !== 1) return undefined;
+      const pool = next[0]!;
+      return pool.layer instanceof MaxPooling2D && pool.layer.fusesInto(node.output.shape, training) ? pool : undefined;
     };
     /** Pools whose producer applied them (forwardPooled). */
     const pooledByProducer = new Set<GraphNode>();
@@ -133,14 +138,19 @@ export class Plan {
       const pool = poolAfter(node);
       if (pool) {
         const pooled = this.memory.take(sizeOfTensor(pool.output), `${layer.name}+${pool.layer.name}`);
-        const dispatches = layer.forwardPooled({ ...ctx, output: pooled, outputShape: pool.output.shape });
+        // Training: a u32 per pooled pixel and group of 4 channels for the pool's backward.
+        const [h, w, c] = pool.output.shape as [number, number, number];
+        const argmax = training ? this.memory.take(batch * h * w * Math.ceil(c / 4), `${pool.layer.name} argmax`) : undefined;
+        const dispatches = layer.forwardPooled({ ...ctx, output: pooled, outputShape: pool.output.shape }, argmax);
         if (dispatches) {
           this.dispatches.push(...dispatches);
           values.set(pool.output, pooled);
+          if (argmax) savedFor(pool).set(POOL_ARGMAX, argmax);
           pooledByProducer.add(pool);
           continue;
         }
         this.memory.recycle(pooled);
+        if (argmax) this.memory.recycle(argmax);
       }
       const out = this.memory.take(sizeOfTensor(node.output), layer.name);
       this.dispatches.push(...layer.forward({ ...ctx, output: out }));
@@ -187,11 +197,9 @@ export class Plan {
       return total;
     };
     // A fused ReLU's mask moves into the one layer reading its output when that layer can apply it for free (max pooling).
-    const consumers = new Map<SymbolicTensor, number>();
-    for (const node of model.nodes) for (const t of node.inputs) consumers.set(t, (consumers.get(t) ?? 0) + 1);
     const masksReluOf = (node: GraphNode): boolean => {
       const t = node.inputs[0];
-      if (!t || node.inputs.length !== 1 || !node.layer.masksReluInputGrad || consumers.get(t) !== 1 || t === model.output) return false;
+      if (!t || node.inputs.length !== 1 || !node.layer.masksReluInputGrad || readers.get(t)?.length !== 1 || t === model.output) return false;
       const producer = t.producer.layer;
       return producer.activation === 'relu' && producer.skipsMaskedRelu;
     };

@@ -19,6 +19,7 @@ import {
   sumPartials,
   type Conv2DBlocks,
   type Conv2DGeometry,
+  type ForwardStore,
 } from '../../shaders/conv2d.ts';
 import { patchesApply, patchProduct, tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
@@ -102,6 +103,11 @@ export interface Conv2DForwardViews {
   scratch?: Scratch;
   /** Where to keep results the backward can reuse (Winograd's transformed input). */
   saved?: Map<string, View>;
+  /**
+   * With Conv2DOptions.pooled: where each pooling window's first-max positions go (a u32 per
+   * pooled pixel and group of 4 channels), for maxPoolBackwardFromArgmax in training.
+   */
+  argmax?: View;
 }
 
 /** The saved entry holding the forward's Winograd-transformed input. */
@@ -192,13 +198,15 @@ export function pooledForwardVariant(engine: Engine, g: Conv2DGeometry, options:
 export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), options: Conv2DOptions = {}): Dispatch[] {
   const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
   const pooled = !!options.pooled;
+  const store: ForwardStore = !pooled ? 'output' : views.argmax ? 'pooled+argmax' : 'pooled';
+  const outputs = [views.y, ...(views.argmax && pooled ? [views.argmax] : [])];
   const variant = pooled ? pooledForwardVariant(engine, g, options) : views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
   if (!variant || (pooled && !views.scratch)) throw new Error('conv2d: this forward cannot pool its output (see pooledForwardVariant; it needs scratch memory)');
-  if (variant === 'winograd') return winograd(engine, g, { ...views, b: b[0] }, false, views.scratch!, views.saved, pooled);
+  if (variant === 'winograd') return winograd(engine, g, { ...views, b: b[0], outputs }, false, views.scratch!, views.saved, store);
   if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
   if (variant === 'patches') return [engine.kernel(patchProduct(g, engine.robustBufferAccess), [views.x, views.w, views.y, ...b])];
-  const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks, pooled);
-  return [engine.kernel(kernel, [views.x, views.w, ...b, views.y])];
+  const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks, store);
+  return [engine.kernel(kernel, [views.x, views.w, ...b, ...outputs])];
 }
 
 /**
@@ -226,7 +234,7 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
  * transforms, one product per position and column group (each bound to its own slices), output
  * transform. `flipped`: w is the kernel of the convolution g mirrors (the input gradient's case).
  */
-function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; y: View }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>, pooled = false): Dispatch[] {
+function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; y: View; outputs?: View[] }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>, store: ForwardStore = 'output'): Dispatch[] {
   const L = winogradLayout(g);
   const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
   const v = scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
@@ -240,7 +248,7 @@ function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; 
       dispatches.push(engine.kernel(product, [slice(v, p, L.vSlice), slice(u, s, L.uSlice), slice(m, s, L.mSlice)]));
     }
   }
-  dispatches.push(engine.kernel(winogradOutputTransform(g, pooled), [m, ...(g.bias ? [views.b!] : []), views.y]));
+  dispatches.push(engine.kernel(winogradOutputTransform(g, store), [m, ...(g.bias ? [views.b!] : []), ...(views.outputs ?? [views.y])]));
   return dispatches;
 }
 
@@ -433,10 +441,10 @@ export class Conv2D extends Layer {
     return conv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output, scratch: ctx.scratch, saved: ctx.saved });
   }
 
-  override forwardPooled(ctx: ForwardContext): Dispatch[] | null {
+  override forwardPooled(ctx: ForwardContext, argmax?: Required<BufferView>): Dispatch[] | null {
     const g = this.geometry(ctx.batch, ctx.inputShapes);
     if (this.activationName === 'softmax' || !pooledForwardVariant(ctx.engine, g)) return null;
-    return conv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output, scratch: ctx.scratch, saved: ctx.saved }, undefined, { pooled: true });
+    return conv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output, scratch: ctx.scratch, saved: ctx.saved, argmax }, undefined, { pooled: true });
   }
 
   backward(ctx: BackwardContext): Dispatch[] {

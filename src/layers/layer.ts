@@ -105,11 +105,14 @@ export abstract class Layer {
   abstract backward(ctx: BackwardContext): Dispatch[];
 
   /**
-   * Inference only: this layer's forward followed by a 2×2 max pool at stride 2 ('valid'), with
-   * ctx.output the pooled tensor, when a kernel of this layer can pool before storing (saving the
-   * pool's pass and the store of the unpooled output); null otherwise, and the plan runs both.
+   * This layer's forward followed by a 2×2 max pool at stride 2 ('valid'), with ctx.output the
+   * pooled tensor, when a kernel of this layer can pool before storing (saving the pool's pass and
+   * the store of the unpooled output); null otherwise, and the plan runs both. For training,
+   * `argmax` receives each window's first-max positions (shaders/pool.ts POOL_WINDOW_WGSL), which
+   * the pool's backward reads instead of the unpooled output; the layer's own backward then gets
+   * no output (ctx.output) and must not need one: the pool applies a fused ReLU's mask.
    */
-  forwardPooled(_ctx: ForwardContext): Dispatch[] | null {
+  forwardPooled(_ctx: ForwardContext, _argmax?: Required<BufferView>): Dispatch[] | null {
     return null;
   }
 

@@ -1,7 +1,7 @@
 /**
  * MaxPooling2D (Keras semantics, channels_last) and the op-level functions it wraps.
  */
-import { maxPoolBackward as backwardKernel, maxPoolForward as forwardKernel, type PoolBackwardOptions, type PoolGeometry } from '../../shaders/pool.ts';
+import { maxPoolBackward as backwardKernel, maxPoolBackwardFromArgmax as backwardFromArgmaxKernel, maxPoolForward as forwardKernel, type PoolBackwardOptions, type PoolGeometry } from '../../shaders/pool.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
 import { kerasConfig, pair, padding as parsePadding, windowOutput, type Padding } from './config.ts';
@@ -74,6 +74,17 @@ export function maxPoolBackward(engine: Engine, g: PoolGeometry, views: { x: Buf
   return [engine.kernel(backwardKernel(g, options), [views.x, views.dy, views.dx])];
 }
 
+/**
+ * dx of a 2×2/stride-2 'valid' pool from the first-max positions its producer saved while pooling
+ * its own output (Layer.forwardPooled), and y, the pooled output; dx is fully overwritten.
+ */
+export function maxPoolBackwardFromArgmax(engine: Engine, g: PoolGeometry, views: { y: BufferView; argmax: BufferView; dy: BufferView; dx: BufferView }, options: PoolBackwardOptions = {}): Dispatch[] {
+  return [engine.kernel(backwardFromArgmaxKernel(g, options), [views.y, views.argmax, views.dy, views.dx])];
+}
+
+/** The saved entry (ForwardContext.saved of the pool's node) holding the positions its producer recorded. */
+export const POOL_ARGMAX = 'max pool argmax';
+
 export class MaxPooling2D extends Layer {
   readonly className = 'MaxPooling2D';
   readonly poolSize: [number, number];
@@ -107,12 +118,19 @@ export class MaxPooling2D extends Layer {
     const dx = ctx.inputGrads[0];
     if (!dx) return [];
     const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    // Pooled by its producer (the plan's fusion): the input was never stored, the positions were.
+    const argmax = ctx.saved.get(POOL_ARGMAX);
+    if (argmax) return maxPoolBackwardFromArgmax(ctx.engine, g, { y: ctx.output, argmax, dy: ctx.outputGrad, dx }, { reluMask: ctx.reluMaskInputGrad });
     return maxPoolBackward(ctx.engine, g, { x: ctx.inputs[0]!, dy: ctx.outputGrad, dx }, { reluMask: ctx.reluMaskInputGrad });
   }
 
-  /** A 2×2 window at stride 2 without padding: what a preceding layer's forwardPooled() applies. */
-  get halves(): boolean {
-    return this.poolSize.every((d) => d === 2) && this.strides.every((d) => d === 2) && this.padding === 'valid';
+  /**
+   * Whether a preceding layer's forwardPooled() may apply this pool: a 2×2 window at stride 2
+   * without padding, and in training channels in groups of 4 (the backward from saved positions).
+   */
+  fusesInto(inputShape: Shape, training: boolean): boolean {
+    const halves = this.poolSize.every((d) => d === 2) && this.strides.every((d) => d === 2) && this.padding === 'valid';
+    return halves && (!training || inputShape[2]! % 4 === 0);
   }
 
   /** The gradient reaches only window maxima, where [x > 0] is one comparison with a value at hand. */
