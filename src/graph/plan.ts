@@ -122,6 +122,8 @@ export class Plan {
     const poolAfter = (node: GraphNode): GraphNode | undefined => {
       const next = readers.get(node.output);
       if (node.output === model.output || next?.length !== 1) return undefined;
+      // Training never stores the unpooled output: the producer's backward must not need it for a ReLU mask.
+      if (training && node.layer.activation === 'relu' && !node.layer.skipsMaskedRelu) return undefined;
       const pool = next[0]!;
       return pool.layer instanceof MaxPooling2D && pool.layer.fusesInto(node.output.shape, training) ? pool : undefined;
     };
