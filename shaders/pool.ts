@@ -100,6 +100,15 @@ fn tap(image: u32, h: i32, w: i32, fallback: T) -> T {
 #endif
 }
 
+/** Output element i's window: the first element of its image and channel group, its row and column, its origin. */
+struct Window { image: u32, oh: i32, ow: i32, top: i32, left: i32 }
+fn windowAt(i: u32) -> Window {
+  let pixel = i / GROUPS;
+  let oh = i32((pixel / OUT_W) % OUT_H);
+  let ow = i32(pixel % OUT_W);
+  return Window((pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS, oh, ow, oh * STRIDE_H - PAD_TOP, ow * STRIDE_W - PAD_LEFT);
+}
+
 /** A position as the backward kernels compare them: h * IN_W + w, in every lane. */
 fn position(h: i32, w: i32) -> Index {
   return Index(u32(h * IN_W + w));
@@ -146,12 +155,10 @@ ${declarations(g)}
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
   if (i >= ${total}u) { return; }
-  let pixel = i / GROUPS;
-  let ow = i32(pixel % OUT_W);
-  let oh = i32((pixel / OUT_W) % OUT_H);
-  let image = (pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS;
-  let top = oh * STRIDE_H - PAD_TOP;
-  let left = ow * STRIDE_W - PAD_LEFT;
+  let at = windowAt(i);
+  let image = at.image;
+  let top = at.top;
+  let left = at.left;
   var best = tap(image, max(top, 0), max(left, 0), T(0.0)); // the first tap inside the image
   ${unroll(g.poolH, g.poolW, (dh, dw) => `best = max(best, tap(image, top + ${dh}, left + ${dw}, best));`)}
   y[i] = best;
@@ -243,12 +250,10 @@ fn put(image: u32, h: i32, w: i32, v: T) {
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
   if (i >= ${total}u) { return; }
-  let pixel = i / GROUPS;
-  let ow = i32(pixel % OUT_W);
-  let oh = i32((pixel / OUT_W) % OUT_H);
-  let image = (pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS;
-  let top = oh * STRIDE_H - PAD_TOP;
-  let left = ow * STRIDE_W - PAD_LEFT;
+  let at = windowAt(i);
+  let image = at.image;
+  let top = at.top;
+  let left = at.left;
   let found = firstMax(image, top, left);
   let arg = found.arg;
 #if ${options.reluMask ?? false}
@@ -264,14 +269,15 @@ ${zeroRemainder(g)}
 
 /**
  * WGSL zeroing, for the last cell of a row or column, the inputs past it that no window reaches
- * ('valid' pooling floors): the cell kernels write every dx element exactly once. Uses `put`.
+ * ('valid' pooling floors): the cell kernels write every dx element exactly once. Uses `put`,
+ * `at` (windowAt) and its image, top and left.
  */
 function zeroRemainder(g: PoolGeometry): string {
   const remainder = g.outHeight * g.strideH - g.padTop < g.height || g.outWidth * g.strideW - g.padLeft < g.width;
   return wgsl`
 #if ${remainder}
-  let bottom = select(top + STRIDE_H, IN_H, oh == OUT_H - 1);
-  let right = select(left + STRIDE_W, IN_W, ow == OUT_W - 1);
+  let bottom = select(top + STRIDE_H, IN_H, at.oh == OUT_H - 1);
+  let right = select(left + STRIDE_W, IN_W, at.ow == OUT_W - 1);
   for (var h = top + STRIDE_H; h < bottom; h++) {
     for (var w = max(left, 0); w < right; w++) { put(image, h, w, T(0.0)); }
   }
@@ -328,12 +334,10 @@ fn put(image: u32, h: i32, w: i32, v: T) {
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
   if (i >= ${total}u) { return; }
-  let pixel = i / GROUPS;
-  let ow = i32(pixel % OUT_W);
-  let oh = i32((pixel / OUT_W) % OUT_H);
-  let image = (pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS;
-  let top = oh * 2;
-  let left = ow * 2;
+  let at = windowAt(i);
+  let image = at.image;
+  let top = at.top;
+  let left = at.left;
   let arg = (vec4u(argmax[i]) >> vec4u(0u, 2u, 4u, 6u)) & vec4u(3u);
 #if ${options.reluMask ?? false}
   // x (binding 0) is the pooled output here: its value is the window's maximum.
