@@ -106,12 +106,17 @@ export async function loadMnist(options: { dir?: string } = {}): Promise<Mnist> 
       throw new Error(`loadMnist: cannot read ${file} (${(err as Error).message}); the folder must hold the uncompressed IDX files ${Object.values(MNIST_FILES).join(', ')}`);
     }
   };
-  const [trainImages, trainLabels, testImages, testLabels] = await Promise.all([
+  // Read in parallel, but report the first missing file in the listed order, not whichever failed first.
+  const settled = await Promise.allSettled([
     read(MNIST_FILES.trainImages),
     read(MNIST_FILES.trainLabels),
     read(MNIST_FILES.testImages),
     read(MNIST_FILES.testLabels),
   ]);
+  const [trainImages, trainLabels, testImages, testLabels] = settled.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  }) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
   const buffers: MnistBuffers = { trainImages, trainLabels, testImages, testLabels };
   try {
     return mnistFromIdx(buffers);
