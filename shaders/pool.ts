@@ -156,11 +156,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
   if (i >= ${total}u) { return; }
   let at = windowAt(i);
-  let image = at.image;
-  let top = at.top;
-  let left = at.left;
-  var best = tap(image, max(top, 0), max(left, 0), T(0.0)); // the first tap inside the image
-  ${unroll(g.poolH, g.poolW, (dh, dw) => `best = max(best, tap(image, top + ${dh}, left + ${dw}, best));`)}
+  var best = tap(at.image, max(at.top, 0), max(at.left, 0), T(0.0)); // the first tap inside the image
+  ${unroll(g.poolH, g.poolW, (dh, dw) => `best = max(best, tap(at.image, at.top + ${dh}, at.left + ${dw}, best));`)}
   y[i] = best;
 }`,
   };
@@ -251,17 +248,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
   if (i >= ${total}u) { return; }
   let at = windowAt(i);
-  let image = at.image;
-  let top = at.top;
-  let left = at.left;
-  let found = firstMax(image, top, left);
+  let found = firstMax(at.image, at.top, at.left);
   let arg = found.arg;
 #if ${options.reluMask ?? false}
   let grad = select(T(0.0), dy[i], found.value > T(0.0));
 #else
   let grad = dy[i];
 #endif
-  ${unroll(g.strideH, g.strideW, (dh, dw) => `put(image, top + ${dh}, left + ${dw}, select(T(0.0), grad, arg == position(top + ${dh}, left + ${dw})));`)}
+  ${unroll(g.strideH, g.strideW, (dh, dw) => `put(at.image, at.top + ${dh}, at.left + ${dw}, select(T(0.0), grad, arg == position(at.top + ${dh}, at.left + ${dw})));`)}
 ${zeroRemainder(g)}
 }`,
   };
@@ -269,20 +263,20 @@ ${zeroRemainder(g)}
 
 /**
  * WGSL zeroing, for the last cell of a row or column, the inputs past it that no window reaches
- * ('valid' pooling floors): the cell kernels write every dx element exactly once. Uses `put`,
- * `at` (windowAt) and its image, top and left.
+ * ('valid' pooling floors): the cell kernels write every dx element exactly once. Uses `put`
+ * and `at` (windowAt).
  */
 function zeroRemainder(g: PoolGeometry): string {
   const remainder = g.outHeight * g.strideH - g.padTop < g.height || g.outWidth * g.strideW - g.padLeft < g.width;
   return wgsl`
 #if ${remainder}
-  let bottom = select(top + STRIDE_H, IN_H, at.oh == OUT_H - 1);
-  let right = select(left + STRIDE_W, IN_W, at.ow == OUT_W - 1);
-  for (var h = top + STRIDE_H; h < bottom; h++) {
-    for (var w = max(left, 0); w < right; w++) { put(image, h, w, T(0.0)); }
+  let bottom = select(at.top + STRIDE_H, IN_H, at.oh == OUT_H - 1);
+  let right = select(at.left + STRIDE_W, IN_W, at.ow == OUT_W - 1);
+  for (var h = at.top + STRIDE_H; h < bottom; h++) {
+    for (var w = max(at.left, 0); w < right; w++) { put(at.image, h, w, T(0.0)); }
   }
-  for (var h = max(top, 0); h < min(top + STRIDE_H, IN_H); h++) {
-    for (var w = left + STRIDE_W; w < right; w++) { put(image, h, w, T(0.0)); }
+  for (var h = max(at.top, 0); h < min(at.top + STRIDE_H, IN_H); h++) {
+    for (var w = at.left + STRIDE_W; w < right; w++) { put(at.image, h, w, T(0.0)); }
   }
 #endif`;
 }
@@ -335,9 +329,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
   if (i >= ${total}u) { return; }
   let at = windowAt(i);
-  let image = at.image;
-  let top = at.top;
-  let left = at.left;
   let arg = (vec4u(argmax[i]) >> vec4u(0u, 2u, 4u, 6u)) & vec4u(3u);
 #if ${options.reluMask ?? false}
   // x (binding 0) is the pooled output here: its value is the window's maximum.
@@ -345,7 +336,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #else
   let grad = dy[i];
 #endif
-  ${unroll(2, 2, (dh, dw) => `put(image, top + ${dh}, left + ${dw}, select(T(0.0), grad, arg == vec4u(${2 * dh + dw}u)));`)}
+  ${unroll(2, 2, (dh, dw) => `put(at.image, at.top + ${dh}, at.left + ${dw}, select(T(0.0), grad, arg == vec4u(${2 * dh + dw}u)));`)}
 ${zeroRemainder(g)}
 }`,
   };

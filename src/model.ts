@@ -533,7 +533,7 @@ export class LayersModel {
     const dataset = this.dataset(state, xs, ys);
     const n = dataset.count;
     const steps = Math.ceil(n / batchSize);
-    // One plan for every step: the partial last batch runs through it too (see predict()); the
+    // One plan for every step: the partial last batch runs through it too (see runBatches()); the
     // loss counts only its real rows, averages over them and gives the others a zero gradient.
     const plan = this.plan(state, Math.min(batchSize, n), 'train');
     const history = new History();
@@ -611,19 +611,39 @@ export class LayersModel {
 
   private async evaluateTensors(state: DeviceState, xs: Tensor, ys: Tensor, batchSize: number): Promise<Logs> {
     const engine = state.engine;
-    const dataset = this.dataset(state, xs, ys);
-    const indices = this.indexBuffer(state, 'eval', dataset.count);
     engine.write(state.metrics, new Uint32Array(4));
-    // One plan for all batches, the partial last one included (see fit() and predict()).
+    await this.runBatches(state, this.dataset(state, xs, ys), 'evaluate', batchSize);
+    return this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), this.compiled!);
+  }
+
+  /**
+   * Runs an evaluate or predict plan over the dataset in batches, up to 4 in flight. One plan for
+   * all batches: the last, partial one runs through it too (its rows past the end gather the last
+   * sample again, gathers clamp positions to the permutation, StepInfo's `rows` leaves them out of
+   * the metrics). A plan of its own would compile every pipeline again for one batch, seconds on a
+   * CPU adapter; the rows are independent, so the results are the same. `after` encodes what
+   * follows each batch's plan (predict's copy of its real rows).
+   */
+  private async runBatches(
+    state: DeviceState,
+    dataset: DeviceDataset,
+    mode: 'evaluate' | 'predict',
+    batchSize: number,
+    after?: (encoder: GPUCommandEncoder, plan: Plan, offset: number, size: number) => void,
+  ): Promise<void> {
+    const engine = state.engine;
+    const indices = this.indexBuffer(state, 'eval', dataset.count);
     const planBatch = Math.min(batchSize, dataset.count);
-    const plan = this.plan(state, planBatch, 'evaluate');
+    const plan = this.plan(state, planBatch, mode);
     for (let offset = 0; offset < dataset.count; offset += batchSize) {
       const size = Math.min(batchSize, dataset.count - offset);
       engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0, size));
-      engine.submit((encoder) => engine.encode(encoder, [...dataset.gather(planBatch, indices, state.stepInfo, plan.x, plan.labels), ...plan.dispatches]));
+      engine.submit((encoder) => {
+        engine.encode(encoder, [...dataset.gather(planBatch, indices, state.stepInfo, plan.x, plan.labels), ...plan.dispatches]);
+        after?.(encoder, plan, offset, size);
+      });
       if ((offset / batchSize) % 4 === 3) await engine.sync();
     }
-    return this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), this.compiled!);
   }
 
   /** Class probabilities for each row of x: `{ shape: [N, classes], data }`. */
@@ -634,25 +654,12 @@ export class LayersModel {
     const state = await this.deviceState();
     const engine = state.engine;
     const dataset = this.dataset(state, xs, undefined);
-    const indices = this.indexBuffer(state, 'eval', dataset.count);
     const width = sizeOf(graph.output.shape);
     const result = engine.buffer(dataset.count * width * 4, 'predictions');
-    // One plan for all batches: the last, partial one runs through it too (its rows past the end
-    // gather the last sample again, gathers clamp positions to the permutation, and only its own
-    // rows are copied out). A plan of its own would compile every pipeline again for one batch,
-    // seconds on a CPU adapter; the rows are independent, so the results are the same.
-    const planBatch = Math.min(batchSize, dataset.count);
-    const plan = this.plan(state, planBatch, 'predict');
     try {
-      for (let offset = 0; offset < dataset.count; offset += batchSize) {
-        const size = Math.min(batchSize, dataset.count - offset);
-        engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0, size));
-        engine.submit((encoder) => {
-          engine.encode(encoder, [...dataset.gather(planBatch, indices, state.stepInfo, plan.x, undefined), ...plan.dispatches]);
-          encoder.copyBufferToBuffer(plan.output.buffer, plan.output.offset, result, offset * width * 4, size * width * 4);
-        });
-        if ((offset / batchSize) % 4 === 3) await engine.sync();
-      }
+      await this.runBatches(state, dataset, 'predict', batchSize, (encoder, plan, offset, size) =>
+        encoder.copyBufferToBuffer(plan.output.buffer, plan.output.offset, result, offset * width * 4, size * width * 4),
+      );
       const data = new Float32Array(await engine.read({ buffer: result, offset: 0, size: dataset.count * width * 4 }));
       return new Tensor(data, [dataset.count, ...graph.output.shape]);
     } finally {

@@ -199,10 +199,10 @@ export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DFo
   const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
   const pooled = !!options.pooled;
   const store: ForwardStore = !pooled ? 'output' : views.argmax ? 'pooled+argmax' : 'pooled';
-  const outputs = [views.y, ...(views.argmax && pooled ? [views.argmax] : [])];
+  const outputs = store === 'pooled+argmax' ? [views.y, views.argmax!] : [views.y];
   const variant = pooled ? pooledForwardVariant(engine, g, options) : views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
   if (!variant || (pooled && !views.scratch)) throw new Error('conv2d: this forward cannot pool its output (see pooledForwardVariant; it needs scratch memory)');
-  if (variant === 'winograd') return winograd(engine, g, { ...views, b: b[0], outputs }, false, views.scratch!, views.saved, store);
+  if (variant === 'winograd') return winograd(engine, g, { x: views.x, w: views.w, b: b[0], outputs }, false, views.scratch!, views.saved, store);
   if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
   if (variant === 'patches') return [engine.kernel(patchProduct(g, engine.robustBufferAccess), [views.x, views.w, views.y, ...b])];
   const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks, store);
@@ -233,8 +233,9 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
  * y = conv(x, w) + b through Winograd's transforms (shaders/winograd.ts): kernel and input
  * transforms, one product per position and column group (each bound to its own slices), output
  * transform. `flipped`: w is the kernel of the convolution g mirrors (the input gradient's case).
+ * `outputs`: y (pooled for a pooled `store`), then the argmax view for 'pooled+argmax'.
  */
-function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; y: View; outputs?: View[] }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>, store: ForwardStore = 'output'): Dispatch[] {
+function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; outputs: View[] }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>, store: ForwardStore = 'output'): Dispatch[] {
   const L = winogradLayout(g);
   const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
   const v = scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
@@ -248,7 +249,7 @@ function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; 
       dispatches.push(engine.kernel(product, [slice(v, p, L.vSlice), slice(u, s, L.uSlice), slice(m, s, L.mSlice)]));
     }
   }
-  dispatches.push(engine.kernel(winogradOutputTransform(g, store), [m, ...(g.bias ? [views.b!] : []), ...(views.outputs ?? [views.y])]));
+  dispatches.push(engine.kernel(winogradOutputTransform(g, store), [m, ...(g.bias ? [views.b!] : []), ...views.outputs]));
   return dispatches;
 }
 
@@ -306,7 +307,7 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
   if (views.dx) {
     const variant = pickVariant(variants.inputGrad, options.inputGrad, 'input gradient');
     if (variant === 'winograd') {
-      dispatches.push(...winograd(engine, mirroredGeometry(g), { x: dy, w: views.w, y: views.dx }, true, views.scratch));
+      dispatches.push(...winograd(engine, mirroredGeometry(g), { x: dy, w: views.w, outputs: [views.dx] }, true, views.scratch));
     } else if (variant === 'taps') {
       dispatches.push(...byTaps(engine, g, 'inputGrad', { src: dy, w: views.w, dst: views.dx }, views.scratch));
     } else if (tiled) {
