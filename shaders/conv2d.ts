@@ -61,10 +61,13 @@ export interface Conv2DBlocks {
  */
 export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
   const co4s = Math.ceil(g.outC / 4);
+  // The first layer (taps unrolled) with up to 32 output channels: all of them in one block, so
+  // its weights are read with constant indices (conv2dForward); ~32 accumulators.
+  const allChannels = g.inC < 4 && co4s <= 8;
   return {
     // Vector inputs: long runs of pixels share each weight read (conv3: 16×2 ran 1.14–1.4× faster than 8×4).
-    forwardPixels: g.inC % 4 === 0 ? 16 : 8,
-    forwardGroups: Math.min(g.inC % 4 === 0 ? 2 : 4, co4s),
+    forwardPixels: g.inC % 4 === 0 ? 16 : allChannels ? Math.max(4, 4 * Math.floor(8 / co4s)) : 8,
+    forwardGroups: allChannels ? co4s : Math.min(g.inC % 4 === 0 ? 2 : 4, co4s),
     dxPixels: 16,
     dxGroups: Math.min(2, Math.ceil(g.inC / 4)),
     // dW reads two vectors of dy and y per 4 output channels but one of x per 4 input channels:
@@ -184,6 +187,10 @@ export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultB
   const vecIn = g.inC % 4 === 0;
   const masked = !tapsInBounds(g);
   const unit = vecIn ? g.inC / 4 : g.inC; // x elements (vec4 or scalar) per pixel
+  // One block of every output channel, with the taps unrolled (the first layer): every weight
+  // index is a constant, so each weight is one broadcast load instead of a per-lane gather
+  // (conv1 + pool at batch 64: 16.1 → 12.9 ms with bounds checks, 17.8 → 11.0 without).
+  const constantWeights = !vecIn && g.inC < 4 && coBlocks === 1 && g.outC % 4 === 0;
   // Taps as WGSL expressions: numbers when unrolled, 'ky'/'kx' inside the tap loops.
   const tapTerm = (v: number | string) => (typeof v === 'number' ? `${v}` : `i32(${v})`);
   // Whether tap (ky, kx) of output pixel p lies inside the input (padding otherwise).
@@ -200,7 +207,11 @@ export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultB
     workgroups,
     code: wgsl`
 @group(0) @binding(0) var<storage, read> x: array<${vecIn ? 'vec4f' : 'f32'}>;
+#if ${constantWeights}
+@group(0) @binding(1) var<storage, read> w: array<vec4f, ${g.kH * g.kW * g.inC * co4s}>;
+#else
 ${channelReader('w', 1, g.kH * g.kW * g.inC, g.outC)}
+#endif
 #if ${g.bias}
 ${channelReader('b', 2, 1, g.outC)}
 #endif
@@ -251,7 +262,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #elif ${g.inC < 4}
   // A few input channels (the first layer's 1 or 3): every tap unrolled, no loop at all (1.7× faster).
   ${each(g.kH * g.kW, (t) => { const ky = Math.floor(t / g.kW); const kx = t % g.kW; return each(g.inC, (c) => `{
-    ${each(G, (j) => `let w${j} = read_w(${(ky * g.kW + kx) * g.inC + c}u, c4_${j});`, '\n    ')}
+    ${each(G, (j) => (constantWeights ? `let w${j} = w[${((ky * g.kW + kx) * g.inC + c) * co4s + j}u];` : `let w${j} = read_w(${(ky * g.kW + kx) * g.inC + c}u, c4_${j});`), '\n    ')}
     ${each(P, (p) => `let x${p} = ${masked ? `select(0.0, x[${xIndex(p, ky, kx)} + ${c}u], ${inside(p, ky, kx)})` : `x[${xIndex(p, ky, kx)} + ${c}u]`};`, '\n    ')}
     ${each2(P, G, (p, j) => `acc${p}_${j} += x${p} * w${j};`, '\n    ')}
   }`, '\n  '); })}

@@ -135,8 +135,8 @@ export interface Conv2DOptions {
  * few input channels (the first layer), else direct; the input gradient as Winograd where the
  * mirrored convolution allows, else as the sum of per-tap slice products (shaders/conv2d-taps.ts)
  * for vector channels, else direct; the kernel gradient as Winograd where the forward is, else
- * direct. With bounds checks (browsers), where every load is checked, only Winograd's forward and
- * kernel gradient beat the direct kernels.
+ * direct. With bounds checks (browsers), where every load is checked, the input gradient stays
+ * direct: only the forward's Winograd and patches and Winograd's kernel gradient beat it.
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
   if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
@@ -148,11 +148,10 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
   // Winograd 5–14% ahead of taps on conv2 (61 vs 66, 91 vs 105; 19 MB more scratch), taps 32 vs
   // direct 53 on conv3. With checks: conv2 forward Winograd 54 vs direct 94, dW 50–55 vs 80–94,
   // input gradient direct 80 vs Winograd 102 vs taps 162; conv3 direct 54 / 65 vs taps 77 / 82;
-  // conv1 patches 23 ≈ direct 25.
+  // conv1 patches 10.2 vs direct 11.3 (18.4 before its weights were read with constant indices).
   if (winogradFits(engine, g)) forward.push('winograd');
-  if (checked) forward.push('direct');
   if (patchesApply(g)) forward.push('patches');
-  if (!checked) forward.push('direct');
+  forward.push('direct');
   if (tapsApply(g, 'forward')) forward.push('taps');
   if (g.strideH === 1 && g.strideW === 1 && winogradFits(engine, mirroredGeometry(g))) inputGrad.push('winograd');
   if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
