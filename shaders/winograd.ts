@@ -1,5 +1,5 @@
 /**
- * Winograd convolution F(m×m, 3×3) for CPU adapters (m = 4, or 2 for small outputs): a stride-1
+ * Winograd convolution F(m×m, 3×3) for CPU adapters (m = 4 or 6, see transformsFor): a stride-1
  * 3×3 convolution as four kernels, with a = m + 2 and P = a² transformed positions,
  *
  *   U = G·g·Gᵀ        kernel transform, per (input channel, output channel): a×a values
@@ -7,12 +7,12 @@
  *   M[p] = V[p]·U[p]  P matrix products (tiles × K)·(K × N), one per position p
  *   y = Aᵀ·M·A        output transform, per (tile, output channel), + bias, ReLU
  *
- * Multiply-adds per output pixel and channel pair: a²/m² (2.25 for m = 4, 4 for m = 2) instead of
+ * Multiply-adds per output pixel and channel pair: a²/m² (1.78 for m = 6, 2.25 for m = 4) instead of
  * 9. The products are slice products (shaders/slice-product.ts: weights read with constant
  * indices from a slice bound at its own offset, one dispatch per position and column group),
- * which also run faster per multiply-add than a direct convolution on SwiftShader. The matrices
- * are Lavin & Gray's (points 0, ±1, ±2, ∞); the transforms below are generated from them, zero
- * terms left out.
+ * which also run faster per multiply-add than a direct convolution on SwiftShader without bounds
+ * checks. The matrices are Lavin & Gray's (points 0, ±1, ±2, ∞, and ±1/2 for m = 6); the
+ * transforms below are generated from them, zero terms left out.
  *
  * The same kernels compute the input gradient of a stride-1 3×3 convolution: dx is the forward
  * correlation of dy, padded by the rest of the kernel, with the kernel's taps reversed and its
@@ -39,14 +39,6 @@ interface Transforms {
   AT: number[][];
 }
 
-const F2: Transforms = {
-  m: 2,
-  a: 4,
-  BT: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
-  G: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
-  AT: [[1, 1, 1, 0], [0, 1, -1, -1]],
-};
-
 const F4: Transforms = {
   m: 4,
   a: 6,
@@ -55,9 +47,40 @@ const F4: Transforms = {
   AT: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
 };
 
-/** F(4×4) once outputs are 8 pixels or more on each side (its 4×4 tiles waste little there), else F(2×2). */
+/** Points 0, ±1, ±2, ±1/2, ∞ (Lavin & Gray's F(6×6, 3×3)); float32 error about twice F(4×4)'s. */
+const F6: Transforms = {
+  m: 6,
+  a: 8,
+  BT: [
+    [1, 0, -21 / 4, 0, 21 / 4, 0, -1, 0],
+    [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
+    [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0],
+    [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
+    [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0],
+    [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
+    [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0],
+    [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1],
+  ],
+  G: [[1, 0, 0], [-2 / 9, -2 / 9, -2 / 9], [-2 / 9, 2 / 9, -2 / 9], [1 / 90, 1 / 45, 2 / 45], [1 / 90, -1 / 45, 2 / 45], [32 / 45, 16 / 45, 8 / 45], [32 / 45, -16 / 45, 8 / 45], [0, 0, 1]],
+  AT: [
+    [1, 1, 1, 1, 1, 1, 1, 0],
+    [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0],
+    [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+    [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 0],
+    [0, 1, 1, 16, 16, 1 / 16, 1 / 16, 0],
+    [0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1],
+  ],
+};
+
+/**
+ * The transform with the fewest transformed values for this output, a² per tile times the tiles:
+ * that counts the products' multiply-adds and the transforms' loads and stores alike. Ties go
+ * to the smaller tile (fewer rounding steps). The model's conv2 (11×11): F(6×6) 4 tiles × 64 =
+ * 256 against F(4×4) 9 × 36 = 324; its input gradient (13×13): 576 either way, so F(4×4).
+ */
 function transformsFor(g: Conv2DGeometry): Transforms {
-  return g.outH >= 8 && g.outW >= 8 ? F4 : F2;
+  const values = (T: Transforms) => T.a * T.a * Math.ceil(g.outH / T.m) * Math.ceil(g.outW / T.m);
+  return [F4, F6].reduce((best, T) => (values(T) < values(best) ? T : best));
 }
 
 /** Σ_j row[j]·name(j) as WGSL, zero terms left out, ±1 as plain adds. */

@@ -57,11 +57,13 @@ const CASES: Case[] = [
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
   { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true, tiled: true },
-  // Winograd F(2×2, 3×3) (outputs under 8): output channels not a multiple of 4 (and, for dx,
-  // input channels padded to vec4s), 'same' padding, odd output sizes (half-empty tiles), bias without ReLU.
+  // Winograd F(4×4, 3×3) (9×7 outputs: 6 tiles of 16 against 4 of 36): output channels not a
+  // multiple of 4 (and, for dx, input channels padded to vec4s), 'same' padding, tiles hanging
+  // over the edges, bias without ReLU.
   { batch: 2, input: [9, 7, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: false, bias: true },
+  // F(6×6, 3×3): one exact tile (6×6 outputs; dx 8×8 by F(4×4)), input channels not a multiple of 4.
   { batch: 3, input: [8, 8, 9], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
-  // F(4×4, 3×3) (outputs of 8+): tiles hanging over both edges, 10 output channels, dx with K padded to vec4s.
+  // F(6×6) forward and dx (10×9 outputs): tiles hanging over both edges, 10 output channels, dx with K padded to vec4s.
   { batch: 2, input: [10, 9, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: true, bias: true },
   // Per-tap products at stride 2 with 'same' padding (shifted reads and scattered writes that leave the input).
   { batch: 2, input: [9, 8, 8], filters: 12, kernel: [3, 3], strides: [2, 2], padding: 'same', relu: true, bias: true },
@@ -189,9 +191,11 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
     { batch: 3, input: [9, 11, 1], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
     // Strided with 'same' padding and 3 input channels (direct), bias without ReLU.
     { batch: 2, input: [10, 9, 3], filters: 8, kernel: [3, 3], strides: [2, 2], padding: 'same', relu: false, bias: true },
-    // Winograd F(4×4) with an odd output (11 → 5: the last row and column dropped) and F(2×2).
+    // Winograd F(6×6) with odd outputs (11 → 5: the last row and column dropped; 7×6 → 3×3) and
+    // F(4×4) (8×7 → 4×3).
     { batch: 2, input: [13, 13, 8], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
     { batch: 2, input: [9, 8, 12], filters: 10, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
+    { batch: 2, input: [10, 9, 8], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
   ];
   cases.forEach((c, caseIndex) => {
     it(describeCase(c), async () => {

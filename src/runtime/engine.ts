@@ -45,7 +45,7 @@ export interface EngineStats {
   adapter: string;
   isFallbackAdapter: boolean;
   kernelStyle: KernelStyle;
-  /** Whether eligible convolutions run as Winograd F(2×2, 3×3). */
+  /** Whether eligible convolutions run as Winograd (shaders/winograd.ts). */
   winograd: boolean;
   /** False when Dawn runs our kernels without bounds checks (Node on a CPU adapter, by default). */
   robustBufferAccess: boolean;
