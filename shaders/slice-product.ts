@@ -98,7 +98,7 @@ export function sliceProduct(spec: SliceProductSpec): KernelSource {
   const C = spec.columns;
   const invocations = Math.ceil(spec.rows / R);
   // Small launches in smaller workgroups, so both cores of a CPU adapter get work.
-  const size = invocations >= 16 * WG ? WG : 16;
+  const size = invocations >= 16 * WG ? WG : invocations < 64 ? 4 : 16;
   const { workgroups, rowStride } = grid(invocations, size);
   const rows = Array.from({ length: R }, (_, r) => r);
   const cols = Array.from({ length: C }, (_, c) => c);

@@ -52,7 +52,8 @@ const CASES: Case[] = [
   // dW by rows of taps under a vertical stride, with padding.
   { batch: 2, input: [8, 7, 8], filters: 5, kernel: [3, 2], strides: [2, 1], padding: 'same', relu: true, bias: true },
   // Like the model's conv3: rows of 3 (forward) and 5 (dx), so each invocation takes 4 images' rows;
-  // batch 5 leaves the second block of images with one real image.
+  // batch 5 leaves the second block of images with one real image. Its 3×3 outputs are one F(4×4)
+  // tile: Winograd's kernel gradient (and, without checks, its forward) for a small output.
   { batch: 5, input: [5, 5, 16], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },

@@ -131,12 +131,13 @@ export interface Conv2DOptions {
 /**
  * The variants that apply to g on this engine, the default first. GPUs (`tiled` kernels) run the
  * direct kernels. CPU adapters (`registers`): the forward as Winograd for stride-1 3×3
- * convolutions with enough pixels (engine.winograd), else as one product over whole patches for
- * few input channels (the first layer), else direct; the input gradient as Winograd where the
- * mirrored convolution allows, else as the sum of per-tap slice products (shaders/conv2d-taps.ts)
- * for vector channels, else direct; the kernel gradient as Winograd where the forward is, else
- * direct. With bounds checks (browsers), where every load is checked, the input gradient stays
- * direct: only the forward's Winograd and patches and Winograd's kernel gradient beat it.
+ * convolutions where it pays (engine.winograd; winogradApplies), else as one product over whole
+ * patches for few input channels (the first layer), else direct; the input gradient as Winograd
+ * where the mirrored convolution allows, else as the sum of per-tap slice products
+ * (shaders/conv2d-taps.ts) for vector channels, else direct; the kernel gradient as Winograd
+ * wherever it saves half the multiply-adds (small outputs too), else direct. With bounds checks
+ * (browsers), where every load is checked, the input gradient stays direct and the forward takes
+ * Winograd only for outputs of 6+ a side.
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
   if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
@@ -149,19 +150,19 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
   // direct 53 on conv3. With checks: conv2 forward Winograd 54 vs direct 94, dW 50–55 vs 80–94,
   // input gradient direct 80 vs Winograd 102 vs taps 162; conv3 direct 54 / 65 vs taps 77 / 82;
   // conv1 patches 10.2 vs direct 11.3 (18.4 before its weights were read with constant indices).
-  if (winogradFits(engine, g)) forward.push('winograd');
+  if (winogradFits(engine, g, !checked)) forward.push('winograd');
   if (patchesApply(g)) forward.push('patches');
   forward.push('direct');
   if (tapsApply(g, 'forward')) forward.push('taps');
   if (g.strideH === 1 && g.strideW === 1 && winogradFits(engine, mirroredGeometry(g))) inputGrad.push('winograd');
   if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
   if (!checked) inputGrad.push('direct');
-  const kernelGrad: Conv2DVariant[] = winogradFits(engine, g) ? ['winograd', 'direct'] : ['direct'];
+  const kernelGrad: Conv2DVariant[] = winogradFits(engine, g, true) ? ['winograd', 'direct'] : ['direct'];
   return { forward, inputGrad, kernelGrad };
 }
 
-function winogradFits(engine: Engine, g: Conv2DGeometry): boolean {
-  if (!engine.winograd || !winogradApplies(g)) return false;
+function winogradFits(engine: Engine, g: Conv2DGeometry, smallOutputs = false): boolean {
+  if (!engine.winograd || !winogradApplies(g, smallOutputs)) return false;
   const L = winogradLayout(g);
   const maxBytes = Math.min(engine.limits.maxBufferSize, engine.limits.maxStorageBufferBindingSize);
   return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && engine.limits.minStorageBufferOffsetAlignment <= 256;
