@@ -45,10 +45,11 @@ export function tapsApply(g: Conv2DGeometry, mode: TapMode): boolean {
   return g.inC % 4 === 0 && g.outC % 4 === 0 && K <= MAX_K;
 }
 
-export function tapLayout(g: Conv2DGeometry, mode: TapMode): TapLayout {
+/** `checkedLoads`: the products' register blocks under bounds checks (rowsPerInvocation), which set the slices' columns. */
+export function tapLayout(g: Conv2DGeometry, mode: TapMode, checkedLoads: boolean): TapLayout {
   const k4 = (mode === 'forward' ? g.inC : g.outC) / 4;
   const n4 = (mode === 'forward' ? g.outC : g.inC) / 4;
-  const columns = sliceColumns(k4, n4);
+  const columns = sliceColumns(k4, n4, checkedLoads);
   const groups = n4 / columns;
   const taps = g.kH * g.kW;
   const slice = alignSlice(4 * HEADER + k4 * 4 * columns * 4);
@@ -60,8 +61,8 @@ function key(g: Conv2DGeometry): string {
 }
 
 /** Lays w (HWIO) out as the slices above, headers included. Bindings: w, slices. One invocation per (slice, k, column). */
-export function tapSlices(g: Conv2DGeometry, mode: TapMode): KernelSource {
-  const L = tapLayout(g, mode);
+export function tapSlices(g: Conv2DGeometry, mode: TapMode, checkedLoads: boolean): KernelSource {
+  const L = tapLayout(g, mode, checkedLoads);
   const K = L.k4 * 4;
   const invocations = L.taps * L.groups * K * L.columns;
   const { workgroups, rowStride } = grid(invocations, 64);
@@ -98,8 +99,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * One tap and column group of the forward (role: see TapRole) or of the input gradient. Bindings:
  * forward x, slice, y, (b with the last role); input gradient dy, slice, dx.
  */
-export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole = 'only', checkedLoads = false): KernelSource {
-  const L = tapLayout(g, mode);
+export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole, checkedLoads: boolean): KernelSource {
+  const L = tapLayout(g, mode, checkedLoads);
   const forward = mode === 'forward';
   const last = role === 'last' || role === 'only';
   const bias = forward && last && g.bias;

@@ -14,7 +14,7 @@
  * array, Tint clamps to arrayLength() and the broadcast became a gather: 2–7× slower). SwiftShader
  * still checks each load, so with checks each weight load is shared by more rows
  * (`rowsPerInvocation(true)`). Measured on conv2's 36 Winograd products with checks: 184 ms, 78
- * with sized bindings, 43–57 with 4 rows (26 without checks; bench/NOTES.md items 22–23).
+ * with sized bindings, 43–57 with 4 rows (26 without checks; bench/NOTES.md items 22–23, 38).
  *
  * Clients (shaders/winograd.ts, shaders/conv2d-taps.ts) say how a row maps to its inputs and
  * outputs; this file writes the unrolled body. Bindings: 0 `src` (array<vec4f, srcLength>), 1
@@ -70,14 +70,19 @@ export const MAX_UNROLLED = 512;
 /** K up to which clients unroll a product (the body, and SwiftShader's compile time, grow with it). */
 export const MAX_K = 128;
 
+/** vec4 accumulators per invocation (rows × columns) beyond which spills eat what sharing loads saves. */
+const MAX_ACCUMULATORS = 64;
+
 /**
  * Rows per invocation: 2 without bounds checks (a weight load is a broadcast, registers are what
- * runs out); 4 with them, where each checked load is shared by twice the multiply-adds (conv2's
- * Winograd products, minima over 9 rounds: 36 → 25 ms forward, 60 → 46 ms input gradient; 8 rows
- * gained nothing more).
+ * runs out); 8 with them, where each checked load is shared by 4× the multiply-adds, with at most
+ * 8 columns (MAX_ACCUMULATORS). conv2's Winograd products with checks: 4 rows (× 16 columns)
+ * against 2, minima over 9 rounds, 36 → 25 ms; F(6×6)'s 256 rows, 8 × 8 against 4 × 16: 41.3
+ * vs 46.4 ms in Chromium, 45.5 vs 52.3 in Node, 165 vs 190 at batch 256 (F(4×4)'s 576 rows had
+ * measured 62 vs 56).
  */
 export function rowsPerInvocation(checkedLoads: boolean): number {
-  return checkedLoads ? 4 : 2;
+  return checkedLoads ? 8 : 2;
 }
 
 /** Floats per slice rounded up to 256 bytes, the largest minStorageBufferOffsetAlignment WebGPU allows. */
@@ -85,9 +90,13 @@ export function alignSlice(floats: number): number {
   return Math.ceil(floats / 64) * 64;
 }
 
-/** vec4 columns per slice for K = 4·k4 and N = 4·n4: the widest divisor of n4 whose unrolled body stays under MAX_UNROLLED. */
-export function sliceColumns(k4: number, n4: number): number {
-  const limit = Math.max(1, Math.floor(MAX_UNROLLED / (k4 * 4)));
+/**
+ * vec4 columns per slice for K = 4·k4 and N = 4·n4: the widest divisor of n4 whose unrolled body
+ * stays under MAX_UNROLLED and whose accumulators, with rowsPerInvocation(checkedLoads) rows,
+ * under MAX_ACCUMULATORS.
+ */
+export function sliceColumns(k4: number, n4: number, checkedLoads: boolean): number {
+  const limit = Math.max(1, Math.min(Math.floor(MAX_UNROLLED / (k4 * 4)), Math.floor(MAX_ACCUMULATORS / rowsPerInvocation(checkedLoads))));
   let columns = 1;
   for (let c = 1; c <= n4; c++) if (n4 % c === 0 && c <= limit) columns = c;
   return columns;

@@ -153,7 +153,8 @@ export function winogradApplies(g: Conv2DGeometry, smallOutputs = false): boolea
   return smallOutputs && 2 * transformedValues(g, transformsFor(g)) <= 9 * g.outH * g.outW;
 }
 
-export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
+/** `checkedLoads`: the products' register blocks under bounds checks (rowsPerInvocation), which set the columns of U and M. */
+export function winogradLayout(g: Conv2DGeometry, checkedLoads = false): WinogradLayout {
   const { m, a } = transformsFor(g);
   const positions = a * a;
   const tilesH = Math.ceil(g.outH / m);
@@ -161,7 +162,7 @@ export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
   const tiles = g.batch * tilesH * tilesW;
   const k4 = Math.ceil(g.inC / 4);
   const n4 = Math.ceil(g.outC / 4);
-  const columns = sliceColumns(k4, n4);
+  const columns = sliceColumns(k4, n4, checkedLoads);
   const groups = n4 / columns;
   const vSlice = alignSlice(tiles * k4 * 4);
   const uSlice = alignSlice(k4 * 4 * columns * 4);
@@ -227,9 +228,9 @@ function key(g: Conv2DGeometry): string {
  * K and N are the forward's output and input channels): tap t reads the forward's tap 8 − t,
  * stored [tap][n][k]. Bindings: w, u. One invocation per (k, vec4 of n); rows past K are zeros.
  */
-export function winogradKernelTransform(g: Conv2DGeometry, flipped: boolean): KernelSource {
+export function winogradKernelTransform(g: Conv2DGeometry, flipped: boolean, checkedLoads: boolean): KernelSource {
   const T = transformsFor(g);
-  const L = winogradLayout(g);
+  const L = winogradLayout(g, checkedLoads);
   const K = g.inC;
   const N = g.outC;
   const invocations = L.k4 * 4 * L.n4;
@@ -314,8 +315,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * slice (shaders/slice-product.ts): R tiles × the slice's columns per invocation (R more where
  * loads are bounds-checked). Bindings: v, u, m.
  */
-export function winogradProduct(g: Conv2DGeometry, checkedLoads = false): KernelSource {
-  const L = winogradLayout(g);
+export function winogradProduct(g: Conv2DGeometry, checkedLoads: boolean): KernelSource {
+  const L = winogradLayout(g, checkedLoads);
   return sliceProduct({
     key: `winograd-product:t${L.tiles}-k${L.k4}-c${L.columns}`,
     rows: L.tiles,
@@ -340,9 +341,9 @@ export function winogradProduct(g: Conv2DGeometry, checkedLoads = false): Kernel
  * 2×2 max pool at stride 2 ('valid'; tiles of even m hold whole windows), and with argmax each
  * window's first-max positions go to binding argmax. Bindings: m, (b), y, (argmax).
  */
-export function winogradOutputTransform(g: Conv2DGeometry, store: ForwardStore = 'output'): KernelSource {
+export function winogradOutputTransform(g: Conv2DGeometry, store: ForwardStore, checkedLoads: boolean): KernelSource {
   const T = transformsFor(g);
-  const L = winogradLayout(g);
+  const L = winogradLayout(g, checkedLoads);
   const pooled = store !== 'output';
   const withArgmax = store === 'pooled+argmax';
   const pool = pooledSize(g);

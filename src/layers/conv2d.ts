@@ -163,7 +163,7 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
 
 function winogradFits(engine: Engine, g: Conv2DGeometry, smallOutputs = false): boolean {
   if (!engine.winograd || !winogradApplies(g, smallOutputs)) return false;
-  const L = winogradLayout(g);
+  const L = winogradLayout(g, engine.robustBufferAccess);
   const maxBytes = Math.min(engine.limits.maxBufferSize, engine.limits.maxStorageBufferBindingSize);
   return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && engine.limits.minStorageBufferOffsetAlignment <= 256;
 }
@@ -214,13 +214,14 @@ export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DFo
  * y = act(b + Σ_t shift_t(x)·W_t), input gradient dx = Σ_t unshift_t(dy·W_tᵀ) into a zeroed dx.
  */
 function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: View; w: View; b?: View; dst: View }, scratch: Scratch): Dispatch[] {
-  const L = tapLayout(g, mode);
+  const checked = engine.robustBufferAccess;
+  const L = tapLayout(g, mode, checked);
   const slices = scratch(L.floats * 4, 'conv2d tap slices');
-  const dispatches = [engine.kernel(tapSlices(g, mode), [views.w, slices])];
+  const dispatches = [engine.kernel(tapSlices(g, mode, checked), [views.w, slices])];
   if (mode === 'inputGrad') dispatches.push(engine.kernel(fill(views.dst.size / 4, 0), [views.dst]));
   for (let tap = 0; tap < L.taps; tap++) {
     const role: TapRole = L.taps === 1 ? 'only' : tap === 0 ? 'first' : tap === L.taps - 1 ? 'last' : 'middle';
-    const product = tapProduct(g, mode, role, engine.robustBufferAccess);
+    const product = tapProduct(g, mode, role, checked);
     const bias = mode === 'forward' && g.bias && (role === 'last' || role === 'only') ? [views.b!] : [];
     for (let group = 0; group < L.groups; group++) {
       dispatches.push(engine.kernel(product, [views.src, slice(slices, tap * L.groups + group, L.slice), views.dst, ...bias]));
@@ -236,20 +237,21 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
  * `outputs`: y (pooled for a pooled `store`), then the argmax view for 'pooled+argmax'.
  */
 function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; outputs: View[] }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>, store: ForwardStore = 'output'): Dispatch[] {
-  const L = winogradLayout(g);
+  const checked = engine.robustBufferAccess;
+  const L = winogradLayout(g, checked);
   const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
   const v = scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
   saved?.set(SAVED_TRANSFORMED_INPUT, v);
   const m = scratch(L.mFloats * 4, 'winograd products');
-  const product = winogradProduct(g, engine.robustBufferAccess);
-  const dispatches = [engine.kernel(winogradKernelTransform(g, flipped), [views.w, u]), engine.kernel(winogradInputTransform(g), [views.x, v])];
+  const product = winogradProduct(g, checked);
+  const dispatches = [engine.kernel(winogradKernelTransform(g, flipped, checked), [views.w, u]), engine.kernel(winogradInputTransform(g), [views.x, v])];
   for (let p = 0; p < L.positions; p++) {
     for (let group = 0; group < L.groups; group++) {
       const s = p * L.groups + group;
       dispatches.push(engine.kernel(product, [slice(v, p, L.vSlice), slice(u, s, L.uSlice), slice(m, s, L.mSlice)]));
     }
   }
-  dispatches.push(engine.kernel(winogradOutputTransform(g, store), [m, ...(g.bias ? [views.b!] : []), ...views.outputs]));
+  dispatches.push(engine.kernel(winogradOutputTransform(g, store, checked), [m, ...(g.bias ? [views.b!] : []), ...views.outputs]));
   return dispatches;
 }
 
