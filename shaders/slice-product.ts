@@ -14,7 +14,7 @@
  * array, Tint clamps to arrayLength() and the broadcast became a gather: 2–7× slower). SwiftShader
  * still checks each load, so with checks each weight load is shared by more rows
  * (`rowsPerInvocation(true)`). Measured on conv2's 36 Winograd products with checks: 184 ms, 78
- * with sized bindings, 43–57 with 4 rows (26 without checks; bench/NOTES.md items 22–23, 38).
+ * with sized bindings, 43–57 with 4 rows (26 without checks; bench/NOTES.md items 22–23, 37).
  *
  * Clients (shaders/winograd.ts, shaders/conv2d-taps.ts) say how a row maps to its inputs and
  * outputs; this file writes the unrolled body. Bindings: 0 `src` (array<vec4f, srcLength>), 1
