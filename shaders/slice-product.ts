@@ -106,7 +106,8 @@ export function sliceProduct(spec: SliceProductSpec): KernelSource {
   const R = spec.rowsPerInvocation;
   const C = spec.columns;
   const invocations = Math.ceil(spec.rows / R);
-  // Small launches in smaller workgroups, so both cores of a CPU adapter get work.
+  // Small launches in smaller workgroups (under 64 invocations, one SIMD group of 4 on
+  // SwiftShader), so both cores of a CPU adapter get work.
   const size = invocations >= 16 * WG ? WG : invocations < 64 ? 4 : 16;
   const { workgroups, rowStride } = grid(invocations, size);
   const rows = Array.from({ length: R }, (_, r) => r);
