@@ -62,11 +62,11 @@ export interface Conv2DBlocks {
 export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
   const co4s = Math.ceil(g.outC / 4);
   // The first layer (taps unrolled) with up to 32 output channels: all of them in one block, so
-  // its weights are read with constant indices (conv2dForward); ~32 accumulators.
+  // its weights are read with constant indices (conv2dForward); at most 32 accumulators.
   const allChannels = g.inC < 4 && co4s <= 8;
   return {
     // Vector inputs: long runs of pixels share each weight read (conv3: 16×2 ran 1.14–1.4× faster than 8×4).
-    forwardPixels: g.inC % 4 === 0 ? 16 : allChannels ? Math.max(4, 4 * Math.floor(8 / co4s)) : 8,
+    forwardPixels: g.inC % 4 === 0 ? 16 : allChannels && co4s > 4 ? 4 : 8,
     forwardGroups: allChannels ? co4s : Math.min(g.inC % 4 === 0 ? 2 : 4, co4s),
     dxPixels: 16,
     dxGroups: Math.min(2, Math.ceil(g.inC / 4)),
