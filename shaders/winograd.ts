@@ -126,14 +126,19 @@ export interface WinogradLayout {
   /** Input / output channels in vec4 groups. */
   k4: number;
   n4: number;
+  /** Floats per V slice (aligned), and in all. */
+  vSlice: number;
+  vFloats: number;
+}
+
+/** How the products block N: U and M are laid out per column group, so the kernel transform, products and output transform share it. */
+export interface WinogradProductLayout extends WinogradLayout {
   /** vec4 columns per product dispatch, and how many such column groups N has. */
   columns: number;
   groups: number;
-  /** Floats per slice (aligned), and whole buffer sizes. */
-  vSlice: number;
+  /** Floats per U and M slice (aligned), and in all. */
   uSlice: number;
   mSlice: number;
-  vFloats: number;
   uFloats: number;
   mFloats: number;
 }
@@ -153,8 +158,8 @@ export function winogradApplies(g: Conv2DGeometry, smallOutputs = false): boolea
   return smallOutputs && 2 * transformedValues(g, transformsFor(g)) <= 9 * g.outH * g.outW;
 }
 
-/** `checkedLoads`: the products' register blocks under bounds checks (rowsPerInvocation), which set the columns of U and M. */
-export function winogradLayout(g: Conv2DGeometry, checkedLoads = false): WinogradLayout {
+/** Tiles, positions and V, which the transforms of x and dy and the kernel gradient use. */
+export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
   const { m, a } = transformsFor(g);
   const positions = a * a;
   const tilesH = Math.ceil(g.outH / m);
@@ -162,17 +167,18 @@ export function winogradLayout(g: Conv2DGeometry, checkedLoads = false): Winogra
   const tiles = g.batch * tilesH * tilesW;
   const k4 = Math.ceil(g.inC / 4);
   const n4 = Math.ceil(g.outC / 4);
-  const columns = sliceColumns(k4, n4, checkedLoads);
-  const groups = n4 / columns;
   const vSlice = alignSlice(tiles * k4 * 4);
-  const uSlice = alignSlice(k4 * 4 * columns * 4);
-  const mSlice = alignSlice(tiles * columns * 4);
-  return {
-    tile: m, patch: a, positions, tilesH, tilesW, tiles, k4, n4, columns, groups, vSlice, uSlice, mSlice,
-    vFloats: positions * vSlice,
-    uFloats: positions * groups * uSlice,
-    mFloats: positions * groups * mSlice,
-  };
+  return { tile: m, patch: a, positions, tilesH, tilesW, tiles, k4, n4, vSlice, vFloats: positions * vSlice };
+}
+
+/** `checkedLoads`: the products' register blocks under bounds checks (rowsPerInvocation) set their columns. */
+export function winogradProductLayout(g: Conv2DGeometry, checkedLoads: boolean): WinogradProductLayout {
+  const L = winogradLayout(g);
+  const columns = sliceColumns(L.k4, L.n4, checkedLoads);
+  const groups = L.n4 / columns;
+  const uSlice = alignSlice(L.k4 * 4 * columns * 4);
+  const mSlice = alignSlice(L.tiles * columns * 4);
+  return { ...L, columns, groups, uSlice, mSlice, uFloats: L.positions * groups * uSlice, mFloats: L.positions * groups * mSlice };
 }
 
 /** WGSL: image `n` and tile coordinates (ty, tx) of the flat tile index `tile`. */
@@ -230,7 +236,7 @@ function key(g: Conv2DGeometry): string {
  */
 export function winogradKernelTransform(g: Conv2DGeometry, flipped: boolean, checkedLoads: boolean): KernelSource {
   const T = transformsFor(g);
-  const L = winogradLayout(g, checkedLoads);
+  const L = winogradProductLayout(g, checkedLoads);
   const K = g.inC;
   const N = g.outC;
   const invocations = L.k4 * 4 * L.n4;
@@ -316,7 +322,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * loads are bounds-checked). Bindings: v, u, m.
  */
 export function winogradProduct(g: Conv2DGeometry, checkedLoads: boolean): KernelSource {
-  const L = winogradLayout(g, checkedLoads);
+  const L = winogradProductLayout(g, checkedLoads);
   return sliceProduct({
     key: `winograd-product:t${L.tiles}-k${L.k4}-c${L.columns}`,
     rows: L.tiles,
@@ -343,7 +349,7 @@ export function winogradProduct(g: Conv2DGeometry, checkedLoads: boolean): Kerne
  */
 export function winogradOutputTransform(g: Conv2DGeometry, store: ForwardStore, checkedLoads: boolean): KernelSource {
   const T = transformsFor(g);
-  const L = winogradLayout(g, checkedLoads);
+  const L = winogradProductLayout(g, checkedLoads);
   const pooled = store !== 'output';
   const withArgmax = store === 'pooled+argmax';
   const pool = pooledSize(g);

@@ -14,7 +14,7 @@
 import { fill, sum } from '../../shaders/elementwise.ts';
 import { Activation } from '../layers/activation.ts';
 import { InputLayer } from '../layers/core.ts';
-import { MaxPooling2D, POOL_ARGMAX } from '../layers/pooling.ts';
+import { MaxPooling2D, POOL_ARGMAX, poolArgmaxWords } from '../layers/pooling.ts';
 import type { BackwardContext, ForwardContext, Layer } from '../layers/layer.ts';
 import { lossDispatches, type LossName } from '../losses.ts';
 import type { Optimizer } from '../optimizers.ts';
@@ -140,9 +140,8 @@ export class Plan {
       const pool = poolAfter(node);
       if (pool) {
         const pooled = this.memory.take(sizeOfTensor(pool.output), `${layer.name}+${pool.layer.name}`);
-        // Training: a u32 per pooled pixel and group of 4 channels for the pool's backward.
-        const [h, w, c] = pool.output.shape as [number, number, number];
-        const argmax = training ? this.memory.take(batch * h * w * Math.ceil(c / 4), `${pool.layer.name} argmax`) : undefined;
+        // Training: the first-max positions, for the pool's backward.
+        const argmax = training ? this.memory.take(poolArgmaxWords(batch, pool.output.shape), `${pool.layer.name} argmax`) : undefined;
         const dispatches = layer.forwardPooled({ ...ctx, output: pooled, outputShape: pool.output.shape }, argmax);
         if (dispatches) {
           this.dispatches.push(...dispatches);

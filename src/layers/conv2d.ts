@@ -32,6 +32,7 @@ import {
   winogradKernelGradProduct,
   winogradKernelTransform,
   winogradLayout,
+  winogradProductLayout,
   winogradOutputTransform,
   winogradProduct,
 } from '../../shaders/winograd.ts';
@@ -163,7 +164,7 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
 
 function winogradFits(engine: Engine, g: Conv2DGeometry, smallOutputs = false): boolean {
   if (!engine.winograd || !winogradApplies(g, smallOutputs)) return false;
-  const L = winogradLayout(g, engine.robustBufferAccess);
+  const L = winogradProductLayout(g, engine.robustBufferAccess);
   const maxBytes = Math.min(engine.limits.maxBufferSize, engine.limits.maxStorageBufferBindingSize);
   return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && engine.limits.minStorageBufferOffsetAlignment <= 256;
 }
@@ -238,7 +239,7 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
  */
 function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; outputs: View[] }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>, store: ForwardStore = 'output'): Dispatch[] {
   const checked = engine.robustBufferAccess;
-  const L = winogradLayout(g, checked);
+  const L = winogradProductLayout(g, checked);
   const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
   const v = scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
   saved?.set(SAVED_TRANSFORMED_INPUT, v);

@@ -85,6 +85,12 @@ export function maxPoolBackwardFromArgmax(engine: Engine, g: PoolGeometry, views
 /** The saved entry (ForwardContext.saved of the pool's node) holding the positions its producer recorded. */
 export const POOL_ARGMAX = 'max pool argmax';
 
+/** u32s of those positions for a batch of pooled outputs [h, w, c]: one per pixel and group of 4 channels. */
+export function poolArgmaxWords(batch: number, pooledShape: readonly number[]): number {
+  const [h, w, c] = pooledShape as [number, number, number];
+  return batch * h * w * Math.ceil(c / 4);
+}
+
 export class MaxPooling2D extends Layer {
   readonly className = 'MaxPooling2D';
   readonly poolSize: [number, number];
