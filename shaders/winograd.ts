@@ -1,5 +1,5 @@
 /**
- * Winograd convolution F(m×m, 3×3) for CPU adapters (m = 4 or 6, see transformsFor): a stride-1
+ * Winograd convolution F(m×m, 3×3) for CPU adapters (m = 3, 4 or 6, see transformsFor): a stride-1
  * 3×3 convolution as four kernels, with a = m + 2 and P = a² transformed positions,
  *
  *   U = G·g·Gᵀ        kernel transform, per (input channel, output channel): a×a values
@@ -7,12 +7,13 @@
  *   M[p] = V[p]·U[p]  P matrix products (tiles × K)·(K × N), one per position p
  *   y = Aᵀ·M·A        output transform, per (tile, output channel), + bias, ReLU
  *
- * Multiply-adds per output pixel and channel pair: a²/m² (1.78 for m = 6, 2.25 for m = 4) instead of
- * 9. The products are slice products (shaders/slice-product.ts: weights read with constant
+ * Multiply-adds per output pixel and channel pair: a²/m² (1.78 for m = 6, 2.25 for m = 4, 2.78 for
+ * m = 3) instead of 9. The products are slice products (shaders/slice-product.ts: weights read with constant
  * indices from a slice bound at its own offset, one dispatch per position and column group),
  * which also run faster per multiply-add than a direct convolution on SwiftShader without bounds
- * checks. The matrices are Lavin & Gray's (points 0, ±1, ±2, ∞, and ±1/2 for m = 6); the
- * transforms below are generated from them, zero terms left out.
+ * checks. The matrices are Lavin & Gray's (points 0, ±1, ±2, ∞, and ±1/2 for m = 6; for m = 3
+ * the same construction on 0, ±1, 2, ∞); the transforms below are generated from them, zero terms
+ * left out.
  *
  * The same kernels compute the input gradient of a stride-1 3×3 convolution: dx is the forward
  * correlation of dy, padded by the rest of the kernel, with the kernel's taps reversed and its
@@ -38,6 +39,15 @@ interface Transforms {
   G: number[][];
   AT: number[][];
 }
+
+/** Points 0, ±1, 2, ∞: a 5×5 patch per 3×3 tile, for outputs too small for F(4×4)'s tiles to fill. */
+const F3: Transforms = {
+  m: 3,
+  a: 5,
+  BT: [[2, -1, -2, 1, 0], [0, -2, -1, 1, 0], [0, 2, -3, 1, 0], [0, -1, 0, 1, 0], [0, 2, -1, -2, 1]],
+  G: [[1 / 2, 0, 0], [-1 / 2, -1 / 2, -1 / 2], [-1 / 6, 1 / 6, -1 / 6], [1 / 6, 1 / 3, 2 / 3], [0, 0, 1]],
+  AT: [[1, 1, 1, 1, 0], [0, 1, -1, 2, 0], [0, 1, 1, 4, 1]],
+};
 
 const F4: Transforms = {
   m: 4,
@@ -76,10 +86,14 @@ const F6: Transforms = {
  * The transform with the fewest transformed values for this output, a² per tile times the tiles:
  * that counts the products' multiply-adds and the transforms' loads and stores alike. Ties go
  * to the smaller tile (fewer rounding steps). The model's conv2 (11×11): F(6×6) 4 tiles × 64 =
- * 256 against F(4×4) 9 × 36 = 324; its input gradient (13×13): 576 either way, so F(4×4).
+ * 256 against F(4×4) 9 × 36 = 324; its input gradient (13×13): 576 either way, so F(4×4);
+ * conv3 (3×3): F(3×3) one tile of 25 against F(4×4)'s 36. F(3×3)'s odd tiles cannot hold whole
+ * 2×2 pooling windows, so it is a candidate only for outputs under 6 on a side, which Winograd
+ * never pools (winogradPools); larger ones keep the even tiles they always had.
  */
 function transformsFor(g: Conv2DGeometry): Transforms {
-  return [F4, F6].reduce((best, T) => (transformedValues(g, T) < transformedValues(g, best) ? T : best));
+  const candidates = g.outH < 6 || g.outW < 6 ? [F3, F4, F6] : [F4, F6];
+  return candidates.reduce((best, T) => (transformedValues(g, T) < transformedValues(g, best) ? T : best));
 }
 
 /** Transformed values per (input, output channel) pair and image: a² per tile. */
@@ -145,17 +159,23 @@ export interface WinogradProductLayout extends WinogradLayout {
 
 /**
  * Whether Winograd applies and pays: 3×3 taps at stride 1, enough channels for vector reads and
- * an unrolled K, and outputs of 6+ pixels a side, where tiles waste little. With `smallOutputs`,
- * smaller ones too where the products still need at most half the direct multiply-adds: conv3's
- * 3×3 outputs are one F(4×4) tile, 36 transformed values per channel pair against 81. Its kernel
- * gradient pays (batch 64: 29 vs 39 ms in Chromium, 26 vs 45 in Node); its forward only without
- * bounds checks (26 vs 31 ms in Node; 36 vs 32 in Chromium, where one tile per image leaves 144
- * product dispatches of 64 rows).
+ * an unrolled K, and outputs of 6+ pixels a side, where tiles waste little. Smaller outputs too
+ * where the products need at most `smallOutputShare` of the direct multiply-adds (default 0:
+ * never). conv3's 3×3 outputs are one F(3×3) tile, 25 transformed values per channel pair
+ * against 81 (F(4×4): 36). Measured at batch 64, F(3×3) / F(4×4) / direct: forward 30 / 41 / 49
+ * ms with checks in Chromium, 15 / 26 / 33 without in Node; kernel gradient 22 / 31 / 56 and 15 /
+ * 21 / 43. With checks F(4×4)'s share, 0.44, had lost on the forward (36 vs 32 ms), so the
+ * checked forward asks for a third, the rest for half.
  */
-export function winogradApplies(g: Conv2DGeometry, smallOutputs = false): boolean {
+export function winogradApplies(g: Conv2DGeometry, smallOutputShare = 0): boolean {
   if (!(g.kH === 3 && g.kW === 3 && g.strideH === 1 && g.strideW === 1 && g.inC >= 8 && g.inC <= MAX_K && g.outC >= 8)) return false;
   if (g.outH >= 6 && g.outW >= 6) return true;
-  return smallOutputs && 2 * transformedValues(g, transformsFor(g)) <= 9 * g.outH * g.outW;
+  return transformedValues(g, transformsFor(g)) <= smallOutputShare * 9 * g.outH * g.outW;
+}
+
+/** Whether the output transform can pool 2×2 windows: its tiles have an even side. */
+export function winogradPools(g: Conv2DGeometry): boolean {
+  return transformsFor(g).m % 2 === 0;
 }
 
 /** Tiles, positions and V, which the transforms of x and dy and the kernel gradient use. */

@@ -52,9 +52,13 @@ const CASES: Case[] = [
   // dW by rows of taps under a vertical stride, with padding.
   { batch: 2, input: [8, 7, 8], filters: 5, kernel: [3, 2], strides: [2, 1], padding: 'same', relu: true, bias: true },
   // Like the model's conv3: rows of 3 (forward) and 5 (dx), so each invocation takes 4 images' rows;
-  // batch 5 leaves the second block of images with one real image. Its 3×3 outputs are one F(4×4)
-  // tile: Winograd's kernel gradient (and, without checks, its forward) for a small output.
+  // batch 5 leaves the second block of images with one real image. Its 3×3 outputs are one F(3×3)
+  // tile: Winograd's forward and kernel gradient for a small output.
   { batch: 5, input: [5, 5, 16], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+  // F(3×3) with 'same' padding on 3×5 outputs (two tiles, the second hanging one column over the
+  // edge), 10 output channels: its kernel gradient, and its forward without checks (a share of
+  // 50/135 of the direct multiply-adds, over the checked forward's third).
+  { batch: 2, input: [3, 5, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: true, bias: true },
   // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
   { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true, tiled: true },
@@ -244,7 +248,11 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
   it('names no variant where none can pool: GPU tiles, and conv3-like rows', () => {
     const g = conv2dGeometry({ batch: 2, inputShape: [5, 5, 16], filters: 12, kernelSize: [3, 3], relu: true });
     expect(pooledForwardVariant(styles.tiled(), g)).toBeNull();
-    expect(pooledForwardVariant(styles.checked(), g)).toBeNull();
+    // Its forward is Winograd F(3×3), whose odd tiles split the pooling windows, then rows.
+    for (const style of [styles.checked, styles.registers]) {
+      expect(conv2dVariants(style(), g).forward[0]).toBe('winograd');
+      expect(pooledForwardVariant(style(), g)).toBeNull();
+    }
     const first = conv2dGeometry({ batch: 2, inputShape: [28, 28, 1], filters: 32, kernelSize: [3, 3], relu: true });
     // Without checks conv1's own forward is the patch product; pooled, it runs the direct kernel.
     expect([conv2dVariants(styles.registers(), first).forward[0], pooledForwardVariant(styles.registers(), first)]).toEqual(['patches', 'direct']);

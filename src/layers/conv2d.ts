@@ -34,6 +34,7 @@ import {
   winogradLayout,
   winogradProductLayout,
   winogradOutputTransform,
+  winogradPools,
   winogradProduct,
 } from '../../shaders/winograd.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
@@ -138,7 +139,7 @@ export interface Conv2DOptions {
  * (shaders/conv2d-taps.ts) for vector channels, else direct; the kernel gradient as Winograd
  * wherever it saves half the multiply-adds (small outputs too), else direct. With bounds checks
  * (browsers), where every load is checked, the input gradient stays direct and the forward takes
- * Winograd only for outputs of 6+ a side.
+ * Winograd for small outputs only where it saves two thirds (winogradApplies).
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
   if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
@@ -151,19 +152,19 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
   // direct 53 on conv3. With checks: conv2 forward Winograd 54 vs direct 94, dW 50–55 vs 80–94,
   // input gradient direct 80 vs Winograd 102 vs taps 162; conv3 direct 54 / 65 vs taps 77 / 82;
   // conv1 patches 10.2 vs direct 11.3 (18.4 before its weights were read with constant indices).
-  if (winogradFits(engine, g, !checked)) forward.push('winograd');
+  if (winogradFits(engine, g, checked ? 1 / 3 : 1 / 2)) forward.push('winograd');
   if (patchesApply(g)) forward.push('patches');
   forward.push('direct');
   if (tapsApply(g, 'forward')) forward.push('taps');
   if (g.strideH === 1 && g.strideW === 1 && winogradFits(engine, mirroredGeometry(g))) inputGrad.push('winograd');
   if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
   if (!checked) inputGrad.push('direct');
-  const kernelGrad: Conv2DVariant[] = winogradFits(engine, g, true) ? ['winograd', 'direct'] : ['direct'];
+  const kernelGrad: Conv2DVariant[] = winogradFits(engine, g, 1 / 2) ? ['winograd', 'direct'] : ['direct'];
   return { forward, inputGrad, kernelGrad };
 }
 
-function winogradFits(engine: Engine, g: Conv2DGeometry, smallOutputs = false): boolean {
-  if (!engine.winograd || !winogradApplies(g, smallOutputs)) return false;
+function winogradFits(engine: Engine, g: Conv2DGeometry, smallOutputShare = 0): boolean {
+  if (!engine.winograd || !winogradApplies(g, smallOutputShare)) return false;
   const L = winogradProductLayout(g, engine.robustBufferAccess);
   const maxBytes = Math.min(engine.limits.maxBufferSize, engine.limits.maxStorageBufferBindingSize);
   return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && engine.limits.minStorageBufferOffsetAlignment <= 256;
@@ -192,7 +193,7 @@ export function pooledForwardVariant(engine: Engine, g: Conv2DGeometry, options:
   if (engine.kernelStyle === 'tiled' || g.outH < 2 || g.outW < 2) return null;
   const available = conv2dVariants(engine, g).forward;
   const candidates = options.forward ? [pickVariant(available, options.forward, 'forward')] : available;
-  return candidates.find((v) => v === 'winograd' || (v === 'direct' && !forwardByRows(g))) ?? null;
+  return candidates.find((v) => (v === 'winograd' && winogradPools(g)) || (v === 'direct' && !forwardByRows(g))) ?? null;
 }
 
 /** The variant (conv2dVariants; direct without scratch) picks the kernels; `blocks` sizes the direct registers kernels. */
