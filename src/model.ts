@@ -639,7 +639,8 @@ export class LayersModel {
       const size = Math.min(batchSize, dataset.count - offset);
       engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0, size));
       engine.submit((encoder) => {
-        engine.encode(encoder, [...dataset.gather(planBatch, indices, state.stepInfo, plan.x, plan.labels), ...plan.dispatches]);
+        const setup = offset === 0 ? plan.setup : [];
+        engine.encode(encoder, [...setup, ...dataset.gather(planBatch, indices, state.stepInfo, plan.x, plan.labels), ...plan.dispatches]);
         after?.(encoder, plan, offset, size);
       });
       if ((offset / batchSize) % 4 === 3) await engine.sync();

@@ -116,10 +116,15 @@ describe('training the tutorial CNN', () => {
       e.onEncode = undefined;
       const modelSteps = steps.filter((labelsOfStep) => labelsOfStep.some((l) => l.startsWith('conv2d-')));
       expect(modelSteps).toHaveLength(4); // 2 batches each of predict and evaluate
+      const style = e.robustBufferAccess ? 'checked' : 'unchecked';
       for (const labelsOfStep of modelSteps) {
-        expect(labelsOfStep.filter((l) => l.startsWith('maxpool-forward')), `${e.robustBufferAccess ? 'checked' : 'unchecked'}: pools left`).toEqual([]);
+        expect(labelsOfStep.filter((l) => l.startsWith('maxpool-forward')), `${style}: pools left`).toEqual([]);
         expect(labelsOfStep.filter((l) => l.endsWith(':pool2'))).toHaveLength(2);
       }
+      // The weights' Winograd transforms (conv2's F(6×6), conv3's F(3×3)) run once per call, before
+      // its first batch: the second batch's predictions use what the first transformed.
+      const transforms = modelSteps.map((labelsOfStep) => labelsOfStep.filter((l) => l.startsWith('winograd-kernel:')).map((l) => l.split(':')[1]!.split('-')[0]));
+      expect(transforms, `${style}: weight transforms per batch`).toEqual(e.winograd ? [['f6', 'f3'], [], ['f6', 'f3'], []] : [[], [], [], []]);
       const ref = cnnLossAndGradients({ batch: N, size: 28, filters: [32, 64, 128], classes: 10 }, weights.map((w) => Float64Array.from(w.data)), x, labels);
       expect(relL2(probs.data, ref.probs)).toBeLessThanOrEqual(1e-5);
       expect(evaluation.loss).toBeCloseTo(ref.loss, 5);

@@ -75,6 +75,12 @@ export class Plan {
   /** Model output: probabilities for predict, logits otherwise. */
   readonly output: View;
   readonly dispatches: Dispatch[] = [];
+  /**
+   * Evaluate and predict: the dispatches that depend on the weights alone (Dispatch.weightsOnly),
+   * run once before a call's first batch; the weights stay put until the call returns. Training
+   * changes the weights every step, so there they stay in `dispatches`.
+   */
+  readonly setup: Dispatch[] = [];
   private readonly memory: PlanMemory;
 
   constructor(
@@ -173,6 +179,10 @@ export class Plan {
       }
     }
     this.output = values.get(model.output)!;
+    if (!training) {
+      this.setup.push(...this.dispatches.filter((d) => d.weightsOnly));
+      this.dispatches.splice(0, this.dispatches.length, ...this.dispatches.filter((d) => !d.weightsOnly));
+    }
     if (mode === 'predict') return;
 
     // ---- loss ----

@@ -37,7 +37,7 @@ import {
   winogradPools,
   winogradProduct,
 } from '../../shaders/winograd.ts';
-import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
+import { weightsOnly, type BufferView, type Dispatch, type Engine } from '../runtime/engine.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding, pair, windowOutput, type Padding } from './config.ts';
 import { parseActivation } from './activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
@@ -219,7 +219,7 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
   const checked = engine.robustBufferAccess;
   const L = tapLayout(g, mode, checked);
   const slices = scratch(L.floats * 4, 'conv2d tap slices');
-  const dispatches = [engine.kernel(tapSlices(g, mode, checked), [views.w, slices])];
+  const dispatches = [weightsOnly(engine.kernel(tapSlices(g, mode, checked), [views.w, slices]))];
   if (mode === 'inputGrad') dispatches.push(engine.kernel(fill(views.dst.size / 4, 0), [views.dst]));
   for (let tap = 0; tap < L.taps; tap++) {
     const role: TapRole = L.taps === 1 ? 'only' : tap === 0 ? 'first' : tap === L.taps - 1 ? 'last' : 'middle';
@@ -246,7 +246,7 @@ function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; 
   saved?.set(SAVED_TRANSFORMED_INPUT, v);
   const m = scratch(L.mFloats * 4, 'winograd products');
   const product = winogradProduct(g, checked);
-  const dispatches = [engine.kernel(winogradKernelTransform(g, flipped, checked), [views.w, u]), engine.kernel(winogradInputTransform(g), [views.x, v])];
+  const dispatches = [weightsOnly(engine.kernel(winogradKernelTransform(g, flipped, checked), [views.w, u])), engine.kernel(winogradInputTransform(g), [views.x, v])];
   for (let p = 0; p < L.positions; p++) {
     for (let group = 0; group < L.groups; group++) {
       const s = p * L.groups + group;

@@ -32,6 +32,13 @@ export interface Dispatch {
   readonly pipeline: GPUComputePipeline;
   readonly bindGroup: GPUBindGroup;
   readonly workgroups: readonly [number, number, number];
+  /** It reads the weights and nothing else (a transform of them): evaluate and predict run it once per call, not per batch. */
+  readonly weightsOnly?: boolean;
+}
+
+/** The dispatch, marked as reading only the weights (Dispatch.weightsOnly). */
+export function weightsOnly(dispatch: Dispatch): Dispatch {
+  return { ...dispatch, weightsOnly: true };
 }
 
 /** A range of a GPU buffer, as kernels bind it. */
