@@ -24,6 +24,8 @@ export interface BenchConfig {
   stepsPerWindow: number;
   /** Test images predicted per batch size (10,000 = the whole test set). */
   predictSamples: number;
+  /** Timed predict() calls over those images (median taken), like the training windows. */
+  predictRuns: number;
   /** Replays of the training step for the per-dispatch breakdown (median per dispatch). */
   profileRuns: number;
   /** Batch sizes the breakdown is taken at (a subset of `batches`). */
@@ -47,6 +49,7 @@ export const DEFAULTS: BenchConfig = {
   windows: 3,
   stepsPerWindow: 1,
   predictSamples: 1024,
+  predictRuns: 3,
   profileRuns: 3,
   profileBatches: [64],
   baselines: [...BASELINES],
@@ -86,6 +89,7 @@ const OPTIONS: Option[] = [
   { key: 'windows', flag: 'windows', help: 'timed windows (median taken)', parse: int(1) },
   { key: 'stepsPerWindow', flag: 'steps', help: 'training steps per window', parse: int(1) },
   { key: 'predictSamples', flag: 'predict', help: 'test images predicted (max 10000)', parse: int(1) },
+  { key: 'predictRuns', flag: 'predict-runs', help: 'timed predict() calls over them (median taken)', parse: int(1) },
   { key: 'profileRuns', flag: 'profile-runs', help: 'replays for the per-dispatch breakdown (0: none)', parse: int(0) },
   { key: 'profileBatches', flag: 'profile-batches', help: 'batch sizes broken down per dispatch', parse: ints },
   { key: 'baselines', flag: 'baselines', help: `frameworks in Chromium: ${BASELINES.join(',')} or none`, parse: choices(BASELINES, true) },

@@ -137,7 +137,7 @@ export function formatReport(r: BenchResults): string {
   out.push(...table(['env', 'adapter', 'GFLOP/s', 'best variant', 'other variants (GFLOP/s)'], probes, (c) => c === 2));
   out.push('');
 
-  out.push('Training (median ms/step over timed windows) and prediction; GFLOP/s and % of the ceiling use the FLOPs counted above');
+  out.push('Training (median ms/step over timed windows) and prediction (median of timed predict() calls); GFLOP/s and % of the ceiling use the FLOPs counted above');
   const rows = throughputRows(r);
   out.push(
     ...table(

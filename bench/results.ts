@@ -23,8 +23,10 @@ export interface TrainResult extends Throughput {
 export interface PredictResult extends Throughput {
   batch: number;
   samples: number;
-  /** Wall time of the whole predict call (after a one-batch warm-up call). */
+  /** Wall time of the whole predict call (after a one-batch warm-up call); the median where it ran several times. */
   ms: number;
+  /** Each timed call's wall time, where there were several. */
+  runsMs?: number[];
 }
 
 export interface BaselineResult {
