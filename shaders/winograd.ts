@@ -7,11 +7,11 @@
  *   M[p] = V[p]·U[p]  P matrix products (tiles × K)·(K × N), one per position p
  *   y = Aᵀ·M·A        output transform, per (tile, output channel), + bias, ReLU
  *
- * Multiply-adds per output pixel and channel pair: a²/m² (1.78 for m = 6, 2.25 for m = 4, 2.78 for
- * m = 3) instead of 9. The products are slice products (shaders/slice-product.ts: weights read with constant
- * indices from a slice bound at its own offset, one dispatch per position and column group),
- * which also run faster per multiply-add than a direct convolution on SwiftShader without bounds
- * checks. The matrices are Lavin & Gray's (points 0, ±1, ±2, ∞, and ±1/2 for m = 6; for m = 3
+ * Multiply-adds per output pixel and channel pair: a²/m² (1.78 for m = 6, 2.25 for m = 4, 2.78
+ * for m = 3) instead of 9. The products are slice products (shaders/slice-product.ts: weights
+ * read with constant indices from a slice bound at its own offset, one dispatch per position and
+ * column group), which also run faster per multiply-add than a direct convolution on SwiftShader
+ * without bounds checks. The matrices are Lavin & Gray's (points 0, ±1, ±2, ∞, and ±1/2 for m = 6; for m = 3
  * the same construction on 0, ±1, 2, ∞); the transforms below are generated from them, zero terms
  * left out.
  *
