@@ -70,20 +70,16 @@ export const MAX_UNROLLED = 512;
 /** K up to which clients unroll a product (the body, and SwiftShader's compile time, grow with it). */
 export const MAX_K = 128;
 
-/**
- * vec4 accumulators per invocation (rows × columns) beyond which spills eat what sharing loads
- * saves. It binds only under checks (8 rows): there a row's per-lane gather costs more than the
- * spills of 16 columns. conv2's F(6×6) forward in Chromium, 8 × 16 against 8 × 8: 75.5 vs 80.3
- * ms (30 rounds), 275 vs 284 at batch 256.
- */
-const MAX_ACCUMULATORS = 128;
+/** vec4 accumulators per invocation (rows × columns) beyond which spills eat what sharing loads saves. */
+const MAX_ACCUMULATORS = 64;
 
 /**
  * Rows per invocation: 2 without bounds checks (a weight load is a broadcast, registers are what
- * runs out); 8 with them, where each checked load is shared by 4× the multiply-adds. conv2's
- * Winograd products with checks: 4 rows (× 16 columns) against 2, minima over 9 rounds, 36 → 25
- * ms; F(6×6)'s 256 rows, 8 × 8 against 4 × 16: 41.3 vs 46.4 ms in Chromium, 45.5 vs 52.3 in
- * Node, 165 vs 190 at batch 256 (F(4×4)'s 576 rows had measured 62 vs 56).
+ * runs out); 8 with them, where each checked load is shared by 4× the multiply-adds, with at most
+ * 8 columns (MAX_ACCUMULATORS). conv2's Winograd products with checks: 4 rows (× 16 columns)
+ * against 2, minima over 9 rounds, 36 → 25 ms; F(6×6)'s 256 rows, 8 × 8 against 4 × 16: 41.3
+ * vs 46.4 ms in Chromium, 45.5 vs 52.3 in Node, 165 vs 190 at batch 256 (F(4×4)'s 576 rows had
+ * measured 62 vs 56).
  */
 export function rowsPerInvocation(checkedLoads: boolean): number {
   return checkedLoads ? 8 : 2;
