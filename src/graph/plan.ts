@@ -7,6 +7,8 @@
  *   evaluate: gather → forward → crossentropy metrics
  *   predict:  gather → forward (with the final softmax) → probabilities
  *
+ * Evaluate and predict run the weights' own transforms (`setup`) once per call, not per batch.
+ *
  * Fusions across layers: a layer whose output only a 2×2 max pool reads may pool it itself
  * (Layer.forwardPooled; in training it saves each window's first-max position for the pool's
  * backward), and a fused ReLU's mask moves into the max pool's backward.

@@ -152,7 +152,7 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
   // direct 53 on conv3. With checks: conv2 forward Winograd 54 vs direct 94, dW 50–55 vs 80–94,
   // input gradient direct 80 vs Winograd 102 vs taps 162; conv3 direct 54 / 65 vs taps 77 / 82;
   // conv1 patches 10.2 vs direct 11.3 (18.4 before its weights were read with constant indices).
-  // conv3's forward as one F(3×3) tile per image: 30 vs direct 49 with checks, 15 vs 33 without.
+  // Small outputs (conv3's F(3×3) tile): winogradApplies.
   if (winogradFits(engine, g, checked ? 1 / 3 : 1 / 2)) forward.push('winograd');
   if (patchesApply(g)) forward.push('patches');
   forward.push('direct');
