@@ -25,6 +25,35 @@ describe('engine runtime', () => {
     }
   });
 
+  it('sets a pipeline once for a run of dispatches that share it, each with its own bindings', async () => {
+    const engine = await createEngine();
+    try {
+      const x = uploadView(engine, new Float32Array([1, 2, 3, 4]));
+      const [a, b, c] = [nanBuffer(engine, 4), nanBuffer(engine, 4), nanBuffer(engine, 4)];
+      const double1 = engine.kernel(scale(4, 2), [x, a]);
+      const double2 = engine.kernel(scale(4, 2), [a, b]);
+      const triple = engine.kernel(scale(4, 3), [b, c]);
+      const calls: string[] = [];
+      const name = (p: unknown) => (p === double1.pipeline ? 'double' : p === triple.pipeline ? 'triple' : '?');
+      const pass = {
+        setPipeline: (p: unknown) => calls.push(`pipeline ${name(p)}`),
+        setBindGroup: (_: number, g: unknown) => calls.push(g === double1.bindGroup ? 'x→a' : g === double2.bindGroup ? 'a→b' : 'b→c'),
+        dispatchWorkgroups: () => calls.push('dispatch'),
+        end: () => calls.push('end'),
+      };
+      engine.encode({ beginComputePass: () => pass } as unknown as GPUCommandEncoder, [double1, double2, triple, double1]);
+      expect(calls).toEqual([
+        'pipeline double', 'x→a', 'dispatch', 'a→b', 'dispatch',
+        'pipeline triple', 'b→c', 'dispatch',
+        'pipeline double', 'x→a', 'dispatch', 'end',
+      ]);
+      engine.run([double1, double2, triple]);
+      expect([...(await readF32(engine, c, 4))]).toEqual([12, 24, 36, 48]);
+    } finally {
+      engine.dispose();
+    }
+  });
+
   it('drops bounds checks only where asked, or by default for a CPU adapter in Node, and paces Dawn there', async () => {
     const engine = await createEngine();
     const checked = await createEngine({ robustBufferAccess: true });

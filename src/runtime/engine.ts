@@ -203,8 +203,11 @@ export class Engine {
   encode(encoder: GPUCommandEncoder, dispatches: readonly Dispatch[], timestampWrites?: GPUComputePassTimestampWrites): void {
     this.onEncode?.(dispatches);
     const pass = encoder.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
+    // A pipeline stays set across dispatches: runs of one pipeline (the Winograd products, one
+    // dispatch per slice) set it once. Each call crosses Chromium's GPU-process wire.
+    let pipeline: GPUComputePipeline | undefined;
     for (const d of dispatches) {
-      pass.setPipeline(d.pipeline);
+      if (d.pipeline !== pipeline) pass.setPipeline((pipeline = d.pipeline));
       pass.setBindGroup(0, d.bindGroup);
       pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
     }
