@@ -11,9 +11,9 @@
  * for m = 3) instead of 9. The products are slice products (shaders/slice-product.ts: weights
  * read with constant indices from a slice bound at its own offset, one dispatch per position and
  * column group), which also run faster per multiply-add than a direct convolution on SwiftShader
- * without bounds checks. The matrices are Lavin & Gray's (points 0, ±1, ±2, ∞, and ±1/2 for m = 6; for m = 3
- * the same construction on 0, ±1, 2, ∞); the transforms below are generated from them, zero terms
- * left out.
+ * without bounds checks. The matrices are Lavin & Gray's (points 0, ±1, ±2, ∞, and ±1/2 for
+ * m = 6; for m = 3 the same construction on 0, ±1, 2, ∞); the transforms below are generated
+ * from them, zero terms left out.
  *
  * The same kernels compute the input gradient of a stride-1 3×3 convolution: dx is the forward
  * correlation of dy, padded by the rest of the kernel, with the kernel's taps reversed and its
