@@ -35,6 +35,11 @@ export interface Conv2DGeometry {
   /** ReLU fused into the forward (the backward kernels ignore it: they take dy already masked). */
   relu: boolean;
   bias: boolean;
+  /**
+   * Only a 2×2 max pool (stride 2, 'valid') fused into the forward reads the output: a last odd row
+   * or column lies under no window, so Winograd's tiles leave it out, and its gradient is zero.
+   */
+  pooledOutput?: boolean;
 }
 
 /** Register-block sizes (invocation = block of outputs); tuned on SwiftShader, see bench/conv2d-kernels.ts. */

@@ -1,5 +1,5 @@
 /**
- * Winograd convolution F(m×m, 3×3) for CPU adapters (m = 3, 4 or 6, see transformsFor): a stride-1
+ * Winograd convolution F(m×m, 3×3) for CPU adapters (m = 3 to 6, see transformsFor): a stride-1
  * 3×3 convolution as four kernels, with a = m + 2 and P = a² transformed positions,
  *
  *   U = G·g·Gᵀ        kernel transform, per (input channel, output channel): a×a values
@@ -7,13 +7,14 @@
  *   M[p] = V[p]·U[p]  P matrix products (tiles × K)·(K × N), one per position p
  *   y = Aᵀ·M·A        output transform, per (tile, output channel), + bias, ReLU
  *
- * Multiply-adds per output pixel and channel pair: a²/m² (1.78 for m = 6, 2.25 for m = 4, 2.78
- * for m = 3) instead of 9. The products are slice products (shaders/slice-product.ts: weights
- * read with constant indices from a slice bound at its own offset, one dispatch per position and
- * column group), which also run faster per multiply-add than a direct convolution on SwiftShader
- * without bounds checks. The matrices are Lavin & Gray's (points 0, ±1, ±2, ∞, and ±1/2 for
- * m = 6; for m = 3 the same construction on 0, ±1, 2, ∞); the transforms below are generated
- * from them, zero terms left out.
+ * Multiply-adds per output pixel and channel pair: a²/m² (1.78 for m = 6, 1.96 for m = 5, 2.25
+ * for m = 4, 2.78 for m = 3) instead of 9. The products are slice products
+ * (shaders/slice-product.ts: weights read with constant indices from a slice bound at its own
+ * offset, one dispatch per position and column group), which also run faster per multiply-add
+ * than a direct convolution on SwiftShader without bounds checks. The matrices are Lavin & Gray's
+ * (points 0, ±1, ±2, ∞, and ±1/2 for m = 6), and the same Toom-Cook construction on 0, ±1, ±2,
+ * 1/2, ∞ for m = 5 and 0, ±1, 2, ∞ for m = 3; the transforms below are generated from them, zero
+ * terms left out.
  *
  * The same kernels compute the input gradient of a stride-1 3×3 convolution: dx is the forward
  * correlation of dy, padded by the rest of the kernel, with the kernel's taps reversed and its
@@ -57,6 +58,33 @@ const F4: Transforms = {
   AT: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
 };
 
+/**
+ * Points 0, ±1, ±2, 1/2, ∞: 7×7 patches per 5×5 tile, for outputs of 10 a side, which conv2's
+ * 11×11 becomes under its fused 2×2 pool (pooledOutput): 4 tiles of 49 against F(6×6)'s 4 of 64.
+ * From Toom-Cook on those points, row 0 of G and Bᵀ scaled by −2 and −1/2.
+ */
+const F5: Transforms = {
+  m: 5,
+  a: 7,
+  BT: [
+    [1, -2, -5 / 4, 5 / 2, 1 / 4, -1 / 2, 0],
+    [0, 2, -2, -9 / 2, 1 / 2, 1, 0],
+    [0, -2, 6, -7 / 2, -3 / 2, 1, 0],
+    [0, 1, -3 / 2, -2, 3 / 2, 1, 0],
+    [0, -1, 5 / 2, 0, -5 / 2, 1, 0],
+    [0, 4, 0, -5, 0, 1, 0],
+    [0, -2, 4, 5 / 2, -5, -1 / 2, 1],
+  ],
+  G: [[1, 0, 0], [-1 / 3, -1 / 3, -1 / 3], [1 / 9, -1 / 9, 1 / 9], [1 / 36, 1 / 18, 1 / 9], [-1 / 60, 1 / 30, -1 / 15], [32 / 45, 16 / 45, 8 / 45], [0, 0, 1]],
+  AT: [
+    [1, 1, 1, 1, 1, 1, 0],
+    [0, 1, -1, 2, -2, 1 / 2, 0],
+    [0, 1, 1, 4, 4, 1 / 4, 0],
+    [0, 1, -1, 8, -8, 1 / 8, 0],
+    [0, 1, 1, 16, 16, 1 / 16, 1],
+  ],
+};
+
 /** Points 0, ±1, ±2, ±1/2, ∞ (Lavin & Gray's F(6×6, 3×3)); float32 error about twice F(4×4)'s. */
 const F6: Transforms = {
   m: 6,
@@ -86,19 +114,37 @@ const F6: Transforms = {
  * The transform with the fewest transformed values for this output, a² per tile times the tiles:
  * that counts the products' multiply-adds and the transforms' loads and stores alike. Ties go
  * to the smaller tile (fewer rounding steps). The model's conv2 (11×11): F(6×6) 4 tiles × 64 =
- * 256 against F(4×4) 9 × 36 = 324; its input gradient (13×13): 576 either way, so F(4×4);
- * conv3 (3×3): F(3×3) one tile of 25 against F(4×4)'s 36. F(3×3)'s odd tiles cannot hold whole
- * 2×2 pooling windows, so it is a candidate only for outputs under 6 on a side, which Winograd
- * never pools (winogradPools); larger ones keep the even tiles they always had.
+ * 256 against F(4×4)'s 9 × 36 = 324; under its fused pool (10×10 read) F(5×5), 4 × 49 = 196;
+ * its input gradient (13×13): F(4×4), 324; conv3 (3×3): F(3×3), one tile of 25 against F(4×4)'s 36.
  */
 function transformsFor(g: Conv2DGeometry): Transforms {
-  const candidates = g.outH < 6 || g.outW < 6 ? [F3, F4, F6] : [F4, F6];
-  return candidates.reduce((best, T) => (transformedValues(g, T) < transformedValues(g, best) ? T : best));
+  return [F3, F4, F5, F6].reduce((best, T) => (transformedValues(g, T) < transformedValues(g, best) ? T : best));
+}
+
+/** Output rows and columns the tiles cover: all, or those under whole pooling windows (pooledOutput). */
+function extent(g: Conv2DGeometry): { height: number; width: number } {
+  return g.pooledOutput ? { height: 2 * Math.floor(g.outH / 2), width: 2 * Math.floor(g.outW / 2) } : { height: g.outH, width: g.outW };
+}
+
+/**
+ * Tiles a side of the blocks the pooled output transform takes at once: 1, or 2 for odd tiles,
+ * which alone cannot hold whole 2×2 windows (a 2×2 block of them, side 2m, can). The tile grid
+ * is then a whole number of blocks.
+ */
+function tileBlock(g: Conv2DGeometry, T: Transforms): number {
+  return g.pooledOutput && T.m % 2 !== 0 ? 2 : 1;
+}
+
+function tileGrid(g: Conv2DGeometry, T: Transforms): { tilesH: number; tilesW: number } {
+  const side = T.m * tileBlock(g, T);
+  const { height, width } = extent(g);
+  return { tilesH: (side / T.m) * Math.ceil(height / side), tilesW: (side / T.m) * Math.ceil(width / side) };
 }
 
 /** Transformed values per (input, output channel) pair and image: a² per tile. */
 function transformedValues(g: Conv2DGeometry, T: Transforms): number {
-  return T.a * T.a * Math.ceil(g.outH / T.m) * Math.ceil(g.outW / T.m);
+  const { tilesH, tilesW } = tileGrid(g, T);
+  return T.a * T.a * tilesH * tilesW;
 }
 
 /** Σ_j row[j]·name(j) as WGSL, zero terms left out, ±1 as plain adds. */
@@ -134,6 +180,8 @@ export interface WinogradLayout {
   tile: number;
   patch: number;
   positions: number;
+  /** Tiles a side of the pooled output transform's blocks (tileBlock). */
+  block: number;
   tilesH: number;
   tilesW: number;
   tiles: number;
@@ -159,7 +207,8 @@ export interface WinogradProductLayout extends WinogradLayout {
 
 /**
  * Whether Winograd applies and pays: 3×3 taps at stride 1, enough channels for vector reads and
- * an unrolled K, and outputs of 6+ pixels a side, where tiles waste little. Smaller outputs too
+ * an unrolled K, and outputs of 6+ pixels a side (of those read, see extent), where tiles waste
+ * little. Smaller outputs too
  * where the products need at most `smallOutputShare` of the direct multiply-adds (default 0:
  * never). conv3's 3×3 outputs are one F(3×3) tile, 25 transformed values per channel pair
  * against 81 (F(4×4): 36). Measured at batch 64, F(3×3) / F(4×4) / direct: forward 30 / 41 / 49
@@ -169,26 +218,22 @@ export interface WinogradProductLayout extends WinogradLayout {
  */
 export function winogradApplies(g: Conv2DGeometry, smallOutputShare = 0): boolean {
   if (!(g.kH === 3 && g.kW === 3 && g.strideH === 1 && g.strideW === 1 && g.inC >= 8 && g.inC <= MAX_K && g.outC >= 8)) return false;
-  if (g.outH >= 6 && g.outW >= 6) return true;
-  return transformedValues(g, transformsFor(g)) <= smallOutputShare * 9 * g.outH * g.outW;
-}
-
-/** Whether the output transform can pool 2×2 windows: its tiles have an even side. */
-export function winogradPools(g: Conv2DGeometry): boolean {
-  return transformsFor(g).m % 2 === 0;
+  const { height, width } = extent(g);
+  if (height >= 6 && width >= 6) return true;
+  return transformedValues(g, transformsFor(g)) <= smallOutputShare * 9 * height * width;
 }
 
 /** Tiles, positions and V, which the transforms of x and dy and the kernel gradient use. */
 export function winogradLayout(g: Conv2DGeometry): WinogradLayout {
-  const { m, a } = transformsFor(g);
+  const T = transformsFor(g);
+  const { m, a } = T;
   const positions = a * a;
-  const tilesH = Math.ceil(g.outH / m);
-  const tilesW = Math.ceil(g.outW / m);
+  const { tilesH, tilesW } = tileGrid(g, T);
   const tiles = g.batch * tilesH * tilesW;
   const k4 = Math.ceil(g.inC / 4);
   const n4 = Math.ceil(g.outC / 4);
   const vSlice = alignSlice(tiles * k4 * 4);
-  return { tile: m, patch: a, positions, tilesH, tilesW, tiles, k4, n4, vSlice, vFloats: positions * vSlice };
+  return { tile: m, patch: a, positions, block: tileBlock(g, T), tilesH, tilesW, tiles, k4, n4, vSlice, vFloats: positions * vSlice };
 }
 
 /** `checkedLoads`: the products' register blocks under bounds checks (rowsPerInvocation) set their columns. */
@@ -241,8 +286,9 @@ function transformTile(o: {
 
 /** The shapes a transform depends on (`shapeKey`), and with the epilogue (`key`). */
 function shapeKey(g: Conv2DGeometry): string {
-  const { m } = transformsFor(g);
-  return `f${m}-n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-p${g.padTop}x${g.padLeft}-out${g.outH}x${g.outW}x${g.outC}`;
+  const T = transformsFor(g);
+  const { tilesH, tilesW } = tileGrid(g, T);
+  return `f${T.m}-n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-p${g.padTop}x${g.padLeft}-out${g.outH}x${g.outW}x${g.outC}-t${tilesH}x${tilesW}`;
 }
 function key(g: Conv2DGeometry): string {
   return `${shapeKey(g)}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}`;
@@ -364,19 +410,27 @@ export function winogradProduct(g: Conv2DGeometry, checkedLoads: boolean): Kerne
 /**
  * y = Aᵀ·M·A for every (tile, vec4 of output channels): the tile's m×m output pixels, + bias,
  * ReLU; pixels past the output's edge are not stored. Pooled stores (ForwardStore): y is their
- * 2×2 max pool at stride 2 ('valid'; tiles of even m hold whole windows), and with argmax each
- * window's first-max positions go to binding argmax. Bindings: m, (b), y, (argmax).
+ * 2×2 max pool at stride 2 ('valid'), taken over blocks of L.block² tiles (tileBlock: odd tiles
+ * pool in 2×2 blocks), and with argmax each window's first-max positions go to binding argmax.
+ * Bindings: m, (b), y, (argmax).
  */
 export function winogradOutputTransform(g: Conv2DGeometry, store: ForwardStore, checkedLoads: boolean): KernelSource {
   const T = transformsFor(g);
   const L = winogradProductLayout(g, checkedLoads);
   const pooled = store !== 'output';
   const withArgmax = store === 'pooled+argmax';
+  if (pooled !== !!g.pooledOutput) throw new Error('winogradOutputTransform: a pooled store needs a pooledOutput geometry, and only it');
   const pool = pooledSize(g);
-  if (pooled && T.m % 2 !== 0) throw new Error('winogradOutputTransform: pooling needs an even tile');
-  const invocations = L.tiles * L.n4;
+  // Invocations take a block of b×b tiles (1×1 unless pooling odd tiles), pooled in windows of side h.
+  const b = L.block;
+  const side = b * T.m;
+  const h = side / 2;
+  const invocations = (L.tiles / (b * b)) * L.n4;
   const { workgroups, rowStride } = grid(invocations, WG);
   const stride = L.groups * (L.mSlice / 4);
+  const blockTiles = Array.from({ length: b * b }, (_, t) => [Math.floor(t / b), t % b] as const);
+  /** The output at row r, column c of the block: tile (r div m, c div m)'s pixel (r mod m, c mod m). */
+  const y = (r: number, c: number) => `y${Math.floor(r / T.m)}${Math.floor(c / T.m)}_${r % T.m}_${c % T.m}`;
   return {
     key: `winograd-output:${key(g)}:c${L.columns}${pooled ? ':pool2' : ''}${withArgmax ? ':argmax' : ''}`,
     bindings: ['read', ...(g.bias ? ['read' as const] : []), 'write', ...(withArgmax ? ['write' as const] : [])],
@@ -401,38 +455,47 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * ${rowStride}u;
   if (i >= ${invocations}u) { return; }
   let n4 = i % ${L.n4}u;
-  let tile = i / ${L.n4}u;
-  let at = (n4 / ${L.columns}u) * ${L.mSlice / 4}u + tile * ${L.columns}u + n4 % ${L.columns}u;
-  ${each(L.positions, (p) => `let m${Math.floor(p / T.a)}_${p % T.a} = m[${p * stride}u + at];`)}
-  ${sandwich(T.AT, T.AT, T.a, (r, c) => `m${r}_${c}`, 's', 'y')}
+  let block = i / ${L.n4}u;
+  let bx = block % ${L.tilesW / b}u;
+  let by = (block / ${L.tilesW / b}u) % ${L.tilesH / b}u;
+  let n = block / ${(L.tilesW / b) * (L.tilesH / b)}u;
+  let column = (n4 / ${L.columns}u) * ${L.mSlice / 4}u + n4 % ${L.columns}u;
+  ${blockTiles
+    .map(([u, v]) => {
+      const name = `${u}${v}_`;
+      return `// tile (${u}, ${v}) of the block
+  let at${name} = (((n * ${L.tilesH}u + by * ${b}u + ${u}u) * ${L.tilesW}u + bx * ${b}u + ${v}u) * ${L.columns}u) + column;
+  ${each(L.positions, (p) => `let m${name}${Math.floor(p / T.a)}_${p % T.a} = m[${p * stride}u + at${name}];`)}
+  ${sandwich(T.AT, T.AT, T.a, (r, c) => `m${name}${r}_${c}`, `s${name}`, `y${name}`)}`;
+    })
+    .join('\n  ')}
 #if ${g.bias}
   let bias = read_b(0u, n4);
 #else
   let bias = vec4f(0.0);
 #endif
-  ${tilePosition(L)}
 #if ${pooled}
-  // The tile's (m/2)² pooling windows; the bias and ReLU are monotonic, so they apply to each maximum.
-  let pixel = (n * ${pool.height}u + ty * ${T.m / 2}u) * ${pool.width}u + tx * ${T.m / 2}u;
-  ${each(T.m / 2, (r) => `let row${r} = ty * ${T.m / 2}u + ${r}u < ${pool.height}u;`)}
-  ${each(T.m / 2, (c) => `let col${c} = tx * ${T.m / 2}u + ${c}u < ${pool.width}u;`)}
-  ${each((T.m / 2) ** 2, (q) => {
-    const [r, c] = [Math.floor(q / (T.m / 2)), q % (T.m / 2)];
-    return `let window${r}_${c} = poolWindow(y${2 * r}_${2 * c}, y${2 * r}_${2 * c + 1}, y${2 * r + 1}_${2 * c}, y${2 * r + 1}_${2 * c + 1});
+  // The block's h² pooling windows; the bias and ReLU are monotonic, so they apply to each maximum.
+  let pixel = (n * ${pool.height}u + by * ${h}u) * ${pool.width}u + bx * ${h}u;
+  ${each(h, (r) => `let row${r} = by * ${h}u + ${r}u < ${pool.height}u;`)}
+  ${each(h, (c) => `let col${c} = bx * ${h}u + ${c}u < ${pool.width}u;`)}
+  ${each(h * h, (q) => {
+    const [r, c] = [Math.floor(q / h), q % h];
+    return `let window${r}_${c} = poolWindow(${y(2 * r, 2 * c)}, ${y(2 * r, 2 * c + 1)}, ${y(2 * r + 1, 2 * c)}, ${y(2 * r + 1, 2 * c + 1)});
   if (row${r} & col${c}) {
     store_y(pixel + ${r * pool.width + c}u, n4, activate(window${r}_${c}.value + bias));${withArgmax ? `
     argmax[(pixel + ${r * pool.width + c}u) * ${L.n4}u + n4] = window${r}_${c}.arg;` : ''}
   }`;
   })}
 #else
-  let pixel = (n * ${g.outH}u + ty * ${T.m}u) * ${g.outW}u + tx * ${T.m}u;
+  let pixel = (n * ${g.outH}u + by * ${T.m}u) * ${g.outW}u + bx * ${T.m}u;
   // Rows and columns of the tile inside the output (the last tiles of odd sizes hang over).
-  ${each(T.m, (r) => `let row${r} = ty * ${T.m}u + ${r}u < ${g.outH}u;`)}
-  ${each(T.m, (c) => `let col${c} = tx * ${T.m}u + ${c}u < ${g.outW}u;`)}
+  ${each(T.m, (r) => `let row${r} = by * ${T.m}u + ${r}u < ${g.outH}u;`)}
+  ${each(T.m, (c) => `let col${c} = bx * ${T.m}u + ${c}u < ${g.outW}u;`)}
   ${each(T.m * T.m, (q) => {
     const r = Math.floor(q / T.m);
     const c = q % T.m;
-    return `if (row${r} & col${c}) { store_y(pixel + ${r * g.outW + c}u, n4, activate(y${r}_${c} + bias)); }`;
+    return `if (row${r} & col${c}) { store_y(pixel + ${r * g.outW + c}u, n4, activate(${y(r, c)} + bias)); }`;
   })}
 #endif
 }`,

@@ -5,6 +5,7 @@ import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, conv2dVariants, 
 import { maxPoolBackwardFromArgmax, poolGeometry } from '../src/layers/pooling.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
+import { winogradLayout } from '../shaders/winograd.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
 import { maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
@@ -55,20 +56,21 @@ const CASES: Case[] = [
   // batch 5 leaves the second block of images with one real image. Its 3×3 outputs are one F(3×3)
   // tile: Winograd's forward and kernel gradient for a small output.
   { batch: 5, input: [5, 5, 16], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
-  // F(3×3) with 'same' padding on 3×5 outputs (two tiles, the second hanging one column over the
+  // F(3×3) with 'same' padding on 3×11 outputs (four tiles, the last hanging one column over the
   // edge), 10 output channels: its kernel gradient, and its forward without checks (a share of
-  // 50/135 of the direct multiply-adds, over the checked forward's third).
-  { batch: 2, input: [3, 5, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: true, bias: true },
-  // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2, at batch 2.
+  // 100/297 of the direct multiply-adds, over the checked forward's third).
+  { batch: 2, input: [3, 11, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: true, bias: true },
+  // Like the model's conv1 (no dx; dW and db reduced from several chunks) and conv2 (F(6×6), tiles
+  // hanging over both edges; dx F(5×5) on 13×13), at batch 2.
   { batch: 2, input: [28, 28, 1], filters: 32, kernel: [3, 3], padding: 'valid', relu: true, bias: true, dx: false },
   { batch: 2, input: [13, 13, 32], filters: 64, kernel: [3, 3], padding: 'valid', relu: true, bias: true, tiled: true },
-  // Winograd F(4×4, 3×3) (9×7 outputs: 6 tiles of 16 against 4 of 36): output channels not a
-  // multiple of 4 (and, for dx, input channels padded to vec4s), 'same' padding, tiles hanging
-  // over the edges, bias without ReLU.
-  { batch: 2, input: [9, 7, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: false, bias: true },
+  // Winograd F(4×4, 3×3) (8×7 outputs: 4 tiles of 36 against F(5×5)'s 4 of 49): output channels
+  // not a multiple of 4 (and, for dx, input channels padded to vec4s), 'same' padding, tiles
+  // hanging over the edge, bias without ReLU.
+  { batch: 2, input: [8, 7, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: false, bias: true },
   // F(6×6, 3×3): one exact tile (6×6 outputs; dx 8×8 by F(4×4)), input channels not a multiple of 4.
   { batch: 3, input: [8, 8, 9], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
-  // F(6×6) forward and dx (10×9 outputs): tiles hanging over both edges, 10 output channels, dx with K padded to vec4s.
+  // F(5×5) forward, dW and dx (10×9 outputs): tiles hanging over one edge, 10 output channels, dx with K padded to vec4s.
   { batch: 2, input: [10, 9, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: true, bias: true },
   // Per-tap products at stride 2 with 'same' padding (shifted reads and scattered writes that leave the input).
   { batch: 2, input: [9, 8, 8], filters: 12, kernel: [3, 3], strides: [2, 2], padding: 'same', relu: true, bias: true },
@@ -196,11 +198,12 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
     { batch: 3, input: [9, 11, 1], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
     // Strided with 'same' padding and 3 input channels (direct), bias without ReLU.
     { batch: 2, input: [10, 9, 3], filters: 8, kernel: [3, 3], strides: [2, 2], padding: 'same', relu: false, bias: true },
-    // Winograd F(6×6) with odd outputs (11 → 5: the last row and column dropped; 7×6 → 3×3) and
-    // F(4×4) (8×7 → 4×3).
+    // Winograd on the outputs under whole windows: F(5×5) in 2×2 blocks of tiles (11 → 5, the
+    // last row and column never computed, as in the model's conv2), F(6×6) (7×6 → 3×3) and
+    // F(4×4) (8×8 → 4×4).
     { batch: 2, input: [13, 13, 8], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
     { batch: 2, input: [9, 8, 12], filters: 10, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
-    { batch: 2, input: [10, 9, 8], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+    { batch: 2, input: [10, 10, 8], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
   ];
   cases.forEach((c, caseIndex) => {
     it(describeCase(c), async () => {
@@ -208,7 +211,8 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
       const seed = 900 + 10 * caseIndex;
       const [x, w, b] = [randomArray(g.batch * g.inH * g.inW * g.inC, seed), randomArray(g.kH * g.kW * g.inC * g.outC, seed + 1), randomArray(g.outC, seed + 2)];
       const pool = poolGeometry(g.batch, [g.outH, g.outW, g.outC], [2, 2], [2, 2], 'valid');
-      const conv = conv2dForwardRef(g, x, w, c.bias ? b : null).y;
+      const forwardRef = conv2dForwardRef(g, x, w, c.bias ? b : null);
+      const conv = forwardRef.y;
       if (c.relu) expect(conv.some((v) => v === 0) && conv.some((v) => v > 0)).toBe(true);
       const expected = maxPoolForwardRef(conv, pool);
       // Training: the pool's dx from the saved first-max positions. The reference routes dy to the
@@ -216,6 +220,13 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
       const dyPool = randomArray(expected.length, seed + 3);
       const maskedDy = Float64Array.from(dyPool, (v, i) => (c.relu && !(expected[i]! > 0) ? 0 : v));
       const expectedDx = maxPoolBackwardRef(conv, maskedDy, pool);
+      // Then the convolution's backward from that dy, as the plan runs it (its ReLU mask already
+      // applied by the pool, the forward's saved transforms reused): against the float64 reference
+      // and, for dW, finite differences of L = Σ pool(conv(x, w))·dy.
+      const convGrads = conv2dBackwardRef(g, x, w, forwardRef.pre, expectedDx);
+      const widx = sampleIndices(w.length, 20, seed + 4);
+      const [x64, b64] = [toF64(x), toF64(b)];
+      const dwFd = finiteDifferences((v) => dot(maxPoolForwardRef(conv2dForwardRef(g, x64, v, c.bias ? b64 : null).y, pool), maskedDy), toF64(w), widx);
       let ran = 0;
       for (const [style, engine] of [['registers', styles.registers], ['checked', styles.checked]] as const) {
         const e = engine();
@@ -225,7 +236,8 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
           for (const training of [false, true]) {
             const y = nanBuffer(e, expected.length);
             const argmax = training ? nanBuffer(e, c.batch * pool.outHeight * pool.outWidth * Math.ceil(g.outC / 4)) : undefined;
-            e.run(conv2dForward(e, g, { x: xv!, w: wv!, b: c.bias ? bv : undefined, y, scratch: nanScratch(e), argmax }, undefined, { forward, pooled: true }));
+            const saved = new Map<string, Required<BufferView>>();
+            e.run(conv2dForward(e, g, { x: xv!, w: wv!, b: c.bias ? bv : undefined, y, scratch: nanScratch(e), saved, argmax }, undefined, { forward, pooled: true }));
             const err = relL2(await readF32(e, y, expected.length), expected);
             const line = [`forward ${err.toExponential(1)}`];
             expect(err, `${style} ${forward}`).toBeLessThanOrEqual(1e-5);
@@ -235,6 +247,22 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
               const dxErr = relL2(await readF32(e, dx, conv.length), expectedDx);
               line.push(`pool dx from argmax ${dxErr.toExponential(1)}`);
               expect(dxErr, `${style} ${forward} pool dx from argmax`).toBeLessThanOrEqual(1e-6);
+              const out = { dx: nanBuffer(e, x.length), dW: nanBuffer(e, w.length), db: c.bias ? nanBuffer(e, g.outC) : null };
+              const masked = { ...g, relu: false };
+              e.run(conv2dBackward(e, masked, { x: xv!, w: wv!, y, dy: dx, dx: out.dx, dw: out.dW, db: out.db, scratch: nanScratch(e), saved }, undefined, { pooled: true }));
+              for (const name of ['dx', 'dW', 'db'] as const) {
+                if (!out[name]) continue;
+                const ref = { dx: convGrads.dx, dW: convGrads.dw, db: convGrads.db }[name];
+                const gpu = await readF32(e, out[name], ref.length);
+                const errRef = relL2(gpu, ref);
+                line.push(`${name} ${errRef.toExponential(1)}`);
+                expect(errRef, `${style} ${forward} + pool: ${name} vs reference`).toBeLessThanOrEqual(1e-4);
+                if (name === 'dW') {
+                  const errFd = relL2(pick(gpu, widx), dwFd);
+                  line.push(`| ${errFd.toExponential(1)}`);
+                  expect(errFd, `${style} ${forward} + pool: dW vs finite differences`).toBeLessThanOrEqual(1e-4);
+                }
+              }
             }
             report.push(`${`${style} ${forward} + pool${argmax ? '+argmax' : ''}`.padEnd(26)} ${describeCase(c)}: ${line.join(', ')}`);
             ran++;
@@ -248,7 +276,9 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
   it('names no variant where none can pool: GPU tiles, and conv3-like rows', () => {
     const g = conv2dGeometry({ batch: 2, inputShape: [5, 5, 16], filters: 12, kernelSize: [3, 3], relu: true });
     expect(pooledForwardVariant(styles.tiled(), g)).toBeNull();
-    // Its forward is Winograd F(3×3), whose odd tiles split the pooling windows, then rows.
+    // Its forward is Winograd F(3×3); pooled, only the 2×2 outputs under its one window are read,
+    // too few for Winograd (F(4×4)'s 36 transformed values against 36 multiply-adds), and its
+    // direct forward runs by rows, which cannot pool.
     for (const style of [styles.checked, styles.registers]) {
       expect(conv2dVariants(style(), g).forward[0]).toBe('winograd');
       expect(pooledForwardVariant(style(), g)).toBeNull();
@@ -256,6 +286,28 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
     const first = conv2dGeometry({ batch: 2, inputShape: [28, 28, 1], filters: 32, kernelSize: [3, 3], relu: true });
     // Without checks conv1's own forward is the patch product; pooled, it runs the direct kernel.
     expect([conv2dVariants(styles.registers(), first).forward[0], pooledForwardVariant(styles.registers(), first)]).toEqual(['patches', 'direct']);
+  });
+});
+
+describe('Winograd transform choice', () => {
+  const tile = (input: [number, number, number], padding: Padding, pooledOutput = false) =>
+    winogradLayout({ ...conv2dGeometry({ batch: 2, inputShape: input, filters: 8, kernelSize: [3, 3], padding }), pooledOutput }).tile;
+
+  it('takes the fewest transformed values: the cases above cover F(3×3) to F(6×6)', () => {
+    expect(tile([5, 5, 16], 'valid'), 'conv3: one tile of 25').toBe(3);
+    expect(tile([3, 11, 12], 'same'), '3×11: 4 tiles of 25 against F(4×4) 3 of 36').toBe(3);
+    expect(tile([8, 7, 12], 'same'), '8×7: 4 of 36 against 4 of 49').toBe(4);
+    expect(tile([10, 9, 12], 'same'), '10×9: 4 of 49 against 6 of 36').toBe(5);
+    expect(tile([13, 13, 32], 'valid'), 'conv2: 4 of 64 against 9 of 49').toBe(6);
+    expect(tile([15, 15, 64], 'valid'), "conv2's input gradient, 13×13: 9 of 49 against 16 of 36").toBe(5);
+  });
+
+  it('covers only the outputs under whole pooling windows of a pooled forward', () => {
+    // conv2 pooled: 10×10 read, 4 tiles of 49 (in one 2×2 block) against F(6×6)'s 4 of 64.
+    const pooled = winogradLayout({ ...conv2dGeometry({ batch: 2, inputShape: [13, 13, 32], filters: 64, kernelSize: [3, 3] }), pooledOutput: true });
+    expect([pooled.tile, pooled.tilesH, pooled.tilesW, pooled.block]).toEqual([5, 2, 2, 2]);
+    expect(tile([9, 8, 12], 'valid', true), '7×6 → 6×6 read: one tile').toBe(6);
+    expect(tile([10, 10, 8], 'valid', true), '8×8: 4 of 36').toBe(4);
   });
 });
 

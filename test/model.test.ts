@@ -121,10 +121,11 @@ describe('training the tutorial CNN', () => {
         expect(labelsOfStep.filter((l) => l.startsWith('maxpool-forward')), `${style}: pools left`).toEqual([]);
         expect(labelsOfStep.filter((l) => l.endsWith(':pool2'))).toHaveLength(2);
       }
-      // The weights' Winograd transforms (conv2's F(6×6), conv3's F(3×3)) run once per call, before
-      // its first batch: the second batch's predictions use what the first transformed.
+      // The weights' Winograd transforms (conv2's F(5×5) on the 10×10 outputs its pool reads, conv3's
+      // F(3×3)) run once per call, before its first batch: the second batch's predictions use what
+      // the first transformed.
       const transforms = modelSteps.map((labelsOfStep) => labelsOfStep.filter((l) => l.startsWith('winograd-kernel:')).map((l) => l.split(':')[1]!.split('-')[0]));
-      expect(transforms, `${style}: weight transforms per batch`).toEqual(e.winograd ? [['f6', 'f3'], [], ['f6', 'f3'], []] : [[], [], [], []]);
+      expect(transforms, `${style}: weight transforms per batch`).toEqual(e.winograd ? [['f5', 'f3'], [], ['f5', 'f3'], []] : [[], [], [], []]);
       const ref = cnnLossAndGradients({ batch: N, size: 28, filters: [32, 64, 128], classes: 10 }, weights.map((w) => Float64Array.from(w.data)), x, labels);
       expect(relL2(probs.data, ref.probs)).toBeLessThanOrEqual(1e-5);
       expect(evaluation.loss).toBeCloseTo(ref.loss, 5);

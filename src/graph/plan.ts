@@ -255,6 +255,7 @@ export class Plan {
         weightGrads: model.gradViews(layer),
         reluMaskInputGrad,
         outputGradMasked: maskedOutputs.has(node.output),
+        forwardPooled: readers.get(node.output)?.some((reader) => pooledByProducer.has(reader)),
       };
       this.dispatches.push(...layer.backward(backwardCtx));
       node.inputs.forEach((t, i) => {

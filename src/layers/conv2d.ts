@@ -34,7 +34,6 @@ import {
   winogradLayout,
   winogradProductLayout,
   winogradOutputTransform,
-  winogradPools,
   winogradProduct,
 } from '../../shaders/winograd.ts';
 import { weightsOnly, type BufferView, type Dispatch, type Engine } from '../runtime/engine.ts';
@@ -124,8 +123,10 @@ export interface Conv2DOptions {
   inputGrad?: Conv2DVariant;
   kernelGrad?: Conv2DVariant;
   /**
-   * Inference: the forward stores the 2×2 max pool (stride 2, 'valid') of its output, never the
-   * output itself, and views.y is the pooled tensor: with pooledForwardVariant()'s variant.
+   * Forward: store the 2×2 max pool (stride 2, 'valid') of the output, never the output itself,
+   * views.y being the pooled tensor (pooledForwardVariant() picks the variant). Backward: the
+   * forward was pooled, so dy is zero outside whole windows and `saved` holds what that forward
+   * kept (its Winograd tiles cover only the windows: Conv2DGeometry.pooledOutput).
    */
   pooled?: boolean;
 }
@@ -192,15 +193,21 @@ function slice(view: View, index: number, floats: number): View {
  */
 export function pooledForwardVariant(engine: Engine, g: Conv2DGeometry, options: Conv2DOptions = {}): Conv2DVariant | null {
   if (engine.kernelStyle === 'tiled' || g.outH < 2 || g.outW < 2) return null;
-  const available = conv2dVariants(engine, g).forward;
+  const available = conv2dVariants(engine, pooledGeometry(g, true)).forward;
   const candidates = options.forward ? [pickVariant(available, options.forward, 'forward')] : available;
-  return candidates.find((v) => (v === 'winograd' && winogradPools(g)) || (v === 'direct' && !forwardByRows(g))) ?? null;
+  return candidates.find((v) => v === 'winograd' || (v === 'direct' && !forwardByRows(g))) ?? null;
+}
+
+/** g as a pooled forward (and its backward) see it: `pooled` sets Conv2DGeometry.pooledOutput. */
+function pooledGeometry(g: Conv2DGeometry, pooled: boolean | undefined): Conv2DGeometry {
+  return pooled ? { ...g, pooledOutput: true } : g;
 }
 
 /** The variant (conv2dVariants; direct without scratch) picks the kernels; `blocks` sizes the direct registers kernels. */
-export function conv2dForward(engine: Engine, g: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), options: Conv2DOptions = {}): Dispatch[] {
-  const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
+export function conv2dForward(engine: Engine, geometry: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(geometry), options: Conv2DOptions = {}): Dispatch[] {
   const pooled = !!options.pooled;
+  const g = pooledGeometry(geometry, pooled);
+  const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
   const store: ForwardStore = !pooled ? 'output' : views.argmax ? 'pooled+argmax' : 'pooled';
   const outputs = store === 'pooled+argmax' ? [views.y, views.argmax!] : [views.y];
   const variant = pooled ? pooledForwardVariant(engine, g, options) : views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
@@ -305,7 +312,7 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
     dispatches.push(engine.kernel(reluBackward(n), [views.y, views.dy, dy]));
   }
   // The kernels below see dy after the ReLU: their geometry has none.
-  const g: Conv2DGeometry = { ...geometry, relu: false };
+  const g: Conv2DGeometry = { ...pooledGeometry(geometry, options.pooled), relu: false };
   const tiled = engine.kernelStyle === 'tiled';
   const variants = conv2dVariants(engine, g);
 
@@ -467,7 +474,7 @@ export class Conv2D extends Layer {
       db: ctx.weightGrads[1] ?? null,
       scratch: ctx.scratch,
       saved: ctx.saved,
-    });
+    }, undefined, { pooled: ctx.forwardPooled });
   }
 
   override getConfig(): Record<string, unknown> {

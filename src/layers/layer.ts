@@ -56,6 +56,8 @@ export interface BackwardContext extends ForwardContext {
    */
   reluMaskInputGrad?: boolean;
   outputGradMasked?: boolean;
+  /** This layer's forward applied the max pool reading its output (Layer.forwardPooled). */
+  forwardPooled?: boolean;
 }
 
 export type ActivationName = 'linear' | 'relu' | 'softmax';
