@@ -113,9 +113,10 @@ const F6: Transforms = {
 /**
  * The transform with the fewest transformed values for this output, a² per tile times the tiles:
  * that counts the products' multiply-adds and the transforms' loads and stores alike. Ties go
- * to the smaller tile (fewer rounding steps). The model's conv2 (11×11): F(6×6) 4 tiles × 64 =
+ * to the smaller tile (fewer rounding steps). The model's conv2 (11×11): F(6×6), 4 tiles × 64 =
  * 256 against F(4×4)'s 9 × 36 = 324; under its fused pool (10×10 read) F(5×5), 4 × 49 = 196;
- * its input gradient (13×13): F(4×4), 324; conv3 (3×3): F(3×3), one tile of 25 against F(4×4)'s 36.
+ * its input gradient (13×13): F(5×5), 9 × 49 = 441 against 16 × 36 = 576 for F(4×4) and 9 × 64
+ * for F(6×6); conv3 (3×3): F(3×3), one tile of 25 against F(4×4)'s 36.
  */
 function transformsFor(g: Conv2DGeometry): Transforms {
   return [F3, F4, F5, F6].reduce((best, T) => (transformedValues(g, T) < transformedValues(g, best) ? T : best));
@@ -208,13 +209,12 @@ export interface WinogradProductLayout extends WinogradLayout {
 /**
  * Whether Winograd applies and pays: 3×3 taps at stride 1, enough channels for vector reads and
  * an unrolled K, and outputs of 6+ pixels a side (of those read, see extent), where tiles waste
- * little. Smaller outputs too
- * where the products need at most `smallOutputShare` of the direct multiply-adds (default 0:
- * never). conv3's 3×3 outputs are one F(3×3) tile, 25 transformed values per channel pair
- * against 81 (F(4×4): 36). Measured at batch 64, F(3×3) / F(4×4) / direct: forward 30 / 41 / 49
- * ms with checks in Chromium, 15 / 26 / 33 without in Node; kernel gradient 22 / 31 / 56 and 15 /
- * 21 / 43. With checks F(4×4)'s share, 0.44, had lost on the forward (36 vs 32 ms), so the
- * checked forward asks for a third, the rest for half.
+ * little. Smaller outputs too where the products need at most `smallOutputShare` of the direct
+ * multiply-adds (default 0: never). conv3's 3×3 outputs are one F(3×3) tile, 25 transformed
+ * values per channel pair against 81 (F(4×4): 36). Measured at batch 64, F(3×3) / F(4×4) /
+ * direct: forward 30 / 41 / 49 ms with checks in Chromium, 15 / 26 / 33 without in Node; kernel
+ * gradient 22 / 31 / 56 and 15 / 21 / 43. With checks F(4×4)'s share, 0.44, had lost on the
+ * forward (36 vs 32 ms), so the checked forward asks for a third, the rest for half.
  */
 export function winogradApplies(g: Conv2DGeometry, smallOutputShare = 0): boolean {
   if (!(g.kH === 3 && g.kW === 3 && g.strideH === 1 && g.strideW === 1 && g.inC >= 8 && g.inC <= MAX_K && g.outC >= 8)) return false;

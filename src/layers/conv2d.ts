@@ -464,7 +464,7 @@ export class Conv2D extends Layer {
     const g = this.geometry(ctx.batch, ctx.inputShapes);
     // The next layer applied the ReLU's mask already (plan-level fusion): dy is what the mask pass would give.
     if (ctx.outputGradMasked) g.relu = false;
-    return conv2dBackward(ctx.engine, g, {
+    const views: Conv2DBackwardViews = {
       x: ctx.inputs[0]!,
       w: ctx.weights[0]!,
       y: ctx.output,
@@ -474,7 +474,9 @@ export class Conv2D extends Layer {
       db: ctx.weightGrads[1] ?? null,
       scratch: ctx.scratch,
       saved: ctx.saved,
-    }, undefined, { pooled: ctx.forwardPooled });
+    };
+    // A pooled forward's Winograd tiles covered only the pooling windows: the backward must use the same.
+    return conv2dBackward(ctx.engine, g, views, undefined, { pooled: ctx.forwardPooled });
   }
 
   override getConfig(): Record<string, unknown> {
