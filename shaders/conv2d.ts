@@ -40,6 +40,12 @@ export interface Conv2DGeometry {
    * or column lies under no window, so Winograd's tiles leave it out, and its gradient is zero.
    */
   pooledOutput?: boolean;
+  /**
+   * The input is zero from this row and column on (the input gradient's input, when it is the dy
+   * of a pooledOutput forward): outputs past their reach are zeros, which Winograd's tiles leave
+   * out and the caller writes.
+   */
+  zeroInputFrom?: { row: number; col: number };
 }
 
 /** Register-block sizes (invocation = block of outputs); tuned on SwiftShader, see bench/conv2d-kernels.ts. */
@@ -355,6 +361,8 @@ export function mirroredGeometry(g: Conv2DGeometry): Conv2DGeometry {
     padLeft: g.kW - 1 - g.padLeft,
     relu: false,
     bias: false,
+    // A pooled forward's dy is zero past its last whole window.
+    ...(g.pooledOutput ? { zeroInputFrom: { row: 2 * Math.floor(g.outH / 2), col: 2 * Math.floor(g.outW / 2) } } : {}),
   };
 }
 

@@ -122,9 +122,21 @@ function transformsFor(g: Conv2DGeometry): Transforms {
   return [F3, F4, F5, F6].reduce((best, T) => (transformedValues(g, T) < transformedValues(g, best) ? T : best));
 }
 
-/** Output rows and columns the tiles cover: all, or those under whole pooling windows (pooledOutput). */
-function extent(g: Conv2DGeometry): { height: number; width: number } {
-  return g.pooledOutput ? { height: 2 * Math.floor(g.outH / 2), width: 2 * Math.floor(g.outW / 2) } : { height: g.outH, width: g.outW };
+/**
+ * Output rows and columns the tiles cover: all, those under whole pooling windows (pooledOutput),
+ * or those a nonzero input reaches (zeroInputFrom; stride 1: output o reads input rows from
+ * o − padTop on).
+ */
+export function winogradExtent(g: Conv2DGeometry): { height: number; width: number } {
+  if (g.pooledOutput) return { height: 2 * Math.floor(g.outH / 2), width: 2 * Math.floor(g.outW / 2) };
+  const zero = g.zeroInputFrom;
+  if (zero) return { height: Math.min(g.outH, zero.row + g.padTop), width: Math.min(g.outW, zero.col + g.padLeft) };
+  return { height: g.outH, width: g.outW };
+}
+
+/** Transformed values per channel pair over the multiply-adds of a direct convolution computing every output. */
+export function winogradShare(g: Conv2DGeometry): number {
+  return transformedValues(g, transformsFor(g)) / (9 * g.outH * g.outW);
 }
 
 /**
@@ -138,7 +150,7 @@ function tileBlock(g: Conv2DGeometry, T: Transforms): number {
 
 function tileGrid(g: Conv2DGeometry, T: Transforms): { tilesH: number; tilesW: number } {
   const side = T.m * tileBlock(g, T);
-  const { height, width } = extent(g);
+  const { height, width } = winogradExtent(g);
   return { tilesH: (side / T.m) * Math.ceil(height / side), tilesW: (side / T.m) * Math.ceil(width / side) };
 }
 
@@ -208,9 +220,9 @@ export interface WinogradProductLayout extends WinogradLayout {
 
 /**
  * Whether Winograd applies and pays: 3×3 taps at stride 1, enough channels for vector reads and
- * an unrolled K, and outputs of 6+ pixels a side (of those read, see extent), where tiles waste
- * little. Smaller outputs too where the products need at most `smallOutputShare` of the direct
- * multiply-adds (default 0: never). conv3's 3×3 outputs are one F(3×3) tile, 25 transformed
+ * an unrolled K, and outputs of 6+ pixels a side (of those computed, see winogradExtent), where
+ * tiles waste little. Smaller outputs too where the products need at most `smallOutputShare` of
+ * the direct multiply-adds (default 0: never). conv3's 3×3 outputs are one F(3×3) tile, 25 transformed
  * values per channel pair against 81 (F(4×4): 36). Measured at batch 64, F(3×3) / F(4×4) /
  * direct: forward 30 / 41 / 49 ms with checks in Chromium, 15 / 26 / 33 without in Node; kernel
  * gradient 22 / 31 / 56 and 15 / 21 / 43. With checks F(4×4)'s share, 0.44, had lost on the
@@ -218,7 +230,7 @@ export interface WinogradProductLayout extends WinogradLayout {
  */
 export function winogradApplies(g: Conv2DGeometry, smallOutputShare = 0): boolean {
   if (!(g.kH === 3 && g.kW === 3 && g.strideH === 1 && g.strideW === 1 && g.inC >= 8 && g.inC <= MAX_K && g.outC >= 8)) return false;
-  const { height, width } = extent(g);
+  const { height, width } = winogradExtent(g);
   if (height >= 6 && width >= 6) return true;
   return transformedValues(g, transformsFor(g)) <= smallOutputShare * 9 * height * width;
 }

@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
+import { defaultBlocks, mirroredGeometry, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
 import type { Padding } from '../src/layers/config.ts';
 import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, conv2dVariants, pooledForwardVariant } from '../src/layers/conv2d.ts';
 import { maxPoolBackwardFromArgmax, poolGeometry } from '../src/layers/pooling.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
-import { winogradLayout } from '../shaders/winograd.ts';
+import { winogradExtent, winogradLayout } from '../shaders/winograd.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
 import { maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
@@ -222,11 +222,15 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
       const expectedDx = maxPoolBackwardRef(conv, maskedDy, pool);
       // Then the convolution's backward from that dy, as the plan runs it (its ReLU mask already
       // applied by the pool, the forward's saved transforms reused): against the float64 reference
-      // and, for dW, finite differences of L = Σ pool(conv(x, w))·dy.
+      // and, for dx and dW, finite differences of L = Σ pool(conv(x, w))·dy.
       const convGrads = conv2dBackwardRef(g, x, w, forwardRef.pre, expectedDx);
-      const widx = sampleIndices(w.length, 20, seed + 4);
-      const [x64, b64] = [toF64(x), toF64(b)];
-      const dwFd = finiteDifferences((v) => dot(maxPoolForwardRef(conv2dForwardRef(g, x64, v, c.bias ? b64 : null).y, pool), maskedDy), toF64(w), widx);
+      const [x64, w64, b64] = [toF64(x), toF64(w), toF64(b)];
+      const pooledLoss = (xs: Float64Array, ws: Float64Array) => dot(maxPoolForwardRef(conv2dForwardRef(g, xs, ws, c.bias ? b64 : null).y, pool), maskedDy);
+      const [xidx, widx] = [sampleIndices(x.length, 20, seed + 4), sampleIndices(w.length, 20, seed + 5)];
+      const fd = {
+        dx: { idx: xidx, values: finiteDifferences((v) => pooledLoss(v, w64), x64, xidx) },
+        dW: { idx: widx, values: finiteDifferences((v) => pooledLoss(x64, v), w64, widx) },
+      };
       let ran = 0;
       for (const [style, engine] of [['registers', styles.registers], ['checked', styles.checked]] as const) {
         const e = engine();
@@ -257,10 +261,10 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
                 const errRef = relL2(gpu, ref);
                 line.push(`${name} ${errRef.toExponential(1)}`);
                 expect(errRef, `${style} ${forward} + pool: ${name} vs reference`).toBeLessThanOrEqual(1e-4);
-                if (name === 'dW') {
-                  const errFd = relL2(pick(gpu, widx), dwFd);
+                if (name !== 'db') {
+                  const errFd = relL2(pick(gpu, fd[name].idx), fd[name].values);
                   line.push(`| ${errFd.toExponential(1)}`);
-                  expect(errFd, `${style} ${forward} + pool: dW vs finite differences`).toBeLessThanOrEqual(1e-4);
+                  expect(errFd, `${style} ${forward} + pool: ${name} vs finite differences`).toBeLessThanOrEqual(1e-4);
                 }
               }
             }
@@ -307,6 +311,11 @@ describe('Winograd transform choice', () => {
     const pooled = winogradLayout({ ...conv2dGeometry({ batch: 2, inputShape: [13, 13, 32], filters: 64, kernelSize: [3, 3] }), pooledOutput: true });
     expect([pooled.tile, pooled.tilesH, pooled.tilesW, pooled.block]).toEqual([5, 2, 2, 2]);
     expect(tile([9, 8, 12], 'valid', true), '7×6 → 6×6 read: one tile').toBe(6);
+    // Its input gradient: dy is zero past the windows, so dx's last row and column are zeros
+    // (written by a fill), and F(6×6) covers the 12×12 others.
+    const dx = mirroredGeometry({ ...conv2dGeometry({ batch: 2, inputShape: [13, 13, 32], filters: 64, kernelSize: [3, 3] }), pooledOutput: true });
+    expect(winogradExtent(dx)).toEqual({ height: 12, width: 12 });
+    expect([winogradLayout(dx).tile, winogradLayout(dx).tilesH]).toEqual([6, 2]);
     expect(tile([10, 10, 8], 'valid', true), '8×8: 4 of 36').toBe(4);
   });
 });

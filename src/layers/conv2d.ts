@@ -25,6 +25,8 @@ import { patchesApply, patchProduct, tapLayout, tapProduct, tapSlices, tapsApply
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
 import {
   winogradApplies,
+  winogradExtent,
+  winogradShare,
   winogradGradTransform,
   winogradInputTransform,
   winogradKernelGradLayout,
@@ -139,14 +141,24 @@ export interface Conv2DOptions {
  * where the mirrored convolution allows, else as the sum of per-tap slice products
  * (shaders/conv2d-taps.ts) for vector channels, else direct; the kernel gradient as Winograd
  * wherever it saves half the multiply-adds (small outputs too), else direct. With bounds checks
- * (browsers), where every load is checked, the input gradient stays direct and the forward takes
- * Winograd for small outputs only where it saves two thirds (winogradApplies).
+ * (browsers), where every load is checked, the input gradient stays direct unless Winograd saves
+ * three quarters (winogradShare), and the forward takes Winograd for small outputs only where it
+ * saves two thirds (winogradApplies).
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
   if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
   const checked = engine.robustBufferAccess;
   const forward: Conv2DVariant[] = [];
-  const inputGrad: Conv2DVariant[] = checked ? ['direct'] : [];
+  const mirrored = g.strideH === 1 && g.strideW === 1 ? mirroredGeometry(g) : null;
+  const dxByWinograd = mirrored !== null && winogradFits(engine, mirrored);
+  // With checks, Winograd's input gradient wins only where it needs under a quarter of the direct
+  // multiply-adds: conv2's 13×13 as F(5×5), 441 values per channel pair against 1,521 (0.29),
+  // lost 120 vs 103 ms in Chromium; under a fused pool, dy's last row and column are zero, leaving
+  // 12×12 outputs to compute, F(6×6) with 256 (0.17): 76 vs 109 ms.
+  const dxByWinogradFirst = dxByWinograd && (!checked || winogradShare(mirrored!) <= 1 / 4);
+  const inputGrad: Conv2DVariant[] = dxByWinogradFirst ? ['winograd'] : [];
+  if (checked) inputGrad.push('direct');
+  if (dxByWinograd && !dxByWinogradFirst) inputGrad.push('winograd');
   // Measured at batch 64 (bench/NOTES.md), without checks: forward Winograd 35 ms vs direct 78 vs
   // taps 71 on conv2, direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient
   // Winograd 5–14% ahead of taps on conv2 (61 vs 66, 91 vs 105; 19 MB more scratch), taps 32 vs
@@ -158,7 +170,6 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
   if (patchesApply(g)) forward.push('patches');
   forward.push('direct');
   if (tapsApply(g, 'forward')) forward.push('taps');
-  if (g.strideH === 1 && g.strideW === 1 && winogradFits(engine, mirroredGeometry(g))) inputGrad.push('winograd');
   if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
   if (!checked) inputGrad.push('direct');
   const kernelGrad: Conv2DVariant[] = winogradFits(engine, g, 1 / 2) ? ['winograd', 'direct'] : ['direct'];
@@ -319,7 +330,11 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
   if (views.dx) {
     const variant = pickVariant(variants.inputGrad, options.inputGrad, 'input gradient');
     if (variant === 'winograd') {
-      dispatches.push(...winograd(engine, mirroredGeometry(g), { x: dy, w: views.w, outputs: [views.dx] }, true, views.scratch));
+      const mirrored = mirroredGeometry(g);
+      // Outputs past the tiles' extent are zeros (a pooled forward's dy is zero past its windows).
+      const { height, width } = winogradExtent(mirrored);
+      if (height < mirrored.outH || width < mirrored.outW) dispatches.push(engine.kernel(fill(g.batch * g.inH * g.inW * g.inC, 0), [views.dx]));
+      dispatches.push(...winograd(engine, mirrored, { x: dy, w: views.w, outputs: [views.dx] }, true, views.scratch));
     } else if (variant === 'taps') {
       dispatches.push(...byTaps(engine, g, 'inputGrad', { src: dy, w: views.w, dst: views.dx }, views.scratch));
     } else if (tiled) {
