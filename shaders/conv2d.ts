@@ -362,7 +362,7 @@ export function mirroredGeometry(g: Conv2DGeometry): Conv2DGeometry {
     relu: false,
     bias: false,
     // A pooled forward's dy is zero past its last whole window.
-    ...(g.pooledOutput ? { zeroInputFrom: { row: 2 * Math.floor(g.outH / 2), col: 2 * Math.floor(g.outW / 2) } } : {}),
+    ...(g.pooledOutput ? { zeroInputFrom: { row: 2 * pooledSize(g).height, col: 2 * pooledSize(g).width } } : {}),
   };
 }
 

@@ -128,7 +128,7 @@ function transformsFor(g: Conv2DGeometry): Transforms {
  * o − padTop on).
  */
 export function winogradExtent(g: Conv2DGeometry): { height: number; width: number } {
-  if (g.pooledOutput) return { height: 2 * Math.floor(g.outH / 2), width: 2 * Math.floor(g.outW / 2) };
+  if (g.pooledOutput) return { height: 2 * pooledSize(g).height, width: 2 * pooledSize(g).width };
   const zero = g.zeroInputFrom;
   if (zero) return { height: Math.min(g.outH, zero.row + g.padTop), width: Math.min(g.outW, zero.col + g.padLeft) };
   return { height: g.outH, width: g.outW };
@@ -222,11 +222,11 @@ export interface WinogradProductLayout extends WinogradLayout {
  * Whether Winograd applies and pays: 3×3 taps at stride 1, enough channels for vector reads and
  * an unrolled K, and outputs of 6+ pixels a side (of those computed, see winogradExtent), where
  * tiles waste little. Smaller outputs too where the products need at most `smallOutputShare` of
- * the direct multiply-adds (default 0: never). conv3's 3×3 outputs are one F(3×3) tile, 25 transformed
- * values per channel pair against 81 (F(4×4): 36). Measured at batch 64, F(3×3) / F(4×4) /
- * direct: forward 30 / 41 / 49 ms with checks in Chromium, 15 / 26 / 33 without in Node; kernel
- * gradient 22 / 31 / 56 and 15 / 21 / 43. With checks F(4×4)'s share, 0.44, had lost on the
- * forward (36 vs 32 ms), so the checked forward asks for a third, the rest for half.
+ * the direct multiply-adds (default 0: never). conv3's 3×3 outputs are one F(3×3) tile, 25
+ * transformed values per channel pair against 81 (F(4×4): 36). Measured at batch 64, F(3×3) /
+ * F(4×4) / direct: forward 30 / 41 / 49 ms with checks in Chromium, 15 / 26 / 33 without in Node;
+ * kernel gradient 22 / 31 / 56 and 15 / 21 / 43. With checks F(4×4)'s share, 0.44, had lost on
+ * the forward (36 vs 32 ms), so the checked forward asks for a third, the rest for half.
  */
 export function winogradApplies(g: Conv2DGeometry, smallOutputShare = 0): boolean {
   if (!(g.kH === 3 && g.kW === 3 && g.strideH === 1 && g.strideW === 1 && g.inC >= 8 && g.inC <= MAX_K && g.outC >= 8)) return false;

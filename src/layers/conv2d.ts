@@ -150,12 +150,14 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
   const checked = engine.robustBufferAccess;
   const forward: Conv2DVariant[] = [];
   const mirrored = g.strideH === 1 && g.strideW === 1 ? mirroredGeometry(g) : null;
-  const dxByWinograd = mirrored !== null && winogradFits(engine, mirrored);
+  // Winograd's share of the direct input gradient's multiply-adds, where Winograd fits (else null).
+  const dxShare = mirrored && winogradFits(engine, mirrored) ? winogradShare(mirrored) : null;
+  const dxByWinograd = dxShare !== null;
   // With checks, Winograd's input gradient wins only where it needs under a quarter of the direct
   // multiply-adds: conv2's 13×13 as F(5×5), 441 values per channel pair against 1,521 (0.29),
   // lost 120 vs 103 ms in Chromium; under a fused pool, dy's last row and column are zero, leaving
   // 12×12 outputs to compute, F(6×6) with 256 (0.17): 76 vs 109 ms.
-  const dxByWinogradFirst = dxByWinograd && (!checked || winogradShare(mirrored!) <= 1 / 4);
+  const dxByWinogradFirst = dxShare !== null && (!checked || dxShare <= 1 / 4);
   const inputGrad: Conv2DVariant[] = dxByWinogradFirst ? ['winograd'] : [];
   if (checked) inputGrad.push('direct');
   if (dxByWinograd && !dxByWinogradFirst) inputGrad.push('winograd');
