@@ -5,7 +5,7 @@
  * The optional arguments override register-block sizes (for tuning) and pick layers by name.
  */
 import { defaultBlocks, type Conv2DBlocks } from '../shaders/conv2d.ts';
-import { conv2dBackward, conv2dForward, conv2dGeometry } from '../src/layers/conv2d.ts';
+import { conv2dBackward, conv2dForward, conv2dGeometry } from '../src/ops/conv2d.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { createEngine, type Dispatch } from '../src/runtime/engine.ts';
 

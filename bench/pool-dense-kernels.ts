@@ -3,8 +3,8 @@
  * MLP layer: median of several runs after warm-up, each one submit followed by engine.sync().
  *   npx tsx bench/pool-dense-kernels.ts [runs]
  */
-import { denseBackward, denseForward, denseGeometry } from '../src/layers/dense.ts';
-import { maxPoolBackward, maxPoolForward, poolGeometry } from '../src/layers/pooling.ts';
+import { denseBackward, denseForward, denseGeometry } from '../src/ops/dense.ts';
+import { maxPoolBackward, maxPoolForward, poolGeometry } from '../src/ops/pool.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { createEngine, type Dispatch, type Engine } from '../src/runtime/engine.ts';
 import { loadavg } from 'node:os';

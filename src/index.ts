@@ -3,16 +3,8 @@
  *
  *   import { sequential, layers, loadMnist } from 'webgpu-train';
  */
-export { layers } from './layers/factories.ts';
+export * from './layers/all.ts';
 export { mnistCnn, type ModelApi } from './models/mnist-cnn.ts';
-
-export { Activation } from './layers/activation.ts';
-export { Conv2D, type Conv2DConfig } from './layers/conv2d.ts';
-export { Flatten, Reshape, InputLayer } from './layers/core.ts';
-export { Dense, type DenseConfig } from './layers/dense.ts';
-export { Dropout } from './layers/dropout.ts';
-export { Add, Concatenate } from './layers/merge.ts';
-export { MaxPooling2D, type MaxPooling2DConfig } from './layers/pooling.ts';
 export { Layer, type Shape, type ActivationName } from './layers/layer.ts';
 export { sequential, model, input, Sequential, Functional, LayersModel, History } from './model.ts';
 export type { CompileArgs, FitArgs, EvaluateArgs, Callbacks, Logs, NamedWeight, TensorLike } from './model.ts';

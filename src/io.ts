@@ -10,15 +10,9 @@
  * for a malformed file) names what was wrong and where.
  */
 import { version } from '../package.json';
-import { Activation } from './layers/activation.ts';
+import { InputLayer, layerClass, layerClassNames } from './layers/all.ts';
 import { describeValue } from './layers/config.ts';
-import { Conv2D } from './layers/conv2d.ts';
-import { Flatten, InputLayer, Reshape } from './layers/core.ts';
-import { Dense } from './layers/dense.ts';
-import { Dropout } from './layers/dropout.ts';
 import type { Layer, Shape } from './layers/layer.ts';
-import { Add, Concatenate } from './layers/merge.ts';
-import { MaxPooling2D } from './layers/pooling.ts';
 import { topologicalNodes, type GraphNode, type SymbolicTensor } from './graph/symbolic.ts';
 import { Functional, Sequential, type LayersModel, type NamedWeight } from './model.ts';
 import { optimizerConfig, optimizerFromConfig, tfjsSlotNames, type OptimizerConfig } from './optimizers.ts';
@@ -583,25 +577,11 @@ function readWeights(specs: unknown, weightData: unknown): LoadedWeight[] {
   return weights;
 }
 
-/** The layer classes a model.json may name, by Keras class name. */
-const LAYER_CLASSES: Readonly<Record<string, { fromConfig(config: unknown): Layer }>> = {
-  Activation,
-  Add,
-  Concatenate,
-  Conv2D,
-  Dense,
-  Dropout,
-  Flatten,
-  InputLayer,
-  MaxPooling2D,
-  Reshape,
-};
-
 function layerFromConfig(value: unknown, where: string, nameFallback?: string): Layer {
   const entry = asObject(value, where);
   const className = entry.class_name;
-  const cls = typeof className === 'string' && Object.hasOwn(LAYER_CLASSES, className) ? LAYER_CLASSES[className] : undefined;
-  if (!cls) throw new ModelFormatError(`${where}: unknown layer class ${describeValue(className)}; known: ${Object.keys(LAYER_CLASSES).join(', ')}`);
+  const cls = typeof className === 'string' ? layerClass(className) : undefined;
+  if (!cls) throw new ModelFormatError(`${where}: unknown layer class ${describeValue(className)}; known: ${layerClassNames().join(', ')}`);
   let config = entry.config;
   // Functional entries carry the name beside the config; TF.js repeats it inside.
   if (nameFallback !== undefined && config && typeof config === 'object' && !Array.isArray(config) && (config as Record<string, unknown>).name === undefined) {

@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultBlocks, mirroredGeometry, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
-import type { Padding } from '../src/layers/config.ts';
-import { Conv2D, conv2dBackward, conv2dForward, conv2dGeometry, conv2dVariants, pooledForwardVariant } from '../src/layers/conv2d.ts';
-import { maxPoolBackwardFromArgmax, poolGeometry } from '../src/layers/pooling.ts';
+import type { Padding } from '../src/ops/window.ts';
+import { Conv2D } from '../src/layers/conv2d.ts';
+import { conv2dBackward, conv2dForward, conv2dGeometry, conv2dVariants, pooledForwardVariant } from '../src/ops/conv2d.ts';
+import { maxPoolBackwardFromArgmax, poolGeometry } from '../src/ops/pool.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { winogradExtent, winogradLayout } from '../shaders/winograd.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Dense, denseBackward, denseForward, denseGeometry, type DenseGeometry } from '../src/layers/dense.ts';
+import { Dense } from '../src/layers/dense.ts';
+import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from '../src/ops/dense.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import { denseBackwardRef, denseForwardRef } from './reference/dense.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createEngine } from '../src/runtime/engine.ts';
 import { scale } from '../shaders/elementwise.ts';
 import { uploadView, nanBuffer, readF32 } from './helpers.ts';
-import { conv2dGeometry, conv2dVariants } from '../src/layers/conv2d.ts';
+import { conv2dGeometry, conv2dVariants } from '../src/ops/conv2d.ts';
 
 describe('engine runtime', () => {
   it('finds the adapter, caches pipelines and counts work', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { MaxPooling2D, maxPoolBackward, maxPoolForward, poolGeometry, type PoolGeometry } from '../src/layers/pooling.ts';
+import { MaxPooling2D } from '../src/layers/pooling.ts';
+import { maxPoolBackward, maxPoolForward, poolGeometry, type PoolGeometry } from '../src/ops/pool.ts';
 import { Random } from '../src/layers/initializers.ts';
-import type { Padding } from '../src/layers/config.ts';
+import type { Padding } from '../src/ops/window.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import { maxPoolBackward as maxPoolBackwardKernel, maxPoolBackwardCells, maxPoolBackwardGather } from '../shaders/pool.ts';
 import { forEachWindow, maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';

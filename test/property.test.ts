@@ -4,9 +4,9 @@
  * against the float64 references. Each case prints its geometry when it fails.
  */
 import { describe, expect, it } from 'vitest';
-import { conv2dBackward, conv2dForward, conv2dGeometry } from '../src/layers/conv2d.ts';
-import { denseBackward, denseForward, denseGeometry } from '../src/layers/dense.ts';
-import { maxPoolBackward, maxPoolForward, poolGeometry } from '../src/layers/pooling.ts';
+import { conv2dBackward, conv2dForward, conv2dGeometry } from '../src/ops/conv2d.ts';
+import { denseBackward, denseForward, denseGeometry } from '../src/ops/dense.ts';
+import { maxPoolBackward, maxPoolForward, poolGeometry } from '../src/ops/pool.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
 import { denseBackwardRef, denseForwardRef } from './reference/dense.ts';

@@ -16,7 +16,8 @@
 import { fill, sum } from '../../shaders/elementwise.ts';
 import { Activation } from '../layers/activation.ts';
 import { InputLayer } from '../layers/core.ts';
-import { MaxPooling2D, POOL_ARGMAX, poolArgmaxWords } from '../layers/pooling.ts';
+import { MaxPooling2D } from '../layers/pooling.ts';
+import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
 import type { BackwardContext, ForwardContext, Layer } from '../layers/layer.ts';
 import { lossDispatches, type LossName } from '../losses.ts';
 import type { Optimizer } from '../optimizers.ts';

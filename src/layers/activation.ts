@@ -1,4 +1,5 @@
 /** A standalone activation layer (and the softmax the graph appends after `activation: 'softmax'`). */
+import { registerLayer } from './registry.ts';
 import { reluBackward, reluForward, scale } from '../../shaders/elementwise.ts';
 import { softmaxBackward, softmaxForward } from '../../shaders/softmax.ts';
 import type { Dispatch } from '../runtime/engine.ts';
@@ -15,10 +16,16 @@ export function parseActivation(value: unknown, who: string): ActivationName {
   throw new Error(`${who}: activation must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(value)}`);
 }
 
+export interface ActivationConfig {
+  activation: ActivationName;
+  name?: string;
+  inputShape?: readonly number[];
+}
+
 export class Activation extends Layer {
-  readonly className = 'Activation';
+  static override readonly className = 'Activation';
   readonly kind: ActivationName;
-  constructor(config: { activation: ActivationName; name?: string; inputShape?: readonly number[] }) {
+  constructor(config: ActivationConfig) {
     super(config, 'activation');
     this.kind = parseActivation(config?.activation, `layer ${this.name} (Activation)`);
   }
@@ -55,4 +62,12 @@ export class Activation extends Layer {
     const c = kerasConfig('Activation', config, ['activation']);
     return new Activation({ name: c.name as string | undefined, activation: c.activation as ActivationName });
   }
+}
+
+const activationFactories = registerLayer(Activation, {
+  activation: (config: ActivationConfig) => new Activation(config),
+});
+type ActivationFactories = typeof activationFactories;
+declare module './registry.ts' {
+  interface LayerFactories extends ActivationFactories {}
 }

@@ -1,4 +1,5 @@
 /** Layers that move no data: the model input, and reshapes (a view of the same buffer). */
+import { registerLayer } from './registry.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
 import { SymbolicTensor } from '../graph/symbolic.ts';
@@ -6,7 +7,7 @@ import { kerasConfig } from './config.ts';
 import { expectInputs, Layer, type Shape } from './layer.ts';
 
 export class InputLayer extends Layer {
-  readonly className = 'InputLayer';
+  static override readonly className = 'InputLayer';
   readonly shape: Shape;
   constructor(config: { shape: readonly number[]; name?: string }) {
     super({ name: config.name }, 'input');
@@ -62,9 +63,20 @@ abstract class ReshapeLike extends Layer {
   }
 }
 
+export interface FlattenConfig {
+  name?: string;
+  inputShape?: readonly number[];
+}
+
+export interface ReshapeConfig {
+  targetShape: readonly number[];
+  name?: string;
+  inputShape?: readonly number[];
+}
+
 export class Flatten extends ReshapeLike {
-  readonly className = 'Flatten';
-  constructor(config: { name?: string; inputShape?: readonly number[] } = {}) {
+  static override readonly className = 'Flatten';
+  constructor(config: FlattenConfig = {}) {
     super(config, 'flatten');
   }
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
@@ -82,9 +94,9 @@ export class Flatten extends ReshapeLike {
 }
 
 export class Reshape extends ReshapeLike {
-  readonly className = 'Reshape';
+  static override readonly className = 'Reshape';
   readonly targetShape: readonly number[];
-  constructor(config: { targetShape: readonly number[]; name?: string; inputShape?: readonly number[] }) {
+  constructor(config: ReshapeConfig) {
     super(config, 'reshape');
     const t = config?.targetShape;
     if (!Array.isArray(t) || t.length === 0 || t.some((d) => !Number.isInteger(d) || (d <= 0 && d !== -1)) || t.filter((d) => d === -1).length > 1) {
@@ -111,4 +123,14 @@ export class Reshape extends ReshapeLike {
     const c = kerasConfig('Reshape', config, ['target_shape']);
     return new Reshape({ name: c.name as string | undefined, targetShape: c.target_shape as number[] });
   }
+}
+
+registerLayer(InputLayer);
+const coreFactories = {
+  ...registerLayer(Flatten, { flatten: (config: FlattenConfig = {}) => new Flatten(config) }),
+  ...registerLayer(Reshape, { reshape: (config: ReshapeConfig) => new Reshape(config) }),
+};
+type CoreFactories = typeof coreFactories;
+declare module './registry.ts' {
+  interface LayerFactories extends CoreFactories {}
 }

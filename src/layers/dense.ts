@@ -1,76 +1,11 @@
-/**
- * Dense (Keras semantics: applies to the last axis, kernel [in, units]) and the op-level functions
- * it wraps, usable without a layer: denseGeometry, denseForward, denseBackward.
- */
-import * as kernels from '../../shaders/dense.ts';
-import type { DenseGeometry } from '../../shaders/dense.ts';
-import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
-import { formatShape } from '../runtime/tensor.ts';
+/** Dense: the Keras layer over the dense op (src/ops/dense.ts), applied to the last axis. */
+import { registerLayer } from './registry.ts';
+import type { Dispatch } from '../runtime/engine.ts';
+import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from '../ops/dense.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
 import { parseActivation } from './activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
-
-export type { DenseGeometry };
-
-export interface DenseForwardViews {
-  /** [rows, inputs] */
-  x: BufferView;
-  /** [inputs, units] */
-  w: BufferView;
-  /** [units]; required when geometry.bias. */
-  b?: BufferView;
-  /** [rows, units] */
-  y: BufferView;
-}
-
-export interface DenseBackwardViews {
-  x: BufferView;
-  w: BufferView;
-  /** The forward output; read only when relu was fused (its mask). */
-  y?: BufferView;
-  dy: BufferView;
-  /** null when nobody needs the input gradient (the model's first layer): its kernel is skipped. */
-  dx: BufferView | null;
-  dw: BufferView;
-  /** Required when geometry.bias. */
-  db?: BufferView | null;
-}
-
-/** Geometry of a dense op on `[batch, ...inputShape]`: rows are every axis but the last. */
-export function denseGeometry(batch: number, inputShape: Shape, units: number, options: { relu?: boolean; bias?: boolean } = {}, who = 'dense'): DenseGeometry {
-  if (inputShape.length < 1 || !inputShape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new Error(`${who} expects inputs of rank ≥ 1 (without the batch) with positive sizes, got ${formatShape(inputShape)}`);
-  }
-  if (!Number.isInteger(batch) || batch <= 0) throw new Error(`${who}: batch must be a positive integer, got ${batch}`);
-  if (!Number.isInteger(units) || units <= 0) throw new Error(`${who}: units must be a positive integer, got ${units}`);
-  const inputs = inputShape[inputShape.length - 1]!;
-  const rows = batch * inputShape.slice(0, -1).reduce((a, b) => a * b, 1);
-  return { rows, inputs, units, relu: options.relu ?? false, bias: options.bias ?? true };
-}
-
-function required<T>(value: T | null | undefined, what: string): T {
-  if (value == null) throw new Error(`dense: ${what} is required`);
-  return value;
-}
-
-/** y = act(x·W + b). */
-export function denseForward(engine: Engine, g: DenseGeometry, views: DenseForwardViews): Dispatch[] {
-  const b = g.bias ? [required(views.b, 'b (the bias) with bias: true')] : [];
-  return [engine.kernel(kernels.denseForward(g), [views.x, views.w, ...b, views.y])];
-}
-
-/** dx = g·Wᵀ (skipped when views.dx is null), dW = xᵀ·g, db = Σ_rows g; g = dy masked by [y > 0] under relu. */
-export function denseBackward(engine: Engine, g: DenseGeometry, views: DenseBackwardViews): Dispatch[] {
-  const grad = g.relu ? [views.dy, required(views.y, 'y (the forward output) with a fused relu')] : [views.dy];
-  const dispatches: Dispatch[] = [];
-  if (views.dx) dispatches.push(engine.kernel(kernels.denseBackwardInput(g), [...grad, views.w, views.dx]));
-  const db = g.bias ? [required(views.db, 'db (the bias gradient) with bias: true')] : [];
-  dispatches.push(engine.kernel(kernels.denseBackwardWeights(g), [views.x, ...grad, views.dw, ...db]));
-  return dispatches;
-}
-
-// ---- the layer ---------------------------------------------------------------------------
 
 export interface DenseConfig {
   units: number;
@@ -85,7 +20,7 @@ export interface DenseConfig {
 }
 
 export class Dense extends Layer {
-  readonly className = 'Dense';
+  static override readonly className = 'Dense';
   readonly units: number;
   readonly useBias: boolean;
   readonly kernelInitializer: Initializer;
@@ -171,4 +106,12 @@ export class Dense extends Layer {
       biasInitializer: initializerFromConfig(c.bias_initializer, 'Dense: bias_initializer'),
     });
   }
+}
+
+const denseFactories = registerLayer(Dense, {
+  dense: (config: DenseConfig) => new Dense(config),
+});
+type DenseFactories = typeof denseFactories;
+declare module './registry.ts' {
+  interface LayerFactories extends DenseFactories {}
 }

@@ -1,15 +1,23 @@
 /** Dropout: active in training only; at inference it passes its input through as the same buffer. */
+import { registerLayer } from './registry.ts';
 import { dropoutBackward, dropoutForward } from '../../shaders/dropout.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { sizeOf } from '../runtime/tensor.ts';
 import { kerasConfig } from './config.ts';
 import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
 
+export interface DropoutConfig {
+  rate: number;
+  seed?: number;
+  name?: string;
+  inputShape?: readonly number[];
+}
+
 export class Dropout extends Layer {
-  readonly className = 'Dropout';
+  static override readonly className = 'Dropout';
   readonly rate: number;
   readonly seed: number;
-  constructor(config: { rate: number; seed?: number; name?: string; inputShape?: readonly number[] }) {
+  constructor(config: DropoutConfig) {
     super(config, 'dropout');
     const rate = config?.rate;
     if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) {
@@ -51,4 +59,12 @@ export class Dropout extends Layer {
     }
     return new Dropout({ name: c.name as string | undefined, rate: c.rate as number, seed });
   }
+}
+
+const dropoutFactories = registerLayer(Dropout, {
+  dropout: (config: DropoutConfig) => new Dropout(config),
+});
+type DropoutFactories = typeof dropoutFactories;
+declare module './registry.ts' {
+  interface LayerFactories extends DropoutFactories {}
 }

@@ -7,10 +7,9 @@
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import type { Initializer } from './initializers.ts';
 import { SymbolicTensor, isSymbolicTensor, type GraphNode } from '../graph/symbolic.ts';
-import { formatShape } from '../runtime/tensor.ts';
+import { formatShape, type Shape } from '../runtime/tensor.ts';
 
-/** A shape without the batch dimension, e.g. [28, 28, 1]. */
-export type Shape = readonly number[];
+export type { Shape };
 
 export interface WeightSpec {
   /** Keras name suffix: 'kernel' or 'bias'. */
@@ -63,8 +62,11 @@ export interface BackwardContext extends ForwardContext {
 export type ActivationName = 'linear' | 'relu' | 'softmax';
 
 export abstract class Layer {
-  /** Keras class name, shown by summary() and saved in model.json. */
-  abstract readonly className: string;
+  /** Keras class name, shown by summary() and saved in model.json (each class sets its own). */
+  static readonly className: string = 'Layer';
+  get className(): string {
+    return (this.constructor as typeof Layer).className;
+  }
   name: string;
   /** Set on an input layer's successor when the user passes `inputShape`. */
   readonly batchInputShape?: readonly (number | null)[];

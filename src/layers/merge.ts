@@ -1,6 +1,7 @@
 /** Merge layers for functional graphs: elementwise Add and Concatenate along an axis. */
 import { concatSlice } from '../../shaders/concat.ts';
 import { scale, sum } from '../../shaders/elementwise.ts';
+import { registerLayer } from './registry.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
 import { kerasConfig } from './config.ts';
@@ -10,9 +11,18 @@ function expectSeveral(layer: Layer, inputShapes: readonly Shape[]): void {
   if (inputShapes.length < 2) throw new Error(`layer ${layer.name} (${layer.className}) merges at least 2 inputs, got ${inputShapes.length}`);
 }
 
+export interface MergeConfig {
+  name?: string;
+}
+
+export interface ConcatenateConfig extends MergeConfig {
+  /** Keras counts the batch as axis 0; default -1, the last. */
+  axis?: number;
+}
+
 export class Add extends Layer {
-  readonly className = 'Add';
-  constructor(config: { name?: string } = {}) {
+  static override readonly className = 'Add';
+  constructor(config: MergeConfig = {}) {
     super(config, 'add');
   }
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
@@ -42,9 +52,9 @@ export class Add extends Layer {
 }
 
 export class Concatenate extends Layer {
-  readonly className = 'Concatenate';
+  static override readonly className = 'Concatenate';
   readonly axis: number;
-  constructor(config: { axis?: number; name?: string } = {}) {
+  constructor(config: ConcatenateConfig = {}) {
     super(config, 'concatenate');
     this.axis = config.axis ?? -1;
     if (!Number.isInteger(this.axis) || this.axis === 0) {
@@ -101,4 +111,13 @@ export class Concatenate extends Layer {
     const c = kerasConfig('Concatenate', config, ['axis']);
     return new Concatenate({ name: c.name as string | undefined, axis: (c.axis ?? undefined) as number | undefined });
   }
+}
+
+const mergeFactories = {
+  ...registerLayer(Add, { add: (config: MergeConfig = {}) => new Add(config) }),
+  ...registerLayer(Concatenate, { concatenate: (config: ConcatenateConfig = {}) => new Concatenate(config) }),
+};
+type MergeFactories = typeof mergeFactories;
+declare module './registry.ts' {
+  interface LayerFactories extends MergeFactories {}
 }

@@ -3,7 +3,7 @@
  * Conv2D(32,3,relu) → MaxPool(2) → Conv2D(64,3,relu) → MaxPool(2) → Conv2D(128,3,relu) → Flatten → Dense(10,softmax).
  * The CLI, the demo, the benchmark and the tests all build it from here.
  */
-import { layers } from '../layers/factories.ts';
+import { layers } from '../layers/all.ts';
 import { input, model, sequential, type LayersModel } from '../model.ts';
 
 export type ModelApi = 'sequential' | 'functional';

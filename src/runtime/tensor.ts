@@ -8,6 +8,9 @@ export type DType = 'float32' | 'int32' | 'uint8';
 export type TypedArrayFor<D extends DType> = D extends 'float32' ? Float32Array : D extends 'int32' ? Int32Array : Uint8Array;
 export type HostData = Float32Array | Int32Array | Uint8Array;
 
+/** A shape without the batch dimension, e.g. [28, 28, 1]. */
+export type Shape = readonly number[];
+
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

@@ -3,8 +3,8 @@
  * conv(relu) → pool → conv(relu) → pool → conv(relu) → flatten → dense → softmax-crossentropy,
  * then RMSprop with Keras semantics. The model tests compare whole training steps against it.
  */
-import { conv2dGeometry } from '../../src/layers/conv2d.ts';
-import { poolGeometry } from '../../src/layers/pooling.ts';
+import { conv2dGeometry } from '../../src/ops/conv2d.ts';
+import { poolGeometry } from '../../src/ops/pool.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './conv2d.ts';
 import { maxPoolBackwardRef, maxPoolForwardRef } from './pool.ts';
 

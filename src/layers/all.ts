@@ -1,0 +1,12 @@
+/**
+ * Every layer file, imported so that each registers its class and factories (src/layers/registry.ts);
+ * the library's layer exports come from here. A new layer adds its file to this list, nothing else.
+ */
+export * from './activation.ts';
+export * from './conv2d.ts';
+export * from './core.ts';
+export * from './dense.ts';
+export * from './dropout.ts';
+export * from './merge.ts';
+export * from './pooling.ts';
+export { layers, layerClass, layerClassNames, layerFactoryNames, registerLayer, type LayerClass, type LayerFactories } from './registry.ts';

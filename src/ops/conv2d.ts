@@ -1,0 +1,385 @@
+/**
+ * The conv2d op (NHWC input, HWIO kernel, 'valid'/'same' padding, fused ReLU and 2×2 max pool):
+ * its geometry, its variants (direct, Winograd, per-tap, whole-patch) and their selection, and the
+ * dispatches of its forward and backward. Layers wrap it (src/layers/conv2d.ts); so can anyone.
+ */
+import {
+  conv2dBiasGrad,
+  conv2dForward as forwardKernel,
+  conv2dForwardTiled,
+  conv2dInputGrad,
+  conv2dTransposeKernel,
+  conv2dInputGradTiled,
+  conv2dKernelGrad,
+  conv2dKernelGradTiled,
+  conv2dReductionPlan,
+  defaultBlocks,
+  forwardByRows,
+  mirroredGeometry,
+  sumPartials,
+  type Conv2DBlocks,
+  type Conv2DGeometry,
+  type ForwardStore,
+} from '../../shaders/conv2d.ts';
+import { patchesApply, patchProduct, tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
+import { fill, reluBackward } from '../../shaders/elementwise.ts';
+import {
+  winogradApplies,
+  winogradExtent,
+  winogradShare,
+  winogradGradTransform,
+  winogradInputTransform,
+  winogradKernelGradLayout,
+  winogradKernelGradOutput,
+  winogradKernelGradProduct,
+  winogradKernelTransform,
+  winogradLayout,
+  winogradProductLayout,
+  winogradOutputTransform,
+  winogradProduct,
+} from '../../shaders/winograd.ts';
+import { weightsOnly, type BufferView, type Dispatch, type Engine } from '../runtime/engine.ts';
+import type { Shape } from '../runtime/tensor.ts';
+import { windowOutput, type Padding } from './window.ts';
+
+export type { Conv2DGeometry } from '../../shaders/conv2d.ts';
+
+type View = Required<BufferView>;
+
+export interface Conv2DGeometryOptions {
+  batch: number;
+  /** [h, w, c] of one sample. */
+  inputShape: Shape;
+  filters: number;
+  kernelSize: readonly [number, number];
+  strides?: readonly [number, number];
+  padding?: Padding;
+  relu?: boolean;
+  useBias?: boolean;
+}
+
+/** Resolves output size and padding; `who` names the caller in errors. */
+export function conv2dGeometry(options: Conv2DGeometryOptions, who = 'conv2d'): Conv2DGeometry {
+  const { batch, inputShape, filters, kernelSize, strides = [1, 1], padding = 'valid' } = options;
+  if (inputShape.length !== 3 || !inputShape.every(isPositiveInteger)) {
+    throw new Error(`${who}: expected an input of rank 3 [height, width, channels] with positive integer sizes, got [${inputShape.join(', ')}]`);
+  }
+  if (!isPositiveInteger(batch)) throw new Error(`${who}: batch must be a positive integer, got ${batch}`);
+  const [inH, inW, inC] = inputShape as [number, number, number];
+  const [kH, kW] = kernelSize;
+  const [strideH, strideW] = strides;
+  if (padding === 'valid' && (kH > inH || kW > inW)) {
+    throw new Error(`${who}: kernelSize [${kH}, ${kW}] is larger than the input [${inH}, ${inW}] with padding 'valid'; use a smaller kernel or padding 'same'`);
+  }
+  const rows = windowOutput(inH, kH, strideH, padding);
+  const cols = windowOutput(inW, kW, strideW, padding);
+  return {
+    batch,
+    inH,
+    inW,
+    inC,
+    outH: rows.out,
+    outW: cols.out,
+    outC: filters,
+    kH,
+    kW,
+    strideH,
+    strideW,
+    padTop: rows.padBefore,
+    padLeft: cols.padBefore,
+    relu: options.relu ?? false,
+    bias: options.useBias ?? true,
+  };
+}
+
+type Scratch = (byteLength: number, label: string) => View;
+
+export interface Conv2DForwardViews {
+  x: View;
+  w: View;
+  /** Required when geometry.bias. */
+  b?: View;
+  y: View;
+  /** Device memory for intermediate results; without it the forward runs as one direct kernel. */
+  scratch?: Scratch;
+  /** Where to keep results the backward can reuse (Winograd's transformed input). */
+  saved?: Map<string, View>;
+  /**
+   * With Conv2DOptions.pooled: where each pooling window's first-max positions go (a u32 per
+   * pooled pixel and group of 4 channels), for maxPoolBackwardFromArgmax in training.
+   */
+  argmax?: View;
+}
+
+/** The saved entry holding the forward's Winograd-transformed input. */
+const SAVED_TRANSFORMED_INPUT = 'winograd transformed input';
+
+/** How a convolution's forward or input gradient runs. */
+export type Conv2DVariant = 'direct' | 'winograd' | 'taps' | 'patches';
+
+export interface Conv2DOptions {
+  /** Force a variant (tests and benchmarks compare them); by default the first of conv2dVariants(). */
+  forward?: Conv2DVariant;
+  inputGrad?: Conv2DVariant;
+  kernelGrad?: Conv2DVariant;
+  /**
+   * Forward: store the 2×2 max pool (stride 2, 'valid') of the output, never the output itself,
+   * views.y being the pooled tensor (pooledForwardVariant() picks the variant). Backward: the
+   * forward was pooled, so dy is zero outside whole windows and `saved` holds what that forward
+   * kept (its Winograd tiles cover only the windows: Conv2DGeometry.pooledOutput).
+   */
+  pooled?: boolean;
+}
+
+/**
+ * The variants that apply to g on this engine, the default first. GPUs (`tiled` kernels) run the
+ * direct kernels. CPU adapters (`registers`): the forward as Winograd for stride-1 3×3
+ * convolutions where it pays (engine.winograd; winogradApplies), else as one product over whole
+ * patches for few input channels (the first layer), else direct; the input gradient as Winograd
+ * where the mirrored convolution allows, else as the sum of per-tap slice products
+ * (shaders/conv2d-taps.ts) for vector channels, else direct; the kernel gradient as Winograd
+ * wherever it saves half the multiply-adds (small outputs too), else direct. With bounds checks
+ * (browsers), where every load is checked, the input gradient stays direct unless Winograd saves
+ * three quarters (winogradShare), and the forward takes Winograd for small outputs only where it
+ * saves two thirds (winogradApplies).
+ */
+export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
+  if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
+  const checked = engine.robustBufferAccess;
+  const forward: Conv2DVariant[] = [];
+  const mirrored = g.strideH === 1 && g.strideW === 1 ? mirroredGeometry(g) : null;
+  // Winograd's share of the direct input gradient's multiply-adds, where Winograd fits (else null).
+  const dxShare = mirrored && winogradFits(engine, mirrored) ? winogradShare(mirrored) : null;
+  const dxByWinograd = dxShare !== null;
+  // With checks, Winograd's input gradient wins only where it needs under a quarter of the direct
+  // multiply-adds: conv2's 13×13 as F(5×5), 441 values per channel pair against 1,521 (0.29),
+  // lost 120 vs 103 ms in Chromium; under a fused pool, dy's last row and column are zero, leaving
+  // 12×12 outputs to compute, F(6×6) with 256 (0.17): 76 vs 109 ms.
+  const dxByWinogradFirst = dxShare !== null && (!checked || dxShare <= 1 / 4);
+  const inputGrad: Conv2DVariant[] = dxByWinogradFirst ? ['winograd'] : [];
+  if (checked) inputGrad.push('direct');
+  if (dxByWinograd && !dxByWinogradFirst) inputGrad.push('winograd');
+  // Measured at batch 64 (bench/NOTES.md), without checks: forward Winograd 35 ms vs direct 78 vs
+  // taps 71 on conv2, direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient
+  // Winograd 5–14% ahead of taps on conv2 (61 vs 66, 91 vs 105; 19 MB more scratch), taps 32 vs
+  // direct 53 on conv3. With checks: conv2 forward Winograd 54 vs direct 94, dW 50–55 vs 80–94,
+  // input gradient direct 80 vs Winograd 102 vs taps 162; conv3 direct 54 / 65 vs taps 77 / 82;
+  // conv1 patches 10.2 vs direct 11.3 (18.4 before its weights were read with constant indices).
+  // Small outputs (conv3's F(3×3) tile): winogradApplies.
+  if (winogradFits(engine, g, checked ? 1 / 3 : 1 / 2)) forward.push('winograd');
+  if (patchesApply(g)) forward.push('patches');
+  forward.push('direct');
+  if (tapsApply(g, 'forward')) forward.push('taps');
+  if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
+  if (!checked) inputGrad.push('direct');
+  const kernelGrad: Conv2DVariant[] = winogradFits(engine, g, 1 / 2) ? ['winograd', 'direct'] : ['direct'];
+  return { forward, inputGrad, kernelGrad };
+}
+
+function winogradFits(engine: Engine, g: Conv2DGeometry, smallOutputShare = 0): boolean {
+  if (!engine.winograd || !winogradApplies(g, smallOutputShare)) return false;
+  const L = winogradProductLayout(g, engine.robustBufferAccess);
+  const maxBytes = Math.min(engine.limits.maxBufferSize, engine.limits.maxStorageBufferBindingSize);
+  return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && engine.limits.minStorageBufferOffsetAlignment <= 256;
+}
+
+function pickVariant(available: Conv2DVariant[], forced: Conv2DVariant | undefined, what: string): Conv2DVariant {
+  if (!forced) return available[0]!;
+  if (!available.includes(forced)) throw new Error(`conv2d: the ${what} variant '${forced}' does not apply here (available: ${available.join(', ')})`);
+  return forced;
+}
+
+/** One slice of a buffer of equal slices. */
+function slice(view: View, index: number, floats: number): View {
+  return { buffer: view.buffer, offset: view.offset + index * floats * 4, size: floats * 4 };
+}
+
+/**
+ * The forward variant that runs with Conv2DOptions.pooled: the first (or the forced one) whose
+ * kernels can pool before storing, Winograd's output transform or the direct pixel-block kernel;
+ * null where none can (products over taps or patches, the by-rows kernel, GPU tiles), and the
+ * pool then runs after the forward. Inference on the CPU adapter: conv1 with checks 26.6 → 14.9 ms
+ * for conv + pool (the 4× smaller store is most of it), conv2 (Winograd) 71 → 70 with checks,
+ * 43 → 39 without; without checks conv1's patches + pool (16.3) ≈ direct pooled (15.1).
+ */
+export function pooledForwardVariant(engine: Engine, g: Conv2DGeometry, options: Conv2DOptions = {}): Conv2DVariant | null {
+  if (engine.kernelStyle === 'tiled' || g.outH < 2 || g.outW < 2) return null;
+  const available = conv2dVariants(engine, pooledGeometry(g, true)).forward;
+  const candidates = options.forward ? [pickVariant(available, options.forward, 'forward')] : available;
+  return candidates.find((v) => v === 'winograd' || (v === 'direct' && !forwardByRows(g))) ?? null;
+}
+
+/** g as a pooled forward (and its backward) see it: `pooled` sets Conv2DGeometry.pooledOutput. */
+function pooledGeometry(g: Conv2DGeometry, pooled: boolean | undefined): Conv2DGeometry {
+  return pooled ? { ...g, pooledOutput: true } : g;
+}
+
+/** The variant (conv2dVariants; direct without scratch) picks the kernels; `blocks` sizes the direct registers kernels. */
+export function conv2dForward(engine: Engine, geometry: Conv2DGeometry, views: Conv2DForwardViews, blocks: Conv2DBlocks = defaultBlocks(geometry), options: Conv2DOptions = {}): Dispatch[] {
+  const pooled = !!options.pooled;
+  const g = pooledGeometry(geometry, pooled);
+  const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
+  const store: ForwardStore = !pooled ? 'output' : views.argmax ? 'pooled+argmax' : 'pooled';
+  const outputs = store === 'pooled+argmax' ? [views.y, views.argmax!] : [views.y];
+  const variant = pooled ? pooledForwardVariant(engine, g, options) : views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
+  if (!variant || (pooled && !views.scratch)) throw new Error('conv2d: this forward cannot pool its output (see pooledForwardVariant; it needs scratch memory)');
+  if (variant === 'winograd') return winograd(engine, g, { x: views.x, w: views.w, b: b[0], outputs }, false, views.scratch!, views.saved, store);
+  if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
+  if (variant === 'patches') return [engine.kernel(patchProduct(g, engine.robustBufferAccess), [views.x, views.w, views.y, ...b])];
+  const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks, store);
+  return [engine.kernel(kernel, [views.x, views.w, ...b, ...outputs])];
+}
+
+/**
+ * The convolution as a sum of per-tap slice products (shaders/conv2d-taps.ts): forward
+ * y = act(b + Σ_t shift_t(x)·W_t), input gradient dx = Σ_t unshift_t(dy·W_tᵀ) into a zeroed dx.
+ */
+function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: View; w: View; b?: View; dst: View }, scratch: Scratch): Dispatch[] {
+  const checked = engine.robustBufferAccess;
+  const L = tapLayout(g, mode, checked);
+  const slices = scratch(L.floats * 4, 'conv2d tap slices');
+  const dispatches = [weightsOnly(engine.kernel(tapSlices(g, mode, checked), [views.w, slices]))];
+  if (mode === 'inputGrad') dispatches.push(engine.kernel(fill(views.dst.size / 4, 0), [views.dst]));
+  for (let tap = 0; tap < L.taps; tap++) {
+    const role: TapRole = L.taps === 1 ? 'only' : tap === 0 ? 'first' : tap === L.taps - 1 ? 'last' : 'middle';
+    const product = tapProduct(g, mode, role, checked);
+    const bias = mode === 'forward' && g.bias && (role === 'last' || role === 'only') ? [views.b!] : [];
+    for (let group = 0; group < L.groups; group++) {
+      dispatches.push(engine.kernel(product, [views.src, slice(slices, tap * L.groups + group, L.slice), views.dst, ...bias]));
+    }
+  }
+  return dispatches;
+}
+
+/**
+ * y = conv(x, w) + b through Winograd's transforms (shaders/winograd.ts): kernel and input
+ * transforms, one product per position and column group (each bound to its own slices), output
+ * transform. `flipped`: w is the kernel of the convolution g mirrors (the input gradient's case).
+ * `outputs`: y (pooled for a pooled `store`), then the argmax view for 'pooled+argmax'.
+ */
+function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; outputs: View[] }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>, store: ForwardStore = 'output'): Dispatch[] {
+  const checked = engine.robustBufferAccess;
+  const L = winogradProductLayout(g, checked);
+  const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
+  const v = scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
+  saved?.set(SAVED_TRANSFORMED_INPUT, v);
+  const m = scratch(L.mFloats * 4, 'winograd products');
+  const product = winogradProduct(g, checked);
+  const dispatches = [weightsOnly(engine.kernel(winogradKernelTransform(g, flipped, checked), [views.w, u])), engine.kernel(winogradInputTransform(g), [views.x, v])];
+  for (let p = 0; p < L.positions; p++) {
+    for (let group = 0; group < L.groups; group++) {
+      const s = p * L.groups + group;
+      dispatches.push(engine.kernel(product, [slice(v, p, L.vSlice), slice(u, s, L.uSlice), slice(m, s, L.mSlice)]));
+    }
+  }
+  dispatches.push(engine.kernel(winogradOutputTransform(g, store, checked), [m, ...(g.bias ? [views.b!] : []), ...views.outputs]));
+  return dispatches;
+}
+
+/**
+ * dW through Winograd's transforms (shaders/winograd.ts): V of x as in the forward, Y of dy,
+ * the products over chunks of tiles, and their sum's transform back to taps.
+ */
+function winogradKernelGrad(engine: Engine, g: Conv2DGeometry, views: { x: View; dy: View; dw: View }, scratch: Scratch, saved?: Map<string, View>): Dispatch[] {
+  const L = winogradLayout(g);
+  const KG = winogradKernelGradLayout(g);
+  // The forward's transformed input when it kept one (the same plan, so the same x and layout).
+  const kept = saved?.get(SAVED_TRANSFORMED_INPUT);
+  const v = kept ?? scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
+  const y = scratch(KG.yFloats * 4, 'winograd transformed dy');
+  const partials = scratch(KG.partialFloats * 4, 'winograd dW partial sums');
+  return [
+    ...(kept ? [] : [engine.kernel(winogradInputTransform(g), [views.x, v])]),
+    engine.kernel(winogradGradTransform(g), [views.dy, y]),
+    engine.kernel(winogradKernelGradProduct(g), [v, y, partials]),
+    engine.kernel(winogradKernelGradOutput(g), [partials, views.dw]),
+  ];
+}
+
+export interface Conv2DBackwardViews {
+  x: View;
+  w: View;
+  /** The forward output (read only when the ReLU was fused). */
+  y: View;
+  dy: View;
+  /** null when nobody needs the input gradient (the first layer). */
+  dx: View | null;
+  dw: View;
+  /** Required when geometry.bias. */
+  db?: View | null;
+  /** Device memory for the masked dy, the dW/db partial sums and the input gradient's transforms. */
+  scratch: Scratch;
+  /** What the forward kept (conv2dForward's `saved`), when it ran in the same plan. */
+  saved?: Map<string, View>;
+}
+
+export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: Conv2DBackwardViews, blocks: Conv2DBlocks = defaultBlocks(geometry), options: Conv2DOptions = {}): Dispatch[] {
+  const dispatches: Dispatch[] = [];
+  let dy = views.dy;
+  if (geometry.relu) {
+    // Mask dy by the fused ReLU once: dx, dW and db would each read y beside dy (cost measured in bench/NOTES.md).
+    const n = geometry.batch * geometry.outH * geometry.outW * geometry.outC;
+    dy = views.scratch(n * 4, 'conv2d masked dy');
+    dispatches.push(engine.kernel(reluBackward(n), [views.y, views.dy, dy]));
+  }
+  // The kernels below see dy after the ReLU: their geometry has none.
+  const g: Conv2DGeometry = { ...pooledGeometry(geometry, options.pooled), relu: false };
+  const tiled = engine.kernelStyle === 'tiled';
+  const variants = conv2dVariants(engine, g);
+
+  if (views.dx) {
+    const variant = pickVariant(variants.inputGrad, options.inputGrad, 'input gradient');
+    if (variant === 'winograd') {
+      const mirrored = mirroredGeometry(g);
+      // Outputs past the tiles' extent are zeros (a pooled forward's dy is zero past its windows).
+      const { height, width } = winogradExtent(mirrored);
+      if (height < mirrored.outH || width < mirrored.outW) dispatches.push(engine.kernel(fill(g.batch * g.inH * g.inW * g.inC, 0), [views.dx]));
+      dispatches.push(...winograd(engine, mirrored, { x: dy, w: views.w, outputs: [views.dx] }, true, views.scratch));
+    } else if (variant === 'taps') {
+      dispatches.push(...byTaps(engine, g, 'inputGrad', { src: dy, w: views.w, dst: views.dx }, views.scratch));
+    } else if (tiled) {
+      dispatches.push(engine.kernel(conv2dInputGradTiled(g), [dy, views.w, views.dx]));
+    } else {
+      const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
+      dispatches.push(engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [dy, wt, views.dx]));
+    }
+  }
+
+  const dwByWinograd = pickVariant(variants.kernelGrad, options.kernelGrad, 'kernel gradient') === 'winograd';
+  const kernelFloats = g.kH * g.kW * g.inC * g.outC;
+  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
+  // The direct dW's and db's partials take turns in one scratch buffer (dispatches run in order).
+  const dwPartials = !dwByWinograd && plan.dwChunks > 1 ? plan.dwChunks * kernelFloats : 0;
+  const dbPartials = g.bias && plan.dbChunks > 1 ? plan.dbChunks * g.outC : 0;
+  const partials = dwPartials || dbPartials ? views.scratch(Math.max(dwPartials, dbPartials) * 4, 'conv2d partial sums') : null;
+  if (dwByWinograd) {
+    dispatches.push(...winogradKernelGrad(engine, g, { x: views.x, dy, dw: views.dw }, views.scratch, views.saved));
+  } else {
+    const kernel = tiled ? conv2dKernelGradTiled(g) : conv2dKernelGrad(g, blocks);
+    if (dwPartials && partials) {
+      dispatches.push(engine.kernel(kernel, [dy, views.x, partials]), engine.kernel(sumPartials(kernelFloats, plan.dwChunks), [partials, views.dw]));
+    } else {
+      dispatches.push(engine.kernel(kernel, [dy, views.x, views.dw]));
+    }
+  }
+  if (g.bias) {
+    const db = required(views.db, 'db (the bias gradient)');
+    if (dbPartials && partials) {
+      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, partials]), engine.kernel(sumPartials(g.outC, plan.dbChunks), [partials, db]));
+    } else {
+      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, db]));
+    }
+  }
+  return dispatches;
+}
+
+function required<T>(value: T | null | undefined, what: string): T {
+  if (value == null) throw new Error(`conv2d: ${what} is required with useBias`);
+  return value;
+}
+
+// ---- the layer ---------------------------------------------------------------------------
+
+function isPositiveInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+}
