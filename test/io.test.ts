@@ -11,7 +11,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { input, layers, loadModel, model, ModelFormatError, optimizers, sequential, tensor, type LayersModel, type ModelArtifacts, type Tensor } from '../src/index.ts';
-import { modelJSON } from '../src/io.ts';
+import { modelJSON } from '../src/io/artifacts.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { randomArray, relL2, useEngine } from './helpers.ts';
 

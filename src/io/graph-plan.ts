@@ -1,0 +1,184 @@
+/**
+ * The Keras topology in model.json → a graph plan: the layers built from their configs and wired,
+ * Sequential or functional, with the weights the model will have, checked before any model exists.
+ */
+import { topologicalNodes, type SymbolicTensor } from '../graph/symbolic.ts';
+import { InputLayer, layerClass, layerClassNames } from '../layers/all.ts';
+import { describeValue } from '../layers/config.ts';
+import type { Layer, Shape } from '../layers/layer.ts';
+import { Functional, Sequential, type LayersModel } from '../model.ts';
+import { describe } from '../runtime/tensor.ts';
+import { asObject, ModelFormatError } from './artifacts.ts';
+
+function layerFromConfig(value: unknown, where: string, nameFallback?: string): Layer {
+  const entry = asObject(value, where);
+  const className = entry.class_name;
+  const cls = typeof className === 'string' ? layerClass(className) : undefined;
+  if (!cls) throw new ModelFormatError(`${where}: unknown layer class ${describeValue(className)}; known: ${layerClassNames().join(', ')}`);
+  let config = entry.config;
+  // Functional entries carry the name beside the config; TF.js repeats it inside.
+  if (nameFallback !== undefined && config && typeof config === 'object' && !Array.isArray(config) && (config as Record<string, unknown>).name === undefined) {
+    config = { ...config, name: nameFallback };
+  }
+  try {
+    return cls.fromConfig(config);
+  } catch (err) {
+    throw new ModelFormatError(`${where}: ${(err as Error).message}`);
+  }
+}
+
+/** A model's graph read from the topology, not yet a model: the weights it will have, and how to build it. */
+export interface GraphPlan {
+  weights: { name: string; shape: Shape }[];
+  build(): LayersModel;
+}
+
+function batchInputShape(value: unknown, where: string): (number | null)[] {
+  if (!Array.isArray(value) || value.length < 2 || !(value[0] === null || (Number.isInteger(value[0]) && value[0] > 0)) || !value.slice(1).every((d) => Number.isInteger(d) && d > 0)) {
+    throw new ModelFormatError(`${where}: batch_input_shape must be [batch, ...shape] of positive integers (batch may be null), got ${describeValue(value)}`);
+  }
+  return value as (number | null)[];
+}
+
+function layerWeights(layer: Layer, inputShapes: readonly Shape[]): { name: string; shape: Shape }[] {
+  return layer.weightSpecs(inputShapes).map((s) => ({ name: `${layer.name}/${s.name}`, shape: s.shape }));
+}
+
+function sequentialPlan(config: unknown, where: string): GraphPlan {
+  const list = Array.isArray(config) ? config : asObject(config, where).layers;
+  const name = Array.isArray(config) ? undefined : (config as Record<string, unknown>).name;
+  if (name !== undefined && typeof name !== 'string') throw new ModelFormatError(`${where}.name must be a string, got ${describe(name)}`);
+  if (!Array.isArray(list) || list.length === 0) throw new ModelFormatError(`${where}.layers must be a non-empty array, got ${describe(list)}`);
+  const entries = list.map((value, i) => ({ value: asObject(value, `${where}.layers[${i}]`), where: `${where}.layers[${i}]` }));
+  // Keras (Python) lists the InputLayer; TF.js puts batch_input_shape on the first layer.
+  const first = entries[0]!;
+  const shapeFrom = first.value.config && typeof first.value.config === 'object' ? (first.value.config as Record<string, unknown>).batch_input_shape : undefined;
+  const batchShape = batchInputShape(shapeFrom, `${first.where} (the first layer)`);
+  const listsInput = first.value.class_name === 'InputLayer';
+  if (listsInput) layerFromConfig(first.value, `${first.where} (InputLayer)`);
+  const stack = listsInput ? entries.slice(1) : entries;
+  if (stack.length === 0) throw new ModelFormatError(`${where}.layers has only an InputLayer`);
+  const layers = stack.map((e) => {
+    const layer = layerFromConfig(e.value, `${e.where} (${describeValue(e.value.class_name)})`);
+    if (layer instanceof InputLayer) throw new ModelFormatError(`${e.where}: an InputLayer can only come first in a Sequential model`);
+    return layer;
+  });
+  // Shapes and weights layer by layer, before the model allocates any weights.
+  const weights: GraphPlan['weights'] = [];
+  let shape: Shape = batchShape.slice(1) as number[];
+  layers.forEach((layer, i) => {
+    try {
+      const next = layer.computeOutputShape([shape]);
+      weights.push(...layerWeights(layer, [shape]));
+      shape = next;
+    } catch (err) {
+      throw new ModelFormatError(`${stack[i]!.where} (${layer.className} '${layer.name}'): ${(err as Error).message}`);
+    }
+  });
+  return {
+    weights,
+    build: () => {
+      const model = new Sequential({ layers, name });
+      model.build(batchShape);
+      return model;
+    },
+  };
+}
+
+/** [layerName, 0, 0(, {})]: a reference to a layer's only output (no shared layers, single outputs). */
+function tensorRef(value: unknown, where: string): string {
+  if (!Array.isArray(value) || typeof value[0] !== 'string' || value[1] !== 0 || value[2] !== 0 || value.length > 4) {
+    throw new ModelFormatError(`${where} must be [layerName, 0, 0, {}], got ${describeValue(value)}`);
+  }
+  const kwargs = value[3];
+  if (kwargs !== undefined && (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs) || Object.keys(kwargs).length > 0)) {
+    throw new ModelFormatError(`${where}: call arguments ${describeValue(kwargs)} are not supported`);
+  }
+  return value[0];
+}
+
+function functionalPlan(config: unknown, where: string): GraphPlan {
+  const c = asObject(config, where);
+  if (c.name !== undefined && typeof c.name !== 'string') throw new ModelFormatError(`${where}.name must be a string, got ${describe(c.name)}`);
+  if (!Array.isArray(c.layers) || c.layers.length === 0) throw new ModelFormatError(`${where}.layers must be a non-empty array, got ${describe(c.layers)}`);
+  const nodes = new Map<string, { layer: Layer; inputs: string[]; where: string }>();
+  c.layers.forEach((value, i) => {
+    const at = `${where}.layers[${i}]`;
+    const entry = asObject(value, at);
+    if (typeof entry.name !== 'string' || entry.name === '') throw new ModelFormatError(`${at}: name must be a non-empty string, got ${describe(entry.name)}`);
+    const named = `${at} (${describeValue(entry.class_name)} '${entry.name}')`;
+    const layer = layerFromConfig(entry, named, entry.name);
+    if (layer.name !== entry.name) throw new ModelFormatError(`${named}: its config names it '${layer.name}'`);
+    if (nodes.has(layer.name)) throw new ModelFormatError(`${named}: a second layer named '${layer.name}'`);
+    const inbound = entry.inbound_nodes;
+    if (!Array.isArray(inbound)) throw new ModelFormatError(`${named}: inbound_nodes must be an array, got ${describe(inbound)}`);
+    const isInput = layer instanceof InputLayer;
+    if (isInput && inbound.length !== 0) throw new ModelFormatError(`${named}: an InputLayer has no inbound nodes`);
+    if (!isInput && inbound.length !== 1) {
+      throw new ModelFormatError(`${named}: has ${inbound.length} inbound nodes; a layer must be applied exactly once (shared layers are not supported)`);
+    }
+    const inputs = isInput ? [] : inbound[0];
+    if (!Array.isArray(inputs) || (!isInput && inputs.length === 0)) throw new ModelFormatError(`${named}: inbound_nodes[0] must be a non-empty array of [layerName, 0, 0, {}]`);
+    nodes.set(layer.name, { layer, inputs: inputs.map((r, k) => tensorRef(r, `${named}.inbound_nodes[0][${k}]`)), where: named });
+  });
+  const inputEntries = [...nodes.values()].filter((n) => n.layer instanceof InputLayer);
+  if (inputEntries.length !== 1) throw new ModelFormatError(`${where}: the model needs exactly one InputLayer (multi-input models are not supported), found ${inputEntries.length}`);
+  const declared = (key: 'input_layers' | 'output_layers'): string => {
+    const list = c[key];
+    if (!Array.isArray(list) || list.length !== 1) throw new ModelFormatError(`${where}.${key} must list one [layerName, 0, 0] (multi-input/output models are not supported), got ${describeValue(list)}`);
+    const name = tensorRef(list[0], `${where}.${key}[0]`);
+    if (!nodes.has(name)) throw new ModelFormatError(`${where}.${key} names '${name}', which is not among the layers`);
+    return name;
+  };
+  const inputName = declared('input_layers');
+  const outputName = declared('output_layers');
+  if (!(nodes.get(inputName)!.layer instanceof InputLayer)) throw new ModelFormatError(`${where}.input_layers names '${inputName}', which is not an InputLayer`);
+  // Apply each layer once its inputs exist; Keras lists them in order, but need not.
+  const tensors = new Map<string, SymbolicTensor>();
+  const input = (nodes.get(inputName)!.layer as InputLayer).symbolicOutput();
+  tensors.set(inputName, input);
+  let pending = [...nodes.values()].filter((n) => !(n.layer instanceof InputLayer));
+  while (pending.length > 0) {
+    const ready = pending.filter((n) => n.inputs.every((name) => tensors.has(name)));
+    if (ready.length === 0) {
+      const stuck = pending[0]!;
+      const unknown = stuck.inputs.find((name) => !nodes.has(name));
+      throw new ModelFormatError(unknown !== undefined ? `${stuck.where}: its input '${unknown}' is not among the layers` : `${stuck.where}: its inputs form a cycle`);
+    }
+    for (const n of ready) {
+      try {
+        tensors.set(n.layer.name, n.layer.apply(n.inputs.map((name) => tensors.get(name)!)));
+      } catch (err) {
+        throw new ModelFormatError(`${n.where}: ${(err as Error).message}`);
+      }
+    }
+    pending = pending.filter((n) => !ready.includes(n));
+  }
+  const output = tensors.get(outputName)!;
+  const graph = topologicalNodes([output]);
+  const reachable = new Set(graph.map((n) => n.layer.name));
+  for (const n of nodes.values()) {
+    if (!reachable.has(n.layer.name)) throw new ModelFormatError(`${n.where}: not connected to the output '${outputName}'`);
+  }
+  const name = c.name as string | undefined;
+  return {
+    weights: graph.flatMap((n) => layerWeights(n.layer, n.inputs.map((t) => t.shape))),
+    build: () => new Functional({ inputs: input, outputs: output, name }),
+  };
+}
+
+/** The plan for model.json's `modelTopology` (TF.js's, or Keras's wrapped in model_config). */
+export function graphPlan(value: unknown): GraphPlan {
+  if (value instanceof ArrayBuffer) throw new ModelFormatError('modelTopology is binary (a graph model); only layers models can be loaded');
+  let topology = asObject(value, 'modelTopology');
+  let where = 'modelTopology';
+  // Keras (Python) wraps the model in model_config.
+  if (topology.model_config !== undefined) {
+    topology = asObject(topology.model_config, 'modelTopology.model_config');
+    where = 'modelTopology.model_config';
+  }
+  const className = topology.class_name;
+  if (className === 'Sequential') return sequentialPlan(topology.config, `${where}.config`);
+  if (className === 'Model' || className === 'Functional') return functionalPlan(topology.config, `${where}.config`);
+  throw new ModelFormatError(`${where}.class_name: unknown model class ${describeValue(className)}; known: Sequential, Model, Functional`);
+}

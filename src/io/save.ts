@@ -1,0 +1,169 @@
+/**
+ * A model → the TF.js layers format's artifacts: the Keras topology, the weights in TF.js's order
+ * and, with `includeOptimizer`, the optimizer's iteration count and slots in TF.js's layout (group
+ * 'optimizer': `iter` first, then each slot for every weight). It knows a model only as a
+ * SavableModel, so that src/model.ts can import it for `save()` without an import cycle.
+ */
+import { version } from '../../package.json';
+import type { GraphNode, SymbolicTensor } from '../graph/symbolic.ts';
+import { InputLayer } from '../layers/core.ts';
+import type { Layer } from '../layers/layer.ts';
+import { optimizerConfig, tfjsSlotNames, type Optimizer } from '../optimizers.ts';
+import { describe } from '../runtime/tensor.ts';
+import { artifactsInfo, LAYERS_MODEL_FORMAT, type ModelArtifacts, type ModelTopology, type SaveOptions, type SaveResult, type SaveTarget, type WeightsManifestEntry } from './artifacts.ts';
+import { writeArtifacts } from './write.ts';
+
+/** A weight or optimizer slot by name, as a model hands it over. */
+export interface SavedWeight {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * What saving reads from a model (LayersModel has it all). Declared here, not imported from
+ * src/model.ts, because model.ts imports this file for `save()`.
+ */
+export interface SavableModel {
+  readonly name: string;
+  /** Layers in graph order, the InputLayer first for functional models. */
+  readonly layers: readonly Layer[];
+  readonly inputs: readonly SymbolicTensor[];
+  readonly outputs: readonly SymbolicTensor[];
+  /** Only Sequential models take `add(layer)`: it is what tells their topology from a functional one. */
+  readonly add?: unknown;
+  readonly compileConfig: { loss: string; optimizer: Optimizer; metrics: string[] } | undefined;
+  getWeights(): Promise<SavedWeight[]>;
+  getOptimizerState(): Promise<{ iterations: number; slots: readonly SavedWeight[] }>;
+}
+
+/** The model's artifacts as TF.js's `LayersModel.save()` hands them to an IOHandler. */
+export async function modelArtifacts(model: SavableModel, options: SaveOptions = {}): Promise<ModelArtifacts> {
+  if (options === null || typeof options !== 'object') throw new TypeError(`save(): options must be { includeOptimizer? }, got ${describe(options)}`);
+  const includeOptimizer = options.includeOptimizer ?? false;
+  if (typeof includeOptimizer !== 'boolean') throw new TypeError(`save(): includeOptimizer must be true or false, got ${describe(includeOptimizer)}`);
+  const compiled = model.compileConfig;
+  if (includeOptimizer && !compiled) throw new Error(`save(): includeOptimizer needs a compiled model (model ${model.name} has no optimizer yet)`);
+  const modelTopology = topology(model);
+  const weights = inTfjsOrder(model, await model.getWeights());
+  const entries: { spec: WeightsManifestEntry; data: Float32Array | Int32Array }[] = weights.map((w) => ({ spec: { name: w.name, shape: w.shape, dtype: 'float32' }, data: w.data }));
+  if (includeOptimizer && compiled) {
+    const state = await model.getOptimizerState();
+    entries.push({ spec: { name: 'iter', shape: [], dtype: 'int32', group: 'optimizer' }, data: Int32Array.of(state.iterations) });
+    const slots = new Map(state.slots.map((s) => [s.name, s.data]));
+    for (const slot of tfjsSlotNames(compiled.optimizer)) {
+      for (const w of weights) {
+        const name = `${w.name}/${slot}`;
+        // Slots TF.js keeps and we do not (RMSProp's momentum at momentum 0) are zeros.
+        entries.push({ spec: { name, shape: w.shape, dtype: 'float32', group: 'optimizer' }, data: slots.get(name) ?? new Float32Array(w.data.length) });
+      }
+    }
+  }
+  const weightData = new Uint8Array(entries.reduce((n, e) => n + e.data.byteLength, 0));
+  let offset = 0;
+  for (const e of entries) {
+    weightData.set(new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength), offset);
+    offset += e.data.byteLength;
+  }
+  return {
+    modelTopology,
+    weightSpecs: entries.map((e) => e.spec),
+    weightData: weightData.buffer,
+    format: LAYERS_MODEL_FORMAT,
+    generatedBy: `webgpu-train v${version}`,
+    convertedBy: null,
+    // TF.js writes it only with includeOptimizer; Keras whenever the model is compiled, as here.
+    ...(compiled && {
+      trainingConfig: { loss: snakeCase(compiled.loss), metrics: compiled.metrics, optimizer_config: optimizerConfig(compiled.optimizer) },
+    }),
+  };
+}
+
+/**
+ * The weights in the order of TF.js's `model.trainableWeights`, with which its optimizers pair their
+ * saved slots by position. TF.js's Container orders layers by decreasing longest distance to the
+ * output, ties by a depth-first walk from the output that numbers each node before its inputs; for
+ * a Sequential model (and any chain) that is our order.
+ */
+function inTfjsOrder(model: SavableModel, weights: SavedWeight[]): SavedWeight[] {
+  const walk = new Map<GraphNode, number>();
+  const postorder: GraphNode[] = [];
+  const visit = (node: GraphNode) => {
+    if (walk.has(node)) return;
+    walk.set(node, walk.size);
+    for (const t of node.inputs) visit(t.producer);
+    postorder.push(node);
+  };
+  visit(model.outputs[0]!.producer);
+  const depth = new Map<GraphNode, number>();
+  // Reversed, the postorder lists every node before its inputs.
+  for (const node of postorder.reverse()) {
+    const d = depth.get(node) ?? 0;
+    depth.set(node, d);
+    for (const t of node.inputs) depth.set(t.producer, Math.max(d + 1, depth.get(t.producer) ?? 0));
+  }
+  const ordered = postorder.sort((a, b) => depth.get(b)! - depth.get(a)! || walk.get(a)! - walk.get(b)!);
+  const rank = new Map(ordered.map((node, i) => [node.layer.name, i]));
+  // Weight names are `<layer>/<kernel|bias>`; a stable sort keeps kernel before bias.
+  const layerOf = (w: SavedWeight) => w.name.slice(0, w.name.lastIndexOf('/'));
+  return [...weights].sort((a, b) => rank.get(layerOf(a))! - rank.get(layerOf(b))!);
+}
+
+/**
+ * Sequential models are the ones that take `add(layer)`; `instanceof Sequential` would need
+ * src/model.ts, which imports this file.
+ */
+function isSequential(model: SavableModel): boolean {
+  return typeof model.add === 'function';
+}
+
+/** The Keras topology: Sequential (the first layer carries batch_input_shape) or a functional 'Model'. */
+function topology(model: SavableModel): ModelTopology {
+  const layers = model.layers;
+  const seen = new Set<string>();
+  for (const layer of layers) {
+    if (seen.has(layer.name)) throw new Error(`save(): model ${model.name} has two layers named '${layer.name}'; names must be unique to name the weights`);
+    seen.add(layer.name);
+  }
+  const input = model.inputs[0]!;
+  const output = model.outputs[0]!;
+  const meta = { keras_version: `webgpu-train ${version}`, backend: 'webgpu' };
+  if (isSequential(model)) {
+    const stack = layers.filter((l) => !(l instanceof InputLayer));
+    return {
+      class_name: 'Sequential',
+      config: {
+        name: model.name,
+        layers: stack.map((l, i) => ({ class_name: l.className, config: i === 0 ? { ...l.getConfig(), batch_input_shape: input.batchShape, dtype: 'float32' } : l.getConfig() })),
+      },
+      ...meta,
+    };
+  }
+  const ref = (t: SymbolicTensor) => [t.producer.layer.name, 0, 0];
+  return {
+    class_name: 'Model',
+    config: {
+      name: model.name,
+      layers: layers.map((l) => ({
+        name: l.name,
+        class_name: l.className,
+        config: l.getConfig(),
+        inbound_nodes: l.node && l.node.inputs.length > 0 ? [l.node.inputs.map((t) => [...ref(t), {}])] : [],
+      })),
+      input_layers: [ref(input)],
+      output_layers: [ref(output)],
+    },
+    ...meta,
+  };
+}
+
+function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** `model.save(target, options)`. */
+export async function saveModel(model: SavableModel, target: SaveTarget, options: SaveOptions = {}): Promise<SaveResult> {
+  const artifacts = await modelArtifacts(model, options);
+  await writeArtifacts(target, artifacts);
+  return { modelArtifactsInfo: artifactsInfo(artifacts) };
+}
