@@ -72,6 +72,8 @@ export interface NamedWeight {
   name: string;
   shape: number[];
   data: Float32Array;
+  /** From getWeights(): whether the optimizer updates it (setWeights ignores this). */
+  trainable?: boolean;
 }
 
 export class History {
@@ -105,6 +107,26 @@ interface ModelWeight {
   size: number;
   /** Offset in floats inside the flat parameter buffer (aligned for binding). */
   offset: number;
+  /** The host value, authoritative until the model has device state. */
+  host: Float32Array;
+}
+
+/**
+ * Whether the optimizer updates a weight: its layer is trainable and the weight is not state
+ * (BatchNormalization's moving statistics are `trainable: false` in their spec).
+ */
+function isTrainable(w: ModelWeight): boolean {
+  return w.layer.trainable && w.spec.trainable !== false;
+}
+
+/** TF.js's weight order: every trainable weight in layer order, then every non-trainable one. */
+function inWeightOrder(weights: readonly ModelWeight[]): ModelWeight[] {
+  return [...weights.filter(isTrainable), ...weights.filter((w) => !isTrainable(w))];
+}
+
+/** Which weights are trainable, in graph order: the device layout holds as long as this does. */
+function layoutKey(weights: readonly ModelWeight[]): string {
+  return weights.map((w) => (isTrainable(w) ? 'T' : 'N')).join('');
 }
 
 interface Compiled {
@@ -117,7 +139,11 @@ interface Compiled {
 /** GPU-side state of a model on one engine. */
 interface DeviceState {
   engine: Engine;
+  /** layoutKey() of the weights when the flat buffers were laid out: trainable ones first. */
+  layout: string;
   floats: number;
+  /** Floats of the trainable prefix of the flat buffers, the optimizer's range. */
+  trainableFloats: number;
   params: View;
   grads: View;
   slots: View[];
@@ -141,9 +167,8 @@ export class LayersModel {
   /** Set by a failed or disposed state; `stopTraining = true` from a callback ends fit after the batch. */
   stopTraining = false;
   protected graph: { input: SymbolicTensor; output: SymbolicTensor; nodes: GraphNode[] } | undefined;
-  protected weightsList: ModelWeight[] = [];
-  /** Host values, authoritative until the model has device state. */
-  private hostValues: Float32Array[] = [];
+  /** Every weight in graph order (layer by layer, each layer's in its weightSpecs order). */
+  private graphWeights: ModelWeight[] = [];
   private compiled: Compiled | undefined;
   private device: DeviceState | undefined;
   private readonly seed: number;
@@ -163,16 +188,25 @@ export class LayersModel {
       throw new Error(`model ${this.name}: the outputs do not depend on the given inputs`);
     }
     this.graph = { input: inputs, output: outputs, nodes };
-    this.weightsList = [];
+    this.graphWeights = [];
     const random = new Random(this.seed);
-    this.hostValues = [];
     for (const node of nodes) {
       for (const spec of node.layer.weightSpecs(node.inputs.map((t) => t.shape))) {
         const shape = [...spec.shape];
-        this.weightsList.push({ layer: node.layer, spec, name: `${node.layer.name}/${spec.name}`, shape, size: sizeOf(shape), offset: 0 });
-        this.hostValues.push(initialize(spec.initializer, shape, random));
+        const host = initialize(spec.initializer, shape, random);
+        this.graphWeights.push({ layer: node.layer, spec, name: `${node.layer.name}/${spec.name}`, shape, size: sizeOf(shape), offset: 0, host });
       }
     }
+  }
+
+  /** The weights in getWeights() order (TF.js's): trainable ones first, then the rest. */
+  protected get weightsList(): ModelWeight[] {
+    return inWeightOrder(this.graphWeights);
+  }
+
+  /** Keras's class name of the model ('Model' for functional ones), as model.json names it. */
+  get className(): 'Sequential' | 'Model' {
+    return 'Model';
   }
 
   get built(): boolean {
@@ -205,7 +239,13 @@ export class LayersModel {
 
   countParams(): number {
     this.requireGraph('countParams()');
-    return this.weightsList.reduce((n, w) => n + w.size, 0);
+    return this.graphWeights.reduce((n, w) => n + w.size, 0);
+  }
+
+  /** Parameters the optimizer updates (Keras's "Trainable params"). */
+  countTrainableParams(): number {
+    this.requireGraph('countTrainableParams()');
+    return this.graphWeights.filter(isTrainable).reduce((n, w) => n + w.size, 0);
   }
 
   /** Rows shown by summary(): Sequential models hide the InputLayer, functional ones show it. */
@@ -218,7 +258,8 @@ export class LayersModel {
     const graph = this.requireGraph('summary()');
     const rows = this.summaryNodes().map((node) => ({ node, params: paramCount(node.layer.weightSpecs(node.inputs.map((t) => t.shape)).map((s) => s.shape)) }));
     const branching = graph.nodes.some((n) => n.inputs.length > 1) || new Set(graph.nodes.flatMap((n) => n.inputs)).size < graph.nodes.flatMap((n) => n.inputs).length;
-    const text = summaryTable(this.name, rows, branching, this.countParams(), 0);
+    const trainable = this.countTrainableParams();
+    const text = summaryTable(this.name, rows, branching, trainable, this.countParams() - trainable);
     if (options.print || options.printFn) {
       const print = options.printFn ?? ((line: string) => console.log(line));
       for (const line of text.split('\n')) print(line);
@@ -252,13 +293,14 @@ export class LayersModel {
 
   async getWeights(): Promise<NamedWeight[]> {
     this.requireGraph('getWeights()');
-    const values = this.device ? await this.readDeviceWeights(this.device) : this.hostValues.map((v) => v.slice());
-    return this.weightsList.map((w, i) => ({ name: w.name, shape: [...w.shape], data: values[i]! }));
+    if (this.device) await this.readDeviceWeights(this.device);
+    return this.weightsList.map((w) => ({ name: w.name, shape: [...w.shape], data: w.host.slice(), trainable: isTrainable(w) }));
   }
 
-  private async readDeviceWeights(state: DeviceState): Promise<Float32Array[]> {
+  /** Copies the device's weights into the host values (offsets are still those of the state's layout). */
+  private async readDeviceWeights(state: DeviceState): Promise<void> {
     const all = new Float32Array(await state.engine.read(state.params, state.floats * 4));
-    return this.weightsList.map((w) => all.slice(w.offset, w.offset + w.size));
+    for (const w of this.graphWeights) w.host = all.slice(w.offset, w.offset + w.size);
   }
 
   /** Sets every weight, in getWeights() order; validated as a whole before anything changes. */
@@ -279,7 +321,8 @@ export class LayersModel {
       }
       return data.slice();
     });
-    this.hostValues = values;
+    const order = this.weightsList;
+    order.forEach((w, i) => (w.host = values[i]!));
     if (this.device) this.uploadWeights(this.device);
   }
 
@@ -291,12 +334,12 @@ export class LayersModel {
     const compiled = this.requireCompiled('getOptimizerState()');
     const state = this.device;
     if (!state || state.slotOptimizer !== compiled.optimizer) {
-      return { iterations: 0, slots: compiled.optimizer.slotNames.flatMap((slot) => this.weightsList.map((w) => ({ name: `${w.name}/${slot}`, shape: [...w.shape], data: new Float32Array(w.size) }))) };
+      return { iterations: 0, slots: compiled.optimizer.slotNames.flatMap((slot) => this.trainableWeights.map((w) => ({ name: `${w.name}/${slot}`, shape: [...w.shape], data: new Float32Array(w.size) }))) };
     }
     const slots: NamedWeight[] = [];
     for (const [k, slot] of compiled.optimizer.slotNames.entries()) {
       const all = new Float32Array(await state.engine.read(state.slots[k]!, state.floats * 4));
-      for (const w of this.weightsList) slots.push({ name: `${w.name}/${slot}`, shape: [...w.shape], data: all.slice(w.offset, w.offset + w.size) });
+      for (const w of this.trainableWeights) slots.push({ name: `${w.name}/${slot}`, shape: [...w.shape], data: all.slice(w.offset, w.offset + w.size) });
     }
     return { iterations: state.iterations, slots };
   }
@@ -304,7 +347,7 @@ export class LayersModel {
   /** Restores what getOptimizerState() returned (same optimizer kind and model), so training resumes exactly. */
   async setOptimizerState(saved: { iterations: number; slots: readonly NamedWeight[] }): Promise<void> {
     const compiled = this.requireCompiled('setOptimizerState()');
-    const expected = compiled.optimizer.slotNames.flatMap((slot) => this.weightsList.map((w) => ({ name: `${w.name}/${slot}`, size: w.size, weight: w, slot })));
+    const expected = compiled.optimizer.slotNames.flatMap((slot) => this.trainableWeights.map((w) => ({ name: `${w.name}/${slot}`, size: w.size, weight: w, slot })));
     if (!saved || !Number.isInteger(saved.iterations) || saved.iterations < 0 || !Array.isArray(saved.slots) || saved.slots.length !== expected.length) {
       throw new Error(`setOptimizerState(): expected { iterations, slots } with ${expected.length} slot arrays for ${compiled.optimizer.className}, got ${describe(saved?.slots)}`);
     }
@@ -322,6 +365,11 @@ export class LayersModel {
       state.engine.write(state.slots[k]!, byName.get(e.name)!.data, e.weight.offset * 4);
     }
     state.iterations = saved.iterations;
+  }
+
+  /** The weights the optimizer updates, in getWeights() order (its slots pair with these). */
+  private get trainableWeights(): ModelWeight[] {
+    return this.graphWeights.filter(isTrainable);
   }
 
   /** The compiled loss, optimizer and metrics (for saving the training config). */
@@ -349,16 +397,18 @@ export class LayersModel {
   private async deviceState(): Promise<DeviceState> {
     if (this.disposed) throw new Error(`model ${this.name} was disposed`);
     const engine = this.compiled?.engine ?? this.boundEngine ?? (await getDefaultEngine());
-    if (this.device && this.device.engine === engine && !engine.isDisposed) {
+    const layout = layoutKey(this.graphWeights);
+    if (this.device && this.device.engine === engine && !engine.isDisposed && this.device.layout === layout) {
       engine.throwIfFailed();
       return this.device;
     }
     if (this.device) {
-      // Moving to another engine: the trained weights come along when the old device still lives.
+      // Moving to another engine, or a layer was frozen or unfrozen (the trainable weights must
+      // stay one prefix of the flat buffers): the weights come along when the old device lives.
       const old = this.device;
       if (!old.engine.isDisposed) {
         try {
-          this.hostValues = await this.readDeviceWeights(old);
+          await this.readDeviceWeights(old);
         } catch {
           // A lost device keeps nothing to copy: the host values (initial or last set) stand.
         }
@@ -368,15 +418,19 @@ export class LayersModel {
     engine.throwIfFailed();
     const align = Math.max(1, engine.limits.minStorageBufferOffsetAlignment / 4);
     let floats = 0;
+    let trainableFloats = 0;
     for (const w of this.weightsList) {
       w.offset = floats;
       floats += Math.ceil(w.size / align) * align;
+      if (isTrainable(w)) trainableFloats = floats;
     }
     floats = Math.max(floats, align);
     const flat = (label: string): View => ({ buffer: engine.buffer(floats * 4, label), offset: 0, size: floats * 4 });
     const state: DeviceState = {
       engine,
+      layout,
       floats,
+      trainableFloats,
       params: flat('params'),
       grads: flat('grads'),
       slots: [],
@@ -397,7 +451,7 @@ export class LayersModel {
   }
 
   private uploadWeights(state: DeviceState): void {
-    this.weightsList.forEach((w, i) => state.engine.write(state.params, this.hostValues[i]!, w.offset * 4));
+    for (const w of this.graphWeights) state.engine.write(state.params, w.host, w.offset * 4);
   }
 
   private resetOptimizerState(state: DeviceState): void {
@@ -431,7 +485,7 @@ export class LayersModel {
   private binding(state: DeviceState): ModelBinding {
     const graph = this.graph!;
     const byLayer = new Map<Layer, ModelWeight[]>();
-    for (const w of this.weightsList) {
+    for (const w of this.graphWeights) {
       const list = byLayer.get(w.layer) ?? [];
       list.push(w);
       byLayer.set(w.layer, list);
@@ -443,12 +497,13 @@ export class LayersModel {
       nodes: graph.nodes,
       input: graph.input,
       output: graph.output,
+      hasTrainableWeights: (layer) => (byLayer.get(layer) ?? []).some(isTrainable),
       weightViews: views(state.params),
       gradViews: views(state.grads),
       stepInfo: { buffer: state.stepInfo, offset: 0, size: STEP_INFO_BYTES },
       metrics: state.metrics,
       loss: compiled?.loss,
-      optimizer: compiled && { optimizer: compiled.optimizer, size: state.floats, params: state.params, grads: state.grads, slots: state.slots, hyper: state.hyper },
+      optimizer: compiled && { optimizer: compiled.optimizer, size: state.trainableFloats, params: state.params, grads: state.grads, slots: state.slots, hyper: state.hyper },
     };
   }
 
@@ -717,6 +772,10 @@ export class Sequential extends LayersModel {
     for (const layer of config.layers ?? []) this.add(layer);
   }
 
+  override get className(): 'Sequential' {
+    return 'Sequential';
+  }
+
   /** Appends a layer. The model builds on first use when the first layer has an `inputShape`. */
   add(layer: Layer): void {
     if (!layer || typeof (layer as Layer).computeOutputShape !== 'function') throw new TypeError(`Sequential.add(): expected a layer, got ${describe(layer)}`);
@@ -748,6 +807,11 @@ export class Sequential extends LayersModel {
 
   protected override summaryNodes(): GraphNode[] {
     return super.summaryNodes().filter((n) => !(n.layer instanceof InputLayer));
+  }
+
+  /** The added layers, without the InputLayer (as Keras and TF.js list a Sequential model's layers). */
+  override get layers(): Layer[] {
+    return super.layers.filter((layer) => !(layer instanceof InputLayer));
   }
 }
 

@@ -271,7 +271,9 @@ describe('interchange with TensorFlow.js 4.22', () => {
     const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(ours as unknown as tf.io.ModelArtifacts));
     expect(maxAbsDiff(await tfPredict(tfLoaded, x), (await m.predict(x)).data)).toBeLessThanOrEqual(1e-5);
     const tfNames = tfLoaded.trainableWeights.map((w) => w.originalName);
-    expect(tfNames).not.toEqual((await m.getWeights()).map((w) => w.name));
+    // Our layers (and so getWeights()) follow TF.js's Container order, branches included.
+    expect(tfNames).toEqual((await m.getWeights()).map((w) => w.name));
+    expect(tfLoaded.layers.map((l) => l.name)).toEqual(m.layers.map((l) => l.name));
     const tfState = await tfLoaded.optimizer.getWeights();
     expect(tfState.map((w) => w.name)).toEqual(['iter', ...tfNames.map((n) => `${n}/m`), ...tfNames.map((n) => `${n}/v`)]);
     const slots = new Map((await m.getOptimizerState()).slots.map((s) => [s.name, s.data]));

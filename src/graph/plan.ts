@@ -15,8 +15,6 @@
  */
 import { fill, sum } from '../../shaders/elementwise.ts';
 import { Activation } from '../layers/activation.ts';
-import { InputLayer } from '../layers/core.ts';
-import { MaxPooling2D } from '../layers/pooling.ts';
 import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
 import type { BackwardContext, ForwardContext, Layer } from '../layers/layer.ts';
 import { lossDispatches, type LossName } from '../losses.ts';
@@ -34,11 +32,15 @@ export interface ModelBinding {
   nodes: readonly GraphNode[];
   input: SymbolicTensor;
   output: SymbolicTensor;
+  /** Views of a layer's weights (and of their gradients) in its weightSpecs order, trainable or not. */
   weightViews(layer: Layer): View[];
   gradViews(layer: Layer): View[];
+  /** Whether the optimizer updates some weight of the layer (frozen layers and state need no gradient). */
+  hasTrainableWeights(layer: Layer): boolean;
   stepInfo: View;
   metrics: View;
   loss?: LossName;
+  /** `size`: the floats of the trainable prefix of the flat buffers. */
   optimizer?: { optimizer: Optimizer; size: number; params: View; grads: View; slots: View[]; hyper: View };
 }
 
@@ -134,13 +136,13 @@ export class Plan {
       // Training never stores the unpooled output: the producer's backward must not need it for a ReLU mask.
       if (training && node.layer.activation === 'relu' && !node.layer.skipsMaskedRelu) return undefined;
       const pool = next[0]!;
-      return pool.layer instanceof MaxPooling2D && pool.layer.fusesInto(node.output.shape, training) ? pool : undefined;
+      return pool.layer.poolsInProducer(node.output.shape, training) ? pool : undefined;
     };
     /** Pools whose producer applied them (forwardPooled). */
     const pooledByProducer = new Set<GraphNode>();
     for (const node of model.nodes) {
       const layer = node.layer;
-      if (layer instanceof InputLayer || pooledByProducer.has(node)) continue;
+      if (isSource(node) || pooledByProducer.has(node)) continue;
       const ctx = contextFor(node);
       if (layer.aliasesInput(training)) {
         values.set(node.output, ctx.inputs[0]!);
@@ -195,7 +197,7 @@ export class Plan {
     if (!training) return;
 
     // ---- backward ----
-    const needsGrad = gradientNeeds(model.nodes, (layer) => model.weightViews(layer).length > 0);
+    const needsGrad = gradientNeeds(model.nodes, model.hasTrainableWeights);
     /** Gradient contributions per tensor, one per consumer; summed when a tensor fans out. */
     const contributions = new Map<SymbolicTensor, View[]>([[model.output, [dlogits!]]]);
     /** Views this plan allocated for gradients (aliases excluded), free for reuse after their last read. */
@@ -220,11 +222,11 @@ export class Plan {
     const maskedOutputs = new Set<SymbolicTensor>();
     for (const node of [...model.nodes].reverse()) {
       const layer = node.layer;
-      if (layer instanceof InputLayer) continue;
+      if (isSource(node)) continue;
       let dy = gradientOf(node.output);
       if (!dy) {
         // Not on the path to the loss: its weights get no gradient, so zero them for the optimizer.
-        for (const g of model.gradViews(layer)) this.dispatches.push(engine.kernel(fill(g.size / 4, 0), [g]));
+        if (model.hasTrainableWeights(layer)) for (const g of model.gradViews(layer)) this.dispatches.push(engine.kernel(fill(g.size / 4, 0), [g]));
         continue;
       }
       const ctx = contextFor(node);
@@ -269,9 +271,9 @@ export class Plan {
       if (recyclable.delete(dy)) this.memory.recycle(dy);
     }
 
-    // ---- optimizer: one dispatch over every parameter ----
+    // ---- optimizer: one dispatch over every trainable parameter (a prefix of the flat buffers) ----
     const opt = model.optimizer!;
-    this.dispatches.push(opt.optimizer.update(engine, opt.size, { params: opt.params, grads: opt.grads, slots: opt.slots, hyper: opt.hyper }));
+    if (opt.size > 0) this.dispatches.push(opt.optimizer.update(engine, opt.size, { params: opt.params, grads: opt.grads, slots: opt.slots, hyper: opt.hyper }));
   }
 
   dispose(): void {
@@ -285,11 +287,16 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
+/** A model input: the node that produces a tensor from nothing. */
+function isSource(node: GraphNode): boolean {
+  return node.inputs.length === 0;
+}
+
 /** A tensor needs a gradient when some trainable weight lies upstream of it. */
-function gradientNeeds(nodes: readonly GraphNode[], hasWeights: (layer: Layer) => boolean): (t: SymbolicTensor) => boolean {
+function gradientNeeds(nodes: readonly GraphNode[], hasTrainableWeights: (layer: Layer) => boolean): (t: SymbolicTensor) => boolean {
   const memo = new Map<SymbolicTensor, boolean>();
   for (const node of nodes) {
-    const upstream = !(node.layer instanceof InputLayer) && (hasWeights(node.layer) || node.inputs.some((t) => memo.get(t)));
+    const upstream = !isSource(node) && (hasTrainableWeights(node.layer) || node.inputs.some((t) => memo.get(t)));
     memo.set(node.output, upstream);
   }
   return (t) => memo.get(t) ?? false;

@@ -21,7 +21,11 @@ function layerFromConfig(value: unknown, where: string, nameFallback?: string): 
     config = { ...config, name: nameFallback };
   }
   try {
-    return cls.fromConfig(config);
+    const layer = cls.fromConfig(config);
+    // Every layer's config may freeze it (kerasConfig accepts true or false); the base class owns the flag.
+    const trainable = (config as Record<string, unknown>).trainable;
+    if (typeof trainable === 'boolean') layer.trainable = trainable;
+    return layer;
   } catch (err) {
     throw new ModelFormatError(`${where}: ${(err as Error).message}`);
   }

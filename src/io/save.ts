@@ -5,7 +5,7 @@
  * SavableModel, so that src/model.ts can import it for `save()` without an import cycle.
  */
 import { version } from '../../package.json';
-import type { GraphNode, SymbolicTensor } from '../graph/symbolic.ts';
+import type { SymbolicTensor } from '../graph/symbolic.ts';
 import { InputLayer } from '../layers/core.ts';
 import type { Layer } from '../layers/layer.ts';
 import { optimizerConfig, tfjsSlotNames, type Optimizer } from '../optimizers.ts';
@@ -30,8 +30,8 @@ export interface SavableModel {
   readonly layers: readonly Layer[];
   readonly inputs: readonly SymbolicTensor[];
   readonly outputs: readonly SymbolicTensor[];
-  /** Only Sequential models take `add(layer)`: it is what tells their topology from a functional one. */
-  readonly add?: unknown;
+  /** Keras's class name of the model, which decides the topology's form. */
+  readonly className: 'Sequential' | 'Model';
   readonly compileConfig: { loss: string; optimizer: Optimizer; metrics: string[] } | undefined;
   getWeights(): Promise<SavedWeight[]>;
   getOptimizerState(): Promise<{ iterations: number; slots: readonly SavedWeight[] }>;
@@ -45,7 +45,8 @@ export async function modelArtifacts(model: SavableModel, options: SaveOptions =
   const compiled = model.compileConfig;
   if (includeOptimizer && !compiled) throw new Error(`save(): includeOptimizer needs a compiled model (model ${model.name} has no optimizer yet)`);
   const modelTopology = topology(model);
-  const weights = inTfjsOrder(model, await model.getWeights());
+  // getWeights() lists them in TF.js's order, with which its optimizers pair their saved slots.
+  const weights = await model.getWeights();
   const entries: { spec: WeightsManifestEntry; data: Float32Array | Int32Array }[] = weights.map((w) => ({ spec: { name: w.name, shape: w.shape, dtype: 'float32' }, data: w.data }));
   if (includeOptimizer && compiled) {
     const state = await model.getOptimizerState();
@@ -79,44 +80,6 @@ export async function modelArtifacts(model: SavableModel, options: SaveOptions =
   };
 }
 
-/**
- * The weights in the order of TF.js's `model.trainableWeights`, with which its optimizers pair their
- * saved slots by position. TF.js's Container orders layers by decreasing longest distance to the
- * output, ties by a depth-first walk from the output that numbers each node before its inputs; for
- * a Sequential model (and any chain) that is our order.
- */
-function inTfjsOrder(model: SavableModel, weights: SavedWeight[]): SavedWeight[] {
-  const walk = new Map<GraphNode, number>();
-  const postorder: GraphNode[] = [];
-  const visit = (node: GraphNode) => {
-    if (walk.has(node)) return;
-    walk.set(node, walk.size);
-    for (const t of node.inputs) visit(t.producer);
-    postorder.push(node);
-  };
-  visit(model.outputs[0]!.producer);
-  const depth = new Map<GraphNode, number>();
-  // Reversed, the postorder lists every node before its inputs.
-  for (const node of postorder.reverse()) {
-    const d = depth.get(node) ?? 0;
-    depth.set(node, d);
-    for (const t of node.inputs) depth.set(t.producer, Math.max(d + 1, depth.get(t.producer) ?? 0));
-  }
-  const ordered = postorder.sort((a, b) => depth.get(b)! - depth.get(a)! || walk.get(a)! - walk.get(b)!);
-  const rank = new Map(ordered.map((node, i) => [node.layer.name, i]));
-  // Weight names are `<layer>/<kernel|bias>`; a stable sort keeps kernel before bias.
-  const layerOf = (w: SavedWeight) => w.name.slice(0, w.name.lastIndexOf('/'));
-  return [...weights].sort((a, b) => rank.get(layerOf(a))! - rank.get(layerOf(b))!);
-}
-
-/**
- * Sequential models are the ones that take `add(layer)`; `instanceof Sequential` would need
- * src/model.ts, which imports this file.
- */
-function isSequential(model: SavableModel): boolean {
-  return typeof model.add === 'function';
-}
-
 /** The Keras topology: Sequential (the first layer carries batch_input_shape) or a functional 'Model'. */
 function topology(model: SavableModel): ModelTopology {
   const layers = model.layers;
@@ -128,7 +91,7 @@ function topology(model: SavableModel): ModelTopology {
   const input = model.inputs[0]!;
   const output = model.outputs[0]!;
   const meta = { keras_version: `webgpu-train ${version}`, backend: 'webgpu' };
-  if (isSequential(model)) {
+  if (model.className === 'Sequential') {
     const stack = layers.filter((l) => !(l instanceof InputLayer));
     return {
       class_name: 'Sequential',

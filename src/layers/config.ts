@@ -74,7 +74,7 @@ export function kerasConfig(className: string, config: unknown, keys: readonly s
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new Error(`${className}: config must be an object, got ${describeValue(config)}`);
   }
-  const accepted: Record<string, readonly unknown[]> = { trainable: [true], dtype: ['float32', null], ...neutral };
+  const accepted: Record<string, readonly unknown[]> = { trainable: [true, false], dtype: ['float32', null], ...neutral };
   for (const [key, value] of Object.entries(config)) {
     if (key === 'name') {
       if (typeof value !== 'string' || value === '') throw new Error(`${className}: name must be a non-empty string, got ${describeValue(value)}`);

@@ -6,9 +6,9 @@ import { pair, type Padding } from '../ops/window.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding } from './config.ts';
 import { parseActivation } from './activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
+import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec, type LayerArgs } from './layer.ts';
 
-export interface Conv2DConfig {
+export interface Conv2DConfig extends LayerArgs {
   filters: number;
   kernelSize: number | readonly [number, number];
   strides?: number | readonly [number, number];
@@ -17,9 +17,6 @@ export interface Conv2DConfig {
   useBias?: boolean;
   kernelInitializer?: Initializer | string;
   biasInitializer?: Initializer | string;
-  name?: string;
-  inputShape?: readonly number[];
-  batchInputShape?: readonly (number | null)[];
 }
 
 export class Conv2D extends Layer {
@@ -121,7 +118,7 @@ export class Conv2D extends Layer {
   override getConfig(): Record<string, unknown> {
     return {
       name: this.name,
-      trainable: true,
+      trainable: this.trainable,
       ...(this.batchInputShape ? { batch_input_shape: this.batchInputShape, dtype: 'float32' } : {}),
       filters: this.filters,
       kernel_size: [...this.kernelSize],

@@ -4,7 +4,7 @@ import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
 import { SymbolicTensor } from '../graph/symbolic.ts';
 import { kerasConfig } from './config.ts';
-import { expectInputs, Layer, type Shape } from './layer.ts';
+import { expectInputs, Layer, type Shape, type LayerArgs } from './layer.ts';
 
 export class InputLayer extends Layer {
   static override readonly className = 'InputLayer';
@@ -63,15 +63,11 @@ abstract class ReshapeLike extends Layer {
   }
 }
 
-export interface FlattenConfig {
-  name?: string;
-  inputShape?: readonly number[];
+export interface FlattenConfig extends LayerArgs {
 }
 
-export interface ReshapeConfig {
+export interface ReshapeConfig extends LayerArgs {
   targetShape: readonly number[];
-  name?: string;
-  inputShape?: readonly number[];
 }
 
 export class Flatten extends ReshapeLike {

@@ -5,18 +5,15 @@ import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from '
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
 import { parseActivation } from './activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
+import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec, type LayerArgs } from './layer.ts';
 
-export interface DenseConfig {
+export interface DenseConfig extends LayerArgs {
   units: number;
   /** Default 'linear'. Only relu is fused; a softmax is appended by the graph after linear logits. */
   activation?: ActivationName;
   useBias?: boolean;
   kernelInitializer?: Initializer | string;
   biasInitializer?: Initializer | string;
-  name?: string;
-  inputShape?: readonly number[];
-  batchInputShape?: readonly (number | null)[];
 }
 
 export class Dense extends Layer {

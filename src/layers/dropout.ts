@@ -4,13 +4,11 @@ import { dropoutBackward, dropoutForward } from '../../shaders/dropout.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { sizeOf } from '../runtime/tensor.ts';
 import { kerasConfig } from './config.ts';
-import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
+import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape, type LayerArgs } from './layer.ts';
 
-export interface DropoutConfig {
+export interface DropoutConfig extends LayerArgs {
   rate: number;
   seed?: number;
-  name?: string;
-  inputShape?: readonly number[];
 }
 
 export class Dropout extends Layer {

@@ -16,6 +16,11 @@ export interface WeightSpec {
   name: string;
   shape: Shape;
   initializer: Initializer;
+  /**
+   * False for state that the layer itself updates (BatchNormalization's moving statistics): kept
+   * beside the parameters, saved and loaded with them, never touched by the optimizer.
+   */
+  trainable?: boolean;
 }
 
 export interface ForwardContext {
@@ -59,6 +64,14 @@ export interface BackwardContext extends ForwardContext {
   forwardPooled?: boolean;
 }
 
+/** The config fields every layer takes (TF.js's LayerArgs). */
+export interface LayerArgs {
+  name?: string;
+  trainable?: boolean;
+  inputShape?: readonly number[];
+  batchInputShape?: readonly (number | null)[];
+}
+
 export type ActivationName = 'linear' | 'relu' | 'softmax';
 
 export abstract class Layer {
@@ -75,8 +88,19 @@ export abstract class Layer {
     return false;
   }
 
-  constructor(config: { name?: string; inputShape?: readonly number[]; batchInputShape?: readonly (number | null)[] }, defaultPrefix: string) {
+  /**
+   * Whether the optimizer updates this layer's weights. Set it (or `trainable: false` in the config)
+   * before compile() to freeze the layer, as in Keras; a frozen layer's weights stay in the model,
+   * listed after the trainable ones, and a frozen BatchNormalization runs in inference mode.
+   */
+  trainable: boolean;
+
+  constructor(config: LayerArgs, defaultPrefix: string) {
     this.name = config.name ?? uniqueName(defaultPrefix);
+    if (config.trainable !== undefined && typeof config.trainable !== 'boolean') {
+      throw new Error(`layer ${this.name}: trainable must be true or false, got ${JSON.stringify(config.trainable)}`);
+    }
+    this.trainable = config.trainable ?? true;
     if (config.batchInputShape) this.batchInputShape = [...config.batchInputShape];
     else if (config.inputShape) this.batchInputShape = [null, ...config.inputShape];
   }
@@ -120,6 +144,15 @@ export abstract class Layer {
     return null;
   }
 
+  /**
+   * Whether this layer is a 2×2 max pool at stride 2 ('valid') that the producer of its input may
+   * apply itself (forwardPooled) for an input of this shape; in training its backward must then
+   * route the gradient from the saved first-max positions (ops/pool.ts POOL_ARGMAX).
+   */
+  poolsInProducer(_inputShape: Shape, _training: boolean): boolean {
+    return false;
+  }
+
   /** The node this layer was applied at (a layer is applied once: shared layers are not supported). */
   node: GraphNode | undefined;
 
@@ -147,7 +180,7 @@ export abstract class Layer {
 
   /** Keras config for model.json (name and class-specific fields). */
   getConfig(): Record<string, unknown> {
-    return { name: this.name, trainable: true };
+    return { name: this.name, trainable: this.trainable };
   }
 }
 

@@ -5,14 +5,13 @@ import { registerLayer } from './registry.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
 import { kerasConfig } from './config.ts';
-import { Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
+import { Layer, type BackwardContext, type ForwardContext, type Shape, type LayerArgs } from './layer.ts';
 
 function expectSeveral(layer: Layer, inputShapes: readonly Shape[]): void {
   if (inputShapes.length < 2) throw new Error(`layer ${layer.name} (${layer.className}) merges at least 2 inputs, got ${inputShapes.length}`);
 }
 
-export interface MergeConfig {
-  name?: string;
+export interface MergeConfig extends LayerArgs {
 }
 
 export interface ConcatenateConfig extends MergeConfig {

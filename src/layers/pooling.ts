@@ -4,17 +4,14 @@ import type { Dispatch } from '../runtime/engine.ts';
 import { maxPoolBackward, maxPoolBackwardFromArgmax, maxPoolForward, poolGeometry, POOL_ARGMAX, type PoolGeometry } from '../ops/pool.ts';
 import { pair, type Padding } from '../ops/window.ts';
 import { kerasConfig, padding as parsePadding } from './config.ts';
-import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape } from './layer.ts';
+import { expectInputs, Layer, type BackwardContext, type ForwardContext, type Shape, type LayerArgs } from './layer.ts';
 
-export interface MaxPooling2DConfig {
+export interface MaxPooling2DConfig extends LayerArgs {
   /** Window [h, w]; default 2. */
   poolSize?: number | readonly [number, number];
   /** Default: the pool size. */
   strides?: number | readonly [number, number];
   padding?: Padding;
-  name?: string;
-  inputShape?: readonly number[];
-  batchInputShape?: readonly (number | null)[];
 }
 
 export class MaxPooling2D extends Layer {
@@ -60,7 +57,7 @@ export class MaxPooling2D extends Layer {
    * Whether a preceding layer's forwardPooled() may apply this pool: a 2×2 window at stride 2
    * without padding, and in training channels in groups of 4 (the backward from saved positions).
    */
-  fusesInto(inputShape: Shape, training: boolean): boolean {
+  override poolsInProducer(inputShape: Shape, training: boolean): boolean {
     const halves = this.poolSize.every((d) => d === 2) && this.strides.every((d) => d === 2) && this.padding === 'valid';
     return halves && (!training || inputShape[2]! % 4 === 0);
   }
