@@ -6,8 +6,10 @@
 export * from './layers/all.ts';
 export { mnistCnn, type ModelApi } from './models/mnist-cnn.ts';
 export { Layer, type Shape, type ActivationName } from './layers/layer.ts';
-export { sequential, model, input, Sequential, Functional, LayersModel, History } from './model.ts';
-export type { CompileArgs, FitArgs, EvaluateArgs, Callbacks, Logs, NamedWeight, TensorLike } from './model.ts';
+export { sequential, model, input, Sequential, Functional } from './model/containers.ts';
+export { LayersModel } from './model/layers-model.ts';
+export { History } from './model/args.ts';
+export type { CompileArgs, FitArgs, EvaluateArgs, Callbacks, Logs, NamedWeight, TensorLike } from './model/args.ts';
 export { SymbolicTensor } from './graph/symbolic.ts';
 export { optimizers, Optimizer, RMSprop, Adam, SGD } from './optimizers.ts';
 export { createEngine, getDefaultEngine, setDefaultEngine, Engine, DeviceLostError, GPUValidationError } from './runtime/engine.ts';

@@ -4,7 +4,7 @@
  *   412/938 [============>.................] - ETA: 1:02 - loss: 0.3121 - accuracy: 0.9034
  * On a terminal it redraws one line; in a log file it writes a line at most every 30 s.
  */
-import type { Logs } from './model.ts';
+import type { Logs } from './model/args.ts';
 
 const WIDTH = 30;
 

@@ -6,7 +6,8 @@ import { topologicalNodes, type SymbolicTensor } from '../graph/symbolic.ts';
 import { InputLayer, layerClass, layerClassNames } from '../layers/all.ts';
 import { describeValue } from '../layers/config.ts';
 import type { Layer, Shape } from '../layers/layer.ts';
-import { Functional, Sequential, type LayersModel } from '../model.ts';
+import { Functional, Sequential } from '../model/containers.ts';
+import type { LayersModel } from '../model/layers-model.ts';
 import { describe } from '../runtime/tensor.ts';
 import { asObject, ModelFormatError } from './artifacts.ts';
 

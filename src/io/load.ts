@@ -9,7 +9,8 @@
  */
 import { describeValue } from '../layers/config.ts';
 import type { Shape } from '../layers/layer.ts';
-import type { LayersModel, NamedWeight } from '../model.ts';
+import type { NamedWeight } from '../model/args.ts';
+import type { LayersModel } from '../model/layers-model.ts';
 import { optimizerFromConfig, tfjsSlotNames } from '../optimizers.ts';
 import { Engine } from '../runtime/engine.ts';
 import { describe, formatShape } from '../runtime/tensor.ts';

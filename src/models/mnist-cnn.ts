@@ -4,7 +4,8 @@
  * The CLI, the demo, the benchmark and the tests all build it from here.
  */
 import { layers } from '../layers/all.ts';
-import { input, model, sequential, type LayersModel } from '../model.ts';
+import { input, model, sequential } from '../model/containers.ts';
+import type { LayersModel } from '../model/layers-model.ts';
 
 export type ModelApi = 'sequential' | 'functional';
 

@@ -3,131 +3,24 @@
  * compile / fit / evaluate / predict. Weights live on the host until the model first runs, then in
  * one flat GPU buffer (each weight at an aligned offset) so that an optimizer step is one dispatch.
  */
-import { fill } from '../shaders/elementwise.ts';
-import { STEP_INFO_BYTES, stepInfoData } from '../shaders/kernel.ts';
-import { DeviceDataset } from './data/device-dataset.ts';
-import { validateLabels } from './data/labels.ts';
-import { Plan, type ModelBinding, type PlanMode, type View } from './graph/plan.ts';
-import { SymbolicTensor, topologicalNodes, type GraphNode } from './graph/symbolic.ts';
-import type { SaveOptions, SaveResult, SaveTarget } from './io/artifacts.ts';
-import { saveModel } from './io/save.ts';
-import { InputLayer } from './layers/core.ts';
-import { initialize, Random } from './layers/initializers.ts';
-import { uniqueName, type Layer, type WeightSpec } from './layers/layer.ts';
-import { lossLabelKind, METRICS_BYTES, readMetrics, resolveLoss, resolveMetrics, type LossName } from './losses.ts';
-import { resolveOptimizer, type Optimizer } from './optimizers.ts';
-import { ProgressBar } from './progress.ts';
-import { getDefaultEngine, type Engine } from './runtime/engine.ts';
-import { describe, formatShape, sizeOf, Tensor, type HostData } from './runtime/tensor.ts';
-import { paramCount, summaryTable } from './summary.ts';
-
-export interface CompileArgs {
-  optimizer: string | Optimizer;
-  loss: string;
-  metrics?: string | string[];
-  /** The engine to run on; the default engine otherwise. */
-  engine?: Engine;
-}
-
-export interface Logs {
-  loss: number;
-  accuracy?: number;
-  val_loss?: number;
-  val_accuracy?: number;
-  [metric: string]: number | undefined;
-}
-
-export interface Callbacks {
-  onTrainBegin?(logs?: Logs): void | Promise<void>;
-  onTrainEnd?(logs?: Logs): void | Promise<void>;
-  onEpochBegin?(epoch: number, logs?: Logs): void | Promise<void>;
-  onEpochEnd?(epoch: number, logs: Logs): void | Promise<void>;
-  /** Called after each batch with the latest metrics read from the GPU (read at most every `logEveryMs`). */
-  onBatchEnd?(batch: number, logs: Logs & { size: number }): void | Promise<void>;
-}
-
-export interface FitArgs {
-  epochs?: number;
-  batchSize?: number;
-  shuffle?: boolean;
-  seed?: number;
-  validationSplit?: number;
-  validationData?: [TensorLike, TensorLike];
-  callbacks?: Callbacks;
-  /** 0 silent, 1 progress bar (Node, default there), 2 one line per epoch. */
-  verbose?: 0 | 1 | 2;
-  initialEpoch?: number;
-  /** How often batch logs are refreshed from the GPU (default 500 ms): each refresh is a readback. */
-  logEveryMs?: number;
-}
-
-export interface EvaluateArgs {
-  batchSize?: number;
-}
-
-/** A host tensor, or anything shaped like one. */
-export type TensorLike = Tensor | { data: HostData; shape: readonly number[] };
-
-export interface NamedWeight {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-  /** From getWeights(): whether the optimizer updates it (setWeights ignores this). */
-  trainable?: boolean;
-}
-
-export class History {
-  readonly epoch: number[] = [];
-  readonly history: Record<string, number[]> = {};
-  record(epoch: number, logs: Logs): void {
-    this.epoch.push(epoch);
-    for (const [key, value] of Object.entries(logs)) {
-      if (typeof value === 'number') (this.history[key] ??= []).push(value);
-    }
-  }
-  get loss(): number[] {
-    return this.history.loss ?? [];
-  }
-  get accuracy(): number[] {
-    return this.history.accuracy ?? [];
-  }
-  get val_loss(): number[] {
-    return this.history.val_loss ?? [];
-  }
-  get val_accuracy(): number[] {
-    return this.history.val_accuracy ?? [];
-  }
-}
-
-interface ModelWeight {
-  layer: Layer;
-  spec: WeightSpec;
-  name: string;
-  shape: number[];
-  size: number;
-  /** Offset in floats inside the flat parameter buffer (aligned for binding). */
-  offset: number;
-  /** The host value, authoritative until the model has device state. */
-  host: Float32Array;
-}
-
-/**
- * Whether the optimizer updates a weight: its layer is trainable and the weight is not state
- * (BatchNormalization's moving statistics are `trainable: false` in their spec).
- */
-function isTrainable(w: ModelWeight): boolean {
-  return w.layer.trainable && w.spec.trainable !== false;
-}
-
-/** TF.js's weight order: every trainable weight in layer order, then every non-trainable one. */
-function inWeightOrder(weights: readonly ModelWeight[]): ModelWeight[] {
-  return [...weights.filter(isTrainable), ...weights.filter((w) => !isTrainable(w))];
-}
-
-/** Which weights are trainable, in graph order: the device layout holds as long as this does. */
-function layoutKey(weights: readonly ModelWeight[]): string {
-  return weights.map((w) => (isTrainable(w) ? 'T' : 'N')).join('');
-}
+import { STEP_INFO_BYTES, stepInfoData } from '../../shaders/kernel.ts';
+import type { DeviceDataset } from '../data/device-dataset.ts';
+import { validateLabels } from '../data/labels.ts';
+import { Plan, type ModelBinding, type PlanMode, type View } from '../graph/plan.ts';
+import { topologicalNodes, type GraphNode, type SymbolicTensor } from '../graph/symbolic.ts';
+import type { SaveOptions, SaveResult, SaveTarget } from '../io/artifacts.ts';
+import { saveModel } from '../io/save.ts';
+import { initialize, Random } from '../layers/initializers.ts';
+import { uniqueName, type Layer } from '../layers/layer.ts';
+import { lossLabelKind, METRICS_BYTES, readMetrics, resolveLoss, resolveMetrics, type LossName } from '../losses.ts';
+import { resolveOptimizer, type Optimizer } from '../optimizers.ts';
+import { ProgressBar } from '../progress.ts';
+import { getDefaultEngine, type Engine } from '../runtime/engine.ts';
+import { describe, formatShape, sizeOf, Tensor } from '../runtime/tensor.ts';
+import { paramCount, summaryTable } from '../summary.ts';
+import { asTensor, formatLogs, History, integerArg, isNodeTerminal, sliceRows, type CompileArgs, type EvaluateArgs, type FitArgs, type Logs, type NamedWeight, type TensorLike } from './args.ts';
+import { createDeviceState, deviceDataset, indexBuffer, releaseDeviceState, resetOptimizerSlots, type DeviceState } from './device.ts';
+import { inWeightOrder, isTrainable, layoutKey, type ModelWeight } from './weights.ts';
 
 interface Compiled {
   optimizer: Optimizer;
@@ -136,31 +29,7 @@ interface Compiled {
   engine?: Engine;
 }
 
-/** GPU-side state of a model on one engine. */
-interface DeviceState {
-  engine: Engine;
-  /** layoutKey() of the weights when the flat buffers were laid out: trainable ones first. */
-  layout: string;
-  floats: number;
-  /** Floats of the trainable prefix of the flat buffers, the optimizer's range. */
-  trainableFloats: number;
-  params: View;
-  grads: View;
-  slots: View[];
-  hyper: View;
-  stepInfo: GPUBuffer;
-  metrics: View;
-  plans: Map<string, Plan>;
-  datasets: Map<string, { key: object; dataset: DeviceDataset }>;
-  /** Index buffers by use: one holds the epoch's permutation, another the identity order. */
-  indices: Map<string, { view: View; length: number; identity: boolean }>;
-  /** Optimizer iterations done (Adam's t). */
-  iterations: number;
-  slotOptimizer: Optimizer | undefined;
-}
-
 const DEFAULT_SEED = 1337;
-const DATASET_CACHE = 3; // train, validation, test
 
 export class LayersModel {
   readonly name: string;
@@ -416,58 +285,8 @@ export class LayersModel {
       this.releaseDevice();
     }
     engine.throwIfFailed();
-    const align = Math.max(1, engine.limits.minStorageBufferOffsetAlignment / 4);
-    let floats = 0;
-    let trainableFloats = 0;
-    for (const w of this.weightsList) {
-      w.offset = floats;
-      floats += Math.ceil(w.size / align) * align;
-      if (isTrainable(w)) trainableFloats = floats;
-    }
-    floats = Math.max(floats, align);
-    const flat = (label: string): View => ({ buffer: engine.buffer(floats * 4, label), offset: 0, size: floats * 4 });
-    const state: DeviceState = {
-      engine,
-      layout,
-      floats,
-      trainableFloats,
-      params: flat('params'),
-      grads: flat('grads'),
-      slots: [],
-      hyper: { buffer: engine.uniform(64, 'optimizer-hyper'), offset: 0, size: 64 },
-      stepInfo: engine.uniform(STEP_INFO_BYTES, 'step-info'),
-      metrics: { buffer: engine.buffer(METRICS_BYTES, 'metrics'), offset: 0, size: METRICS_BYTES },
-      plans: new Map(),
-      datasets: new Map(),
-      indices: new Map(),
-      iterations: 0,
-      slotOptimizer: undefined,
-    };
-    // Padding between weights must stay zero in every flat buffer (the optimizer runs over it).
-    engine.run([engine.kernel(fill(floats, 0), [state.params]), engine.kernel(fill(floats, 0), [state.grads])]);
-    this.device = state;
-    this.uploadWeights(state);
-    return state;
-  }
-
-  private uploadWeights(state: DeviceState): void {
-    for (const w of this.graphWeights) state.engine.write(state.params, w.host, w.offset * 4);
-  }
-
-  private resetOptimizerState(state: DeviceState): void {
-    for (const s of state.slots) state.engine.release(s.buffer);
-    const optimizer = this.compiled!.optimizer;
-    state.slots = optimizer.slotNames.map((name) => ({ buffer: state.engine.buffer(state.floats * 4, `slot-${name}`), offset: 0, size: state.floats * 4 }));
-    if (state.slots.length) state.engine.run(state.slots.map((s) => state.engine.kernel(fill(state.floats, 0), [s])));
-    state.iterations = 0;
-    state.slotOptimizer = optimizer;
-    // Train plans bind the slots: drop them.
-    for (const [key, plan] of state.plans) {
-      if (plan.mode === 'train') {
-        plan.dispose();
-        state.plans.delete(key);
-      }
-    }
+    this.device = createDeviceState(engine, this.weightsList, layout);
+    return this.device;
   }
 
   /** Frees the model's GPU memory. */
@@ -475,11 +294,15 @@ export class LayersModel {
     const state = this.device;
     if (!state) return;
     this.device = undefined;
-    for (const plan of state.plans.values()) plan.dispose();
-    for (const { dataset } of state.datasets.values()) dataset.dispose();
-    for (const { view } of state.indices.values()) state.engine.release(view.buffer);
-    for (const v of [state.params, state.grads, state.hyper, state.metrics, ...state.slots]) state.engine.release(v.buffer);
-    state.engine.release(state.stepInfo);
+    releaseDeviceState(state);
+  }
+
+  private uploadWeights(state: DeviceState): void {
+    for (const w of this.graphWeights) state.engine.write(state.params, w.host, w.offset * 4);
+  }
+
+  private resetOptimizerState(state: DeviceState): void {
+    resetOptimizerSlots(state, this.compiled!.optimizer);
   }
 
   private binding(state: DeviceState): ModelBinding {
@@ -518,37 +341,8 @@ export class LayersModel {
     return plan;
   }
 
-  /** Uploads (x, y) once and keeps it while it is among the last few datasets used. */
   private dataset(state: DeviceState, x: Tensor, y: Tensor | undefined): DeviceDataset {
-    const labelKind = y ? lossLabelKind(this.compiled!.loss) : undefined;
-    const key = `${datasetId(x)}:${y ? datasetId(y) : '-'}:${labelKind}`;
-    const cached = state.datasets.get(key);
-    if (cached) {
-      state.datasets.delete(key);
-      state.datasets.set(key, cached); // most recent last
-      return cached.dataset;
-    }
-    const dataset = new DeviceDataset(state.engine, x, y, labelKind, sizeOf(this.graph!.output.shape));
-    state.datasets.set(key, { key: x, dataset });
-    while (state.datasets.size > DATASET_CACHE) {
-      const [oldest, entry] = state.datasets.entries().next().value as [string, { dataset: DeviceDataset }];
-      entry.dataset.dispose();
-      state.datasets.delete(oldest);
-    }
-    return dataset;
-  }
-
-  /** An index buffer holding `order` (or the identity over [start, start + length)). */
-  private indexBuffer(state: DeviceState, use: string, length: number, order?: Uint32Array, start = 0): View {
-    let entry = state.indices.get(use);
-    if (!entry || entry.length < length) {
-      if (entry) state.engine.release(entry.view.buffer);
-      entry = { view: { buffer: state.engine.buffer(length * 4, `indices-${use}`), offset: 0, size: length * 4 }, length, identity: false };
-      state.indices.set(use, entry);
-    }
-    const data = order ?? Uint32Array.from({ length }, (_, i) => start + i);
-    state.engine.write(entry.view, data);
-    return { ...entry.view, size: length * 4 };
+    return deviceDataset(state, x, y, y ? lossLabelKind(this.compiled!.loss) : undefined, sizeOf(this.graph!.output.shape));
   }
 
   // ---- training and inference ---------------------------------------------------------------
@@ -605,7 +399,7 @@ export class LayersModel {
       await callbacks.onEpochBegin?.(epoch);
       const bar = verbose === 1 ? new ProgressBar(steps, `Epoch ${epoch + 1}/${epochs}`) : undefined;
       const order = args.shuffle === false ? undefined : random.permutation(n);
-      const indices = this.indexBuffer(state, 'train', n, order);
+      const indices = indexBuffer(state, 'train', n, order);
       engine.write(state.metrics, new Uint32Array(4));
       let logs: Logs & { size: number } = { loss: NaN, size: 0 };
       let lastRead = performance.now();
@@ -688,7 +482,7 @@ export class LayersModel {
     after?: (encoder: GPUCommandEncoder, plan: Plan, offset: number, size: number) => void,
   ): Promise<void> {
     const engine = state.engine;
-    const indices = this.indexBuffer(state, 'eval', dataset.count);
+    const indices = indexBuffer(state, 'eval', dataset.count);
     const planBatch = Math.min(batchSize, dataset.count);
     const plan = this.plan(state, planBatch, mode);
     for (let offset = 0; offset < dataset.count; offset += batchSize) {
@@ -763,132 +557,4 @@ export class LayersModel {
     if (engine && !engine.isDisposed) engine.trim();
     this.disposed = true;
   }
-}
-
-export class Sequential extends LayersModel {
-  private readonly pending: Layer[] = [];
-  constructor(config: { layers?: Layer[]; name?: string; seed?: number } = {}) {
-    super(config, 'sequential');
-    for (const layer of config.layers ?? []) this.add(layer);
-  }
-
-  override get className(): 'Sequential' {
-    return 'Sequential';
-  }
-
-  /** Appends a layer. The model builds on first use when the first layer has an `inputShape`. */
-  add(layer: Layer): void {
-    if (!layer || typeof (layer as Layer).computeOutputShape !== 'function') throw new TypeError(`Sequential.add(): expected a layer, got ${describe(layer)}`);
-    if (this.built) throw new Error(`model ${this.name} is already built; add layers before building`);
-    this.pending.push(layer);
-  }
-
-  /** Builds for `batchInputShape` like [null, 28, 28, 1]. */
-  build(batchInputShape?: readonly (number | null)[]): void {
-    if (this.built) return;
-    const shape = batchInputShape ?? this.pending[0]?.batchInputShape;
-    if (!shape) {
-      throw new Error('build(): pass the input shape, e.g. model.build([null, 28, 28, 1]), or give the first layer an `inputShape`');
-    }
-    if (!Array.isArray(shape) || shape.length < 2 || shape.slice(1).some((d) => !Number.isInteger(d) || (d as number) <= 0)) {
-      throw new Error(`build(): expected a batch input shape like [null, 28, 28, 1], got ${JSON.stringify(shape)}`);
-    }
-    if (this.pending.length === 0) throw new Error(`build(): model ${this.name} has no layers`);
-    const input = new InputLayer({ shape: shape.slice(1) as number[], name: `${this.name}_input` }).symbolicOutput();
-    let t = input;
-    for (const layer of this.pending) t = layer.apply(t);
-    this.setGraph(input, t);
-  }
-
-  protected override requireGraph(what: string): ReturnType<LayersModel['requireGraph']> {
-    if (!this.built && this.pending[0]?.batchInputShape) this.build();
-    return super.requireGraph(what);
-  }
-
-  protected override summaryNodes(): GraphNode[] {
-    return super.summaryNodes().filter((n) => !(n.layer instanceof InputLayer));
-  }
-
-  /** The added layers, without the InputLayer (as Keras and TF.js list a Sequential model's layers). */
-  override get layers(): Layer[] {
-    return super.layers.filter((layer) => !(layer instanceof InputLayer));
-  }
-}
-
-export class Functional extends LayersModel {
-  constructor(config: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }) {
-    super(config, 'functional');
-    const one = (v: unknown, what: string): SymbolicTensor => {
-      const list = Array.isArray(v) ? v : [v];
-      if (list.length !== 1 || !(list[0] instanceof SymbolicTensor)) {
-        throw new Error(`model(): ${what} must be one symbolic tensor (multi-input/multi-output models are not supported yet), got ${describe(v)}`);
-      }
-      return list[0];
-    };
-    const input = one(config?.inputs, 'inputs');
-    if (!(input.producer.layer instanceof InputLayer)) throw new Error('model(): inputs must come from input({ shape })');
-    this.setGraph(input, one(config?.outputs, 'outputs'));
-  }
-}
-
-/** `sequential([layer, ...])` or `sequential({ layers, name, seed })`. */
-export function sequential(config: Layer[] | { layers?: Layer[]; name?: string; seed?: number } = {}): Sequential {
-  return new Sequential(Array.isArray(config) ? { layers: config } : config);
-}
-
-/** A functional model from symbolic tensors: `model({ inputs, outputs })`. */
-export function model(config: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }): Functional {
-  return new Functional(config);
-}
-
-/** A symbolic model input: `input({ shape: [28, 28, 1] })`. */
-export function input(config: { shape: readonly number[]; name?: string }): SymbolicTensor {
-  return new InputLayer(config).symbolicOutput();
-}
-
-// ---- helpers --------------------------------------------------------------------------------
-
-function asTensor(value: TensorLike, what: string): Tensor {
-  if (value instanceof Tensor) return value;
-  const v = value as { data?: unknown; shape?: unknown };
-  if (v && typeof v === 'object' && ArrayBuffer.isView(v.data) && Array.isArray(v.shape)) {
-    try {
-      return new Tensor(v.data as HostData, v.shape as number[]);
-    } catch (err) {
-      throw new Error(`${what}: ${(err as Error).message}`);
-    }
-  }
-  throw new Error(`${what}: expected a tensor (tensor(data, shape)), got ${describe(value)}`);
-}
-
-function integerArg(value: unknown, name: string, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be an integer ≥ ${min}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-function sliceRows(t: Tensor, start: number, end: number): Tensor {
-  const row = sizeOf(t.shape.slice(1));
-  return new Tensor(t.data.subarray(start * row, end * row) as HostData, [end - start, ...t.shape.slice(1)]);
-}
-
-const tensorIds = new WeakMap<object, number>();
-let nextTensorId = 0;
-/** Identity of a dataset's host data (the same arrays reuse their GPU copy). */
-function datasetId(t: Tensor): string {
-  let id = tensorIds.get(t.data.buffer);
-  if (id === undefined) tensorIds.set(t.data.buffer, (id = nextTensorId++));
-  return `${id}@${t.data.byteOffset}+${t.data.length}`;
-}
-
-export function formatLogs(logs: Logs): string {
-  return Object.entries(logs)
-    .filter(([k, v]) => typeof v === 'number' && k !== 'size')
-    .map(([k, v]) => `${k}: ${(v as number).toFixed(4)}`)
-    .join(' - ');
-}
-
-function isNodeTerminal(): boolean {
-  return typeof process !== 'undefined' && !!process.stdout && typeof (globalThis as { window?: unknown }).window === 'undefined';
 }

@@ -1,0 +1,88 @@
+/** Sequential and functional models, and the `sequential`, `model` and `input` factories. */
+import { SymbolicTensor } from '../graph/symbolic.ts';
+import type { GraphNode } from '../graph/symbolic.ts';
+import { InputLayer } from '../layers/core.ts';
+import type { Layer } from '../layers/layer.ts';
+import { describe } from '../runtime/tensor.ts';
+import { LayersModel } from './layers-model.ts';
+
+export class Sequential extends LayersModel {
+  private readonly pending: Layer[] = [];
+  constructor(config: { layers?: Layer[]; name?: string; seed?: number } = {}) {
+    super(config, 'sequential');
+    for (const layer of config.layers ?? []) this.add(layer);
+  }
+
+  override get className(): 'Sequential' {
+    return 'Sequential';
+  }
+
+  /** Appends a layer. The model builds on first use when the first layer has an `inputShape`. */
+  add(layer: Layer): void {
+    if (!layer || typeof (layer as Layer).computeOutputShape !== 'function') throw new TypeError(`Sequential.add(): expected a layer, got ${describe(layer)}`);
+    if (this.built) throw new Error(`model ${this.name} is already built; add layers before building`);
+    this.pending.push(layer);
+  }
+
+  /** Builds for `batchInputShape` like [null, 28, 28, 1]. */
+  build(batchInputShape?: readonly (number | null)[]): void {
+    if (this.built) return;
+    const shape = batchInputShape ?? this.pending[0]?.batchInputShape;
+    if (!shape) {
+      throw new Error('build(): pass the input shape, e.g. model.build([null, 28, 28, 1]), or give the first layer an `inputShape`');
+    }
+    if (!Array.isArray(shape) || shape.length < 2 || shape.slice(1).some((d) => !Number.isInteger(d) || (d as number) <= 0)) {
+      throw new Error(`build(): expected a batch input shape like [null, 28, 28, 1], got ${JSON.stringify(shape)}`);
+    }
+    if (this.pending.length === 0) throw new Error(`build(): model ${this.name} has no layers`);
+    const input = new InputLayer({ shape: shape.slice(1) as number[], name: `${this.name}_input` }).symbolicOutput();
+    let t = input;
+    for (const layer of this.pending) t = layer.apply(t);
+    this.setGraph(input, t);
+  }
+
+  protected override requireGraph(what: string): ReturnType<LayersModel['requireGraph']> {
+    if (!this.built && this.pending[0]?.batchInputShape) this.build();
+    return super.requireGraph(what);
+  }
+
+  protected override summaryNodes(): GraphNode[] {
+    return super.summaryNodes().filter((n) => !(n.layer instanceof InputLayer));
+  }
+
+  /** The added layers, without the InputLayer (as Keras and TF.js list a Sequential model's layers). */
+  override get layers(): Layer[] {
+    return super.layers.filter((layer) => !(layer instanceof InputLayer));
+  }
+}
+
+export class Functional extends LayersModel {
+  constructor(config: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }) {
+    super(config, 'functional');
+    const one = (v: unknown, what: string): SymbolicTensor => {
+      const list = Array.isArray(v) ? v : [v];
+      if (list.length !== 1 || !(list[0] instanceof SymbolicTensor)) {
+        throw new Error(`model(): ${what} must be one symbolic tensor (multi-input/multi-output models are not supported yet), got ${describe(v)}`);
+      }
+      return list[0];
+    };
+    const input = one(config?.inputs, 'inputs');
+    if (!(input.producer.layer instanceof InputLayer)) throw new Error('model(): inputs must come from input({ shape })');
+    this.setGraph(input, one(config?.outputs, 'outputs'));
+  }
+}
+
+/** `sequential([layer, ...])` or `sequential({ layers, name, seed })`. */
+export function sequential(config: Layer[] | { layers?: Layer[]; name?: string; seed?: number } = {}): Sequential {
+  return new Sequential(Array.isArray(config) ? { layers: config } : config);
+}
+
+/** A functional model from symbolic tensors: `model({ inputs, outputs })`. */
+export function model(config: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }): Functional {
+  return new Functional(config);
+}
+
+/** A symbolic model input: `input({ shape: [28, 28, 1] })`. */
+export function input(config: { shape: readonly number[]; name?: string }): SymbolicTensor {
+  return new InputLayer(config).symbolicOutput();
+}
