@@ -10,7 +10,7 @@ export { sequential, model, input, Sequential, Functional } from './model/contai
 export { LayersModel } from './model/layers-model.ts';
 export { History } from './model/args.ts';
 export type { CompileArgs, FitArgs, EvaluateArgs, Callbacks, Logs, NamedWeight, TensorLike } from './model/args.ts';
-export { SymbolicTensor } from './graph/symbolic.ts';
+export { SymbolicTensor } from './layers/layer.ts';
 export { optimizers, Optimizer, RMSprop, Adam, SGD } from './optimizers.ts';
 export { createEngine, getDefaultEngine, setDefaultEngine, Engine, DeviceLostError, GPUValidationError } from './runtime/engine.ts';
 export type { EngineOptions, EngineStats } from './runtime/engine.ts';

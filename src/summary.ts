@@ -1,5 +1,5 @@
 /** Keras 3's `model.summary()` table, drawn with the same box characters and number formats. */
-import type { GraphNode } from './graph/symbolic.ts';
+import type { GraphNode } from './layers/layer.ts';
 import { sizeOf } from './runtime/tensor.ts';
 
 export interface SummaryRow {

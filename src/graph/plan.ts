@@ -21,7 +21,7 @@ import { lossDispatches, type LossName } from '../losses.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Dispatch, Engine } from '../runtime/engine.ts';
 import { sizeOf } from '../runtime/tensor.ts';
-import type { GraphNode, SymbolicTensor } from './symbolic.ts';
+import type { GraphNode, SymbolicTensor } from '../layers/layer.ts';
 
 export type View = { buffer: GPUBuffer; offset: number; size: number };
 export type PlanMode = 'train' | 'evaluate' | 'predict';

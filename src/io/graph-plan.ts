@@ -2,7 +2,8 @@
  * The Keras topology in model.json → a graph plan: the layers built from their configs and wired,
  * Sequential or functional, with the weights the model will have, checked before any model exists.
  */
-import { topologicalNodes, type SymbolicTensor } from '../graph/symbolic.ts';
+import { type SymbolicTensor } from '../layers/layer.ts';
+import { topologicalNodes } from '../graph/topology.ts';
 import { InputLayer, layerClass, layerClassNames } from '../layers/all.ts';
 import { describeValue } from '../layers/config.ts';
 import type { Layer, Shape } from '../layers/layer.ts';

@@ -5,7 +5,7 @@
  * SavableModel, so that src/model.ts can import it for `save()` without an import cycle.
  */
 import { version } from '../../package.json';
-import type { SymbolicTensor } from '../graph/symbolic.ts';
+import type { SymbolicTensor } from '../layers/layer.ts';
 import { InputLayer } from '../layers/core.ts';
 import type { Layer } from '../layers/layer.ts';
 import { optimizerConfig, tfjsSlotNames, type Optimizer } from '../optimizers.ts';

@@ -2,7 +2,7 @@
 import { registerLayer } from './registry.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
-import { SymbolicTensor } from '../graph/symbolic.ts';
+import { SymbolicTensor } from '../layers/layer.ts';
 import { kerasConfig } from './config.ts';
 import { expectInputs, Layer, type Shape, type LayerArgs } from './layer.ts';
 

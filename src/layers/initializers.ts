@@ -3,7 +3,7 @@
  * gives the same model. `fanIn`/`fanOut` follow Keras: for a conv kernel [kh, kw, cin, cout] the
  * receptive field kh·kw multiplies cin and cout.
  */
-import type { Shape } from './layer.ts';
+import type { Shape } from '../runtime/tensor.ts';
 
 export type Initializer =
   | 'glorotUniform'

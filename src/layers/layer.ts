@@ -1,15 +1,42 @@
 /**
- * The one contract every layer meets: shape inference (`computeOutputShape`), its weights
+ * The one contract every layer meets, and the symbolic tensors `layer.apply(x)` connects (a node is
+ * a layer with its input edges; `model({ inputs, outputs })` walks back from the outputs): shape inference (`computeOutputShape`), its weights
  * (`weightSpecs`), and the dispatches of its forward and backward passes for a given batch size.
  * Dispatches are built once per plan (model × batch size) and replayed each step, so a layer's
  * forward/backward run at plan-build time only: they create bind groups, never encode.
  */
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import type { Initializer } from './initializers.ts';
-import { SymbolicTensor, isSymbolicTensor, type GraphNode } from '../graph/symbolic.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 
 export type { Shape };
+
+// ---- symbolic tensors: the edges of a model's graph before any data exists ----
+
+export interface GraphNode {
+  readonly layer: Layer;
+  readonly inputs: readonly SymbolicTensor[];
+  readonly output: SymbolicTensor;
+}
+
+let nextId = 0;
+
+export class SymbolicTensor {
+  readonly id = nextId++;
+  /** Set once by the node that produces this tensor. */
+  producer!: GraphNode;
+  constructor(readonly shape: Shape) {}
+
+  /** Keras's shape with the batch dimension: [null, ...shape]. */
+  get batchShape(): (number | null)[] {
+    return [null, ...this.shape];
+  }
+}
+
+export function isSymbolicTensor(value: unknown): value is SymbolicTensor {
+  return value instanceof SymbolicTensor;
+}
+
 
 export interface WeightSpec {
   /** Keras name suffix: 'kernel' or 'bias'. */

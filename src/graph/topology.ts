@@ -1,33 +1,5 @@
-/**
- * Symbolic tensors: the edges of a model's graph before any data exists. `layer.apply(x)` creates a
- * node (layer + its input edges) and returns the node's output edge; `model({ inputs, outputs })`
- * walks back from the outputs.
- */
-import type { Layer, Shape } from '../layers/layer.ts';
-
-export interface GraphNode {
-  readonly layer: Layer;
-  readonly inputs: readonly SymbolicTensor[];
-  readonly output: SymbolicTensor;
-}
-
-let nextId = 0;
-
-export class SymbolicTensor {
-  readonly id = nextId++;
-  /** Set once by the node that produces this tensor. */
-  producer!: GraphNode;
-  constructor(readonly shape: Shape) {}
-
-  /** Keras's shape with the batch dimension: [null, ...shape]. */
-  get batchShape(): (number | null)[] {
-    return [null, ...this.shape];
-  }
-}
-
-export function isSymbolicTensor(value: unknown): value is SymbolicTensor {
-  return value instanceof SymbolicTensor;
-}
+/** The order in which a model's graph runs and lists its layers. */
+import type { GraphNode, SymbolicTensor } from '../layers/layer.ts';
 
 /**
  * Nodes reachable backwards from `outputs`, producers first, in TF.js's Container order (so that
