@@ -16,12 +16,11 @@
 import { fill, sum } from '../../shaders/elementwise.ts';
 import { Activation } from '../layers/activation.ts';
 import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
-import type { BackwardContext, ForwardContext, Layer } from '../layers/layer.ts';
+import type { BackwardContext, ForwardContext, GraphNode, Layer, SymbolicTensor } from '../layers/layer.ts';
 import { lossDispatches, type LossName } from '../losses.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Dispatch, Engine } from '../runtime/engine.ts';
 import { sizeOf } from '../runtime/tensor.ts';
-import type { GraphNode, SymbolicTensor } from '../layers/layer.ts';
 
 export type View = { buffer: GPUBuffer; offset: number; size: number };
 export type PlanMode = 'train' | 'evaluate' | 'predict';

@@ -2,11 +2,10 @@
  * The Keras topology in model.json → a graph plan: the layers built from their configs and wired,
  * Sequential or functional, with the weights the model will have, checked before any model exists.
  */
-import { type SymbolicTensor } from '../layers/layer.ts';
 import { topologicalNodes } from '../graph/topology.ts';
 import { InputLayer, layerClass, layerClassNames } from '../layers/all.ts';
 import { describeValue } from '../layers/config.ts';
-import type { Layer, Shape } from '../layers/layer.ts';
+import type { Layer, Shape, SymbolicTensor } from '../layers/layer.ts';
 import { Functional, Sequential } from '../model/containers.ts';
 import type { LayersModel } from '../model/layers-model.ts';
 import { describe } from '../runtime/tensor.ts';

@@ -5,9 +5,8 @@
  * SavableModel, so that src/model.ts can import it for `save()` without an import cycle.
  */
 import { version } from '../../package.json';
-import type { SymbolicTensor } from '../layers/layer.ts';
 import { InputLayer } from '../layers/core.ts';
-import type { Layer } from '../layers/layer.ts';
+import type { Layer, SymbolicTensor } from '../layers/layer.ts';
 import { optimizerConfig, tfjsSlotNames, type Optimizer } from '../optimizers.ts';
 import { describe } from '../runtime/tensor.ts';
 import { artifactsInfo, LAYERS_MODEL_FORMAT, type ModelArtifacts, type ModelTopology, type SaveOptions, type SaveResult, type SaveTarget, type WeightsManifestEntry } from './artifacts.ts';

@@ -2,9 +2,8 @@
 import { registerLayer } from './registry.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
-import { SymbolicTensor } from '../layers/layer.ts';
 import { kerasConfig } from './config.ts';
-import { expectInputs, Layer, type Shape, type LayerArgs } from './layer.ts';
+import { expectInputs, Layer, SymbolicTensor, type LayerArgs, type Shape } from './layer.ts';
 
 export class InputLayer extends Layer {
   static override readonly className = 'InputLayer';

@@ -1,8 +1,6 @@
 /** Sequential and functional models, and the `sequential`, `model` and `input` factories. */
-import { SymbolicTensor } from '../layers/layer.ts';
-import type { GraphNode } from '../layers/layer.ts';
 import { InputLayer } from '../layers/core.ts';
-import type { Layer } from '../layers/layer.ts';
+import { SymbolicTensor, type GraphNode, type Layer } from '../layers/layer.ts';
 import { describe } from '../runtime/tensor.ts';
 import { LayersModel } from './layers-model.ts';
 
