@@ -3,7 +3,8 @@
  * forward copies each input into its column range of the output, the backward copies the range back.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { grid, type KernelSource } from './kernel.ts';
+import type { KernelSource } from './kernel.ts';
+import { constants, flatIndex, grid } from './wgsl.ts';
 
 const WG = 256;
 
@@ -19,15 +20,17 @@ export function concatSlice(outer: number, partWidth: number, totalWidth: number
     bindings: ['read', 'write'],
     workgroups,
     code: wgsl`
+${constants({ PART_WIDTH: partWidth, TOTAL_WIDTH: totalWidth, OFFSET: offset })}
+
 @group(0) @binding(0) var<storage, read> source: array<f32>;
 @group(0) @binding(1) var<storage, read_write> destination: array<f32>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;     // index into the part
-  if (i >= ${n}u) { return; }
-  let row = i / ${partWidth}u;
-  let whole = row * ${totalWidth}u + ${offset}u + i % ${partWidth}u;
+  // i: the index into the part
+  ${flatIndex(rowStride, n)}
+  let row = i / PART_WIDTH;
+  let whole = row * TOTAL_WIDTH + OFFSET + i % PART_WIDTH;
 #if ${toWhole}
   destination[whole] = source[i];
 #else

@@ -17,8 +17,9 @@
  * vec4s: W_t[k][n] = w[t][k][n] (forward: k input, n output channels) or w[t][n][k] (input
  * gradient: k output, n input channels).
  */
-import { each, type Conv2DGeometry } from './conv2d.ts';
-import { grid, type KernelSource } from './kernel.ts';
+import type { Conv2DGeometry } from './conv2d.ts';
+import type { KernelSource } from './kernel.ts';
+import { constants, each, flatIndex, grid } from './wgsl.ts';
 import { alignSlice, MAX_K, MAX_UNROLLED, rowsPerInvocation, sliceColumns, sliceProduct } from './slice-product.ts';
 
 export type TapMode = 'forward' | 'inputGrad';
@@ -67,29 +68,30 @@ export function tapSlices(g: Conv2DGeometry, mode: TapMode, checkedLoads: boolea
   const invocations = L.taps * L.groups * K * L.columns;
   const { workgroups, rowStride } = grid(invocations, 64);
   // Element (tap, k, n) of W_t.
-  const source = mode === 'forward' ? `(tap * ${g.inC}u + k) * ${g.outC}u + n` : `(tap * ${g.inC}u + n) * ${g.outC}u + k`;
+  const source = mode === 'forward' ? `(tap * IN_C + k) * OUT_C + n` : `(tap * IN_C + n) * OUT_C + k`;
   return {
     key: `conv2d-taps-slices:${mode}:${key(g)}:c${L.columns}`,
     bindings: ['read', 'write'],
     workgroups,
     code: `
+${constants({ IN_C: g.inC, OUT_C: g.outC, K_W: g.kW, K: K, COLUMNS: L.columns, GROUPS: L.groups, HEADER })}
+
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read_write> slices: array<vec4f>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${invocations}u) { return; }
-  let c = i % ${L.columns}u;
-  let k = (i / ${L.columns}u) % ${K}u;
+  ${flatIndex(rowStride, invocations)}
+  let c = i % COLUMNS;
+  let k = (i / COLUMNS) % K;
   let s = i / ${K * L.columns}u;
-  let group = s % ${L.groups}u;
-  let tap = s / ${L.groups}u;
-  let n = (group * ${L.columns}u + c) * 4u;
-  let at = s * ${L.slice / 4}u;
-  slices[at + ${HEADER}u + k * ${L.columns}u + c] = vec4f(${each(4, (j) => `w[${source.replace(/\bn\b/g, `(n + ${j}u)`)}]`, ', ')});
+  let group = s % GROUPS;
+  let tap = s / GROUPS;
+  let n = (group * COLUMNS + c) * 4u;
+  let at = s * ${L.slice / 4}u; // vec4s per slice
+  slices[at + HEADER + k * COLUMNS + c] = vec4f(${each(4, (j) => `w[${source.replace(/\bn\b/g, `(n + ${j}u)`)}]`, ', ')});
   if ((k == 0u) & (c == 0u)) {
-    slices[at] = vec4f(f32(tap / ${g.kW}u), f32(tap % ${g.kW}u), f32(group * ${L.columns}u), 0.0);
+    slices[at] = vec4f(f32(tap / K_W), f32(tap % K_W), f32(group * COLUMNS), 0.0);
   }
 }`,
   };
@@ -106,17 +108,17 @@ export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole, chec
   const bias = forward && last && g.bias;
   // Rows are output pixels in both modes; `src` is x (forward) or dy, `dst` y or dx.
   const [srcC4, dstC4] = forward ? [g.inC / 4, g.outC / 4] : [g.outC / 4, g.inC / 4];
-  const inside = `(u32(iy{i}) < ${g.inH}u) & (u32(ix{i}) < ${g.inW}u)`;
-  const inputPixel = `(n{i} * ${g.inH}u + u32(iy{i})) * ${g.inW}u + u32(ix{i})`;
+  const inside = `(u32(iy{i}) < IN_H) & (u32(ix{i}) < IN_W)`;
+  const inputPixel = `(n{i} * IN_H + u32(iy{i})) * IN_W + u32(ix{i})`;
   const mapRow = (i: number) =>
-    `let ox${i} = row${i} % ${g.outW}u; let oy${i} = (row${i} / ${g.outW}u) % ${g.outH}u; let n${i} = row${i} / ${g.outH * g.outW}u;
-  let iy${i} = i32(oy${i} * ${g.strideH}u) + ky; let ix${i} = i32(ox${i} * ${g.strideW}u) + kx;
+    `let ox${i} = row${i} % OUT_W; let oy${i} = (row${i} / OUT_W) % OUT_H; let n${i} = row${i} / ${g.outH * g.outW}u;
+  let iy${i} = i32(oy${i} * STRIDE_H) + ky; let ix${i} = i32(ox${i} * STRIDE_W) + kx;
   let inside${i} = ${inside.replaceAll('{i}', `${i}`)};
   let at${i} = select(0u, ${inputPixel.replaceAll('{i}', `${i}`)}, inside${i});
   ` +
     (forward
-      ? `let src${i} = at${i} * ${srcC4}u; let srcOk${i} = inside${i}; let dst${i} = row${i} * ${dstC4}u + column; let dstOk${i} = true;`
-      : `let src${i} = row${i} * ${srcC4}u; let srcOk${i} = true; let dst${i} = at${i} * ${dstC4}u + column; let dstOk${i} = inside${i};`);
+      ? `let src${i} = at${i} * SRC_C4; let srcOk${i} = inside${i}; let dst${i} = row${i} * DST_C4 + column; let dstOk${i} = true;`
+      : `let src${i} = row${i} * SRC_C4; let srcOk${i} = true; let dst${i} = at${i} * DST_C4 + column; let dstOk${i} = inside${i};`);
   return sliceProduct({
     key: `conv2d-taps:${mode}:${key(g)}${forward ? `:${role}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}` : ''}:c${L.columns}`,
     rows: g.batch * g.outH * g.outW,
@@ -127,11 +129,15 @@ export function tapProduct(g: Conv2DGeometry, mode: TapMode, role: TapRole, chec
     columns: L.columns,
     header: HEADER,
     extraBindings: bias ? ['read'] : [],
-    declarations: bias ? `@group(0) @binding(3) var<storage, read> b: array<vec4f, ${g.outC / 4}>;` : '',
+    declarations: `${bias ? `@group(0) @binding(3) var<storage, read> b: array<vec4f, ${g.outC / 4}>;` : ''}
+${constants({ IN_H: g.inH, IN_W: g.inW, OUT_H: g.outH, OUT_W: g.outW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+// vec4s per pixel of src and dst.
+${constants({ SRC_C4: srcC4, DST_C4: dstC4 })}
+${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}`,
     // The tap's shift, padding included, and the group's first column, from the slice's header.
     prologue: `let info = slice[0];
-  let ky = i32(info.x) - ${g.padTop};
-  let kx = i32(info.y) - ${g.padLeft};
+  let ky = i32(info.x) - PAD_TOP;
+  let kx = i32(info.y) - PAD_LEFT;
   let column = u32(info.z);`,
     mapRow,
     accumulate: forward ? role === 'middle' || role === 'last' : true,
@@ -169,9 +175,9 @@ export function patchProduct(g: Conv2DGeometry, checkedLoads = false): KernelSou
     const tap = Math.floor(k / g.inC);
     const ky = Math.floor(tap / g.kW);
     const kx = tap % g.kW;
-    const index = `u32(base${i} + ${ky * g.inW + kx}) * ${g.inC}u + ${k % g.inC}u`;
+    const index = `u32(base${i} + ${ky * g.inW + kx}) * IN_C + ${k % g.inC}u`;
     if (!masked) return `src[${index}]`;
-    const inside = `(u32(top${i} + ${ky}) < ${g.inH}u) & (u32(left${i} + ${kx}) < ${g.inW}u)`;
+    const inside = `(u32(top${i} + ${ky}) < IN_H) & (u32(left${i} + ${kx}) < IN_W)`;
     return `select(0.0, src[select(0u, ${index}, ${inside})], ${inside})`;
   };
   return sliceProduct({
@@ -187,12 +193,15 @@ export function patchProduct(g: Conv2DGeometry, checkedLoads = false): KernelSou
     srcDeclaration: `@group(0) @binding(0) var<storage, read> src: array<f32, ${g.batch * g.inH * g.inW * g.inC}>;`,
     load: (i, k4) => `vec4f(${[0, 1, 2, 3].map((e) => element(i, 4 * k4 + e)).join(', ')})`,
     extraBindings: g.bias ? ['read'] : [],
-    declarations: g.bias ? `@group(0) @binding(3) var<storage, read> b: array<vec4f, ${n4}>;` : '',
+    declarations: `${g.bias ? `@group(0) @binding(3) var<storage, read> b: array<vec4f, ${n4}>;` : ''}
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, OUT_C4: n4, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}`,
     prologue: '',
-    mapRow: (i) => `let ox${i} = row${i} % ${g.outW}u; let oy${i} = (row${i} / ${g.outW}u) % ${g.outH}u; let n${i} = row${i} / ${g.outH * g.outW}u;
-  let top${i} = i32(oy${i} * ${g.strideH}u) - ${g.padTop}; let left${i} = i32(ox${i} * ${g.strideW}u) - ${g.padLeft};
+    // base: the patch's top-left element (i32: negative inside the padding).
+    mapRow: (i) => `let ox${i} = row${i} % OUT_W; let oy${i} = (row${i} / OUT_W) % OUT_H; let n${i} = row${i} / ${g.outH * g.outW}u;
+  let top${i} = i32(oy${i} * STRIDE_H) - PAD_TOP; let left${i} = i32(ox${i} * STRIDE_W) - PAD_LEFT;
   let base${i} = i32(n${i} * ${g.inH * g.inW}u) + top${i} * ${g.inW} + left${i};
-  let dst${i} = row${i} * ${n4}u; let dstOk${i} = true;`,
+  let dst${i} = row${i} * OUT_C4; let dstOk${i} = true;`,
     accumulate: false,
     epilogue: (acc, c) => {
       const sum = g.bias ? `${acc} + b[${c}u]` : acc;

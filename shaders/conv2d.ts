@@ -7,14 +7,16 @@
  * `registers` kernels (CPU adapters such as SwiftShader): every invocation computes a block of
  * outputs held in named vec4 accumulators (SwiftShader spills indexed private arrays to memory),
  * reads 4 channels per load along the innermost axis, and runs straight-line code without
- * barriers. Channel counts that are not multiples of 4 read zeros past the end (`read_*` helpers)
- * and store only real channels; pixel blocks past the end recompute the last pixel and skip the
- * store. Per-lane conditions combine with `&`, not `&&`: short-circuits become branches, and a
- * few dozen of them made SwiftShader take 45 s to compile one kernel.
+ * barriers. Channel counts that are not multiples of 4 read zeros past the end (`read_*` helpers,
+ * channelReader in shaders/wgsl.ts) and store only real channels; pixel blocks past the end
+ * recompute the last pixel and skip the store. Per-lane conditions combine with `&`, not `&&`:
+ * short-circuits become branches, and a few dozen of them made SwiftShader's compile time explode
+ * (bench/NOTES.md item 50).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { grid, type BindingKind, type KernelSource, type KernelStyle } from './kernel.ts';
+import type { BindingKind, KernelSource, KernelStyle } from './kernel.ts';
 import { POOL_WINDOW_WGSL } from './pool.ts';
+import { channelReader, channelWriter, constants, each, each2, flatIndex, grid } from './wgsl.ts';
 
 /** Everything a conv kernel bakes in. Output sizes and padding are resolved (see conv2dGeometry). */
 export interface Conv2DGeometry {
@@ -76,7 +78,7 @@ export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
   // its weights are read with constant indices (conv2dForward); at most 32 accumulators.
   const allChannels = g.inC < 4 && co4s <= 8;
   return {
-    // Vector inputs: long runs of pixels share each weight read (conv3: 16×2 ran 1.14–1.4× faster than 8×4).
+    // Vector inputs: long runs of pixels share each weight read (conv3: 16×2 against 8×4, bench/NOTES.md item 51).
     forwardPixels: g.inC % 4 === 0 ? 16 : allChannels && co4s > 4 ? 4 : 8,
     forwardGroups: allChannels ? co4s : Math.min(g.inC % 4 === 0 ? 2 : 4, co4s),
     dxPixels: 16,
@@ -86,7 +88,7 @@ export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
     dwTaps: slidesAlongRows(g) ? g.kW : g.inC % 4 === 0 ? 1 : g.kH * g.kW,
     dwInGroups: slidesAlongRows(g) ? 1 : ([4, 2, 1].find((groups) => g.inC % (4 * groups) === 0) ?? 1),
     // Short rows (conv3's 3 columns) fill the window of taps for few steps: more output groups per
-    // window (with bounds checks 57–61 → 45–49 ms; the same without).
+    // window (faster with bounds checks, the same without: bench/NOTES.md item 29).
     dwOutGroups: Math.min(g.inC % 4 === 0 && !(slidesAlongRows(g) && g.outW < 8) ? 2 : 4, co4s),
   };
 }
@@ -100,10 +102,6 @@ const MIN_PIXELS_PER_CHUNK = 128;
 /** Output columns up to which dW walks a row in straight-line code. */
 const MAX_UNROLLED_COLUMNS = 32;
 
-export const each = (n: number, line: (i: number) => string, sep = '\n  '): string => Array.from({ length: n }, (_, i) => line(i)).join(sep);
-const each2 = (a: number, b: number, line: (i: number, j: number) => string, sep = '\n  '): string =>
-  Array.from({ length: a * b }, (_, k) => line(Math.floor(k / b), k % b)).join(sep);
-
 function geometryKey(g: Conv2DGeometry): string {
   return (
     `n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-k${g.kH}x${g.kW}-s${g.strideH}x${g.strideW}-p${g.padTop}x${g.padLeft}` +
@@ -114,49 +112,6 @@ function geometryKey(g: Conv2DGeometry): string {
 /** True when every tap of every output pixel lies inside the input (no padding checks needed). */
 function tapsInBounds(g: Conv2DGeometry): boolean {
   return g.padTop === 0 && g.padLeft === 0 && (g.outH - 1) * g.strideH + g.kH <= g.inH && (g.outW - 1) * g.strideW + g.kW <= g.inW;
-}
-
-/**
- * Declares read-only `name`, rows of `channels` floats, and `fn read_name(row, c4) -> vec4f` reading
- * channels 4·c4 .. 4·c4+3 of a row (zeros past the end of the row).
- */
-export function channelReader(name: string, binding: number, rows: number, channels: number): string {
-  const last = rows * channels - 1;
-  return wgsl`
-#if ${channels % 4 === 0}
-@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4f>;
-fn read_${name}(row: u32, c4: u32) -> vec4f { return ${name}[row * ${channels / 4}u + c4]; }
-#else
-@group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;
-fn read_${name}(row: u32, c4: u32) -> vec4f {
-  let c = c4 * 4u;
-  let i = row * ${channels}u + c;
-  // min() keeps the reads past the row in bounds; select() zeroes them.
-  return vec4f(${name}[i],
-               select(0.0, ${name}[min(i + 1u, ${last}u)], c + 1u < ${channels}u),
-               select(0.0, ${name}[min(i + 2u, ${last}u)], c + 2u < ${channels}u),
-               select(0.0, ${name}[min(i + 3u, ${last}u)], c + 3u < ${channels}u));
-}
-#endif`;
-}
-
-/** Declares writable `name`, rows of `channels` floats, and `fn store_name(row, c4, v)` writing the real channels of v. */
-export function channelWriter(name: string, binding: number, channels: number): string {
-  return wgsl`
-#if ${channels % 4 === 0}
-@group(0) @binding(${binding}) var<storage, read_write> ${name}: array<vec4f>;
-fn store_${name}(row: u32, c4: u32, v: vec4f) { ${name}[row * ${channels / 4}u + c4] = v; }
-#else
-@group(0) @binding(${binding}) var<storage, read_write> ${name}: array<f32>;
-fn store_${name}(row: u32, c4: u32, v: vec4f) {
-  let c = c4 * 4u;
-  let i = row * ${channels}u + c;
-  ${name}[i] = v.x;
-  if (c + 1u < ${channels}u) { ${name}[i + 1u] = v.y; }
-  if (c + 2u < ${channels}u) { ${name}[i + 2u] = v.z; }
-  if (c + 3u < ${channels}u) { ${name}[i + 3u] = v.w; }
-}
-#endif`;
 }
 
 /** The output gradient dy at binding 0 (after the fused ReLU: conv2dBackward masks it first), and `fn read_dy(pixel, c4)`. */
@@ -200,16 +155,16 @@ export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultB
   const unit = vecIn ? g.inC / 4 : g.inC; // x elements (vec4 or scalar) per pixel
   // One block of every output channel, with the taps unrolled (the first layer): every weight
   // index is a constant, so each weight is one broadcast load instead of a per-lane gather
-  // (conv1 + pool at batch 64: 16.1 → 12.9 ms with bounds checks, 17.8 → 11.0 without).
+  // (conv1 + pool, with and without bounds checks: bench/NOTES.md item 33).
   const constantWeights = g.inC < 4 && coBlocks === 1 && g.outC % 4 === 0;
   // Taps as WGSL expressions: numbers when unrolled, 'ky'/'kx' inside the tap loops.
   const tapTerm = (v: number | string) => (typeof v === 'number' ? `${v}` : `i32(${v})`);
   // Whether tap (ky, kx) of output pixel p lies inside the input (padding otherwise).
   const inside = (p: number, ky: number | string, kx: number | string) =>
-    `(u32(top${p} + ${tapTerm(ky)}) < ${g.inH}u) & (u32(left${p} + ${tapTerm(kx)}) < ${g.inW}u)`;
+    `(u32(top${p} + ${tapTerm(ky)}) < IN_H) & (u32(left${p} + ${tapTerm(kx)}) < IN_W)`;
   // First element of the pixel under the tap; in the padding, pixel 0 (read, then zeroed).
   const xIndex = (p: number, ky: number | string, kx: number | string) => {
-    const index = `u32(base${p} + ${tapTerm(ky)} * ${g.inW} + ${tapTerm(kx)}) * ${unit}u`;
+    const index = `u32(base${p} + ${tapTerm(ky)} * ${g.inW} + ${tapTerm(kx)}) * X_PER_PIXEL`;
     return masked ? `select(0u, ${index}, ${inside(p, ky, kx)})` : index;
   };
   return {
@@ -232,13 +187,18 @@ ${channelWriter('y', g.bias ? 3 : 2, g.outC)}
 #endif
 #if ${pooled}
 ${POOL_WINDOW_WGSL}
+${constants({ POOLED_H: pool.height, POOLED_W: pool.width })}
 #endif
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, ...(vecIn ? { IN_C4: g.inC / 4 } : {}), OUT_H: g.outH, OUT_W: g.outW })}
+${constants({ K_H: g.kH, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
+// x elements (vec4s or floats) per pixel.
+${constants({ X_PER_PIXEL: unit })}
 
 // Each invocation: ${P} output pixels × ${G} groups of 4 output channels.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let t = gid.x + gid.y * ${rowStride}u;
-  if (t >= ${invocations}u) { return; }
+  ${flatIndex(rowStride, invocations, 't')}
   // Channel groups vary fastest, so neighbouring invocations read the same input pixels.
   let m = (t / ${coBlocks}u) * ${unitsPerBlock}u;
   let c4 = (t % ${coBlocks}u) * ${G}u;
@@ -246,23 +206,23 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #if ${pooled}
   // Pooling window k of the block (past the end: the last one again), and its 4 output pixels.
   ${each(P / 4, (k) => `let q${k} = min(m + ${k}u, ${units - 1}u);
-  let corner${k} = (q${k} / ${pool.height * pool.width}u * ${g.outH}u + q${k} / ${pool.width}u % ${pool.height}u * 2u) * ${g.outW}u + q${k} % ${pool.width}u * 2u;`)}
+  let corner${k} = (q${k} / ${pool.height * pool.width}u * OUT_H + q${k} / POOLED_W % POOLED_H * 2u) * OUT_W + q${k} % POOLED_W * 2u;`)}
   ${each(P, (p) => `let m${p} = corner${p >> 2} + ${(p & 2 ? g.outW : 0) + (p & 1)}u;`)}
 #else
   ${each(P, (p) => `let m${p} = min(m + ${p}u, ${pixels - 1}u);`)}
 #endif
   // Input pixel under each output pixel's top-left tap (negative inside the padding).
-  ${each(P, (p) => `let top${p} = i32((m${p} / ${g.outW}u) % ${g.outH}u * ${g.strideH}u) - ${g.padTop};
-  let left${p} = i32(m${p} % ${g.outW}u * ${g.strideW}u) - ${g.padLeft};
+  ${each(P, (p) => `let top${p} = i32((m${p} / OUT_W) % OUT_H * STRIDE_H) - PAD_TOP;
+  let left${p} = i32(m${p} % OUT_W * STRIDE_W) - PAD_LEFT;
   let base${p} = i32(m${p} / ${g.outH * g.outW}u * ${g.inH * g.inW}u) + top${p} * ${g.inW} + left${p};`)}
   ${each2(P, G, (p, j) => `var acc${p}_${j} = vec4f(0.0);`)}
 #if ${vecIn}
-  // Taps in loops here: unrolling them (3× or 9× the body) measured 1.6–1.8× slower on SwiftShader.
-  for (var ky = 0u; ky < ${g.kH}u; ky++) {
-    for (var kx = 0u; kx < ${g.kW}u; kx++) {
+  // Taps in loops here: unrolling them (3× or 9× the body) measured slower on SwiftShader (bench/NOTES.md items 6, 52).
+  for (var ky = 0u; ky < K_H; ky++) {
+    for (var kx = 0u; kx < K_W; kx++) {
       ${each(P, (p) => `let xi${p} = ${xIndex(p, 'ky', 'kx')};`, '\n      ')}
-      let row = (ky * ${g.kW}u + kx) * ${g.inC}u;
-      for (var c = 0u; c < ${g.inC / 4}u; c++) {
+      let row = (ky * K_W + kx) * IN_C;
+      for (var c = 0u; c < IN_C4; c++) {
         let r = row + c * 4u;
         ${each2(G, 4, (j, k) => `let w${j}${k} = read_w(r + ${k}u, c4_${j});`, '\n        ')}
         ${each(P, (p) => `let x${p} = ${masked ? `select(vec4f(0.0), x[xi${p} + c], ${inside(p, 'ky', 'kx')})` : `x[xi${p} + c]`};`, '\n        ')}
@@ -271,18 +231,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
 #elif ${g.inC < 4}
-  // A few input channels (the first layer's 1 or 3): every tap unrolled, no loop at all (1.7× faster).
+  // A few input channels (the first layer's 1 or 3): every tap unrolled, no loop at all (faster: bench/NOTES.md items 6, 52).
   ${each(g.kH * g.kW, (t) => { const ky = Math.floor(t / g.kW); const kx = t % g.kW; return each(g.inC, (c) => `{
     ${each(G, (j) => (constantWeights ? `let w${j} = w[${((ky * g.kW + kx) * g.inC + c) * co4s + j}u];` : `let w${j} = read_w(${(ky * g.kW + kx) * g.inC + c}u, c4_${j});`), '\n    ')}
     ${each(P, (p) => `let x${p} = ${masked ? `select(0.0, x[${xIndex(p, ky, kx)} + ${c}u], ${inside(p, ky, kx)})` : `x[${xIndex(p, ky, kx)} + ${c}u]`};`, '\n    ')}
     ${each2(P, G, (p, j) => `acc${p}_${j} += x${p} * w${j};`, '\n    ')}
   }`, '\n  '); })}
 #else
-  for (var ky = 0u; ky < ${g.kH}u; ky++) {
-    for (var kx = 0u; kx < ${g.kW}u; kx++) {
+  for (var ky = 0u; ky < K_H; ky++) {
+    for (var kx = 0u; kx < K_W; kx++) {
       ${each(P, (p) => `let xi${p} = ${xIndex(p, 'ky', 'kx')};`, '\n      ')}
-      let row = (ky * ${g.kW}u + kx) * ${g.inC}u;
-      for (var c = 0u; c < ${g.inC}u; c++) {
+      let row = (ky * K_W + kx) * IN_C;
+      for (var c = 0u; c < IN_C; c++) {
         ${each(G, (j) => `let w${j} = read_w(row + c, c4_${j});`, '\n        ')}
         ${each(P, (p) => `let x${p} = ${masked ? `select(0.0, x[xi${p} + c], ${inside(p, 'ky', 'kx')})` : `x[xi${p} + c]`};`, '\n        ')}
         ${each2(P, G, (p, j) => `acc${p}_${j} += x${p} * w${j};`, '\n        ')}
@@ -331,8 +291,8 @@ export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaul
 /**
  * The forward runs as rowCorrelation at stride 1, with enough input channels for vector reads.
  * Short rows (conv3's 3 pixels) take several images per invocation so that each weight read
- * still serves a dozen pixels: with bounds checks 57 → 42–51 ms, without 36 → 33 (pixel blocks
- * of 16 before; bench/NOTES.md item 28).
+ * still serves a dozen pixels, which beat pixel blocks of 16 with and without bounds checks
+ * (bench/NOTES.md item 28).
  */
 export function forwardByRows(g: Conv2DGeometry): boolean {
   return g.strideH === 1 && g.strideW === 1 && g.inC >= 4;
@@ -422,8 +382,7 @@ function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
   const co4s = Math.ceil(g.outC / 4);
   const ciBlocks = Math.ceil(ci4s / G);
   // Each weight read serves the same row of several images: 4 for rows under 8 pixels (conv3's
-  // input gradient: 66 → 40 ms with bounds checks), else 2 (conv2's: 100 vs 116 ms in Chromium,
-  // 112 vs 127 in Node with checks, 90 vs 97 without).
+  // input gradient, bench/NOTES.md item 28), else 2 (conv2's, item 38).
   const B = Math.min(spec.images ?? (P < 8 ? 4 : 2), g.batch);
   const imageBlocks = Math.ceil(g.batch / B);
   const invocations = ciBlocks * imageBlocks * g.inH * segs;
@@ -431,7 +390,7 @@ function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
   const dstBinding = spec.bias ? 3 : 2;
   // Channel co + k of src; past the last one (outC % 4 ≠ 0) any in-bounds row will do: its src value is 0.
   const channel = (k: number) => (g.outC % 4 === 0 ? `co + ${k}u` : `min(co + ${k}u, ${g.outC - 1}u)`);
-  const tap = (kx: number) => (flipTaps ? `(${g.kH - 1}u - ky) * ${g.kW}u + ${g.kW - 1 - kx}u` : `ky * ${g.kW}u + ${kx}u`);
+  const tap = (kx: number) => (flipTaps ? `(${g.kH - 1}u - ky) * K_W + ${g.kW - 1 - kx}u` : `ky * K_W + ${kx}u`);
   // Pixel ix0 + p meets src column ix0/sw + a/sw through tap kx when a = padLeft + p − kx is a
   // multiple of sw; the block reads columns ix0/sw + aMin .. ix0/sw + aMax.
   const aMin = Math.ceil((g.padLeft - (g.kW - 1)) / sw);
@@ -464,41 +423,44 @@ ${channelReader('weights', 1, g.kH * g.kW * g.outC, g.inC)}
 ${channelReader('b', 2, 1, g.inC)}
 #endif
 ${channelWriter('dst', dstBinding, g.inC)}
+// src is n × SRC_H × SRC_W pixels of SRC_C channels, dst n × DST_H × DST_W.
+${constants({ BATCH: g.batch, SRC_H: g.outH, SRC_W: g.outW, SRC_C: g.outC, SRC_C4: co4s, DST_H: g.inH, DST_W: g.inW })}
+${constants({ K_H: g.kH, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: sw })}
+${constants({ PAD_TOP: g.padTop }, 'abstract')}
 
 // Each invocation: ${P} pixels of a dst row in each of ${B} image(s) × ${G} groups of 4 dst channels.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let t = gid.x + gid.y * ${rowStride}u;
-  if (t >= ${invocations}u) { return; }
+  ${flatIndex(rowStride, invocations, 't')}
   let cb = (t % ${ciBlocks}u) * ${G}u;
   let ix0 = (t / ${ciBlocks}u % ${segs}u) * ${P}u;
-  let iy = t / ${ciBlocks * segs}u % ${g.inH}u;
+  let iy = t / ${ciBlocks * segs}u % DST_H;
   let firstImage = t / ${ciBlocks * segs * g.inH}u * ${B}u;
   // Images past the batch recompute the last one and skip the store.
   ${images.map((i) => `let n${i} = min(firstImage + ${i}u, ${g.batch - 1}u);`).join('\n  ')}
   ${each(G, (j) => `let ci4_${j} = min(cb + ${j}u, ${ci4s - 1}u);`)}
 #if ${!fixed}
   // The src columns the block reads (values scaled by 0 where there is no column).
-  ${each(columns, (j) => `let ox${j} = i32(ix0 / ${sw}u) + ${aMin + j};
-  let dm${j} = select(0.0, 1.0, u32(ox${j}) < ${g.outW}u);`)}
+  ${each(columns, (j) => `let ox${j} = i32(ix0 / STRIDE_W) + ${aMin + j};
+  let dm${j} = select(0.0, 1.0, u32(ox${j}) < SRC_W);`)}
 #endif
   ${images.map((i) => each2(P, G, (p, j) => `var acc${i}_${p}_${j} = vec4f(0.0);`)).join('\n  ')}
-  for (var ky = 0u; ky < ${g.kH}u; ky++) {
+  for (var ky = 0u; ky < K_H; ky++) {
     // The src row this dst row meets through ky, if any.
-    let sy = u32(i32(iy) + ${g.padTop} - i32(ky));
-    if ((sy < ${g.outH * g.strideH}u) & (sy % ${g.strideH}u == 0u)) {
-      ${images.map((i) => `let srcRow${i} = (n${i} * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u;
+    let sy = u32(i32(iy) + PAD_TOP - i32(ky));
+    if ((sy < ${g.outH * g.strideH}u) & (sy % STRIDE_H == 0u)) {
+      ${images.map((i) => `let srcRow${i} = (n${i} * SRC_H + sy / STRIDE_H) * SRC_W;
       ${liveColumns.map((j) => (fixed ? `let d${i}_${j} = srcRow${i} + ${aMin + j}u;` : `let d${i}_${j} = select(0u, srcRow${i} + u32(ox${j}), dm${j} > 0.0);`)).join('\n      ')}`).join('\n      ')}
-      for (var c4 = 0u; c4 < ${co4s}u; c4++) {
+      for (var c4 = 0u; c4 < SRC_C4; c4++) {
         let co = c4 * 4u;
         ${images.map((i) => liveColumns.map((j) => `let s${i}_${j} = read_src(d${i}_${j}, c4)${fixed ? '' : ` * dm${j}`};`).join('\n        ')).join('\n        ')}
-        ${liveTaps.map((kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_weights((${tap(kx)}) * ${g.outC}u + ${channel(k)}, ci4_${j});`, '\n        ')}
+        ${liveTaps.map((kx) => `${each2(G, 4, (j, k) => `let w${kx}_${j}${k} = read_weights((${tap(kx)}) * SRC_C + ${channel(k)}, ci4_${j});`, '\n        ')}
         ${images.map((i) => pairs(kx).map(({ p, j }) => each(G, (gr) => `acc${i}_${p}_${gr} += s${i}_${j}.x * w${kx}_${gr}0 + s${i}_${j}.y * w${kx}_${gr}1 + s${i}_${j}.z * w${kx}_${gr}2 + s${i}_${j}.w * w${kx}_${gr}3;`, '\n        ')).join('\n        ')).join('\n        ')}`).join('\n        ')}
       }
     }
   }
   ${each(G, (j) => (spec.bias ? `let bias${j} = read_b(0u, ci4_${j});` : ''))}
-  ${images.map((i) => each2(P, G, (p, j) => `if (${B > 1 ? `(firstImage + ${i}u < ${g.batch}u) & ` : ''}(ix0 + ${p}u < ${g.inW}u) & (cb + ${j}u < ${ci4s}u)) { store_dst((n${i} * ${g.inH}u + iy) * ${g.inW}u + ix0 + ${p}u, cb + ${j}u, ${result(i, p, j)}); }`)).join('\n  ')}
+  ${images.map((i) => each2(P, G, (p, j) => `if (${B > 1 ? `(firstImage + ${i}u < BATCH) & ` : ''}(ix0 + ${p}u < DST_W) & (cb + ${j}u < ${ci4s}u)) { store_dst((n${i} * DST_H + iy) * DST_W + ix0 + ${p}u, cb + ${j}u, ${result(i, p, j)}); }`)).join('\n  ')}
 }`,
   };
 }
@@ -514,15 +476,15 @@ export function conv2dTransposeKernel(g: Conv2DGeometry): KernelSource {
     code: wgsl`
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read_write> wt: array<f32>;
+${constants({ IN_C: g.inC, OUT_C: g.outC })}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${n}u) { return; }
+  ${flatIndex(rowStride, n)}
   let tap = i / ${g.inC * g.outC}u;
-  let co = i / ${g.inC}u % ${g.outC}u;
-  let ci = i % ${g.inC}u;
-  wt[i] = w[(tap * ${g.inC}u + ci) * ${g.outC}u + co];
+  let co = i / IN_C % OUT_C;
+  let ci = i % IN_C;
+  wt[i] = w[(tap * IN_C + ci) * OUT_C + co];
 }`,
   };
 }
@@ -609,13 +571,16 @@ export function conv2dKernelGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defau
 ${gradReader(g)}
 @group(0) @binding(${xBinding}) var<storage, read> x: array<${vecIn ? 'vec4f' : 'f32'}>;
 ${channelWriter('out', xBinding + 1, g.outC)}
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
+// x elements (vec4s or floats) per pixel.
+${constants({ X_PER_PIXEL: unit })}
 
 // Each invocation: ${T} taps × ${C} input channels × ${G} groups of 4 output channels, summed over
 // ${chunkRows} output rows (n, oy); the taps share each dy read.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let t = gid.x + gid.y * ${rowStride}u;
-  if (t >= ${invocations}u) { return; }
+  ${flatIndex(rowStride, invocations, 't')}
   // Output-channel groups vary fastest: neighbouring invocations read the same x.
   let c4 = (t % ${coBlocks}u) * ${G}u;
   let ci = (t / ${coBlocks}u % ${ciBlocks}u) * ${C}u;
@@ -623,31 +588,31 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let chunk = t / ${coBlocks * ciBlocks * tapBlocks}u;
   ${each(G, (j) => `let c4_${j} = min(c4 + ${j}u, ${co4s - 1}u);`)}
   ${each(T, (i) => `let tap${i} = min(tb + ${i}u, ${taps - 1}u);
-  let offY${i} = i32(tap${i} / ${g.kW}u) - ${g.padTop};
-  let offX${i} = i32(tap${i} % ${g.kW}u) - ${g.padLeft};`)}
+  let offY${i} = i32(tap${i} / K_W) - PAD_TOP;
+  let offX${i} = i32(tap${i} % K_W) - PAD_LEFT;`)}
   ${each(T, (i) => each2(C, G, (c, j) => `var acc${i}_${c}_${j} = vec4f(0.0);`))}
   let rowEnd = min((chunk + 1u) * ${chunkRows}u, ${rows}u);
   for (var r = chunk * ${chunkRows}u; r < rowEnd; r++) {
-    let top = i32(r % ${g.outH}u * ${g.strideH}u);
-    let image = r / ${g.outH}u * ${g.inH}u;
+    let top = i32(r % OUT_H * STRIDE_H);
+    let image = r / OUT_H * IN_H;
     ${each(T, (i) => `let iy${i} = top + offY${i};
-    let xRow${i} = (image + u32(iy${i})) * ${g.inW}u;`, '\n    ')}
-    for (var ox = 0u; ox < ${g.outW}u; ox++) {
-      let left = i32(ox * ${g.strideW}u);
-      ${each(G, (j) => `let g${j} = read_dy(r * ${g.outW}u + ox, c4_${j});`, '\n      ')}
+    let xRow${i} = (image + u32(iy${i})) * IN_W;`, '\n    ')}
+    for (var ox = 0u; ox < OUT_W; ox++) {
+      let left = i32(ox * STRIDE_W);
+      ${each(G, (j) => `let g${j} = read_dy(r * OUT_W + ox, c4_${j});`, '\n      ')}
 #if ${masked}
       // Taps in the padding read element 0 and scale it by 0.
-      ${each(T, (i) => `let in${i} = (u32(iy${i}) < ${g.inH}u) & (u32(left + offX${i}) < ${g.inW}u);
-      let xi${i} = select(0u, (xRow${i} + u32(left + offX${i})) * ${unit}u + ci${vecIn ? ' / 4u' : ''}, in${i});
+      ${each(T, (i) => `let in${i} = (u32(iy${i}) < IN_H) & (u32(left + offX${i}) < IN_W);
+      let xi${i} = select(0u, (xRow${i} + u32(left + offX${i})) * X_PER_PIXEL + ci${vecIn ? ' / 4u' : ''}, in${i});
       let xm${i} = select(0.0, 1.0, in${i});`, '\n      ')}
 #else
-      ${each(T, (i) => `let xi${i} = (xRow${i} + u32(left + offX${i})) * ${unit}u + ci${vecIn ? ' / 4u' : ''};`, '\n      ')}
+      ${each(T, (i) => `let xi${i} = (xRow${i} + u32(left + offX${i})) * X_PER_PIXEL + ci${vecIn ? ' / 4u' : ''};`, '\n      ')}
 #endif
       ${each2(T, X, (i, k) => `let x${i}_${k} = x[${clampX ? `min(xi${i} + ${k}u, ${xLast}u)` : `xi${i} + ${k}u`}]${masked ? ` * xm${i}` : ''};`, '\n      ')}
       ${each(T, (i) => each2(C, G, (c, j) => `acc${i}_${c}_${j} += ${xc(i, c)} * g${j};`, '\n      '), '\n      ')}
     }
   }
-  ${each(T, (i) => each2(C, G, (c, j) => `if ((tb + ${i}u < ${taps}u) & (ci + ${c}u < ${g.inC}u) & (c4 + ${j}u < ${co4s}u)) { store_out((chunk * ${taps}u + tap${i}) * ${g.inC}u + ci + ${c}u, c4_${j}, acc${i}_${c}_${j}); }`))}
+  ${each(T, (i) => each2(C, G, (c, j) => `if ((tb + ${i}u < ${taps}u) & (ci + ${c}u < IN_C) & (c4 + ${j}u < ${co4s}u)) { store_out((chunk * ${taps}u + tap${i}) * IN_C + ci + ${c}u, c4_${j}, acc${i}_${c}_${j}); }`))}
 }`,
   };
 }
@@ -675,19 +640,19 @@ function conv2dKernelGradRows(g: Conv2DGeometry, blocks: Conv2DBlocks): KernelSo
   const { workgroups, rowStride } = grid(invocations, WG);
   const rows = g.batch * g.outH;
   // Input columns the window holds before the first step: −padLeft .. kW − 2 − padLeft.
-  const column = (i: number | string) => `i32(${i}) - ${g.padLeft}`;
+  const column = (i: number | string) => `i32(${i}) - PAD_LEFT`;
   const maskedColumns = g.padLeft > 0 || g.outW - 1 + g.kW - g.padLeft > g.inW;
   const load = (name: string, col: string) =>
     each(X, (k) => {
       // Past the last channel group (X not dividing inC / 4): a clamped read, never stored.
-      const index = `xRow + u32(${col}) * ${ci4s}u + ${ci4s % X === 0 ? `ci4 + ${k}u` : `min(ci4 + ${k}u, ${ci4s - 1}u)`}`;
+      const index = `xRow + u32(${col}) * IN_C4 + ${ci4s % X === 0 ? `ci4 + ${k}u` : `min(ci4 + ${k}u, ${ci4s - 1}u)`}`;
       return maskedColumns
-        ? `${name}_${k} = select(vec4f(0.0), x[select(0u, ${index}, u32(${col}) < ${g.inW}u)], u32(${col}) < ${g.inW}u);`
+        ? `${name}_${k} = select(vec4f(0.0), x[select(0u, ${index}, u32(${col}) < IN_W)], u32(${col}) < IN_W);`
         : `${name}_${k} = x[${index}];`;
     }, '\n      ');
   const step = (ox: string) => `${each(K - 1, (kx) => each(X, (k) => `w${kx}_${k} = w${kx + 1}_${k};`, '\n      '), '\n      ')}
       ${load(`w${K - 1}`, column(`${ox} + ${K - 1}u`))}
-      ${each(G, (j) => `let g${j} = read_dy(r * ${g.outW}u + ${ox}, c4_${j});`, '\n      ')}
+      ${each(G, (j) => `let g${j} = read_dy(r * OUT_W + ${ox}, c4_${j});`, '\n      ')}
       ${each(K, (kx) => each2(C, G, (c, j) => `acc${kx}_${c}_${j} += w${kx}_${Math.floor(c / 4)}.${'xyzw'[c % 4]} * g${j};`, '\n      '), '\n      ')}`;
   // Straight-line steps: a loop costs SwiftShader more than the multiply-adds in its body (bench/NOTES.md).
   const unrolled = g.outW <= MAX_UNROLLED_COLUMNS;
@@ -699,38 +664,39 @@ function conv2dKernelGradRows(g: Conv2DGeometry, blocks: Conv2DBlocks): KernelSo
 ${gradReader(g)}
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
 ${channelWriter('out', 2, g.outC)}
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, IN_C4: ci4s, OUT_H: g.outH, OUT_W: g.outW, K_H: g.kH, K_W: g.kW, STRIDE_H: g.strideH })}
+${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
 
 // Each invocation: the ${K} taps of kernel row ky × ${C} input channels × ${G} groups of 4 output
 // channels, summed over ${chunkRows} output rows (n, oy).
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let t = gid.x + gid.y * ${rowStride}u;
-  if (t >= ${invocations}u) { return; }
+  ${flatIndex(rowStride, invocations, 't')}
   // Output-channel groups vary fastest: neighbouring invocations read the same x.
   let c4 = (t % ${coBlocks}u) * ${G}u;
   let ci4 = (t / ${coBlocks}u % ${ciBlocks}u) * ${X}u;
-  let ky = t / ${coBlocks * ciBlocks}u % ${g.kH}u;
+  let ky = t / ${coBlocks * ciBlocks}u % K_H;
   let chunk = t / ${coBlocks * ciBlocks * g.kH}u;
   ${each(G, (j) => `let c4_${j} = min(c4 + ${j}u, ${co4s - 1}u);`)}
   ${each(K, (kx) => each2(C, G, (c, j) => `var acc${kx}_${c}_${j} = vec4f(0.0);`))}
   ${each(K, (kx) => each(X, (k) => `var w${kx}_${k} = vec4f(0.0);`))}
   let rowEnd = min((chunk + 1u) * ${chunkRows}u, ${rows}u);
   for (var r = chunk * ${chunkRows}u; r < rowEnd; r++) {
-    let iy = i32(r % ${g.outH}u * ${g.strideH}u + ky) - ${g.padTop};
+    let iy = i32(r % OUT_H * STRIDE_H + ky) - PAD_TOP;
     // Rows in the padding add nothing (the same for the whole workgroup when chunks hold whole images).
-    if (u32(iy) >= ${g.inH}u) { continue; }
-    let xRow = (r / ${g.outH}u * ${g.inH}u + u32(iy)) * ${g.inW * ci4s}u;
+    if (u32(iy) >= IN_H) { continue; }
+    let xRow = (r / OUT_H * IN_H + u32(iy)) * ${g.inW * ci4s}u;
     // The window: w{kx} holds the input column under tap kx of the current output column.
     ${each(K - 1, (kx) => load(`w${kx + 1}`, column(kx)), '\n    ')}
 #if ${unrolled}
     ${Array.from({ length: g.outW }, (_, ox) => `{\n      ${step(`${ox}u`)}\n    }`).join('\n    ')}
 #else
-    for (var ox = 0u; ox < ${g.outW}u; ox++) {
+    for (var ox = 0u; ox < OUT_W; ox++) {
       ${step('ox')}
     }
 #endif
   }
-  ${each(K, (kx) => each2(C, G, (c, j) => `if ((ci4 + ${Math.floor(c / 4)}u < ${ci4s}u) & (c4 + ${j}u < ${co4s}u)) { store_out((chunk * ${taps}u + ky * ${K}u + ${kx}u) * ${g.inC}u + ci4 * 4u + ${c}u, c4_${j}, acc${kx}_${c}_${j}); }`))}
+  ${each(K, (kx) => each2(C, G, (c, j) => `if ((ci4 + ${Math.floor(c / 4)}u < IN_C4) & (c4 + ${j}u < ${co4s}u)) { store_out((chunk * ${taps}u + ky * K_W + ${kx}u) * IN_C + ci4 * 4u + ${c}u, c4_${j}, acc${kx}_${c}_${j}); }`))}
 }`,
   };
 }
@@ -759,8 +725,7 @@ ${channelWriter('out', 1, g.outC)}
 // Each invocation: 4 output channels summed over ${chunkPixels} pixels.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let t = gid.x + gid.y * ${rowStride}u;
-  if (t >= ${invocations}u) { return; }
+  ${flatIndex(rowStride, invocations, 't')}
   let c4 = t % ${co4s}u;
   let chunk = t / ${co4s}u;
   let end = min((chunk + 1u) * ${chunkPixels}u, ${pixels}u);
@@ -795,8 +760,7 @@ export function sumPartials(n: number, parts: number): KernelSource {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${n}u) { return; }
+  ${flatIndex(rowStride, n)}
   var s = 0.0;
   for (var p = 0u; p < ${parts}u; p++) { s += partial[p * ${n}u + i]; }
   out[i] = s;
@@ -811,7 +775,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * operands are gathered on load: each workgroup stages a 64×8 tile of A and an 8×64 tile of B
  * in workgroup memory, and each of its 16×16 invocations keeps a 4×4 block of C. Barriers make
  * this slow on SwiftShader; there the registers kernels run (and SwiftShader's compile time
- * grows with the unrolled depth of a tile: 16 took twice as long as 8).
+ * grows with the unrolled depth of a tile, so TILE_K is 8, not 16: bench/NOTES.md item 56).
  */
 const TILE = 64;
 const TILE_K = 8;
@@ -914,21 +878,23 @@ export function conv2dForwardTiled(g: Conv2DGeometry): KernelSource {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 #endif
 @group(0) @binding(${yBinding}) var<storage, read_write> y: array<f32>;
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
 
 // A[m, k]: the input under tap k / inC of output pixel m (0 in the padding).
 fn loadA(m: u32, k: u32) -> f32 {
-  let tap = k / ${g.inC}u;
-  let iy = i32((m / ${g.outW}u) % ${g.outH}u * ${g.strideH}u + tap / ${g.kW}u) - ${g.padTop};
-  let ix = i32(m % ${g.outW}u * ${g.strideW}u + tap % ${g.kW}u) - ${g.padLeft};
-  if ((u32(iy) >= ${g.inH}u) | (u32(ix) >= ${g.inW}u)) { return 0.0; }
-  return x[((m / ${g.outH * g.outW}u * ${g.inH}u + u32(iy)) * ${g.inW}u + u32(ix)) * ${g.inC}u + k % ${g.inC}u];
+  let tap = k / IN_C;
+  let iy = i32((m / OUT_W) % OUT_H * STRIDE_H + tap / K_W) - PAD_TOP;
+  let ix = i32(m % OUT_W * STRIDE_W + tap % K_W) - PAD_LEFT;
+  if ((u32(iy) >= IN_H) | (u32(ix) >= IN_W)) { return 0.0; }
+  return x[((m / ${g.outH * g.outW}u * IN_H + u32(iy)) * IN_W + u32(ix)) * IN_C + k % IN_C];
 }
 
-fn loadB(k: u32, n: u32) -> f32 { return w[k * ${g.outC}u + n]; }
+fn loadB(k: u32, n: u32) -> f32 { return w[k * OUT_C + n]; }
 
 fn store(chunk: u32, m: u32, n: u32, v: f32) {
   let z = v${g.bias ? ' + b[n]' : ''};
-  y[m * ${g.outC}u + n] = ${g.relu ? 'max(z, 0.0)' : 'z'};
+  y[m * OUT_C + n] = ${g.relu ? 'max(z, 0.0)' : 'z'};
 }`,
   });
 }
@@ -950,21 +916,22 @@ export function conv2dInputGradTiled(g: Conv2DGeometry): KernelSource {
 ${scalarGradReader}
 @group(0) @binding(${wBinding}) var<storage, read> w: array<f32>;
 @group(0) @binding(${wBinding + 1}) var<storage, read_write> dx: array<f32>;
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_W: g.outW, OUT_H: g.outH, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW, PAD_TOP: g.padTop, PAD_LEFT: g.padLeft })}
 
 // A[m, k]: dy at the output pixel that input pixel m feeds through tap k / outC (0 if none).
 fn loadA(m: u32, k: u32) -> f32 {
-  let tap = k / ${g.outC}u;
-  let sy = u32(i32((m / ${g.inW}u) % ${g.inH}u + ${g.padTop}u) - i32(tap / ${g.kW}u));
-  let sx = u32(i32(m % ${g.inW}u + ${g.padLeft}u) - i32(tap % ${g.kW}u));
-  if ((sy >= ${g.outH * g.strideH}u) | (sx >= ${g.outW * g.strideW}u) | (sy % ${g.strideH}u != 0u) | (sx % ${g.strideW}u != 0u)) { return 0.0; }
-  let pixel = (m / ${g.inH * g.inW}u * ${g.outH}u + sy / ${g.strideH}u) * ${g.outW}u + sx / ${g.strideW}u;
-  return dy[pixel * ${g.outC}u + k % ${g.outC}u];
+  let tap = k / OUT_C;
+  let sy = u32(i32((m / IN_W) % IN_H + PAD_TOP) - i32(tap / K_W));
+  let sx = u32(i32(m % IN_W + PAD_LEFT) - i32(tap % K_W));
+  if ((sy >= ${g.outH * g.strideH}u) | (sx >= ${g.outW * g.strideW}u) | (sy % STRIDE_H != 0u) | (sx % STRIDE_W != 0u)) { return 0.0; }
+  let pixel = (m / ${g.inH * g.inW}u * OUT_H + sy / STRIDE_H) * OUT_W + sx / STRIDE_W;
+  return dy[pixel * OUT_C + k % OUT_C];
 }
 
 // B[k, n] = w[tap, n, co] with k = tap·outC + co.
-fn loadB(k: u32, n: u32) -> f32 { return w[(k / ${g.outC}u * ${g.inC}u + n) * ${g.outC}u + k % ${g.outC}u]; }
+fn loadB(k: u32, n: u32) -> f32 { return w[(k / OUT_C * IN_C + n) * OUT_C + k % OUT_C]; }
 
-fn store(chunk: u32, m: u32, n: u32, v: f32) { dx[m * ${g.inC}u + n] = v; }`,
+fn store(chunk: u32, m: u32, n: u32, v: f32) { dx[m * IN_C + n] = v; }`,
   });
 }
 
@@ -990,18 +957,20 @@ export function conv2dKernelGradTiled(g: Conv2DGeometry): KernelSource {
 ${scalarGradReader}
 @group(0) @binding(${xBinding}) var<storage, read> x: array<f32>;
 @group(0) @binding(${xBinding + 1}) var<storage, read_write> out: array<f32>;
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
 
 // A[m, k]: the input under tap m / inC of output pixel k (0 in the padding).
 fn loadA(m: u32, k: u32) -> f32 {
-  let tap = m / ${g.inC}u;
-  let iy = i32((k / ${g.outW}u) % ${g.outH}u * ${g.strideH}u + tap / ${g.kW}u) - ${g.padTop};
-  let ix = i32(k % ${g.outW}u * ${g.strideW}u + tap % ${g.kW}u) - ${g.padLeft};
-  if ((u32(iy) >= ${g.inH}u) | (u32(ix) >= ${g.inW}u)) { return 0.0; }
-  return x[((k / ${g.outH * g.outW}u * ${g.inH}u + u32(iy)) * ${g.inW}u + u32(ix)) * ${g.inC}u + m % ${g.inC}u];
+  let tap = m / IN_C;
+  let iy = i32((k / OUT_W) % OUT_H * STRIDE_H + tap / K_W) - PAD_TOP;
+  let ix = i32(k % OUT_W * STRIDE_W + tap % K_W) - PAD_LEFT;
+  if ((u32(iy) >= IN_H) | (u32(ix) >= IN_W)) { return 0.0; }
+  return x[((k / ${g.outH * g.outW}u * IN_H + u32(iy)) * IN_W + u32(ix)) * IN_C + m % IN_C];
 }
 
-fn loadB(k: u32, n: u32) -> f32 { return dy[k * ${g.outC}u + n]; }
+fn loadB(k: u32, n: u32) -> f32 { return dy[k * OUT_C + n]; }
 
-fn store(chunk: u32, m: u32, n: u32, v: f32) { out[(chunk * ${M}u + m) * ${g.outC}u + n] = v; }`,
+fn store(chunk: u32, m: u32, n: u32, v: f32) { out[(chunk * ${M}u + m) * OUT_C + n] = v; }`,
   });
 }

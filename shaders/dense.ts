@@ -10,15 +10,16 @@
  * each invocation owns a block of 16 × 4 outputs held in NAMED vec4 accumulators (an indexed
  * private array is several times slower there) and reads operands as vec4. The block's long side
  * lies along the operand that is cheapest to reload: rows of x in the forward pass, inputs in both
- * gradients, whose g operand costs two loads (dy and y) under relu. Measured on SwiftShader at
- * [64, 784] -> 512 relu (A/B in one process): 16 × 4 blocks ran 1.4–1.8× faster than 4 × 4.
+ * gradients, whose g operand costs two loads (dy and y) under relu. 16 × 4 blocks measured faster
+ * than 4 × 4 on SwiftShader (bench/NOTES.md item 58).
  *
  * A matrix whose row length is a multiple of 4 is bound as array<vec4f>; otherwise its vec4 is
  * assembled from scalar loads, zero past the row's end. Blocks that run past a matrix's edge clamp
  * their indices (so the inner loops stay branch-free) and drop those results when storing.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { activation, grid, type KernelSource } from './kernel.ts';
+import type { KernelSource } from './kernel.ts';
+import { activation, constants, each, flatIndex, grid, matrixReader, matrixWriter } from './wgsl.ts';
 
 export interface DenseGeometry {
   /** Batch × every axis but the last. */
@@ -46,66 +47,15 @@ function launch(invocations: number): { size: number; workgroups: [number, numbe
   return { size, ...grid(invocations, size) };
 }
 
-/** The statements `f(j)` for j = 0..count-1 (one named variable each), joined on lines indented by `indent`. */
-function each(count: number, f: (j: number) => string | string[], indent = '  '): string {
-  return Array.from({ length: count }, (_, j) => f(j))
-    .flat()
-    .join(`\n${indent}`);
-}
-
-const LANE = ['x', 'y', 'z', 'w'];
-
-/**
- * A read-only row-major [?, cols] matrix `name` and `load_<name>(r, c)`: elements (r, c..c+3) as a
- * vec4f, zero past the end of the row. `c` is a multiple of 4.
- */
-function readMatrix(name: string, binding: number, cols: number): string {
-  return wgsl`
-#if ${cols % 4 === 0}
-@group(0) @binding(${binding}) var<storage, read> ${name}: array<vec4f>;
-fn load_${name}(r: u32, c: u32) -> vec4f {
-  return ${name}[r * ${cols / 4}u + c / 4u];
-}
-#else
-@group(0) @binding(${binding}) var<storage, read> ${name}: array<f32>;
-fn at_${name}(r: u32, c: u32) -> f32 {
-  return select(0.0, ${name}[r * ${cols}u + min(c, ${cols - 1}u)], c < ${cols}u);
-}
-fn load_${name}(r: u32, c: u32) -> vec4f {
-  return vec4f(at_${name}(r, c), at_${name}(r, c + 1u), at_${name}(r, c + 2u), at_${name}(r, c + 3u));
-}
-#endif`;
-}
-
-/** A row-major [?, cols] output `name` and `store_<name>(r, c, v)` writing the in-row part of v at (r, c..c+3). */
-function writeMatrix(name: string, binding: number, cols: number): string {
-  return wgsl`
-#if ${cols % 4 === 0}
-@group(0) @binding(${binding}) var<storage, read_write> ${name}: array<vec4f>;
-fn store_${name}(r: u32, c: u32, v: vec4f) {
-  ${name}[r * ${cols / 4}u + c / 4u] = v;
-}
-#else
-@group(0) @binding(${binding}) var<storage, read_write> ${name}: array<f32>;
-fn store_${name}(r: u32, c: u32, v: vec4f) {
-  let i = r * ${cols}u + c;
-  ${name}[i] = v.x; // c < cols: callers store only groups of 4 that start inside the row
-  if (c + 1u < ${cols}u) { ${name}[i + 1u] = v.y; }
-  if (c + 2u < ${cols}u) { ${name}[i + 2u] = v.z; }
-  if (c + 3u < ${cols}u) { ${name}[i + 3u] = v.w; }
-}
-#endif`;
-}
-
 /**
  * dy and, with relu, y (bindings `first`, `first + 1`), and `grad(r, c)`: dy masked where the
  * forward output was not positive (y > 0 ⇔ the pre-activation was).
  */
 function gradient(g: DenseGeometry, first: number): string {
   return wgsl`
-${readMatrix('dy', first, g.units)}
+${matrixReader('dy', first, g.units)}
 #if ${g.relu}
-${readMatrix('y', first + 1, g.units)}
+${matrixReader('y', first + 1, g.units)}
 fn grad(r: u32, c: u32) -> vec4f {
   return select(vec4f(0.0), load_dy(r, c), load_y(r, c) > vec4f(0.0));
 }
@@ -126,29 +76,27 @@ export function denseForward(g: DenseGeometry): KernelSource {
     bindings: g.bias ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
-${readMatrix('x', 0, g.inputs)}
-${readMatrix('w', 1, g.units)}
+${matrixReader('x', 0, g.inputs)}
+${matrixReader('w', 1, g.units)}
 #if ${g.bias}
-${readMatrix('b', 2, g.units)}
+${matrixReader('b', 2, g.units)}
 #endif
-${writeMatrix('y', g.bias ? 3 : 2, g.units)}
-const ROWS = ${g.rows}u;
-const K = ${g.inputs}u;
+${matrixWriter('y', g.bias ? 3 : 2, g.units)}
+${constants({ ROWS: g.rows, K: g.inputs })}
 
 ${activation(g.relu)}
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${total}u) { return; }
+  ${flatIndex(rowStride, total)}
   let c = (i % ${unitGroups}u) * 4u;
   let r = (i / ${unitGroups}u) * ${BLOCK}u;
   ${each(BLOCK, (j) => `let r${j} = min(r + ${j}u, ROWS - 1u);`)}
   ${each(BLOCK, (j) => `var acc${j} = vec4f(0.0);`)}
   for (var k = 0u; k < K; k += 4u) {
     // W rows past K are clamped: load_x is zero there, so they add nothing.
-    ${each(4, (t) => `let w${t} = load_w(min(k + ${t}u, K - 1u), c);`, '    ')}
-    ${each(BLOCK, (j) => [`let a${j} = load_x(r${j}, k);`, `acc${j} += a${j}.x * w0 + a${j}.y * w1 + a${j}.z * w2 + a${j}.w * w3;`], '    ')}
+    ${each(4, (t) => `let w${t} = load_w(min(k + ${t}u, K - 1u), c);`, '\n    ')}
+    ${each(BLOCK, (j) => [`let a${j} = load_x(r${j}, k);`, `acc${j} += a${j}.x * w0 + a${j}.y * w1 + a${j}.z * w2 + a${j}.w * w3;`], '\n    ')}
   }
 #if ${g.bias}
   let bias = load_b(0u, c);
@@ -176,16 +124,13 @@ export function denseBackwardInput(g: DenseGeometry): KernelSource {
     workgroups,
     code: wgsl`
 ${gradient(g, 0)}
-${readMatrix('w', wBinding, g.units)}
-${writeMatrix('dx', wBinding + 1, g.inputs)}
-const ROWS = ${g.rows}u;
-const K = ${g.inputs}u;
-const N = ${g.units}u;
+${matrixReader('w', wBinding, g.units)}
+${matrixWriter('dx', wBinding + 1, g.inputs)}
+${constants({ ROWS: g.rows, K: g.inputs, N: g.units })}
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${total}u) { return; }
+  ${flatIndex(rowStride, total)}
   let k = (i % ${inputBlocks}u) * ${BLOCK}u;
   let r = (i / ${inputBlocks}u) * 4u;
   // Clamped rows (of dy) and inputs (rows of W) compute values that are never stored.
@@ -193,8 +138,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${each(BLOCK, (t) => `let k${t} = min(k + ${t}u, K - 1u);`)}
   ${accumulators((j, q) => `var acc${j}_${q} = vec4f(0.0);`).join('\n  ')}
   for (var o = 0u; o < N; o += 4u) {
-    ${each(BLOCK, (t) => `let w${t} = load_w(k${t}, o);`, '    ')}
-    ${each(4, (j) => `let g${j} = grad(r${j}, o);`, '    ')}
+    ${each(BLOCK, (t) => `let w${t} = load_w(k${t}, o);`, '\n    ')}
+    ${each(4, (j) => `let g${j} = grad(r${j}, o);`, '\n    ')}
     ${accumulators((j, q) => `acc${j}_${q} += vec4f(${[0, 1, 2, 3].map((t) => `dot(g${j}, w${4 * q + t})`).join(', ')});`).join('\n    ')}
   }
   ${accumulators((j, q) => `if ((r + ${j}u < ROWS) & (k + ${4 * q}u < K)) { store_dx(r + ${j}u, k + ${4 * q}u, acc${j}_${q}); }`).join('\n  ')}
@@ -217,20 +162,19 @@ export function denseBackwardWeights(g: DenseGeometry): KernelSource {
     bindings: ['read', 'read', ...(g.relu ? (['read'] as const) : []), 'write', ...(g.bias ? (['write'] as const) : [])],
     workgroups,
     code: wgsl`
-${readMatrix('x', 0, g.inputs)}
+${matrixReader('x', 0, g.inputs)}
 ${gradient(g, 1)}
-${writeMatrix('dw', dwBinding, g.units)}
+${matrixWriter('dw', dwBinding, g.units)}
 #if ${g.bias}
-${writeMatrix('db', dwBinding + 1, g.units)}
+${matrixWriter('db', dwBinding + 1, g.units)}
 #endif
-const ROWS = ${g.rows}u;
-const K = ${g.inputs}u;
-const LAST_GROUP = ${Math.floor((g.inputs - 1) / 4) * 4}u; // the last group of 4 inputs that starts inside a row
+${constants({ ROWS: g.rows, K: g.inputs })}
+// The last group of 4 inputs that starts inside a row.
+${constants({ LAST_GROUP: Math.floor((g.inputs - 1) / 4) * 4 })}
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${total}u) { return; }
+  ${flatIndex(rowStride, total)}
   let o = (i % ${unitGroups}u) * 4u;
   let k = (i / ${unitGroups}u) * ${BLOCK}u;
   // Clamped input groups compute values that are never stored.
@@ -241,8 +185,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #endif
   for (var r = 0u; r < ROWS; r++) {
     let d = grad(r, o);
-    ${each(BLOCK / 4, (q) => `let a${q} = load_x(r, k${q});`, '    ')}
-    ${each(BLOCK, (t) => `acc${t} += a${Math.floor(t / 4)}.${LANE[t % 4]} * d;`, '    ')}
+    ${each(BLOCK / 4, (q) => `let a${q} = load_x(r, k${q});`, '\n    ')}
+    ${each(BLOCK, (t) => `acc${t} += a${Math.floor(t / 4)}.${'xyzw'[t % 4]} * d;`, '\n    ')}
 #if ${g.bias}
     bias += d;
 #endif

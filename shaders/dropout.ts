@@ -3,7 +3,8 @@
  * (seed, step, element index). The backward pass re-hashes the same mask instead of storing it.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { f32, grid, STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
+import { STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
+import { constants, flatIndex, grid } from './wgsl.ts';
 
 const WG = 256;
 
@@ -17,6 +18,8 @@ function dropoutKernel(direction: 'forward' | 'backward', n: number, rate: numbe
     workgroups,
     code: wgsl`
 ${STEP_INFO_STRUCT}
+${constants({ LAYER_SEED: layerSeed >>> 0, THRESHOLD: threshold })}
+${constants({ SCALE: 1 / (1 - rate) }, 'f32')} // 1 / (1 - rate)
 
 @group(0) @binding(0) var<storage, read> source: array<f32>; // x forward, dy backward
 @group(0) @binding(1) var<uniform> info: StepInfo;
@@ -31,10 +34,9 @@ fn pcg(v: u32) -> u32 {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${n}u) { return; }
-  let h = pcg(i ^ pcg(info.step ^ pcg(info.seed ^ ${layerSeed >>> 0}u)));
-  result[i] = select(0.0, source[i] * ${f32(1 / (1 - rate))}, h >= ${threshold}u);
+  ${flatIndex(rowStride, n)}
+  let h = pcg(i ^ pcg(info.step ^ pcg(info.seed ^ LAYER_SEED)));
+  result[i] = select(0.0, source[i] * SCALE, h >= THRESHOLD);
 }`,
   };
 }

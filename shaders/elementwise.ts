@@ -3,7 +3,8 @@
  * Sizes are baked in; every kernel is a flat 1-D launch (see `grid`).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { f32, grid, type KernelSource } from './kernel.ts';
+import type { KernelSource } from './kernel.ts';
+import { f32, grid } from './wgsl.ts';
 
 const WG = 256;
 

@@ -9,7 +9,8 @@
  * (uniform) and the output (write).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { f32, grid, STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
+import { STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
+import { constants, f32, flatIndex, grid } from './wgsl.ts';
 
 const WG = 256;
 
@@ -66,6 +67,7 @@ export function gatherImages(batch: number, features: number, source: ImageSourc
       workgroups,
       code: wgsl`
 ${STEP_INFO_STRUCT}
+${constants({ WORDS: words })} // words (uint8) or vec4s (float32) per row
 
 @group(0) @binding(0) var<storage, read> dataset: array<${source === 'uint8' ? 'u32' : 'vec4f'}>;
 @group(0) @binding(1) var<storage, read> indices: array<u32>;
@@ -76,18 +78,17 @@ ${BATCH_ROW}
 // One invocation per 4 output values: ${words} per sample, ${batch} samples.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${batch * words}u) { return; }
-  let b = i / ${words}u;
-  let w = i - b * ${words}u;
+  ${flatIndex(rowStride, batch * words)}
+  let b = i / WORDS;
+  let w = i - b * WORDS;
   let row = batchRow(b);
 #if ${source === 'uint8'}
-  let word = dataset[min(row * ${words}u + w, arrayLength(&dataset) - 1u)];
+  let word = dataset[min(row * WORDS + w, arrayLength(&dataset) - 1u)];
   // Byte k of a word is bits 8k..8k+7 (little-endian), i.e. feature 4w + k of the row.
   let bytes = vec4u(word, word >> 8u, word >> 16u, word >> 24u) & vec4u(255u);
   out[i] = vec4f(bytes)${times};
 #else
-  out[i] = dataset[min(row * ${words}u + w, arrayLength(&dataset) - 1u)]${times};
+  out[i] = dataset[min(row * WORDS + w, arrayLength(&dataset) - 1u)]${times};
 #endif
 }`,
     };
@@ -99,6 +100,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     workgroups,
     code: wgsl`
 ${STEP_INFO_STRUCT}
+${constants({ FEATURES: features })}
 
 @group(0) @binding(0) var<storage, read> dataset: array<${source === 'uint8' ? 'u32' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> indices: array<u32>;
@@ -109,17 +111,16 @@ ${BATCH_ROW}
 // One invocation per output value; rows of ${features} features are not word-aligned.
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${n}u) { return; }
-  let b = i / ${features}u;
-  let f = i - b * ${features}u;
+  ${flatIndex(rowStride, n)}
+  let b = i / FEATURES;
+  let f = i - b * FEATURES;
   let row = batchRow(b);
 #if ${source === 'uint8'}
-  let byte = row * ${features}u + f;
+  let byte = row * FEATURES + f;
   let word = dataset[min(byte >> 2u, arrayLength(&dataset) - 1u)];
   out[i] = f32((word >> ((byte & 3u) * 8u)) & 255u)${times};
 #else
-  out[i] = dataset[min(row * ${features}u + f, arrayLength(&dataset) - 1u)]${times};
+  out[i] = dataset[min(row * FEATURES + f, arrayLength(&dataset) - 1u)]${times};
 #endif
 }`,
   };
@@ -141,12 +142,16 @@ export function gatherLabels(batch: number, source: LabelSource, classes: number
   const n = sparse ? batch : batch * classes;
   const { workgroups, rowStride } = grid(n, WG);
   return {
-    // Sparse gathers do not depend on the class count, so they share one pipeline across models.
+    // Sparse gathers do not depend on the class count (nor does their code: CLASSES is onehot's),
+    // so they share one pipeline across models.
     key: sparse ? `gather-labels:${batch}:sparse` : `gather-labels:${batch}:onehot:${classes}`,
     bindings: ['read', 'read', 'uniform', 'write'],
     workgroups,
     code: wgsl`
 ${STEP_INFO_STRUCT}
+#if ${!sparse}
+${constants({ CLASSES: classes })}
+#endif
 
 @group(0) @binding(0) var<storage, read> labels: array<${sparse ? 'u32' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> indices: array<u32>;
@@ -156,16 +161,15 @@ ${BATCH_ROW}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${n}u) { return; }
+  ${flatIndex(rowStride, n)}
   // Clamped like the images' gather (see there).
 #if ${sparse}
   out[i] = labels[min(batchRow(i), arrayLength(&labels) - 1u)];
 #else
-  let b = i / ${classes}u;
-  let c = i - b * ${classes}u;
+  let b = i / CLASSES;
+  let c = i - b * CLASSES;
   let row = batchRow(b);
-  out[i] = labels[min(row * ${classes}u + c, arrayLength(&labels) - 1u)];
+  out[i] = labels[min(row * CLASSES + c, arrayLength(&labels) - 1u)];
 #endif
 }`,
   };

@@ -2,6 +2,7 @@
  * The contract between a WGSL kernel family and the host: a kernel is WGSL source with its shapes
  * baked in as constants, the list of its bindings (all in group 0, in binding order), and the
  * workgroup grid to dispatch. `key` identifies the compiled pipeline, so equal keys share one.
+ * The helpers that write the WGSL are in shaders/wgsl.ts.
  */
 export type BindingKind = 'read' | 'write' | 'uniform';
 
@@ -15,27 +16,6 @@ export interface KernelSource {
 
 /** Kernel variants: `registers` suits CPU rasterizers (SwiftShader), `tiled` suits real GPUs. */
 export type KernelStyle = 'registers' | 'tiled';
-
-/** Formats a number as a WGSL f32 literal (WGSL rejects `1` where it wants a float in some spots). */
-export function f32(value: number): string {
-  if (!Number.isFinite(value)) throw new Error(`cannot bake non-finite constant ${value} into WGSL`);
-  const s = String(Math.fround(value));
-  return /[.eE]/.test(s) ? s : `${s}.0`;
-}
-
-const MAX_GROUPS_PER_DIM = 65535;
-
-/**
- * A 1-D launch of `invocations` threads in workgroups of `workgroupSize`, folded into 2-D when it
- * exceeds the per-dimension limit. Shaders recover the flat index as `gid.x + gid.y * rowStride`
- * and must bounds-check it against the real count.
- */
-export function grid(invocations: number, workgroupSize: number): { workgroups: [number, number, number]; rowStride: number } {
-  const groups = Math.max(1, Math.ceil(invocations / workgroupSize));
-  if (groups <= MAX_GROUPS_PER_DIM) return { workgroups: [groups, 1, 1], rowStride: groups * workgroupSize };
-  const x = MAX_GROUPS_PER_DIM;
-  return { workgroups: [x, Math.ceil(groups / x), 1], rowStride: x * workgroupSize };
-}
 
 /**
  * The per-step uniform every plan writes before each submit (16 bytes, STEP_INFO_STRUCT).
@@ -55,9 +35,4 @@ export const STEP_INFO_STRUCT = `struct StepInfo {
 
 export function stepInfoData(offset: number, step: number, seed: number, rows: number): Uint32Array {
   return new Uint32Array([offset >>> 0, step >>> 0, seed >>> 0, rows >>> 0]);
-}
-
-/** `fn activate(v: vec4f) -> vec4f`: the fused activation of an epilogue (ReLU, or none). */
-export function activation(relu: boolean): string {
-  return relu ? 'fn activate(v: vec4f) -> vec4f { return max(v, vec4f(0.0)); }' : 'fn activate(v: vec4f) -> vec4f { return v; }';
 }

@@ -6,7 +6,8 @@
  * 16-byte uniform written every step, so schedules and the step count need no new pipeline.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { f32, grid, type BindingKind, type KernelSource } from './kernel.ts';
+import type { BindingKind, KernelSource } from './kernel.ts';
+import { constants, f32, flatIndex, grid } from './wgsl.ts';
 
 const WG = 256;
 
@@ -57,6 +58,7 @@ export function rmspropUpdate(n: number, c: RmspropConstants): KernelSource {
     workgroups,
     code: wgsl`
 ${HYPER_STRUCT}
+${constants({ RHO: c.rho, ONE_MINUS_RHO: 1 - c.rho, EPSILON: c.epsilon, ...(withMomentum ? { MOMENTUM: c.momentum } : {}) }, 'f32')}
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read> grads: array<f32>;
@@ -71,21 +73,20 @@ ${HYPER_STRUCT}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${n}u) { return; }
+  ${flatIndex(rowStride, n)}
   let g = grads[i];
-  let v = ${f32(c.rho)} * rms[i] + ${f32(1 - c.rho)} * g * g;
+  let v = RHO * rms[i] + ONE_MINUS_RHO * g * g;
   rms[i] = v;
 #if ${c.centered}
-  let a = ${f32(c.rho)} * mg[i] + ${f32(1 - c.rho)} * g;
+  let a = RHO * mg[i] + ONE_MINUS_RHO * g;
   mg[i] = a;
-  let denominator = v - a * a + ${f32(c.epsilon)};
+  let denominator = v - a * a + EPSILON;
 #else
-  let denominator = v + ${f32(c.epsilon)};
+  let denominator = v + EPSILON;
 #endif
   let increment = hyper.lr * g / sqrt(denominator);
 #if ${withMomentum}
-  let m = ${f32(c.momentum)} * mom[i] + increment;
+  let m = MOMENTUM * mom[i] + increment;
   mom[i] = m;
   params[i] -= m;
 #else
@@ -108,6 +109,7 @@ export function adamUpdate(n: number, c: AdamConstants): KernelSource {
     workgroups,
     code: wgsl`
 ${HYPER_STRUCT}
+${constants({ BETA1: c.beta1, ONE_MINUS_BETA1: 1 - c.beta1, BETA2: c.beta2, ONE_MINUS_BETA2: 1 - c.beta2, EPSILON: c.epsilon }, 'f32')}
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read> grads: array<f32>;
@@ -120,19 +122,18 @@ ${HYPER_STRUCT}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${n}u) { return; }
+  ${flatIndex(rowStride, n)}
   let g = grads[i];
-  let mi = ${f32(c.beta1)} * m[i] + ${f32(1 - c.beta1)} * g;
-  let vi = ${f32(c.beta2)} * v[i] + ${f32(1 - c.beta2)} * g * g;
+  let mi = BETA1 * m[i] + ONE_MINUS_BETA1 * g;
+  let vi = BETA2 * v[i] + ONE_MINUS_BETA2 * g * g;
   m[i] = mi;
   v[i] = vi;
 #if ${c.amsgrad}
   let vh = max(vhat[i], vi);
   vhat[i] = vh;
-  params[i] -= hyper.alpha * mi / (sqrt(vh) + ${f32(c.epsilon)});
+  params[i] -= hyper.alpha * mi / (sqrt(vh) + EPSILON);
 #else
-  params[i] -= hyper.alpha * mi / (sqrt(vi) + ${f32(c.epsilon)});
+  params[i] -= hyper.alpha * mi / (sqrt(vi) + EPSILON);
 #endif
 }`,
   };
@@ -151,6 +152,7 @@ export function sgdUpdate(n: number, c: SgdConstants): KernelSource {
     workgroups,
     code: wgsl`
 ${HYPER_STRUCT}
+${withMomentum ? constants({ MOMENTUM: c.momentum }, 'f32') : ''}
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read> grads: array<f32>;
@@ -163,14 +165,13 @@ ${HYPER_STRUCT}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${n}u) { return; }
+  ${flatIndex(rowStride, n)}
   let scaledGrad = hyper.lr * grads[i];
 #if ${withMomentum}
-  let v = ${f32(c.momentum)} * mom[i] - scaledGrad;
+  let v = MOMENTUM * mom[i] - scaledGrad;
   mom[i] = v;
 #if ${c.nesterov}
-  params[i] += ${f32(c.momentum)} * v - scaledGrad;
+  params[i] += MOMENTUM * v - scaledGrad;
 #else
   params[i] += v;
 #endif

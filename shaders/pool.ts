@@ -5,8 +5,8 @@
  *
  * Each invocation handles one pixel's 4 channels as a vec4 when the channel count allows it (all
  * the reference model's pools), else one channel. Pool and stride sizes are baked and the window
- * is unrolled into straight-line code: on SwiftShader a loop over the window costs about twice as
- * much as the loads it does.
+ * is unrolled into straight-line code: on SwiftShader a loop over the window costs more than the
+ * loads it does (bench/NOTES.md item 57).
  *
  * The backward pass routes each window's gradient to the FIRST maximum of the window in row-major
  * scan order, like TensorFlow; ties are common after ReLU and routing to every tied element would
@@ -19,7 +19,8 @@
  * costs one window of loads, small next to the convolutions around a pool.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { grid, type KernelSource } from './kernel.ts';
+import type { KernelSource } from './kernel.ts';
+import { constants, each2, flatIndex, grid } from './wgsl.ts';
 
 export interface PoolGeometry {
   batch: number;
@@ -57,13 +58,6 @@ function clipped(g: PoolGeometry, spanH: number, spanW: number): boolean {
   return g.padTop > 0 || g.padLeft > 0 || bottom > g.height || right > g.width;
 }
 
-/** One statement per (dh, dw) of a rows × cols span, in row-major order. */
-function unroll(rows: number, cols: number, statement: (dh: number, dw: number) => string, indent = '  '): string {
-  const lines: string[] = [];
-  for (let dh = 0; dh < rows; dh++) for (let dw = 0; dw < cols; dw++) lines.push(statement(dh, dw));
-  return lines.join(`\n${indent}`);
-}
-
 /**
  * What every kernel shares: `T`, the per-invocation value (f32, or vec4f of 4 channels) and its
  * index type, the baked sizes, x at binding 0, and `tap`, which reads x at an image position and
@@ -78,21 +72,16 @@ alias Index = vec4u;
 alias T = f32;
 alias Index = u32;
 #endif
-const IN_H = ${g.height};
-const IN_W = ${g.width};
-const OUT_H = ${g.outHeight};
-const OUT_W = ${g.outWidth};
-const STRIDE_H = ${g.strideH};
-const STRIDE_W = ${g.strideW};
-const PAD_TOP = ${g.padTop};
-const PAD_LEFT = ${g.padLeft};
-const GROUPS = ${g.channels / lanes(g)}u; // channel groups per pixel
+// Abstract integers: they serve as i32 (positions) and u32 (indices) alike.
+${constants({ IN_H: g.height, IN_W: g.width, OUT_H: g.outHeight, OUT_W: g.outWidth, POOL_H: g.poolH, POOL_W: g.poolW, STRIDE_H: g.strideH, STRIDE_W: g.strideW, PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
+// Channel groups per pixel.
+${constants({ GROUPS: g.channels / lanes(g) })}
 
 @group(0) @binding(0) var<storage, read> x: array<T>;
 
 fn tap(image: u32, h: i32, w: i32, fallback: T) -> T {
 #if ${clipped(g, g.poolH, g.poolW)}
-  // '&', not '&&': short-circuit branches in unrolled code made SwiftShader's compiler run for minutes.
+  // '&', not '&&': short-circuit branches in unrolled code made SwiftShader's compile time explode (bench/NOTES.md item 50).
   let inside = (h >= 0) & (h < IN_H) & (w >= 0) & (w < IN_W);
   return select(fallback, x[image + u32(clamp(h, 0, IN_H - 1) * IN_W + clamp(w, 0, IN_W - 1)) * GROUPS], inside);
 #else
@@ -125,7 +114,7 @@ struct WindowMax { value: T, arg: Index }
 fn firstMax(image: u32, top: i32, left: i32) -> WindowMax {
   var best = tap(image, max(top, 0), max(left, 0), T(0.0)); // the first tap inside the image
   var arg = position(max(top, 0), max(left, 0));
-  ${unroll(g.poolH, g.poolW, (dh, dw) => `{ let v = tap(image, top + ${dh}, left + ${dw}, best); let better = v > best; best = select(best, v, better); arg = select(arg, position(top + ${dh}, left + ${dw}), better); }`)}
+  ${each2(g.poolH, g.poolW, (dh, dw) => `{ let v = tap(image, top + ${dh}, left + ${dw}, best); let better = v > best; best = select(best, v, better); arg = select(arg, position(top + ${dh}, left + ${dw}), better); }`)}
   return WindowMax(best, arg);
 }`;
 }
@@ -153,11 +142,10 @@ ${declarations(g)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${total}u) { return; }
+  ${flatIndex(rowStride, total)}
   let at = windowAt(i);
   var best = tap(at.image, max(at.top, 0), max(at.left, 0), T(0.0)); // the first tap inside the image
-  ${unroll(g.poolH, g.poolW, (dh, dw) => `best = max(best, tap(at.image, at.top + ${dh}, at.left + ${dw}, best));`)}
+  ${each2(g.poolH, g.poolW, (dh, dw) => `best = max(best, tap(at.image, at.top + ${dh}, at.left + ${dw}, best));`)}
   y[i] = best;
 }`,
   };
@@ -188,8 +176,7 @@ fn firstWindow(p: i32, pad: i32, size: i32, stride: i32) -> i32 {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${total}u) { return; }
+  ${flatIndex(rowStride, total)}
   let pixel = i / GROUPS;
   let iw = i32(pixel % IN_W);
   let ih = i32((pixel / IN_W) % IN_H);
@@ -199,8 +186,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let grads = n * OUT_H * OUT_W * GROUPS + lane;
   let me = position(ih, iw);
   var acc = T(0.0);
-  for (var oh = firstWindow(ih, PAD_TOP, ${g.poolH}, STRIDE_H); oh <= min((ih + PAD_TOP) / STRIDE_H, OUT_H - 1); oh++) {
-    for (var ow = firstWindow(iw, PAD_LEFT, ${g.poolW}, STRIDE_W); ow <= min((iw + PAD_LEFT) / STRIDE_W, OUT_W - 1); ow++) {
+  for (var oh = firstWindow(ih, PAD_TOP, POOL_H, STRIDE_H); oh <= min((ih + PAD_TOP) / STRIDE_H, OUT_H - 1); oh++) {
+    for (var ow = firstWindow(iw, PAD_LEFT, POOL_W, STRIDE_W); ow <= min((iw + PAD_LEFT) / STRIDE_W, OUT_W - 1); ow++) {
       let arg = firstMax(image, oh * STRIDE_H - PAD_TOP, ow * STRIDE_W - PAD_LEFT).arg;
       acc += select(T(0.0), dy[grads + u32(oh * OUT_W + ow) * GROUPS], arg == me);
     }
@@ -245,8 +232,7 @@ fn put(image: u32, h: i32, w: i32, v: T) {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${total}u) { return; }
+  ${flatIndex(rowStride, total)}
   let at = windowAt(i);
   let found = firstMax(at.image, at.top, at.left);
   let arg = found.arg;
@@ -255,7 +241,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #else
   let grad = dy[i];
 #endif
-  ${unroll(g.strideH, g.strideW, (dh, dw) => `put(at.image, at.top + ${dh}, at.left + ${dw}, select(T(0.0), grad, arg == position(at.top + ${dh}, at.left + ${dw})));`)}
+  ${each2(g.strideH, g.strideW, (dh, dw) => `put(at.image, at.top + ${dh}, at.left + ${dw}, select(T(0.0), grad, arg == position(at.top + ${dh}, at.left + ${dw})));`)}
 ${zeroRemainder(g)}
 }`,
   };
@@ -326,8 +312,7 @@ fn put(image: u32, h: i32, w: i32, v: T) {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${total}u) { return; }
+  ${flatIndex(rowStride, total)}
   let at = windowAt(i);
   let arg = (vec4u(argmax[i]) >> vec4u(0u, 2u, 4u, 6u)) & vec4u(3u);
 #if ${options.reluMask ?? false}
@@ -336,7 +321,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #else
   let grad = dy[i];
 #endif
-  ${unroll(2, 2, (dh, dw) => `put(at.image, at.top + ${dh}, at.left + ${dw}, select(T(0.0), grad, arg == vec4u(${2 * dh + dw}u)));`)}
+  ${each2(2, 2, (dh, dw) => `put(at.image, at.top + ${dh}, at.left + ${dw}, select(T(0.0), grad, arg == vec4u(${2 * dh + dw}u)));`)}
 ${zeroRemainder(g)}
 }`,
   };

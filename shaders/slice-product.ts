@@ -6,23 +6,24 @@
  * it cannot prove equal across them becomes a gather, 4 scalar loads per float, costing several
  * multiply-adds each. A constant index becomes one broadcast load. Binding each slice of W at its
  * own offset, one dispatch per slice, makes every weight index a constant; measured on the model's
- * conv2 products, 1.6–2× faster than the same loop with computed weight indices (bench/NOTES.md).
+ * conv2 products, faster than the same loop with computed weight indices (bench/NOTES.md items
+ * 9–10, 53).
  * The cost: one dispatch per slice, and bodies of K × columns multiply-adds (kept ≤ ~1,000 vec4).
  *
  * Bounds checks (browsers keep them on): every binding is declared with its length, so the
  * checks clamp to constants and a constant index stays a constant (against a runtime-sized
- * array, Tint clamps to arrayLength() and the broadcast became a gather: 2–7× slower). SwiftShader
- * still checks each load, so with checks each weight load is shared by more rows
- * (`rowsPerInvocation(true)`). Measured on conv2's 36 Winograd products with checks: 184 ms, 78
- * with sized bindings, 43–57 with 4 rows (26 without checks; bench/NOTES.md items 22–23, 37).
+ * array, Tint clamps to arrayLength() and the broadcast became a gather: bench/NOTES.md items
+ * 21–22, 54). SwiftShader still checks each load, so with checks each weight load is shared by
+ * more rows (`rowsPerInvocation(true)`); what sized bindings and more rows saved on conv2's
+ * Winograd products: bench/NOTES.md items 22–23, 37, 55.
  *
  * Clients (shaders/winograd.ts, shaders/conv2d-taps.ts) say how a row maps to its inputs and
  * outputs; this file writes the unrolled body. Bindings: 0 `src` (array<vec4f, srcLength>), 1
  * `slice` (array<vec4f>: `header` vec4s, then K rows × `columns` vec4s), 2 `dst`
  * (array<vec4f, dstLength>), then the client's own.
  */
-import { each } from './conv2d.ts';
-import { grid, type BindingKind, type KernelSource } from './kernel.ts';
+import type { BindingKind, KernelSource } from './kernel.ts';
+import { each, flatIndex, grid } from './wgsl.ts';
 
 export interface SliceProductSpec {
   key: string;
@@ -76,10 +77,9 @@ const MAX_ACCUMULATORS = 64;
 /**
  * Rows per invocation: 2 without bounds checks (a weight load is a broadcast, registers are what
  * runs out); 8 with them, where each checked load is shared by 4× the multiply-adds, with at most
- * 8 columns (MAX_ACCUMULATORS). conv2's Winograd products with checks: 4 rows (× 16 columns)
- * against 2, minima over 9 rounds, 36 → 25 ms; F(6×6)'s 256 rows, 8 × 8 against 4 × 16: 41.3
- * vs 46.4 ms in Chromium, 45.5 vs 52.3 in Node, 165 vs 190 at batch 256 (F(4×4)'s 576 rows had
- * measured 62 vs 56).
+ * 8 columns (MAX_ACCUMULATORS). Measured on conv2's Winograd products with checks: 4 rows against
+ * 2 (bench/NOTES.md item 23), then 8 × 8 against 4 × 16 for F(6×6)'s 256 rows, which F(4×4)'s
+ * 576 rows had lost (item 37).
  */
 export function rowsPerInvocation(checkedLoads: boolean): number {
   return checkedLoads ? 8 : 2;
@@ -129,8 +129,7 @@ ${spec.declarations}
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${invocations}u) { return; }
+  ${flatIndex(rowStride, invocations)}
   let first = i * ${R}u;
   ${spec.prologue}
   // Rows past the end recompute the last one and skip the store.

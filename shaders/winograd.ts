@@ -27,10 +27,11 @@
  * with tiles = batch · ⌈outH/m⌉ · ⌈outW/m⌉, K = input channels, N = output channels.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { channelReader, channelWriter, each, pooledSize, type Conv2DGeometry, type ForwardStore } from './conv2d.ts';
-import { activation, f32, grid, type KernelSource } from './kernel.ts';
+import { pooledSize, type Conv2DGeometry, type ForwardStore } from './conv2d.ts';
+import type { KernelSource } from './kernel.ts';
 import { POOL_WINDOW_WGSL } from './pool.ts';
 import { alignSlice, MAX_K, rowsPerInvocation, sliceColumns, sliceProduct } from './slice-product.ts';
+import { activation, channelReader, channelWriter, constants, each, f32, flatIndex, grid } from './wgsl.ts';
 
 interface Transforms {
   /** Output tile side m; input patch side a = m + 2. */
@@ -85,7 +86,10 @@ const F5: Transforms = {
   ],
 };
 
-/** Points 0, ±1, ±2, ±1/2, ∞ (Lavin & Gray's F(6×6, 3×3)); float32 error about twice F(4×4)'s. */
+/**
+ * Points 0, ±1, ±2, ±1/2, ∞ (Lavin & Gray's F(6×6, 3×3)); float32 error larger than F(4×4)'s
+ * (bench/NOTES.md items 34, 48).
+ */
 const F6: Transforms = {
   m: 6,
   a: 8,
@@ -223,10 +227,10 @@ export interface WinogradProductLayout extends WinogradLayout {
  * an unrolled K, and outputs of 6+ pixels a side (of those computed, see winogradExtent), where
  * tiles waste little. Smaller outputs too where the products need at most `smallOutputShare` of
  * the direct multiply-adds (default 0: never). conv3's 3×3 outputs are one F(3×3) tile, 25
- * transformed values per channel pair against 81 (F(4×4): 36). Measured at batch 64, F(3×3) /
- * F(4×4) / direct: forward 30 / 41 / 49 ms with checks in Chromium, 15 / 26 / 33 without in Node;
- * kernel gradient 22 / 31 / 56 and 15 / 21 / 43. With checks F(4×4)'s share, 0.44, had lost on
- * the forward (36 vs 32 ms), so the checked forward asks for a third, the rest for half.
+ * transformed values per channel pair against 81 (F(4×4): 36). F(3×3) beat F(4×4) and the direct
+ * kernels on conv3's forward and kernel gradient, with and without checks (bench/NOTES.md item
+ * 40); with checks F(4×4)'s share, 0.44, had lost on the forward (item 35), so the checked
+ * forward asks for a third, the rest for half.
  */
 export function winogradApplies(g: Conv2DGeometry, smallOutputShare = 0): boolean {
   if (!(g.kH === 3 && g.kW === 3 && g.strideH === 1 && g.strideW === 1 && g.inC >= 8 && g.inC <= MAX_K && g.outC >= 8)) return false;
@@ -258,11 +262,16 @@ export function winogradProductLayout(g: Conv2DGeometry, checkedLoads: boolean):
   return { ...L, columns, groups, uSlice, mSlice, uFloats: L.positions * groups * uSlice, mFloats: L.positions * groups * mSlice };
 }
 
-/** WGSL: image `n` and tile coordinates (ty, tx) of the flat tile index `tile`. */
+/** WGSL: image `n` and tile coordinates (ty, tx) of the flat tile index `tile`; needs tileConstants. */
 function tilePosition(L: WinogradLayout): string {
-  return `let tx = tile % ${L.tilesW}u;
-  let ty = (tile / ${L.tilesW}u) % ${L.tilesH}u;
+  return `let tx = tile % TILES_W;
+  let ty = (tile / TILES_W) % TILES_H;
   let n = tile / ${L.tilesW * L.tilesH}u;`;
+}
+
+/** The tile grid's constants: tile side TILE (m), and the tiles a side of an image. */
+function tileConstants(L: WinogradLayout): string {
+  return constants({ TILE: L.tile, TILES_H: L.tilesH, TILES_W: L.tilesW });
 }
 
 /**
@@ -319,18 +328,21 @@ export function winogradKernelTransform(g: Conv2DGeometry, flipped: boolean, che
   const N = g.outC;
   const invocations = L.k4 * 4 * L.n4;
   const { workgroups, rowStride } = grid(invocations, WG);
-  const source = flipped ? `((8u - t) * ${N}u + n) * ${K}u + k` : `(t * ${K}u + k) * ${N}u + n`;
+  const source = flipped ? `((8u - t) * N + n) * K + k` : `(t * K + k) * N + n`;
   const positionStride = L.groups * (L.uSlice / 4);
   return {
     key: `winograd-kernel:${shapeKey(g)}${flipped ? ':flipped' : ''}:c${L.columns}`,
     bindings: ['read', 'write'],
     workgroups,
     code: wgsl`
+// K input, N output channels (the forward's, swapped when flipped).
+${constants({ K, N, N4: L.n4, COLUMNS: L.columns })}
+
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 @group(0) @binding(1) var<storage, read_write> u: array<vec4f>;
 
 fn tap(t: u32, k: u32, n: u32) -> f32 {
-  return select(0.0, w[min(${source}, ${9 * K * N - 1}u)], (k < ${K}u) & (n < ${N}u));
+  return select(0.0, w[min(${source}, ${9 * K * N - 1}u)], (k < K) & (n < N));
 }
 fn taps(t: u32, k: u32, n: u32) -> vec4f {
   return vec4f(tap(t, k, n), tap(t, k, n + 1u), tap(t, k, n + 2u), tap(t, k, n + 3u));
@@ -338,13 +350,12 @@ fn taps(t: u32, k: u32, n: u32) -> vec4f {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${invocations}u) { return; }
-  let n4 = i % ${L.n4}u;
-  let k = i / ${L.n4}u;
+  ${flatIndex(rowStride, invocations)}
+  let n4 = i % N4;
+  let k = i / N4;
   ${each(9, (t) => `let g${Math.floor(t / 3)}_${t % 3} = taps(${t}u, k, n4 * 4u);`)}
   ${sandwich(T.G, T.G, 3, (r, c) => `g${r}_${c}`, 'h', 'u')}
-  let at = (n4 / ${L.columns}u) * ${L.uSlice / 4}u + k * ${L.columns}u + n4 % ${L.columns}u;
+  let at = (n4 / COLUMNS) * ${L.uSlice / 4}u + k * COLUMNS + n4 % COLUMNS;
   ${each(L.positions, (p) => `u[${p * positionStride}u + at] = u${Math.floor(p / T.a)}_${p % T.a};`)}
 }`,
   };
@@ -367,24 +378,26 @@ export function winogradInputTransform(g: Conv2DGeometry): KernelSource {
     code: wgsl`
 ${channelReader('x', 0, pixels, g.inC)}
 @group(0) @binding(1) var<storage, read_write> v: array<vec4f>;
+${constants({ IN_H: g.inH, IN_W: g.inW, K4: L.k4 })}
+${tileConstants(L)}
+${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${invocations}u) { return; }
-  let k4 = i % ${L.k4}u;
-  let tile = i / ${L.k4}u;
+  ${flatIndex(rowStride, invocations)}
+  let k4 = i % K4;
+  let tile = i / K4;
   ${tilePosition(L)}
-  let top = i32(ty * ${T.m}u) - ${g.padTop};
-  let left = i32(tx * ${T.m}u) - ${g.padLeft};
+  let top = i32(ty * TILE) - PAD_TOP;
+  let left = i32(tx * TILE) - PAD_LEFT;
   let base = i32(n * ${g.inH * g.inW}u) + top * ${g.inW} + left;
   ${transformTile({
     size: T.a,
     reader: 'read_x',
     group: 'k4',
     groups: L.k4,
-    rowInside: (r) => `u32(top + ${r}) < ${g.inH}u`,
-    colInside: (c) => `u32(left + ${c}) < ${g.inW}u`,
+    rowInside: (r) => `u32(top + ${r}) < IN_H`,
+    colInside: (c) => `u32(left + ${c}) < IN_W`,
     pixel: (r, c) => `u32(base + ${r * g.inW + c})`,
     left: T.BT,
     store: 'v',
@@ -458,25 +471,27 @@ ${channelWriter('y', g.bias ? 2 : 1, g.outC)}
 #endif
 #if ${pooled}
 ${POOL_WINDOW_WGSL}
+${constants({ POOLED_H: pool.height, POOLED_W: pool.width })}
 #endif
+${constants({ OUT_H: g.outH, OUT_W: g.outW, N4: L.n4, COLUMNS: L.columns })}
+${tileConstants(L)}
 
 ${activation(g.relu)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${invocations}u) { return; }
-  let n4 = i % ${L.n4}u;
-  let block = i / ${L.n4}u;
+  ${flatIndex(rowStride, invocations)}
+  let n4 = i % N4;
+  let block = i / N4;
   let bx = block % ${L.tilesW / b}u;
   let by = (block / ${L.tilesW / b}u) % ${L.tilesH / b}u;
   let n = block / ${(L.tilesW / b) * (L.tilesH / b)}u;
-  let column = (n4 / ${L.columns}u) * ${L.mSlice / 4}u + n4 % ${L.columns}u;
+  let column = (n4 / COLUMNS) * ${L.mSlice / 4}u + n4 % COLUMNS;
   ${blockTiles
     .map(([u, v]) => {
       const name = `${u}${v}_`;
       return `// tile (${u}, ${v}) of the block
-  let at${name} = (((n * ${L.tilesH}u + by * ${b}u + ${u}u) * ${L.tilesW}u + bx * ${b}u + ${v}u) * ${L.columns}u) + column;
+  let at${name} = (((n * TILES_H + by * ${b}u + ${u}u) * TILES_W + bx * ${b}u + ${v}u) * COLUMNS) + column;
   ${each(L.positions, (p) => `let m${name}${Math.floor(p / T.a)}_${p % T.a} = m[${p * stride}u + at${name}];`)}
   ${sandwich(T.AT, T.AT, T.a, (r, c) => `m${name}${r}_${c}`, `s${name}`, `y${name}`)}`;
     })
@@ -488,22 +503,22 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #endif
 #if ${pooled}
   // The block's h² pooling windows; the bias and ReLU are monotonic, so they apply to each maximum.
-  let pixel = (n * ${pool.height}u + by * ${h}u) * ${pool.width}u + bx * ${h}u;
-  ${each(h, (r) => `let row${r} = by * ${h}u + ${r}u < ${pool.height}u;`)}
-  ${each(h, (c) => `let col${c} = bx * ${h}u + ${c}u < ${pool.width}u;`)}
+  let pixel = (n * POOLED_H + by * ${h}u) * POOLED_W + bx * ${h}u;
+  ${each(h, (r) => `let row${r} = by * ${h}u + ${r}u < POOLED_H;`)}
+  ${each(h, (c) => `let col${c} = bx * ${h}u + ${c}u < POOLED_W;`)}
   ${each(h * h, (q) => {
     const [r, c] = [Math.floor(q / h), q % h];
     return `let window${r}_${c} = poolWindow(${y(2 * r, 2 * c)}, ${y(2 * r, 2 * c + 1)}, ${y(2 * r + 1, 2 * c)}, ${y(2 * r + 1, 2 * c + 1)});
   if (row${r} & col${c}) {
     store_y(pixel + ${r * pool.width + c}u, n4, activate(window${r}_${c}.value + bias));${withArgmax ? `
-    argmax[(pixel + ${r * pool.width + c}u) * ${L.n4}u + n4] = window${r}_${c}.arg;` : ''}
+    argmax[(pixel + ${r * pool.width + c}u) * N4 + n4] = window${r}_${c}.arg;` : ''}
   }`;
   })}
 #else
-  let pixel = (n * ${g.outH}u + by * ${T.m}u) * ${g.outW}u + bx * ${T.m}u;
+  let pixel = (n * OUT_H + by * TILE) * OUT_W + bx * TILE;
   // Rows and columns of the tile inside the output (the last tiles of odd sizes hang over).
-  ${each(T.m, (r) => `let row${r} = by * ${T.m}u + ${r}u < ${g.outH}u;`)}
-  ${each(T.m, (c) => `let col${c} = bx * ${T.m}u + ${c}u < ${g.outW}u;`)}
+  ${each(T.m, (r) => `let row${r} = by * TILE + ${r}u < OUT_H;`)}
+  ${each(T.m, (c) => `let col${c} = bx * TILE + ${c}u < OUT_W;`)}
   ${each(T.m * T.m, (q) => {
     const r = Math.floor(q / T.m);
     const c = q % T.m;
@@ -525,9 +540,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /**
  * Invocations the dW products aim for (chunks of tiles split the sum until there are this many).
- * Each chunk's partial sums cost the output kernel a gather per position; F(6×6) positions made
- * 1,024 (one chunk at batch 64) the better choice: conv2 62.7 vs 69.7 ms in Chromium, 38.7 vs
- * 48.1 in Node; conv3 32.8 vs 35.3 and 21.5 vs 23.2.
+ * Each chunk's partial sums cost the output kernel a gather per position; F(6×6)'s 64 positions
+ * made 1,024 (one chunk at batch 64) the better choice on conv2 and conv3 (bench/NOTES.md item 36).
  */
 const KERNEL_GRAD_INVOCATIONS = 1024;
 
@@ -546,7 +560,7 @@ export interface WinogradKernelGradLayout {
 export function winogradKernelGradLayout(g: Conv2DGeometry): WinogradKernelGradLayout {
   const L = winogradLayout(g);
   const ySlice = alignSlice(L.tiles * L.n4 * 4);
-  // 8 × 16 channels: 6 vector loads per 32 vector multiply-adds (2×2 to 4×8 measured alike).
+  // 8 × 16 channels: 6 vector loads per 32 vector multiply-adds (2×2 to 4×8 measured alike: bench/NOTES.md item 14).
   const kBlock = L.k4 % 2 === 0 ? 2 : 1;
   const nBlock = [4, 2, 1].find((b) => L.n4 % b === 0)!;
   const perChunk = L.positions * (L.k4 / kBlock) * (L.n4 / nBlock);
@@ -578,22 +592,23 @@ export function winogradGradTransform(g: Conv2DGeometry): KernelSource {
     code: wgsl`
 ${channelReader('dy', 0, g.batch * g.outH * g.outW, g.outC)}
 @group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
+${constants({ OUT_H: g.outH, OUT_W: g.outW, N4: L.n4 })}
+${tileConstants(L)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${invocations}u) { return; }
-  let n4 = i % ${L.n4}u;
-  let tile = i / ${L.n4}u;
+  ${flatIndex(rowStride, invocations)}
+  let n4 = i % N4;
+  let tile = i / N4;
   ${tilePosition(L)}
-  let pixel = (n * ${g.outH}u + ty * ${T.m}u) * ${g.outW}u + tx * ${T.m}u;
+  let pixel = (n * OUT_H + ty * TILE) * OUT_W + tx * TILE;
   ${transformTile({
     size: T.m,
     reader: 'read_dy',
     group: 'n4',
     groups: L.n4,
-    rowInside: (r) => `ty * ${T.m}u + ${r}u < ${g.outH}u`,
-    colInside: (c) => `tx * ${T.m}u + ${c}u < ${g.outW}u`,
+    rowInside: (r) => `ty * TILE + ${r}u < OUT_H`,
+    colInside: (c) => `tx * TILE + ${c}u < OUT_W`,
     pixel: (r, c) => `pixel + ${r * g.outW + c}u`,
     left: A,
     store: 'y',
@@ -627,8 +642,7 @@ export function winogradKernelGradProduct(g: Conv2DGeometry): KernelSource {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${invocations}u) { return; }
+  ${flatIndex(rowStride, invocations)}
   let nb = i % ${nBlocks}u;
   let kb = (i / ${nBlocks}u) % ${kBlocks}u;
   let p = (i / ${nBlocks * kBlocks}u) % ${L.positions}u;
@@ -678,8 +692,7 @@ fn position(at: u32) -> vec4f {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let i = gid.x + gid.y * ${rowStride}u;
-  if (i >= ${invocations}u) { return; }
+  ${flatIndex(rowStride, invocations)}
   let n4 = i % ${L.n4}u;
   let k = i / ${L.n4}u;
   let at = k * ${L.n4}u + n4;

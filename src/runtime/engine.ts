@@ -25,6 +25,69 @@ export interface EngineOptions extends AcquireOptions {
   winograd?: boolean | 'auto';
   /** Scan inputs for NaN/Inf before uploading them (off by default: it costs a pass over the data). */
   checkNumerics?: boolean;
+  /**
+   * Dumps the WGSL of every pipeline this engine compiles, once per key: a callback (ShaderDump),
+   * or (Node only) a directory to write one file per key into (shaderDumpFileName, shaderDumpText).
+   * Defaults to the directory in the environment variable WEBGPU_TRAIN_DUMP_WGSL (Node); `false`
+   * turns that off.
+   */
+  dumpShaders?: string | ShaderDump | false;
+}
+
+/** Receives each newly compiled kernel's pipeline key, WGSL source and bindings (in binding order). */
+export type ShaderDump = (key: string, code: string, bindings: readonly BindingKind[]) => void;
+
+/** The environment variable naming a directory the engines of a Node process dump their WGSL into. */
+export const DUMP_WGSL_ENV = 'WEBGPU_TRAIN_DUMP_WGSL';
+
+/**
+ * A file name for a pipeline key: the key with every character outside [A-Za-z0-9._=-] replaced
+ * by '_' (at most 160 of them), then 8 hex digits of the key's FNV-1a hash, so that keys that
+ * sanitize alike still get files of their own.
+ */
+export function shaderDumpFileName(key: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  const name = key.replace(/[^A-Za-z0-9._=-]/g, '_').replace(/^\.+/, '_').slice(0, 160);
+  return `${name}-${(hash >>> 0).toString(16).padStart(8, '0')}.wgsl`;
+}
+
+/** The dumped file's text: a one-line comment header (key and bindings), then the source verbatim from line 2. */
+export function shaderDumpText(key: string, code: string, bindings: readonly BindingKind[]): string {
+  const list = bindings.map((kind, i) => `${i} ${kind}`).join(', ');
+  return `// ${key.replace(/[\r\n]/g, ' ')} | bindings: ${list}\n${code}\n`;
+}
+
+/** What this process has written, by path: a key is written once however many engines compile it. */
+const dumpedFiles = new Map<string, string>();
+
+/** A ShaderDump writing files into `dir` (Node's fs, reached without an import a bundler would follow). */
+function directoryDump(dir: string): ShaderDump {
+  type Fs = typeof import('node:fs');
+  type Path = typeof import('node:path');
+  const host = isNode ? (process as { getBuiltinModule?: (id: string) => unknown }) : undefined;
+  if (typeof host?.getBuiltinModule !== 'function') {
+    throw new Error(`dumpShaders: '${dir}': a directory needs Node.js (20.16 or later); in a page pass a callback`);
+  }
+  const fs = host.getBuiltinModule('node:fs') as Fs;
+  const path = host.getBuiltinModule('node:path') as Path;
+  fs.mkdirSync(dir, { recursive: true });
+  return (key, code, bindings) => {
+    const file = path.join(dir, shaderDumpFileName(key));
+    const text = shaderDumpText(key, code, bindings);
+    const previous = dumpedFiles.get(file);
+    if (previous === text) return;
+    if (previous !== undefined) console.warn(`dumpShaders: pipeline key ${key} came with two different sources; ${file} holds the last`);
+    fs.writeFileSync(file, text);
+    dumpedFiles.set(file, text);
+  };
+}
+
+function shaderDump(option: EngineOptions['dumpShaders']): ShaderDump | undefined {
+  if (option === false) return undefined;
+  if (typeof option === 'function') return option;
+  const dir = option ?? (isNode ? process.env[DUMP_WGSL_ENV] : undefined);
+  return dir ? directoryDump(dir) : undefined;
 }
 
 export interface Dispatch {
@@ -106,6 +169,7 @@ export class Engine {
   private pendingError: Error | undefined;
   private disposed = false;
   private readonly lostPromise: Promise<never>;
+  private readonly dumpShader: ShaderDump | undefined;
 
   constructor(acquired: AcquiredDevice, options: EngineOptions = {}) {
     this.acquired = acquired;
@@ -118,6 +182,7 @@ export class Engine {
     this.kernelStyle = !options.kernelStyle || options.kernelStyle === 'auto' ? (this.isFallbackAdapter ? 'registers' : 'tiled') : options.kernelStyle;
     this.winograd = options.winograd === undefined || options.winograd === 'auto' ? this.kernelStyle === 'registers' : options.winograd;
     this.checkNumerics = options.checkNumerics ?? false;
+    this.dumpShader = shaderDump(options.dumpShaders);
     this.hasTimestamps = this.device.features.has('timestamp-query');
     this.device.addEventListener('uncapturederror', (event) => {
       const error = (event as GPUUncapturedErrorEvent).error;
@@ -171,6 +236,7 @@ export class Engine {
           buffer: { type: LAYOUT_ENTRY[kind] },
         })),
       });
+      this.dumpShader?.(source.key, source.code, source.bindings);
       const module = this.device.createShaderModule({ label: source.key, code: source.code });
       const pipeline = this.device.createComputePipeline({
         label: source.key,
@@ -380,7 +446,9 @@ export class Engine {
 }
 
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  return new Engine(await acquireDevice(options), options);
+  // Resolved first: a dump directory a page cannot write fails before a device is acquired.
+  const dumpShaders = shaderDump(options.dumpShaders) ?? false;
+  return new Engine(await acquireDevice(options), { ...options, dumpShaders });
 }
 
 let defaultEngine: Promise<Engine> | undefined;
