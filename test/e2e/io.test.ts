@@ -11,9 +11,9 @@ import path from 'node:path';
 import type { BrowserContext } from 'puppeteer';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, tensor } from '../src/index.ts';
-import { artifactPath, ARTIFACTS, ROOT, startSession, waitForValue, type BrowserSession } from './browser.ts';
-import { useEngine } from './helpers.ts';
+import { loadModel, tensor } from '../../src/index.ts';
+import { artifactPath, ARTIFACTS, ROOT, startSession, waitForValue, type BrowserSession } from '../browser.ts';
+import { useEngine } from '../helpers.ts';
 
 /**
  * The library is built here rather than into dist/: e2e-embed.test.ts rebuilds (and empties) dist/

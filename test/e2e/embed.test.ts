@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, ARTIFACTS, ROOT, startSession, waitForValue, type BrowserSession } from './browser.ts';
+import { artifactPath, ARTIFACTS, ROOT, startSession, waitForValue, type BrowserSession } from '../browser.ts';
 
 const run = promisify(execFile);
 const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc');

@@ -5,13 +5,13 @@
  * predictions it read back are checked against Node (Dawn) running the same weights.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
-import type { DemoState } from '../demo/main.ts';
+import type { DemoState } from '../../demo/main.ts';
 import path from 'node:path';
 import type { Page } from 'puppeteer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { confusionMatrix, misclassifiedIndices } from '../demo/metrics.ts';
-import { createEngine, loadMnist, mnistCnn, tensor } from '../src/index.ts';
-import { artifactPath, launchChromium, ROOT, startServer, startSession, waitForValue, type BrowserSession } from './browser.ts';
+import { confusionMatrix, misclassifiedIndices } from '../../demo/metrics.ts';
+import { createEngine, loadMnist, mnistCnn, tensor } from '../../src/index.ts';
+import { artifactPath, launchChromium, ROOT, startServer, startSession, waitForValue, type BrowserSession } from '../browser.ts';
 
 /**
  * 512 images, 16 batches of 32, one epoch: ~64% test accuracy (measured in Node and in the page);
