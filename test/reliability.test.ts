@@ -59,7 +59,7 @@ describe('bad input', () => {
       ['validationSplit out of range', () => m.fit(x, y, { validationSplit: 1.5 }), /validationSplit must be a number in \(0, 1\)/],
       ['setWeights with the wrong count', () => m.setWeights([]), /expected a list of 4 weights \(conv2d.*\/kernel/],
       ['setWeights with a wrong shape', () => m.setWeights(before.map((d, i) => ({ shape: i === 0 ? [3, 3, 1, 5] : [d.length], data: d }))), /weight 0 \(.*kernel\) must have shape \[3, 3, 1, 4\], got \[3, 3, 1, 5\]/],
-      ['an unknown loss', () => m.compile({ optimizer: 'rmsprop', loss: 'hinge' }), /unknown loss 'hinge'; known: sparseCategoricalCrossentropy/],
+      ['an unknown loss', () => m.compile({ optimizer: 'rmsprop', loss: 'hingee' }), /unknown loss 'hingee'; known: sparseCategoricalCrossentropy/],
       ['an unknown optimizer', () => m.compile({ optimizer: 'adagrad', loss: 'categoricalCrossentropy' }), /unknown optimizer 'adagrad'; known: .*rmsprop.*adam.*sgd/i],
       ['an unknown metric', () => m.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics: ['auc'] }), /unknown metric 'auc'; known: accuracy/],
     ];
@@ -84,12 +84,13 @@ describe('bad input', () => {
 
   it('rejects layer configs that cannot work and models whose output does not fit the loss', () => {
     expect(() => layers.conv2d({ filters: 0, kernelSize: 3 })).toThrow(/filters.*positive integer.*0/);
-    expect(() => layers.conv2d({ filters: 4, kernelSize: 3, activation: 'tanh' as never })).toThrow(/activation must be one of linear, relu, softmax, got "tanh"/);
+    expect(() => layers.conv2d({ filters: 4, kernelSize: 3, activation: 'tanhh' as never })).toThrow(/unknown activation "tanhh"; known: .*relu.*tanh/);
     expect(() => layers.dense({ units: -2 })).toThrow(/units.*positive integer/);
     const tooBig = sequential([layers.conv2d({ filters: 2, kernelSize: 5, inputShape: [4, 4, 1] })]);
     expect(() => tooBig.summary()).toThrow(/kernelSize \[5, 5\] is larger than the input \[4, 4\]/);
-    const noSoftmax = sequential([layers.dense({ units: 3, inputShape: [5] })]);
-    expect(() => noSoftmax.compile({ optimizer: 'sgd', loss: 'sparse_categorical_crossentropy' })).toThrow(/expects the model to output class probabilities.*activation 'linear'/);
+    const oneUnit = sequential([layers.dense({ units: 1, activation: 'sigmoid', inputShape: [5] })]);
+    expect(() => oneUnit.compile({ optimizer: 'sgd', loss: 'sparse_categorical_crossentropy' })).toThrow(/loss sparseCategoricalCrossentropy needs at least 2 classes on the output's last axis, got output shape \[1\]/);
+    expect(() => oneUnit.compile({ optimizer: 'sgd', loss: 'mse', metrics: ['sparseCategoricalAccuracy'] })).toThrow(/sparse accuracy needs class-index labels/);
   });
 
   it('refuses to predict with an unbuilt model', async () => {

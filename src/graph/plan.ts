@@ -3,26 +3,26 @@
  * buffer allocated, every bind group created, and the step's dispatches listed in order. Running a
  * step replays the list into one compute pass: nothing is created per step.
  *
- *   train:    gather → forward → softmax-crossentropy (+ metrics) → backward → optimizer
- *   evaluate: gather → forward → crossentropy metrics
- *   predict:  gather → forward (with the final softmax) → probabilities
+ *   train:    gather → forward → loss (+ metrics, gradient of the output) → backward → optimizer
+ *   evaluate: gather → forward → loss (metrics only)
+ *   predict:  gather → forward → output
  *
  * Evaluate and predict run the weights' own transforms (`setup`) once per call, not per batch.
- *
- * Fusions across layers: a layer whose output only a 2×2 max pool reads may pool it itself
- * (Layer.forwardPooled; in training it saves each window's first-max position for the pool's
- * backward), and a fused ReLU's mask moves into the max pool's backward.
+ * The plan knows no concrete layer: what it fuses across layers it learns from the passes in
+ * fusions.ts, and a layer's work from its forward and backward.
  */
 import { fill, sum } from '../../shaders/elementwise.ts';
-import { Activation } from '../layers/activation.ts';
-import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
 import type { BackwardContext, ForwardContext, GraphNode, Layer, SymbolicTensor } from '../layers/layer.ts';
-import { lossDispatches, type LossName } from '../losses.ts';
+import { activationBackward, activationForward } from '../ops/activation.ts';
+import type { AccuracyKind, LossOp } from '../ops/losses/loss.ts';
+import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Dispatch, Engine } from '../runtime/engine.ts';
-import { sizeOf } from '../runtime/tensor.ts';
+import { sizeOf, type Shape } from '../runtime/tensor.ts';
+import { activationIntoLoss, masksProducerRelu, poolIntoProducer, readersOf, splitActivation } from './fusions.ts';
+import { PlanMemory, type View } from './plan-memory.ts';
 
-export type View = { buffer: GPUBuffer; offset: number; size: number };
+export type { View };
 export type PlanMode = 'train' | 'evaluate' | 'predict';
 
 /** What a plan needs from its model: the graph, where each weight lives, and the shared buffers. */
@@ -38,45 +38,24 @@ export interface ModelBinding {
   hasTrainableWeights(layer: Layer): boolean;
   stepInfo: View;
   metrics: View;
-  loss?: LossName;
+  /** The compiled loss and the accuracy it counts (null: none). */
+  loss?: { op: LossOp; accuracy: AccuracyKind | null };
   /** `size`: the floats of the trainable prefix of the flat buffers. */
   optimizer?: { optimizer: Optimizer; size: number; params: View; grads: View; slots: View[]; hyper: View };
 }
 
-/** Buffers for one plan; gradient buffers are recycled once their last reader has been recorded. */
-class PlanMemory {
-  private readonly owned: GPUBuffer[] = [];
-  private readonly free = new Map<number, View[]>();
-  constructor(private readonly engine: Engine) {}
-
-  take(floats: number, label: string): View {
-    const size = Math.max(4, floats * 4);
-    const recycled = this.free.get(size)?.pop();
-    if (recycled) return recycled;
-    const buffer = this.engine.buffer(size, label);
-    this.owned.push(buffer);
-    return { buffer, offset: 0, size };
-  }
-
-  recycle(view: View): void {
-    let list = this.free.get(view.size);
-    if (!list) this.free.set(view.size, (list = []));
-    list.push(view);
-  }
-
-  dispose(): void {
-    for (const b of this.owned) this.engine.release(b);
-    this.owned.length = 0;
-    this.free.clear();
-  }
+/** Words of a batch's labels in a loss's layout: one class index per position, or the output's values. */
+export function labelWords(loss: LossOp, batch: number, outputShape: Shape): number {
+  const width = sizeOf(outputShape);
+  return loss.labels === 'sparse' ? (batch * width) / outputShape[outputShape.length - 1]! : batch * width;
 }
 
 export class Plan {
   /** The batch of inputs, [batch, ...inputShape] float32; the gather kernel fills it. */
   readonly x: View;
-  /** Labels for the batch (train/evaluate): u32 [batch] or f32 [batch, classes]. */
+  /** Labels for the batch (train/evaluate), in the loss's layout (labelWords). */
   readonly labels: View | undefined;
-  /** Model output: probabilities for predict, logits otherwise. */
+  /** The model's output for predict; for train and evaluate, what the loss reads (before an activation it fuses). */
   readonly output: View;
   readonly dispatches: Dispatch[] = [];
   /**
@@ -95,18 +74,20 @@ export class Plan {
     const engine = model.engine;
     this.memory = new PlanMemory(engine);
     const training = mode === 'train';
+    const outputs = [model.output];
+    const loss = mode === 'predict' ? undefined : model.loss;
+    if (mode !== 'predict' && !loss) throw new Error(`a ${mode} plan needs a compiled loss`);
     const sizeOfTensor = (t: SymbolicTensor) => batch * sizeOf(t.shape);
+    /** Rows and width of a tensor for row-wise ops (softmax normalizes over the last axis). */
+    const rowsOf = (t: SymbolicTensor) => ({ rows: sizeOfTensor(t) / t.shape[t.shape.length - 1]!, width: t.shape[t.shape.length - 1]! });
     this.x = this.memory.take(sizeOfTensor(model.input), 'batch-x');
-    const classes = sizeOf(model.output.shape);
-    if (mode !== 'predict') {
-      const sparse = model.loss === 'sparseCategoricalCrossentropy';
-      this.labels = this.memory.take(sparse ? batch : batch * classes, 'batch-labels');
-    }
+    if (loss) this.labels = this.memory.take(labelWords(loss.op, batch, model.output.shape), 'batch-labels');
 
     // ---- forward ----
     const values = new Map<SymbolicTensor, View>([[model.input, this.x]]);
-    /** Pre-softmax outputs of layers whose softmax the plan split out, and the softmax it added. */
-    const softmaxes = new Map<GraphNode, { logits: View; softmax: Activation | null }>();
+    /** Each layer's own output where the plan applies its activation after it (splitActivation). */
+    const preActivation = new Map<GraphNode, View>();
+    const intoLoss = (node: GraphNode) => loss !== undefined && activationIntoLoss(node, outputs, loss.op);
     const scratch = (bytes: number, label: string) => this.memory.take(Math.ceil(bytes / 4), label);
     const savedByNode = new Map<GraphNode, Map<string, View>>();
     const savedFor = (node: GraphNode) => {
@@ -126,97 +107,85 @@ export class Plan {
       scratch,
       saved: savedFor(node),
     });
-    const readers = new Map<SymbolicTensor, GraphNode[]>();
-    for (const node of model.nodes) for (const t of node.inputs) readers.set(t, [...(readers.get(t) ?? []), node]);
-    /** The 2×2 max pool that alone reads node's output, which node's forward may apply itself (Layer.forwardPooled). */
-    const poolAfter = (node: GraphNode): GraphNode | undefined => {
-      const next = readers.get(node.output);
-      if (node.output === model.output || next?.length !== 1) return undefined;
-      // Training never stores the unpooled output: the producer's backward must not need it for a ReLU mask.
-      if (training && node.layer.activation === 'relu' && !node.layer.skipsMaskedRelu) return undefined;
-      const pool = next[0]!;
-      return pool.layer.poolsInProducer(node.output.shape, training) ? pool : undefined;
-    };
+    const readers = readersOf(model.nodes);
     /** Pools whose producer applied them (forwardPooled). */
     const pooledByProducer = new Set<GraphNode>();
     for (const node of model.nodes) {
       const layer = node.layer;
       if (isSource(node) || pooledByProducer.has(node)) continue;
       const ctx = contextFor(node);
+      let own: View;
       if (layer.aliasesInput(training)) {
-        values.set(node.output, ctx.inputs[0]!);
-        continue;
-      }
-      const pool = poolAfter(node);
-      if (pool) {
-        const pooled = this.memory.take(sizeOfTensor(pool.output), `${layer.name}+${pool.layer.name}`);
-        // Training: the first-max positions, for the pool's backward.
-        const argmax = training ? this.memory.take(poolArgmaxWords(batch, pool.output.shape), `${pool.layer.name} argmax`) : undefined;
-        const dispatches = layer.forwardPooled({ ...ctx, output: pooled, outputShape: pool.output.shape }, argmax);
-        if (dispatches) {
-          this.dispatches.push(...dispatches);
-          values.set(pool.output, pooled);
-          if (argmax) savedFor(pool).set(POOL_ARGMAX, argmax);
-          pooledByProducer.add(pool);
-          continue;
-        }
-        this.memory.recycle(pooled);
-        if (argmax) this.memory.recycle(argmax);
-      }
-      const out = this.memory.take(sizeOfTensor(node.output), layer.name);
-      this.dispatches.push(...layer.forward({ ...ctx, output: out }));
-      if (layer.activation !== 'softmax') {
-        values.set(node.output, out);
-        continue;
-      }
-      // The loss fuses the model's final softmax; anywhere else it runs as its own op.
-      const fusedIntoLoss = node.output === model.output && mode !== 'predict';
-      if (fusedIntoLoss) {
-        softmaxes.set(node, { logits: out, softmax: null });
-        values.set(node.output, out);
+        own = ctx.inputs[0]!;
       } else {
-        const softmax = new Activation({ activation: 'softmax', name: `${layer.name}/softmax` });
-        const probs = this.memory.take(sizeOfTensor(node.output), `${layer.name}/softmax`);
-        this.dispatches.push(...softmax.forward({ ...ctx, inputs: [out], inputShapes: [node.output.shape], weights: [], output: probs }));
-        softmaxes.set(node, { logits: out, softmax });
-        values.set(node.output, probs);
+        const pool = poolIntoProducer(node, readers, outputs, training);
+        if (pool) {
+          const pooled = this.memory.take(sizeOfTensor(pool.output), `${layer.name}+${pool.layer.name}`);
+          // Training: the first-max positions, for the pool's backward.
+          const argmax = training ? this.memory.take(poolArgmaxWords(batch, pool.output.shape), `${pool.layer.name} argmax`) : undefined;
+          const dispatches = layer.forwardPooled({ ...ctx, output: pooled, outputShape: pool.output.shape }, argmax);
+          if (dispatches) {
+            // The unpooled output is never stored: the producer's backward gets no output view.
+            this.dispatches.push(...dispatches);
+            values.set(pool.output, pooled);
+            if (argmax) savedFor(pool).set(POOL_ARGMAX, argmax);
+            pooledByProducer.add(pool);
+            continue;
+          }
+          this.memory.recycle(pooled);
+          if (argmax) this.memory.recycle(argmax);
+        }
+        own = this.memory.take(sizeOfTensor(node.output), layer.name);
+        this.dispatches.push(...layer.forward({ ...ctx, output: own }));
       }
+      const activation = splitActivation(node);
+      if (activation === undefined || intoLoss(node)) {
+        values.set(node.output, own);
+        if (activation !== undefined) preActivation.set(node, own);
+        continue;
+      }
+      const out = this.memory.take(sizeOfTensor(node.output), `${layer.name}/${activation}`);
+      this.dispatches.push(...activationForward(engine, activation, { x: own, y: out }, rowsOf(node.output)));
+      preActivation.set(node, own);
+      values.set(node.output, out);
     }
     this.output = values.get(model.output)!;
     if (!training) {
       this.setup.push(...this.dispatches.filter((d) => d.weightsOnly));
       this.dispatches.splice(0, this.dispatches.length, ...this.dispatches.filter((d) => !d.weightsOnly));
     }
-    if (mode === 'predict') return;
+    if (!loss) return;
 
     // ---- loss ----
-    const loss = model.loss!;
-    const dlogits = training ? this.memory.take(batch * classes, 'dlogits') : null;
-    this.dispatches.push(...lossDispatches(engine, { batch, classes, loss, withGradient: training }, { logits: this.output, labels: this.labels!, dlogits, metrics: model.metrics, stepInfo: model.stepInfo }));
+    const dOutput = training ? this.memory.take(sizeOfTensor(model.output), 'grad-output') : null;
+    this.dispatches.push(
+      ...loss.op.dispatches(
+        engine,
+        { batch, outputShape: model.output.shape },
+        { output: this.output, labels: this.labels!, grad: dOutput, metrics: model.metrics, stepInfo: model.stepInfo },
+        { fused: intoLoss(model.output.producer), accuracy: loss.accuracy },
+      ),
+    );
     if (!training) return;
 
     // ---- backward ----
     const needsGrad = gradientNeeds(model.nodes, model.hasTrainableWeights);
     /** Gradient contributions per tensor, one per consumer; summed when a tensor fans out. */
-    const contributions = new Map<SymbolicTensor, View[]>([[model.output, [dlogits!]]]);
+    const contributions = new Map<SymbolicTensor, View[]>([[model.output, [dOutput!]]]);
     /** Views this plan allocated for gradients (aliases excluded), free for reuse after their last read. */
-    const recyclable = new Set<View>([dlogits!]);
+    const recyclable = new Set<View>([dOutput!]);
+    const release = (view: View) => {
+      if (recyclable.delete(view)) this.memory.recycle(view);
+    };
     const gradientOf = (t: SymbolicTensor): View | undefined => {
       const parts = contributions.get(t);
       if (!parts || parts.length === 0) return undefined;
       if (parts.length === 1) return parts[0];
       const total = this.memory.take(sizeOfTensor(t), 'grad-sum');
       this.dispatches.push(engine.kernel(sum(sizeOfTensor(t), parts.length), [...parts, total]));
-      for (const p of parts) if (recyclable.delete(p)) this.memory.recycle(p);
+      for (const p of parts) release(p);
       recyclable.add(total);
       return total;
-    };
-    // A fused ReLU's mask moves into the one layer reading its output when that layer can apply it for free (max pooling).
-    const masksReluOf = (node: GraphNode): boolean => {
-      const t = node.inputs[0];
-      if (!t || node.inputs.length !== 1 || !node.layer.masksReluInputGrad || readers.get(t)?.length !== 1 || t === model.output) return false;
-      const producer = t.producer.layer;
-      return producer.activation === 'relu' && producer.skipsMaskedRelu;
     };
     const maskedOutputs = new Set<SymbolicTensor>();
     for (const node of [...model.nodes].reverse()) {
@@ -229,17 +198,15 @@ export class Plan {
         continue;
       }
       const ctx = contextFor(node);
-      const split = softmaxes.get(node);
-      if (split?.softmax) {
-        const dlogitsOfLayer = this.memory.take(sizeOfTensor(node.output), 'grad');
-        this.dispatches.push(
-          ...split.softmax.backward({ ...ctx, inputs: [split.logits], inputShapes: [node.output.shape], weights: [], output: values.get(node.output)!, outputGrad: dy, inputGrads: [dlogitsOfLayer], weightGrads: [] }),
-        );
-        if (recyclable.delete(dy)) this.memory.recycle(dy);
-        recyclable.add(dlogitsOfLayer);
-        dy = dlogitsOfLayer;
+      const own = preActivation.get(node) ?? values.get(node.output)!;
+      const activation = splitActivation(node);
+      if (activation !== undefined && !intoLoss(node)) {
+        const dOwn = this.memory.take(sizeOfTensor(node.output), 'grad');
+        this.dispatches.push(...activationBackward(engine, activation, { x: own, y: values.get(node.output)!, dy, dx: dOwn }, rowsOf(node.output)));
+        release(dy);
+        recyclable.add(dOwn);
+        dy = dOwn;
       }
-      const output = split ? split.logits : values.get(node.output)!;
       if (layer.aliasesInput(true)) {
         // Same bytes, other shape: the input's gradient is this gradient.
         const t = node.inputs[0]!;
@@ -247,11 +214,11 @@ export class Plan {
         continue;
       }
       const inputGrads = node.inputs.map((t) => (needsGrad(t) ? this.memory.take(sizeOfTensor(t), 'grad') : null));
-      const reluMaskInputGrad = inputGrads[0] != null && masksReluOf(node);
+      const reluMaskInputGrad = inputGrads[0] != null && masksProducerRelu(node, readers, outputs);
       if (reluMaskInputGrad) maskedOutputs.add(node.inputs[0]!);
       const backwardCtx: BackwardContext = {
         ...ctx,
-        output,
+        output: own,
         outputGrad: dy,
         inputGrads,
         weightGrads: model.gradViews(layer),
@@ -267,7 +234,7 @@ export class Plan {
           recyclable.add(g);
         }
       });
-      if (recyclable.delete(dy)) this.memory.recycle(dy);
+      release(dy);
     }
 
     // ---- optimizer: one dispatch over every trainable parameter (a prefix of the flat buffers) ----

@@ -3,6 +3,7 @@
  * the library's layer exports come from here. A new layer adds its file to this list, nothing else.
  */
 export * from './activation.ts';
+export * from './advanced-activations.ts';
 export * from './conv2d.ts';
 export * from './core.ts';
 export * from './dense.ts';

@@ -3,6 +3,7 @@
  * Keras/TF.js serialization of initializers for getConfig().
  */
 import { parseInitializer, type Initializer } from './initializers.ts';
+import { serializeActivation, type ActivationName } from '../ops/activation.ts';
 import type { Padding } from '../ops/window.ts';
 
 export function padding(value: unknown, what: string): Padding {
@@ -41,9 +42,9 @@ export function initializerConfig(init: Initializer): { class_name: string; conf
 
 /** Keras regularizers and constraints: we implement none, so model.json must leave them null. */
 /** The fields Keras writes for every layer with a kernel and a bias (Conv2D, Dense). */
-export function kernelLayerConfig(activation: string, useBias: boolean, kernel: Initializer, bias: Initializer): Record<string, unknown> {
+export function kernelLayerConfig(activation: ActivationName, useBias: boolean, kernel: Initializer, bias: Initializer): Record<string, unknown> {
   return {
-    activation,
+    activation: serializeActivation(activation),
     use_bias: useBias,
     kernel_initializer: initializerConfig(kernel),
     bias_initializer: initializerConfig(bias),

@@ -4,7 +4,7 @@ import type { BufferView, Dispatch } from '../runtime/engine.ts';
 import { conv2dBackward, conv2dForward, conv2dGeometry, pooledForwardVariant, type Conv2DBackwardViews, type Conv2DGeometry } from '../ops/conv2d.ts';
 import { pair, type Padding } from '../ops/window.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding } from './config.ts';
-import { parseActivation } from './activation.ts';
+import { parseActivation } from '../ops/activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec, type LayerArgs } from './layer.ts';
 
@@ -51,7 +51,11 @@ export class Conv2D extends Layer {
     return true;
   }
 
-  /** The configured activation; only ReLU is fused, the graph appends softmax as its own layer. */
+  /** The configured activation: relu runs in this layer's kernels, the plan runs any other after them. */
+  override get fusedActivations(): readonly ActivationName[] {
+    return ['linear', 'relu'];
+  }
+
   override get activation(): ActivationName {
     return this.activationName;
   }

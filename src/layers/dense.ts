@@ -3,7 +3,7 @@ import { registerLayer } from './registry.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from '../ops/dense.ts';
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
-import { parseActivation } from './activation.ts';
+import { parseActivation } from '../ops/activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec, type LayerArgs } from './layer.ts';
 
@@ -42,7 +42,11 @@ export class Dense extends Layer {
     this.biasInitializer = parseInitializer(config.biasInitializer ?? 'zeros', `${where}: biasInitializer`);
   }
 
-  /** The configured activation; relu is fused here, and the plan appends softmax itself. */
+  /** The configured activation: relu runs in this layer's kernels, the plan runs any other after them. */
+  override get fusedActivations(): readonly ActivationName[] {
+    return ['linear', 'relu'];
+  }
+
   override get activation(): ActivationName {
     return this.activationName;
   }

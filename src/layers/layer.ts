@@ -99,7 +99,7 @@ export interface LayerArgs {
   batchInputShape?: readonly (number | null)[];
 }
 
-export type ActivationName = 'linear' | 'relu' | 'softmax';
+export type ActivationName = import('../ops/activation.ts').ActivationName;
 
 export abstract class Layer {
   /** Keras class name, shown by summary() and saved in model.json (each class sets its own). */
@@ -142,6 +142,14 @@ export abstract class Layer {
   /** The activation applied after this layer's main op, when it is one the plan should split out. */
   get activation(): ActivationName {
     return 'linear';
+  }
+
+  /**
+   * The activations this layer's own kernels apply; the plan runs any other as an op after it
+   * (or folds it into the loss), and the layer's kernels then compute the linear output.
+   */
+  get fusedActivations(): readonly ActivationName[] {
+    return ['linear'];
   }
 
   /**

@@ -7,7 +7,8 @@ import { fill } from '../../shaders/elementwise.ts';
 import { STEP_INFO_BYTES } from '../../shaders/kernel.ts';
 import { DeviceDataset } from '../data/device-dataset.ts';
 import type { Plan, View } from '../graph/plan.ts';
-import { METRICS_BYTES } from '../losses.ts';
+import { METRICS_BYTES } from '../ops/losses/metrics.ts';
+import type { LabelLayout } from '../ops/losses/loss.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Engine } from '../runtime/engine.ts';
 import type { Tensor } from '../runtime/tensor.ts';
@@ -105,7 +106,7 @@ export function resetOptimizerSlots(state: DeviceState, optimizer: Optimizer): v
  * (x, y) on the GPU: uploaded once and kept while among the last few datasets used. `labels` is the
  * loss's label layout; `width` the model output's per-sample size.
  */
-export function deviceDataset(state: DeviceState, x: Tensor, y: Tensor | undefined, labels: 'sparse' | 'onehot' | undefined, width: number): DeviceDataset {
+export function deviceDataset(state: DeviceState, x: Tensor, y: Tensor | undefined, labels: LabelLayout | undefined, width: number): DeviceDataset {
   const key = `${datasetId(x)}:${y ? datasetId(y) : '-'}:${labels}`;
   const cached = state.datasets.get(key);
   if (cached) {
@@ -113,7 +114,7 @@ export function deviceDataset(state: DeviceState, x: Tensor, y: Tensor | undefin
     state.datasets.set(key, cached); // most recent last
     return cached.dataset;
   }
-  const dataset = new DeviceDataset(state.engine, x, y, labels, width);
+  const dataset = new DeviceDataset(state.engine, x, y, labels === 'dense' ? 'onehot' : labels, width);
   state.datasets.set(key, { key: x, dataset });
   while (state.datasets.size > DATASET_CACHE) {
     const [oldest, entry] = state.datasets.entries().next().value as [string, { dataset: DeviceDataset }];

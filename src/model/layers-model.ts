@@ -12,7 +12,9 @@ import type { SaveOptions, SaveResult, SaveTarget } from '../io/artifacts.ts';
 import { saveModel } from '../io/save.ts';
 import { initialize, Random } from '../layers/initializers.ts';
 import { uniqueName, type GraphNode, type Layer, type SymbolicTensor } from '../layers/layer.ts';
-import { lossLabelKind, METRICS_BYTES, readMetrics, resolveLoss, resolveMetrics, type LossName } from '../losses.ts';
+import { accuracyKind, resolveAccuracyRequest, resolveLoss } from '../ops/losses/index.ts';
+import type { AccuracyKind, LossOp } from '../ops/losses/loss.ts';
+import { METRICS_BYTES, METRICS_WORDS, readMetrics } from '../ops/losses/metrics.ts';
 import { resolveOptimizer, type Optimizer } from '../optimizers.ts';
 import { ProgressBar } from '../progress.ts';
 import { getDefaultEngine, type Engine } from '../runtime/engine.ts';
@@ -24,8 +26,9 @@ import { inWeightOrder, isTrainable, layoutKey, type ModelWeight } from './weigh
 
 interface Compiled {
   optimizer: Optimizer;
-  loss: LossName;
-  metrics: ['accuracy'] | [];
+  loss: LossOp;
+  /** What the accuracy metric counts with this loss and output, when one was asked for. */
+  accuracy: AccuracyKind | null;
   engine?: Engine;
 }
 
@@ -141,16 +144,9 @@ export class LayersModel {
     if (!args || typeof args !== 'object') throw new Error(`compile(): expected { optimizer, loss, metrics? }, got ${describe(args)}`);
     const loss = resolveLoss(args.loss);
     const optimizer = resolveOptimizer(args.optimizer);
-    const metrics = resolveMetrics(args.metrics);
-    const last = graph.output.producer.layer;
-    if (last.activation !== 'softmax' || graph.output.shape.length !== 1) {
-      throw new Error(
-        `compile(): loss '${args.loss}' expects the model to output class probabilities [batch, classes] from a softmax, ` +
-          `but the output of layer ${last.name} is ${formatShape(graph.output.batchShape)} with activation '${last.activation}'. ` +
-          "End the model with e.g. layers.dense({ units: classes, activation: 'softmax' }).",
-      );
-    }
-    this.compiled = { optimizer, loss, metrics, engine: args.engine };
+    const accuracy = accuracyKind(loss, graph.output.shape, resolveAccuracyRequest(args.metrics));
+    loss.checkOutput(graph.output.shape, `compile(): loss '${String(args.loss)}' on the output of layer ${graph.output.producer.layer.name}`);
+    this.compiled = { optimizer, loss, accuracy, engine: args.engine };
     if (this.device && this.device.slotOptimizer !== optimizer) this.resetOptimizerState(this.device);
   }
 
@@ -242,8 +238,8 @@ export class LayersModel {
   }
 
   /** The compiled loss, optimizer and metrics (for saving the training config). */
-  get compileConfig(): { loss: LossName; optimizer: Optimizer; metrics: string[] } | undefined {
-    return this.compiled && { loss: this.compiled.loss, optimizer: this.compiled.optimizer, metrics: [...this.compiled.metrics] };
+  get compileConfig(): { loss: string; optimizer: Optimizer; metrics: string[] } | undefined {
+    return this.compiled && { loss: this.compiled.loss.name, optimizer: this.compiled.optimizer, metrics: this.compiled.accuracy ? ['accuracy'] : [] };
   }
 
   /** Runs this model on `engine` unless compile({ engine }) names another; only before it runs elsewhere. */
@@ -325,13 +321,14 @@ export class LayersModel {
       gradViews: views(state.grads),
       stepInfo: { buffer: state.stepInfo, offset: 0, size: STEP_INFO_BYTES },
       metrics: state.metrics,
-      loss: compiled?.loss,
+      loss: compiled && { op: compiled.loss, accuracy: compiled.accuracy },
       optimizer: compiled && { optimizer: compiled.optimizer, size: state.trainableFloats, params: state.params, grads: state.grads, slots: state.slots, hyper: state.hyper },
     };
   }
 
   private plan(state: DeviceState, batch: number, mode: PlanMode): Plan {
-    const key = `${mode}:${batch}:${mode === 'predict' ? '' : this.compiled!.loss}`;
+    const compiled = this.compiled;
+    const key = mode === 'predict' ? `${mode}:${batch}` : `${mode}:${batch}:${compiled!.loss.name}:${compiled!.accuracy}`;
     let plan = state.plans.get(key);
     if (!plan) {
       if (mode === 'train' && state.slotOptimizer !== this.compiled!.optimizer) this.resetOptimizerState(state);
@@ -342,7 +339,7 @@ export class LayersModel {
   }
 
   private dataset(state: DeviceState, x: Tensor, y: Tensor | undefined): DeviceDataset {
-    return deviceDataset(state, x, y, y ? lossLabelKind(this.compiled!.loss) : undefined, sizeOf(this.graph!.output.shape));
+    return deviceDataset(state, x, y, y ? this.compiled!.loss.labels : undefined, sizeOf(this.graph!.output.shape));
   }
 
   // ---- training and inference ---------------------------------------------------------------
@@ -400,7 +397,7 @@ export class LayersModel {
       const bar = verbose === 1 ? new ProgressBar(steps, `Epoch ${epoch + 1}/${epochs}`) : undefined;
       const order = args.shuffle === false ? undefined : random.permutation(n);
       const indices = indexBuffer(state, 'train', n, order);
-      engine.write(state.metrics, new Uint32Array(4));
+      engine.write(state.metrics, new Uint32Array(METRICS_WORDS));
       let logs: Logs & { size: number } = { loss: NaN, size: 0 };
       let lastRead = performance.now();
       let previousDone: Promise<void> | undefined;
@@ -447,7 +444,7 @@ export class LayersModel {
   private logsFrom(bytes: ArrayBuffer, compiled: Compiled): Logs {
     const m = readMetrics(bytes);
     const logs: Logs = { loss: m.count ? m.lossSum / m.count : NaN };
-    if (compiled.metrics.length) logs.accuracy = m.count ? m.correct / m.count : NaN;
+    if (compiled.accuracy) logs.accuracy = m.accuracyCount ? m.correct / m.accuracyCount : NaN;
     return logs;
   }
 
@@ -461,7 +458,7 @@ export class LayersModel {
 
   private async evaluateTensors(state: DeviceState, xs: Tensor, ys: Tensor, batchSize: number): Promise<Logs> {
     const engine = state.engine;
-    engine.write(state.metrics, new Uint32Array(4));
+    engine.write(state.metrics, new Uint32Array(METRICS_WORDS));
     await this.runBatches(state, this.dataset(state, xs, ys), 'evaluate', batchSize);
     return this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), this.compiled!);
   }
@@ -534,18 +531,34 @@ export class LayersModel {
   private checkY(value: TensorLike, x: Tensor, what: string): Tensor {
     const compiled = this.requireCompiled(what);
     const t = asTensor(value, what);
-    const classes = sizeOf(this.graph!.output.shape);
-    const kind = lossLabelKind(compiled.loss);
+    const outputShape = this.graph!.output.shape;
+    const loss = compiled.loss;
     if (t.shape[0] !== x.shape[0]) {
       throw new Error(`${what}: has ${t.shape[0]} samples but x has ${x.shape[0]}; they must match`);
     }
-    if (kind === 'sparse' && t.shape.length !== 1 && !(t.shape.length === 2 && t.shape[1] === 1)) {
-      throw new Error(`${what}: loss '${compiled.loss}' takes integer class labels of shape [N], got ${formatShape(t.shape)}; for one-hot labels compile with loss 'categoricalCrossentropy'`);
+    if (loss.labels === 'sparse') {
+      if (outputShape.length !== 1) {
+        throw new Error(`${what}: loss '${loss.name}' on an output of shape ${formatShape([null, ...outputShape])} needs a class index per position, which fit() does not gather yet; only [batch, classes] outputs take sparse labels`);
+      }
+      if (t.shape.length !== 1 && !(t.shape.length === 2 && t.shape[1] === 1)) {
+        throw new Error(`${what}: loss '${loss.name}' takes integer class labels of shape [N], got ${formatShape(t.shape)}; for one-hot labels compile with loss 'categoricalCrossentropy'`);
+      }
+      validateLabels(t, outputShape[0]!, 'sparse', what);
+      return t;
     }
-    if (kind === 'onehot' && (t.shape.length !== 2 || t.shape[1] !== classes)) {
-      throw new Error(`${what}: loss '${compiled.loss}' takes one-hot labels of shape [N, ${classes}], got ${formatShape(t.shape)}; for integer labels compile with loss 'sparseCategoricalCrossentropy' or use toCategorical()`);
+    if (loss.name === 'categoricalCrossentropy') {
+      const classes = sizeOf(outputShape);
+      if (t.shape.length !== 2 || t.shape[1] !== classes) {
+        throw new Error(`${what}: loss '${loss.name}' takes one-hot labels of shape [N, ${classes}], got ${formatShape(t.shape)}; for integer labels compile with loss 'sparseCategoricalCrossentropy' or use toCategorical()`);
+      }
+      validateLabels(t, classes, 'onehot', what);
+      return t;
     }
-    validateLabels(t, classes, kind, what);
+    // Targets of the output's shape; [N] also fits an output of one value per sample, as in Keras.
+    const fits = (t.shape.length === outputShape.length + 1 && outputShape.every((d, i) => d === t.shape[i + 1])) || (sizeOf(outputShape) === 1 && t.shape.length === 1);
+    if (!fits) throw new Error(`${what}: loss '${loss.name}' takes targets of the output's shape ${formatShape([null, ...outputShape])}, got ${formatShape(t.shape)}`);
+    const bad = Array.prototype.findIndex.call(t.data, (v: number) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`${what}: target ${bad} is ${t.data[bad]}; targets must be finite numbers`);
     return t;
   }
 

@@ -1,0 +1,76 @@
+/**
+ * The one LossOp implementation every built-in loss is an instance of: a name, a label layout, an
+ * optional fused activation, Keras's accuracy rule and the loss kernel (shaders/losses.ts) to run.
+ */
+import type { LossKernelGeometry, LossKernelOptions } from '../../../shaders/losses.ts';
+import type { KernelSource } from '../../../shaders/kernel.ts';
+import type { Dispatch, Engine } from '../../runtime/engine.ts';
+import { formatShape, type Shape } from '../../runtime/tensor.ts';
+import type { AccuracyKind, LabelLayout, LossGeometry, LossOp, LossViews } from './loss.ts';
+
+export interface KernelLossSpec {
+  name: string;
+  labels: LabelLayout;
+  fuses?: 'softmax' | 'sigmoid';
+  /** The accuracy a metric meaning 'accuracy' counts; absent: Keras's default rule (kerasAccuracy). */
+  accuracy?: AccuracyKind;
+  /** The least size of the last axis the loss makes sense for (2 for the crossentropies over classes). */
+  minWidth?: number;
+  /** Appended to the error of a last axis below minWidth. */
+  widthHint?: string;
+  /** The kernel for this geometry; `fused`: the output is the pre-activation of `fuses`. */
+  kernel(fused: boolean, g: LossKernelGeometry, options: LossKernelOptions): KernelSource;
+}
+
+/** Keras's accuracy for losses that do not name one: binary for a last axis of 1, else categorical. */
+export function kerasAccuracy(outputShape: Shape): AccuracyKind {
+  return outputShape[outputShape.length - 1] === 1 ? 'binary' : 'categorical';
+}
+
+/** [batch, ...outputShape] as the kernels see it: rows of `positions` per-position losses over `width`. */
+export function lossKernelGeometry(g: LossGeometry): LossKernelGeometry {
+  const shape = g.outputShape;
+  return { batch: g.batch, positions: shape.slice(0, -1).reduce((a, b) => a * b, 1), width: shape[shape.length - 1]! };
+}
+
+export class KernelLoss implements LossOp {
+  readonly name: string;
+  readonly labels: LabelLayout;
+  readonly fuses?: 'softmax' | 'sigmoid';
+
+  constructor(private readonly spec: KernelLossSpec) {
+    this.name = spec.name;
+    this.labels = spec.labels;
+    if (spec.fuses) this.fuses = spec.fuses;
+  }
+
+  accuracy(outputShape: Shape): AccuracyKind {
+    return this.spec.accuracy ?? kerasAccuracy(outputShape);
+  }
+
+  checkOutput(outputShape: Shape, who: string): void {
+    if (!Array.isArray(outputShape) || outputShape.length < 1 || !outputShape.every((d) => Number.isInteger(d) && d > 0)) {
+      const shown = Array.isArray(outputShape) ? formatShape(outputShape) : String(outputShape);
+      throw new Error(`${who}: loss ${this.name} needs an output of rank ≥ 1 (without the batch) with positive sizes, got ${shown}`);
+    }
+    const width = outputShape[outputShape.length - 1]!;
+    const min = this.spec.minWidth ?? 1;
+    if (width < min) {
+      throw new Error(`${who}: loss ${this.name} needs at least ${min} classes on the output's last axis, got output shape ${formatShape(outputShape)}${this.spec.widthHint ?? ''}`);
+    }
+  }
+
+  dispatches(engine: Engine, g: LossGeometry, views: LossViews, options: { fused: boolean; accuracy: AccuracyKind | null }): Dispatch[] {
+    const who = `loss ${this.name}`;
+    if (!Number.isInteger(g.batch) || g.batch < 1) throw new Error(`${who}: batch must be a positive integer, got ${g.batch}`);
+    this.checkOutput(g.outputShape, who);
+    if (options.fused && !this.fuses) throw new Error(`${who} fuses no activation, so it cannot be fused`);
+    const accuracy = options.accuracy ?? null;
+    if (accuracy === 'sparse' && this.labels !== 'sparse') throw new Error(`${who}: sparse accuracy needs class-index labels; this loss has dense labels (use categorical accuracy)`);
+    if (accuracy !== null && accuracy !== 'sparse' && this.labels === 'sparse') throw new Error(`${who}: ${accuracy} accuracy needs dense labels; this loss has class indices (use sparse accuracy)`);
+    const withGradient = views.grad !== null;
+    const source = this.spec.kernel(options.fused, lossKernelGeometry(g), { withGradient, accuracy });
+    const grad = views.grad ? [views.grad] : [];
+    return [engine.kernel(source, [views.output, views.labels, ...grad, views.metrics, views.stepInfo])];
+  }
+}

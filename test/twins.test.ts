@@ -1,0 +1,108 @@
+/**
+ * Twin tests: the same model built with TF.js 4.22 (cpu backend) and with ours, from the same
+ * weights, trained a few steps on the same data with the same optimizer: predictions, weight
+ * updates and reported losses agree. These cover what part 1 of the layers work opened up: losses
+ * other than softmax-crossentropy, activations the plan runs as ops, and activations folded into
+ * the loss (sigmoid into binary crossentropy, an Activation layer's softmax into crossentropy).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { layers, optimizers, sequential, tensor, type LayersModel } from '../src/index.ts';
+import { randomArray, relL2, useEngine } from './helpers.ts';
+
+const engine = useEngine();
+const checkedEngine = useEngine({ robustBufferAccess: true });
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const N = 20;
+const FEATURES = 6;
+const x = randomArray(N * FEATURES, 5, 1.5);
+
+interface Twin {
+  ours: LayersModel;
+  theirs: tf.Sequential;
+  y: Float32Array | Int32Array;
+  yShape: number[];
+}
+
+/** Copies our initial weights into TF.js, trains both, and compares what a user would see. */
+async function trainBoth({ ours, theirs, y, yShape }: Twin, steps: { epochs: number; batchSize: number }): Promise<void> {
+  const start = await ours.getWeights();
+  theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+  const xs = tf.tensor2d(x, [N, FEATURES]);
+  const ys = tf.tensor(y instanceof Int32Array ? Float32Array.from(y) : y, yShape);
+  const theirHistory = await theirs.fit(xs, ys, { ...steps, shuffle: false, verbose: 0 });
+  const ourHistory = await ours.fit(tensor(x, [N, FEATURES]), tensor(y, yShape), { ...steps, shuffle: false, verbose: 0 });
+  const got = await ours.getWeights();
+  const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
+  got.forEach((w, i) => {
+    const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
+    const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+    expect(relL2(delta, wantDelta), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
+  });
+  const probs = await ours.predict(tensor(x, [N, FEATURES]));
+  expect(relL2(probs.data, (theirs.predict(xs) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-4);
+  const theirLoss = theirHistory.history.loss as number[];
+  ourHistory.loss.forEach((l, e) => expect(Math.abs(l - theirLoss[e]!) / Math.abs(theirLoss[e]!)).toBeLessThanOrEqual(1e-4));
+  for (const key of Object.keys(ourHistory.history).filter((k) => k !== 'loss')) {
+    // TF.js 4.22 names accuracy 'acc' in its History.
+    const theirs = (theirHistory.history[key] ?? theirHistory.history.acc) as number[];
+    expect(ourHistory.history[key]).toEqual(theirs.map((v) => expect.closeTo(v, 6)));
+  }
+}
+
+describe('twins with TF.js (cpu backend)', () => {
+  for (const checked of [false, true]) {
+    it(`MLP regression: tanh and elu hidden layers (activation ops), mean squared error${checked ? ', bounds-checked kernels' : ''}`, async () => {
+      const ours = sequential([layers.dense({ units: 7, activation: 'tanh', inputShape: [FEATURES] }), layers.dense({ units: 5, activation: 'elu' }), layers.dense({ units: 2 })]);
+      ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.05 }), loss: 'meanSquaredError', engine: checked ? checkedEngine() : engine() });
+      const theirs = tf.sequential({ layers: [tf.layers.dense({ units: 7, activation: 'tanh', inputShape: [FEATURES] }), tf.layers.dense({ units: 5, activation: 'elu' }), tf.layers.dense({ units: 2 })] });
+      theirs.compile({ optimizer: tf.train.sgd(0.05), loss: 'meanSquaredError' });
+      const y = randomArray(N * 2, 9);
+      await trainBoth({ ours, theirs, y, yShape: [N, 2] }, { epochs: 2, batchSize: 8 });
+    });
+  }
+
+  it('binary classifier: sigmoid output folded into binary crossentropy, binary accuracy', async () => {
+    const ours = sequential([layers.dense({ units: 8, activation: 'relu', inputShape: [FEATURES] }), layers.dense({ units: 1, activation: 'sigmoid' })]);
+    ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.2 }), loss: 'binaryCrossentropy', metrics: ['accuracy'], engine: engine() });
+    const theirs = tf.sequential({ layers: [tf.layers.dense({ units: 8, activation: 'relu', inputShape: [FEATURES] }), tf.layers.dense({ units: 1, activation: 'sigmoid' })] });
+    theirs.compile({ optimizer: tf.train.sgd(0.2), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+    const y = Float32Array.from({ length: N }, (_, i) => (x[i * FEATURES]! + x[i * FEATURES + 1]! > 0 ? 1 : 0));
+    await trainBoth({ ours, theirs, y, yShape: [N, 1] }, { epochs: 3, batchSize: 8 });
+  });
+
+  it("an Activation layer's softmax folds into categorical crossentropy; softsign and selu hidden layers", async () => {
+    const ours = sequential([
+      layers.dense({ units: 9, activation: 'softsign', inputShape: [FEATURES] }),
+      layers.dense({ units: 6, activation: 'selu' }),
+      layers.dense({ units: 4 }),
+      layers.activation({ activation: 'softmax' }),
+    ]);
+    ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.3 }), loss: 'categoricalCrossentropy', metrics: ['accuracy'], engine: engine() });
+    const theirs = tf.sequential({
+      layers: [
+        tf.layers.dense({ units: 9, activation: 'softsign', inputShape: [FEATURES] }),
+        tf.layers.dense({ units: 6, activation: 'selu' }),
+        tf.layers.dense({ units: 4 }),
+        tf.layers.activation({ activation: 'softmax' }),
+      ],
+    });
+    theirs.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const y = new Float32Array(N * 4);
+    for (let i = 0; i < N; i++) y[i * 4 + (i % 4)] = 1;
+    await trainBoth({ ours, theirs, y, yShape: [N, 4] }, { epochs: 2, batchSize: 8 });
+  });
+
+  it('mean absolute error on a sigmoid output (not folded: the plan runs the sigmoid as an op)', async () => {
+    const ours = sequential([layers.dense({ units: 5, activation: 'swish', inputShape: [FEATURES] }), layers.dense({ units: 3, activation: 'sigmoid' })]);
+    ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.5 }), loss: 'mae', engine: engine() });
+    const theirs = tf.sequential({ layers: [tf.layers.dense({ units: 5, activation: 'swish', inputShape: [FEATURES] }), tf.layers.dense({ units: 3, activation: 'sigmoid' })] });
+    theirs.compile({ optimizer: tf.train.sgd(0.5), loss: 'meanAbsoluteError' });
+    const y = Float32Array.from(randomArray(N * 3, 3), (v) => (v + 1) / 2);
+    await trainBoth({ ours, theirs, y, yShape: [N, 3] }, { epochs: 2, batchSize: 8 });
+  });
+});
