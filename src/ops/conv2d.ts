@@ -152,20 +152,13 @@ export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Co
   const dxShare = mirrored && winogradFits(engine, mirrored) ? winogradShare(mirrored) : null;
   const dxByWinograd = dxShare !== null;
   // With checks, Winograd's input gradient wins only where it needs under a quarter of the direct
-  // multiply-adds: conv2's 13×13 as F(5×5), 441 values per channel pair against 1,521 (0.29),
-  // lost 120 vs 103 ms in Chromium; under a fused pool, dy's last row and column are zero, leaving
-  // 12×12 outputs to compute, F(6×6) with 256 (0.17): 76 vs 109 ms.
+  // multiply-adds (bench/NOTES.md item 59).
   const dxByWinogradFirst = dxShare !== null && (!checked || dxShare <= 1 / 4);
   const inputGrad: Conv2DVariant[] = dxByWinogradFirst ? ['winograd'] : [];
   if (checked) inputGrad.push('direct');
   if (dxByWinograd && !dxByWinogradFirst) inputGrad.push('winograd');
-  // Measured at batch 64 (bench/NOTES.md), without checks: forward Winograd 35 ms vs direct 78 vs
-  // taps 71 on conv2, direct ≈ taps on conv3, patches 9 vs direct 14 on conv1; input gradient
-  // Winograd 5–14% ahead of taps on conv2 (61 vs 66, 91 vs 105; 19 MB more scratch), taps 32 vs
-  // direct 53 on conv3. With checks: conv2 forward Winograd 54 vs direct 94, dW 50–55 vs 80–94,
-  // input gradient direct 80 vs Winograd 102 vs taps 162; conv3 direct 54 / 65 vs taps 77 / 82;
-  // conv1 patches 10.2 vs direct 11.3 (18.4 before its weights were read with constant indices).
-  // Small outputs (conv3's F(3×3) tile): winogradApplies.
+  // Each list is in measured order, fastest first, with and without checks (bench/NOTES.md item
+  // 60); small outputs (conv3's F(3×3) tile): winogradApplies.
   if (winogradFits(engine, g, checked ? 1 / 3 : 1 / 2)) forward.push('winograd');
   if (patchesApply(g)) forward.push('patches');
   forward.push('direct');
@@ -198,9 +191,8 @@ function slice(view: View, index: number, floats: number): View {
  * The forward variant that runs with Conv2DOptions.pooled: the first (or the forced one) whose
  * kernels can pool before storing, Winograd's output transform or the direct pixel-block kernel;
  * null where none can (products over taps or patches, the by-rows kernel, GPU tiles), and the
- * pool then runs after the forward. Inference on the CPU adapter: conv1 with checks 26.6 → 14.9 ms
- * for conv + pool (the 4× smaller store is most of it), conv2 (Winograd) 71 → 70 with checks,
- * 43 → 39 without; without checks conv1's patches + pool (16.3) ≈ direct pooled (15.1).
+ * pool then runs after the forward. Pooling before the store pays most where stores dominate,
+ * conv1 under bounds checks (bench/NOTES.md item 61).
  */
 export function pooledForwardVariant(engine: Engine, g: Conv2DGeometry, options: Conv2DOptions = {}): Conv2DVariant | null {
   if (engine.kernelStyle === 'tiled' || g.outH < 2 || g.outW < 2) return null;

@@ -151,8 +151,8 @@ export interface AcquireOptions {
   /**
    * Bounds checks on every storage-buffer access, as WebGPU requires for untrusted shaders. Our
    * kernels stay in bounds by construction (their tests read back NaN-prefilled buffers and
-   * property-test random shapes), and on SwiftShader the checks cost the conv kernels 1.3–2×
-   * (bench/NOTES.md). Only Dawn in Node can turn them off: by default it does so for CPU adapters;
+   * property-test random shapes), and on SwiftShader the checks slow the conv kernels down
+   * (bench/NOTES.md item 2). Only Dawn in Node can turn them off: by default it does so for CPU adapters;
    * `true` keeps them, `false` drops them on any adapter. Pages and given devices always keep them.
    */
   robustBufferAccess?: boolean;
