@@ -7,9 +7,10 @@
  */
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import type { Initializer } from './initializers.ts';
+import type { ActivationName } from '../ops/activation.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 
-export type { Shape };
+export type { ActivationName, Shape };
 
 // ---- symbolic tensors: the edges of a model's graph before any data exists ----
 
@@ -99,7 +100,6 @@ export interface LayerArgs {
   batchInputShape?: readonly (number | null)[];
 }
 
-export type ActivationName = import('../ops/activation.ts').ActivationName;
 
 export abstract class Layer {
   /** Keras class name, shown by summary() and saved in model.json (each class sets its own). */
