@@ -126,25 +126,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   };
 }
 
-export type LabelSource = 'sparse' | 'onehot';
+export type LabelSource = 'sparse' | 'dense';
 
 /**
  * Gathers a batch's labels. `sparse`: labels u32 [N] (class indices; convert int32 labels with
- * `sparseLabelsToU32`, which also validates them) → u32 [batch]. `onehot`: f32 [N, classes] →
+ * `sparseLabelsToU32`, which also validates them) → u32 [batch]. `dense`: f32 [N, classes] →
  * f32 [batch, classes].
  */
 export function gatherLabels(batch: number, source: LabelSource, classes: number): KernelSource {
   const family = 'gatherLabels';
   positiveInteger(batch, 'batch', family);
   positiveInteger(classes, 'classes', family);
-  if (source !== 'sparse' && source !== 'onehot') throw new Error(`${family}: source must be 'sparse' or 'onehot', got ${String(source)}`);
+  if (source !== 'sparse' && source !== 'dense') throw new Error(`${family}: source must be 'sparse' or 'dense', got ${String(source)}`);
   const sparse = source === 'sparse';
   const n = sparse ? batch : batch * classes;
   const { workgroups, rowStride } = grid(n, WG);
   return {
-    // Sparse gathers do not depend on the class count (nor does their code: CLASSES is onehot's),
+    // Sparse gathers do not depend on the class count (nor does their code: CLASSES is dense's),
     // so they share one pipeline across models.
-    key: sparse ? `gather-labels:${batch}:sparse` : `gather-labels:${batch}:onehot:${classes}`,
+    key: sparse ? `gather-labels:${batch}:sparse` : `gather-labels:${batch}:dense:${classes}`,
     bindings: ['read', 'read', 'uniform', 'write'],
     workgroups,
     code: wgsl`

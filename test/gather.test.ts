@@ -177,8 +177,8 @@ describe('gatherImages', () => {
     expect(() => gatherImages(64, 78.4, 'uint8')).toThrow(/features must be a positive integer, got 78.4/);
     expect(() => gatherImages(64, 784, 'int8' as never)).toThrow(/source must be 'uint8' or 'float32', got int8/);
     expect(() => gatherImages(64, 784, 'uint8', { scale: NaN })).toThrow(/non-finite/);
-    expect(() => gatherLabels(64, 'dense' as never, 10)).toThrow(/source must be 'sparse' or 'onehot'/);
-    expect(() => gatherLabels(64, 'onehot', 0)).toThrow(/classes must be a positive integer, got 0/);
+    expect(() => gatherLabels(64, 'onehot' as never, 10)).toThrow(/source must be 'sparse' or 'dense'/);
+    expect(() => gatherLabels(64, 'dense', 0)).toThrow(/classes must be a positive integer, got 0/);
   });
 
   it('names every baked constant in the pipeline key', () => {
@@ -190,8 +190,8 @@ describe('gatherImages', () => {
       gatherImages(64, 780, 'uint8').key,
       gatherLabels(64, 'sparse', 10).key,
       gatherLabels(32, 'sparse', 10).key,
-      gatherLabels(64, 'onehot', 10).key,
-      gatherLabels(64, 'onehot', 3).key,
+      gatherLabels(64, 'dense', 10).key,
+      gatherLabels(64, 'dense', 3).key,
     ]);
     expect(keys.size).toBe(9);
   });
@@ -219,7 +219,7 @@ describe('gatherLabels', () => {
         const oneHotOut = nanBuffer(e, batch * classes);
         e.run([
           e.kernel(gatherLabels(batch, 'sparse', classes), [sparseData, permView, step, sparseOut]),
-          e.kernel(gatherLabels(batch, 'onehot', classes), [oneHotData, permView, step, oneHotOut]),
+          e.kernel(gatherLabels(batch, 'dense', classes), [oneHotData, permView, step, oneHotOut]),
         ]);
         const sparseGot = new Uint32Array(await e.read(sparseOut, batch * 4));
         const sparseRef = Uint32Array.from({ length: batch }, (_, b) => labels[perm[offset + b]!]!);

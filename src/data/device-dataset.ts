@@ -3,12 +3,12 @@
  * packed four to a word, or float32) and labels (u32 class ids or float32 one-hot rows). Batches are
  * gathered from it through an index buffer, so steps upload nothing.
  */
+import type { LabelLayout } from '../ops/losses/loss.ts';
 import { gatherImages, gatherLabels } from '../../shaders/gather.ts';
-import type { Dispatch, Engine } from '../runtime/engine.ts';
+import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { sizeOf, type Tensor } from '../runtime/tensor.ts';
 import { sparseLabelsToU32 } from './labels.ts';
 
-type View = { buffer: GPUBuffer; offset: number; size: number };
 
 export class DeviceDataset {
   readonly count: number;
@@ -16,7 +16,7 @@ export class DeviceDataset {
   readonly images: View;
   readonly imageSource: 'uint8' | 'float32';
   readonly labels: View | undefined;
-  readonly labelKind: 'sparse' | 'onehot' | undefined;
+  readonly labelKind: LabelLayout | undefined;
   readonly classes: number;
   private readonly gathers = new Map<string, Dispatch[]>();
 
@@ -24,7 +24,7 @@ export class DeviceDataset {
     private readonly engine: Engine,
     x: Tensor,
     y: Tensor | undefined,
-    labelKind: 'sparse' | 'onehot' | undefined,
+    labelKind: LabelLayout | undefined,
     classes: number,
   ) {
     this.count = x.shape[0]!;

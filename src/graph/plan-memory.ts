@@ -1,7 +1,5 @@
 /** The buffers of one plan; gradient buffers are recycled once their last reader has been recorded. */
-import type { Engine } from '../runtime/engine.ts';
-
-export type View = { buffer: GPUBuffer; offset: number; size: number };
+import type { Engine, View } from '../runtime/engine.ts';
 
 export class PlanMemory {
   private readonly owned: GPUBuffer[] = [];

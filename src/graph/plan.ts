@@ -17,12 +17,10 @@ import { activationBackward, activationForward } from '../ops/activation.ts';
 import type { AccuracyKind, LossOp } from '../ops/losses/loss.ts';
 import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
 import type { Optimizer } from '../optimizers.ts';
-import type { Dispatch, Engine } from '../runtime/engine.ts';
+import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { sizeOf, type Shape } from '../runtime/tensor.ts';
 import { activationIntoLoss, masksProducerRelu, poolIntoProducer, readersOf, splitActivation } from './fusions.ts';
-import { PlanMemory, type View } from './plan-memory.ts';
-
-export type { View };
+import { PlanMemory } from './plan-memory.ts';
 export type PlanMode = 'train' | 'evaluate' | 'predict';
 
 /** What a plan needs from its model: the graph, where each weight lives, and the shared buffers. */

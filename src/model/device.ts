@@ -6,11 +6,11 @@
 import { fill } from '../../shaders/elementwise.ts';
 import { STEP_INFO_BYTES } from '../../shaders/kernel.ts';
 import { DeviceDataset } from '../data/device-dataset.ts';
-import type { Plan, View } from '../graph/plan.ts';
+import type { Plan } from '../graph/plan.ts';
 import { METRICS_BYTES } from '../ops/losses/metrics.ts';
 import type { LabelLayout } from '../ops/losses/loss.ts';
 import type { Optimizer } from '../optimizers.ts';
-import type { Engine } from '../runtime/engine.ts';
+import type { Engine, View } from '../runtime/engine.ts';
 import type { Tensor } from '../runtime/tensor.ts';
 import { isTrainable, type ModelWeight } from './weights.ts';
 
@@ -114,7 +114,7 @@ export function deviceDataset(state: DeviceState, x: Tensor, y: Tensor | undefin
     state.datasets.set(key, cached); // most recent last
     return cached.dataset;
   }
-  const dataset = new DeviceDataset(state.engine, x, y, labels === 'dense' ? 'onehot' : labels, width);
+  const dataset = new DeviceDataset(state.engine, x, y, labels, width);
   state.datasets.set(key, { key: x, dataset });
   while (state.datasets.size > DATASET_CACHE) {
     const [oldest, entry] = state.datasets.entries().next().value as [string, { dataset: DeviceDataset }];

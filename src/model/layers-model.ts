@@ -6,7 +6,7 @@
 import { STEP_INFO_BYTES, stepInfoData } from '../../shaders/kernel.ts';
 import type { DeviceDataset } from '../data/device-dataset.ts';
 import { validateLabels } from '../data/labels.ts';
-import { Plan, type ModelBinding, type PlanMode, type View } from '../graph/plan.ts';
+import { Plan, type ModelBinding, type PlanMode } from '../graph/plan.ts';
 import { topologicalNodes } from '../graph/topology.ts';
 import type { SaveOptions, SaveResult, SaveTarget } from '../io/artifacts.ts';
 import { saveModel } from '../io/save.ts';
@@ -17,7 +17,7 @@ import type { AccuracyKind, LossOp } from '../ops/losses/loss.ts';
 import { METRICS_BYTES, METRICS_WORDS, readMetrics } from '../ops/losses/metrics.ts';
 import { resolveOptimizer, type Optimizer } from '../optimizers.ts';
 import { ProgressBar } from '../progress.ts';
-import { getDefaultEngine, type Engine } from '../runtime/engine.ts';
+import { getDefaultEngine, type Engine, type View } from '../runtime/engine.ts';
 import { describe, formatShape, sizeOf, Tensor } from '../runtime/tensor.ts';
 import { paramCount, summaryTable } from '../summary.ts';
 import { asTensor, formatLogs, History, integerArg, isNodeTerminal, sliceRows, type CompileArgs, type EvaluateArgs, type FitArgs, type Logs, type NamedWeight, type TensorLike } from './args.ts';

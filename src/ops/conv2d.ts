@@ -38,13 +38,12 @@ import {
   winogradOutputTransform,
   winogradProduct,
 } from '../../shaders/winograd.ts';
-import { weightsOnly, type BufferView, type Dispatch, type Engine } from '../runtime/engine.ts';
+import { weightsOnly, type BufferView, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import type { Shape } from '../runtime/tensor.ts';
 import { windowOutput, type Padding } from './window.ts';
 
 export type { Conv2DGeometry } from '../../shaders/conv2d.ts';
 
-type View = Required<BufferView>;
 
 export interface Conv2DGeometryOptions {
   batch: number;

@@ -111,6 +111,9 @@ export interface BufferView {
   size?: number;
 }
 
+/** A BufferView with its offset and size spelled out, as plans and ops keep them. */
+export type View = Required<BufferView>;
+
 export interface EngineStats {
   adapter: string;
   isFallbackAdapter: boolean;
