@@ -1,0 +1,33 @@
+/**
+ * The layer registry: every layer class registered once under its Keras class name, every factory
+ * under a name TF.js's `tf.layers` has, each building the class it is registered with.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { layerClass, layerClassNames, layerFactoryNames, layers } from '../src/index.ts';
+
+describe('layer registry', () => {
+  it('holds the tutorial layers and the activation layers under their Keras class names', () => {
+    const names = layerClassNames();
+    for (const name of ['Activation', 'Add', 'Concatenate', 'Conv2D', 'Dense', 'Dropout', 'ELU', 'Flatten', 'InputLayer', 'LeakyReLU', 'MaxPooling2D', 'PReLU', 'ReLU', 'Reshape', 'Softmax', 'ThresholdedReLU']) {
+      expect(names).toContain(name);
+      expect(typeof layerClass(name)?.fromConfig).toBe('function');
+    }
+    expect(layerClass('LSTM')).toBeUndefined();
+  });
+
+  it('names every factory as tf.layers does, and each builds its registered class', () => {
+    const factories = layerFactoryNames();
+    expect(factories.length).toBeGreaterThan(10);
+    const tfLayers = tf.layers as unknown as Record<string, unknown>;
+    const ours = layers as unknown as Record<string, (config: unknown) => { className: string }>;
+    for (const { name, className } of factories) {
+      expect(typeof tfLayers[name], `tf.layers.${name}`).toBe('function');
+      expect(typeof ours[name]).toBe('function');
+      expect(layerClass(className)).toBeDefined();
+    }
+    expect(Object.keys(layers).sort()).toEqual(factories.map((f) => f.name).sort());
+    // Aliases build the same class.
+    expect(ours.maxPool2d!({}).className).toBe(ours.maxPooling2d!({}).className);
+  });
+});
