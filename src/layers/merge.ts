@@ -1,9 +1,19 @@
-/** Merge layers for functional graphs: elementwise Add and Concatenate along an axis. */
+/**
+ * Merge layers for functional graphs: the elementwise merges (Add, Subtract, Multiply, Average,
+ * Maximum, Minimum) over ops/binary.ts, and Concatenate along an axis.
+ *
+ * The elementwise merges take inputs as TF.js's Merge does (tfjs-layers merge.ts): their
+ * per-sample shapes broadcast (computeElementwiseOpOutputShape: right-aligned, 1 stretches), an
+ * input of lower rank gaining size-1 axes just after the batch axis; the result is the left fold
+ * in0 ∘ in1 ∘ ... (Average: the sum times 1/n). Keras's Subtract takes exactly two inputs; TF.js
+ * 4.22 has no Subtract, so a model.json holding one loads here (and in Keras) but not in TF.js,
+ * and the class has no `layers.*` factory (those keep TF.js's names): `new Subtract()`.
+ */
 import { concatSlice } from '../../shaders/concat.ts';
-import { scale, sum } from '../../shaders/elementwise.ts';
 import { registerLayer } from './registry.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
+import { elementwiseBackward, elementwiseForward, type ElementwiseOp } from '../ops/binary.ts';
 import { kerasConfig } from './config.ts';
 import { Layer, type BackwardContext, type ForwardContext, type Shape, type LayerArgs } from './layer.ts';
 
@@ -19,34 +29,134 @@ export interface ConcatenateConfig extends MergeConfig {
   axis?: number;
 }
 
-export class Add extends Layer {
+/**
+ * TF.js's Merge.computeElementwiseOpOutputShape for per-sample shapes: right-aligned, a size of 1
+ * stretches to the other's, the longer shape's leading sizes kept.
+ */
+function elementwiseMergeShape(layer: Layer, shape1: Shape, shape2: Shape): Shape {
+  if (shape1.length < shape2.length) return elementwiseMergeShape(layer, shape2, shape1);
+  const out = shape1.slice(0, shape1.length - shape2.length);
+  shape2.forEach((j, k) => {
+    const i = shape1[shape1.length - shape2.length + k]!;
+    if (i !== 1 && j !== 1 && i !== j) {
+      throw new Error(`layer ${layer.name} (${layer.className}): operands could not be broadcast together with shapes ${formatShape(shape1)} ${formatShape(shape2)}`);
+    }
+    out.push(i === 1 ? j : i);
+  });
+  return out;
+}
+
+/** The elementwise merges: the output is the broadcast left fold of the inputs under `op`. */
+abstract class ElementwiseMerge extends Layer {
+  protected abstract readonly op: ElementwiseOp;
+  /** Multiplies the result (Average: 1/n). */
+  protected scale(_inputs: number): number {
+    return 1;
+  }
+  protected checkCount(inputShapes: readonly Shape[]): void {
+    expectSeveral(this, inputShapes);
+  }
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    this.checkCount(inputShapes);
+    return inputShapes.slice(1).reduce((out, s) => elementwiseMergeShape(this, out, s), inputShapes[0]!);
+  }
+  /** Each input's shape with the batch, size-1 axes inserted after it up to the output's rank (TF.js's expandDims(x, 1)). */
+  private batchShapes(ctx: ForwardContext): Shape[] {
+    return ctx.inputShapes.map((s) => [ctx.batch, ...Array<number>(ctx.outputShape.length - s.length).fill(1), ...s]);
+  }
+  forward(ctx: ForwardContext): Dispatch[] {
+    return elementwiseForward(ctx.engine, this.op, this.batchShapes(ctx), { inputs: ctx.inputs, y: ctx.output }, { scale: this.scale(ctx.inputs.length) });
+  }
+  backward(ctx: BackwardContext): Dispatch[] {
+    const views = { inputs: ctx.inputs, dy: ctx.outputGrad, grads: ctx.inputGrads };
+    return elementwiseBackward(ctx.engine, this.op, this.batchShapes(ctx), views, ctx.scratch, { scale: this.scale(ctx.inputs.length) });
+  }
+}
+
+/** The config of a merge layer without options of its own, checked against model.json (the loader sets trainable). */
+function mergeArgs(className: string, config: unknown): MergeConfig {
+  const c = kerasConfig(className, config, []);
+  return { name: c.name as string | undefined };
+}
+
+/** The sum of its inputs (tf.layers.add). */
+export class Add extends ElementwiseMerge {
   static override readonly className = 'Add';
+  protected readonly op = 'add';
   constructor(config: MergeConfig = {}) {
     super(config, 'add');
   }
-  computeOutputShape(inputShapes: readonly Shape[]): Shape {
-    expectSeveral(this, inputShapes);
-    const first = inputShapes[0]!;
-    for (const s of inputShapes) {
-      if (s.length !== first.length || s.some((d, i) => d !== first[i])) {
-        throw new Error(`layer ${this.name}: Add needs inputs of one shape, got ${inputShapes.map((x) => formatShape(x)).join(' and ')}`);
-      }
-    }
-    return first;
-  }
-  forward(ctx: ForwardContext): Dispatch[] {
-    const n = ctx.batch * sizeOf(ctx.outputShape);
-    return [ctx.engine.kernel(sum(n, ctx.inputs.length), [...ctx.inputs, ctx.output])];
-  }
-  /** d(Σ xᵢ)/dxᵢ = 1: each input's gradient is a copy of dy. */
-  backward(ctx: BackwardContext): Dispatch[] {
-    const n = ctx.batch * sizeOf(ctx.outputShape);
-    return ctx.inputGrads.flatMap((dx) => (dx ? [ctx.engine.kernel(scale(n, 1), [ctx.outputGrad, dx])] : []));
-  }
-
   static fromConfig(config: unknown): Add {
-    const c = kerasConfig('Add', config, []);
-    return new Add({ name: c.name as string | undefined });
+    return new Add(mergeArgs('Add', config));
+  }
+}
+
+/**
+ * Its first input minus its second (Keras's Subtract; TF.js 4.22 has none, so there is no
+ * `layers.subtract` factory: `new Subtract(config)`).
+ */
+export class Subtract extends ElementwiseMerge {
+  static override readonly className = 'Subtract';
+  protected readonly op = 'subtract';
+  constructor(config: MergeConfig = {}) {
+    super(config, 'subtract');
+  }
+  protected override checkCount(inputShapes: readonly Shape[]): void {
+    if (inputShapes.length !== 2) throw new Error(`layer ${this.name} (Subtract) takes exactly 2 inputs, got ${inputShapes.length}`);
+  }
+  static fromConfig(config: unknown): Subtract {
+    return new Subtract(mergeArgs('Subtract', config));
+  }
+}
+
+/** The elementwise product of its inputs (tf.layers.multiply). */
+export class Multiply extends ElementwiseMerge {
+  static override readonly className = 'Multiply';
+  protected readonly op = 'multiply';
+  constructor(config: MergeConfig = {}) {
+    super(config, 'multiply');
+  }
+  static fromConfig(config: unknown): Multiply {
+    return new Multiply(mergeArgs('Multiply', config));
+  }
+}
+
+/** The mean of its inputs: their sum times 1/n (tf.layers.average). */
+export class Average extends ElementwiseMerge {
+  static override readonly className = 'Average';
+  protected readonly op = 'add';
+  constructor(config: MergeConfig = {}) {
+    super(config, 'average');
+  }
+  protected override scale(inputs: number): number {
+    return 1 / inputs;
+  }
+  static fromConfig(config: unknown): Average {
+    return new Average(mergeArgs('Average', config));
+  }
+}
+
+/** The elementwise maximum (tf.layers.maximum); the gradient goes to the first input holding it. */
+export class Maximum extends ElementwiseMerge {
+  static override readonly className = 'Maximum';
+  protected readonly op = 'maximum';
+  constructor(config: MergeConfig = {}) {
+    super(config, 'maximum');
+  }
+  static fromConfig(config: unknown): Maximum {
+    return new Maximum(mergeArgs('Maximum', config));
+  }
+}
+
+/** The elementwise minimum (tf.layers.minimum); the gradient goes to the first input holding it. */
+export class Minimum extends ElementwiseMerge {
+  static override readonly className = 'Minimum';
+  protected readonly op = 'minimum';
+  constructor(config: MergeConfig = {}) {
+    super(config, 'minimum');
+  }
+  static fromConfig(config: unknown): Minimum {
+    return new Minimum(mergeArgs('Minimum', config));
   }
 }
 
@@ -114,6 +224,12 @@ export class Concatenate extends Layer {
 
 const mergeFactories = {
   ...registerLayer(Add, { add: (config: MergeConfig = {}) => new Add(config) }),
+  // Keras's layers.subtract, which TF.js 4.22 lacks (test/registry.test.ts lists it as our extra).
+  ...registerLayer(Subtract, { subtract: (config: MergeConfig = {}) => new Subtract(config) }),
+  ...registerLayer(Multiply, { multiply: (config: MergeConfig = {}) => new Multiply(config) }),
+  ...registerLayer(Average, { average: (config: MergeConfig = {}) => new Average(config) }),
+  ...registerLayer(Maximum, { maximum: (config: MergeConfig = {}) => new Maximum(config) }),
+  ...registerLayer(Minimum, { minimum: (config: MergeConfig = {}) => new Minimum(config) }),
   ...registerLayer(Concatenate, { concatenate: (config: ConcatenateConfig = {}) => new Concatenate(config) }),
 };
 type MergeFactories = typeof mergeFactories;
