@@ -10,4 +10,5 @@ export * from './dense.ts';
 export * from './dropout.ts';
 export * from './merge.ts';
 export * from './pooling.ts';
+export * from './shape.ts';
 export { layers, layerClass, layerClassNames, layerFactoryNames, registerLayer, type LayerClass, type LayerFactories } from './registry.ts';
