@@ -17,6 +17,13 @@
  * Recomputing the argmax (rather than saving indices in the forward pass) keeps the forward kernel
  * the plain inference kernel and needs no buffer shared between forward and backward plans; it
  * costs one window of loads, small next to the convolutions around a pool.
+ *
+ * Average pooling (TensorFlow's: a window's mean over its taps inside the image) has the same
+ * shape of kernels: an unrolled forward, and a backward that writes each window's cell when
+ * windows do not overlap, else gathers. Global pooling reduces each image's channel over the
+ * whole map, by one invocation per (image, channel group) on small maps and by a workgroup's
+ * tree on big ones; its max backward routes to the first maximum, like the window kernels.
+ * The 1-D layers use all of these with images of height 1.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { KernelSource } from './kernel.ts';
@@ -330,4 +337,391 @@ ${zeroRemainder(g)}
 /** The backward kernel for `g`: cells when windows do not overlap, else the gather. */
 export function maxPoolBackward(g: PoolGeometry, options: PoolBackwardOptions = {}): KernelSource {
   return g.poolH <= g.strideH && g.poolW <= g.strideW ? maxPoolBackwardCells(g, options) : maxPoolBackwardGather(g, options);
+}
+
+// ---- average pooling ---------------------------------------------------------------------------
+
+/**
+ * What the average kernels share (the max kernels' `declarations` without x, `tap` and positions):
+ * `T`, the baked sizes, `windowAt`, and `insideCount`, the number of a window's taps inside the
+ * image. TensorFlow divides a window's sum by that count, so 'same' padding averages real inputs
+ * only, and the backward divides each window's gradient by the same count.
+ */
+function averageDeclarations(g: PoolGeometry): string {
+  return wgsl`
+#if ${lanes(g) === 4}
+alias T = vec4f;
+#else
+alias T = f32;
+#endif
+// Abstract integers: they serve as i32 (positions) and u32 (indices) alike.
+${constants({ IN_H: g.height, IN_W: g.width, OUT_H: g.outHeight, OUT_W: g.outWidth, POOL_H: g.poolH, POOL_W: g.poolW, STRIDE_H: g.strideH, STRIDE_W: g.strideW, PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
+// Channel groups per pixel.
+${constants({ GROUPS: g.channels / lanes(g) })}
+
+/** Output element i's window: the first element of its image and channel group, its row and column, its origin. */
+struct Window { image: u32, oh: i32, ow: i32, top: i32, left: i32 }
+fn windowAt(i: u32) -> Window {
+  let pixel = i / GROUPS;
+  let oh = i32((pixel / OUT_W) % OUT_H);
+  let ow = i32(pixel % OUT_W);
+  return Window((pixel / (OUT_W * OUT_H)) * IN_H * IN_W * GROUPS + i % GROUPS, oh, ow, oh * STRIDE_H - PAD_TOP, ow * STRIDE_W - PAD_LEFT);
+}
+
+/** Taps of the window whose origin is (top, left) that lie inside the image (all of them without padding). */
+fn insideCount(top: i32, left: i32) -> f32 {
+  let rows = min(top + POOL_H, IN_H) - max(top, 0);
+  let cols = min(left + POOL_W, IN_W) - max(left, 0);
+  return f32(rows * cols);
+}`;
+}
+
+/** y[n, oh, ow, c] = the mean of x over the window's positions inside the image. */
+export function avgPoolForward(g: PoolGeometry): KernelSource {
+  const total = g.batch * g.outHeight * g.outWidth * (g.channels / lanes(g));
+  const { workgroups, rowStride } = grid(total, WG);
+  return {
+    key: `avgpool-forward:${geometryKey(g)}`,
+    bindings: ['read', 'write'],
+    workgroups,
+    code: wgsl`
+${averageDeclarations(g)}
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read_write> y: array<T>;
+
+/** x at an image position, 0 in the padding (which insideCount leaves out of the mean). */
+fn tap(image: u32, h: i32, w: i32) -> T {
+#if ${clipped(g, g.poolH, g.poolW)}
+  // '&', not '&&', as in the max kernels (bench/NOTES.md item 50).
+  let inside = (h >= 0) & (h < IN_H) & (w >= 0) & (w < IN_W);
+  return select(T(0.0), x[image + u32(clamp(h, 0, IN_H - 1) * IN_W + clamp(w, 0, IN_W - 1)) * GROUPS], inside);
+#else
+  return x[image + u32(h * IN_W + w) * GROUPS];
+#endif
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${flatIndex(rowStride, total)}
+  let at = windowAt(i);
+  var sum = T(0.0);
+  ${each2(g.poolH, g.poolW, (dh, dw) => `sum += tap(at.image, at.top + ${dh}, at.left + ${dw});`)}
+  y[i] = sum / insideCount(at.top, at.left);
+}`,
+  };
+}
+
+/**
+ * dx of average pooling for windows that do not overlap (pool ≤ stride): each invocation owns the
+ * cell of STRIDE_H × STRIDE_W inputs at its window's origin and writes all of it, its window's
+ * share dy / insideCount on the window's taps and 0 on the rest, and the remainder past the last
+ * cells (as maxPoolBackwardCells). Bindings: dy, dx.
+ */
+export function avgPoolBackwardCells(g: PoolGeometry): KernelSource {
+  if (g.poolH > g.strideH || g.poolW > g.strideW) throw new Error('avgPoolBackwardCells needs non-overlapping windows (pool ≤ stride)');
+  const total = g.batch * g.outHeight * g.outWidth * (g.channels / lanes(g));
+  const { workgroups, rowStride } = grid(total, WG);
+  return {
+    key: `avgpool-backward-cells:${geometryKey(g)}`,
+    bindings: ['read', 'write'],
+    workgroups,
+    code: wgsl`
+${averageDeclarations(g)}
+@group(0) @binding(0) var<storage, read> dy: array<T>;
+@group(0) @binding(1) var<storage, read_write> dx: array<T>;
+
+fn put(image: u32, h: i32, w: i32, v: T) {
+#if ${clipped(g, g.strideH, g.strideW)}
+  if ((h >= 0) & (h < IN_H) & (w >= 0) & (w < IN_W)) { dx[image + u32(h * IN_W + w) * GROUPS] = v; }
+#else
+  dx[image + u32(h * IN_W + w) * GROUPS] = v;
+#endif
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${flatIndex(rowStride, total)}
+  let at = windowAt(i);
+  let share = dy[i] / insideCount(at.top, at.left);
+  ${each2(g.strideH, g.strideW, (dh, dw) => `put(at.image, at.top + ${dh}, at.left + ${dw}, ${dh < g.poolH && dw < g.poolW ? 'share' : 'T(0.0)'});`)}
+${zeroRemainder(g)}
+}`,
+  };
+}
+
+/**
+ * dx of average pooling for any pool and stride, overlapping windows included: each dx element
+ * sums dy / insideCount over the windows that contain it (0 where none does). Bindings: dy, dx.
+ */
+export function avgPoolBackwardGather(g: PoolGeometry): KernelSource {
+  const total = g.batch * g.height * g.width * (g.channels / lanes(g));
+  const { workgroups, rowStride } = grid(total, WG);
+  return {
+    key: `avgpool-backward-gather:${geometryKey(g)}`,
+    bindings: ['read', 'write'],
+    workgroups,
+    code: wgsl`
+${averageDeclarations(g)}
+@group(0) @binding(0) var<storage, read> dy: array<T>;
+@group(0) @binding(1) var<storage, read_write> dx: array<T>;
+
+/** The first window index o whose span [o * stride - pad, o * stride - pad + size) reaches p. */
+fn firstWindow(p: i32, pad: i32, size: i32, stride: i32) -> i32 {
+  let a = p + pad - size + 1;
+  return select(0, (a + stride - 1) / stride, a > 0);
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${flatIndex(rowStride, total)}
+  let pixel = i / GROUPS;
+  let iw = i32(pixel % IN_W);
+  let ih = i32((pixel / IN_W) % IN_H);
+  let n = pixel / (IN_W * IN_H);
+  let grads = n * OUT_H * OUT_W * GROUPS + i % GROUPS;
+  var acc = T(0.0);
+  for (var oh = firstWindow(ih, PAD_TOP, POOL_H, STRIDE_H); oh <= min((ih + PAD_TOP) / STRIDE_H, OUT_H - 1); oh++) {
+    for (var ow = firstWindow(iw, PAD_LEFT, POOL_W, STRIDE_W); ow <= min((iw + PAD_LEFT) / STRIDE_W, OUT_W - 1); ow++) {
+      acc += dy[grads + u32(oh * OUT_W + ow) * GROUPS] / insideCount(oh * STRIDE_H - PAD_TOP, ow * STRIDE_W - PAD_LEFT);
+    }
+  }
+  dx[i] = acc;
+}`,
+  };
+}
+
+/** The average pool's backward kernel for `g`: cells when windows do not overlap, else the gather. */
+export function avgPoolBackward(g: PoolGeometry): KernelSource {
+  return g.poolH <= g.strideH && g.poolW <= g.strideW ? avgPoolBackwardCells(g) : avgPoolBackwardGather(g);
+}
+
+// ---- global pooling ----------------------------------------------------------------------------
+
+/**
+ * Global pooling of NHWC images to [batch, channels]: the mean or the maximum over each image's
+ * height × width positions, per channel. A slot is one image's channel group (4 channels as a
+ * vec4 when the count allows it, else 1); its positions lie GROUPS elements apart.
+ */
+export interface GlobalPoolGeometry {
+  batch: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export type GlobalPoolMode = 'average' | 'max';
+
+/**
+ * How a slot's positions are reduced: by one invocation (maps of a few hundred positions: no
+ * barriers, and batch × groups invocations are parallel enough), or by a workgroup of
+ * GLOBAL_POOL_WG invocations that stride over them and combine in a tree (big maps, where one
+ * invocation per slot would run long loops on few cores).
+ */
+export type GlobalPoolVariant = 'invocation' | 'workgroup';
+
+/** Maps of at least this many positions use the workgroup reduction. */
+export const GLOBAL_POOL_WORKGROUP_SPATIAL = 256;
+const GLOBAL_POOL_WG = 64;
+
+export function globalPoolVariant(g: GlobalPoolGeometry): GlobalPoolVariant {
+  return g.height * g.width >= GLOBAL_POOL_WORKGROUP_SPATIAL ? 'workgroup' : 'invocation';
+}
+
+function globalLanes(g: GlobalPoolGeometry): 1 | 4 {
+  return g.channels % 4 === 0 ? 4 : 1;
+}
+
+function globalKey(g: GlobalPoolGeometry): string {
+  return `${g.batch}x${g.height}x${g.width}x${g.channels}:lanes${globalLanes(g)}`;
+}
+
+/** `T` and `Index` (as in the window kernels), the baked sizes, and `slotBase`. */
+function globalDeclarations(g: GlobalPoolGeometry): string {
+  const groups = g.channels / globalLanes(g);
+  return wgsl`
+#if ${globalLanes(g) === 4}
+alias T = vec4f;
+alias Index = vec4u;
+#else
+alias T = f32;
+alias Index = u32;
+#endif
+// Positions per image, channel groups per position, and slots (image × channel group).
+${constants({ SPATIAL: g.height * g.width, GROUPS: groups, SLOTS: g.batch * groups })}
+
+/** The first element of slot s; the slot's positions follow GROUPS elements apart. */
+fn slotBase(s: u32) -> u32 {
+  return (s / GROUPS) * SPATIAL * GROUPS + s % GROUPS;
+}`;
+}
+
+/**
+ * The workgroup variants' prologue: one workgroup per slot (the grid folded into 2-D past 65,535
+ * workgroups), `s` the slot, uniform across the workgroup so the barriers after it are too.
+ */
+function slotOfWorkgroup(rowStride: number): string {
+  return `let s = wid.x + wid.y * ${rowStride}u;
+  if (s >= SLOTS) { return; }`;
+}
+
+/** y[n, c] = the mean or the maximum of x[n, :, :, c]. Bindings: x, y. */
+export function globalPoolForward(g: GlobalPoolGeometry, mode: GlobalPoolMode, variant: GlobalPoolVariant = globalPoolVariant(g)): KernelSource {
+  const slots = g.batch * (g.channels / globalLanes(g));
+  const max = mode === 'max';
+  // The running value of a slot: the max starts at its first position, the sum at 0.
+  const start = max ? 'x[base]' : 'T(0.0)';
+  const combine = (acc: string, v: string) => (max ? `${acc} = max(${acc}, ${v});` : `${acc} += ${v};`);
+  const finish = (acc: string) => (max ? acc : `${acc} / f32(SPATIAL)`);
+  const head = wgsl`
+${globalDeclarations(g)}
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read_write> y: array<T>;`;
+  if (variant === 'invocation') {
+    const { workgroups, rowStride } = grid(slots, WG);
+    return {
+      key: `globalpool-forward:${mode}:invocation:${globalKey(g)}`,
+      bindings: ['read', 'write'],
+      workgroups,
+      code: `${head}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${flatIndex(rowStride, slots, 's')}
+  let base = slotBase(s);
+  var acc = ${start};
+  for (var p = 0u; p < SPATIAL; p++) { ${combine('acc', 'x[base + p * GROUPS]')} }
+  y[s] = ${finish('acc')};
+}`,
+    };
+  }
+  const { workgroups, rowStride } = grid(slots, 1);
+  return {
+    key: `globalpool-forward:${mode}:workgroup:${globalKey(g)}`,
+    bindings: ['read', 'write'],
+    workgroups,
+    code: `${head}
+const WG = ${GLOBAL_POOL_WG}u;
+var<workgroup> part: array<T, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  ${slotOfWorkgroup(rowStride)}
+  let base = slotBase(s);
+  var acc = ${start};
+  for (var p = lid; p < SPATIAL; p += WG) { ${combine('acc', 'x[base + p * GROUPS]')} }
+  part[lid] = acc;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { ${combine('part[lid]', 'part[lid + stride]')} }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { y[s] = ${finish('part[0]')}; }
+}`,
+  };
+}
+
+/**
+ * dx of global average pooling: dx[n, h, w, c] = dy[n, c] / (height · width), one invocation per
+ * dx element. Bindings: dy, dx.
+ */
+export function globalAvgPoolBackward(g: GlobalPoolGeometry): KernelSource {
+  const total = g.batch * g.height * g.width * (g.channels / globalLanes(g));
+  const { workgroups, rowStride } = grid(total, WG);
+  return {
+    key: `globalpool-backward:average:${globalKey(g)}`,
+    bindings: ['read', 'write'],
+    workgroups,
+    code: wgsl`
+${globalDeclarations(g)}
+@group(0) @binding(0) var<storage, read> dy: array<T>;
+@group(0) @binding(1) var<storage, read_write> dx: array<T>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${flatIndex(rowStride, total)}
+  dx[i] = dy[(i / (SPATIAL * GROUPS)) * GROUPS + i % GROUPS] / f32(SPATIAL);
+}`,
+  };
+}
+
+/**
+ * dx of global max pooling: each slot's dy goes to its first maximum in row-major order (as
+ * maxPoolBackward routes a window's), every other position gets 0. The maximum is found again
+ * from x, by the slot's invocation or workgroup (ties in the tree go to the lower position), and
+ * the same invocations then write the slot's whole map. Bindings: x, dy, dx.
+ */
+export function globalMaxPoolBackward(g: GlobalPoolGeometry, variant: GlobalPoolVariant = globalPoolVariant(g)): KernelSource {
+  const slots = g.batch * (g.channels / globalLanes(g));
+  const head = wgsl`
+${globalDeclarations(g)}
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read> dy: array<T>;
+@group(0) @binding(2) var<storage, read_write> dx: array<T>;`;
+  if (variant === 'invocation') {
+    const { workgroups, rowStride } = grid(slots, WG);
+    return {
+      key: `globalpool-backward:max:invocation:${globalKey(g)}`,
+      bindings: ['read', 'read', 'write'],
+      workgroups,
+      code: `${head}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${flatIndex(rowStride, slots, 's')}
+  let base = slotBase(s);
+  // Strictly greater wins: the first of tied maxima stays.
+  var best = x[base];
+  var arg = Index(0u);
+  for (var p = 1u; p < SPATIAL; p++) {
+    let v = x[base + p * GROUPS];
+    let better = v > best;
+    best = select(best, v, better);
+    arg = select(arg, Index(p), better);
+  }
+  let grad = dy[s];
+  for (var p = 0u; p < SPATIAL; p++) { dx[base + p * GROUPS] = select(T(0.0), grad, arg == Index(p)); }
+}`,
+    };
+  }
+  const { workgroups, rowStride } = grid(slots, 1);
+  return {
+    key: `globalpool-backward:max:workgroup:${globalKey(g)}`,
+    bindings: ['read', 'read', 'write'],
+    workgroups,
+    code: `${head}
+const WG = ${GLOBAL_POOL_WG}u;
+var<workgroup> bestPart: array<T, WG>;
+var<workgroup> argPart: array<Index, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  ${slotOfWorkgroup(rowStride)}
+  let base = slotBase(s);
+  // Each invocation's first maximum among position 0 and its own positions (lid, lid + WG, ...).
+  var best = x[base];
+  var arg = Index(0u);
+  for (var p = lid; p < SPATIAL; p += WG) {
+    let v = x[base + p * GROUPS];
+    let better = v > best;
+    best = select(best, v, better);
+    arg = select(arg, Index(p), better);
+  }
+  bestPart[lid] = best;
+  argPart[lid] = arg;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) {
+      let v = bestPart[lid + stride];
+      let a = argPart[lid + stride];
+      let take = (v > bestPart[lid]) | ((v == bestPart[lid]) & (a < argPart[lid]));
+      bestPart[lid] = select(bestPart[lid], v, take);
+      argPart[lid] = select(argPart[lid], a, take);
+    }
+    workgroupBarrier();
+  }
+  let first = argPart[0];
+  let grad = dy[s];
+  for (var p = lid; p < SPATIAL; p += WG) { dx[base + p * GROUPS] = select(T(0.0), grad, first == Index(p)); }
+}`,
+  };
 }

@@ -8,6 +8,7 @@ export * from './conv2d.ts';
 export * from './core.ts';
 export * from './dense.ts';
 export * from './dropout.ts';
+export * from './global-pooling.ts';
 export * from './merge.ts';
 export * from './pooling.ts';
 export * from './shape.ts';

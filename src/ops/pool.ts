@@ -1,13 +1,28 @@
 /**
- * The 2-D max pool op (channels_last): its geometry and the dispatches of its forward and backward,
- * including the backward from the first-max positions a producer saved while pooling its own output.
+ * The 2-D pooling ops (channels_last): their geometry and the dispatches of their forward and
+ * backward passes. Max pooling, including the backward from the first-max positions a producer
+ * saved while pooling its own output; average pooling; global average and max pooling. The 1-D
+ * layers run these with images of height 1.
  */
-import { maxPoolBackward as backwardKernel, maxPoolBackwardFromArgmax as backwardFromArgmaxKernel, maxPoolForward as forwardKernel, type PoolBackwardOptions, type PoolGeometry } from '../../shaders/pool.ts';
+import {
+  avgPoolBackward as avgBackwardKernel,
+  avgPoolForward as avgForwardKernel,
+  globalAvgPoolBackward as globalAvgBackwardKernel,
+  globalMaxPoolBackward as globalMaxBackwardKernel,
+  globalPoolForward as globalForwardKernel,
+  maxPoolBackward as backwardKernel,
+  maxPoolBackwardFromArgmax as backwardFromArgmaxKernel,
+  maxPoolForward as forwardKernel,
+  type GlobalPoolGeometry,
+  type GlobalPoolMode,
+  type PoolBackwardOptions,
+  type PoolGeometry,
+} from '../../shaders/pool.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import { pair, windowOutput, type Padding } from './window.ts';
 
-export type { PoolGeometry };
+export type { GlobalPoolGeometry, GlobalPoolMode, PoolGeometry };
 
 /**
  * The geometry of pooling `[height, width, channels]` images; throws (naming `who`) when a 'valid'
@@ -78,4 +93,39 @@ export const POOL_ARGMAX = 'max pool argmax';
 export function poolArgmaxWords(batch: number, pooledShape: readonly number[]): number {
   const [h, w, c] = pooledShape as [number, number, number];
   return batch * h * w * Math.ceil(c / 4);
+}
+
+/** y = average pool of x (TensorFlow's: each window's mean over its taps inside the image). */
+export function avgPoolForward(engine: Engine, g: PoolGeometry, views: { x: BufferView; y: BufferView }): Dispatch[] {
+  return [engine.kernel(avgForwardKernel(g), [views.x, views.y])];
+}
+
+/** dx of the average pool: each window's dy shared equally by its taps inside the image; dx is fully overwritten. */
+export function avgPoolBackward(engine: Engine, g: PoolGeometry, views: { dy: BufferView; dx: BufferView }): Dispatch[] {
+  return [engine.kernel(avgBackwardKernel(g), [views.dy, views.dx])];
+}
+
+/** The geometry of global pooling `[height, width, channels]` images to `[channels]`; throws (naming `who`) on other shapes. */
+export function globalPoolGeometry(batch: number, inputShape: Shape, who = 'global pooling'): GlobalPoolGeometry {
+  if (inputShape.length !== 3) {
+    throw new Error(`${who} expects inputs of shape [height, width, channels] (rank 3 without the batch), got ${formatShape(inputShape)}`);
+  }
+  if (!inputShape.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`${who}: input sizes must be positive integers, got ${formatShape(inputShape)}`);
+  if (!Number.isInteger(batch) || batch <= 0) throw new Error(`${who}: batch must be a positive integer, got ${batch}`);
+  const [height, width, channels] = inputShape as [number, number, number];
+  return { batch, height, width, channels };
+}
+
+/** y[n, c] = the mean or the maximum of x[n, :, :, c]: x [batch, height, width, channels], y [batch, channels]. */
+export function globalPoolForward(engine: Engine, g: GlobalPoolGeometry, mode: GlobalPoolMode, views: { x: BufferView; y: BufferView }): Dispatch[] {
+  return [engine.kernel(globalForwardKernel(g, mode), [views.x, views.y])];
+}
+
+/**
+ * dx of global pooling, fully overwritten: dy / (height · width) everywhere for the mean; for the
+ * maximum, dy at each map's first maximum (row-major) and 0 elsewhere (x is read only then).
+ */
+export function globalPoolBackward(engine: Engine, g: GlobalPoolGeometry, mode: GlobalPoolMode, views: { x: BufferView; dy: BufferView; dx: BufferView }): Dispatch[] {
+  if (mode === 'average') return [engine.kernel(globalAvgBackwardKernel(g), [views.dy, views.dx])];
+  return [engine.kernel(globalMaxBackwardKernel(g), [views.x, views.dy, views.dx])];
 }
