@@ -5,6 +5,7 @@
  */
 export * from './layers/all.ts';
 export { mnistCnn, type ModelApi } from './models/mnist-cnn.ts';
+export { initializers, type Initializer, type InitializerObject, type FanMode, type Distribution } from './layers/initializers.ts';
 export { Layer, type Shape, type ActivationName } from './layers/layer.ts';
 export { sequential, model, input, Sequential, Functional } from './model/containers.ts';
 export { LayersModel } from './model/layers-model.ts';

@@ -367,7 +367,7 @@ describe('Conv2D layer', () => {
       dilation_rate: [1, 1],
       activation: 'relu',
       use_bias: true,
-      kernel_initializer: { class_name: 'HeNormal', config: { seed: null } },
+      kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'normal', seed: null } },
       bias_initializer: { class_name: 'Zeros', config: {} },
       kernel_regularizer: null,
       bias_regularizer: null,
@@ -375,7 +375,7 @@ describe('Conv2D layer', () => {
       kernel_constraint: null,
       bias_constraint: null,
     });
-    expect(new Conv2D({ filters: 1, kernelSize: 1, name: 'c' }).getConfig()).toMatchObject({ kernel_initializer: { class_name: 'GlorotUniform', config: { seed: null } } });
+    expect(new Conv2D({ filters: 1, kernelSize: 1, name: 'c' }).getConfig()).toMatchObject({ kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 1, mode: 'fan_avg', distribution: 'uniform', seed: null } } });
   });
 
   it('runs forward and backward through the layer contract', async () => {

@@ -138,7 +138,7 @@ describe('Dense layer', () => {
       units: 10,
       activation: 'softmax',
       use_bias: true,
-      kernel_initializer: { class_name: 'HeNormal', config: { seed: null } },
+      kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 2, mode: 'fan_in', distribution: 'normal', seed: null } },
       bias_initializer: { class_name: 'Zeros', config: {} },
       kernel_regularizer: null,
       bias_regularizer: null,
@@ -146,7 +146,7 @@ describe('Dense layer', () => {
       kernel_constraint: null,
       bias_constraint: null,
     });
-    expect(new Dense({ units: 1 }).getConfig().kernel_initializer).toEqual({ class_name: 'GlorotUniform', config: { seed: null } });
+    expect(new Dense({ units: 1 }).getConfig().kernel_initializer).toEqual({ class_name: 'VarianceScaling', config: { scale: 1, mode: 'fan_avg', distribution: 'uniform', seed: null } });
     expect(new Dense({ units: 1 }).name).toMatch(/^dense(_\d+)?$/);
   });
 

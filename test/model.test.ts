@@ -36,6 +36,14 @@ describe('summary', () => {
     expect(printed.join('\n')).toBe(text);
   });
 
+  it('finds layers by name or index, as TF.js getLayer does', () => {
+    const m = sequential([layers.dense({ units: 3, inputShape: [4], name: 'first' }), layers.dense({ units: 2, name: 'second' })]);
+    expect(m.getLayer('second')).toBe(m.layers[1]);
+    expect(m.getLayer(undefined, 0).name).toBe('first');
+    expect(() => m.getLayer('third')).toThrow(/has no layer named 'third'; its layers: first, second/);
+    expect(() => m.getLayer(undefined, 2)).toThrow(/an index in \[0, 2\), got number 2/);
+  });
+
   it('refuses to summarize an unbuilt Sequential model, as Keras does', () => {
     const m = sequential([layers.dense({ units: 3 })]);
     expect(() => m.summary()).toThrow(/not yet been built.*build\(\)/s);

@@ -2,7 +2,18 @@
  * Helpers shared by layer configs: validating Keras-style arguments (padding modes), and the
  * Keras/TF.js serialization of initializers for getConfig().
  */
-import { parseInitializer, type Initializer } from './initializers.ts';
+import {
+  checkInitializerObject,
+  INITIALIZER_FIELDS,
+  initializerKind,
+  parseInitializer,
+  resolveInitializer,
+  VARIANCE_SCALING_NAMED,
+  type Initializer,
+  type InitializerObject,
+  type ResolvedInitializer,
+  type VarianceScalingName,
+} from './initializers.ts';
 import { serializeActivation, type ActivationName } from '../ops/activation.ts';
 import type { Padding } from '../ops/window.ts';
 
@@ -12,30 +23,38 @@ export function padding(value: unknown, what: string): Padding {
   throw new Error(`${what} must be 'valid' or 'same', got ${JSON.stringify(value)}`);
 }
 
-const KERAS_INITIALIZER_CLASS: Record<Exclude<Initializer, object>, string> = {
-  glorotUniform: 'GlorotUniform',
-  glorotNormal: 'GlorotNormal',
-  heNormal: 'HeNormal',
-  heUniform: 'HeUniform',
+/**
+ * Keras class names as TF.js 4.22 writes them into model.json. The named VarianceScaling initializers
+ * (glorotUniform … leCunUniform) are written as VarianceScaling with their scale/mode/distribution,
+ * as TF.js and Python Keras 2 do.
+ */
+const KERAS_INITIALIZER_CLASS: Readonly<Record<ResolvedInitializer['kind'], string>> = {
   zeros: 'Zeros',
   ones: 'Ones',
+  constant: 'Constant',
+  randomUniform: 'RandomUniform',
+  randomNormal: 'RandomNormal',
+  truncatedNormal: 'TruncatedNormal',
+  varianceScaling: 'VarianceScaling',
+  orthogonal: 'Orthogonal',
+  identity: 'Identity',
 };
 
-/** `{class_name, config}` as Keras/TF.js write an initializer into model.json. */
+const snakeCase = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const camelCase = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * `{class_name, config}` as TF.js 4.22 writes an initializer into model.json: every field with its
+ * default filled in, in TF.js's order, enum values in snake_case, `seed: null` when none was given.
+ */
 export function initializerConfig(init: Initializer): { class_name: string; config: Record<string, unknown> } {
-  if (typeof init === 'string') {
-    // The random families carry a seed in Keras; ours come from the model's seed, so it is null here.
-    const seeded = init !== 'zeros' && init !== 'ones';
-    return { class_name: KERAS_INITIALIZER_CLASS[init], config: seeded ? { seed: null } : {} };
+  const r = resolveInitializer(init);
+  const config: Record<string, unknown> = {};
+  for (const field of INITIALIZER_FIELDS[r.kind]) {
+    const value = (r as Record<string, unknown>)[field];
+    config[field] = field === 'mode' || field === 'distribution' ? snakeCase(value as string) : value;
   }
-  switch (init.kind) {
-    case 'constant':
-      return { class_name: 'Constant', config: { value: init.value } };
-    case 'randomNormal':
-      return { class_name: 'RandomNormal', config: { mean: init.mean ?? 0, stddev: init.stddev ?? 0.05, seed: null } };
-    case 'randomUniform':
-      return { class_name: 'RandomUniform', config: { minval: init.minval ?? -0.05, maxval: init.maxval ?? 0.05, seed: null } };
-  }
+  return { class_name: KERAS_INITIALIZER_CLASS[r.kind], config };
 }
 
 // ---- reading configs back (model.json) --------------------------------------------------------
@@ -107,49 +126,61 @@ export function describeValue(value: unknown): string {
   return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** Keras's VarianceScaling parameters of the initializers we have (TF.js saves Glorot/He this way). */
-const VARIANCE_SCALING: readonly { scale: number; mode: string; distributions: readonly string[]; init: Initializer }[] = [
-  { scale: 1, mode: 'fan_avg', distributions: ['uniform'], init: 'glorotUniform' },
-  { scale: 1, mode: 'fan_avg', distributions: ['normal', 'truncated_normal'], init: 'glorotNormal' },
-  { scale: 2, mode: 'fan_in', distributions: ['normal', 'truncated_normal'], init: 'heNormal' },
-  { scale: 2, mode: 'fan_in', distributions: ['uniform'], init: 'heUniform' },
-];
-
 /**
- * The inverse of initializerConfig: `{class_name, config}` from model.json (undefined when the key is
- * absent or null, leaving the layer's default). Seeds are ignored: ours derive from the model seed.
+ * The inverse of initializerConfig: an initializer from model.json (undefined when the key is absent
+ * or null, leaving the layer's default). Reads what TF.js writes and what Keras 2 and 3 write: names
+ * (any spelling parseInitializer knows), `{class_name, config}` with any of their class names
+ * (GlorotUniform, LecunNormal, OrthogonalInitializer, …; Keras 3's `module` and `registered_name`
+ * beside them), VarianceScaling modes and distributions in snake_case or camelCase. A VarianceScaling
+ * that is one of the named ones (as TF.js writes glorotUniform) comes back as that name.
  */
 export function initializerFromConfig(value: unknown, what: string): Initializer | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return parseInitializer(value, what);
-  const v = value as { class_name?: unknown; config?: unknown };
-  const config = (v.config ?? {}) as Record<string, unknown>;
-  if (typeof value !== 'object' || typeof v.class_name !== 'string' || typeof config !== 'object' || config === null) {
-    throw new Error(`${what}: expected {class_name, config}, got ${describeValue(value)}`);
-  }
-  const num = (key: string, fallback: number): number => {
-    const n = config[key] ?? fallback;
-    if (typeof n !== 'number' || !Number.isFinite(n)) throw new Error(`${what}: ${v.class_name}.${key} must be a finite number, got ${describeValue(n)}`);
-    return n;
-  };
-  const named = Object.entries(KERAS_INITIALIZER_CLASS).find(([, cls]) => cls === v.class_name);
-  if (named) return named[0] as Initializer;
-  switch (v.class_name) {
-    case 'Constant':
-      return { kind: 'constant', value: num('value', 0) };
-    case 'RandomNormal':
-      return { kind: 'randomNormal', mean: num('mean', 0), stddev: num('stddev', 0.05) };
-    case 'RandomUniform':
-      return { kind: 'randomUniform', minval: num('minval', -0.05), maxval: num('maxval', 0.05) };
-    case 'VarianceScaling': {
-      const scale = num('scale', 1);
-      const match = VARIANCE_SCALING.find((s) => s.scale === scale && s.mode === config.mode && s.distributions.includes(config.distribution as string));
-      if (match) return match.init;
-      throw new Error(
-        `${what}: VarianceScaling ${describeValue({ scale, mode: config.mode, distribution: config.distribution })} is none of ours; known: ` +
-          VARIANCE_SCALING.map((s) => `${s.init} (scale ${s.scale}, ${s.mode}, ${s.distributions.join('/')})`).join(', '),
-      );
+  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${what}: expected {class_name, config}, got ${describeValue(value)}`);
+  const v = value as Record<string, unknown>;
+  for (const key of Object.keys(v)) {
+    if (!['class_name', 'config', 'module', 'registered_name'].includes(key)) {
+      throw new Error(`${what}: unknown key '${key}' beside class_name; expected class_name, config (and Keras 3's module, registered_name), got ${describeValue(v)}`);
     }
   }
-  throw new Error(`${what}: unknown initializer '${v.class_name}'; known: ${[...Object.values(KERAS_INITIALIZER_CLASS), 'Constant', 'RandomNormal', 'RandomUniform', 'VarianceScaling'].join(', ')}`);
+  const className = v.class_name;
+  const config = v.config ?? {};
+  if (typeof className !== 'string' || typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new Error(`${what}: expected {class_name: string, config: object}, got ${describeValue(value)}`);
+  }
+  const kind = initializerKind(className);
+  if (!kind) {
+    throw new Error(
+      `${what}: unknown initializer class '${className}'; known: ${[...new Set([...Object.values(KERAS_INITIALIZER_CLASS), 'GlorotUniform', 'GlorotNormal', 'HeNormal', 'HeUniform', 'LeCunNormal', 'LeCunUniform', 'LecunNormal', 'LecunUniform', 'OrthogonalInitializer'])].join(', ')}`,
+    );
+  }
+  const fields: Record<string, unknown> = { kind };
+  for (const [key, field] of Object.entries(config as Record<string, unknown>)) {
+    if (key === 'dtype' && (field === null || field === 'float32')) continue; // tf.keras v1 initializers write it
+    if (key === 'seed' && field !== null && typeof field === 'object') {
+      throw new Error(`${what}: ${className}.seed must be a number or null, got ${describeValue(field)} (a Keras SeedGenerator cannot be read)`);
+    }
+    if ((key === 'mode' || key === 'distribution') && typeof field === 'string') fields[key] = camelCase(field);
+    else fields[key] = field;
+  }
+  if (kind === 'constant' && fields.value === undefined) fields.value = 0; // Keras's default
+  const init = checkInitializerObject(fields, `${what}: ${className}`);
+  return canonical(init);
+}
+
+/** An initializer's name when it has no parameters (only seed null), a VarianceScaling's name when it is a named one, else itself. */
+function canonical(init: InitializerObject): Initializer {
+  if (init.kind === 'varianceScaling') {
+    const r = resolveInitializer(init) as Extract<ResolvedInitializer, { kind: 'varianceScaling' }>;
+    const named = (Object.keys(VARIANCE_SCALING_NAMED) as VarianceScalingName[]).find((name) => {
+      const s = VARIANCE_SCALING_NAMED[name];
+      return s.scale === r.scale && s.mode === r.mode && s.distribution === r.distribution;
+    });
+    if (!named) return init;
+    return r.seed === null ? named : { kind: named, seed: r.seed };
+  }
+  const bare = Object.entries(init).every(([k, v]) => k === 'kind' || (k === 'seed' && v === null));
+  if (bare && init.kind !== 'constant') return init.kind;
+  return init;
 }

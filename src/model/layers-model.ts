@@ -65,7 +65,7 @@ export class LayersModel {
     for (const node of nodes) {
       for (const spec of node.layer.weightSpecs(node.inputs.map((t) => t.shape))) {
         const shape = [...spec.shape];
-        const host = initialize(spec.initializer, shape, random);
+        const host = initialize(spec.initializer, shape, random, `${node.layer.name}/${spec.name}`);
         this.graphWeights.push({ layer: node.layer, spec, name: `${node.layer.name}/${spec.name}`, shape, size: sizeOf(shape), offset: 0, host });
       }
     }
@@ -88,6 +88,20 @@ export class LayersModel {
   /** Layers in graph order (the InputLayer first for functional models, as Keras lists them). */
   get layers(): Layer[] {
     return this.requireGraph('layers').nodes.map((n) => n.layer);
+  }
+
+  /** A layer by name, or by its index in `layers` (TF.js's `getLayer(name?, index?)`). */
+  getLayer(name?: string, index?: number): Layer {
+    const list = this.layers;
+    if (name !== undefined) {
+      const found = list.find((l) => l.name === name);
+      if (!found) throw new Error(`getLayer(): model ${this.name} has no layer named '${String(name)}'; its layers: ${list.map((l) => l.name).join(', ')}`);
+      return found;
+    }
+    if (index === undefined || !Number.isInteger(index) || index < 0 || index >= list.length) {
+      throw new Error(`getLayer(): pass a layer name or an index in [0, ${list.length}), got ${describe(index)}`);
+    }
+    return list[index]!;
   }
 
   get inputs(): SymbolicTensor[] {
