@@ -4,7 +4,7 @@
  * NaN-prefilled outputs, with inputs near 0, at ±20, ±1e3 and ±1e4; a twin check of the forward
  * values against TF.js 4.22 (cpu backend); getConfig()/fromConfig() against TF.js's model.json.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { Random } from '../src/layers/initializers.ts';
 import type { BackwardContext, Layer, Shape } from '../src/layers/layer.ts';
@@ -22,7 +22,7 @@ import {
   type ActivationName,
 } from '../src/ops/activation.ts';
 import { GELU_NEW_C, GELU_NEW_K, SELU_SCALE, SELU_SCALE_ALPHA, activationForward as forwardKernel, preluReduction } from '../shaders/activation.ts';
-import { finiteDifferences, nanBuffer, readF32, relL2, sampleIndices, uploadView, useEngine } from './helpers.ts';
+import { finiteDifferences, nanBuffer, readF32, relL2, sampleIndices, uploadView, useEngine, measuredErrors } from './helpers.ts';
 
 const engine = useEngine();
 
@@ -32,20 +32,7 @@ beforeAll(async () => {
 
 // ---- measured errors, printed at the end ------------------------------------------------------
 
-const measured = new Map<string, Record<string, number>>();
-function record(name: string, metric: string, value: number): number {
-  const row = measured.get(name) ?? {};
-  row[metric] = Math.max(row[metric] ?? 0, value);
-  measured.set(name, row);
-  return value;
-}
-afterAll(() => {
-  if (!process.env.ACTIVATION_ERRORS) return;
-  const cols = ['fwd', 'fwdMaxEl', 'bwd', 'bwdMaxEl', 'fd', 'tfjs', 'dalpha', 'dalphaFd'];
-  const lines = [['case', ...cols].join('\t')];
-  for (const [name, row] of measured) lines.push([name, ...cols.map((c) => (row[c] === undefined ? '-' : row[c]!.toExponential(1)))].join('\t'));
-  console.log(lines.join('\n'));
-});
+const record = measuredErrors('ACTIVATION_ERRORS', ['fwd', 'fwdMaxEl', 'bwd', 'bwdMaxEl', 'fd', 'tfjs', 'dalpha', 'dalphaFd']);
 
 /**
  * max_i |a − e| / (|e| + 0.1): relative for values of size 0.1 and more, absolute (in tenths) below,

@@ -10,7 +10,7 @@
  * loading in TF.js and back.
  */
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { input, layers, loadModel, model, optimizers, tensor, type LayersModel, type ModelArtifacts, type SymbolicTensor } from '../src/index.ts';
 import { Random } from '../src/layers/initializers.ts';
 import type { Layer } from '../src/layers/layer.ts';
@@ -18,7 +18,7 @@ import { Subtract } from '../src/layers/merge.ts';
 import { broadcastGeometry, broadcastShapes, elementwiseBackward, elementwiseForward, ELEMENTWISE_OPS, type ElementwiseOp } from '../src/ops/binary.ts';
 import { reducePasses, type Scratch } from '../src/ops/reduce.ts';
 import type { Engine } from '../src/runtime/engine.ts';
-import { finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, uploadView, useEngine } from './helpers.ts';
+import { finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, uploadView, useEngine, measuredErrors } from './helpers.ts';
 
 const engine = useEngine();
 /** The bounds checks browsers always have. */
@@ -30,20 +30,7 @@ beforeAll(async () => {
 
 // ---- measured errors, printed at the end with OP_ERRORS=1 ---------------------------------------
 
-const measured = new Map<string, Record<string, number>>();
-function record(name: string, metric: string, value: number): number {
-  const row = measured.get(name) ?? {};
-  row[metric] = Math.max(row[metric] ?? 0, value);
-  measured.set(name, row);
-  return value;
-}
-afterAll(() => {
-  if (!process.env.OP_ERRORS) return;
-  const cols = ['fwd', 'bwd', 'fd', 'twinW', 'twinP', 'ref', 'io'];
-  const lines = [['case', ...cols].join('\t')];
-  for (const [name, row] of measured) lines.push([name, ...cols.map((c) => (row[c] === undefined ? '-' : row[c]!.toExponential(1)))].join('\t'));
-  console.log(lines.join('\n'));
-});
+const record = measuredErrors('OP_ERRORS', ['fwd', 'bwd', 'fd', 'twinW', 'twinP', 'ref', 'io']);
 
 /** max |a − e| / m, m the magnitude of each element's value (|e| unless given): an elementwise relative error. */
 function maxError(actual: ArrayLike<number>, expected: ArrayLike<number>, magnitude: ArrayLike<number> = Array.from(expected, Math.abs)): number {

@@ -101,3 +101,25 @@ export function dot(y: ArrayLike<number>, r: ArrayLike<number>): number {
 export function pick(a: ArrayLike<number>, indices: number[]): Float64Array {
   return Float64Array.from(indices, (i) => a[i]!);
 }
+
+/**
+ * A table of the worst error measured per case and metric, printed after the file's tests when the
+ * environment variable `envVar` is set (the figures closing notes quote). Returns `record`, which
+ * keeps the maximum and hands the value back for the assertion.
+ */
+export function measuredErrors(envVar: string, columns: readonly string[]): (name: string, metric: string, value: number) => number {
+  const measured = new Map<string, Record<string, number>>();
+  afterAll(() => {
+    if (!process.env[envVar]) return;
+    const lines = [['case', ...columns].join('\t')];
+    for (const [name, row] of measured) lines.push([name, ...columns.map((c) => (row[c] === undefined ? '-' : row[c]!.toExponential(1)))].join('\t'));
+    console.log(lines.join('\n'));
+  });
+  return (name, metric, value) => {
+    const row = measured.get(name) ?? {};
+    row[metric] = Math.max(row[metric] ?? 0, value);
+    measured.set(name, row);
+    return value;
+  };
+}
+

@@ -5,7 +5,7 @@
  * against the reference and central finite differences of it; first-extreme routing under ties;
  * sumToShape over separate runs of axes; reduceGeometry's normalization and its errors.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Engine } from '../src/runtime/engine.ts';
 import { Random } from '../src/layers/initializers.ts';
 import {
@@ -20,7 +20,7 @@ import {
   type ReduceOp,
   type Scratch,
 } from '../src/ops/reduce.ts';
-import { finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, uploadView, useEngine } from './helpers.ts';
+import { finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, uploadView, useEngine, measuredErrors } from './helpers.ts';
 
 const engines = {
   registers: useEngine({ kernelStyle: 'registers' }),
@@ -31,20 +31,7 @@ const engines = {
 
 // ---- measured errors, printed at the end with OP_ERRORS=1 ---------------------------------------
 
-const measured = new Map<string, Record<string, number>>();
-function record(name: string, metric: string, value: number): number {
-  const row = measured.get(name) ?? {};
-  row[metric] = Math.max(row[metric] ?? 0, value);
-  measured.set(name, row);
-  return value;
-}
-afterAll(() => {
-  if (!process.env.OP_ERRORS) return;
-  const cols = ['fwd', 'bwd', 'fd'];
-  const lines = [['case', ...cols].join('\t')];
-  for (const [name, row] of measured) lines.push([name, ...cols.map((c) => (row[c] === undefined ? '-' : row[c]!.toExponential(1)))].join('\t'));
-  console.log(lines.join('\n'));
-});
+const record = measuredErrors('OP_ERRORS', ['fwd', 'bwd', 'fd']);
 
 /** max |a − e| / max(|e|, scale): a relative error that a near-zero sum cannot blow up. */
 function maxError(actual: ArrayLike<number>, expected: ArrayLike<number>, scale: number): number {

@@ -6,7 +6,7 @@
  * layers through the Layer contract; their configs against TF.js 4.22's model.json; and two small
  * models trained as twins of TF.js (cpu) models, saved and loaded both ways.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import type { BackwardContext, Layer, Shape } from '../src/layers/layer.ts';
 import { layers, loadModel, optimizers, sequential, tensor, type LayersModel, type ModelArtifacts } from '../src/index.ts';
@@ -28,7 +28,7 @@ import {
 } from '../src/ops/shape.ts';
 import { transpose as transposeKernel, upsampleBilinear, windowCopy } from '../shaders/shape.ts';
 import type { Dispatch, Engine, View } from '../src/runtime/engine.ts';
-import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, uploadView, useEngine } from './helpers.ts';
+import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, uploadView, useEngine, measuredErrors } from './helpers.ts';
 
 const engine = useEngine();
 
@@ -38,20 +38,7 @@ beforeAll(async () => {
 
 // ---- measured errors, printed with SHAPE_ERRORS=1 --------------------------------------------
 
-const measured = new Map<string, Record<string, number>>();
-function record(name: string, metric: string, value: number): number {
-  const row = measured.get(name) ?? {};
-  row[metric] = Math.max(row[metric] ?? 0, value);
-  measured.set(name, row);
-  return value;
-}
-afterAll(() => {
-  if (!process.env.SHAPE_ERRORS) return;
-  const cols = ['fwd', 'bwd', 'fd', 'tfjs'];
-  const lines = [['case', ...cols].join('\t')];
-  for (const [name, row] of measured) lines.push([name, ...cols.map((c) => (row[c] === undefined ? '-' : row[c]!.toExponential(1)))].join('\t'));
-  console.log(lines.join('\n'));
-});
+const record = measuredErrors('SHAPE_ERRORS', ['fwd', 'bwd', 'fd', 'tfjs']);
 
 /** max |a − e| / max(max |e|, 1e-30): the worst element, relative to the tensor's scale; NaN fails. */
 function maxError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
