@@ -9,7 +9,7 @@ import { layerClass, layerClassNames, layerFactoryNames, layers } from '../src/i
 describe('layer registry', () => {
   it('holds the tutorial layers and the activation layers under their Keras class names', () => {
     const names = layerClassNames();
-    for (const name of ['Activation', 'Add', 'Concatenate', 'Conv2D', 'Dense', 'Dropout', 'ELU', 'Flatten', 'InputLayer', 'LeakyReLU', 'MaxPooling2D', 'PReLU', 'ReLU', 'Reshape', 'Softmax', 'ThresholdedReLU', 'ZeroPadding2D', 'Cropping2D', 'UpSampling2D', 'Permute', 'RepeatVector', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum', 'AveragePooling2D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D']) {
+    for (const name of ['Activation', 'Add', 'Concatenate', 'Conv2D', 'Dense', 'Dropout', 'ELU', 'Flatten', 'InputLayer', 'LeakyReLU', 'MaxPooling2D', 'PReLU', 'ReLU', 'Reshape', 'Softmax', 'ThresholdedReLU', 'ZeroPadding2D', 'Cropping2D', 'UpSampling2D', 'Permute', 'RepeatVector', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum', 'AveragePooling2D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D', 'BatchNormalization', 'LayerNormalization']) {
       expect(names).toContain(name);
       expect(typeof layerClass(name)?.fromConfig).toBe('function');
     }

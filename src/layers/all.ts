@@ -10,6 +10,7 @@ export * from './dense.ts';
 export * from './dropout.ts';
 export * from './global-pooling.ts';
 export * from './merge.ts';
+export * from './normalization.ts';
 export * from './pooling.ts';
 export * from './shape.ts';
 export { layers, layerClass, layerClassNames, layerFactoryNames, registerLayer, type LayerClass, type LayerFactories } from './registry.ts';

@@ -1,0 +1,402 @@
+/**
+ * BatchNormalization and LayerNormalization (TF.js's names, config fields and defaults; Keras's
+ * model.json), over the normalization op (src/ops/normalization.ts), channels last.
+ *
+ * BatchNormalization trains as in TF.js: the batch's mean and biased variance normalize it (over
+ * the step's real rows only), and the moving statistics move by moving − (moving − batch)·(1 −
+ * momentum) in the same step, with the biased variance as TF.js does (Python Keras uses the
+ * unbiased one there). In inference, and when the layer is frozen (`trainable = false`), it uses
+ * the moving statistics (Keras semantics; TF.js 4.22 keeps using batch statistics and updating the
+ * moving ones for a frozen layer in fit) and its backward is that of an affine map.
+ */
+import { registerLayer } from './registry.ts';
+import type { Dispatch, View } from '../runtime/engine.ts';
+import {
+  batchNormAffineBackward,
+  batchNormApply,
+  batchNormTrainBackward,
+  batchNormTrainForward,
+  layerNormBackward,
+  layerNormForward,
+  normGeometry,
+  type NormGeometry,
+} from '../ops/normalization.ts';
+import { describeValue, initializerConfig, initializerFromConfig, kerasConfig } from './config.ts';
+import { parseInitializer, type Initializer } from './initializers.ts';
+import { expectInputs, Layer, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
+
+function checkBoolean(where: string, field: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new Error(`${where}: ${field} must be true or false, got ${describeValue(value)}`);
+  return value;
+}
+
+function checkEpsilon(where: string, value: unknown): number {
+  if (value === undefined) return 1e-3;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`${where}: epsilon must be a positive finite number, got ${describeValue(value)}`);
+  return value;
+}
+
+/** The resolved axis of a `[batch, ...shape]` input, which must be its last one. */
+function lastAxisOnly(where: string, axis: number, shape: Shape): void {
+  const rank = shape.length + 1;
+  const resolved = axis < 0 ? axis + rank : axis;
+  if (resolved !== rank - 1 || shape.length < 1) {
+    throw new Error(
+      `${where}: axis must be the input's last axis (-1 or ${rank - 1} for the input [null, ${shape.join(', ')}]), got ${axis}; only channels-last normalization is supported`,
+    );
+  }
+}
+
+const NO_NORM_REGULARIZERS = { beta_regularizer: [null], gamma_regularizer: [null], beta_constraint: [null], gamma_constraint: [null] } as const;
+
+// ---- BatchNormalization ------------------------------------------------------------------
+
+export interface BatchNormalizationConfig extends LayerArgs {
+  /** The channel axis, counting the batch axis (TF.js); only the last one is supported. Default -1. */
+  axis?: number;
+  momentum?: number;
+  epsilon?: number;
+  center?: boolean;
+  scale?: boolean;
+  betaInitializer?: Initializer | string;
+  gammaInitializer?: Initializer | string;
+  movingMeanInitializer?: Initializer | string;
+  movingVarianceInitializer?: Initializer | string;
+}
+
+export class BatchNormalization extends Layer {
+  static override readonly className = 'BatchNormalization';
+  readonly axis: number;
+  readonly momentum: number;
+  readonly epsilon: number;
+  readonly center: boolean;
+  readonly scale: boolean;
+  readonly betaInitializer: Initializer;
+  readonly gammaInitializer: Initializer;
+  readonly movingMeanInitializer: Initializer;
+  readonly movingVarianceInitializer: Initializer;
+
+  constructor(config: BatchNormalizationConfig = {}) {
+    if (config === null || typeof config !== 'object') throw new Error(`BatchNormalization: expected a config object, got ${describeValue(config)}`);
+    super(config, 'batch_normalization');
+    const where = `BatchNormalization ${this.name}`;
+    const axis = config.axis ?? -1;
+    if (!Number.isInteger(axis)) throw new Error(`${where}: axis must be an integer (the channel axis, -1 for the last), got ${describeValue(config.axis)}`);
+    const momentum = config.momentum ?? 0.99;
+    if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw new Error(`${where}: momentum must be a number in [0, 1], got ${describeValue(config.momentum)}`);
+    this.axis = axis;
+    this.momentum = momentum;
+    this.epsilon = checkEpsilon(where, config.epsilon);
+    this.center = checkBoolean(where, 'center', config.center, true);
+    this.scale = checkBoolean(where, 'scale', config.scale, true);
+    this.betaInitializer = parseInitializer(config.betaInitializer ?? 'zeros', `${where}: betaInitializer`);
+    this.gammaInitializer = parseInitializer(config.gammaInitializer ?? 'ones', `${where}: gammaInitializer`);
+    this.movingMeanInitializer = parseInitializer(config.movingMeanInitializer ?? 'zeros', `${where}: movingMeanInitializer`);
+    this.movingVarianceInitializer = parseInitializer(config.movingVarianceInitializer ?? 'ones', `${where}: movingVarianceInitializer`);
+  }
+
+  private geometry(batch: number, shape: Shape): NormGeometry {
+    const where = `BatchNormalization ${this.name}`;
+    lastAxisOnly(where, this.axis, shape);
+    return normGeometry(batch, shape, where);
+  }
+
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    expectInputs(this, inputShapes, 1);
+    this.geometry(1, inputShapes[0]!);
+    return inputShapes[0]!;
+  }
+
+  override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
+    const c = this.geometry(1, inputShapes[0]!).channels;
+    const specs: WeightSpec[] = [];
+    if (this.scale) specs.push({ name: 'gamma', shape: [c], initializer: this.gammaInitializer });
+    if (this.center) specs.push({ name: 'beta', shape: [c], initializer: this.betaInitializer });
+    specs.push({ name: 'moving_mean', shape: [c], initializer: this.movingMeanInitializer, trainable: false });
+    specs.push({ name: 'moving_variance', shape: [c], initializer: this.movingVarianceInitializer, trainable: false });
+    return specs;
+  }
+
+  /** Weight views by role, in weightSpecs order. */
+  private roles<T>(list: readonly T[]): { gamma?: T; beta?: T; movingMean: T; movingVariance: T } {
+    let i = 0;
+    const gamma = this.scale ? list[i++] : undefined;
+    const beta = this.center ? list[i++] : undefined;
+    return { gamma, beta, movingMean: list[i]!, movingVariance: list[i + 1]! };
+  }
+
+  private flags() {
+    return { epsilon: this.epsilon, scale: this.scale, center: this.center, momentum: this.momentum };
+  }
+
+  /** Batch statistics: training, unless the layer is frozen (then it runs as in inference). */
+  private usesBatchStatistics(training: boolean): boolean {
+    return training && this.trainable;
+  }
+
+  forward(ctx: ForwardContext): Dispatch[] {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    const w = this.roles(ctx.weights);
+    const x = ctx.inputs[0]!;
+    if (!this.usesBatchStatistics(ctx.training)) {
+      return batchNormApply(ctx.engine, g, this.flags(), { x, mean: w.movingMean, variance: w.movingVariance, gamma: w.gamma, beta: w.beta, y: ctx.output });
+    }
+    const mean = ctx.scratch(g.channels * 4, `${this.name} batch mean`);
+    const variance = ctx.scratch(g.channels * 4, `${this.name} batch variance`);
+    ctx.saved.set('mean', mean);
+    ctx.saved.set('variance', variance);
+    return batchNormTrainForward(ctx.engine, g, this.flags(), {
+      x,
+      stepInfo: ctx.stepInfo,
+      mean,
+      variance,
+      movingMean: w.movingMean,
+      movingVariance: w.movingVariance,
+      gamma: w.gamma,
+      beta: w.beta,
+      y: ctx.output,
+    });
+  }
+
+  backward(ctx: BackwardContext): Dispatch[] {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    const w = this.roles(ctx.weights);
+    const dx = ctx.inputGrads[0] ?? null;
+    if (!this.usesBatchStatistics(ctx.training)) {
+      // The moving statistics are constants and a frozen layer's γ, β get no update.
+      return dx ? batchNormAffineBackward(ctx.engine, g, this.flags(), { dy: ctx.outputGrad, variance: w.movingVariance, gamma: w.gamma, dx }) : [];
+    }
+    const out: Dispatch[] = [];
+    let mean = ctx.saved.get('mean');
+    let variance = ctx.saved.get('variance');
+    if (!mean || !variance) {
+      mean = ctx.scratch(g.channels * 4, `${this.name} batch mean`);
+      variance = ctx.scratch(g.channels * 4, `${this.name} batch variance`);
+      out.push(...batchNormTrainForward(ctx.engine, g, this.flags(), { x: ctx.inputs[0]!, stepInfo: ctx.stepInfo, mean, variance, movingMean: null, movingVariance: null, y: null }));
+    }
+    const grads = this.roles(ctx.weightGrads);
+    out.push(
+      ...batchNormTrainBackward(ctx.engine, g, this.flags(), {
+        x: ctx.inputs[0]!,
+        dy: ctx.outputGrad,
+        mean,
+        variance,
+        gamma: w.gamma,
+        stepInfo: ctx.stepInfo,
+        sums: ctx.scratch(2 * g.channels * 4, `${this.name} gradient sums`),
+        dx,
+        dgamma: grads.gamma,
+        dbeta: grads.beta,
+      }),
+    );
+    return out;
+  }
+
+  override getConfig(): Record<string, unknown> {
+    return {
+      ...super.getConfig(),
+      axis: this.axis,
+      momentum: this.momentum,
+      epsilon: this.epsilon,
+      center: this.center,
+      scale: this.scale,
+      beta_initializer: initializerConfig(this.betaInitializer),
+      gamma_initializer: initializerConfig(this.gammaInitializer),
+      moving_mean_initializer: initializerConfig(this.movingMeanInitializer),
+      moving_variance_initializer: initializerConfig(this.movingVarianceInitializer),
+      beta_regularizer: null,
+      gamma_regularizer: null,
+      beta_constraint: null,
+      gamma_constraint: null,
+    };
+  }
+
+  static fromConfig(config: unknown): BatchNormalization {
+    const c = kerasConfig(
+      'BatchNormalization',
+      config,
+      ['axis', 'momentum', 'epsilon', 'center', 'scale', 'beta_initializer', 'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer'],
+      NO_NORM_REGULARIZERS,
+    );
+    const what = (field: string) => `BatchNormalization: ${field}`;
+    let axis = c.axis ?? undefined;
+    // Keras 2/3 may write a one-element list.
+    if (Array.isArray(axis)) {
+      if (axis.length !== 1) throw new Error(`BatchNormalization: axis must be one axis, got ${describeValue(axis)}`);
+      axis = axis[0];
+    }
+    return new BatchNormalization({
+      name: c.name as string | undefined,
+      trainable: c.trainable as boolean | undefined,
+      axis: axis as number | undefined,
+      momentum: (c.momentum ?? undefined) as number | undefined,
+      epsilon: (c.epsilon ?? undefined) as number | undefined,
+      center: (c.center ?? undefined) as boolean | undefined,
+      scale: (c.scale ?? undefined) as boolean | undefined,
+      betaInitializer: initializerFromConfig(c.beta_initializer, what('beta_initializer')),
+      gammaInitializer: initializerFromConfig(c.gamma_initializer, what('gamma_initializer')),
+      movingMeanInitializer: initializerFromConfig(c.moving_mean_initializer, what('moving_mean_initializer')),
+      movingVarianceInitializer: initializerFromConfig(c.moving_variance_initializer, what('moving_variance_initializer')),
+    });
+  }
+}
+
+// ---- LayerNormalization ------------------------------------------------------------------
+
+export interface LayerNormalizationConfig extends LayerArgs {
+  /** The normalized axis (counting the batch axis), or a list of one; only the last one is supported. Default -1. */
+  axis?: number | readonly number[];
+  epsilon?: number;
+  center?: boolean;
+  scale?: boolean;
+  betaInitializer?: Initializer | string;
+  gammaInitializer?: Initializer | string;
+}
+
+export class LayerNormalization extends Layer {
+  static override readonly className = 'LayerNormalization';
+  readonly axis: number;
+  readonly epsilon: number;
+  readonly center: boolean;
+  readonly scale: boolean;
+  readonly betaInitializer: Initializer;
+  readonly gammaInitializer: Initializer;
+
+  constructor(config: LayerNormalizationConfig = {}) {
+    if (config === null || typeof config !== 'object') throw new Error(`LayerNormalization: expected a config object, got ${describeValue(config)}`);
+    super(config, 'layer_normalization');
+    const where = `LayerNormalization ${this.name}`;
+    let axis: unknown = config.axis ?? -1;
+    if (Array.isArray(axis)) {
+      if (axis.length !== 1) throw new Error(`${where}: axis must be the last axis (-1, or a list of that one axis), got ${describeValue(config.axis)}; normalizing over several axes is not supported`);
+      axis = axis[0];
+    }
+    if (!Number.isInteger(axis)) throw new Error(`${where}: axis must be an integer or a list of one integer, got ${describeValue(config.axis)}`);
+    this.axis = axis as number;
+    this.epsilon = checkEpsilon(where, config.epsilon);
+    this.center = checkBoolean(where, 'center', config.center, true);
+    this.scale = checkBoolean(where, 'scale', config.scale, true);
+    this.betaInitializer = parseInitializer(config.betaInitializer ?? 'zeros', `${where}: betaInitializer`);
+    this.gammaInitializer = parseInitializer(config.gammaInitializer ?? 'ones', `${where}: gammaInitializer`);
+  }
+
+  private geometry(batch: number, shape: Shape): NormGeometry {
+    const where = `LayerNormalization ${this.name}`;
+    lastAxisOnly(where, this.axis, shape);
+    return normGeometry(batch, shape, where);
+  }
+
+  computeOutputShape(inputShapes: readonly Shape[]): Shape {
+    expectInputs(this, inputShapes, 1);
+    this.geometry(1, inputShapes[0]!);
+    return inputShapes[0]!;
+  }
+
+  override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
+    const c = this.geometry(1, inputShapes[0]!).channels;
+    const specs: WeightSpec[] = [];
+    if (this.scale) specs.push({ name: 'gamma', shape: [c], initializer: this.gammaInitializer });
+    if (this.center) specs.push({ name: 'beta', shape: [c], initializer: this.betaInitializer });
+    return specs;
+  }
+
+  private roles<T>(list: readonly T[]): { gamma?: T; beta?: T } {
+    return { gamma: this.scale ? list[0] : undefined, beta: this.center ? list[this.scale ? 1 : 0] : undefined };
+  }
+
+  private flags() {
+    return { epsilon: this.epsilon, scale: this.scale, center: this.center };
+  }
+
+  private rowStats(ctx: ForwardContext, g: NormGeometry): { rowMean: View; rowInv: View } {
+    const rows = g.batch * g.perSample;
+    return { rowMean: ctx.scratch(rows * 4, `${this.name} row mean`), rowInv: ctx.scratch(rows * 4, `${this.name} row 1/sigma`) };
+  }
+
+  forward(ctx: ForwardContext): Dispatch[] {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    const stats = this.rowStats(ctx, g);
+    if (ctx.training) {
+      ctx.saved.set('rowMean', stats.rowMean);
+      ctx.saved.set('rowInv', stats.rowInv);
+    }
+    return layerNormForward(ctx.engine, g, this.flags(), { x: ctx.inputs[0]!, ...this.roles(ctx.weights), y: ctx.output, ...stats });
+  }
+
+  backward(ctx: BackwardContext): Dispatch[] {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    const out: Dispatch[] = [];
+    let rowMean = ctx.saved.get('rowMean');
+    let rowInv = ctx.saved.get('rowInv');
+    if (!rowMean || !rowInv) {
+      ({ rowMean, rowInv } = this.rowStats(ctx, g));
+      const y = ctx.scratch(g.batch * g.perSample * g.channels * 4, `${this.name} recomputed output`);
+      out.push(...layerNormForward(ctx.engine, g, this.flags(), { x: ctx.inputs[0]!, ...this.roles(ctx.weights), y, rowMean, rowInv }));
+    }
+    const grads = this.roles(ctx.weightGrads);
+    const dx = ctx.inputGrads[0] ?? null;
+    out.push(
+      ...layerNormBackward(ctx.engine, g, this.flags(), {
+        x: ctx.inputs[0]!,
+        dy: ctx.outputGrad,
+        rowMean,
+        rowInv,
+        gamma: this.roles(ctx.weights).gamma,
+        stepInfo: ctx.stepInfo,
+        dx,
+        dgamma: grads.gamma,
+        dbeta: grads.beta,
+      }),
+    );
+    return out;
+  }
+
+  override getConfig(): Record<string, unknown> {
+    // TF.js writes the resolved axes as a list once the layer is built.
+    const rank = this.node ? this.node.inputs[0]!.shape.length + 1 : undefined;
+    const axis = rank !== undefined ? [this.axis < 0 ? this.axis + rank : this.axis] : this.axis;
+    return {
+      ...super.getConfig(),
+      axis,
+      epsilon: this.epsilon,
+      center: this.center,
+      scale: this.scale,
+      beta_initializer: initializerConfig(this.betaInitializer),
+      gamma_initializer: initializerConfig(this.gammaInitializer),
+      beta_regularizer: null,
+      gamma_regularizer: null,
+    };
+  }
+
+  static fromConfig(config: unknown): LayerNormalization {
+    const c = kerasConfig('LayerNormalization', config, ['axis', 'epsilon', 'center', 'scale', 'beta_initializer', 'gamma_initializer'], {
+      beta_regularizer: [null],
+      gamma_regularizer: [null],
+      beta_constraint: [null],
+      gamma_constraint: [null],
+    });
+    const what = (field: string) => `LayerNormalization: ${field}`;
+    return new LayerNormalization({
+      name: c.name as string | undefined,
+      trainable: c.trainable as boolean | undefined,
+      axis: (c.axis ?? undefined) as number | number[] | undefined,
+      epsilon: (c.epsilon ?? undefined) as number | undefined,
+      center: (c.center ?? undefined) as boolean | undefined,
+      scale: (c.scale ?? undefined) as boolean | undefined,
+      betaInitializer: initializerFromConfig(c.beta_initializer, what('beta_initializer')),
+      gammaInitializer: initializerFromConfig(c.gamma_initializer, what('gamma_initializer')),
+    });
+  }
+}
+
+const normalizationFactories = registerLayer(BatchNormalization, {
+  batchNormalization: (config: BatchNormalizationConfig = {}) => new BatchNormalization(config),
+});
+const layerNormalizationFactories = registerLayer(LayerNormalization, {
+  layerNormalization: (config: LayerNormalizationConfig = {}) => new LayerNormalization(config),
+});
+type NormalizationFactories = typeof normalizationFactories & typeof layerNormalizationFactories;
+declare module './registry.ts' {
+  interface LayerFactories extends NormalizationFactories {}
+}
