@@ -52,54 +52,42 @@ const NO_NORM_REGULARIZERS = { beta_regularizer: [null], gamma_regularizer: [nul
 
 // ---- BatchNormalization ------------------------------------------------------------------
 
-export interface BatchNormalizationConfig extends LayerArgs {
-  /** The channel axis, counting the batch axis (TF.js); only the last one is supported. Default -1. */
-  axis?: number;
-  momentum?: number;
+/** The fields and weights both normalizations share: the axis, epsilon, and the affine gamma/beta. */
+interface AffineNormalizationConfig extends LayerArgs {
   epsilon?: number;
   center?: boolean;
   scale?: boolean;
   betaInitializer?: Initializer | string;
   gammaInitializer?: Initializer | string;
-  movingMeanInitializer?: Initializer | string;
-  movingVarianceInitializer?: Initializer | string;
 }
 
-export class BatchNormalization extends Layer {
-  static override readonly className = 'BatchNormalization';
+abstract class AffineNormalization extends Layer {
   readonly axis: number;
-  readonly momentum: number;
   readonly epsilon: number;
   readonly center: boolean;
   readonly scale: boolean;
   readonly betaInitializer: Initializer;
   readonly gammaInitializer: Initializer;
-  readonly movingMeanInitializer: Initializer;
-  readonly movingVarianceInitializer: Initializer;
 
-  constructor(config: BatchNormalizationConfig = {}) {
-    if (config === null || typeof config !== 'object') throw new Error(`BatchNormalization: expected a config object, got ${describeValue(config)}`);
-    super(config, 'batch_normalization');
-    const where = `BatchNormalization ${this.name}`;
-    const axis = config.axis ?? -1;
-    if (!Number.isInteger(axis)) throw new Error(`${where}: axis must be an integer (the channel axis, -1 for the last), got ${describeValue(config.axis)}`);
-    const momentum = config.momentum ?? 0.99;
-    if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw new Error(`${where}: momentum must be a number in [0, 1], got ${describeValue(config.momentum)}`);
-    this.axis = axis;
-    this.momentum = momentum;
+  /** `parseAxis` validates the subclass's axis field, given the layer's name for its errors. */
+  constructor(config: AffineNormalizationConfig, prefix: string, parseAxis: (where: string) => number) {
+    super(config, prefix);
+    const where = this.where;
+    this.axis = parseAxis(where);
     this.epsilon = checkEpsilon(where, config.epsilon);
     this.center = checkBoolean(where, 'center', config.center, true);
     this.scale = checkBoolean(where, 'scale', config.scale, true);
     this.betaInitializer = parseInitializer(config.betaInitializer ?? 'zeros', `${where}: betaInitializer`);
     this.gammaInitializer = parseInitializer(config.gammaInitializer ?? 'ones', `${where}: gammaInitializer`);
-    this.movingMeanInitializer = parseInitializer(config.movingMeanInitializer ?? 'zeros', `${where}: movingMeanInitializer`);
-    this.movingVarianceInitializer = parseInitializer(config.movingVarianceInitializer ?? 'ones', `${where}: movingVarianceInitializer`);
   }
 
-  private geometry(batch: number, shape: Shape): NormGeometry {
-    const where = `BatchNormalization ${this.name}`;
-    lastAxisOnly(where, this.axis, shape);
-    return normGeometry(batch, shape, where);
+  protected get where(): string {
+    return `${this.className} ${this.name}`;
+  }
+
+  protected geometry(batch: number, shape: Shape): NormGeometry {
+    lastAxisOnly(this.where, this.axis, shape);
+    return normGeometry(batch, shape, this.where);
   }
 
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
@@ -108,11 +96,56 @@ export class BatchNormalization extends Layer {
     return inputShapes[0]!;
   }
 
+  /** gamma (if scale) and beta (if center), TF.js's order; subclasses append their state. */
   override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
     const c = this.geometry(1, inputShapes[0]!).channels;
     const specs: WeightSpec[] = [];
     if (this.scale) specs.push({ name: 'gamma', shape: [c], initializer: this.gammaInitializer });
     if (this.center) specs.push({ name: 'beta', shape: [c], initializer: this.betaInitializer });
+    return specs;
+  }
+
+  /** The affine weights' views by role, and where the subclass's own weights start. */
+  protected affineRoles<T>(list: readonly T[]): { gamma?: T; beta?: T; next: number } {
+    let next = 0;
+    const gamma = this.scale ? list[next++] : undefined;
+    const beta = this.center ? list[next++] : undefined;
+    return { gamma, beta, next };
+  }
+}
+
+export interface BatchNormalizationConfig extends AffineNormalizationConfig {
+  /** The channel axis, counting the batch axis (TF.js); only the last one is supported. Default -1. */
+  axis?: number;
+  momentum?: number;
+  movingMeanInitializer?: Initializer | string;
+  movingVarianceInitializer?: Initializer | string;
+}
+
+export class BatchNormalization extends AffineNormalization {
+  static override readonly className = 'BatchNormalization';
+  readonly momentum: number;
+  readonly movingMeanInitializer: Initializer;
+  readonly movingVarianceInitializer: Initializer;
+
+  constructor(config: BatchNormalizationConfig = {}) {
+    if (config === null || typeof config !== 'object') throw new Error(`BatchNormalization: expected a config object, got ${describeValue(config)}`);
+    super(config, 'batch_normalization', (where) => {
+      const axis = config.axis ?? -1;
+      if (!Number.isInteger(axis)) throw new Error(`${where}: axis must be an integer (the channel axis, -1 for the last), got ${describeValue(config.axis)}`);
+      return axis;
+    });
+    const where = this.where;
+    const momentum = config.momentum ?? 0.99;
+    if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw new Error(`${where}: momentum must be a number in [0, 1], got ${describeValue(config.momentum)}`);
+    this.momentum = momentum;
+    this.movingMeanInitializer = parseInitializer(config.movingMeanInitializer ?? 'zeros', `${where}: movingMeanInitializer`);
+    this.movingVarianceInitializer = parseInitializer(config.movingVarianceInitializer ?? 'ones', `${where}: movingVarianceInitializer`);
+  }
+
+  override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
+    const c = this.geometry(1, inputShapes[0]!).channels;
+    const specs = super.weightSpecs(inputShapes);
     specs.push({ name: 'moving_mean', shape: [c], initializer: this.movingMeanInitializer, trainable: false });
     specs.push({ name: 'moving_variance', shape: [c], initializer: this.movingVarianceInitializer, trainable: false });
     return specs;
@@ -120,10 +153,8 @@ export class BatchNormalization extends Layer {
 
   /** Weight views by role, in weightSpecs order. */
   private roles<T>(list: readonly T[]): { gamma?: T; beta?: T; movingMean: T; movingVariance: T } {
-    let i = 0;
-    const gamma = this.scale ? list[i++] : undefined;
-    const beta = this.center ? list[i++] : undefined;
-    return { gamma, beta, movingMean: list[i]!, movingVariance: list[i + 1]! };
+    const { gamma, beta, next } = this.affineRoles(list);
+    return { gamma, beta, movingMean: list[next]!, movingVariance: list[next + 1]! };
   }
 
   private flags() {
@@ -244,65 +275,30 @@ export class BatchNormalization extends Layer {
 
 // ---- LayerNormalization ------------------------------------------------------------------
 
-export interface LayerNormalizationConfig extends LayerArgs {
+export interface LayerNormalizationConfig extends AffineNormalizationConfig {
   /** The normalized axis (counting the batch axis), or a list of one; only the last one is supported. Default -1. */
   axis?: number | readonly number[];
-  epsilon?: number;
-  center?: boolean;
-  scale?: boolean;
-  betaInitializer?: Initializer | string;
-  gammaInitializer?: Initializer | string;
 }
 
-export class LayerNormalization extends Layer {
+export class LayerNormalization extends AffineNormalization {
   static override readonly className = 'LayerNormalization';
-  readonly axis: number;
-  readonly epsilon: number;
-  readonly center: boolean;
-  readonly scale: boolean;
-  readonly betaInitializer: Initializer;
-  readonly gammaInitializer: Initializer;
 
   constructor(config: LayerNormalizationConfig = {}) {
     if (config === null || typeof config !== 'object') throw new Error(`LayerNormalization: expected a config object, got ${describeValue(config)}`);
-    super(config, 'layer_normalization');
-    const where = `LayerNormalization ${this.name}`;
-    let axis: unknown = config.axis ?? -1;
-    if (Array.isArray(axis)) {
-      if (axis.length !== 1) throw new Error(`${where}: axis must be the last axis (-1, or a list of that one axis), got ${describeValue(config.axis)}; normalizing over several axes is not supported`);
-      axis = axis[0];
-    }
-    if (!Number.isInteger(axis)) throw new Error(`${where}: axis must be an integer or a list of one integer, got ${describeValue(config.axis)}`);
-    this.axis = axis as number;
-    this.epsilon = checkEpsilon(where, config.epsilon);
-    this.center = checkBoolean(where, 'center', config.center, true);
-    this.scale = checkBoolean(where, 'scale', config.scale, true);
-    this.betaInitializer = parseInitializer(config.betaInitializer ?? 'zeros', `${where}: betaInitializer`);
-    this.gammaInitializer = parseInitializer(config.gammaInitializer ?? 'ones', `${where}: gammaInitializer`);
-  }
-
-  private geometry(batch: number, shape: Shape): NormGeometry {
-    const where = `LayerNormalization ${this.name}`;
-    lastAxisOnly(where, this.axis, shape);
-    return normGeometry(batch, shape, where);
-  }
-
-  computeOutputShape(inputShapes: readonly Shape[]): Shape {
-    expectInputs(this, inputShapes, 1);
-    this.geometry(1, inputShapes[0]!);
-    return inputShapes[0]!;
-  }
-
-  override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
-    const c = this.geometry(1, inputShapes[0]!).channels;
-    const specs: WeightSpec[] = [];
-    if (this.scale) specs.push({ name: 'gamma', shape: [c], initializer: this.gammaInitializer });
-    if (this.center) specs.push({ name: 'beta', shape: [c], initializer: this.betaInitializer });
-    return specs;
+    super(config, 'layer_normalization', (where) => {
+      let axis: unknown = config.axis ?? -1;
+      if (Array.isArray(axis)) {
+        if (axis.length !== 1) throw new Error(`${where}: axis must be the last axis (-1, or a list of that one axis), got ${describeValue(config.axis)}; normalizing over several axes is not supported`);
+        axis = axis[0];
+      }
+      if (!Number.isInteger(axis)) throw new Error(`${where}: axis must be an integer or a list of one integer, got ${describeValue(config.axis)}`);
+      return axis as number;
+    });
   }
 
   private roles<T>(list: readonly T[]): { gamma?: T; beta?: T } {
-    return { gamma: this.scale ? list[0] : undefined, beta: this.center ? list[this.scale ? 1 : 0] : undefined };
+    const { gamma, beta } = this.affineRoles(list);
+    return { gamma, beta };
   }
 
   private flags() {
