@@ -5,19 +5,21 @@
  */
 import { MNIST_FILES, mnistFromIdx, type Mnist, type MnistBuffers } from '../src/data/mnist.ts';
 import { createEngine } from '../src/index.ts';
-import type { BaselineName, BenchConfig } from './config.ts';
+import type { BaselineName, BenchConfig, ModelName } from './config.ts';
 import type { ModelFlops } from './flops.ts';
 import { probeFmaCeiling, type ProbeResult } from './fma-probe.ts';
 import { benchJax } from './jax.ts';
+import { residualModel, tutorialModel } from './models.ts';
 import { benchEngine, type EngineResult } from './ours.ts';
 import type { BaselineResult } from './results.ts';
 import { benchTfjs } from './tfjs.ts';
 
+/** `model` defaults to the tutorial CNN; `probe` is the ceiling an earlier page measured (not measured again). */
 export type PageJob =
-  | { system: 'ours'; config: BenchConfig }
+  | { system: 'ours'; config: BenchConfig; model?: ModelName; probe?: ProbeResult }
   /** Only the FMA ceiling, for runs that compare the frameworks without running ours in the page. */
   | { system: 'probe'; config: BenchConfig }
-  | { system: BaselineName; config: BenchConfig; flops: ModelFlops; ceiling: number };
+  | { system: BaselineName; config: BenchConfig; flops: ModelFlops; ceiling: number; model?: ModelName };
 
 export type PageResult = EngineResult | BaselineResult | { adapter: string; probe: ProbeResult };
 
@@ -56,15 +58,17 @@ async function run(job: PageJob): Promise<PageResult> {
       engine.dispose();
     }
   }
-  const mnist = await fetchMnist();
+  const model = job.model ?? 'tutorial';
+  const mnist = model === 'tutorial' ? await fetchMnist() : undefined;
   switch (job.system) {
     case 'ours':
-      return benchEngine('chromium', mnist, job.config, log);
+      return benchEngine('chromium', mnist ? tutorialModel(mnist) : residualModel(), job.config, log, job.probe);
     case 'tfjs-webgpu':
-      return benchTfjs('webgpu', mnist, job.config, job.flops, job.ceiling, log);
+      return benchTfjs('webgpu', model, mnist, job.config, job.flops, job.ceiling, log);
     case 'tfjs-webgl':
-      return benchTfjs('webgl', mnist, job.config, job.flops, job.ceiling, log);
+      return benchTfjs('webgl', model, mnist, job.config, job.flops, job.ceiling, log);
     case 'jax-webgpu':
+      if (!mnist) throw new Error(`no jax-js version of the ${model} model`);
       return benchJax(mnist, job.config, job.flops, job.ceiling, log);
   }
 }

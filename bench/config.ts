@@ -8,8 +8,12 @@ export const BASELINES = ['tfjs-webgpu', 'tfjs-webgl', 'jax-webgpu'] as const;
 export type BaselineName = (typeof BASELINES)[number];
 export const TARGETS = ['node', 'chromium'] as const;
 export type Target = (typeof TARGETS)[number];
+export const MODELS = ['tutorial', 'residual'] as const;
+export type ModelName = (typeof MODELS)[number];
 
 export interface BenchConfig {
+  /** Which models to measure (bench/models.ts). */
+  models: ModelName[];
   /** Where to run our engine. */
   targets: Target[];
   /** Training batch sizes for our engine. */
@@ -40,9 +44,15 @@ export interface BenchConfig {
   baselinePredictSamples: number;
   /** Repetitions of each FMA-probe configuration (the best counts: it is a ceiling). */
   probeRuns: number;
+  /** The residual model's batch sizes (ours and the frameworks; the profile where in profileBatches). */
+  residualBatches: number[];
+  /** The frameworks' windows for the residual model (a TF.js step on it takes minutes on a CPU adapter). */
+  residualBaselineWindows: number;
+  residualBaselineSteps: number;
 }
 
 export const DEFAULTS: BenchConfig = {
+  models: [...MODELS],
   targets: ['node', 'chromium'],
   batches: [64, 256],
   warmupSteps: 2,
@@ -59,6 +69,9 @@ export const DEFAULTS: BenchConfig = {
   baselineStepsPerWindow: 1,
   baselinePredictSamples: 256,
   probeRuns: 3,
+  residualBatches: [64],
+  residualBaselineWindows: 1,
+  residualBaselineSteps: 1,
 };
 
 interface Option {
@@ -83,6 +96,7 @@ const choices = <T extends string>(allowed: readonly T[], none: boolean) => (raw
 };
 
 const OPTIONS: Option[] = [
+  { key: 'models', flag: 'models', help: `models measured: ${MODELS.join(',')}`, parse: choices(MODELS, false) },
   { key: 'targets', flag: 'targets', help: 'where our engine runs: node,chromium', parse: choices(TARGETS, false) },
   { key: 'batches', flag: 'batches', help: 'training batch sizes', parse: ints },
   { key: 'warmupSteps', flag: 'warmup', help: 'untimed steps before the windows (≥ 2: fit() keeps two steps in flight)', parse: int(2) },
@@ -99,6 +113,9 @@ const OPTIONS: Option[] = [
   { key: 'baselineStepsPerWindow', flag: 'baseline-steps', help: 'framework steps per window', parse: int(1) },
   { key: 'baselinePredictSamples', flag: 'baseline-predict', help: 'test images the frameworks predict', parse: int(1) },
   { key: 'probeRuns', flag: 'probe-runs', help: 'repetitions of each FMA-probe variant', parse: int(1) },
+  { key: 'residualBatches', flag: 'residual-batches', help: 'batch sizes for the residual model (ours and the frameworks)', parse: ints },
+  { key: 'residualBaselineWindows', flag: 'residual-baseline-windows', help: 'timed framework windows on the residual model', parse: int(1) },
+  { key: 'residualBaselineSteps', flag: 'residual-baseline-steps', help: 'framework steps per window on the residual model', parse: int(1) },
 ];
 
 export function usage(): string {
@@ -138,7 +155,23 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   return config;
 }
 
-/** One line per knob, for the report header. */
+/**
+ * The config one model is measured under: the tutorial's is the config itself; the residual model
+ * takes its own batch sizes and framework windows.
+ */
+export function modelConfig(config: BenchConfig, model: ModelName): BenchConfig {
+  if (model === 'tutorial') return config;
+  return {
+    ...config,
+    batches: config.residualBatches,
+    profileBatches: config.profileBatches.filter((b) => config.residualBatches.includes(b)),
+    baselineBatches: config.residualBatches,
+    baselineWindows: config.residualBaselineWindows,
+    baselineStepsPerWindow: config.residualBaselineSteps,
+  };
+}
+
+/** One line per knob, for the report header (knobs a result written before they existed lacks are left out). */
 export function describeConfig(config: BenchConfig): string {
-  return OPTIONS.map((o) => `${o.flag}=${String(config[o.key]) || 'none'}`).join(' ');
+  return OPTIONS.filter((o) => config[o.key] !== undefined).map((o) => `${o.flag}=${String(config[o.key]) || 'none'}`).join(' ');
 }

@@ -1,17 +1,19 @@
 /**
- * Our engine on the tutorial CNN, in whichever environment imports this (Node with Dawn, or a page):
+ * Our engine on one of the bench's models (models.ts), in whichever environment imports this (Node with Dawn, or a page):
  * the FMA ceiling on the engine's own device, then per batch size: training throughput from timed
  * windows inside one ordinary `fit()`, the engine's counters over those windows, prediction
  * throughput from `predict()`, and a per-dispatch breakdown of one captured training step.
  */
-import { createEngine, mnistCnn, Tensor, type Engine, type EngineStats, type LayersModel } from '../src/index.ts';
+import { createEngine, type Engine, type EngineStats, type LayersModel } from '../src/index.ts';
 import type { Dispatch } from '../src/runtime/engine.ts';
-import type { Mnist } from '../src/data/mnist.ts';
 import type { BenchConfig } from './config.ts';
 import { modelFlops, type ModelFlops } from './flops.ts';
 import { probeFmaCeiling, type ProbeResult } from './fma-probe.ts';
 import { profileStep, type StepProfile } from './profile.ts';
+import type { BenchModel } from './models.ts';
 import { median, throughput, windowTimes, type PredictResult, type TrainResult } from './results.ts';
+
+export { rows } from './models.ts';
 
 export interface StepCounters {
   submits: number;
@@ -49,27 +51,18 @@ function countersPerStep(before: EngineStats, after: EngineStats, steps: number)
   return Object.fromEntries(COUNTERS.map((k) => [k, (after[k] - before[k]) / steps])) as unknown as StepCounters;
 }
 
-/** The first `n` rows of an MNIST split, as a tensor view on the same bytes. */
-export function rows(split: Mnist['train'], n: number): { x: Tensor; y: Tensor } {
-  if (n > split.labels.shape[0]!) throw new Error(`the benchmark needs ${n} samples but the split holds ${split.labels.shape[0]}`);
-  return {
-    x: new Tensor(split.images.data.subarray(0, n * 784), [n, 28, 28, 1]),
-    y: new Tensor(split.labels.data.subarray(0, n), [n]),
-  };
-}
-
-function compiledCnn(engine: Engine): LayersModel {
-  const model = mnistCnn();
+function compiled(engine: Engine, spec: BenchModel): LayersModel {
+  const model = spec.build();
   model.compile({ optimizer: 'rmsprop', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], engine });
   return model;
 }
 
-async function train(engine: Engine, mnist: Mnist, batch: number, config: BenchConfig, flops: ModelFlops, ceiling: number, capture: boolean) {
+async function train(engine: Engine, spec: BenchModel, batch: number, config: BenchConfig, flops: ModelFlops, ceiling: number, capture: boolean) {
   const { warmupSteps: warmup, windows, stepsPerWindow: k } = config;
   // One extra step at the end: fit() reads the metrics back on its last step, outside every window.
   const steps = warmup + windows * k + 1;
-  const { x, y } = rows(mnist.train, steps * batch);
-  const model = compiledCnn(engine);
+  const { x, y } = spec.train(steps * batch);
+  const model = compiled(engine, spec);
   const times: number[] = [];
   const stats: EngineStats[] = [];
   let captured: Dispatch[] | undefined;
@@ -111,15 +104,14 @@ async function train(engine: Engine, mnist: Mnist, batch: number, config: BenchC
   return { model, result, captured };
 }
 
-async function predict(model: LayersModel, mnist: Mnist, batch: number, samples: number, runs: number, flops: ModelFlops, ceiling: number): Promise<PredictResult> {
+async function predict(model: LayersModel, spec: BenchModel, batch: number, samples: number, runs: number, flops: ModelFlops, ceiling: number): Promise<PredictResult> {
   // A one-batch call first builds the predict plan and compiles its pipelines.
-  await model.predict(rows(mnist.test, Math.min(batch, samples)).x, { batchSize: batch });
+  await model.predict(spec.test(Math.min(batch, samples)), { batchSize: batch });
   const runsMs: number[] = [];
   for (let run = 0; run < runs; run++) {
     // Fresh bytes each call (the model caches datasets by their bytes): the upload to the device
     // is part of what a user's predict() costs.
-    const images = rows(mnist.test, samples).x;
-    const x = new Tensor(images.data.slice(), images.shape);
+    const x = spec.test(samples);
     const start = performance.now();
     await model.predict(x, { batchSize: batch });
     runsMs.push(performance.now() - start);
@@ -128,12 +120,22 @@ async function predict(model: LayersModel, mnist: Mnist, batch: number, samples:
   return { batch, samples, ms, runsMs, ...throughput(samples / (ms / 1000), flops.forward, ceiling) };
 }
 
-export async function benchEngine(environment: string, mnist: Mnist, config: BenchConfig, log: (line: string) => void): Promise<EngineResult> {
+/** FLOPs per sample of a bench model: conv/dense only for the tutorial (as always), cheap ops too for the rest. */
+export function benchModelFlops(spec: Pick<BenchModel, 'name' | 'build'>): ModelFlops {
+  return modelFlops(spec.build(), { cheapOps: spec.name !== 'tutorial' });
+}
+
+/**
+ * `probe`: the FMA ceiling already measured in this environment (by the previous model's run), so
+ * that it is taken once per environment; without it the probe runs first.
+ */
+export async function benchEngine(environment: string, spec: BenchModel, config: BenchConfig, log: (line: string) => void, knownProbe?: ProbeResult): Promise<EngineResult> {
   const engine = await createEngine();
+  const tag = spec.name === 'tutorial' ? environment : `${environment} ${spec.name}`;
   try {
-    log(`${environment}: adapter ${engine.adapterDescription}${engine.isFallbackAdapter ? ' (fallback adapter)' : ''}, kernels '${engine.kernelStyle}'`);
-    const probe = await probeFmaCeiling(engine.device, config.probeRuns, (line) => log(`${environment}: ${line}`));
-    const flops = modelFlops(mnistCnn());
+    log(`${tag}: adapter ${engine.adapterDescription}${engine.isFallbackAdapter ? ' (fallback adapter)' : ''}, kernels '${engine.kernelStyle}'`);
+    const probe = knownProbe ?? (await probeFmaCeiling(engine.device, config.probeRuns, (line) => log(`${environment}: ${line}`)));
+    const flops = benchModelFlops(spec);
     const result: EngineResult = {
       environment,
       adapter: engine.adapterDescription,
@@ -148,19 +150,19 @@ export async function benchEngine(environment: string, mnist: Mnist, config: Ben
     };
     for (const batch of config.batches) {
       const capture = config.profileRuns > 0 && config.profileBatches.includes(batch);
-      const { model, result: trained, captured } = await train(engine, mnist, batch, config, flops, probe.gflops, capture);
+      const { model, result: trained, captured } = await train(engine, spec, batch, config, flops, probe.gflops, capture);
       result.train.push(trained);
-      log(`${environment}: train batch ${batch}: ${trained.msPerStep.toFixed(0)} ms/step (windows ${trained.windowMs.map((m) => m.toFixed(0)).join(', ')}), ${trained.samplesPerSec.toFixed(1)} samples/s`);
+      log(`${tag}: train batch ${batch}: ${trained.msPerStep.toFixed(0)} ms/step (windows ${trained.windowMs.map((m) => m.toFixed(0)).join(', ')}), ${trained.samplesPerSec.toFixed(1)} samples/s`);
       try {
         // The replay first: it reuses the step's StepInfo uniform as fit() left it, which predict() rewrites.
         if (captured) {
           const profile = await profileStep(engine, captured, config.profileRuns);
           result.profiles.push({ batch, profile });
-          log(`${environment}: breakdown batch ${batch} by ${profile.method}: ${profile.totalMs.toFixed(0)} ms over ${captured.length} dispatches (step wall ${profile.wallMs.toFixed(0)} ms)`);
+          log(`${tag}: breakdown batch ${batch} by ${profile.method}: ${profile.totalMs.toFixed(0)} ms over ${captured.length} dispatches (step wall ${profile.wallMs.toFixed(0)} ms)`);
         }
-        const predicted = await predict(model, mnist, batch, config.predictSamples, config.predictRuns, flops, probe.gflops);
+        const predicted = await predict(model, spec, batch, config.predictSamples, config.predictRuns, flops, probe.gflops);
         result.predict.push(predicted);
-        log(`${environment}: predict batch ${batch}: ${predicted.samples} images in ${predicted.ms.toFixed(0)} ms (median of ${predicted.runsMs!.map((m) => m.toFixed(0)).join(', ')}), ${predicted.samplesPerSec.toFixed(1)} samples/s`);
+        log(`${tag}: predict batch ${batch}: ${predicted.samples} images in ${predicted.ms.toFixed(0)} ms (median of ${predicted.runsMs!.map((m) => m.toFixed(0)).join(', ')}), ${predicted.samplesPerSec.toFixed(1)} samples/s`);
       } finally {
         model.dispose();
       }

@@ -1,7 +1,7 @@
 /**
  * The printed report of `npm run bench`, from the same object that is written as JSON.
  */
-import { describeConfig, type BenchConfig } from './config.ts';
+import { describeConfig, type BenchConfig, type ModelName } from './config.ts';
 import type { ModelFlops } from './flops.ts';
 import type { ProbeResult } from './fma-probe.ts';
 import type { EngineResult, StepCounters } from './ours.ts';
@@ -27,6 +27,41 @@ export interface BenchResults {
     baselines: BaselineResult[];
   };
   chromiumError?: string;
+  /** The second model (--models residual): its FLOPs and the same measurements, in the same run. */
+  residual?: ModelSection;
+}
+
+/** One model's measurements other than the tutorial's (whose fields sit at the top level, as before). */
+export interface ModelSection {
+  model: ModelName;
+  description: string;
+  flops: ModelFlops;
+  node?: EngineResult;
+  nodeError?: string;
+  chromium?: {
+    ours?: EngineResult;
+    oursError?: string;
+    baselines: BaselineResult[];
+    /** Frameworks not run on this model, and why. */
+    skipped: { name: string; reason: string }[];
+  };
+}
+
+/** What the sections print for one model. */
+interface ModelView {
+  node?: EngineResult;
+  nodeError?: string;
+  ours?: EngineResult;
+  oursError?: string;
+  baselines: BaselineResult[];
+}
+
+function tutorialView(r: BenchResults): ModelView {
+  return { node: r.node, nodeError: r.nodeError, ours: r.chromium?.ours, oursError: r.chromium?.oursError, baselines: r.chromium?.baselines ?? [] };
+}
+
+function sectionView(s: ModelSection): ModelView {
+  return { node: s.node, nodeError: s.nodeError, ours: s.chromium?.ours, oursError: s.chromium?.oursError, baselines: s.chromium?.baselines ?? [] };
 }
 
 /** Targets for a steady-state training step. */
@@ -57,16 +92,16 @@ interface Row {
   note?: string;
 }
 
-function throughputRows(results: BenchResults): Row[] {
+function throughputRows(results: ModelView): Row[] {
   const rows: Row[] = [];
   const ours = (env: string, r: EngineResult | undefined) => {
     for (const t of r?.train ?? []) rows.push({ system: 'webgpu-train', env, train: t, predict: r!.predict.find((p) => p.batch === t.batch) });
   };
   ours('node', results.node);
   if (results.nodeError) rows.push({ system: 'webgpu-train', env: 'node', note: results.nodeError });
-  ours('chromium', results.chromium?.ours);
-  if (results.chromium?.oursError) rows.push({ system: 'webgpu-train', env: 'chromium', note: results.chromium.oursError });
-  for (const b of results.chromium?.baselines ?? []) {
+  ours('chromium', results.ours);
+  if (results.oursError) rows.push({ system: 'webgpu-train', env: 'chromium', note: results.oursError });
+  for (const b of results.baselines) {
     if (b.error) rows.push({ system: `${b.name} ${b.version}`, env: 'chromium', note: b.error });
     for (const t of b.train) rows.push({ system: `${b.name} ${b.version}`, env: 'chromium', train: t, predict: b.predict.find((p) => p.batch === t.batch) });
   }
@@ -114,31 +149,10 @@ function breakdown(env: string, batch: number, p: StepProfile): string[] {
   return out;
 }
 
-export function formatReport(r: BenchResults): string {
-  const out: string[] = [];
-  const m = r.machine;
-  out.push(`webgpu-train benchmark, ${r.date}, whole run ${(r.wallSeconds / 60).toFixed(1)} min`);
-  out.push(`machine: ${m.cores} × ${m.cpu} (${m.platform}), Node ${m.node}${r.chromium ? `, ${r.chromium.version}` : ''}`);
-  out.push(`load average (1 min) ${fixed(m.loadAverageStart[0], 2)} at start, ${fixed(m.loadAverageEnd[0], 2)} at end: other processes share these cores, so numbers move with it`);
-  const dirty = r.source.uncommitted;
-  out.push(`source: commit ${r.source.commit}${dirty.length ? ` + uncommitted changes to ${dirty.join(', ')}` : ''}`);
-  out.push(`config: ${describeConfig(r.config)}`);
-  out.push(
-    `model: tutorial CNN, ${mflop(r.flops.forward)}/sample forward, ${mflop(r.flops.training)}/sample training (` +
-      r.flops.layers.map((l) => `${l.layer} ${mflop(l.forward)} fwd + ${mflop(l.inputGrad + l.weightGrad)} bwd`).join('; ') +
-      ')',
-  );
-  out.push('');
-  out.push('FMA ceiling (independent vec4 multiply-add chains, no memory traffic; best variant of the probe)');
-  const probes: string[][] = [];
-  if (r.node) probes.push(probeLine('node', r.node.adapter, r.node.probe));
-  if (r.chromium?.ours) probes.push(probeLine('chromium', r.chromium.ours.adapter, r.chromium.ours.probe));
-  else if (r.chromium?.probe) probes.push(probeLine('chromium', r.chromium.probe.adapter, r.chromium.probe.probe));
-  out.push(...table(['env', 'adapter', 'GFLOP/s', 'best variant', 'other variants (GFLOP/s)'], probes, (c) => c === 2));
-  out.push('');
-
+/** Training and prediction throughput, ours vs theirs, baseline details: the tutorial's lines, or another model's. */
+function throughputSections(out: string[], v: ModelView, ratioNote = ''): void {
   out.push('Training (median ms/step over timed windows) and prediction (median of timed predict() calls); GFLOP/s and % of the ceiling use the FLOPs counted above');
-  const rows = throughputRows(r);
+  const rows = throughputRows(v);
   out.push(
     ...table(
       ['system', 'env', 'batch', 'ms/step', 'windows (ms/step)', 'train samples/s', 'GFLOP/s', '% ceiling', 'predict samples/s', '(images)', '% ceiling'],
@@ -163,10 +177,10 @@ export function formatReport(r: BenchResults): string {
   for (const row of rows) if (row.note) out.push(`  ${row.system} (${row.env}) cannot run here: ${row.note.split('\n')[0]}`);
   out.push('');
 
-  const ours = r.chromium?.ours;
-  const baselines = (r.chromium?.baselines ?? []).filter((b) => !b.error);
+  const ours = v.ours;
+  const baselines = v.baselines.filter((b) => !b.error);
   if (ours && baselines.length) {
-    out.push('Ours vs theirs in the same Chromium (× = how many times faster ours is: their ms/step ÷ ours; prediction: our samples/s ÷ theirs)');
+    out.push(`Ours vs theirs in the same Chromium (× = how many times faster ours is: their ms/step ÷ ours; prediction: our samples/s ÷ theirs)${ratioNote}`);
     const ratioRows: string[][] = [];
     for (const b of baselines) {
       for (const t of b.train) {
@@ -184,27 +198,90 @@ export function formatReport(r: BenchResults): string {
     out.push(...table(['baseline', 'batch', 'training', 'prediction'], ratioRows));
     out.push('');
   }
-  for (const b of r.chromium?.baselines ?? []) if (b.detail) out.push(`${b.name}: ${b.detail}`);
-  if (r.chromium?.flags) out.push(`chromium flags: ${r.chromium.flags.join(' ')}`);
-  out.push('');
+  for (const b of v.baselines) if (b.detail) out.push(`${b.name}: ${b.detail}`);
+}
 
+/** Engine counters and the per-dispatch breakdowns of one model. */
+function engineSections(out: string[], v: ModelView): void {
   out.push('Engine counters per training step over the timed windows (targets: 1 submit, 0 readbacks, 0 buffers, 0 bind groups, 0 pipelines; (!) = off target)');
   out.push(
     ...table(
       ['env', 'batch', 'submits', 'readbacks', 'buffersCreated', 'bindGroupsCreated', 'dispatches', 'pipelinesCompiled', 'fit loss'],
-      [...counterRows('node', r.node), ...counterRows('chromium', r.chromium?.ours)],
+      [...counterRows('node', v.node), ...counterRows('chromium', v.ours)],
       (c) => c > 0,
     ),
   );
   out.push('');
 
   out.push('Per-dispatch breakdown of one training step (input = batch gather; sum-partials finish the conv gradient reductions)');
-  for (const [env, res] of [['node', r.node], ['chromium', r.chromium?.ours]] as const) {
+  for (const [env, res] of [['node', v.node], ['chromium', v.ours]] as const) {
     for (const { batch, profile } of res?.profiles ?? []) {
       out.push(...breakdown(env, batch, profile));
       out.push('');
     }
   }
+}
+
+function flopsLine(name: string, flops: ModelFlops): string {
+  return (
+    `model: ${name}, ${mflop(flops.forward)}/sample forward, ${mflop(flops.training)}/sample training (` +
+    flops.layers.map((l) => `${l.layer} ${mflop(l.forward)} fwd + ${mflop(l.inputGrad + l.weightGrad)} bwd`).join('; ') +
+    ')'
+  );
+}
+
+/** The second model's whole section: FLOPs, throughput, ratios, counters, breakdowns. */
+function modelSection(out: string[], s: ModelSection): void {
+  const v = sectionView(s);
+  out.push(`==== Second model: ${s.model} ====`);
+  out.push(`${s.description}`);
+  const convDense = s.flops.layers.filter((l) => l.className === 'Conv2D' || l.className === 'Dense');
+  const sum = (ls: typeof s.flops.layers) => ls.reduce((a, l) => a + l.forward + l.inputGrad + l.weightGrad, 0);
+  out.push(
+    `FLOPs counted per layer: conv2d ('same' padding: zero-padded taps count) and dense multiply-adds, plus nominal per-element FLOPs of biases, BN, add, relu, pooling ` +
+      `(conv/dense ${mflop(sum(convDense))} of ${mflop(s.flops.training)} per training sample); the optimizer is not counted`,
+  );
+  out.push(flopsLine(`${s.model} CNN`, s.flops));
+  out.push('');
+  throughputSections(out, v, '; the target is ≥ 10× tfjs-webgpu');
+  for (const k of s.chromium?.skipped ?? []) out.push(`${k.name}: skipped for the ${s.model} model (${k.reason})`);
+  out.push('');
+  engineSections(out, v);
+}
+
+export function formatReport(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.machine;
+  const models = r.config.models ?? ['tutorial'];
+  out.push(`webgpu-train benchmark, ${r.date}, whole run ${(r.wallSeconds / 60).toFixed(1)} min`);
+  out.push(`machine: ${m.cores} × ${m.cpu} (${m.platform}), Node ${m.node}${r.chromium ? `, ${r.chromium.version}` : ''}`);
+  out.push(`load average (1 min) ${fixed(m.loadAverageStart[0], 2)} at start, ${fixed(m.loadAverageEnd[0], 2)} at end: other processes share these cores, so numbers move with it`);
+  const dirty = r.source.uncommitted;
+  out.push(`source: commit ${r.source.commit}${dirty.length ? ` + uncommitted changes to ${dirty.join(', ')}` : ''}`);
+  out.push(`config: ${describeConfig(r.config)}`);
+  if (models.includes('tutorial')) out.push(flopsLine('tutorial CNN', r.flops));
+  out.push('');
+  out.push('FMA ceiling (independent vec4 multiply-add chains, no memory traffic; best variant of the probe)');
+  const probes: string[][] = [];
+  const nodeEngine = r.node ?? r.residual?.node;
+  const chromiumEngine = r.chromium?.ours ?? r.residual?.chromium?.ours;
+  if (nodeEngine) probes.push(probeLine('node', nodeEngine.adapter, nodeEngine.probe));
+  if (chromiumEngine) probes.push(probeLine('chromium', chromiumEngine.adapter, chromiumEngine.probe));
+  else if (r.chromium?.probe) probes.push(probeLine('chromium', r.chromium.probe.adapter, r.chromium.probe.probe));
+  out.push(...table(['env', 'adapter', 'GFLOP/s', 'best variant', 'other variants (GFLOP/s)'], probes, (c) => c === 2));
+  out.push('');
+
+  if (models.includes('tutorial')) {
+    const v = tutorialView(r);
+    throughputSections(out, v);
+    if (r.chromium?.flags) out.push(`chromium flags: ${r.chromium.flags.join(' ')}`);
+    out.push('');
+    engineSections(out, v);
+  } else if (r.chromium?.flags) {
+    out.push(`chromium flags: ${r.chromium.flags.join(' ')}`);
+    out.push('');
+  }
+  if (r.residual) modelSection(out, r.residual);
   if (r.chromiumError) out.push(`chromium: ${r.chromiumError}`);
   return out.join('\n');
 }

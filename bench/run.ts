@@ -10,12 +10,14 @@ import path from 'node:path';
 import type { Page } from 'puppeteer';
 import { createServer, type ViteDevServer } from 'vite';
 import { loadMnist, mnistCnn } from '../src/index.ts';
+import type { ProbeResult } from './fma-probe.ts';
+import { MODEL_DESCRIPTIONS, residualModel, tutorialModel } from './models.ts';
 import { launchChromium, ROOT, waitForValue, WEBGPU_FLAGS } from '../test/browser.ts';
 import type { PageJob, PageResult, PageState } from './browser.ts';
-import { describeConfig, parseConfig, usage, type BaselineName, type BenchConfig } from './config.ts';
+import { describeConfig, modelConfig, parseConfig, usage, type BaselineName, type BenchConfig } from './config.ts';
 import { modelFlops, type ModelFlops } from './flops.ts';
-import { benchEngine, type EngineResult } from './ours.ts';
-import { formatReport, type BenchResults } from './report.ts';
+import { benchEngine, benchModelFlops, type EngineResult } from './ours.ts';
+import { formatReport, type BenchResults, type ModelSection } from './report.ts';
 import type { BaselineResult } from './results.ts';
 
 const CHROMIUM_BENCH_FLAGS = [
@@ -106,7 +108,8 @@ async function runPage(page: Page, origin: string, job: PageJob): Promise<PageRe
   return final.result!;
 }
 
-async function chromium(config: BenchConfig, flops: ModelFlops): Promise<NonNullable<BenchResults['chromium']>> {
+/** Tutorial pages first (ours, then each framework), then the residual model's, filling `residual.chromium`. */
+async function chromium(config: BenchConfig, flops: ModelFlops, residual: ModelSection | undefined): Promise<NonNullable<BenchResults['chromium']>> {
   const { server, origin } = await startBenchServer();
   try {
     const browser = await launchChromium(CHROMIUM_BENCH_FLAGS);
@@ -120,28 +123,64 @@ async function chromium(config: BenchConfig, flops: ModelFlops): Promise<NonNull
           await page.close().catch(() => {});
         }
       };
-      if (config.targets.includes('chromium')) {
+      const tutorial = config.models.includes('tutorial');
+      /** The FMA ceiling in this Chromium, taken once (by our first page, or a probe-only page). */
+      let probe: ProbeResult | undefined;
+      const ceiling = async (): Promise<number> => {
+        if (!probe) {
+          result.probe = (await inPage({ system: 'probe', config })) as { adapter: string; probe: EngineResult['probe'] };
+          probe = result.probe.probe;
+        }
+        return probe.gflops;
+      };
+      if (tutorial && config.targets.includes('chromium')) {
         try {
           result.ours = (await inPage({ system: 'ours', config })) as EngineResult;
+          probe = result.ours.probe;
         } catch (err) {
           result.oursError = message(err);
           log(`chromium: our engine failed: ${result.oursError}`);
         }
       }
-      if (config.baselines.length === 0) return result;
-      let ceiling = result.ours?.probe.gflops;
-      if (ceiling === undefined) {
-        result.probe = (await inPage({ system: 'probe', config })) as { adapter: string; probe: EngineResult['probe'] };
-        ceiling = result.probe.probe.gflops;
+      if (tutorial && config.baselines.length > 0) {
+        const gflops = await ceiling();
+        for (const name of config.baselines) {
+          const version = packageVersion(BASELINE_PACKAGES[name]);
+          try {
+            const baseline = (await inPage({ system: name, config, flops, ceiling: gflops })) as BaselineResult;
+            result.baselines.push({ ...baseline, version });
+          } catch (err) {
+            result.baselines.push({ name, version, error: message(err).split('\n')[0]!, train: [], predict: [] });
+            log(`chromium: ${name} failed: ${message(err)}`);
+          }
+        }
       }
-      for (const name of config.baselines) {
-        const version = packageVersion(BASELINE_PACKAGES[name]);
-        try {
-          const baseline = (await inPage({ system: name, config, flops, ceiling })) as BaselineResult;
-          result.baselines.push({ ...baseline, version });
-        } catch (err) {
-          result.baselines.push({ name, version, error: message(err).split('\n')[0]!, train: [], predict: [] });
-          log(`chromium: ${name} failed: ${message(err)}`);
+      if (residual) {
+        const rc = modelConfig(config, 'residual');
+        const section: NonNullable<ModelSection['chromium']> = { baselines: [], skipped: [] };
+        residual.chromium = section;
+        if (config.targets.includes('chromium')) {
+          try {
+            section.ours = (await inPage({ system: 'ours', config: rc, model: 'residual', probe })) as EngineResult;
+            probe ??= section.ours.probe;
+          } catch (err) {
+            section.oursError = message(err);
+            log(`chromium residual: our engine failed: ${section.oursError}`);
+          }
+        }
+        for (const name of config.baselines) {
+          if (name === 'jax-webgpu') {
+            section.skipped.push({ name, reason: 'no jax-js port of this model in the bench; bench/jax.ts has the tutorial CNN only' });
+            continue;
+          }
+          const version = packageVersion(BASELINE_PACKAGES[name]);
+          try {
+            const baseline = (await inPage({ system: name, config: rc, flops: residual.flops, ceiling: await ceiling(), model: 'residual' })) as BaselineResult;
+            section.baselines.push({ ...baseline, version });
+          } catch (err) {
+            section.baselines.push({ name, version, error: message(err).split('\n')[0]!, train: [], predict: [] });
+            log(`chromium residual: ${name} failed: ${message(err)}`);
+          }
         }
       }
       return result;
@@ -170,18 +209,32 @@ async function main(): Promise<void> {
     config,
     flops: modelFlops(mnistCnn()),
   };
+  const residual: ModelSection | undefined = config.models.includes('residual')
+    ? { model: 'residual', description: MODEL_DESCRIPTIONS.residual, flops: benchModelFlops(residualModel()) }
+    : undefined;
+  if (residual) results.residual = residual;
   log(`config: ${describeConfig(config)}`);
   if (config.targets.includes('node')) {
-    try {
-      results.node = await benchEngine('node', await loadMnist(), config, log);
-    } catch (err) {
-      results.nodeError = message(err);
-      log(`node: our engine failed: ${results.nodeError}`);
+    if (config.models.includes('tutorial')) {
+      try {
+        results.node = await benchEngine('node', tutorialModel(await loadMnist()), config, log);
+      } catch (err) {
+        results.nodeError = message(err);
+        log(`node: our engine failed: ${results.nodeError}`);
+      }
+    }
+    if (residual) {
+      try {
+        residual.node = await benchEngine('node', residualModel(), modelConfig(config, 'residual'), log, results.node?.probe);
+      } catch (err) {
+        residual.nodeError = message(err);
+        log(`node residual: our engine failed: ${residual.nodeError}`);
+      }
     }
   }
   if (config.targets.includes('chromium') || config.baselines.length > 0) {
     try {
-      results.chromium = await chromium(config, results.flops);
+      results.chromium = await chromium(config, results.flops, residual);
     } catch (err) {
       results.chromiumError = message(err);
       log(`chromium: ${results.chromiumError}`);
