@@ -62,11 +62,12 @@ export function grid(invocations: number, workgroupSize: number): { workgroups: 
 
 /**
  * The first statements of a grid() launch's entry point (whose builtin is `gid`): `name`, the
- * invocation's flat index, and a return for the invocations past `count`.
+ * invocation's flat index, and a return for the invocations past `count` (a number, or the name of
+ * a u32 constant the shader declares).
  */
-export function flatIndex(rowStride: number, count: number, name = 'i'): string {
+export function flatIndex(rowStride: number, count: number | string, name = 'i'): string {
   return `let ${name} = gid.x + gid.y * ${rowStride}u;
-  if (${name} >= ${count}u) { return; }`;
+  if (${name} >= ${typeof count === 'number' ? `${count}u` : count}) { return; }`;
 }
 
 // ---- unrolling ---------------------------------------------------------------------------

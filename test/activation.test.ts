@@ -21,7 +21,8 @@ import {
   type ActivationKind,
   type ActivationName,
 } from '../src/ops/activation.ts';
-import { GELU_NEW_C, GELU_NEW_K, SELU_SCALE, SELU_SCALE_ALPHA, activationForward as forwardKernel, preluReduction } from '../shaders/activation.ts';
+import { GELU_NEW_C, GELU_NEW_K, SELU_SCALE, SELU_SCALE_ALPHA, activationForward as forwardKernel } from '../shaders/activation.ts';
+import { preluReduction } from '../shaders/prelu.ts';
 import { finiteDifferences, nanBuffer, readF32, relL2, sampleIndices, uploadView, useEngine, measuredErrors } from './helpers.ts';
 
 const engine = useEngine();

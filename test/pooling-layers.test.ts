@@ -11,7 +11,8 @@ import { input, layerClass, layers, loadModel, model, optimizers, sequential, te
 import { AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D } from '../src/layers/pooling.ts';
 import { GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D } from '../src/layers/global-pooling.ts';
 import { avgPoolBackward, avgPoolForward, globalPoolBackward, globalPoolGeometry, maxPoolBackward, maxPoolForward, poolGeometry, type GlobalPoolGeometry, type GlobalPoolMode, type PoolGeometry } from '../src/ops/pool.ts';
-import { avgPoolBackward as avgPoolBackwardKernel, avgPoolBackwardCells, avgPoolBackwardGather, globalMaxPoolBackward, globalPoolForward as globalPoolForwardKernel, globalPoolVariant, type GlobalPoolVariant } from '../shaders/pool.ts';
+import { globalMaxPoolBackward, globalPoolForward as globalPoolForwardKernel, globalPoolVariant, type GlobalPoolVariant } from '../shaders/global-pool.ts';
+import { avgPoolBackward as avgPoolBackwardKernel, avgPoolBackwardCells, avgPoolBackwardGather } from '../shaders/pool.ts';
 import { Random } from '../src/layers/initializers.ts';
 import type { Padding } from '../src/ops/window.ts';
 import { forEachWindow, maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';

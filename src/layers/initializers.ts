@@ -14,7 +14,7 @@
  * Where TF.js 4.22 departs from Keras we follow Keras, and say so:
  * - VarianceScaling 'normal' (so glorotNormal, heNormal, leCunNormal) is a normal truncated at two
  *   standard deviations and divided by 0.87962566103423978 so that its std is sqrt(scale / fan), as
- *   Keras does; TF.js omits that correction (its std is 12% lower). 'truncatedNormal' is the same
+ *   Keras does; TF.js omits that correction (its spread is narrower). 'truncatedNormal' is the same
  *   distribution (Keras's name for it; TF.js 4.22 draws uniform values for it by mistake).
  * - randomUniform/randomNormal/truncatedNormal honour a 0 given for a field; TF.js replaces 0 by the
  *   default (it writes `args.minval || -0.05`), so `randomUniform({ minval: 0 })` spans [-0.05, 0.05)

@@ -12,7 +12,9 @@
  * - linear reads neither (dx = dy).
  */
 import * as kernels from '../../shaders/activation.ts';
-import type { Pointwise, PreluGeometry } from '../../shaders/activation.ts';
+import type { Pointwise } from '../../shaders/activation.ts';
+import * as preluKernels from '../../shaders/prelu.ts';
+import type { PreluGeometry } from '../../shaders/prelu.ts';
 import { softmaxBackward, softmaxForward } from '../../shaders/softmax.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
@@ -207,25 +209,25 @@ export interface PreluBackwardViews {
 
 /** y = x for x ≥ 0, alpha·x below. */
 export function preluForward(engine: Engine, g: PreluGeometry, views: PreluForwardViews): Dispatch[] {
-  return [engine.kernel(kernels.preluForward(g), [views.x, views.alpha, views.y])];
+  return [engine.kernel(preluKernels.preluForward(g), [views.x, views.alpha, views.y])];
 }
 
 /** Bytes of scratch preluBackward needs for d(alpha)'s partial sums (0: none). */
 export function preluPartialsBytes(g: PreluGeometry): number {
-  const { chunks } = kernels.preluReduction(g);
+  const { chunks } = preluKernels.preluReduction(g);
   return chunks === 1 ? 0 : chunks * g.alpha * 4;
 }
 
 /** dx = dy for x > 0, alpha·dy otherwise; d(alpha) reduced over the batch and shared axes. */
 export function preluBackward(engine: Engine, g: PreluGeometry, views: PreluBackwardViews): Dispatch[] {
   const out: Dispatch[] = [];
-  if (views.dx) out.push(engine.kernel(kernels.preluInputGrad(g), [views.x, views.alpha, views.dy, views.dx]));
+  if (views.dx) out.push(engine.kernel(preluKernels.preluInputGrad(g), [views.x, views.alpha, views.dy, views.dx]));
   if (preluPartialsBytes(g) === 0) {
-    out.push(engine.kernel(kernels.preluAlphaGradPartials(g), [views.x, views.dy, views.dalpha]));
+    out.push(engine.kernel(preluKernels.preluAlphaGradPartials(g), [views.x, views.dy, views.dalpha]));
   } else {
     if (!views.partials) throw new Error(`preluBackward: views.partials (${preluPartialsBytes(g)} bytes of scratch) is required for this geometry`);
-    out.push(engine.kernel(kernels.preluAlphaGradPartials(g), [views.x, views.dy, views.partials]));
-    out.push(engine.kernel(kernels.preluAlphaGradSum(g), [views.partials, views.dalpha]));
+    out.push(engine.kernel(preluKernels.preluAlphaGradPartials(g), [views.x, views.dy, views.partials]));
+    out.push(engine.kernel(preluKernels.preluAlphaGradSum(g), [views.partials, views.dalpha]));
   }
   return out;
 }

@@ -5,16 +5,18 @@
  * layers run these with images of height 1.
  */
 import {
-  avgPoolBackward as avgBackwardKernel,
-  avgPoolForward as avgForwardKernel,
   globalAvgPoolBackward as globalAvgBackwardKernel,
   globalMaxPoolBackward as globalMaxBackwardKernel,
   globalPoolForward as globalForwardKernel,
+  type GlobalPoolGeometry,
+  type GlobalPoolMode,
+} from '../../shaders/global-pool.ts';
+import {
+  avgPoolBackward as avgBackwardKernel,
+  avgPoolForward as avgForwardKernel,
   maxPoolBackward as backwardKernel,
   maxPoolBackwardFromArgmax as backwardFromArgmaxKernel,
   maxPoolForward as forwardKernel,
-  type GlobalPoolGeometry,
-  type GlobalPoolMode,
   type PoolBackwardOptions,
   type PoolGeometry,
 } from '../../shaders/pool.ts';

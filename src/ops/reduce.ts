@@ -63,7 +63,7 @@ export function reducedSize(g: ReduceGeometry): number {
  * takes in one go, and the fewest elements a part should hold.
  */
 const TUNING: Record<KernelStyle, { target: number; longLine: number; minRun: number }> = {
-  // SwiftShader: a few cores, 4–8 lanes each; a dispatch costs ~35 µs, so passes must earn theirs.
+  // SwiftShader: a few cores, 4–8 lanes each; a dispatch has a fixed cost (bench/NOTES.md item 10), so passes must earn theirs.
   registers: { target: 1024, longLine: 256, minRun: 32 },
   tiled: { target: 32768, longLine: 1024, minRun: 32 },
 };
