@@ -75,7 +75,7 @@ function cheapFlops(layer: Layer, input: Shape, output: Shape): { forward: numbe
 }
 
 export function modelFlops(model: LayersModel, options: { cheapOps?: boolean } = {}): ModelFlops {
-  const nodes = model.layers.map((layer) => layer.node).filter((n) => n !== undefined);
+  const nodes = model.nodes;
   /** Whether a tensor's gradient is needed: some layer at or upstream of its producer has weights. */
   const upstreamWeights = new Map<unknown, boolean>();
   const layers: LayerFlops[] = [];

@@ -48,6 +48,25 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   };
 }
 
+/** out[i] += x[i]: adds a shared layer's weight gradient from one more node into the first's. */
+export function accumulate(n: number): KernelSource {
+  const { workgroups, rowStride } = grid(n, WG);
+  return {
+    key: `accumulate:${n}`,
+    bindings: ['read', 'write'],
+    workgroups,
+    code: wgsl`
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * ${rowStride}u;
+  if (i < ${n}u) { out[i] = out[i] + x[i]; }
+}`,
+  };
+}
+
 /** out[i] = scale * x[i] (scale 1 is a copy). */
 export function scale(n: number, factor: number): KernelSource {
   const { workgroups, rowStride } = grid(n, WG);

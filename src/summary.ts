@@ -1,10 +1,17 @@
 /** Keras 3's `model.summary()` table, drawn with the same box characters and number formats. */
-import type { GraphNode } from './layers/layer.ts';
+import type { GraphNode, Layer, SymbolicTensor } from './layers/layer.ts';
 import { sizeOf } from './runtime/tensor.ts';
 
+/** A layer and its nodes in the model (a shared layer has several). */
 export interface SummaryRow {
-  node: GraphNode;
+  layer: Layer;
+  nodes: readonly GraphNode[];
   params: number;
+}
+
+/** Keras's reference to a tensor: `layer[nodeIndex][tensorIndex]`. */
+function tensorRef(t: SymbolicTensor): string {
+  return `${t.producer.layer.name}[${t.producer.layer.inboundNodes.indexOf(t.producer)}][0]`;
 }
 
 function formatBytes(bytes: number): string {
@@ -22,12 +29,15 @@ const count = (n: number) => n.toLocaleString('en-US');
 
 export function summaryTable(modelName: string, rows: readonly SummaryRow[], showConnections: boolean, trainable: number, nonTrainable: number): string {
   const headers = ['Layer (type)', 'Output Shape', 'Param #', ...(showConnections ? ['Connected to'] : [])];
-  const cells = rows.map(({ node, params }) => [
-    `${node.layer.name} (${node.layer.className})`,
-    `(None, ${node.output.shape.join(', ')}${node.output.shape.length === 0 ? '' : ''})`,
-    count(params),
-    ...(showConnections ? [node.inputs.map((t) => `${t.producer.layer.name}[0][0]`).join(', ') || '-'] : []),
-  ]);
+  const cells = rows.map(({ layer, nodes, params }) => {
+    const shapes = [...new Set(nodes.map((n) => `(None, ${n.output.shape.join(', ')})`))];
+    return [
+      `${layer.name} (${layer.className})`,
+      shapes.length === 1 ? shapes[0]! : 'multiple',
+      count(params),
+      ...(showConnections ? [nodes.flatMap((n) => n.inputs.map(tensorRef)).join(', ') || '-'] : []),
+    ];
+  });
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)) + 2);
   const alignRight = (i: number) => i === 2;
   const pad = (text: string, i: number) => (alignRight(i) ? text.padStart(widths[i]! - 1) + ' ' : ' ' + text.padEnd(widths[i]! - 1));

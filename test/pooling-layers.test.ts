@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { input, layerClass, layers, loadModel, model, optimizers, sequential, tensor, type Layer, type LayersModel, type ModelArtifacts } from '../src/index.ts';
+import { input, layerClass, layers, loadModel, model, optimizers, sequential, tensor, type Layer, type LayersModel, type ModelArtifacts, type SymbolicTensor } from '../src/index.ts';
 import { AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D } from '../src/layers/pooling.ts';
 import { GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D } from '../src/layers/global-pooling.ts';
 import { avgPoolBackward, avgPoolForward, globalPoolBackward, globalPoolGeometry, maxPoolBackward, maxPoolForward, poolGeometry, type GlobalPoolGeometry, type GlobalPoolMode, type PoolGeometry } from '../src/ops/pool.ts';
@@ -527,7 +527,7 @@ const saved: { inputShape: number[]; build: (lib: 'ours' | 'tf') => { inputs: un
 describe('model.json with TF.js', () => {
   for (const [k, { inputShape, build }] of saved.entries()) {
     it(`ours loads in TF.js and TF.js's loads here with the same predictions; configs equal TF.js's (model ${k + 1})`, async () => {
-      const ours = model(build('ours') as Parameters<typeof model>[0]);
+      const ours = model(build('ours') as { inputs: SymbolicTensor; outputs: SymbolicTensor });
       ours.useEngine(engine());
       const theirs = tf.model(build('tf') as Parameters<typeof tf.model>[0]);
       const x = randomArray(4 * size(inputShape), 90 + k);

@@ -10,67 +10,86 @@ import { sizeOf, type Tensor } from '../runtime/tensor.ts';
 import { sparseLabelsToU32 } from './labels.ts';
 
 
+/** One output's labels as a dataset holds them: the loss's layout and the output's per-sample width. */
+export interface DatasetLabels {
+  tensor: Tensor;
+  layout: LabelLayout;
+  /** Classes (sparse) or the output's values per sample (dense). */
+  classes: number;
+}
+
+/** One uploaded tensor: one model input (images as uint8 or float32) or one output's labels. */
+interface Column {
+  view: View;
+  /** Words per sample. */
+  features: number;
+  source: 'uint8' | 'float32';
+}
+
 export class DeviceDataset {
   readonly count: number;
-  readonly features: number;
-  readonly images: View;
-  readonly imageSource: 'uint8' | 'float32';
-  readonly labels: View | undefined;
-  readonly labelKind: LabelLayout | undefined;
-  readonly classes: number;
+  /** One per model input, in the model's input order. */
+  private readonly inputs: Column[] = [];
+  /** One per output, in the model's output order (none for predict). */
+  private readonly labels: (Column & { layout: LabelLayout; classes: number })[] = [];
   private readonly gathers = new Map<string, Dispatch[]>();
 
   constructor(
     private readonly engine: Engine,
-    x: Tensor,
-    y: Tensor | undefined,
-    labelKind: LabelLayout | undefined,
-    classes: number,
+    xs: readonly Tensor[],
+    ys: readonly DatasetLabels[],
   ) {
-    this.count = x.shape[0]!;
-    this.features = sizeOf(x.shape.slice(1));
-    this.classes = classes;
-    this.imageSource = x.dtype === 'uint8' ? 'uint8' : 'float32';
-    const pixels = x.dtype === 'int32' ? Float32Array.from(x.data) : x.data;
-    if (engine.checkNumerics && pixels instanceof Float32Array) {
-      const bad = pixels.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) {
-        const row = Math.floor(bad / this.features);
-        throw new Error(`x: sample ${row} holds ${pixels[bad]} at element ${bad - row * this.features}; inputs must be finite (checked because the engine has checkNumerics on)`);
-      }
-    }
-    this.images = viewOf(engine.upload(pixels, `x (${this.count} samples)`), pixels.byteLength);
+    this.count = xs[0]!.shape[0]!;
     try {
-      if (y && labelKind) {
-        const data = labelKind === 'sparse' ? sparseLabelsToU32(y, classes, 'y') : y.data instanceof Float32Array ? y.data : Float32Array.from(y.data);
-        this.labels = viewOf(engine.upload(data, `y (${this.count} labels)`), data.byteLength);
-        this.labelKind = labelKind;
-      }
+      xs.forEach((x, i) => {
+        const features = sizeOf(x.shape.slice(1));
+        const pixels = x.dtype === 'int32' ? Float32Array.from(x.data) : x.data;
+        const what = xs.length === 1 ? 'x' : `x[${i}]`;
+        if (engine.checkNumerics && pixels instanceof Float32Array) {
+          const bad = pixels.findIndex((v) => !Number.isFinite(v));
+          if (bad >= 0) {
+            const row = Math.floor(bad / features);
+            throw new Error(`${what}: sample ${row} holds ${pixels[bad]} at element ${bad - row * features}; inputs must be finite (checked because the engine has checkNumerics on)`);
+          }
+        }
+        const view = viewOf(engine.upload(pixels, `${what} (${this.count} samples)`), pixels.byteLength);
+        this.inputs.push({ view, features, source: x.dtype === 'uint8' ? 'uint8' : 'float32' });
+      });
+      ys.forEach(({ tensor: y, layout, classes }, i) => {
+        const what = ys.length === 1 ? 'y' : `y[${i}]`;
+        const data = layout === 'sparse' ? sparseLabelsToU32(y, classes, what) : y.data instanceof Float32Array ? y.data : Float32Array.from(y.data);
+        const view = viewOf(engine.upload(data, `${what} (${this.count} labels)`), data.byteLength);
+        this.labels.push({ view, features: data.length / this.count, source: 'float32', layout, classes });
+      });
     } catch (err) {
-      engine.release(this.images.buffer);
+      this.dispose();
       throw err;
     }
   }
 
-  /** The gather dispatches filling `x` (and `labels`) of a batch of `batch` rows; cached per target. */
-  gather(batch: number, indices: View, stepInfo: GPUBuffer, x: View, labels: View | undefined): Dispatch[] {
-    const targetKey = [batch, x.size, cacheId(x.buffer), labels ? cacheId(labels.buffer) : '-', cacheId(indices.buffer), cacheId(stepInfo)].join(':');
+  /** The gather dispatches filling each input's `xs[i]` (and each output's `labels[i]`) of a batch of `batch` rows; cached per target. */
+  gather(batch: number, indices: View, stepInfo: GPUBuffer, xs: readonly View[], labels: readonly View[]): Dispatch[] {
+    const targetKey = [batch, ...xs.map((x) => `${cacheId(x.buffer)}@${x.offset}+${x.size}`), '|', ...labels.map((l) => `${cacheId(l.buffer)}@${l.offset}`), cacheId(indices.buffer), cacheId(stepInfo)].join(':');
     let dispatches = this.gathers.get(targetKey);
     if (!dispatches) {
       const step = { buffer: stepInfo, offset: 0, size: stepInfo.size };
-      const scale = this.imageSource === 'uint8' ? 1 / 255 : 1;
-      dispatches = [this.engine.kernel(gatherImages(batch, this.features, this.imageSource, { scale }), [this.images, indices, step, x])];
-      if (labels && this.labels && this.labelKind) {
-        dispatches.push(this.engine.kernel(gatherLabels(batch, this.labelKind, this.classes), [this.labels, indices, step, labels]));
-      }
+      dispatches = this.inputs.map((column, i) => {
+        const scale = column.source === 'uint8' ? 1 / 255 : 1;
+        return this.engine.kernel(gatherImages(batch, column.features, column.source, { scale }), [column.view, indices, step, xs[i]!]);
+      });
+      labels.forEach((target, i) => {
+        const column = this.labels[i];
+        if (column) dispatches!.push(this.engine.kernel(gatherLabels(batch, column.layout, column.classes), [column.view, indices, step, target]));
+      });
       this.gathers.set(targetKey, dispatches);
     }
     return dispatches;
   }
 
   dispose(): void {
-    this.engine.release(this.images.buffer);
-    if (this.labels) this.engine.release(this.labels.buffer);
+    for (const column of [...this.inputs, ...this.labels]) this.engine.release(column.view.buffer);
+    this.inputs.length = 0;
+    this.labels.length = 0;
     this.gathers.clear();
   }
 }

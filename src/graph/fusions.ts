@@ -50,8 +50,11 @@ export function splitActivation(node: GraphNode): ActivationName | undefined {
   return node.layer.fusedActivations.includes(activation) ? undefined : activation;
 }
 
-/** Whether the loss takes node's output before its split activation (the loss applies it itself). */
-export function activationIntoLoss(node: GraphNode, outputs: readonly SymbolicTensor[], loss: LossOp | undefined): boolean {
+/**
+ * Whether the loss of the model output node produces takes it before its split activation (the
+ * loss applies it itself); never when a layer also reads that output, since it needs the activation.
+ */
+export function activationIntoLoss(node: GraphNode, outputs: readonly SymbolicTensor[], readers: Readers, loss: LossOp | undefined): boolean {
   const activation = splitActivation(node);
-  return loss !== undefined && activation !== undefined && outputs.includes(node.output) && loss.fuses === activation;
+  return loss !== undefined && activation !== undefined && outputs.includes(node.output) && loss.fuses === activation && !readers.get(node.output)?.length;
 }

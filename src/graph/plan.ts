@@ -3,18 +3,21 @@
  * buffer allocated, every bind group created, and the step's dispatches listed in order. Running a
  * step replays the list into one compute pass: nothing is created per step.
  *
- *   train:    gather → forward → loss (+ metrics, gradient of the output) → backward → optimizer
- *   evaluate: gather → forward → loss (metrics only)
- *   predict:  gather → forward → output
+ *   train:    gather → forward → a loss per output (+ metrics, gradient of the output) → backward → optimizer
+ *   evaluate: gather → forward → a loss per output (metrics only)
+ *   predict:  gather → forward → outputs
+ *
+ * A model may have several inputs and outputs, and a layer may be applied at several nodes (its
+ * weights shared): the first node's backward writes the weights' gradients, the others' add to them.
  *
  * Evaluate and predict run the weights' own transforms (`setup`) once per call, not per batch.
  * The plan knows no concrete layer: what it fuses across layers it learns from the passes in
  * fusions.ts, and a layer's work from its forward and backward.
  */
-import { fill, sum } from '../../shaders/elementwise.ts';
+import { accumulate, fill, scale, sum } from '../../shaders/elementwise.ts';
 import type { BackwardContext, ForwardContext, GraphNode, Layer, SymbolicTensor } from '../layers/layer.ts';
 import { activationBackward, activationForward } from '../ops/activation.ts';
-import type { AccuracyKind, LossOp } from '../ops/losses/loss.ts';
+import type { AccuracyKind, LabelLayout, LossGeometry, LossOp } from '../ops/losses/loss.ts';
 import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
@@ -23,21 +26,42 @@ import { activationIntoLoss, masksProducerRelu, poolIntoProducer, readersOf, spl
 import { PlanMemory } from './plan-memory.ts';
 export type PlanMode = 'train' | 'evaluate' | 'predict';
 
+/** A metric counted beside an output's loss (src/ops/metrics): it reads what the loss reads. */
+export interface PlanMetric {
+  dispatches(
+    engine: Engine,
+    g: LossGeometry,
+    views: { output: View; labels: View; accumulator: View; stepInfo: View },
+    options: { fused?: 'softmax' | 'sigmoid'; labels: LabelLayout },
+  ): Dispatch[];
+}
+
+/** What an output contributes to the training objective and the logs. */
+export interface OutputLoss {
+  op: LossOp;
+  /** The accuracy the loss kernel counts (null: none). */
+  accuracy: AccuracyKind | null;
+  /** Its factor in the total loss (Keras's lossWeights); the output's gradient is scaled by it. */
+  weight: number;
+  /** The loss's accumulator (METRICS_BYTES). */
+  accumulator: View;
+  metrics: readonly { op: PlanMetric; accumulator: View }[];
+}
+
 /** What a plan needs from its model: the graph, where each weight lives, and the shared buffers. */
 export interface ModelBinding {
   engine: Engine;
   nodes: readonly GraphNode[];
-  input: SymbolicTensor;
-  output: SymbolicTensor;
+  inputs: readonly SymbolicTensor[];
+  outputs: readonly SymbolicTensor[];
   /** Views of a layer's weights (and of their gradients) in its weightSpecs order, trainable or not. */
   weightViews(layer: Layer): View[];
   gradViews(layer: Layer): View[];
   /** Whether the optimizer updates some weight of the layer (frozen layers and state need no gradient). */
   hasTrainableWeights(layer: Layer): boolean;
   stepInfo: View;
-  metrics: View;
-  /** The compiled loss and the accuracy it counts (null: none). */
-  loss?: { op: LossOp; accuracy: AccuracyKind | null };
+  /** One per output, in the outputs' order, when compiled. */
+  losses?: readonly OutputLoss[];
   /** `size`: the floats of the trainable prefix of the flat buffers. */
   optimizer?: { optimizer: Optimizer; size: number; params: View; grads: View; slots: View[]; hyper: View };
 }
@@ -49,12 +73,12 @@ export function labelWords(loss: LossOp, batch: number, outputShape: Shape): num
 }
 
 export class Plan {
-  /** The batch of inputs, [batch, ...inputShape] float32; the gather kernel fills it. */
-  readonly x: View;
-  /** Labels for the batch (train/evaluate), in the loss's layout (labelWords). */
-  readonly labels: View | undefined;
-  /** The model's output for predict; for train and evaluate, what the loss reads (before an activation it fuses). */
-  readonly output: View;
+  /** The batch of each input, [batch, ...inputShape] float32; the gather kernels fill them. */
+  readonly xs: View[];
+  /** Labels for the batch per output (train/evaluate), in its loss's layout (labelWords). */
+  readonly labels: View[] = [];
+  /** The model's outputs for predict; for train and evaluate, what each loss reads (before an activation it fuses). */
+  readonly outputs: View[];
   readonly dispatches: Dispatch[] = [];
   /**
    * Evaluate and predict: the dispatches that depend on the weights alone (Dispatch.weightsOnly),
@@ -72,20 +96,22 @@ export class Plan {
     const engine = model.engine;
     this.memory = new PlanMemory(engine);
     const training = mode === 'train';
-    const outputs = [model.output];
-    const loss = mode === 'predict' ? undefined : model.loss;
-    if (mode !== 'predict' && !loss) throw new Error(`a ${mode} plan needs a compiled loss`);
+    const outputs = model.outputs;
+    const losses = mode === 'predict' ? undefined : model.losses;
+    if (mode !== 'predict' && !losses) throw new Error(`a ${mode} plan needs a compiled loss`);
     const sizeOfTensor = (t: SymbolicTensor) => batch * sizeOf(t.shape);
     /** Rows and width of a tensor for row-wise ops (softmax normalizes over the last axis). */
     const rowsOf = (t: SymbolicTensor) => ({ rows: sizeOfTensor(t) / t.shape[t.shape.length - 1]!, width: t.shape[t.shape.length - 1]! });
-    this.x = this.memory.take(sizeOfTensor(model.input), 'batch-x');
-    if (loss) this.labels = this.memory.take(labelWords(loss.op, batch, model.output.shape), 'batch-labels');
+    this.xs = model.inputs.map((t, i) => this.memory.take(sizeOfTensor(t), `batch-x${i}`));
+    if (losses) losses.forEach((l, i) => this.labels.push(this.memory.take(labelWords(l.op, batch, outputs[i]!.shape), `batch-labels${i}`)));
+    const readers = readersOf(model.nodes);
 
     // ---- forward ----
-    const values = new Map<SymbolicTensor, View>([[model.input, this.x]]);
+    const values = new Map<SymbolicTensor, View>(model.inputs.map((t, i) => [t, this.xs[i]!]));
     /** Each layer's own output where the plan applies its activation after it (splitActivation). */
     const preActivation = new Map<GraphNode, View>();
-    const intoLoss = (node: GraphNode) => loss !== undefined && activationIntoLoss(node, outputs, loss.op);
+    const lossOf = (node: GraphNode) => losses?.[outputs.indexOf(node.output)]?.op;
+    const intoLoss = (node: GraphNode) => activationIntoLoss(node, outputs, readers, lossOf(node));
     const scratch = (bytes: number, label: string) => this.memory.take(Math.ceil(bytes / 4), label);
     const savedByNode = new Map<GraphNode, Map<string, View>>();
     const savedFor = (node: GraphNode) => {
@@ -105,7 +131,6 @@ export class Plan {
       scratch,
       saved: savedFor(node),
     });
-    const readers = readersOf(model.nodes);
     /** Pools whose producer applied them (forwardPooled). */
     const pooledByProducer = new Set<GraphNode>();
     for (const node of model.nodes) {
@@ -147,31 +172,43 @@ export class Plan {
       preActivation.set(node, own);
       values.set(node.output, out);
     }
-    this.output = values.get(model.output)!;
+    this.outputs = outputs.map((t) => values.get(t)!);
     if (!training) {
       this.setup.push(...this.dispatches.filter((d) => d.weightsOnly));
       this.dispatches.splice(0, this.dispatches.length, ...this.dispatches.filter((d) => !d.weightsOnly));
     }
-    if (!loss) return;
+    if (!losses) return;
 
-    // ---- loss ----
-    const dOutput = training ? this.memory.take(sizeOfTensor(model.output), 'grad-output') : null;
-    this.dispatches.push(
-      ...loss.op.dispatches(
-        engine,
-        { batch, outputShape: model.output.shape },
-        { output: this.output, labels: this.labels!, grad: dOutput, metrics: model.metrics, stepInfo: model.stepInfo },
-        { fused: intoLoss(model.output.producer), accuracy: loss.accuracy },
-      ),
-    );
+    // ---- losses ----
+    /** Gradient contributions per tensor, one per consumer; summed when a tensor fans out. */
+    const contributions = new Map<SymbolicTensor, View[]>();
+    /** Views this plan allocated for gradients (aliases excluded), free for reuse after their last read. */
+    const recyclable = new Set<View>();
+    losses.forEach((l, i) => {
+      const t = outputs[i]!;
+      const g = { batch, outputShape: t.shape };
+      const fused = intoLoss(t.producer);
+      const grad = training ? this.memory.take(sizeOfTensor(t), `grad-output${i}`) : null;
+      const views = { output: this.outputs[i]!, labels: this.labels[i]!, stepInfo: model.stepInfo };
+      this.dispatches.push(...l.op.dispatches(engine, g, { ...views, grad, metrics: l.accumulator }, { fused, accuracy: l.accuracy }));
+      for (const m of l.metrics) {
+        this.dispatches.push(...m.op.dispatches(engine, g, { ...views, accumulator: m.accumulator }, { fused: fused ? l.op.fuses : undefined, labels: l.op.labels }));
+      }
+      if (!grad) return;
+      let dy = grad;
+      if (l.weight !== 1) {
+        // The objective is Σ weight · loss: each output's gradient carries its weight.
+        dy = this.memory.take(sizeOfTensor(t), `grad-output${i} × weight`);
+        this.dispatches.push(engine.kernel(scale(sizeOfTensor(t), l.weight), [grad, dy]));
+        this.memory.recycle(grad);
+      }
+      push(contributions, t, dy);
+      recyclable.add(dy);
+    });
     if (!training) return;
 
     // ---- backward ----
     const needsGrad = gradientNeeds(model.nodes, model.hasTrainableWeights);
-    /** Gradient contributions per tensor, one per consumer; summed when a tensor fans out. */
-    const contributions = new Map<SymbolicTensor, View[]>([[model.output, [dOutput!]]]);
-    /** Views this plan allocated for gradients (aliases excluded), free for reuse after their last read. */
-    const recyclable = new Set<View>([dOutput!]);
     const release = (view: View) => {
       if (recyclable.delete(view)) this.memory.recycle(view);
     };
@@ -186,15 +223,13 @@ export class Plan {
       return total;
     };
     const maskedOutputs = new Set<SymbolicTensor>();
+    /** Layers whose weight gradients a node's backward wrote already: a shared layer's other nodes add to them. */
+    const gradsWritten = new Set<Layer>();
     for (const node of [...model.nodes].reverse()) {
       const layer = node.layer;
       if (isSource(node)) continue;
       let dy = gradientOf(node.output);
-      if (!dy) {
-        // Not on the path to the loss: its weights get no gradient, so zero them for the optimizer.
-        if (model.hasTrainableWeights(layer)) for (const g of model.gradViews(layer)) this.dispatches.push(engine.kernel(fill(g.size / 4, 0), [g]));
-        continue;
-      }
+      if (!dy) continue;
       const ctx = contextFor(node);
       const own = preActivation.get(node) ?? values.get(node.output)!;
       const activation = splitActivation(node);
@@ -214,17 +249,28 @@ export class Plan {
       const inputGrads = node.inputs.map((t) => (needsGrad(t) ? this.memory.take(sizeOfTensor(t), 'grad') : null));
       const reluMaskInputGrad = inputGrads[0] != null && masksProducerRelu(node, readers, outputs);
       if (reluMaskInputGrad) maskedOutputs.add(node.inputs[0]!);
+      const weightGrads = model.gradViews(layer);
+      // A shared layer's second node onwards: its gradients go to scratch, then into the first's.
+      const adding = gradsWritten.has(layer) && model.hasTrainableWeights(layer);
+      const nodeGrads = adding ? weightGrads.map((g) => this.memory.take(g.size / 4, `${layer.name} grad (shared)`)) : weightGrads;
+      gradsWritten.add(layer);
       const backwardCtx: BackwardContext = {
         ...ctx,
         output: own,
         outputGrad: dy,
         inputGrads,
-        weightGrads: model.gradViews(layer),
+        weightGrads: nodeGrads,
         reluMaskInputGrad,
         outputGradMasked: maskedOutputs.has(node.output),
         forwardPooled: readers.get(node.output)?.some((reader) => pooledByProducer.has(reader)),
       };
       this.dispatches.push(...layer.backward(backwardCtx));
+      if (adding) {
+        nodeGrads.forEach((g, k) => {
+          this.dispatches.push(engine.kernel(accumulate(g.size / 4), [g, weightGrads[k]!]));
+          this.memory.recycle(g);
+        });
+      }
       node.inputs.forEach((t, i) => {
         const g = inputGrads[i];
         if (g) {
@@ -233,6 +279,15 @@ export class Plan {
         }
       });
       release(dy);
+    }
+
+    // Layers off every path to a loss get no gradient: zero theirs for the optimizer.
+    for (const node of model.nodes) {
+      const layer = node.layer;
+      if (!gradsWritten.has(layer) && model.hasTrainableWeights(layer)) {
+        gradsWritten.add(layer);
+        for (const g of model.gradViews(layer)) this.dispatches.push(engine.kernel(fill(g.size / 4, 0), [g]));
+      }
     }
 
     // ---- optimizer: one dispatch over every trainable parameter (a prefix of the flat buffers) ----

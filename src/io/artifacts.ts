@@ -20,8 +20,11 @@ export interface WeightsManifestEntry {
 }
 
 export interface TrainingConfig {
-  loss: string;
-  metrics: string[];
+  /** One loss name, or one per output. */
+  loss: string | string[];
+  /** The metrics of every output, or per output. */
+  metrics: string[] | string[][];
+  loss_weights?: number[];
   optimizer_config: OptimizerConfig;
 }
 

@@ -2,13 +2,13 @@
  * The Keras topology in model.json → a graph plan: the layers built from their configs and wired,
  * Sequential or functional, with the weights the model will have, checked before any model exists.
  */
-import { topologicalNodes } from '../graph/topology.ts';
+import { graphOrder } from '../graph/topology.ts';
 import { InputLayer, layerClass, layerClassNames } from '../layers/all.ts';
 import { describeValue } from '../layers/config.ts';
 import type { Layer, Shape, SymbolicTensor } from '../layers/layer.ts';
 import { Functional, Sequential } from '../model/containers.ts';
 import type { LayersModel } from '../model/layers-model.ts';
-import { describe } from '../runtime/tensor.ts';
+import { describe, type Tensor } from '../runtime/tensor.ts';
 import { asObject, ModelFormatError } from './artifacts.ts';
 
 function layerFromConfig(value: unknown, where: string, nameFallback?: string): Layer {
@@ -35,7 +35,7 @@ function layerFromConfig(value: unknown, where: string, nameFallback?: string): 
 /** A model's graph read from the topology, not yet a model: the weights it will have, and how to build it. */
 export interface GraphPlan {
   weights: { name: string; shape: Shape }[];
-  build(): LayersModel;
+  build(): LayersModel<Tensor<Float32Array> | Tensor<Float32Array>[]>;
 }
 
 function batchInputShape(value: unknown, where: string): (number | null)[] {
@@ -90,23 +90,27 @@ function sequentialPlan(config: unknown, where: string): GraphPlan {
   };
 }
 
-/** [layerName, 0, 0(, {})]: a reference to a layer's only output (no shared layers, single outputs). */
-function tensorRef(value: unknown, where: string): string {
-  if (!Array.isArray(value) || typeof value[0] !== 'string' || value[1] !== 0 || value[2] !== 0 || value.length > 4) {
-    throw new ModelFormatError(`${where} must be [layerName, 0, 0, {}], got ${describeValue(value)}`);
+/** [layerName, nodeIndex, tensorIndex(, {})]: a reference to the output of one node of a layer. */
+function tensorRef(value: unknown, where: string): { layer: string; node: number } {
+  if (!Array.isArray(value) || typeof value[0] !== 'string' || !Number.isInteger(value[1]) || value[1] < 0 || value[2] !== 0 || value.length > 4) {
+    throw new ModelFormatError(`${where} must be [layerName, nodeIndex, 0, {}] (layers have one output), got ${describeValue(value)}`);
   }
   const kwargs = value[3];
   if (kwargs !== undefined && (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs) || Object.keys(kwargs).length > 0)) {
     throw new ModelFormatError(`${where}: call arguments ${describeValue(kwargs)} are not supported`);
   }
-  return value[0];
+  return { layer: value[0], node: value[1] };
 }
+
+const refKey = (r: { layer: string; node: number }) => `${r.layer}[${r.node}]`;
 
 function functionalPlan(config: unknown, where: string): GraphPlan {
   const c = asObject(config, where);
   if (c.name !== undefined && typeof c.name !== 'string') throw new ModelFormatError(`${where}.name must be a string, got ${describe(c.name)}`);
   if (!Array.isArray(c.layers) || c.layers.length === 0) throw new ModelFormatError(`${where}.layers must be a non-empty array, got ${describe(c.layers)}`);
-  const nodes = new Map<string, { layer: Layer; inputs: string[]; where: string }>();
+  const layers = new Map<string, { layer: Layer; where: string }>();
+  /** Every node to apply: a layer's k-th node reads the tensors `inputs` refer to. */
+  const pending: { layer: Layer; index: number; inputs: { layer: string; node: number }[]; where: string }[] = [];
   c.layers.forEach((value, i) => {
     const at = `${where}.layers[${i}]`;
     const entry = asObject(value, at);
@@ -114,61 +118,76 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
     const named = `${at} (${describeValue(entry.class_name)} '${entry.name}')`;
     const layer = layerFromConfig(entry, named, entry.name);
     if (layer.name !== entry.name) throw new ModelFormatError(`${named}: its config names it '${layer.name}'`);
-    if (nodes.has(layer.name)) throw new ModelFormatError(`${named}: a second layer named '${layer.name}'`);
+    if (layers.has(layer.name)) throw new ModelFormatError(`${named}: a second layer named '${layer.name}'`);
+    layers.set(layer.name, { layer, where: named });
     const inbound = entry.inbound_nodes;
     if (!Array.isArray(inbound)) throw new ModelFormatError(`${named}: inbound_nodes must be an array, got ${describe(inbound)}`);
     const isInput = layer instanceof InputLayer;
     if (isInput && inbound.length !== 0) throw new ModelFormatError(`${named}: an InputLayer has no inbound nodes`);
-    if (!isInput && inbound.length !== 1) {
-      throw new ModelFormatError(`${named}: has ${inbound.length} inbound nodes; a layer must be applied exactly once (shared layers are not supported)`);
-    }
-    const inputs = isInput ? [] : inbound[0];
-    if (!Array.isArray(inputs) || (!isInput && inputs.length === 0)) throw new ModelFormatError(`${named}: inbound_nodes[0] must be a non-empty array of [layerName, 0, 0, {}]`);
-    nodes.set(layer.name, { layer, inputs: inputs.map((r, k) => tensorRef(r, `${named}.inbound_nodes[0][${k}]`)), where: named });
+    if (!isInput && inbound.length === 0) throw new ModelFormatError(`${named}: has no inbound nodes; every layer but an InputLayer must be applied`);
+    inbound.forEach((inputs, k) => {
+      if (!Array.isArray(inputs) || inputs.length === 0) throw new ModelFormatError(`${named}: inbound_nodes[${k}] must be a non-empty array of [layerName, nodeIndex, 0, {}]`);
+      pending.push({ layer, index: k, inputs: inputs.map((r, m) => tensorRef(r, `${named}.inbound_nodes[${k}][${m}]`)), where: `${named}.inbound_nodes[${k}]` });
+    });
   });
-  const inputEntries = [...nodes.values()].filter((n) => n.layer instanceof InputLayer);
-  if (inputEntries.length !== 1) throw new ModelFormatError(`${where}: the model needs exactly one InputLayer (multi-input models are not supported), found ${inputEntries.length}`);
-  const declared = (key: 'input_layers' | 'output_layers'): string => {
+  const declared = (key: 'input_layers' | 'output_layers'): { layer: string; node: number }[] => {
     const list = c[key];
-    if (!Array.isArray(list) || list.length !== 1) throw new ModelFormatError(`${where}.${key} must list one [layerName, 0, 0] (multi-input/output models are not supported), got ${describeValue(list)}`);
-    const name = tensorRef(list[0], `${where}.${key}[0]`);
-    if (!nodes.has(name)) throw new ModelFormatError(`${where}.${key} names '${name}', which is not among the layers`);
-    return name;
+    if (!Array.isArray(list) || list.length === 0) throw new ModelFormatError(`${where}.${key} must list [layerName, nodeIndex, 0], got ${describeValue(list)}`);
+    return list.map((r, i) => {
+      const ref = tensorRef(r, `${where}.${key}[${i}]`);
+      if (!layers.has(ref.layer)) throw new ModelFormatError(`${where}.${key}[${i}] names '${ref.layer}', which is not among the layers`);
+      return ref;
+    });
   };
-  const inputName = declared('input_layers');
-  const outputName = declared('output_layers');
-  if (!(nodes.get(inputName)!.layer instanceof InputLayer)) throw new ModelFormatError(`${where}.input_layers names '${inputName}', which is not an InputLayer`);
-  // Apply each layer once its inputs exist; Keras lists them in order, but need not.
+  const inputRefs = declared('input_layers');
+  const outputRefs = declared('output_layers');
+  // Apply each node once its inputs exist (and the layer's earlier nodes); Keras lists them in order, but need not.
   const tensors = new Map<string, SymbolicTensor>();
-  const input = (nodes.get(inputName)!.layer as InputLayer).symbolicOutput();
-  tensors.set(inputName, input);
-  let pending = [...nodes.values()].filter((n) => !(n.layer instanceof InputLayer));
-  while (pending.length > 0) {
-    const ready = pending.filter((n) => n.inputs.every((name) => tensors.has(name)));
+  const inputs = inputRefs.map((ref, i) => {
+    const layer = layers.get(ref.layer)!.layer;
+    if (!(layer instanceof InputLayer) || ref.node !== 0) throw new ModelFormatError(`${where}.input_layers[${i}] names '${ref.layer}', which is not an InputLayer's node 0`);
+    const t = layer.symbolicOutput();
+    tensors.set(refKey(ref), t);
+    return t;
+  });
+  for (const { layer } of layers.values()) {
+    if (layer instanceof InputLayer && !tensors.has(refKey({ layer: layer.name, node: 0 }))) {
+      throw new ModelFormatError(`${layers.get(layer.name)!.where}: an InputLayer that ${where}.input_layers does not list`);
+    }
+  }
+  let todo = pending;
+  while (todo.length > 0) {
+    const ready = todo.filter((n) => n.layer.inboundNodes.length === n.index && n.inputs.every((r) => tensors.has(refKey(r))));
     if (ready.length === 0) {
-      const stuck = pending[0]!;
-      const unknown = stuck.inputs.find((name) => !nodes.has(name));
-      throw new ModelFormatError(unknown !== undefined ? `${stuck.where}: its input '${unknown}' is not among the layers` : `${stuck.where}: its inputs form a cycle`);
+      const stuck = todo[0]!;
+      const unknown = stuck.inputs.find((r) => !layers.has(r.layer));
+      throw new ModelFormatError(
+        unknown !== undefined ? `${stuck.where}: its input '${unknown.layer}' is not among the layers` : `${stuck.where}: its inputs ${stuck.inputs.map(refKey).join(', ')} never all exist (a cycle, or a node index out of range)`,
+      );
     }
     for (const n of ready) {
       try {
-        tensors.set(n.layer.name, n.layer.apply(n.inputs.map((name) => tensors.get(name)!)));
+        tensors.set(refKey({ layer: n.layer.name, node: n.index }), n.layer.apply(n.inputs.map((r) => tensors.get(refKey(r))!)));
       } catch (err) {
         throw new ModelFormatError(`${n.where}: ${(err as Error).message}`);
       }
     }
-    pending = pending.filter((n) => !ready.includes(n));
+    todo = todo.filter((n) => !ready.includes(n));
   }
-  const output = tensors.get(outputName)!;
-  const graph = topologicalNodes([output]);
-  const reachable = new Set(graph.map((n) => n.layer.name));
-  for (const n of nodes.values()) {
-    if (!reachable.has(n.layer.name)) throw new ModelFormatError(`${n.where}: not connected to the output '${outputName}'`);
+  const outputs = outputRefs.map((ref, i) => {
+    const t = tensors.get(refKey(ref));
+    if (!t) throw new ModelFormatError(`${where}.output_layers[${i}] names node ${ref.node} of '${ref.layer}', which has ${layers.get(ref.layer)!.layer.inboundNodes.length}`);
+    return t;
+  });
+  const graph = graphOrder(outputs);
+  const reachable = new Set(graph.layers);
+  for (const { layer, where: at } of layers.values()) {
+    if (!reachable.has(layer)) throw new ModelFormatError(`${at}: not connected to the outputs ${outputRefs.map((r) => `'${r.layer}'`).join(', ')}`);
   }
   const name = c.name as string | undefined;
   return {
-    weights: graph.flatMap((n) => layerWeights(n.layer, n.inputs.map((t) => t.shape))),
-    build: () => new Functional({ inputs: input, outputs: output, name }),
+    weights: graph.layers.flatMap((l) => layerWeights(l, l.inboundNodes[0]!.inputs.map((t) => t.shape))),
+    build: () => new Functional({ inputs, outputs: outputRefs.length === 1 ? outputs[0]! : outputs, name }),
   };
 }
 

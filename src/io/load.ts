@@ -13,7 +13,7 @@ import type { NamedWeight } from '../model/args.ts';
 import type { LayersModel } from '../model/layers-model.ts';
 import { optimizerFromConfig, tfjsSlotNames } from '../optimizers.ts';
 import { Engine } from '../runtime/engine.ts';
-import { describe, formatShape } from '../runtime/tensor.ts';
+import { describe, formatShape, type Tensor } from '../runtime/tensor.ts';
 import { asObject, LAYERS_MODEL_FORMAT, ModelFormatError, type LoadOptions, type LoadSource, type RawArtifacts } from './artifacts.ts';
 import { graphPlan } from './graph-plan.ts';
 import { readArtifacts } from './read.ts';
@@ -26,12 +26,12 @@ import { readWeights, type LoadedWeight } from './weights.ts';
  * The model is compiled from the file's training config when it has one, and its optimizer state
  * restored when saved with `includeOptimizer`, so that `fit({ initialEpoch })` continues exactly.
  */
-export async function loadModel(source: LoadSource, options: LoadOptions = {}): Promise<LayersModel> {
+export async function loadModel<Prediction = Tensor<Float32Array>>(source: LoadSource, options: LoadOptions = {}): Promise<LayersModel<Prediction>> {
   const where = typeof source === 'string' ? `loadModel('${source}')` : 'loadModel(handler)';
   try {
     if (options === null || typeof options !== 'object') throw new TypeError(`options must be { engine? }, got ${describe(options)}`);
     if (options.engine !== undefined && !(options.engine instanceof Engine)) throw new TypeError(`options.engine must be an Engine (createEngine()), got ${describe(options.engine)}`);
-    return await modelFromArtifacts(await readArtifacts(source), options.engine);
+    return (await modelFromArtifacts(await readArtifacts(source), options.engine)) as LayersModel<never> as LayersModel<Prediction>;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const wrapped = err instanceof ModelFormatError ? new ModelFormatError(`${where}: ${message}`) : new Error(`${where}: ${message}`);
@@ -64,18 +64,23 @@ function matchWeights(expected: readonly { name: string; shape: Shape }[], loade
 
 const TRAINING_KEYS = ['loss', 'metrics', 'optimizer_config', 'weighted_metrics', 'loss_weights', 'sample_weight_mode'];
 
-function compileArgs(value: unknown): { loss: string; metrics: string[] | undefined; optimizer: ReturnType<typeof optimizerFromConfig> } {
+function compileArgs(value: unknown): { loss: string | string[]; lossWeights?: number[]; metrics: string[] | string[][] | undefined; optimizer: ReturnType<typeof optimizerFromConfig> } {
   const tc = asObject(value, 'trainingConfig');
   for (const key of Object.keys(tc)) {
     if (!TRAINING_KEYS.includes(key)) throw new ModelFormatError(`trainingConfig: unknown key '${key}'; known: ${TRAINING_KEYS.join(', ')}`);
   }
-  for (const key of ['weighted_metrics', 'loss_weights', 'sample_weight_mode']) {
+  for (const key of ['weighted_metrics', 'sample_weight_mode']) {
     if (tc[key] != null) throw new ModelFormatError(`trainingConfig.${key} is not supported, got ${describeValue(tc[key])}`);
   }
-  if (typeof tc.loss !== 'string') throw new ModelFormatError(`trainingConfig.loss must be a loss name, got ${describeValue(tc.loss)}`);
+  const isNames = (v: unknown): v is string[] => Array.isArray(v) && v.every((m) => typeof m === 'string');
+  if (typeof tc.loss !== 'string' && !isNames(tc.loss)) throw new ModelFormatError(`trainingConfig.loss must be a loss name or a list of them (one per output), got ${describeValue(tc.loss)}`);
+  const weights = tc.loss_weights ?? undefined;
+  if (weights !== undefined && !(Array.isArray(weights) && weights.every((w) => typeof w === 'number'))) {
+    throw new ModelFormatError(`trainingConfig.loss_weights must be a list of numbers (one per output), got ${describeValue(weights)}`);
+  }
   const metrics = tc.metrics ?? undefined;
-  if (metrics !== undefined && !(Array.isArray(metrics) && metrics.every((m) => typeof m === 'string'))) {
-    throw new ModelFormatError(`trainingConfig.metrics must be a list of names, got ${describeValue(metrics)}`);
+  if (metrics !== undefined && !isNames(metrics) && !(Array.isArray(metrics) && metrics.every(isNames))) {
+    throw new ModelFormatError(`trainingConfig.metrics must be a list of names (or one list per output), got ${describeValue(metrics)}`);
   }
   let optimizer;
   try {
@@ -83,11 +88,11 @@ function compileArgs(value: unknown): { loss: string; metrics: string[] | undefi
   } catch (err) {
     throw new ModelFormatError(`trainingConfig.${(err as Error).message}`);
   }
-  return { loss: tc.loss, metrics: metrics as string[] | undefined, optimizer };
+  return { loss: tc.loss, lossWeights: weights as number[] | undefined, metrics: metrics as string[] | string[][] | undefined, optimizer };
 }
 
 /** The optimizer state in the manifest (group 'optimizer'), checked against the compiled optimizer. */
-function optimizerState(model: LayersModel, weights: readonly NamedWeight[], loaded: readonly LoadedWeight[]): { iterations: number; slots: NamedWeight[] } {
+function optimizerState(model: LayersModel<unknown>, weights: readonly NamedWeight[], loaded: readonly LoadedWeight[]): { iterations: number; slots: NamedWeight[] } {
   const optimizer = model.optimizer!;
   const byName = new Map(loaded.map((w) => [w.name, w]));
   const iter = byName.get('iter');
@@ -120,7 +125,7 @@ function optimizerState(model: LayersModel, weights: readonly NamedWeight[], loa
   return { iterations, slots };
 }
 
-async function modelFromArtifacts(artifacts: RawArtifacts, engine: Engine | undefined): Promise<LayersModel> {
+async function modelFromArtifacts(artifacts: RawArtifacts, engine: Engine | undefined): Promise<LayersModel<unknown>> {
   const raw = asObject(artifacts, 'the artifacts');
   if (raw.format !== undefined && raw.format !== null && raw.format !== LAYERS_MODEL_FORMAT) {
     throw new ModelFormatError(`format ${describeValue(raw.format)} is not supported; only '${LAYERS_MODEL_FORMAT}' (TF.js layers models)`);
@@ -134,7 +139,7 @@ async function modelFromArtifacts(artifacts: RawArtifacts, engine: Engine | unde
   const optimizerWeights = weights.filter((w) => w.optimizer);
   const training = raw.trainingConfig == null ? undefined : compileArgs(raw.trainingConfig);
   if (optimizerWeights.length > 0 && !training) throw new ModelFormatError('the manifest has optimizer weights but model.json has no trainingConfig naming the optimizer');
-  let model: LayersModel;
+  let model: LayersModel<unknown>;
   try {
     model = plan.build();
   } catch (err) {

@@ -6,7 +6,7 @@
  */
 import { version } from '../../package.json';
 import { InputLayer } from '../layers/core.ts';
-import type { Layer, SymbolicTensor } from '../layers/layer.ts';
+import type { GraphNode, Layer, SymbolicTensor } from '../layers/layer.ts';
 import { optimizerConfig, tfjsSlotNames, type Optimizer } from '../optimizers.ts';
 import { describe } from '../runtime/tensor.ts';
 import { artifactsInfo, LAYERS_MODEL_FORMAT, type ModelArtifacts, type ModelTopology, type SaveOptions, type SaveResult, type SaveTarget, type WeightsManifestEntry } from './artifacts.ts';
@@ -29,9 +29,11 @@ export interface SavableModel {
   readonly layers: readonly Layer[];
   readonly inputs: readonly SymbolicTensor[];
   readonly outputs: readonly SymbolicTensor[];
+  /** The model's nodes (a shared layer's are several; a layer may have nodes in other models too). */
+  readonly nodes: readonly GraphNode[];
   /** Keras's class name of the model, which decides the topology's form. */
   readonly className: 'Sequential' | 'Model';
-  readonly compileConfig: { loss: string; optimizer: Optimizer; metrics: string[] } | undefined;
+  readonly compileConfig: { loss: string | string[]; lossWeights: number[] | undefined; optimizer: Optimizer; metrics: string[] | string[][] } | undefined;
   getWeights(): Promise<SavedWeight[]>;
   getOptimizerState(): Promise<{ iterations: number; slots: readonly SavedWeight[] }>;
 }
@@ -74,7 +76,11 @@ export async function modelArtifacts(model: SavableModel, options: SaveOptions =
     convertedBy: null,
     // TF.js writes it only with includeOptimizer; Keras whenever the model is compiled, as here.
     ...(compiled && {
-      trainingConfig: { loss: snakeCase(compiled.loss), metrics: compiled.metrics, optimizer_config: optimizerConfig(compiled.optimizer) },
+      trainingConfig: {
+        loss: typeof compiled.loss === 'string' ? snakeCase(compiled.loss) : compiled.loss.map(snakeCase),
+        metrics: compiled.metrics,
+        optimizer_config: optimizerConfig(compiled.optimizer),
+      },
     }),
   };
 }
@@ -88,7 +94,6 @@ function topology(model: SavableModel): ModelTopology {
     seen.add(layer.name);
   }
   const input = model.inputs[0]!;
-  const output = model.outputs[0]!;
   const meta = { keras_version: `webgpu-train ${version}`, backend: 'webgpu' };
   if (model.className === 'Sequential') {
     const stack = layers.filter((l) => !(l instanceof InputLayer));
@@ -101,7 +106,10 @@ function topology(model: SavableModel): ModelTopology {
       ...meta,
     };
   }
-  const ref = (t: SymbolicTensor) => [t.producer.layer.name, 0, 0];
+  // Keras numbers a layer's nodes within the model: nodes of the layer in other models don't count.
+  const inModel = new Set(model.nodes);
+  const nodesOf = (l: Layer) => l.inboundNodes.filter((n) => inModel.has(n));
+  const ref = (t: SymbolicTensor) => [t.producer.layer.name, nodesOf(t.producer.layer).indexOf(t.producer), 0];
   return {
     class_name: 'Model',
     config: {
@@ -110,10 +118,12 @@ function topology(model: SavableModel): ModelTopology {
         name: l.name,
         class_name: l.className,
         config: l.getConfig(),
-        inbound_nodes: l.node && l.node.inputs.length > 0 ? [l.node.inputs.map((t) => [...ref(t), {}])] : [],
+        inbound_nodes: nodesOf(l)
+          .filter((n) => n.inputs.length > 0)
+          .map((n) => n.inputs.map((t) => [...ref(t), {}])),
       })),
-      input_layers: [ref(input)],
-      output_layers: [ref(output)],
+      input_layers: model.inputs.map(ref),
+      output_layers: model.outputs.map(ref),
     },
     ...meta,
   };

@@ -21,12 +21,13 @@ export class InputLayer extends Layer {
   }
   /** The graph's source: a node without inputs. */
   symbolicOutput(): SymbolicTensor {
-    if (!this.node) {
+    if (this.inboundNodes.length === 0) {
       const output = new SymbolicTensor(this.shape);
-      this.node = { layer: this, inputs: [], output };
-      output.producer = this.node;
+      const node = { layer: this, inputs: [], output };
+      this.inboundNodes.push(node);
+      output.producer = node;
     }
-    return this.node.output;
+    return this.inboundNodes[0]!.output;
   }
   forward(): Dispatch[] {
     return [];

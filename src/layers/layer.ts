@@ -188,17 +188,24 @@ export abstract class Layer {
     return false;
   }
 
-  /** The node this layer was applied at (a layer is applied once: shared layers are not supported). */
-  node: GraphNode | undefined;
+  /**
+   * Checks a batch of a model input this layer reads directly, on the host before it is uploaded
+   * (Embedding's ids must lie in [0, inputDim)); throws an Error naming the sample and the value.
+   * `sampleShape` excludes the batch; `firstSample` is the index of values[0]'s sample in the data.
+   */
+  checkInputData(_values: ArrayLike<number>, _sampleShape: Shape, _firstSample: number): void {}
+
+  /**
+   * The nodes this layer was applied at, in order (TF.js's `inboundNodes`). A layer applied at
+   * several nodes shares its weights between them: their gradients add up.
+   */
+  readonly inboundNodes: GraphNode[] = [];
 
   /** Connects this layer in a functional graph: `const y = layers.dense({ units: 10 }).apply(x)`. */
   apply(inputs: SymbolicTensor | readonly SymbolicTensor[]): SymbolicTensor {
     const list = isSymbolicTensor(inputs) ? [inputs] : inputs;
     if (!Array.isArray(list) || list.length === 0 || !list.every(isSymbolicTensor)) {
       throw new TypeError(`layer ${this.name}: apply() takes a symbolic tensor (from input() or another layer's apply()) or an array of them`);
-    }
-    if (this.node) {
-      throw new Error(`layer ${this.name} is already applied; shared layers are not supported, create another layer`);
     }
     if (this.batchInputShape) {
       const expected = this.batchInputShape.slice(1);
@@ -207,10 +214,67 @@ export abstract class Layer {
         throw new Error(`layer ${this.name} was declared with inputShape ${formatShape(expected)} but is applied to ${formatShape(got)}`);
       }
     }
-    const output = new SymbolicTensor(this.computeOutputShape(list.map((t) => t.shape)));
-    this.node = { layer: this, inputs: list, output };
-    output.producer = this.node;
+    const shapes = list.map((t) => t.shape);
+    const outputShape = this.computeOutputShape(shapes);
+    const first = this.inboundNodes[0];
+    if (first) {
+      // A shared layer has one set of weights: every node must need the same ones.
+      const had = this.weightSpecs(first.inputs.map((t) => t.shape)).map((s) => formatShape(s.shape)).join(', ');
+      const needs = this.weightSpecs(shapes).map((s) => formatShape(s.shape)).join(', ');
+      if (had !== needs) {
+        throw new Error(`layer ${this.name} is applied again to inputs ${shapes.map(formatShape).join(', ')}, which need weights of shapes [${needs}], but its weights have shapes [${had}] from its first inputs ${first.inputs.map((t) => formatShape(t.shape)).join(', ')}`);
+      }
+    }
+    const output = new SymbolicTensor(outputShape);
+    const node: GraphNode = { layer: this, inputs: list, output };
+    this.inboundNodes.push(node);
+    output.producer = node;
     return output;
+  }
+
+  /** The node at `index`; `what` names the property in the error a user sees. */
+  private nodeAt(index: number, what: string): GraphNode {
+    const node = this.inboundNodes[index];
+    if (!node) {
+      throw new Error(
+        this.inboundNodes.length === 0
+          ? `layer ${this.name} has no ${what}: it is not connected yet (apply it to a symbolic tensor first)`
+          : `layer ${this.name} has no node ${index}; it was applied at ${this.inboundNodes.length} node(s)`,
+      );
+    }
+    return node;
+  }
+
+  private onlyNode(what: string): GraphNode {
+    if (this.inboundNodes.length > 1) {
+      throw new Error(`layer ${this.name} has multiple inbound nodes, so its ${what} is ambiguous; use getOutputAt(nodeIndex) / getInputAt(nodeIndex)`);
+    }
+    return this.nodeAt(0, what);
+  }
+
+  /** The symbolic output of the layer's only node, as `base.getLayer('x').output` in Keras. */
+  get output(): SymbolicTensor {
+    return this.onlyNode('output').output;
+  }
+
+  /** The symbolic input of the layer's only node: a tensor, or an array for a layer of several inputs. */
+  get input(): SymbolicTensor | SymbolicTensor[] {
+    const inputs = this.onlyNode('input').inputs;
+    return inputs.length === 1 ? inputs[0]! : [...inputs];
+  }
+
+  getOutputAt(nodeIndex: number): SymbolicTensor {
+    return this.nodeAt(nodeIndex, 'output').output;
+  }
+
+  getInputAt(nodeIndex: number): SymbolicTensor | SymbolicTensor[] {
+    const inputs = this.nodeAt(nodeIndex, 'input').inputs;
+    return inputs.length === 1 ? inputs[0]! : [...inputs];
+  }
+
+  /** Keras's output shape with the batch dimension: [null, ...shape]. */
+  get outputShape(): (number | null)[] {
+    return this.onlyNode('outputShape').output.batchShape;
   }
 
   /** Keras config for model.json (name and class-specific fields). */

@@ -350,7 +350,7 @@ export class LayerNormalization extends AffineNormalization {
 
   override getConfig(): Record<string, unknown> {
     // TF.js writes the resolved axes as a list once the layer is built.
-    const rank = this.node ? this.node.inputs[0]!.shape.length + 1 : undefined;
+    const rank = this.inboundNodes[0] ? this.inboundNodes[0].inputs[0]!.shape.length + 1 : undefined;
     const axis = rank !== undefined ? [this.axis < 0 ? this.axis + rank : this.axis] : this.axis;
     return {
       ...super.getConfig(),

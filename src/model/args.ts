@@ -8,8 +8,12 @@ import { describe, sizeOf, Tensor, type HostData } from '../runtime/tensor.ts';
 
 export interface CompileArgs {
   optimizer: string | Optimizer;
-  loss: string;
-  metrics?: string | string[];
+  /** One loss for every output, a list in the outputs' order, or an object by output name. */
+  loss: string | string[] | Record<string, string>;
+  /** Each output's factor in the total loss (Keras's loss_weights); 1 by default. */
+  lossWeights?: number[] | Record<string, number>;
+  /** Names counted for every output, or per output: a list of lists, or an object by output name. */
+  metrics?: string | string[] | string[][] | Record<string, string | string[]>;
   /** The engine to run on; the default engine otherwise. */
   engine?: Engine;
 }
@@ -37,7 +41,7 @@ export interface FitArgs {
   shuffle?: boolean;
   seed?: number;
   validationSplit?: number;
-  validationData?: [TensorLike, TensorLike];
+  validationData?: [ModelData, ModelData];
   callbacks?: Callbacks;
   /** 0 silent, 1 progress bar (Node, default there), 2 one line per epoch. */
   verbose?: 0 | 1 | 2;
@@ -52,6 +56,9 @@ export interface EvaluateArgs {
 
 /** A host tensor, or anything shaped like one. */
 export type TensorLike = Tensor | { data: HostData; shape: readonly number[] };
+
+/** x or y of a model: a tensor, or for several inputs (outputs) a list in their order or an object by name. */
+export type ModelData = TensorLike | readonly TensorLike[] | Readonly<Record<string, TensorLike>>;
 
 export interface NamedWeight {
   name: string;

@@ -1,7 +1,7 @@
 /** Sequential and functional models, and the `sequential`, `model` and `input` factories. */
 import { InputLayer } from '../layers/core.ts';
-import { SymbolicTensor, type GraphNode, type Layer } from '../layers/layer.ts';
-import { describe } from '../runtime/tensor.ts';
+import { SymbolicTensor, type Layer } from '../layers/layer.ts';
+import { describe, type Tensor } from '../runtime/tensor.ts';
 import { LayersModel } from './layers-model.ts';
 
 export class Sequential extends LayersModel {
@@ -36,7 +36,7 @@ export class Sequential extends LayersModel {
     const input = new InputLayer({ shape: shape.slice(1) as number[], name: `${this.name}_input` }).symbolicOutput();
     let t = input;
     for (const layer of this.pending) t = layer.apply(t);
-    this.setGraph(input, t);
+    this.setGraph([input], [t]);
   }
 
   protected override requireGraph(what: string): ReturnType<LayersModel['requireGraph']> {
@@ -44,8 +44,8 @@ export class Sequential extends LayersModel {
     return super.requireGraph(what);
   }
 
-  protected override summaryNodes(): GraphNode[] {
-    return super.summaryNodes().filter((n) => !(n.layer instanceof InputLayer));
+  protected override summaryLayers(): Layer[] {
+    return super.summaryLayers().filter((layer) => !(layer instanceof InputLayer));
   }
 
   /** The added layers, without the InputLayer (as Keras and TF.js list a Sequential model's layers). */
@@ -54,19 +54,28 @@ export class Sequential extends LayersModel {
   }
 }
 
-export class Functional extends LayersModel {
-  constructor(config: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }) {
+export interface FunctionalConfig<Outputs extends SymbolicTensor | SymbolicTensor[] = SymbolicTensor | SymbolicTensor[]> {
+  inputs: SymbolicTensor | SymbolicTensor[];
+  outputs: Outputs;
+  name?: string;
+  seed?: number;
+}
+
+/** A functional model: several inputs and outputs, layers applied at several nodes, layers of other models. */
+export class Functional<Prediction = Tensor<Float32Array> | Tensor<Float32Array>[]> extends LayersModel<Prediction> {
+  constructor(config: FunctionalConfig) {
     super(config, 'functional');
-    const one = (v: unknown, what: string): SymbolicTensor => {
-      const list = Array.isArray(v) ? v : [v];
-      if (list.length !== 1 || !(list[0] instanceof SymbolicTensor)) {
-        throw new Error(`model(): ${what} must be one symbolic tensor (multi-input/multi-output models are not supported yet), got ${describe(v)}`);
+    const list = (v: unknown, what: string): SymbolicTensor[] => {
+      const items = Array.isArray(v) ? v : [v];
+      if (items.length === 0 || !items.every((t) => t instanceof SymbolicTensor)) {
+        throw new Error(`model(): ${what} must be a symbolic tensor or a non-empty list of them, got ${describe(v)}`);
       }
-      return list[0];
+      return items;
     };
-    const input = one(config?.inputs, 'inputs');
-    if (!(input.producer.layer instanceof InputLayer)) throw new Error('model(): inputs must come from input({ shape })');
-    this.setGraph(input, one(config?.outputs, 'outputs'));
+    const inputs = list(config?.inputs, 'inputs');
+    const bad = inputs.find((t) => !(t.producer.layer instanceof InputLayer));
+    if (bad) throw new Error(`model(): inputs must come from input({ shape }); '${bad.producer.layer.name}' is the output of a ${bad.producer.layer.className} layer`);
+    this.setGraph(inputs, list(config?.outputs, 'outputs'), Array.isArray(config.outputs));
   }
 }
 
@@ -75,8 +84,14 @@ export function sequential(config: Layer[] | { layers?: Layer[]; name?: string; 
   return new Sequential(Array.isArray(config) ? { layers: config } : config);
 }
 
-/** A functional model from symbolic tensors: `model({ inputs, outputs })`. */
-export function model(config: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }): Functional {
+/**
+ * A functional model from symbolic tensors: `model({ inputs, outputs })`. Its predict() gives one
+ * tensor for one output, a list for outputs given as a list.
+ */
+export function model(config: FunctionalConfig<SymbolicTensor>): Functional<Tensor<Float32Array>>;
+export function model(config: FunctionalConfig<SymbolicTensor[]>): Functional<Tensor<Float32Array>[]>;
+export function model(config: FunctionalConfig): Functional;
+export function model(config: FunctionalConfig): Functional {
   return new Functional(config);
 }
 

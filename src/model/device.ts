@@ -5,14 +5,14 @@
  */
 import { fill } from '../../shaders/elementwise.ts';
 import { STEP_INFO_BYTES } from '../../shaders/kernel.ts';
-import { DeviceDataset } from '../data/device-dataset.ts';
+import { DeviceDataset, type DatasetLabels } from '../data/device-dataset.ts';
 import type { Plan } from '../graph/plan.ts';
-import { METRICS_BYTES } from '../ops/losses/metrics.ts';
-import type { LabelLayout } from '../ops/losses/loss.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Engine, View } from '../runtime/engine.ts';
 import type { Tensor } from '../runtime/tensor.ts';
-import { isTrainable, type ModelWeight } from './weights.ts';
+import type { Layer } from '../layers/layer.ts';
+import { layerWeights, type WeightHolder } from './shared-weights.ts';
+import { hostValue, isTrainable, type ModelWeight } from './weights.ts';
 
 /** Uploaded datasets kept per model: train, validation, test. */
 const DATASET_CACHE = 3;
@@ -30,7 +30,10 @@ export interface DeviceState {
   slots: View[];
   hyper: View;
   stepInfo: GPUBuffer;
+  /** The loss and metric accumulators, one aligned slot each (ensureMetricSlots). */
   metrics: View;
+  /** The version (src/model/shared-weights.ts) of each layer's weights last uploaded here. */
+  versions: Map<Layer, number>;
   plans: Map<string, Plan>;
   datasets: Map<string, { key: object; dataset: DeviceDataset }>;
   /** Index buffers by use: one holds the epoch's permutation, another the identity order. */
@@ -65,7 +68,8 @@ export function createDeviceState(engine: Engine, ordered: readonly ModelWeight[
     slots: [],
     hyper: { buffer: engine.uniform(64, 'optimizer-hyper'), offset: 0, size: 64 },
     stepInfo: engine.uniform(STEP_INFO_BYTES, 'step-info'),
-    metrics: { buffer: engine.buffer(METRICS_BYTES, 'metrics'), offset: 0, size: METRICS_BYTES },
+    metrics: { buffer: engine.buffer(METRIC_SLOT_BYTES, 'metrics'), offset: 0, size: METRIC_SLOT_BYTES },
+    versions: new Map(),
     plans: new Map(),
     datasets: new Map(),
     indices: new Map(),
@@ -74,8 +78,72 @@ export function createDeviceState(engine: Engine, ordered: readonly ModelWeight[
   };
   // Padding between weights must stay zero in every flat buffer (the optimizer runs over it).
   engine.run([engine.kernel(fill(floats, 0), [state.params]), engine.kernel(fill(floats, 0), [state.grads])]);
-  for (const w of ordered) engine.write(state.params, w.host, w.offset * 4);
+  for (const w of ordered) {
+    engine.write(state.params, hostValue(w), w.offset * 4);
+    state.versions.set(w.layer, layerWeights(w.layer)!.version);
+  }
   return state;
+}
+
+/** Uploads every layer whose weights changed since this device last had them. */
+export function uploadStale(state: DeviceState, weights: readonly ModelWeight[]): void {
+  for (const w of weights) {
+    const entry = layerWeights(w.layer)!;
+    if (state.versions.get(w.layer) === entry.version) continue;
+    state.engine.write(state.params, hostValue(w), w.offset * 4);
+    if (w.index === entry.values.length - 1) state.versions.set(w.layer, entry.version);
+  }
+}
+
+/** Training changes every trainable layer's weights: `holder`'s device copy becomes the newest. */
+export function holdTrainedLayers(holder: WeightHolder, state: DeviceState, weights: readonly ModelWeight[]): void {
+  for (const layer of new Set(weights.map((w) => w.layer))) {
+    if (!layer.trainable) continue;
+    const entry = layerWeights(layer)!;
+    entry.holder = holder;
+    entry.version++;
+    state.versions.set(layer, entry.version);
+  }
+}
+
+/** WeightHolder.pull(): the device's values of the layers `holder` holds go to their host values. */
+export async function pullHeld(holder: WeightHolder, weights: readonly ModelWeight[], state: DeviceState | undefined): Promise<void> {
+  const held = [...new Set(weights.map((w) => w.layer))].filter((l) => layerWeights(l)?.holder === holder);
+  if (held.length === 0) return;
+  if (!state || state.engine.isDisposed) {
+    throw new Error(`the weights of layer ${held[0]!.name} were last trained by model ${holder.name}, whose device memory is gone (disposed); they cannot be read`);
+  }
+  const all = new Float32Array(await state.engine.read(state.params, state.floats * 4));
+  for (const layer of held) {
+    const entry = layerWeights(layer)!;
+    for (const w of weights) if (w.layer === layer) entry.values[w.index] = all.slice(w.offset, w.offset + w.size);
+    entry.holder = undefined;
+  }
+}
+
+/**
+ * Bytes of one accumulator slot: a loss's (METRICS_BYTES) or a metric's, each at an offset a
+ * storage binding accepts (minStorageBufferOffsetAlignment is at most 256).
+ */
+export const METRIC_SLOT_BYTES = 256;
+
+/** Makes the accumulator buffer hold `slots` slots; a new buffer drops the plans bound to the old one. */
+export function ensureMetricSlots(state: DeviceState, slots: number): void {
+  const bytes = Math.max(1, slots) * METRIC_SLOT_BYTES;
+  if (state.metrics.size >= bytes) return;
+  state.engine.release(state.metrics.buffer);
+  state.metrics = { buffer: state.engine.buffer(bytes, 'metrics'), offset: 0, size: bytes };
+  for (const [key, plan] of state.plans) {
+    if (plan.mode !== 'predict') {
+      plan.dispose();
+      state.plans.delete(key);
+    }
+  }
+}
+
+/** The view of accumulator slot `k`. */
+export function metricSlot(state: DeviceState, k: number): View {
+  return { buffer: state.metrics.buffer, offset: k * METRIC_SLOT_BYTES, size: METRIC_SLOT_BYTES };
 }
 
 /** Frees a state's GPU memory. */
@@ -103,19 +171,19 @@ export function resetOptimizerSlots(state: DeviceState, optimizer: Optimizer): v
 }
 
 /**
- * (x, y) on the GPU: uploaded once and kept while among the last few datasets used. `labels` is the
- * loss's label layout; `width` the model output's per-sample size.
+ * A dataset on the GPU (one tensor per model input, one label set per output): uploaded once and
+ * kept while among the last few datasets used.
  */
-export function deviceDataset(state: DeviceState, x: Tensor, y: Tensor | undefined, labels: LabelLayout | undefined, width: number): DeviceDataset {
-  const key = `${datasetId(x)}:${y ? datasetId(y) : '-'}:${labels}`;
+export function deviceDataset(state: DeviceState, xs: readonly Tensor[], ys: readonly DatasetLabels[]): DeviceDataset {
+  const key = [...xs.map(datasetId), '|', ...ys.map((y) => `${datasetId(y.tensor)}:${y.layout}:${y.classes}`)].join(',');
   const cached = state.datasets.get(key);
   if (cached) {
     state.datasets.delete(key);
     state.datasets.set(key, cached); // most recent last
     return cached.dataset;
   }
-  const dataset = new DeviceDataset(state.engine, x, y, labels, width);
-  state.datasets.set(key, { key: x, dataset });
+  const dataset = new DeviceDataset(state.engine, xs, ys);
+  state.datasets.set(key, { key: xs[0]!, dataset });
   while (state.datasets.size > DATASET_CACHE) {
     const [oldest, entry] = state.datasets.entries().next().value as [string, { dataset: DeviceDataset }];
     entry.dataset.dispose();

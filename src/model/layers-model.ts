@@ -1,45 +1,53 @@
 /**
- * The Keras-like model: a graph of layers (Sequential or Functional), its weights, and
- * compile / fit / evaluate / predict. Weights live on the host until the model first runs, then in
- * one flat GPU buffer (each weight at an aligned offset) so that an optimizer step is one dispatch.
+ * The Keras-like model: a graph of layers (Sequential or Functional; several inputs and outputs, a
+ * layer applied at several nodes), compile / fit / evaluate / predict, and the weights. A layer's
+ * weights belong to the layer (src/model/shared-weights.ts), so a model built on another's inner
+ * outputs trains the same weights; each model keeps them in one flat GPU buffer (each weight at an
+ * aligned offset) so that an optimizer step is one dispatch.
  */
 import { STEP_INFO_BYTES, stepInfoData } from '../../shaders/kernel.ts';
 import type { DeviceDataset } from '../data/device-dataset.ts';
-import { validateLabels } from '../data/labels.ts';
 import { Plan, type ModelBinding, type PlanMode } from '../graph/plan.ts';
-import { topologicalNodes } from '../graph/topology.ts';
+import { graphOrder } from '../graph/topology.ts';
 import type { SaveOptions, SaveResult, SaveTarget } from '../io/artifacts.ts';
 import { saveModel } from '../io/save.ts';
 import { initialize, Random } from '../layers/initializers.ts';
 import { uniqueName, type GraphNode, type Layer, type SymbolicTensor } from '../layers/layer.ts';
-import { accuracyKind, resolveAccuracyRequest, resolveLoss } from '../ops/losses/index.ts';
-import type { AccuracyKind, LossOp } from '../ops/losses/loss.ts';
-import { METRICS_BYTES, METRICS_WORDS, readMetrics } from '../ops/losses/metrics.ts';
-import { resolveOptimizer, type Optimizer } from '../optimizers.ts';
+import { METRICS_WORDS, readMetrics } from '../ops/losses/metrics.ts';
+import type { Optimizer } from '../optimizers.ts';
 import { ProgressBar } from '../progress.ts';
 import { getDefaultEngine, type Engine, type View } from '../runtime/engine.ts';
 import { describe, formatShape, sizeOf, Tensor } from '../runtime/tensor.ts';
 import { paramCount, summaryTable } from '../summary.ts';
-import { asTensor, formatLogs, History, integerArg, isNodeTerminal, sliceRows, type CompileArgs, type EvaluateArgs, type FitArgs, type Logs, type NamedWeight, type TensorLike } from './args.ts';
-import { createDeviceState, deviceDataset, indexBuffer, releaseDeviceState, resetOptimizerSlots, type DeviceState } from './device.ts';
-import { inWeightOrder, isTrainable, layoutKey, type ModelWeight } from './weights.ts';
+import { formatLogs, History, integerArg, isNodeTerminal, sliceRows, type CompileArgs, type EvaluateArgs, type FitArgs, type Logs, type ModelData, type NamedWeight, type TensorLike } from './args.ts';
+import { resolveCompile, type Compiled } from './compile.ts';
+import { checkInput, checkTargets, perName } from './data-args.ts';
+import { createDeviceState, deviceDataset, ensureMetricSlots, holdTrainedLayers, indexBuffer, metricSlot, pullHeld, releaseDeviceState, resetOptimizerSlots, uploadStale, type DeviceState } from './device.ts';
+import { layerWeights, pullFromHolders, type WeightHolder } from './shared-weights.ts';
+import { checkWeightValues, hostValue, inWeightOrder, isTrainable, layoutKey, modelWeights, setHostValues, type ModelWeight } from './weights.ts';
 
-interface Compiled {
-  optimizer: Optimizer;
-  loss: LossOp;
-  /** What the accuracy metric counts with this loss and output, when one was asked for. */
-  accuracy: AccuracyKind | null;
-  engine?: Engine;
+/** A model's graph: its inputs and outputs, the nodes in run order and its layers in TF.js's order. */
+interface Graph {
+  inputs: SymbolicTensor[];
+  outputs: SymbolicTensor[];
+  nodes: GraphNode[];
+  layers: Layer[];
+}
+
+/** The batches a model runs on: one tensor per input, and per output its targets (train, evaluate). */
+interface Batches {
+  xs: Tensor[];
+  ys: Tensor[] | undefined;
 }
 
 const DEFAULT_SEED = 1337;
 
-export class LayersModel {
+export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHolder {
   readonly name: string;
   /** Set by a failed or disposed state; `stopTraining = true` from a callback ends fit after the batch. */
   stopTraining = false;
-  protected graph: { input: SymbolicTensor; output: SymbolicTensor; nodes: GraphNode[] } | undefined;
-  /** Every weight in graph order (layer by layer, each layer's in its weightSpecs order). */
+  protected graph: Graph | undefined;
+  /** Every weight, layer by layer in `layers` order, each layer's in its weightSpecs order. */
   private graphWeights: ModelWeight[] = [];
   private compiled: Compiled | undefined;
   private device: DeviceState | undefined;
@@ -47,28 +55,29 @@ export class LayersModel {
   private disposed = false;
   /** Set by useEngine() (loadModel's `engine` option); compile({ engine }) takes precedence. */
   private boundEngine: Engine | undefined;
+  /** predict() answers a list (outputs given as a list, or several); one tensor otherwise. */
+  private outputsAsList = false;
 
   constructor(config: { name?: string; seed?: number }, defaultPrefix: string) {
     this.name = config.name ?? uniqueName(defaultPrefix);
     this.seed = config.seed ?? DEFAULT_SEED;
   }
 
-  /** Wires the graph and initializes weights (seeded). */
-  protected setGraph(inputs: SymbolicTensor, outputs: SymbolicTensor): void {
-    const nodes = topologicalNodes([outputs]);
-    if (!nodes.some((n) => n.output === inputs)) {
-      throw new Error(`model ${this.name}: the outputs do not depend on the given inputs`);
+  /**
+   * Wires the graph; layers that have no weights yet get them here (seeded, in layer order), the
+   * others keep theirs: a model over another model's layers shares their weights.
+   */
+  protected setGraph(inputs: readonly SymbolicTensor[], outputs: readonly SymbolicTensor[], outputsAsList = outputs.length > 1): void {
+    const { nodes, layers } = graphOrder(outputs);
+    for (const t of inputs) {
+      if (!nodes.some((n) => n.output === t)) throw new Error(`model ${this.name}: the outputs do not depend on the input '${t.producer.layer.name}'`);
     }
-    this.graph = { input: inputs, output: outputs, nodes };
-    this.graphWeights = [];
-    const random = new Random(this.seed);
-    for (const node of nodes) {
-      for (const spec of node.layer.weightSpecs(node.inputs.map((t) => t.shape))) {
-        const shape = [...spec.shape];
-        const host = initialize(spec.initializer, shape, random, `${node.layer.name}/${spec.name}`);
-        this.graphWeights.push({ layer: node.layer, spec, name: `${node.layer.name}/${spec.name}`, shape, size: sizeOf(shape), offset: 0, host });
-      }
-    }
+    const missing = nodes.find((n) => n.inputs.length === 0 && !inputs.includes(n.output));
+    if (missing) throw new Error(`model ${this.name}: the outputs depend on the input '${missing.layer.name}', which is not among the model's inputs (graph disconnected)`);
+    if (new Set(inputs).size !== inputs.length) throw new Error(`model ${this.name}: an input is listed twice`);
+    this.graph = { inputs: [...inputs], outputs: [...outputs], nodes, layers };
+    this.outputsAsList = outputsAsList;
+    this.graphWeights = modelWeights(layers, this.seed);
   }
 
   /** The weights in getWeights() order (TF.js's): trainable ones first, then the rest. */
@@ -85,9 +94,14 @@ export class LayersModel {
     return this.graph !== undefined;
   }
 
-  /** Layers in graph order (the InputLayer first for functional models, as Keras lists them). */
+  /** Layers in TF.js's order (the InputLayers first for functional models, as Keras lists them). */
   get layers(): Layer[] {
-    return this.requireGraph('layers').nodes.map((n) => n.layer);
+    return [...this.requireGraph('layers').layers];
+  }
+
+  /** The nodes in run order (a shared layer appears once per node). */
+  get nodes(): readonly GraphNode[] {
+    return this.requireGraph('nodes').nodes;
   }
 
   /** A layer by name, or by its index in `layers` (TF.js's `getLayer(name?, index?)`). */
@@ -105,14 +119,23 @@ export class LayersModel {
   }
 
   get inputs(): SymbolicTensor[] {
-    return [this.requireGraph('inputs').input];
+    return [...this.requireGraph('inputs').inputs];
   }
 
   get outputs(): SymbolicTensor[] {
-    return [this.requireGraph('outputs').output];
+    return [...this.requireGraph('outputs').outputs];
   }
 
-  protected requireGraph(what: string): NonNullable<LayersModel['graph']> {
+  /** Keras's input_names and output_names: the layers that make each input and output. */
+  get inputNames(): string[] {
+    return this.inputs.map((t) => t.producer.layer.name);
+  }
+
+  get outputNames(): string[] {
+    return this.outputs.map((t) => t.producer.layer.name);
+  }
+
+  protected requireGraph(what: string): Graph {
     if (this.disposed) throw new Error(`model ${this.name} was disposed`);
     if (!this.graph) {
       throw new Error(
@@ -135,15 +158,20 @@ export class LayersModel {
   }
 
   /** Rows shown by summary(): Sequential models hide the InputLayer, functional ones show it. */
-  protected summaryNodes(): GraphNode[] {
-    return this.requireGraph('summary()').nodes;
+  protected summaryLayers(): Layer[] {
+    return this.layers;
   }
 
   /** The Keras summary table; `{ print: true }` also prints it (or hands each line to `printFn`). */
   summary(options: { print?: boolean; printFn?: (line: string) => void } = {}): string {
     const graph = this.requireGraph('summary()');
-    const rows = this.summaryNodes().map((node) => ({ node, params: paramCount(node.layer.weightSpecs(node.inputs.map((t) => t.shape)).map((s) => s.shape)) }));
-    const branching = graph.nodes.some((n) => n.inputs.length > 1) || new Set(graph.nodes.flatMap((n) => n.inputs)).size < graph.nodes.flatMap((n) => n.inputs).length;
+    const inModel = new Set(graph.nodes);
+    const rows = this.summaryLayers().map((layer) => {
+      const nodes = layer.inboundNodes.filter((n) => inModel.has(n));
+      return { layer, nodes, params: paramCount(layer.weightSpecs(nodes[0]!.inputs.map((t) => t.shape)).map((s) => s.shape)) };
+    });
+    const allInputs = graph.nodes.flatMap((n) => n.inputs);
+    const branching = graph.nodes.some((n) => n.inputs.length > 1) || new Set(allInputs).size < allInputs.length || graph.nodes.length > graph.layers.length;
     const trainable = this.countTrainableParams();
     const text = summaryTable(this.name, rows, branching, trainable, this.countParams() - trainable);
     if (options.print || options.printFn) {
@@ -155,13 +183,9 @@ export class LayersModel {
 
   compile(args: CompileArgs): void {
     const graph = this.requireGraph('compile()');
-    if (!args || typeof args !== 'object') throw new Error(`compile(): expected { optimizer, loss, metrics? }, got ${describe(args)}`);
-    const loss = resolveLoss(args.loss);
-    const optimizer = resolveOptimizer(args.optimizer);
-    const accuracy = accuracyKind(loss, graph.output.shape, resolveAccuracyRequest(args.metrics));
-    loss.checkOutput(graph.output.shape, `compile(): loss '${String(args.loss)}' on the output of layer ${graph.output.producer.layer.name}`);
-    this.compiled = { optimizer, loss, accuracy, engine: args.engine };
-    if (this.device && this.device.slotOptimizer !== optimizer) this.resetOptimizerState(this.device);
+    const compiled = resolveCompile(args, graph.outputs);
+    this.compiled = compiled;
+    if (this.device && this.device.slotOptimizer !== compiled.optimizer) this.resetOptimizerState(this.device);
   }
 
   get optimizer(): Optimizer | undefined {
@@ -171,38 +195,25 @@ export class LayersModel {
   // ---- weights -------------------------------------------------------------------------
 
   async getWeights(): Promise<NamedWeight[]> {
-    this.requireGraph('getWeights()');
-    if (this.device) await this.readDeviceWeights(this.device);
-    return this.weightsList.map((w) => ({ name: w.name, shape: [...w.shape], data: w.host.slice(), trainable: isTrainable(w) }));
+    const graph = this.requireGraph('getWeights()');
+    await pullFromHolders(graph.layers);
+    return this.weightsList.map((w) => ({ name: w.name, shape: [...w.shape], data: hostValue(w).slice(), trainable: isTrainable(w) }));
   }
 
-  /** Copies the device's weights into the host values (offsets are still those of the state's layout). */
-  private async readDeviceWeights(state: DeviceState): Promise<void> {
-    const all = new Float32Array(await state.engine.read(state.params, state.floats * 4));
-    for (const w of this.graphWeights) w.host = all.slice(w.offset, w.offset + w.size);
+  /**
+   * WeightHolder: copies the device's values of the layers this model holds (it trained them last)
+   * to their host values, and lets go of them.
+   */
+  async pull(): Promise<void> {
+    await pullHeld(this, this.graphWeights, this.device);
   }
 
   /** Sets every weight, in getWeights() order; validated as a whole before anything changes. */
   setWeights(weights: readonly (TensorLike | NamedWeight)[]): void {
     this.requireGraph('setWeights()');
-    if (!Array.isArray(weights) || weights.length !== this.weightsList.length) {
-      throw new Error(`setWeights(): expected a list of ${this.weightsList.length} weights (${this.weightsList.map((w) => w.name).join(', ')}), got ${describe(weights)}`);
-    }
-    const values = weights.map((given, i) => {
-      const w = this.weightsList[i]!;
-      const shape = (given as { shape?: readonly number[] })?.shape;
-      const data = (given as { data?: unknown })?.data;
-      if (!Array.isArray(shape) || shape.length !== w.shape.length || shape.some((d, k) => d !== w.shape[k])) {
-        throw new Error(`setWeights(): weight ${i} (${w.name}) must have shape ${formatShape(w.shape)}, got ${shape ? formatShape(shape) : describe(given)}`);
-      }
-      if (!(data instanceof Float32Array) || data.length !== w.size) {
-        throw new Error(`setWeights(): weight ${i} (${w.name}) needs a Float32Array of ${w.size} values, got ${describe(data)}`);
-      }
-      return data.slice();
-    });
     const order = this.weightsList;
-    order.forEach((w, i) => (w.host = values[i]!));
-    if (this.device) this.uploadWeights(this.device);
+    setHostValues(order, checkWeightValues(order, weights));
+    if (this.device) uploadStale(this.device, this.graphWeights);
   }
 
   /**
@@ -251,9 +262,21 @@ export class LayersModel {
     return this.graphWeights.filter(isTrainable);
   }
 
-  /** The compiled loss, optimizer and metrics (for saving the training config). */
-  get compileConfig(): { loss: string; optimizer: Optimizer; metrics: string[] } | undefined {
-    return this.compiled && { loss: this.compiled.loss.name, optimizer: this.compiled.optimizer, metrics: this.compiled.accuracy ? ['accuracy'] : [] };
+  /**
+   * The compiled losses, optimizer and metrics (for saving the training config). TF.js 4.22 can
+   * neither save nor load loss_weights, so the saved config leaves them out (loadModel reads them).
+   */
+  get compileConfig(): { loss: string | string[]; lossWeights: number[] | undefined; optimizer: Optimizer; metrics: string[] | string[][] } | undefined {
+    const c = this.compiled;
+    if (!c) return undefined;
+    const single = c.outputs.length === 1 && !this.outputsAsList;
+    const weighted = c.outputs.some((o) => o.weight !== 1);
+    return {
+      loss: single ? c.outputs[0]!.lossName : c.outputs.map((o) => o.lossName),
+      lossWeights: weighted ? c.outputs.map((o) => o.weight) : undefined,
+      optimizer: c.optimizer,
+      metrics: single ? c.metricNames[0]! : c.metricNames,
+    };
   }
 
   /** Runs this model on `engine` unless compile({ engine }) names another; only before it runs elsewhere. */
@@ -273,29 +296,30 @@ export class LayersModel {
 
   // ---- device state ----------------------------------------------------------------------
 
+  /** The model's device state, with every weight current: pulled from other holders, stale ones uploaded. */
   private async deviceState(): Promise<DeviceState> {
     if (this.disposed) throw new Error(`model ${this.name} was disposed`);
+    const graph = this.requireGraph('deviceState');
     const engine = this.compiled?.engine ?? this.boundEngine ?? (await getDefaultEngine());
     const layout = layoutKey(this.graphWeights);
-    if (this.device && this.device.engine === engine && !engine.isDisposed && this.device.layout === layout) {
-      engine.throwIfFailed();
-      return this.device;
-    }
-    if (this.device) {
+    // Another model may have trained some of these layers since: its values come to the host.
+    await pullFromHolders(graph.layers, this);
+    if (this.device && !(this.device.engine === engine && !engine.isDisposed && this.device.layout === layout)) {
       // Moving to another engine, or a layer was frozen or unfrozen (the trainable weights must
       // stay one prefix of the flat buffers): the weights come along when the old device lives.
-      const old = this.device;
-      if (!old.engine.isDisposed) {
-        try {
-          await this.readDeviceWeights(old);
-        } catch {
-          // A lost device keeps nothing to copy: the host values (initial or last set) stand.
-        }
+      try {
+        await this.pull();
+      } catch {
+        // A lost device keeps nothing to copy: the host values (initial or last set) stand.
+        for (const w of this.graphWeights) if (layerWeights(w.layer)!.holder === this) layerWeights(w.layer)!.holder = undefined;
       }
       this.releaseDevice();
     }
     engine.throwIfFailed();
-    this.device = createDeviceState(engine, this.weightsList, layout);
+    if (!this.device) {
+      this.device = createDeviceState(engine, this.weightsList, layout);
+    }
+    uploadStale(this.device, this.graphWeights);
     return this.device;
   }
 
@@ -305,10 +329,6 @@ export class LayersModel {
     if (!state) return;
     this.device = undefined;
     releaseDeviceState(state);
-  }
-
-  private uploadWeights(state: DeviceState): void {
-    for (const w of this.graphWeights) state.engine.write(state.params, w.host, w.offset * 4);
   }
 
   private resetOptimizerState(state: DeviceState): void {
@@ -325,24 +345,29 @@ export class LayersModel {
     }
     const views = (flat: View) => (layer: Layer) => (byLayer.get(layer) ?? []).map((w) => ({ buffer: flat.buffer, offset: w.offset * 4, size: w.size * 4 }));
     const compiled = this.compiled;
+    if (compiled) ensureMetricSlots(state, compiled.slots);
     return {
       engine: state.engine,
       nodes: graph.nodes,
-      input: graph.input,
-      output: graph.output,
+      inputs: graph.inputs,
+      outputs: graph.outputs,
       hasTrainableWeights: (layer) => (byLayer.get(layer) ?? []).some(isTrainable),
       weightViews: views(state.params),
       gradViews: views(state.grads),
       stepInfo: { buffer: state.stepInfo, offset: 0, size: STEP_INFO_BYTES },
-      metrics: state.metrics,
-      loss: compiled && { op: compiled.loss, accuracy: compiled.accuracy },
+      losses: compiled?.outputs.map((o) => ({
+        op: o.loss,
+        accuracy: o.accuracy,
+        weight: o.weight,
+        accumulator: metricSlot(state, o.slot),
+        metrics: o.metrics.map((m) => ({ op: m.op, accumulator: metricSlot(state, m.slot) })),
+      })),
       optimizer: compiled && { optimizer: compiled.optimizer, size: state.trainableFloats, params: state.params, grads: state.grads, slots: state.slots, hyper: state.hyper },
     };
   }
 
   private plan(state: DeviceState, batch: number, mode: PlanMode): Plan {
-    const compiled = this.compiled;
-    const key = mode === 'predict' ? `${mode}:${batch}` : `${mode}:${batch}:${compiled!.loss.name}:${compiled!.accuracy}`;
+    const key = mode === 'predict' ? `${mode}:${batch}` : `${mode}:${batch}:${this.compiled!.key}`;
     let plan = state.plans.get(key);
     if (!plan) {
       if (mode === 'train' && state.slotOptimizer !== this.compiled!.optimizer) this.resetOptimizerState(state);
@@ -352,8 +377,14 @@ export class LayersModel {
     return plan;
   }
 
-  private dataset(state: DeviceState, x: Tensor, y: Tensor | undefined): DeviceDataset {
-    return deviceDataset(state, x, y, y ? this.compiled!.loss.labels : undefined, sizeOf(this.graph!.output.shape));
+  /** The batches on the GPU; layers reading a model input check its values first (Layer.checkInputData). */
+  private dataset(state: DeviceState, data: Batches): DeviceDataset {
+    const graph = this.graph!;
+    graph.inputs.forEach((t, i) => {
+      for (const node of graph.nodes) if (node.inputs.includes(t)) node.layer.checkInputData(data.xs[i]!.data, t.shape, 0);
+    });
+    const labels = data.ys?.map((y, i) => ({ tensor: y, layout: this.compiled!.outputs[i]!.loss.labels, classes: sizeOf(graph.outputs[i]!.shape) }));
+    return deviceDataset(state, data.xs, labels ?? []);
   }
 
   // ---- training and inference ---------------------------------------------------------------
@@ -364,39 +395,38 @@ export class LayersModel {
     return this.compiled;
   }
 
-  async fit(x: TensorLike, y: TensorLike, args: FitArgs = {}): Promise<History> {
+  async fit(x: ModelData, y: ModelData, args: FitArgs = {}): Promise<History> {
     const compiled = this.requireCompiled('fit()');
     const epochs = integerArg(args.epochs ?? 1, 'epochs', 0);
     const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
     const initialEpoch = integerArg(args.initialEpoch ?? 0, 'initialEpoch', 0);
     const seed = args.seed ?? this.seed;
     const verbose = args.verbose ?? (isNodeTerminal() ? 1 : 0);
-    let xs = this.checkX(x, 'x');
-    let ys = this.checkY(y, xs, 'y');
-    let validation: [Tensor, Tensor] | undefined;
+    let data = this.checkData(x, y, 'x', 'y');
+    let validation: Batches | undefined;
     if (args.validationData) {
       if (!Array.isArray(args.validationData) || args.validationData.length !== 2) throw new Error(`fit(): validationData must be [x, y], got ${describe(args.validationData)}`);
-      const vx = this.checkX(args.validationData[0], 'validationData[0]');
-      validation = [vx, this.checkY(args.validationData[1], vx, 'validationData[1]')];
+      validation = this.checkData(args.validationData[0], args.validationData[1], 'validationData[0]', 'validationData[1]');
     } else if (args.validationSplit !== undefined) {
       const split = args.validationSplit;
       if (typeof split !== 'number' || !(split > 0 && split < 1)) throw new Error(`fit(): validationSplit must be a number in (0, 1), got ${describe(split)}`);
       // Keras takes the LAST fraction of the samples, before any shuffling.
-      const n = xs.shape[0]!;
+      const n = data.xs[0]!.shape[0]!;
       const cut = Math.floor(n * (1 - split));
       if (cut < 1 || cut >= n) throw new Error(`fit(): validationSplit ${split} leaves no training or no validation samples out of ${n}`);
-      validation = [sliceRows(xs, cut, n), sliceRows(ys, cut, n)];
-      xs = sliceRows(xs, 0, cut);
-      ys = sliceRows(ys, 0, cut);
+      const rows = (list: Tensor[], a: number, b: number) => list.map((t) => sliceRows(t, a, b));
+      validation = { xs: rows(data.xs, cut, n), ys: rows(data.ys!, cut, n) };
+      data = { xs: rows(data.xs, 0, cut), ys: rows(data.ys!, 0, cut) };
     }
     const state = await this.deviceState();
     const engine = state.engine;
-    const dataset = this.dataset(state, xs, ys);
+    const dataset = this.dataset(state, data);
     const n = dataset.count;
     const steps = Math.ceil(n / batchSize);
     // One plan for every step: the partial last batch runs through it too (see runBatches()); the
     // loss counts only its real rows, averages over them and gives the others a zero gradient.
     const plan = this.plan(state, Math.min(batchSize, n), 'train');
+    holdTrainedLayers(this, state, this.graphWeights);
     const history = new History();
     const callbacks = args.callbacks ?? {};
     const random = new Random(seed);
@@ -411,7 +441,7 @@ export class LayersModel {
       const bar = verbose === 1 ? new ProgressBar(steps, `Epoch ${epoch + 1}/${epochs}`) : undefined;
       const order = args.shuffle === false ? undefined : random.permutation(n);
       const indices = indexBuffer(state, 'train', n, order);
-      engine.write(state.metrics, new Uint32Array(METRICS_WORDS));
+      this.resetMetrics(state);
       let logs: Logs & { size: number } = { loss: NaN, size: 0 };
       let lastRead = performance.now();
       let previousDone: Promise<void> | undefined;
@@ -421,7 +451,7 @@ export class LayersModel {
         state.iterations++;
         engine.write(state.stepInfo, stepInfoData(offset, state.iterations, seed, size));
         engine.write(state.hyper, compiled.optimizer.hyperparameters(state.iterations));
-        const gather = dataset.gather(plan.batch, indices, state.stepInfo, plan.x, plan.labels);
+        const gather = dataset.gather(plan.batch, indices, state.stepInfo, plan.xs, plan.labels);
         engine.submit((encoder) => engine.encode(encoder, [...gather, ...plan.dispatches]));
         // Two steps in flight: the GPU works on this one while we wait for the previous.
         const done = engine.sync();
@@ -431,7 +461,7 @@ export class LayersModel {
         const now = performance.now();
         const wantLogs = bar || callbacks.onBatchEnd;
         if (wantLogs && (now - lastRead >= logEvery || step === steps - 1)) {
-          logs = { ...this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), compiled), size };
+          logs = { ...(await this.readLogs(state)), size };
           lastRead = performance.now();
           bar?.update(step + 1, logs);
         }
@@ -439,11 +469,10 @@ export class LayersModel {
         if (this.stopTraining) break;
       }
       await previousDone;
-      const epochLogs = this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), compiled);
+      const epochLogs = await this.readLogs(state);
       if (validation) {
-        const v = await this.evaluateTensors(state, validation[0], validation[1], batchSize);
-        epochLogs.val_loss = v.loss;
-        if (v.accuracy !== undefined) epochLogs.val_accuracy = v.accuracy;
+        const v = await this.evaluateBatches(state, validation, batchSize);
+        for (const [key, value] of Object.entries(v)) epochLogs[`val_${key}`] = value;
       }
       bar?.finish(epochLogs);
       if (verbose === 2) console.log(`Epoch ${epoch + 1}/${epochs} - ${formatLogs(epochLogs)}`);
@@ -455,26 +484,43 @@ export class LayersModel {
     return history;
   }
 
-  private logsFrom(bytes: ArrayBuffer, compiled: Compiled): Logs {
-    const m = readMetrics(bytes);
-    const logs: Logs = { loss: m.count ? m.lossSum / m.count : NaN };
-    if (compiled.accuracy) logs.accuracy = m.accuracyCount ? m.correct / m.accuracyCount : NaN;
+  private resetMetrics(state: DeviceState): void {
+    state.engine.write(state.metrics, new Uint32Array(state.metrics.size / 4));
+  }
+
+  /**
+   * The logs from the accumulators: with one output `loss`, `accuracy` and each metric under the
+   * name it was given; with several, `loss` is the weighted total and each output adds
+   * `<output>_loss`, `<output>_accuracy` and `<output>_<metric>`, as Keras.
+   */
+  private async readLogs(state: DeviceState): Promise<Logs> {
+    const compiled = this.compiled!;
+    const bytes = await state.engine.read(state.metrics, state.metrics.size);
+    const single = compiled.outputs.length === 1;
+    const logs: Logs = { loss: 0 };
+    compiled.outputs.forEach((o) => {
+      const m = readMetrics(new Uint8Array(bytes, metricSlot(state, o.slot).offset, METRICS_WORDS * 4));
+      const loss = m.count ? m.lossSum / m.count : NaN;
+      logs.loss += o.weight * loss;
+      const prefix = single ? '' : `${o.name}_`;
+      if (!single) logs[`${prefix}loss`] = loss;
+      if (o.accuracy) logs[`${prefix}accuracy`] = m.accuracyCount ? m.correct / m.accuracyCount : NaN;
+      for (const metric of o.metrics) logs[`${prefix}${metric.key}`] = metric.op.value(new Uint8Array(bytes, metricSlot(state, metric.slot).offset, metric.op.words * 4));
+    });
     return logs;
   }
 
-  async evaluate(x: TensorLike, y: TensorLike, args: EvaluateArgs = {}): Promise<Logs> {
+  async evaluate(x: ModelData, y: ModelData, args: EvaluateArgs = {}): Promise<Logs> {
     this.requireCompiled('evaluate()');
-    const xs = this.checkX(x, 'x');
-    const ys = this.checkY(y, xs, 'y');
+    const data = this.checkData(x, y, 'x', 'y');
     const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
-    return this.evaluateTensors(await this.deviceState(), xs, ys, batchSize);
+    return this.evaluateBatches(await this.deviceState(), data, batchSize);
   }
 
-  private async evaluateTensors(state: DeviceState, xs: Tensor, ys: Tensor, batchSize: number): Promise<Logs> {
-    const engine = state.engine;
-    engine.write(state.metrics, new Uint32Array(METRICS_WORDS));
-    await this.runBatches(state, this.dataset(state, xs, ys), 'evaluate', batchSize);
-    return this.logsFrom(await engine.read(state.metrics, METRICS_BYTES), this.compiled!);
+  private async evaluateBatches(state: DeviceState, data: Batches, batchSize: number): Promise<Logs> {
+    this.resetMetrics(state);
+    await this.runBatches(state, this.dataset(state, data), 'evaluate', batchSize);
+    return this.readLogs(state);
   }
 
   /**
@@ -501,82 +547,63 @@ export class LayersModel {
       engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0, size));
       engine.submit((encoder) => {
         const setup = offset === 0 ? plan.setup : [];
-        engine.encode(encoder, [...setup, ...dataset.gather(planBatch, indices, state.stepInfo, plan.x, plan.labels), ...plan.dispatches]);
+        engine.encode(encoder, [...setup, ...dataset.gather(planBatch, indices, state.stepInfo, plan.xs, plan.labels), ...plan.dispatches]);
         after?.(encoder, plan, offset, size);
       });
       if ((offset / batchSize) % 4 === 3) await engine.sync();
     }
   }
 
-  /** Class probabilities for each row of x: `{ shape: [N, classes], data }`. */
-  async predict(x: TensorLike, args: EvaluateArgs = {}): Promise<Tensor<Float32Array>> {
+  /**
+   * The model's outputs for each row of x: one tensor `[N, ...outputShape]`, or a list of them for
+   * a model whose outputs were given as a list (TF.js's predict()).
+   */
+  async predict(x: ModelData, args: EvaluateArgs = {}): Promise<Prediction> {
     const graph = this.requireGraph('predict()');
-    const xs = this.checkX(x, 'x');
+    const xs = this.checkInputs(x, 'x');
     const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
     const state = await this.deviceState();
     const engine = state.engine;
-    const dataset = this.dataset(state, xs, undefined);
-    const width = sizeOf(graph.output.shape);
-    const result = engine.buffer(dataset.count * width * 4, 'predictions');
+    const dataset = this.dataset(state, { xs, ys: undefined });
+    const widths = graph.outputs.map((t) => sizeOf(t.shape));
+    const results = widths.map((width, i) => engine.buffer(dataset.count * width * 4, `predictions ${i}`));
     try {
       await this.runBatches(state, dataset, 'predict', batchSize, (encoder, plan, offset, size) =>
-        encoder.copyBufferToBuffer(plan.output.buffer, plan.output.offset, result, offset * width * 4, size * width * 4),
+        plan.outputs.forEach((out, i) => encoder.copyBufferToBuffer(out.buffer, out.offset, results[i]!, offset * widths[i]! * 4, size * widths[i]! * 4)),
       );
-      const data = new Float32Array(await engine.read({ buffer: result, offset: 0, size: dataset.count * width * 4 }));
-      return new Tensor(data, [dataset.count, ...graph.output.shape]);
+      const tensors: Tensor<Float32Array>[] = [];
+      for (const [i, result] of results.entries()) {
+        const data = new Float32Array(await engine.read({ buffer: result, offset: 0, size: dataset.count * widths[i]! * 4 }));
+        tensors.push(new Tensor(data, [dataset.count, ...graph.outputs[i]!.shape]));
+      }
+      return (this.outputsAsList ? tensors : tensors[0]!) as Prediction;
     } finally {
-      engine.release(result);
+      for (const result of results) engine.release(result);
     }
   }
 
   // ---- input checks --------------------------------------------------------------------------
 
-  private checkX(value: TensorLike, what: string): Tensor {
+  private checkInputs(value: ModelData, what: string): Tensor[] {
     const graph = this.requireGraph(what);
-    const t = asTensor(value, what);
-    const expected = graph.input.shape;
-    if (t.shape.length !== expected.length + 1 || expected.some((d, i) => d !== t.shape[i + 1])) {
-      throw new Error(`${what}: expected shape ${formatShape([null, ...expected])} (the model's input), got ${formatShape(t.shape)}`);
-    }
-    if (t.shape[0] === 0) throw new Error(`${what}: has no samples (shape ${formatShape(t.shape)})`);
-    return t;
+    const given = perName(value, this.inputNames, what, 'input');
+    const xs = given.map(({ tensor, what: label }, i) => checkInput(tensor, graph.inputs[i]!.shape, label));
+    const samples = xs[0]!.shape[0]!;
+    given.forEach(({ what: label }, i) => {
+      if (xs[i]!.shape[0] !== samples) throw new Error(`${label}: has ${xs[i]!.shape[0]} samples but ${given[0]!.what} has ${samples}; every input needs the same number`);
+    });
+    return xs;
   }
 
-  private checkY(value: TensorLike, x: Tensor, what: string): Tensor {
-    const compiled = this.requireCompiled(what);
-    const t = asTensor(value, what);
-    const outputShape = this.graph!.output.shape;
-    const loss = compiled.loss;
-    if (t.shape[0] !== x.shape[0]) {
-      throw new Error(`${what}: has ${t.shape[0]} samples but x has ${x.shape[0]}; they must match`);
-    }
-    if (loss.labels === 'sparse') {
-      if (outputShape.length !== 1) {
-        throw new Error(`${what}: loss '${loss.name}' on an output of shape ${formatShape([null, ...outputShape])} needs a class index per position, which fit() does not gather yet; only [batch, classes] outputs take sparse labels`);
-      }
-      if (t.shape.length !== 1 && !(t.shape.length === 2 && t.shape[1] === 1)) {
-        throw new Error(`${what}: loss '${loss.name}' takes integer class labels of shape [N], got ${formatShape(t.shape)}; for one-hot labels compile with loss 'categoricalCrossentropy'`);
-      }
-      validateLabels(t, outputShape[0]!, 'sparse', what);
-      return t;
-    }
-    if (loss.name === 'categoricalCrossentropy') {
-      const classes = sizeOf(outputShape);
-      if (t.shape.length !== 2 || t.shape[1] !== classes) {
-        throw new Error(`${what}: loss '${loss.name}' takes one-hot labels of shape [N, ${classes}], got ${formatShape(t.shape)}; for integer labels compile with loss 'sparseCategoricalCrossentropy' or use toCategorical()`);
-      }
-      validateLabels(t, classes, 'onehot', what);
-      return t;
-    }
-    // Targets of the output's shape; [N] also fits an output of one value per sample, as in Keras.
-    const fits = (t.shape.length === outputShape.length + 1 && outputShape.every((d, i) => d === t.shape[i + 1])) || (sizeOf(outputShape) === 1 && t.shape.length === 1);
-    if (!fits) throw new Error(`${what}: loss '${loss.name}' takes targets of the output's shape ${formatShape([null, ...outputShape])}, got ${formatShape(t.shape)}`);
-    const bad = Array.prototype.findIndex.call(t.data, (v: number) => !Number.isFinite(v));
-    if (bad >= 0) throw new Error(`${what}: target ${bad} is ${t.data[bad]}; targets must be finite numbers`);
-    return t;
+  private checkData(x: ModelData, y: ModelData, xWhat: string, yWhat: string): Batches {
+    const compiled = this.requireCompiled(yWhat);
+    const xs = this.checkInputs(x, xWhat);
+    const samples = xs[0]!.shape[0]!;
+    const ys = perName(y, compiled.outputs.map((o) => o.name), yWhat, 'output').map(({ tensor, what }, i) => checkTargets(tensor, samples, compiled.outputs[i]!.loss, this.graph!.outputs[i]!.shape, what));
+    return { xs, ys };
   }
 
-  /** Frees the model's GPU memory (plans, datasets, weights). The host copy of the weights is dropped too. */
+  /** Frees the model's GPU memory (plans, datasets, weights). Weights it trained last are lost with it. */
   dispose(): void {
     const engine = this.device?.engine;
     this.releaseDevice();

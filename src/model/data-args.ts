@@ -1,0 +1,79 @@
+/**
+ * fit/evaluate/predict's data checked against a model: x per input and y per output (a tensor, a
+ * list in the model's order, or an object by input / output name, as Keras), every shape and
+ * label validated with an Error saying what was expected and what came, before anything runs.
+ */
+import { validateLabels } from '../data/labels.ts';
+import type { Shape } from '../layers/layer.ts';
+import type { LossOp } from '../ops/losses/loss.ts';
+import { describe, formatShape, sizeOf, Tensor } from '../runtime/tensor.ts';
+import { asTensor, type ModelData, type TensorLike } from './args.ts';
+
+function isTensorLike(value: unknown): value is TensorLike {
+  return value instanceof Tensor || (!!value && typeof value === 'object' && ArrayBuffer.isView((value as { data?: unknown }).data) && Array.isArray((value as { shape?: unknown }).shape));
+}
+
+/** One tensor per name from `value`, with `what(i)` naming each in errors. */
+export function perName(value: ModelData, names: readonly string[], what: string, kind: 'input' | 'output'): { tensor: Tensor; what: string }[] {
+  const label = (i: number) => (names.length === 1 ? what : `${what}[${i}] ('${names[i]}')`);
+  if (isTensorLike(value)) {
+    if (names.length !== 1) throw new Error(`${what}: the model has ${names.length} ${kind}s (${names.join(', ')}); pass a list of ${names.length} tensors or an object by ${kind} name`);
+    return [{ tensor: asTensor(value, what), what }];
+  }
+  const expected = `expected a tensor${names.length > 1 ? `, a list of ${names.length} tensors or an object by ${kind} name` : ''}`;
+  if (Array.isArray(value) && !value.every(isTensorLike)) throw new Error(`${what}: ${expected}, got ${describe(value)}`);
+  if (Array.isArray(value)) {
+    if (value.length !== names.length) throw new Error(`${what}: expected ${names.length} tensor${names.length === 1 ? '' : 's'}, one per ${kind} (${names.join(', ')}), got a list of ${value.length}`);
+    return value.map((v, i) => ({ tensor: asTensor(v as TensorLike, label(i)), what: label(i) }));
+  }
+  if (value && typeof value === 'object') {
+    const record = value as Record<string, TensorLike>;
+    const unknown = Object.keys(record).filter((k) => !names.includes(k));
+    if (unknown.length) throw new Error(`${what}: ${unknown.map((k) => `'${k}'`).join(', ')} is not an ${kind} of the model; its ${kind}s: ${names.join(', ')}`);
+    return names.map((n, i) => {
+      if (!(n in record)) throw new Error(`${what}: no tensor for ${kind} '${n}'`);
+      return { tensor: asTensor(record[n]!, label(i)), what: label(i) };
+    });
+  }
+  throw new Error(`${what}: ${expected}, got ${describe(value)}`);
+}
+
+/** Checks a model input's tensor: [samples, ...shape] with at least one sample. */
+export function checkInput(t: Tensor, shape: Shape, what: string): Tensor {
+  if (t.shape.length !== shape.length + 1 || shape.some((d, i) => d !== t.shape[i + 1])) {
+    throw new Error(`${what}: expected shape ${formatShape([null, ...shape])} (the model's input), got ${formatShape(t.shape)}`);
+  }
+  if (t.shape[0] === 0) throw new Error(`${what}: has no samples (shape ${formatShape(t.shape)})`);
+  return t;
+}
+
+/** Checks one output's targets for its loss: the sample count, the label layout, the values. */
+export function checkTargets(t: Tensor, samples: number, loss: LossOp, outputShape: Shape, what: string): Tensor {
+  if (t.shape[0] !== samples) {
+    throw new Error(`${what}: has ${t.shape[0]} samples but x has ${samples}; they must match`);
+  }
+  if (loss.labels === 'sparse') {
+    if (outputShape.length !== 1) {
+      throw new Error(`${what}: loss '${loss.name}' on an output of shape ${formatShape([null, ...outputShape])} needs a class index per position, which fit() does not gather yet; only [batch, classes] outputs take sparse labels`);
+    }
+    if (t.shape.length !== 1 && !(t.shape.length === 2 && t.shape[1] === 1)) {
+      throw new Error(`${what}: loss '${loss.name}' takes integer class labels of shape [N], got ${formatShape(t.shape)}; for one-hot labels compile with loss 'categoricalCrossentropy'`);
+    }
+    validateLabels(t, outputShape[0]!, 'sparse', what);
+    return t;
+  }
+  if (loss.name === 'categoricalCrossentropy') {
+    const classes = sizeOf(outputShape);
+    if (t.shape.length !== 2 || t.shape[1] !== classes) {
+      throw new Error(`${what}: loss '${loss.name}' takes one-hot labels of shape [N, ${classes}], got ${formatShape(t.shape)}; for integer labels compile with loss 'sparseCategoricalCrossentropy' or use toCategorical()`);
+    }
+    validateLabels(t, classes, 'onehot', what);
+    return t;
+  }
+  // Targets of the output's shape; [N] also fits an output of one value per sample, as in Keras.
+  const fits = (t.shape.length === outputShape.length + 1 && outputShape.every((d, i) => d === t.shape[i + 1])) || (sizeOf(outputShape) === 1 && t.shape.length === 1);
+  if (!fits) throw new Error(`${what}: loss '${loss.name}' takes targets of the output's shape ${formatShape([null, ...outputShape])}, got ${formatShape(t.shape)}`);
+  const bad = Array.prototype.findIndex.call(t.data, (v: number) => !Number.isFinite(v));
+  if (bad >= 0) throw new Error(`${what}: target ${bad} is ${t.data[bad]}; targets must be finite numbers`);
+  return t;
+}
