@@ -75,6 +75,20 @@ describe('twins with TF.js (cpu backend)', () => {
     await trainBoth({ ours, theirs, y, yShape: [N, 1] }, { epochs: 3, batchSize: 8 });
   });
 
+  it('metrics beside the loss: mse, mae, crossentropy on a softmax folded into the loss, as TF.js logs them', async () => {
+    const ours = sequential([layers.dense({ units: 6, activation: 'tanh', inputShape: [FEATURES] }), layers.dense({ units: 3, activation: 'softmax' })]);
+    const metrics = ['accuracy', 'mse', 'mae', 'categoricalCrossentropy', 'cosine'];
+    ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.3 }), loss: 'categoricalCrossentropy', metrics, engine: engine() });
+    const theirs = tf.sequential({ layers: [tf.layers.dense({ units: 6, activation: 'tanh', inputShape: [FEATURES] }), tf.layers.dense({ units: 3, activation: 'softmax' })] });
+    theirs.compile({ optimizer: tf.train.sgd(0.3), loss: 'categoricalCrossentropy', metrics });
+    const y = new Float32Array(N * 3);
+    for (let i = 0; i < N; i++) y[i * 3 + (i % 3)] = 1;
+    await trainBoth({ ours, theirs, y, yShape: [N, 3] }, { epochs: 2, batchSize: 8 });
+    const logs = await ours.evaluate(tensor(x, [N, FEATURES]), tensor(y, [N, 3]));
+    expect(Object.keys(logs).sort()).toEqual(['accuracy', 'categoricalCrossentropy', 'cosine', 'loss', 'mae', 'mse']);
+    expect(logs.categoricalCrossentropy).toBeCloseTo(logs.loss, 6);
+  });
+
   it("an Activation layer's softmax folds into categorical crossentropy; softsign and selu hidden layers", async () => {
     const ours = sequential([
       layers.dense({ units: 9, activation: 'softsign', inputShape: [FEATURES] }),
