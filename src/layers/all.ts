@@ -7,6 +7,7 @@ export * from './advanced-activations.ts';
 export * from './conv2d.ts';
 export * from './core.ts';
 export * from './dense.ts';
+export * from './depthwise-conv2d.ts';
 export * from './dot.ts';
 export * from './dropout.ts';
 export * from './embedding.ts';
