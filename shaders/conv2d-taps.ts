@@ -17,7 +17,7 @@
  * vec4s: W_t[k][n] = w[t][k][n] (forward: k input, n output channels) or w[t][n][k] (input
  * gradient: k output, n input channels).
  */
-import type { Conv2DGeometry } from './conv2d.ts';
+import { dilated, type Conv2DGeometry } from './conv2d.ts';
 import type { KernelSource } from './kernel.ts';
 import { constants, each, flatIndex, grid } from './wgsl.ts';
 import { alignSlice, MAX_K, MAX_UNROLLED, rowsPerInvocation, sliceColumns, sliceProduct } from './slice-product.ts';
@@ -40,10 +40,10 @@ export interface TapLayout {
   floats: number;
 }
 
-/** Vector channels on both sides (rows of dst are vec4s) and a K small enough to unroll. */
+/** Vector channels on both sides (rows of dst are vec4s), a K small enough to unroll, adjacent taps (no dilation). */
 export function tapsApply(g: Conv2DGeometry, mode: TapMode): boolean {
   const K = mode === 'forward' ? g.inC : g.outC;
-  return g.inC % 4 === 0 && g.outC % 4 === 0 && K <= MAX_K;
+  return g.inC % 4 === 0 && g.outC % 4 === 0 && K <= MAX_K && !dilated(g);
 }
 
 /** `checkedLoads`: the products' register blocks under bounds checks (rowsPerInvocation), which set the slices' columns. */
@@ -154,10 +154,10 @@ ${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}`,
 /** K = taps × input channels up to which patchProduct unrolls it (first layers: 9 for MNIST, 27 for RGB). */
 const MAX_PATCH_K = 36;
 
-/** One product over whole patches applies: few input channels, output channels in vec4s. */
+/** One product over whole patches applies: few input channels, output channels in vec4s, adjacent taps (no dilation). */
 export function patchesApply(g: Conv2DGeometry): boolean {
   const K = g.kH * g.kW * g.inC;
-  return g.outC % 4 === 0 && K <= MAX_PATCH_K && Math.ceil(K / 4) * 4 * (g.outC / 4) <= MAX_UNROLLED;
+  return g.outC % 4 === 0 && K <= MAX_PATCH_K && Math.ceil(K / 4) * 4 * (g.outC / 4) <= MAX_UNROLLED && !dilated(g);
 }
 
 /**

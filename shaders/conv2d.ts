@@ -1,8 +1,9 @@
 /**
- * 2-D convolution, NHWC activations and HWIO kernels: forward (bias and ReLU fused), input
- * gradient dx, kernel gradient dW, bias gradient db, and the small reduction that sums dW/db
- * partials. The backward kernels take dy after the fused ReLU (dy·[y > 0]): conv2dBackward
- * (src/layers/conv2d.ts) masks it once for all three, which costs less than each reading y.
+ * 2-D convolution, NHWC activations and HWIO kernels, strides or dilation: forward (bias and ReLU
+ * fused), input gradient dx, kernel gradient dW, bias gradient db, and the small reduction that
+ * sums dW/db partials; the transposed convolution's forward is dx with a bias and ReLU. The
+ * backward kernels take dy after the fused ReLU (dy·[y > 0]): conv2dBackward
+ * (src/ops/conv2d.ts) masks it once for all three, which costs less than each reading y.
  *
  * `registers` kernels (CPU adapters such as SwiftShader): every invocation computes a block of
  * outputs held in named vec4 accumulators (SwiftShader spills indexed private arrays to memory),
@@ -31,6 +32,12 @@ export interface Conv2DGeometry {
   kW: number;
   strideH: number;
   strideW: number;
+  /**
+   * Input rows/columns between neighbouring taps (TF.js's dilationRate; 1: adjacent). Only the
+   * direct kernels take dilation above 1 (conv2dVariants); with 1 every kernel is unchanged.
+   */
+  dilationH: number;
+  dilationW: number;
   /** Rows/columns of zeros above/left of the input ('same' padding); the rest falls off the end. */
   padTop: number;
   padLeft: number;
@@ -104,14 +111,40 @@ const MAX_UNROLLED_COLUMNS = 32;
 
 function geometryKey(g: Conv2DGeometry): string {
   return (
-    `n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-k${g.kH}x${g.kW}-s${g.strideH}x${g.strideW}-p${g.padTop}x${g.padLeft}` +
+    `n${g.batch}-in${g.inH}x${g.inW}x${g.inC}-k${g.kH}x${g.kW}-s${g.strideH}x${g.strideW}${dilated(g) ? `-d${g.dilationH}x${g.dilationW}` : ''}-p${g.padTop}x${g.padLeft}` +
     `-out${g.outH}x${g.outW}x${g.outC}${g.relu ? '-relu' : ''}${g.bias ? '-bias' : ''}`
   );
 }
 
+/** Whether taps are spread apart (dilation above 1 along either axis). */
+export function dilated(g: Conv2DGeometry): boolean {
+  return g.dilationH !== 1 || g.dilationW !== 1;
+}
+
+/** Rows and columns of input one window spans: (k − 1)·dilation + 1. */
+export function kernelSpan(g: Conv2DGeometry): { height: number; width: number } {
+  return { height: (g.kH - 1) * g.dilationH + 1, width: (g.kW - 1) * g.dilationW + 1 };
+}
+
+/**
+ * The input offset of tap `k` along an axis of dilation `d` as WGSL (k a number or a u32
+ * expression), `i32` for an i32: `k` itself without dilation, so undilated kernels keep their text.
+ */
+function tapOffset(k: number | string, d: number, constant: string, i32 = false): string {
+  if (typeof k === 'number') return `${k * d}`;
+  const scaled = d === 1 ? k : `${k} * ${constant}`;
+  return i32 ? `i32(${scaled})` : scaled;
+}
+
+/** `const DILATION_H = …; const DILATION_W = …;` after a line of constants, only for a dilated g. */
+function dilationConstants(g: Conv2DGeometry): string {
+  return dilated(g) ? `\n${constants({ DILATION_H: g.dilationH, DILATION_W: g.dilationW })}` : '';
+}
+
 /** True when every tap of every output pixel lies inside the input (no padding checks needed). */
 function tapsInBounds(g: Conv2DGeometry): boolean {
-  return g.padTop === 0 && g.padLeft === 0 && (g.outH - 1) * g.strideH + g.kH <= g.inH && (g.outW - 1) * g.strideW + g.kW <= g.inW;
+  const span = kernelSpan(g);
+  return g.padTop === 0 && g.padLeft === 0 && (g.outH - 1) * g.strideH + span.height <= g.inH && (g.outW - 1) * g.strideW + span.width <= g.inW;
 }
 
 /** The output gradient dy at binding 0 (after the fused ReLU: conv2dBackward masks it first), and `fn read_dy(pixel, c4)`. */
@@ -157,14 +190,15 @@ export function conv2dForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultB
   // index is a constant, so each weight is one broadcast load instead of a per-lane gather
   // (conv1 + pool, with and without bounds checks: bench/NOTES.md item 33).
   const constantWeights = g.inC < 4 && coBlocks === 1 && g.outC % 4 === 0;
-  // Taps as WGSL expressions: numbers when unrolled, 'ky'/'kx' inside the tap loops.
-  const tapTerm = (v: number | string) => (typeof v === 'number' ? `${v}` : `i32(${v})`);
+  // Taps' input offsets as WGSL expressions: numbers when unrolled, from 'ky'/'kx' inside the tap loops.
+  const tapY = (v: number | string) => tapOffset(v, g.dilationH, 'DILATION_H', true);
+  const tapX = (v: number | string) => tapOffset(v, g.dilationW, 'DILATION_W', true);
   // Whether tap (ky, kx) of output pixel p lies inside the input (padding otherwise).
   const inside = (p: number, ky: number | string, kx: number | string) =>
-    `(u32(top${p} + ${tapTerm(ky)}) < IN_H) & (u32(left${p} + ${tapTerm(kx)}) < IN_W)`;
+    `(u32(top${p} + ${tapY(ky)}) < IN_H) & (u32(left${p} + ${tapX(kx)}) < IN_W)`;
   // First element of the pixel under the tap; in the padding, pixel 0 (read, then zeroed).
   const xIndex = (p: number, ky: number | string, kx: number | string) => {
-    const index = `u32(base${p} + ${tapTerm(ky)} * ${g.inW} + ${tapTerm(kx)}) * X_PER_PIXEL`;
+    const index = `u32(base${p} + ${tapY(ky)} * ${g.inW} + ${tapX(kx)}) * X_PER_PIXEL`;
     return masked ? `select(0u, ${index}, ${inside(p, ky, kx)})` : index;
   };
   return {
@@ -190,7 +224,7 @@ ${POOL_WINDOW_WGSL}
 ${constants({ POOLED_H: pool.height, POOLED_W: pool.width })}
 #endif
 ${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, ...(vecIn ? { IN_C4: g.inC / 4 } : {}), OUT_H: g.outH, OUT_W: g.outW })}
-${constants({ K_H: g.kH, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ K_H: g.kH, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}${dilationConstants(g)}
 ${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
 // x elements (vec4s or floats) per pixel.
 ${constants({ X_PER_PIXEL: unit })}
@@ -289,6 +323,24 @@ export function conv2dInputGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaul
 }
 
 /**
+ * The transposed convolution of g (g's input gradient as a layer's forward: it reads what g
+ * outputs and writes what g reads), with g.bias added per channel of what it writes and g.relu
+ * applied: conv2dInputGrad's sum with an epilogue. Bindings: x, wt (conv2dTransposeKernel), (b), y.
+ */
+export function conv2dTransposeForward(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
+  return rowCorrelation({
+    key: `conv2d-transpose-forward:registers:${geometryKey(g)}`,
+    g,
+    flipTaps: false,
+    bias: g.bias,
+    relu: g.relu,
+    maxPixels: blocks.dxPixels,
+    groups: blocks.dxGroups,
+    images: blocks.rowImages,
+  });
+}
+
+/**
  * The forward runs as rowCorrelation at stride 1, with enough input channels for vector reads.
  * Short rows (conv3's 3 pixels) take several images per invocation so that each weight read
  * still serves a dozen pixels, which beat pixel blocks of 16 with and without bounds checks
@@ -301,7 +353,7 @@ export function forwardByRows(g: Conv2DGeometry): boolean {
 /**
  * The stride-1 convolution whose forward is g's input gradient (and whose input gradient is g's
  * forward): it reads g's output, writes g's input, with g's taps reversed and its channel axes
- * swapped, padded by the rest of the kernel.
+ * swapped, padded by the rest of the kernel's span.
  */
 export function mirroredGeometry(g: Conv2DGeometry): Conv2DGeometry {
   if (g.strideH !== 1 || g.strideW !== 1) throw new Error('mirroredGeometry: stride 1 only');
@@ -317,8 +369,10 @@ export function mirroredGeometry(g: Conv2DGeometry): Conv2DGeometry {
     kW: g.kW,
     strideH: 1,
     strideW: 1,
-    padTop: g.kH - 1 - g.padTop,
-    padLeft: g.kW - 1 - g.padLeft,
+    dilationH: g.dilationH,
+    dilationW: g.dilationW,
+    padTop: kernelSpan(g).height - 1 - g.padTop,
+    padLeft: kernelSpan(g).width - 1 - g.padLeft,
     relu: false,
     bias: false,
     // A pooled forward's dy is zero past its last whole window.
@@ -362,7 +416,7 @@ interface RowCorrelationSpec {
 
 /**
  * dst[n,iy,ix,ci] = Σ_{ky,kx,co} src[n,oy,ox,co] · weights[tap(ky,kx), co, ci] over the (oy, ox)
- * with oy·sh + ky − padTop = iy (and likewise for x): the input gradient's sum, which is also a
+ * with oy·sh + ky·dh − padTop = iy (and likewise for x): the input gradient's sum, which is also a
  * stride-1 forward (conv2dForwardRows). Bindings: src, weights ([tap, co, ci]), (bias), dst.
  *
  * A block is a run of P neighbouring pixels of one dst row, P a multiple of the horizontal
@@ -391,9 +445,9 @@ function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
   // Channel co + k of src; past the last one (outC % 4 ≠ 0) any in-bounds row will do: its src value is 0.
   const channel = (k: number) => (g.outC % 4 === 0 ? `co + ${k}u` : `min(co + ${k}u, ${g.outC - 1}u)`);
   const tap = (kx: number) => (flipTaps ? `(${g.kH - 1}u - ky) * K_W + ${g.kW - 1 - kx}u` : `ky * K_W + ${kx}u`);
-  // Pixel ix0 + p meets src column ix0/sw + a/sw through tap kx when a = padLeft + p − kx is a
-  // multiple of sw; the block reads columns ix0/sw + aMin .. ix0/sw + aMax.
-  const aMin = Math.ceil((g.padLeft - (g.kW - 1)) / sw);
+  // Pixel ix0 + p meets src column ix0/sw + a/sw through tap kx when a = padLeft + p − kx·dw is
+  // a multiple of sw; the block reads columns ix0/sw + aMin .. ix0/sw + aMax.
+  const aMin = Math.ceil((g.padLeft - (g.kW - 1) * g.dilationW) / sw);
   const aMax = Math.floor((g.padLeft + P - 1) / sw);
   const columns = aMax - aMin + 1;
   // With one block per row (ix0 = 0) which columns exist is known here: the others are left out
@@ -401,7 +455,7 @@ function rowCorrelation(spec: RowCorrelationSpec): KernelSource {
   const fixed = segs === 1;
   const live = (j: number) => !fixed || (aMin + j >= 0 && aMin + j < g.outW);
   const pairs = (kx: number) =>
-    Array.from({ length: P }, (_, p) => ({ p, a: g.padLeft + p - kx }))
+    Array.from({ length: P }, (_, p) => ({ p, a: g.padLeft + p - kx * g.dilationW }))
       .filter(({ a }) => ((a % sw) + sw) % sw === 0)
       .map(({ p, a }) => ({ p, j: a / sw - aMin }))
       .filter(({ j }) => live(j));
@@ -425,7 +479,7 @@ ${channelReader('b', 2, 1, g.inC)}
 ${channelWriter('dst', dstBinding, g.inC)}
 // src is n × SRC_H × SRC_W pixels of SRC_C channels, dst n × DST_H × DST_W.
 ${constants({ BATCH: g.batch, SRC_H: g.outH, SRC_W: g.outW, SRC_C: g.outC, SRC_C4: co4s, DST_H: g.inH, DST_W: g.inW })}
-${constants({ K_H: g.kH, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: sw })}
+${constants({ K_H: g.kH, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: sw })}${dilationConstants(g)}
 ${constants({ PAD_TOP: g.padTop }, 'abstract')}
 
 // Each invocation: ${P} pixels of a dst row in each of ${B} image(s) × ${G} groups of 4 dst channels.
@@ -447,7 +501,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${images.map((i) => each2(P, G, (p, j) => `var acc${i}_${p}_${j} = vec4f(0.0);`)).join('\n  ')}
   for (var ky = 0u; ky < K_H; ky++) {
     // The src row this dst row meets through ky, if any.
-    let sy = u32(i32(iy) + PAD_TOP - i32(ky));
+    let sy = u32(i32(iy) + PAD_TOP - ${tapOffset('ky', g.dilationH, 'DILATION_H', true)});
     if ((sy < ${g.outH * g.strideH}u) & (sy % STRIDE_H == 0u)) {
       ${images.map((i) => `let srcRow${i} = (n${i} * SRC_H + sy / STRIDE_H) * SRC_W;
       ${liveColumns.map((j) => (fixed ? `let d${i}_${j} = srcRow${i} + ${aMin + j}u;` : `let d${i}_${j} = select(0u, srcRow${i} + u32(ox${j}), dm${j} > 0.0);`)).join('\n      ')}`).join('\n      ')}
@@ -541,7 +595,7 @@ export function conv2dReductionPlan(g: Conv2DGeometry, style: KernelStyle = 'reg
 
 /**
  * Partial kernel gradients: out[chunk, ky, kx, ci, co] = Σ over the output rows of `chunk` of
- * x[n, oy·sh+ky−padTop, ox·sw+kx−padLeft, ci] · dy[n,oy,ox,co]. With one chunk, `out` is dW itself.
+ * x[n, oy·sh+ky·dh−padTop, ox·sw+kx·dw−padLeft, ci] · dy[n,oy,ox,co]. With one chunk, `out` is dW itself.
  * Bindings: dy, x, out.
  */
 export function conv2dKernelGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defaultBlocks(g)): KernelSource {
@@ -571,7 +625,7 @@ export function conv2dKernelGrad(g: Conv2DGeometry, blocks: Conv2DBlocks = defau
 ${gradReader(g)}
 @group(0) @binding(${xBinding}) var<storage, read> x: array<${vecIn ? 'vec4f' : 'f32'}>;
 ${channelWriter('out', xBinding + 1, g.outC)}
-${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}${dilationConstants(g)}
 ${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
 // x elements (vec4s or floats) per pixel.
 ${constants({ X_PER_PIXEL: unit })}
@@ -588,8 +642,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let chunk = t / ${coBlocks * ciBlocks * tapBlocks}u;
   ${each(G, (j) => `let c4_${j} = min(c4 + ${j}u, ${co4s - 1}u);`)}
   ${each(T, (i) => `let tap${i} = min(tb + ${i}u, ${taps - 1}u);
-  let offY${i} = i32(tap${i} / K_W) - PAD_TOP;
-  let offX${i} = i32(tap${i} % K_W) - PAD_LEFT;`)}
+  let offY${i} = i32(${tapOffset(`tap${i} / K_W`, g.dilationH, 'DILATION_H')}) - PAD_TOP;
+  let offX${i} = i32(${tapOffset(`tap${i} % K_W`, g.dilationW, 'DILATION_W')}) - PAD_LEFT;`)}
   ${each(T, (i) => each2(C, G, (c, j) => `var acc${i}_${c}_${j} = vec4f(0.0);`))}
   let rowEnd = min((chunk + 1u) * ${chunkRows}u, ${rows}u);
   for (var r = chunk * ${chunkRows}u; r < rowEnd; r++) {
@@ -617,9 +671,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   };
 }
 
-/** dW by rows of taps applies: 4-channel vectors of x, and neighbouring output columns one input column apart. */
+/**
+ * dW by rows of taps applies: 4-channel vectors of x, neighbouring output columns one input
+ * column apart, and neighbouring taps too (no dilation).
+ */
 function slidesAlongRows(g: Conv2DGeometry): boolean {
-  return g.inC % 4 === 0 && g.strideW === 1;
+  return g.inC % 4 === 0 && g.strideW === 1 && !dilated(g);
 }
 
 /**
@@ -878,14 +935,14 @@ export function conv2dForwardTiled(g: Conv2DGeometry): KernelSource {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 #endif
 @group(0) @binding(${yBinding}) var<storage, read_write> y: array<f32>;
-${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}${dilationConstants(g)}
 ${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
 
 // A[m, k]: the input under tap k / inC of output pixel m (0 in the padding).
 fn loadA(m: u32, k: u32) -> f32 {
   let tap = k / IN_C;
-  let iy = i32((m / OUT_W) % OUT_H * STRIDE_H + tap / K_W) - PAD_TOP;
-  let ix = i32(m % OUT_W * STRIDE_W + tap % K_W) - PAD_LEFT;
+  let iy = i32((m / OUT_W) % OUT_H * STRIDE_H + ${tapOffset('tap / K_W', g.dilationH, 'DILATION_H')}) - PAD_TOP;
+  let ix = i32(m % OUT_W * STRIDE_W + ${tapOffset('tap % K_W', g.dilationW, 'DILATION_W')}) - PAD_LEFT;
   if ((u32(iy) >= IN_H) | (u32(ix) >= IN_W)) { return 0.0; }
   return x[((m / ${g.outH * g.outW}u * IN_H + u32(iy)) * IN_W + u32(ix)) * IN_C + k % IN_C];
 }
@@ -901,10 +958,26 @@ fn store(chunk: u32, m: u32, n: u32, v: f32) {
 
 /** Tiled conv2dInputGrad: M = input pixels, N = input channels, K = taps × output channels. Bindings: dy, w, dx. */
 export function conv2dInputGradTiled(g: Conv2DGeometry): KernelSource {
+  return inputGradTiled(g, `conv2d-input-grad:tiled:${geometryKey(g)}`, false);
+}
+
+/**
+ * Tiled conv2dTransposeForward: conv2dInputGradTiled with g.bias added per input channel and
+ * g.relu applied before the store. Bindings: x (g's output side), w, (b), y (g's input side).
+ */
+export function conv2dTransposeForwardTiled(g: Conv2DGeometry): KernelSource {
+  return inputGradTiled(g, `conv2d-transpose-forward:tiled:${geometryKey(g)}`, true);
+}
+
+/** The tiled input-gradient product; `epilogue`: g's bias (binding 2) and ReLU on the way out. */
+function inputGradTiled(g: Conv2DGeometry, key: string, epilogue: boolean): KernelSource {
+  const bias = epilogue && g.bias;
   const wBinding = 1;
+  const dxBinding = bias ? wBinding + 2 : wBinding + 1;
+  const value = bias ? 'v + b[n]' : 'v';
   return tiledProduct({
-    key: `conv2d-input-grad:tiled:${geometryKey(g)}`,
-    bindings: ['read', 'read', 'write'],
+    key,
+    bindings: bias ? ['read', 'read', 'read', 'write'] : ['read', 'read', 'write'],
     M: g.batch * g.inH * g.inW,
     N: g.inC,
     K: g.kH * g.kW * g.outC,
@@ -914,15 +987,15 @@ export function conv2dInputGradTiled(g: Conv2DGeometry): KernelSource {
     bContiguous: 'k',
     declarations: wgsl`
 ${scalarGradReader}
-@group(0) @binding(${wBinding}) var<storage, read> w: array<f32>;
-@group(0) @binding(${wBinding + 1}) var<storage, read_write> dx: array<f32>;
-${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_W: g.outW, OUT_H: g.outH, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW, PAD_TOP: g.padTop, PAD_LEFT: g.padLeft })}
+@group(0) @binding(${wBinding}) var<storage, read> w: array<f32>;${bias ? `\n@group(0) @binding(${wBinding + 1}) var<storage, read> b: array<f32>;` : ''}
+@group(0) @binding(${dxBinding}) var<storage, read_write> dx: array<f32>;
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_W: g.outW, OUT_H: g.outH, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW, PAD_TOP: g.padTop, PAD_LEFT: g.padLeft })}${dilationConstants(g)}
 
 // A[m, k]: dy at the output pixel that input pixel m feeds through tap k / outC (0 if none).
 fn loadA(m: u32, k: u32) -> f32 {
   let tap = k / OUT_C;
-  let sy = u32(i32((m / IN_W) % IN_H + PAD_TOP) - i32(tap / K_W));
-  let sx = u32(i32(m % IN_W + PAD_LEFT) - i32(tap % K_W));
+  let sy = u32(i32((m / IN_W) % IN_H + PAD_TOP) - ${tapOffset('tap / K_W', g.dilationH, 'DILATION_H', true)});
+  let sx = u32(i32(m % IN_W + PAD_LEFT) - ${tapOffset('tap % K_W', g.dilationW, 'DILATION_W', true)});
   if ((sy >= ${g.outH * g.strideH}u) | (sx >= ${g.outW * g.strideW}u) | (sy % STRIDE_H != 0u) | (sx % STRIDE_W != 0u)) { return 0.0; }
   let pixel = (m / ${g.inH * g.inW}u * OUT_H + sy / STRIDE_H) * OUT_W + sx / STRIDE_W;
   return dy[pixel * OUT_C + k % OUT_C];
@@ -931,7 +1004,7 @@ fn loadA(m: u32, k: u32) -> f32 {
 // B[k, n] = w[tap, n, co] with k = tap·outC + co.
 fn loadB(k: u32, n: u32) -> f32 { return w[(k / OUT_C * IN_C + n) * OUT_C + k % OUT_C]; }
 
-fn store(chunk: u32, m: u32, n: u32, v: f32) { dx[m * IN_C + n] = v; }`,
+fn store(chunk: u32, m: u32, n: u32, v: f32) { dx[m * IN_C + n] = ${epilogue && g.relu ? `max(${value}, 0.0)` : value}; }`,
   });
 }
 
@@ -957,14 +1030,14 @@ export function conv2dKernelGradTiled(g: Conv2DGeometry): KernelSource {
 ${scalarGradReader}
 @group(0) @binding(${xBinding}) var<storage, read> x: array<f32>;
 @group(0) @binding(${xBinding + 1}) var<storage, read_write> out: array<f32>;
-${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}
+${constants({ IN_H: g.inH, IN_W: g.inW, IN_C: g.inC, OUT_H: g.outH, OUT_W: g.outW, OUT_C: g.outC, K_W: g.kW, STRIDE_H: g.strideH, STRIDE_W: g.strideW })}${dilationConstants(g)}
 ${constants({ PAD_TOP: g.padTop, PAD_LEFT: g.padLeft }, 'abstract')}
 
 // A[m, k]: the input under tap m / inC of output pixel k (0 in the padding).
 fn loadA(m: u32, k: u32) -> f32 {
   let tap = m / IN_C;
-  let iy = i32((k / OUT_W) % OUT_H * STRIDE_H + tap / K_W) - PAD_TOP;
-  let ix = i32(k % OUT_W * STRIDE_W + tap % K_W) - PAD_LEFT;
+  let iy = i32((k / OUT_W) % OUT_H * STRIDE_H + ${tapOffset('tap / K_W', g.dilationH, 'DILATION_H')}) - PAD_TOP;
+  let ix = i32(k % OUT_W * STRIDE_W + ${tapOffset('tap % K_W', g.dilationW, 'DILATION_W')}) - PAD_LEFT;
   if ((u32(iy) >= IN_H) | (u32(ix) >= IN_W)) { return 0.0; }
   return x[((k / ${g.outH * g.outW}u * IN_H + u32(iy)) * IN_W + u32(ix)) * IN_C + m % IN_C];
 }

@@ -1,4 +1,6 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel, model, input, layers, tensor, type LayersModel, type ModelArtifacts } from '../src/index.ts';
 import { defaultBlocks, mirroredGeometry, type Conv2DBlocks, type Conv2DGeometry } from '../shaders/conv2d.ts';
 import type { Padding } from '../src/ops/window.ts';
 import { Conv2D } from '../src/layers/conv2d.ts';
@@ -18,6 +20,7 @@ interface Case {
   filters: number;
   kernel: [number, number];
   strides?: [number, number];
+  dilation?: [number, number];
   padding: Padding;
   relu: boolean;
   bias: boolean;
@@ -75,6 +78,23 @@ const CASES: Case[] = [
   { batch: 2, input: [10, 9, 12], filters: 10, kernel: [3, 3], padding: 'same', relu: true, bias: true },
   // Per-tap products at stride 2 with 'same' padding (shifted reads and scattered writes that leave the input).
   { batch: 2, input: [9, 8, 8], filters: 12, kernel: [3, 3], strides: [2, 2], padding: 'same', relu: true, bias: true },
+  // Dilated (direct kernels only): the first layer's unrolled taps and a scalar dW at dilation 2;
+  // the forward by rows (flipped taps) and dx by rows at [2, 3] with 'same' padding; 5 channels
+  // (scalar dW, partial vec4s) at [3, 2] with odd blocks; a span wider than the input.
+  { batch: 2, input: [9, 10, 3], filters: 5, kernel: [3, 3], dilation: [2, 2], padding: 'valid', relu: true, bias: true },
+  { batch: 2, input: [8, 11, 8], filters: 6, kernel: [3, 2], dilation: [2, 3], padding: 'same', relu: true, bias: true },
+  {
+    batch: 3,
+    input: [7, 9, 5],
+    filters: 7,
+    kernel: [2, 3],
+    dilation: [3, 2],
+    padding: 'same',
+    relu: false,
+    bias: true,
+    blocks: { forwardPixels: 3, forwardGroups: 2, dxPixels: 3, dxGroups: 1, dwTaps: 4, dwInGroups: 2, dwOutGroups: 2, rowImages: 3 },
+  },
+  { batch: 2, input: [4, 5, 4], filters: 4, kernel: [3, 3], dilation: [2, 3], padding: 'same', relu: true, bias: true, tiled: true },
 ];
 
 const report: string[] = [];
@@ -82,7 +102,48 @@ afterAll(() => console.log(`conv2d relative L2 errors (GPU float32 vs float64 re
 
 function describeCase(c: Case): string {
   const s = c.strides ?? [1, 1];
-  return `[${c.batch},${c.input.join(',')}] → ${c.filters}, k${c.kernel.join('×')} s${s.join('×')} ${c.padding}${c.relu ? ' relu' : ''}${c.bias ? ' bias' : ''}${c.blocks ? ' (odd blocks)' : ''}`;
+  return `[${c.batch},${c.input.join(',')}] → ${c.filters}, k${c.kernel.join('×')} s${s.join('×')}${c.dilation ? ` d${c.dilation.join('×')}` : ''} ${c.padding}${c.relu ? ' relu' : ''}${c.bias ? ' bias' : ''}${c.blocks ? ' (odd blocks)' : ''}`;
+}
+
+function caseGeometry(c: Case): Conv2DGeometry {
+  return conv2dGeometry({ batch: c.batch, inputShape: c.input, filters: c.filters, kernelSize: c.kernel, strides: c.strides, dilationRate: c.dilation, padding: c.padding, relu: c.relu, useBias: c.bias });
+}
+
+/**
+ * A dilated g as the undilated convolution over its whole span whose kernel has zeros between the
+ * taps (the float64 reference knows no dilation): that geometry, and where tap (ky, kx) lies in it.
+ */
+function spread(g: Conv2DGeometry): { g: Conv2DGeometry; kernel: (w: ArrayLike<number>) => Float64Array; taps: (wide: ArrayLike<number>) => Float64Array } {
+  const kH = (g.kH - 1) * g.dilationH + 1;
+  const kW = (g.kW - 1) * g.dilationW + 1;
+  const wide: Conv2DGeometry = { ...g, kH, kW, dilationH: 1, dilationW: 1 };
+  const row = g.inC * g.outC;
+  // Flat offset of tap t's [inC, outC] block in the wide kernel.
+  const at = (t: number) => (Math.floor(t / g.kW) * g.dilationH * kW + (t % g.kW) * g.dilationW) * row;
+  return {
+    g: wide,
+    kernel: (w) => {
+      const out = new Float64Array(kH * kW * row);
+      for (let t = 0; t < g.kH * g.kW; t++) for (let i = 0; i < row; i++) out[at(t) + i] = w[t * row + i]!;
+      return out;
+    },
+    taps: (wideW) => Float64Array.from({ length: g.kH * g.kW * row }, (_, k) => wideW[at(Math.floor(k / row)) + (k % row)]!),
+  };
+}
+
+/** conv2dForwardRef, dilation included. */
+function forwardRef(g: Conv2DGeometry, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null) {
+  if (g.dilationH === 1 && g.dilationW === 1) return conv2dForwardRef(g, x, w, b);
+  const s = spread(g);
+  return conv2dForwardRef(s.g, x, s.kernel(w), b);
+}
+
+/** conv2dBackwardRef, dilation included. */
+function backwardRef(g: Conv2DGeometry, x: ArrayLike<number>, w: ArrayLike<number>, pre: ArrayLike<number>, dy: ArrayLike<number>) {
+  if (g.dilationH === 1 && g.dilationW === 1) return conv2dBackwardRef(g, x, w, pre, dy);
+  const s = spread(g);
+  const grads = conv2dBackwardRef(s.g, x, s.kernel(w), pre, dy);
+  return { ...grads, dw: s.taps(grads.dw) };
 }
 
 /** A fresh buffer pre-filled with NaN, as conv2dBackward's scratch allocator. */
@@ -111,24 +172,24 @@ interface Reference {
 
 /** The float64 forward and gradients of L = Σ y·r, and their finite-difference spot checks. */
 function reference(c: Case, seed: number): Reference {
-  const g = conv2dGeometry({ batch: c.batch, inputShape: c.input, filters: c.filters, kernelSize: c.kernel, strides: c.strides, padding: c.padding, relu: c.relu, useBias: c.bias });
+  const g = caseGeometry(c);
   const nx = g.batch * g.inH * g.inW * g.inC;
   const nw = g.kH * g.kW * g.inC * g.outC;
   const ny = g.batch * g.outH * g.outW * g.outC;
   const data = { x: randomArray(nx, seed), w: randomArray(nw, seed + 1), b: randomArray(g.outC, seed + 2), r: randomArray(ny, seed + 3) };
   const { x, w, b, r } = data;
-  const out = conv2dForwardRef(g, x, w, c.bias ? b : null);
+  const out = forwardRef(g, x, w, c.bias ? b : null);
   if (c.relu) {
     // The mask must matter: some pre-activations negative, some positive.
     expect(out.pre.some((v) => v < 0) && out.pre.some((v) => v > 0)).toBe(true);
   }
-  const exact = conv2dBackwardRef(g, x, w, out.pre, r);
+  const exact = backwardRef(g, x, w, out.pre, r);
   // L is piecewise linear in each of x, w, b, so central differences are exact unless a probe moves
   // a pre-activation across ReLU's kink: count such crossings and require none, so no coordinate
   // is skipped and no tolerance is loosened for kinks.
   let kinkCrossings = 0;
   const loss = (xs: ArrayLike<number>, ws: ArrayLike<number>, bs: ArrayLike<number>) => {
-    const probe = conv2dForwardRef(g, xs, ws, c.bias ? bs : null);
+    const probe = forwardRef(g, xs, ws, c.bias ? bs : null);
     if (c.relu) for (let i = 0; i < ny; i++) if (probe.pre[i]! > 0 !== out.pre[i]! > 0) kinkCrossings++;
     return dot(probe.y, r);
   };
@@ -205,15 +266,17 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
     { batch: 2, input: [13, 13, 8], filters: 12, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
     { batch: 2, input: [9, 8, 12], filters: 10, kernel: [3, 3], padding: 'valid', relu: true, bias: false },
     { batch: 2, input: [10, 10, 8], filters: 8, kernel: [3, 3], padding: 'valid', relu: true, bias: true },
+    // Dilated (the direct pixel blocks), 'same' padding: an odd grid of windows.
+    { batch: 2, input: [11, 10, 2], filters: 8, kernel: [3, 3], dilation: [2, 2], padding: 'same', relu: true, bias: true },
   ];
   cases.forEach((c, caseIndex) => {
     it(describeCase(c), async () => {
-      const g = conv2dGeometry({ batch: c.batch, inputShape: c.input, filters: c.filters, kernelSize: c.kernel, strides: c.strides, padding: c.padding, relu: c.relu, useBias: c.bias });
+      const g = caseGeometry(c);
       const seed = 900 + 10 * caseIndex;
       const [x, w, b] = [randomArray(g.batch * g.inH * g.inW * g.inC, seed), randomArray(g.kH * g.kW * g.inC * g.outC, seed + 1), randomArray(g.outC, seed + 2)];
       const pool = poolGeometry(g.batch, [g.outH, g.outW, g.outC], [2, 2], [2, 2], 'valid');
-      const forwardRef = conv2dForwardRef(g, x, w, c.bias ? b : null);
-      const conv = forwardRef.y;
+      const convRef = forwardRef(g, x, w, c.bias ? b : null);
+      const conv = convRef.y;
       if (c.relu) expect(conv.some((v) => v === 0) && conv.some((v) => v > 0)).toBe(true);
       const expected = maxPoolForwardRef(conv, pool);
       // Training: the pool's dx from the saved first-max positions. The reference routes dy to the
@@ -224,9 +287,9 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
       // Then the convolution's backward from that dy, as the plan runs it (its ReLU mask already
       // applied by the pool, the forward's saved transforms reused): against the float64 reference
       // and, for dx and dW, finite differences of L = Σ pool(conv(x, w))·dy.
-      const convGrads = conv2dBackwardRef(g, x, w, forwardRef.pre, expectedDx);
+      const convGrads = backwardRef(g, x, w, convRef.pre, expectedDx);
       const [x64, w64, b64] = [toF64(x), toF64(w), toF64(b)];
-      const pooledLoss = (xs: Float64Array, ws: Float64Array) => dot(maxPoolForwardRef(conv2dForwardRef(g, xs, ws, c.bias ? b64 : null).y, pool), maskedDy);
+      const pooledLoss = (xs: Float64Array, ws: Float64Array) => dot(maxPoolForwardRef(forwardRef(g, xs, ws, c.bias ? b64 : null).y, pool), maskedDy);
       const [xidx, widx] = [sampleIndices(x.length, 20, seed + 4), sampleIndices(w.length, 20, seed + 5)];
       const fd = {
         dx: { idx: xidx, values: finiteDifferences((v) => pooledLoss(v, w64), x64, xidx) },
@@ -420,11 +483,89 @@ describe('Conv2D layer', () => {
     const dxByWinograd = conv2dVariants(e, g).inputGrad[0] === 'winograd' ? 1 : 0;
     if (ctx.saved.size) expect(backward.filter((d) => d.label.startsWith('winograd-input:')), 'the backward transforms x again').toHaveLength(dxByWinograd);
     e.run(backward);
-    const ref = conv2dForwardRef(g, x, w, b);
-    const grads = conv2dBackwardRef(g, x, w, ref.pre, r);
+    const ref = forwardRef(g, x, w, b);
+    const grads = backwardRef(g, x, w, ref.pre, r);
     expect(relL2(await readF32(e, output, ny), ref.y)).toBeLessThanOrEqual(1e-5);
     expect(relL2(await readF32(e, dx, nx), grads.dx)).toBeLessThanOrEqual(1e-4);
     expect(relL2(await readF32(e, dw, w.length), grads.dw)).toBeLessThanOrEqual(1e-4);
     expect(relL2(await readF32(e, db, 8), grads.db)).toBeLessThanOrEqual(1e-4);
   });
 });
+
+describe('Conv2D dilationRate', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('sizes outputs by the dilated span, keeps it in its config, refuses what TF.js refuses', () => {
+    const layer = new Conv2D({ filters: 3, kernelSize: [3, 2], dilationRate: [2, 3], name: 'cd' });
+    // Spans 5 × 4: 9 − 5 + 1 rows, 10 − 4 + 1 columns.
+    expect(layer.computeOutputShape([[9, 10, 2]])).toEqual([5, 7, 3]);
+    expect(new Conv2D({ filters: 1, kernelSize: 3, dilationRate: 2, padding: 'same' }).computeOutputShape([[7, 8, 1]])).toEqual([7, 8, 1]);
+    expect(layer.getConfig()).toMatchObject({ kernel_size: [3, 2], strides: [1, 1], dilation_rate: [2, 3] });
+    const back = Conv2D.fromConfig(layer.getConfig());
+    expect([back.name, back.dilationRate, back.kernelSize]).toEqual(['cd', [2, 3], [3, 2]]);
+    // TF 'same' padding on the span: 8 columns, span 7, stride 1 → 6 padding, 3 before.
+    const g = conv2dGeometry({ batch: 1, inputShape: [5, 8, 1], filters: 1, kernelSize: [2, 4], dilationRate: [3, 2], padding: 'same' });
+    expect([g.outH, g.outW, g.padTop, g.padLeft, g.dilationH, g.dilationW]).toEqual([5, 8, 1, 3, 3, 2]);
+
+    expect(() => new Conv2D({ filters: 1, kernelSize: 3, dilationRate: 2, strides: 2, name: 'c' })).toThrow(
+      /layer c \(Conv2D\): dilationRate \[2,2\] cannot be combined with strides \[2,2\]; strides must be 1 where dilationRate is above 1/,
+    );
+    expect(() => new Conv2D({ filters: 1, kernelSize: 3, dilationRate: [2, 1], strides: [1, 2], name: 'c' })).toThrow(/dilationRate \[2,1\] cannot be combined with strides \[1,2\]/);
+    expect(() => new Conv2D({ filters: 1, kernelSize: 3, dilationRate: 0, name: 'c' })).toThrow(/layer c \(Conv2D\): dilationRate must be a positive integer or an array of two positive integers, got 0/);
+    expect(() => new Conv2D({ filters: 1, kernelSize: 3, dilationRate: [2, 2, 2] as unknown as [number, number] })).toThrow(/dilationRate must be .* got \[2,2,2\]/);
+    expect(() => new Conv2D({ filters: 1, kernelSize: 3, dilationRate: 2, name: 'c' }).computeOutputShape([[4, 9, 1]])).toThrow(
+      /layer c \(Conv2D\): the kernel's span \[5, 5\] \(kernelSize \[3, 3\], dilationRate \[2, 2\]\) is larger than the input \[4, 9\] with padding 'valid'/,
+    );
+    expect(() => Conv2D.fromConfig({ name: 'c', filters: 1, kernel_size: [3, 3], dilation_rate: [1.5, 1] })).toThrow(/layer c \(Conv2D\): dilationRate must be a positive integer/);
+    expect(() => conv2dGeometry({ batch: 1, inputShape: [9, 9, 1], filters: 1, kernelSize: [3, 3], strides: [2, 2], dilationRate: [2, 2] }, 'op')).toThrow(/op: dilationRate \[2, 2\] cannot be combined with strides \[2, 2\]/);
+  });
+
+  it('model.json both ways with TF.js: dilated layers predict the same, configs equal TF.js\'s', async () => {
+    const shape = [9, 10, 3];
+    const configs = [
+      { filters: 4, kernelSize: 3, dilationRate: 2, padding: 'same', activation: 'relu', kernelInitializer: 'glorotUniform', name: 'dil_a' },
+      { filters: 2, kernelSize: [2, 3], dilationRate: [1, 2], kernelInitializer: 'glorotUniform', name: 'dil_b' },
+    ] as const;
+    const xi = input({ shape });
+    const a = layers.conv2d(configs[0]).apply(xi);
+    const ours = model({ inputs: xi, outputs: layers.dense({ units: 3, name: 'head' }).apply(layers.flatten({ name: 'flat' }).apply(layers.conv2d(configs[1]).apply(a))) });
+    const ti = tf.input({ shape });
+    const ta = tf.layers.conv2d(configs[0]).apply(ti) as tf.SymbolicTensor;
+    const tb = tf.layers.conv2d({ ...configs[1], kernelSize: [2, 3], dilationRate: [1, 2] }).apply(ta) as tf.SymbolicTensor;
+    const theirs = tf.model({ inputs: ti, outputs: tf.layers.dense({ units: 3, name: 'head' }).apply(tf.layers.flatten({ name: 'flat' }).apply(tb)) as tf.SymbolicTensor });
+    const e = styles.registers();
+    ours.useEngine(e);
+    const x = randomArray(3 * 270, 77);
+    const expected = (await ours.predict(tensor(x, [3, ...shape]))).data;
+    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
+    const direct = relL2((theirs.predict(tf.tensor(x, [3, ...shape])) as tf.Tensor).dataSync(), expected);
+    const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory((await captureOurs(ours)) as unknown as tf.io.ModelArtifacts));
+    const oursToTf = relL2((tfLoaded.predict(tf.tensor(x, [3, ...shape])) as tf.Tensor).dataSync(), expected);
+    const tfJson = (await captureTf(theirs)).modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
+    for (const { class_name, config } of tfJson.config.layers.filter((l) => l.class_name === 'Conv2D')) {
+      expect(ours.layers.find((l) => l.name === config.name)!.getConfig(), class_name).toEqual(config);
+    }
+    const loaded = await loadModel({ load: async () => (await captureTf(theirs)) as unknown as ModelArtifacts }, { engine: e });
+    const tfToOurs = relL2((await loaded.predict(tensor(x, [3, ...shape]))).data, expected);
+    console.log(`dilated Conv2D predictions vs TF.js: same weights ${direct.toExponential(1)}, ours → TF.js ${oursToTf.toExponential(1)}, TF.js → ours ${tfToOurs.toExponential(1)}`);
+    expect(direct).toBeLessThanOrEqual(1e-5);
+    expect(oursToTf).toBeLessThanOrEqual(1e-5);
+    expect(tfToOurs).toBeLessThanOrEqual(1e-5);
+    ours.dispose();
+    loaded.dispose();
+  });
+});
+
+/** What a save handler receives, from either library. */
+async function captureOurs(m: LayersModel): Promise<ModelArtifacts> {
+  let captured: ModelArtifacts | undefined;
+  await m.save({ save: (a) => (captured = a) });
+  return captured!;
+}
+async function captureTf(m: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let captured: tf.io.ModelArtifacts | undefined;
+  await m.save(tf.io.withSaveHandler(async (a) => ((captured = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } })));
+  return captured!;
+}

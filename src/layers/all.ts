@@ -4,6 +4,8 @@
  */
 export * from './activation.ts';
 export * from './advanced-activations.ts';
+export * from './conv1d.ts';
+export * from './conv2d-transpose.ts';
 export * from './conv2d.ts';
 export * from './core.ts';
 export * from './dense.ts';

@@ -3,7 +3,7 @@ import { registerLayer } from './registry.ts';
 import type { BufferView, Dispatch } from '../runtime/engine.ts';
 import { conv2dBackward, conv2dForward, conv2dGeometry, pooledForwardVariant, type Conv2DBackwardViews, type Conv2DGeometry } from '../ops/conv2d.ts';
 import { pair, type Padding } from '../ops/window.ts';
-import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding } from './config.ts';
+import { describeValue, initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS, padding as parsePadding } from './config.ts';
 import { parseActivation } from '../ops/activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec, type LayerArgs } from './layer.ts';
@@ -13,6 +13,8 @@ export interface Conv2DConfig extends LayerArgs {
   kernelSize: number | readonly [number, number];
   strides?: number | readonly [number, number];
   padding?: Padding;
+  /** Input rows/columns between neighbouring taps; default 1. Above 1 only with strides 1 (as in TF.js). */
+  dilationRate?: number | readonly [number, number];
   activation?: ActivationName;
   useBias?: boolean;
   kernelInitializer?: Initializer | string;
@@ -25,6 +27,7 @@ export class Conv2D extends Layer {
   readonly kernelSize: readonly [number, number];
   readonly strides: readonly [number, number];
   readonly padding: Padding;
+  readonly dilationRate: readonly [number, number];
   readonly useBias: boolean;
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
@@ -38,6 +41,8 @@ export class Conv2D extends Layer {
     this.kernelSize = pair(config.kernelSize, `${who}: kernelSize`);
     this.strides = pair(config.strides ?? 1, `${who}: strides`);
     this.padding = parsePadding(config.padding, `${who}: padding`);
+    this.dilationRate = pair(config.dilationRate ?? 1, `${who}: dilationRate`);
+    checkDilation(this.dilationRate, this.strides, who);
     const activation = parseActivation(config.activation, who);
     this.activationName = activation;
     const useBias = config.useBias ?? true;
@@ -69,6 +74,7 @@ export class Conv2D extends Layer {
         filters: this.filters,
         kernelSize: this.kernelSize,
         strides: this.strides,
+        dilationRate: this.dilationRate,
         padding: this.padding,
         relu: this.activationName === 'relu',
         useBias: this.useBias,
@@ -129,16 +135,15 @@ export class Conv2D extends Layer {
       strides: [...this.strides],
       padding: this.padding,
       data_format: 'channels_last',
-      dilation_rate: [1, 1],
+      dilation_rate: [...this.dilationRate],
       ...kernelLayerConfig(this.activationName, this.useBias, this.kernelInitializer, this.biasInitializer),
     };
   }
 
   /** From the Keras config in model.json (the constructor validates the values). */
   static fromConfig(config: unknown): Conv2D {
-    const c = kerasConfig('Conv2D', config, ['filters', 'kernel_size', 'strides', 'padding', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'], {
+    const c = kerasConfig('Conv2D', config, ['filters', 'kernel_size', 'strides', 'padding', 'dilation_rate', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'], {
       data_format: ['channels_last'],
-      dilation_rate: [1, [1, 1]],
       groups: [1],
       ...NO_REGULARIZERS,
     });
@@ -148,11 +153,22 @@ export class Conv2D extends Layer {
       kernelSize: c.kernel_size as [number, number],
       strides: (c.strides ?? undefined) as [number, number] | undefined,
       padding: (c.padding ?? undefined) as Padding | undefined,
+      dilationRate: (c.dilation_rate ?? undefined) as [number, number] | undefined,
       activation: (c.activation ?? undefined) as ActivationName | undefined,
       useBias: (c.use_bias ?? undefined) as boolean | undefined,
       kernelInitializer: initializerFromConfig(c.kernel_initializer, 'Conv2D: kernel_initializer'),
       biasInitializer: initializerFromConfig(c.bias_initializer, 'Conv2D: bias_initializer'),
     });
+  }
+}
+
+/**
+ * TF.js's rule for a convolution's dilationRate: above 1 only where every stride is 1. `who`
+ * names the layer in the error.
+ */
+export function checkDilation(dilationRate: readonly number[], strides: readonly number[], who: string): void {
+  if (Math.max(...dilationRate) > 1 && Math.max(...strides) > 1) {
+    throw new Error(`${who}: dilationRate ${describeValue(dilationRate)} cannot be combined with strides ${describeValue(strides)}; strides must be 1 where dilationRate is above 1 (as in TF.js)`);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The conv2d op (NHWC input, HWIO kernel, 'valid'/'same' padding, fused ReLU and 2×2 max pool):
+ * The conv2d op (NHWC input, HWIO kernel, 'valid'/'same'/'causal' padding, dilation, fused ReLU and 2×2 max pool):
  * its geometry, its variants (direct, Winograd, per-tap, whole-patch) and their selection, and the
  * dispatches of its forward and backward. Layers wrap it (src/layers/conv2d.ts); so can anyone.
  */
@@ -14,6 +14,7 @@ import {
   conv2dKernelGradTiled,
   conv2dReductionPlan,
   defaultBlocks,
+  dilated,
   forwardByRows,
   mirroredGeometry,
   sumPartials,
@@ -45,6 +46,9 @@ import { windowOutput, type Padding } from './window.ts';
 export type { Conv2DGeometry } from '../../shaders/conv2d.ts';
 
 
+/** A convolution's padding: TensorFlow's 'valid' and 'same', and Keras's 'causal' (Conv1D). */
+export type ConvPadding = Padding | 'causal';
+
 export interface Conv2DGeometryOptions {
   batch: number;
   /** [h, w, c] of one sample. */
@@ -52,14 +56,21 @@ export interface Conv2DGeometryOptions {
   filters: number;
   kernelSize: readonly [number, number];
   strides?: readonly [number, number];
-  padding?: Padding;
+  /** Input rows/columns between neighbouring taps; default [1, 1]. Above 1 only with strides [1, 1]. */
+  dilationRate?: readonly [number, number];
+  /** 'causal' pads (k − 1)·dilation zeros before the input along each axis and none after. */
+  padding?: ConvPadding;
   relu?: boolean;
   useBias?: boolean;
 }
 
-/** Resolves output size and padding; `who` names the caller in errors. */
+/**
+ * Resolves output size and padding as TensorFlow does (a dilated window spans (k − 1)·d + 1
+ * inputs); `who` names the caller in errors. Strides and dilation above 1 together are refused,
+ * as TF.js refuses them.
+ */
 export function conv2dGeometry(options: Conv2DGeometryOptions, who = 'conv2d'): Conv2DGeometry {
-  const { batch, inputShape, filters, kernelSize, strides = [1, 1], padding = 'valid' } = options;
+  const { batch, inputShape, filters, kernelSize, strides = [1, 1], dilationRate = [1, 1], padding = 'valid' } = options;
   if (inputShape.length !== 3 || !inputShape.every(isPositiveInteger)) {
     throw new Error(`${who}: expected an input of rank 3 [height, width, channels] with positive integer sizes, got [${inputShape.join(', ')}]`);
   }
@@ -67,11 +78,26 @@ export function conv2dGeometry(options: Conv2DGeometryOptions, who = 'conv2d'): 
   const [inH, inW, inC] = inputShape as [number, number, number];
   const [kH, kW] = kernelSize;
   const [strideH, strideW] = strides;
-  if (padding === 'valid' && (kH > inH || kW > inW)) {
-    throw new Error(`${who}: kernelSize [${kH}, ${kW}] is larger than the input [${inH}, ${inW}] with padding 'valid'; use a smaller kernel or padding 'same'`);
+  const [dilationH, dilationW] = dilationRate;
+  if (!isPositiveInteger(dilationH) || !isPositiveInteger(dilationW)) {
+    throw new Error(`${who}: dilationRate must be two positive integers, got [${dilationRate.join(', ')}]`);
   }
-  const rows = windowOutput(inH, kH, strideH, padding);
-  const cols = windowOutput(inW, kW, strideW, padding);
+  if (Math.max(strideH, strideW) > 1 && Math.max(dilationH, dilationW) > 1) {
+    throw new Error(`${who}: dilationRate [${dilationH}, ${dilationW}] cannot be combined with strides [${strideH}, ${strideW}]; strides must be 1 where dilationRate is above 1 (as in TF.js)`);
+  }
+  const spanH = (kH - 1) * dilationH + 1;
+  const spanW = (kW - 1) * dilationW + 1;
+  if (padding === 'valid' && (spanH > inH || spanW > inW)) {
+    throw new Error(
+      dilationH === 1 && dilationW === 1
+        ? `${who}: kernelSize [${kH}, ${kW}] is larger than the input [${inH}, ${inW}] with padding 'valid'; use a smaller kernel or padding 'same'`
+        : `${who}: the kernel's span [${spanH}, ${spanW}] (kernelSize [${kH}, ${kW}], dilationRate [${dilationH}, ${dilationW}]) is larger than the input [${inH}, ${inW}] with padding 'valid'; use a smaller kernel or padding 'same'`,
+    );
+  }
+  // 'causal': the window ends at the output's own position (Keras pads the start, then 'valid').
+  const causal = (size: number, span: number, stride: number) => ({ out: Math.ceil(size / stride), padBefore: span - 1 });
+  const rows = padding === 'causal' ? causal(inH, spanH, strideH) : windowOutput(inH, spanH, strideH, padding);
+  const cols = padding === 'causal' ? causal(inW, spanW, strideW) : windowOutput(inW, spanW, strideW, padding);
   return {
     batch,
     inH,
@@ -84,6 +110,8 @@ export function conv2dGeometry(options: Conv2DGeometryOptions, who = 'conv2d'): 
     kW,
     strideH,
     strideW,
+    dilationH,
+    dilationW,
     padTop: rows.padBefore,
     padLeft: cols.padBefore,
     relu: options.relu ?? false,
@@ -140,10 +168,11 @@ export interface Conv2DOptions {
  * wherever it saves half the multiply-adds (small outputs too), else direct. With bounds checks
  * (browsers), where every load is checked, the input gradient stays direct unless Winograd saves
  * three quarters (winogradShare), and the forward takes Winograd for small outputs only where it
- * saves two thirds (winogradApplies).
+ * saves two thirds (winogradApplies). Dilated convolutions run the direct kernels only: Winograd's
+ * tiles, the per-tap products and the whole-patch product all assume adjacent taps.
  */
 export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
-  if (engine.kernelStyle === 'tiled') return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
+  if (engine.kernelStyle === 'tiled' || dilated(g)) return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
   const checked = engine.robustBufferAccess;
   const forward: Conv2DVariant[] = [];
   const mirrored = g.strideH === 1 && g.strideW === 1 ? mirroredGeometry(g) : null;
@@ -315,28 +344,48 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
   }
   // The kernels below see dy after the ReLU: their geometry has none.
   const g: Conv2DGeometry = { ...pooledGeometry(geometry, options.pooled), relu: false };
-  const tiled = engine.kernelStyle === 'tiled';
-  const variants = conv2dVariants(engine, g);
+  if (views.dx) dispatches.push(...conv2dInputGradient(engine, g, { dy, w: views.w, dx: views.dx, scratch: views.scratch }, blocks, options));
+  dispatches.push(...conv2dWeightGradients(engine, g, { x: views.x, dy, dw: views.dw, db: views.db, scratch: views.scratch, saved: views.saved }, blocks, options));
+  return dispatches;
+}
 
-  if (views.dx) {
-    const variant = pickVariant(variants.inputGrad, options.inputGrad, 'input gradient');
-    if (variant === 'winograd') {
-      const mirrored = mirroredGeometry(g);
-      // Outputs past the tiles' extent are zeros (a pooled forward's dy is zero past its windows).
-      const { height, width } = winogradExtent(mirrored);
-      if (height < mirrored.outH || width < mirrored.outW) dispatches.push(engine.kernel(fill(g.batch * g.inH * g.inW * g.inC, 0), [views.dx]));
-      dispatches.push(...winograd(engine, mirrored, { x: dy, w: views.w, outputs: [views.dx] }, true, views.scratch));
-    } else if (variant === 'taps') {
-      dispatches.push(...byTaps(engine, g, 'inputGrad', { src: dy, w: views.w, dst: views.dx }, views.scratch));
-    } else if (tiled) {
-      dispatches.push(engine.kernel(conv2dInputGradTiled(g), [dy, views.w, views.dx]));
-    } else {
-      const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
-      dispatches.push(engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [dy, wt, views.dx]));
-    }
+/**
+ * dx = the input gradient of g (relu false: dy is already masked; pooledOutput as the forward
+ * ran) from dy, by the variant conv2dVariants picks (or options.inputGrad). It is also the
+ * forward of the transposed convolution (src/ops/conv2d-transpose.ts).
+ */
+export function conv2dInputGradient(engine: Engine, g: Conv2DGeometry, views: { dy: View; w: View; dx: View; scratch: Scratch }, blocks: Conv2DBlocks = defaultBlocks(g), options: Conv2DOptions = {}): Dispatch[] {
+  const variant = pickVariant(conv2dVariants(engine, g).inputGrad, options.inputGrad, 'input gradient');
+  if (variant === 'winograd') {
+    const mirrored = mirroredGeometry(g);
+    const dispatches: Dispatch[] = [];
+    // Outputs past the tiles' extent are zeros (a pooled forward's dy is zero past its windows).
+    const { height, width } = winogradExtent(mirrored);
+    if (height < mirrored.outH || width < mirrored.outW) dispatches.push(engine.kernel(fill(g.batch * g.inH * g.inW * g.inC, 0), [views.dx]));
+    dispatches.push(...winograd(engine, mirrored, { x: views.dy, w: views.w, outputs: [views.dx] }, true, views.scratch));
+    return dispatches;
   }
+  if (variant === 'taps') return byTaps(engine, g, 'inputGrad', { src: views.dy, w: views.w, dst: views.dx }, views.scratch);
+  if (engine.kernelStyle === 'tiled') return [engine.kernel(conv2dInputGradTiled(g), [views.dy, views.w, views.dx])];
+  const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
+  return [engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [views.dy, wt, views.dx])];
+}
 
-  const dwByWinograd = pickVariant(variants.kernelGrad, options.kernelGrad, 'kernel gradient') === 'winograd';
+/**
+ * dW (and db when g.bias) of g (relu false: dy is already masked) from x and dy, by the variant
+ * conv2dVariants picks (or options.kernelGrad); `saved`: what a forward of the same x kept.
+ */
+export function conv2dWeightGradients(
+  engine: Engine,
+  g: Conv2DGeometry,
+  views: { x: View; dy: View; dw: View; db?: View | null; scratch: Scratch; saved?: Map<string, View> },
+  blocks: Conv2DBlocks = defaultBlocks(g),
+  options: Conv2DOptions = {},
+): Dispatch[] {
+  const dispatches: Dispatch[] = [];
+  const { dy } = views;
+  const tiled = engine.kernelStyle === 'tiled';
+  const dwByWinograd = pickVariant(conv2dVariants(engine, g).kernelGrad, options.kernelGrad, 'kernel gradient') === 'winograd';
   const kernelFloats = g.kH * g.kW * g.inC * g.outC;
   const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
   // The direct dW's and db's partials take turns in one scratch buffer (dispatches run in order).
@@ -353,15 +402,27 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
       dispatches.push(engine.kernel(kernel, [dy, views.x, views.dw]));
     }
   }
-  if (g.bias) {
-    const db = required(views.db, 'db (the bias gradient)');
-    if (dbPartials && partials) {
-      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, partials]), engine.kernel(sumPartials(g.outC, plan.dbChunks), [partials, db]));
-    } else {
-      dispatches.push(engine.kernel(conv2dBiasGrad(g, blocks), [dy, db]));
-    }
-  }
+  if (g.bias) dispatches.push(...biasGradient(engine, g, dy, required(views.db, 'db (the bias gradient)'), blocks, partials));
   return dispatches;
+}
+
+/**
+ * db[c] = Σ over g's output pixels of dy[pixel, c]: g.bias's gradient; with a convolution whose
+ * input and output swap places (a transposed one's), the bias gradient of its output.
+ */
+export function conv2dBiasGradient(engine: Engine, g: Conv2DGeometry, views: { dy: View; db: View; scratch: Scratch }, blocks: Conv2DBlocks = defaultBlocks(g)): Dispatch[] {
+  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
+  const partials = plan.dbChunks > 1 ? views.scratch(plan.dbChunks * g.outC * 4, 'conv2d bias partial sums') : null;
+  return biasGradient(engine, g, views.dy, views.db, blocks, partials);
+}
+
+/** db's dispatches: one, or partial sums into `partials` (room for every chunk) and their sum. */
+function biasGradient(engine: Engine, g: Conv2DGeometry, dy: View, db: View, blocks: Conv2DBlocks, partials: View | null): Dispatch[] {
+  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
+  if (plan.dbChunks > 1 && partials) {
+    return [engine.kernel(conv2dBiasGrad(g, blocks), [dy, partials]), engine.kernel(sumPartials(g.outC, plan.dbChunks), [partials, db])];
+  }
+  return [engine.kernel(conv2dBiasGrad(g, blocks), [dy, db])];
 }
 
 function required<T>(value: T | null | undefined, what: string): T {
