@@ -407,7 +407,7 @@ describe('Conv2D layer', () => {
     const valid = new Conv2D({ filters: 32, kernelSize: 3, activation: 'softmax' });
     expect(valid.computeOutputShape([[28, 28, 1]])).toEqual([26, 26, 32]);
     expect(valid.weightSpecs([[28, 28, 1]]).map((s) => [s.name, s.shape, s.initializer])).toEqual([
-      ['kernel', [3, 3, 1, 32], 'glorotUniform'],
+      ['kernel', [3, 3, 1, 32], 'glorotNormal'],
       ['bias', [32], 'zeros'],
     ]);
     expect(valid.activation).toBe('softmax');
@@ -438,7 +438,7 @@ describe('Conv2D layer', () => {
       kernel_constraint: null,
       bias_constraint: null,
     });
-    expect(new Conv2D({ filters: 1, kernelSize: 1, name: 'c' }).getConfig()).toMatchObject({ kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 1, mode: 'fan_avg', distribution: 'uniform', seed: null } } });
+    expect(new Conv2D({ filters: 1, kernelSize: 1, name: 'c' }).getConfig()).toMatchObject({ kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 1, mode: 'fan_avg', distribution: 'normal', seed: null } } });
   });
 
   it('runs forward and backward through the layer contract', async () => {

@@ -105,10 +105,10 @@ describe('Dense layer', () => {
     expect(layer.computeOutputShape([[1152]])).toEqual([10]);
     expect(layer.computeOutputShape([[3, 5, 7]])).toEqual([3, 5, 10]);
     expect(layer.weightSpecs([[3, 5, 7]])).toEqual([
-      { name: 'kernel', shape: [7, 10], initializer: 'glorotUniform' },
+      { name: 'kernel', shape: [7, 10], initializer: 'glorotNormal' },
       { name: 'bias', shape: [10], initializer: 'zeros' },
     ]);
-    expect(new Dense({ units: 4, useBias: false }).weightSpecs([[6]])).toEqual([{ name: 'kernel', shape: [6, 4], initializer: 'glorotUniform' }]);
+    expect(new Dense({ units: 4, useBias: false }).weightSpecs([[6]])).toEqual([{ name: 'kernel', shape: [6, 4], initializer: 'glorotNormal' }]);
     expect(layer.activation).toBe('linear');
     expect(new Dense({ units: 10, activation: 'softmax' }).activation).toBe('softmax');
     expect(new Dense({ units: 10, activation: 'relu' }).activation).toBe('relu');
@@ -146,7 +146,7 @@ describe('Dense layer', () => {
       kernel_constraint: null,
       bias_constraint: null,
     });
-    expect(new Dense({ units: 1 }).getConfig().kernel_initializer).toEqual({ class_name: 'VarianceScaling', config: { scale: 1, mode: 'fan_avg', distribution: 'uniform', seed: null } });
+    expect(new Dense({ units: 1 }).getConfig().kernel_initializer).toEqual({ class_name: 'VarianceScaling', config: { scale: 1, mode: 'fan_avg', distribution: 'normal', seed: null } });
     expect(new Dense({ units: 1 }).name).toMatch(/^dense(_\d+)?$/);
   });
 

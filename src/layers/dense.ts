@@ -5,7 +5,8 @@ import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from '
 import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
 import { parseActivation } from '../ops/activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type Shape, type WeightSpec, type LayerArgs } from './layer.ts';
+import { foldAffineWeights } from '../ops/affine-fold.ts';
+import { expectInputs, Layer, type ActivationName, type AffineViews, type BackwardContext, type ForwardContext, type Shape, type WeightSpec, type LayerArgs } from './layer.ts';
 
 export interface DenseConfig extends LayerArgs {
   units: number;
@@ -38,7 +39,8 @@ export class Dense extends Layer {
     this.units = config.units;
     this.activationName = activation;
     this.useBias = config.useBias ?? true;
-    this.kernelInitializer = parseInitializer(config.kernelInitializer ?? 'glorotUniform', `${where}: kernelInitializer`);
+    // TF.js's default (Keras's is glorotUniform).
+    this.kernelInitializer = parseInitializer(config.kernelInitializer ?? 'glorotNormal', `${where}: kernelInitializer`);
     this.biasInitializer = parseInitializer(config.biasInitializer ?? 'zeros', `${where}: biasInitializer`);
   }
 
@@ -72,6 +74,12 @@ export class Dense extends Layer {
   forward(ctx: ForwardContext): Dispatch[] {
     const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
     return denseForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output });
+  }
+
+  override forwardAffine(ctx: ForwardContext, affine: AffineViews, activation: ActivationName): Dispatch[] | null {
+    const g = denseGeometry(ctx.batch, ctx.inputShapes[0]!, this.units, { relu: activation === 'relu', bias: true }, `layer ${this.name} (Dense)`);
+    const folded = foldAffineWeights(ctx.engine, ctx.scratch, { kernel: ctx.weights[0]!, bias: ctx.weights[1], channels: this.units }, affine, this.name);
+    return [...folded.dispatches, ...denseForward(ctx.engine, g, { x: ctx.inputs[0]!, w: folded.kernel, b: folded.bias, y: ctx.output })];
   }
 
   backward(ctx: BackwardContext): Dispatch[] {

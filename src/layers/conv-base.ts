@@ -1,0 +1,141 @@
+/**
+ * What Conv1D, Conv2D and Conv2DTranspose share (TF.js's BaseConv): their config fields parsed and
+ * checked once (filters, kernelSize, strides, padding, dilationRate, activation, useBias, the
+ * initializers, TF.js's defaults), the fused ReLU they declare, and the model.json fields they
+ * read and write. Each subclass keeps its geometry, weights and passes.
+ */
+import type { ConvPadding } from '../ops/conv2d.ts';
+import { parseActivation } from '../ops/activation.ts';
+import { describeValue, initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
+import { parseInitializer, type Initializer } from './initializers.ts';
+import { Layer, type ActivationName, type LayerArgs } from './layer.ts';
+
+/** TF.js's convolution config, with sizes of type S (a number or [h, w]). */
+export interface ConvArgs<S> extends LayerArgs {
+  filters: number;
+  kernelSize: S;
+  strides?: S;
+  padding?: ConvPadding;
+  /** Input rows/columns between neighbouring taps; default 1. Above 1 only with strides 1 (as in TF.js). */
+  dilationRate?: S;
+  activation?: ActivationName;
+  useBias?: boolean;
+  /** Default glorotNormal, as TF.js (Keras uses glorotUniform). */
+  kernelInitializer?: Initializer | string;
+  biasInitializer?: Initializer | string;
+}
+
+/** How a layer reads its sizes and which paddings it takes. */
+export interface ConvShape<S> {
+  /** Parses a size (a number or an array, as the layer takes it); `what` names the field in errors. */
+  size(value: unknown, what: string): S;
+  /** The size as a list of numbers (for checks and model.json). */
+  list(size: S): number[];
+  paddings: readonly ConvPadding[];
+}
+
+export abstract class ConvLayer<S> extends Layer {
+  readonly filters: number;
+  readonly kernelSize: S;
+  readonly strides: S;
+  readonly padding: ConvPadding;
+  readonly dilationRate: S;
+  readonly useBias: boolean;
+  readonly kernelInitializer: Initializer;
+  readonly biasInitializer: Initializer;
+  protected readonly activationName: ActivationName;
+
+  constructor(config: ConvArgs<S>, defaultPrefix: string, protected readonly shape: ConvShape<S>) {
+    super(config, defaultPrefix);
+    const who = this.who;
+    if (!(Number.isInteger(config.filters) && config.filters > 0)) throw new Error(`${who}: filters must be a positive integer, got ${describeValue(config.filters)}`);
+    this.filters = config.filters;
+    this.kernelSize = shape.size(config.kernelSize, `${who}: kernelSize`);
+    this.strides = shape.size(config.strides ?? 1, `${who}: strides`);
+    const padding = config.padding ?? 'valid';
+    if (!shape.paddings.includes(padding)) {
+      const names = shape.paddings.map((p) => `'${p}'`);
+      throw new Error(`${who}: padding must be ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}, got ${describeValue(padding)}`);
+    }
+    this.padding = padding;
+    this.dilationRate = shape.size(config.dilationRate ?? 1, `${who}: dilationRate`);
+    checkDilation(shape.list(this.dilationRate), shape.list(this.strides), who);
+    this.activationName = parseActivation(config.activation, who);
+    const useBias = config.useBias ?? true;
+    if (typeof useBias !== 'boolean') throw new Error(`${who}: useBias must be true or false, got ${describeValue(useBias)}`);
+    this.useBias = useBias;
+    this.kernelInitializer = parseInitializer(config.kernelInitializer ?? 'glorotNormal', `${who}: kernelInitializer`);
+    this.biasInitializer = parseInitializer(config.biasInitializer ?? 'zeros', `${who}: biasInitializer`);
+  }
+
+  /** Names the layer in errors: `layer conv2d_1 (Conv2D)`. */
+  protected get who(): string {
+    return `layer ${this.name} (${this.className})`;
+  }
+
+  override get skipsMaskedRelu(): boolean {
+    return true;
+  }
+
+  /** The configured activation: relu runs in this layer's kernels, the plan runs any other after them. */
+  override get fusedActivations(): readonly ActivationName[] {
+    return ['linear', 'relu'];
+  }
+
+  override get activation(): ActivationName {
+    return this.activationName;
+  }
+
+  /**
+   * The model.json config in TF.js's field order; `layout` is what TF.js writes between padding and
+   * the activation (data_format, dilation_rate), which differs per layer.
+   */
+  protected convConfig(layout: Record<string, unknown>): Record<string, unknown> {
+    return {
+      name: this.name,
+      trainable: this.trainable,
+      ...(this.batchInputShape ? { batch_input_shape: this.batchInputShape, dtype: 'float32' } : {}),
+      filters: this.filters,
+      kernel_size: this.shape.list(this.kernelSize),
+      strides: this.shape.list(this.strides),
+      padding: this.padding,
+      ...layout,
+      ...kernelLayerConfig(this.activationName, this.useBias, this.kernelInitializer, this.biasInitializer),
+    };
+  }
+}
+
+/**
+ * A convolution layer's TF.js config from its Keras config in model.json (the constructor then
+ * validates the values); `fixed` lists the fields that must hold one of the given values.
+ */
+export function convArgsFromConfig<S>(className: string, config: unknown, fixed: Readonly<Record<string, readonly unknown[]>>): ConvArgs<S> {
+  const c = kerasConfig(className, config, ['filters', 'kernel_size', 'strides', 'padding', 'dilation_rate', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'], {
+    data_format: ['channels_last'],
+    groups: [1],
+    ...NO_REGULARIZERS,
+    ...fixed,
+  });
+  return {
+    name: c.name as string | undefined,
+    filters: c.filters as number,
+    kernelSize: c.kernel_size as S,
+    strides: (c.strides ?? undefined) as S | undefined,
+    padding: (c.padding ?? undefined) as ConvPadding | undefined,
+    dilationRate: (c.dilation_rate ?? undefined) as S | undefined,
+    activation: (c.activation ?? undefined) as ActivationName | undefined,
+    useBias: (c.use_bias ?? undefined) as boolean | undefined,
+    kernelInitializer: initializerFromConfig(c.kernel_initializer, `${className}: kernel_initializer`),
+    biasInitializer: initializerFromConfig(c.bias_initializer, `${className}: bias_initializer`),
+  };
+}
+
+/**
+ * TF.js's rule for a convolution's dilationRate: above 1 only where every stride is 1. `who`
+ * names the layer in the error.
+ */
+export function checkDilation(dilationRate: readonly number[], strides: readonly number[], who: string): void {
+  if (Math.max(...dilationRate) > 1 && Math.max(...strides) > 1) {
+    throw new Error(`${who}: dilationRate ${describeValue(dilationRate)} cannot be combined with strides ${describeValue(strides)}; strides must be 1 where dilationRate is above 1 (as in TF.js)`);
+  }
+}
