@@ -6,6 +6,9 @@
  *  - pool into producer: a layer whose output only a fusable 2×2 max pool reads may pool it itself;
  *  - ReLU mask into consumer: a fused ReLU's mask moves into the one layer reading its output, when
  *    that layer applies it for free (max pooling's backward);
+ *  - affine into producer (inference): a per-channel affine map (BatchNormalization) that alone
+ *    reads a linear producer's output folds into the producer's weights, and an activation alone
+ *    after it into the producer's kernels (Layer.inferenceAffine, forwardAffine, onlyActivation);
  *  - activation split: an activation the layer's kernels do not apply runs as an op after it;
  *  - activation into loss: the model output's split activation folds into a loss that fuses it.
  */
@@ -57,4 +60,24 @@ export function splitActivation(node: GraphNode): ActivationName | undefined {
 export function activationIntoLoss(node: GraphNode, outputs: readonly SymbolicTensor[], readers: Readers, loss: LossOp | undefined): boolean {
   const activation = splitActivation(node);
   return loss !== undefined && activation !== undefined && outputs.includes(node.output) && loss.fuses === activation && !readers.get(node.output)?.length;
+}
+
+/**
+ * Inference: the affine layer (and the activation after it) that node's forward may fold into
+ * itself, when node's linear output feeds nothing else; whether the layers agree is up to their
+ * inferenceAffine and forwardAffine, which may still decline.
+ */
+export function affineIntoProducer(node: GraphNode, readers: Readers, outputs: readonly SymbolicTensor[]): { affine: GraphNode; activation?: GraphNode } | undefined {
+  if (outputs.includes(node.output) || node.layer.activation !== 'linear' || splitActivation(node) !== undefined) return undefined;
+  const next = readers.get(node.output);
+  if (next?.length !== 1) return undefined;
+  const affine = next[0]!;
+  if (affine.inputs.length !== 1 || affine.layer.activation !== 'linear') return undefined;
+  const after = readers.get(affine.output);
+  if (!outputs.includes(affine.output) && after?.length === 1) {
+    const activation = after[0]!;
+    const kind = activation.layer.onlyActivation;
+    if (kind !== undefined && kind !== 'linear' && activation.inputs.length === 1 && node.layer.fusedActivations.includes(kind)) return { affine, activation };
+  }
+  return { affine };
 }

@@ -22,7 +22,7 @@ import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { sizeOf, type Shape } from '../runtime/tensor.ts';
-import { activationIntoLoss, masksProducerRelu, poolIntoProducer, readersOf, splitActivation } from './fusions.ts';
+import { activationIntoLoss, affineIntoProducer, masksProducerRelu, poolIntoProducer, readersOf, splitActivation } from './fusions.ts';
 import { PlanMemory } from './plan-memory.ts';
 export type PlanMode = 'train' | 'evaluate' | 'predict';
 
@@ -133,10 +133,32 @@ export class Plan {
     });
     /** Pools whose producer applied them (forwardPooled). */
     const pooledByProducer = new Set<GraphNode>();
+    /** Affine layers and activations their producer folded into itself (inference). */
+    const foldedIntoProducer = new Set<GraphNode>();
     for (const node of model.nodes) {
       const layer = node.layer;
-      if (isSource(node) || pooledByProducer.has(node)) continue;
+      if (isSource(node) || pooledByProducer.has(node) || foldedIntoProducer.has(node)) continue;
       const ctx = contextFor(node);
+      const fold = training ? undefined : affineIntoProducer(node, readers, outputs);
+      if (fold) {
+        const channels = node.output.shape[node.output.shape.length - 1]!;
+        const affine = { scale: this.memory.take(channels, `${fold.affine.layer.name} scale`), shift: this.memory.take(channels, `${fold.affine.layer.name} shift`) };
+        const last = fold.activation ?? fold.affine;
+        const out = this.memory.take(sizeOfTensor(last.output), `${layer.name}+${fold.affine.layer.name}`);
+        const affineDispatches = fold.affine.layer.inferenceAffine({ ...contextFor(fold.affine), output: out }, affine);
+        const forward = affineDispatches && layer.forwardAffine({ ...ctx, output: out }, affine, fold.activation?.layer.onlyActivation ?? 'linear');
+        if (affineDispatches && forward) {
+          // The producer's own output is never stored: the affine layer's (and activation's) is.
+          this.dispatches.push(...affineDispatches, ...forward);
+          for (const folded of [fold.affine, fold.activation]) {
+            if (!folded) continue;
+            values.set(folded.output, out);
+            foldedIntoProducer.add(folded);
+          }
+          continue;
+        }
+        for (const view of [out, affine.scale, affine.shift]) this.memory.recycle(view);
+      }
       let own: View;
       if (layer.aliasesInput(training)) {
         own = ctx.inputs[0]!;

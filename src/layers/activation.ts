@@ -32,6 +32,9 @@ export class Activation extends Layer {
   override get activation(): ActivationName {
     return this.kind;
   }
+  override get onlyActivation(): ActivationName {
+    return this.kind;
+  }
   forward(): Dispatch[] {
     return [];
   }

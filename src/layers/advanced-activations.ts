@@ -26,7 +26,7 @@ import {
 } from '../ops/activation.ts';
 import { describeValue, initializerConfig, initializerFromConfig, kerasConfig } from './config.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { expectInputs, Layer, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
+import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
 
 /** A finite number config field, `fallback` when absent (undefined or null). */
 function numberField(value: unknown, fallback: number, where: string, field: string, expected = 'a finite number'): number {
@@ -82,6 +82,9 @@ export class ReLU extends PointwiseActivation {
   }
   get op(): ActivationKind {
     return this.maxValue === null ? 'relu' : { kind: 'reluClipped', maxValue: this.maxValue };
+  }
+  override get onlyActivation(): ActivationName | undefined {
+    return this.maxValue === null ? 'relu' : undefined;
   }
   override getConfig(): Record<string, unknown> {
     return { ...super.getConfig(), max_value: this.maxValue };

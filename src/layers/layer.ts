@@ -92,6 +92,12 @@ export interface BackwardContext extends ForwardContext {
   forwardPooled?: boolean;
 }
 
+/** A per-channel affine map's parameters, one float per channel each (Layer.inferenceAffine). */
+export interface AffineViews {
+  scale: Required<BufferView>;
+  shift: Required<BufferView>;
+}
+
 /** The config fields every layer takes (TF.js's LayerArgs). */
 export interface LayerArgs {
   name?: string;
@@ -186,6 +192,29 @@ export abstract class Layer {
    */
   poolsInProducer(_inputShape: Shape, _training: boolean): boolean {
     return false;
+  }
+
+  /**
+   * Inference: when this layer is a per-channel affine map of its input's last axis
+   * (y = x·scale + shift, a BatchNormalization's moving statistics), the dispatches writing
+   * `scale` and `shift` from its weights (marked weightsOnly); null otherwise. The plan then folds
+   * the map into the producer of its input (forwardAffine) and skips this layer.
+   */
+  inferenceAffine(_ctx: ForwardContext, _affine: AffineViews): Dispatch[] | null {
+    return null;
+  }
+
+  /**
+   * Inference: this layer's forward with a per-output-channel affine map folded into its weights,
+   * and `activation` (one of fusedActivations) applied by its kernels; null when it cannot.
+   */
+  forwardAffine(_ctx: ForwardContext, _affine: AffineViews, _activation: ActivationName): Dispatch[] | null {
+    return null;
+  }
+
+  /** The activation this layer applies and nothing else (an Activation layer, a plain ReLU), which a producer may apply instead. */
+  get onlyActivation(): ActivationName | undefined {
+    return undefined;
   }
 
   /**
