@@ -15,7 +15,8 @@ const WG = 256;
  * The per-step uniform of every optimizer: `lr` is the learning rate, `alpha` Adam's step size
  * lr·√(1−β2^t)/(1−β1^t) (computed on the host in float64; others leave it 0).
  */
-const HYPER_STRUCT = 'struct Hyper { lr: f32, alpha: f32, unused0: f32, unused1: f32 }';
+// Adam's alpha = lr·√(1−β2^t)/(1−β1^t) and epsilon = ε·√(1−β2^t) change every step, so they come per step.
+const HYPER_STRUCT = 'struct Hyper { lr: f32, alpha: f32, epsilon: f32, unused: f32 }';
 
 export interface RmspropConstants {
   rho: number;
@@ -24,10 +25,10 @@ export interface RmspropConstants {
   centered: boolean;
 }
 
+/** Adam's baked constants; its ε comes through the uniform (it is scaled per step). */
 export interface AdamConstants {
   beta1: number;
   beta2: number;
-  epsilon: number;
   amsgrad: boolean;
 }
 
@@ -97,19 +98,20 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 /**
- * Adam (Keras 3): m ← β1m + (1−β1)g; v ← β2v + (1−β2)g²; w ← w − α·m/(√v + ε) with α from the
- * uniform; amsgrad uses vhat = max(vhat, v) in place of v. Slots: m, v[, vhat].
+ * Adam as TF.js: m ← β1m + (1−β1)g; v ← β2v + (1−β2)g²; w ← w − lr·m̂/(√v̂ + ε) with the
+ * bias-corrected m̂, v̂, computed as w − α·m/(√v + ε·√(1−β2^t)) with α and that epsilon from the
+ * uniform; amsgrad (Keras's) uses vhat = max(vhat, v) in place of v. Slots: m, v[, vhat].
  */
 export function adamUpdate(n: number, c: AdamConstants): KernelSource {
   const { workgroups, rowStride } = grid(n, WG);
   const slots = c.amsgrad ? 3 : 2;
   return {
-    key: `adam:${n}:beta1=${f32(c.beta1)}:beta2=${f32(c.beta2)}:eps=${f32(c.epsilon)}:amsgrad=${c.amsgrad}`,
+    key: `adam:${n}:beta1=${f32(c.beta1)}:beta2=${f32(c.beta2)}:amsgrad=${c.amsgrad}`,
     bindings: bindings(slots),
     workgroups,
     code: wgsl`
 ${HYPER_STRUCT}
-${constants({ BETA1: c.beta1, ONE_MINUS_BETA1: 1 - c.beta1, BETA2: c.beta2, ONE_MINUS_BETA2: 1 - c.beta2, EPSILON: c.epsilon }, 'f32')}
+${constants({ BETA1: c.beta1, ONE_MINUS_BETA1: 1 - c.beta1, BETA2: c.beta2, ONE_MINUS_BETA2: 1 - c.beta2 }, 'f32')}
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read> grads: array<f32>;
@@ -131,9 +133,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 #if ${c.amsgrad}
   let vh = max(vhat[i], vi);
   vhat[i] = vh;
-  params[i] -= hyper.alpha * mi / (sqrt(vh) + EPSILON);
+  params[i] -= hyper.alpha * mi / (sqrt(vh) + hyper.epsilon);
 #else
-  params[i] -= hyper.alpha * mi / (sqrt(vi) + EPSILON);
+  params[i] -= hyper.alpha * mi / (sqrt(vi) + hyper.epsilon);
 #endif
 }`,
   };

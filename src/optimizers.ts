@@ -8,7 +8,7 @@ import type { KernelSource } from '../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine } from './runtime/engine.ts';
 import { describe } from './runtime/tensor.ts';
 
-/** Size of the per-step uniform: { lr: f32, alpha: f32, unused: f32 × 2 }. */
+/** Size of the per-step uniform: { lr: f32, alpha: f32, epsilon: f32, unused: f32 }. */
 export const HYPER_BYTES = 16;
 
 export interface OptimizerViews {
@@ -56,11 +56,16 @@ export abstract class Optimizer {
   /** Contents of the uniform for the 1-based step `step`. */
   hyperparameters(step: number): Float32Array {
     if (!Number.isInteger(step) || step < 1) throw new Error(`${this.className}: step must be an integer ≥ 1, got ${step}`);
-    return new Float32Array([this.lr, this.stepSize(step), 0, 0]);
+    return new Float32Array([this.lr, this.stepSize(step), this.stepEpsilon(step), 0]);
   }
 
   /** The `alpha` field of the uniform; only Adam uses it. */
   protected stepSize(_step: number): number {
+    return 0;
+  }
+
+  /** The `epsilon` field of the uniform; only Adam uses it. */
+  protected stepEpsilon(_step: number): number {
     return 0;
   }
 
@@ -129,12 +134,17 @@ export class Adam extends Optimizer {
   }
 
   protected kernel(n: number): KernelSource {
-    return adamUpdate(n, { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, amsgrad: this.amsgrad });
+    return adamUpdate(n, { beta1: this.beta1, beta2: this.beta2, amsgrad: this.amsgrad });
   }
 
   /** α = lr·√(1−β2^t)/(1−β1^t), in float64 so late steps lose nothing to f32 powers. */
   protected override stepSize(step: number): number {
     return (this.learningRate * Math.sqrt(1 - this.beta2 ** step)) / (1 - this.beta1 ** step);
+  }
+
+  /** ε·√(1−β2^t): TF.js adds ε to the bias-corrected √v̂, which is this added to √v. */
+  protected override stepEpsilon(step: number): number {
+    return this.epsilon * Math.sqrt(1 - this.beta2 ** step);
   }
 
   getConfig() {

@@ -41,7 +41,8 @@ function adamRef(o: Adam): Reference {
       v[i] = o.beta2 * v[i]! + (1 - o.beta2) * g[i]! ** 2;
       let denominatorV = v[i]!;
       if (vhat) denominatorV = vhat[i] = Math.max(vhat[i]!, v[i]!);
-      w[i]! -= (alpha * m[i]!) / (Math.sqrt(denominatorV) + o.epsilon);
+      // TF.js's form: lr·m̂/(√v̂ + ε) with the bias-corrected moments.
+      w[i]! -= (alpha * m[i]!) / (Math.sqrt(denominatorV) + o.epsilon * Math.sqrt(1 - o.beta2 ** t));
     }
   };
 }
@@ -192,11 +193,10 @@ describe('optimizer objects', () => {
       rmspropUpdate(64, { rho: 0.9, epsilon: 1e-7, momentum: 0.9, centered: false }),
       rmspropUpdate(64, { rho: 0.9, epsilon: 1e-7, momentum: 0, centered: true }),
       rmspropUpdate(65, { rho: 0.9, epsilon: 1e-7, momentum: 0, centered: false }),
-      adamUpdate(64, { beta1: 0.9, beta2: 0.999, epsilon: 1e-7, amsgrad: false }),
-      adamUpdate(64, { beta1: 0.8, beta2: 0.999, epsilon: 1e-7, amsgrad: false }),
-      adamUpdate(64, { beta1: 0.9, beta2: 0.99, epsilon: 1e-7, amsgrad: false }),
-      adamUpdate(64, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, amsgrad: false }),
-      adamUpdate(64, { beta1: 0.9, beta2: 0.999, epsilon: 1e-7, amsgrad: true }),
+      adamUpdate(64, { beta1: 0.9, beta2: 0.999, amsgrad: false }),
+      adamUpdate(64, { beta1: 0.8, beta2: 0.999, amsgrad: false }),
+      adamUpdate(64, { beta1: 0.9, beta2: 0.99, amsgrad: false }),
+      adamUpdate(64, { beta1: 0.9, beta2: 0.999, amsgrad: true }),
       sgdUpdate(64, { momentum: 0, nesterov: false }),
       sgdUpdate(64, { momentum: 0.9, nesterov: false }),
       sgdUpdate(64, { momentum: 0.9, nesterov: true }),
