@@ -44,7 +44,7 @@ export type Activation = 'none' | 'sigmoid' | 'softmax';
 // ---- helper functions ----------------------------------------------------------------------
 
 /** WGSL helpers a loss body may call, by name; a kernel includes those its code mentions. */
-const HELPERS: Readonly<Record<string, { code: string; uses?: readonly string[] }>> = {
+const HELPERS: Readonly<Record<string, WgslHelper>> = {
   log_1p: {
     code: `// log(1 + x) for x > -1 to about an ulp (WGSL has no log1p). For -0.5 < x < 1 it is
 // 2 atanh(w), w = x / (2 + x), |w| < 1/3, whose odd series converges fast; elsewhere the
@@ -107,16 +107,26 @@ fn nan_from(bits: u32) -> f32 {
   },
 };
 
-/** The helpers `code` calls, with theirs, in dependency order. */
-function helpersFor(code: string): string {
+/** A WGSL helper function a kernel body may call, and the helpers it calls itself. */
+export interface WgslHelper {
+  code: string;
+  uses?: readonly string[];
+}
+
+/**
+ * The helpers `code` calls, with theirs, in dependency order: the loss helpers above and any
+ * `extra` a kernel family adds (the metric kernels share these).
+ */
+export function helpersFor(code: string, extra: Readonly<Record<string, WgslHelper>> = {}): string {
+  const all: Readonly<Record<string, WgslHelper>> = { ...HELPERS, ...extra };
   const included: string[] = [];
   const visit = (name: string) => {
     if (included.includes(name)) return;
-    for (const dep of HELPERS[name]!.uses ?? []) visit(dep);
+    for (const dep of all[name]!.uses ?? []) visit(dep);
     included.push(name);
   };
-  for (const name of Object.keys(HELPERS)) if (new RegExp(`\\b${name}\\(`).test(code)) visit(name);
-  return included.map((name) => HELPERS[name]!.code).join('\n\n');
+  for (const name of Object.keys(all)) if (new RegExp(`\\b${name}\\(`).test(code)) visit(name);
+  return included.map((name) => all[name]!.code).join('\n\n');
 }
 
 // ---- the shared skeleton -------------------------------------------------------------------

@@ -16,7 +16,7 @@
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
-import { EPSILON, HUBER_DELTA } from './loss-kernel.ts';
+import { EPSILON, helpersFor as lossHelpersFor, HUBER_DELTA, type WgslHelper } from './loss-kernel.ts';
 import { constants, f32 } from './wgsl.ts';
 
 export { EPSILON };
@@ -87,42 +87,8 @@ export interface MetricKernelSpec {
 
 // ---- helper functions ----------------------------------------------------------------------
 
-/** WGSL helpers a metric may call, by name; a kernel includes those its code mentions. */
-const HELPERS: Readonly<Record<string, { code: string; uses?: readonly string[] }>> = {
-  log_1p: {
-    code: `// log(1 + x) for x > -1 to about an ulp: 2 atanh(x / (2 + x)) by its series near 0.
-fn log_1p(x: f32) -> f32 {
-  if (x <= -0.5 || x >= 1.0) { return log(1.0 + x); }
-  let w = x / (2.0 + x);
-  let w2 = w * w;
-  return 2.0 * w * (1.0 + w2 * (1.0 / 3.0 + w2 * (1.0 / 5.0 + w2 * (1.0 / 7.0 + w2 * (1.0 / 9.0 + w2 * (1.0 / 11.0 + w2 / 13.0))))));
-}`,
-  },
-  sigmoid: {
-    code: `// 1 / (1 + exp(-x)) without overflow: exp only ever sees -|x|.
-fn sigmoid(x: f32) -> f32 {
-  let e = exp(-abs(x));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
-}`,
-  },
-  log_cosh: {
-    uses: ['log_1p'],
-    code: `// log(cosh(x)): its series for small |x|, else |x| + log(1 + exp(-2|x|)) - log 2.
-fn log_cosh(x: f32) -> f32 {
-  let a = abs(x);
-  if (a < 0.25) {
-    let a2 = a * a;
-    return a2 * (0.5 + a2 * (-1.0 / 12.0 + a2 * (1.0 / 45.0 + a2 * (-17.0 / 2520.0 + a2 * (31.0 / 14175.0)))));
-  }
-  return (a - LN2) + log_1p(exp(-2.0 * a));
-}`,
-  },
-  nan_from: {
-    code: `// A quiet NaN at run time (WGSL has no NaN literal): a bad sparse label shows in the metric.
-fn nan_from(bits: u32) -> f32 {
-  return bitcast<f32>(0x7fc00000u | bits);
-}`,
-  },
+/** The metric kernels' own WGSL helper; the rest they share with the loss kernels (helpersFor). */
+const METRIC_HELPERS: Readonly<Record<string, WgslHelper>> = {
   argmax_labels: {
     code: `// The first maximum of a dense label row, as argMax.
 fn argmax_labels(base: u32) -> u32 {
@@ -136,17 +102,7 @@ fn argmax_labels(base: u32) -> u32 {
   },
 };
 
-/** The helpers `code` calls, with theirs, in dependency order. */
-function helpersFor(code: string): string {
-  const included: string[] = [];
-  const visit = (name: string) => {
-    if (included.includes(name)) return;
-    for (const dep of HELPERS[name]!.uses ?? []) visit(dep);
-    included.push(name);
-  };
-  for (const name of Object.keys(HELPERS)) if (new RegExp(`\\b${name}\\(`).test(code)) visit(name);
-  return included.map((name) => HELPERS[name]!.code).join('\n\n');
-}
+
 
 /** The f32 constants `code` uses, as named WGSL constants. */
 function floatConstants(code: string): string {
@@ -333,7 +289,7 @@ export function metricKernel(spec: MetricKernelSpec): KernelSource {
   const { parts, body } = accumulationWgsl(spec);
   const prediction = predictionWgsl(activation);
   const own = `${prediction}\n\n${spec.fns}\n\n${body}`;
-  const helpers = helpersFor(own);
+  const helpers = lossHelpersFor(own, METRIC_HELPERS);
   const code = wgsl`// metric ${name}: ${spec.formula}.
 // Adds one batch's totals (StepInfo.rows real rows of POSITIONS positions of WIDTH) to the
 // metric's slice of the accumulator, which starts at word BASE of the binding.

@@ -14,6 +14,7 @@ import { conv2dVariants, type Conv2DGeometry } from '../src/ops/conv2d.ts';
 import type { Padding } from '../src/ops/window.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+import { captureOurs, captureTf } from './artifacts.ts';
 
 /**
  * The registers style (CPU adapters) with every variant of the input gradient's conv2d forward,
@@ -351,16 +352,6 @@ describe('twins with TF.js (cpu backend)', () => {
   }
 });
 
-async function captureOurs(m: LayersModel): Promise<ModelArtifacts> {
-  let captured: ModelArtifacts | undefined;
-  await m.save({ save: (a) => (captured = a) });
-  return captured!;
-}
-async function captureTf(m: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let captured: tf.io.ModelArtifacts | undefined;
-  await m.save(tf.io.withSaveHandler(async (a) => ((captured = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } })));
-  return captured!;
-}
 
 describe('model.json', () => {
   it("with TF.js both ways: the same predictions, configs equal TF.js's", async () => {

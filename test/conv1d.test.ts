@@ -13,6 +13,7 @@ import type { ConvPadding } from '../src/ops/conv2d.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView } from '../src/runtime/engine.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+import { captureOurs, captureTf } from './artifacts.ts';
 
 const styles = {
   registers: useEngine({ kernelStyle: 'registers' }),
@@ -259,16 +260,6 @@ describe('twin with TF.js (cpu backend)', () => {
   });
 });
 
-async function captureOurs(m: LayersModel): Promise<ModelArtifacts> {
-  let captured: ModelArtifacts | undefined;
-  await m.save({ save: (a) => (captured = a) });
-  return captured!;
-}
-async function captureTf(m: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let captured: tf.io.ModelArtifacts | undefined;
-  await m.save(tf.io.withSaveHandler(async (a) => ((captured = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } })));
-  return captured!;
-}
 
 describe('model.json', () => {
   it("with TF.js both ways, dilated too: the same predictions, configs equal TF.js's", async () => {

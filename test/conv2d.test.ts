@@ -12,6 +12,7 @@ import { winogradExtent, winogradLayout } from '../shaders/winograd.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
 import { maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+import { captureOurs, captureTf } from './artifacts.ts';
 
 
 interface Case {
@@ -559,13 +560,3 @@ describe('Conv2D dilationRate', () => {
 });
 
 /** What a save handler receives, from either library. */
-async function captureOurs(m: LayersModel): Promise<ModelArtifacts> {
-  let captured: ModelArtifacts | undefined;
-  await m.save({ save: (a) => (captured = a) });
-  return captured!;
-}
-async function captureTf(m: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let captured: tf.io.ModelArtifacts | undefined;
-  await m.save(tf.io.withSaveHandler(async (a) => ((captured = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } })));
-  return captured!;
-}

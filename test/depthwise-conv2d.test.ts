@@ -12,6 +12,7 @@ import { DepthwiseConv2D, SeparableConv2D } from '../src/layers/depthwise-conv2d
 import { depthwiseConv2dBackward, depthwiseConv2dForward, depthwiseConv2dGeometry, depthwiseConv2dReductionPlan, type DepthwiseConv2DGeometry } from '../src/ops/depthwise-conv2d.ts';
 import type { Padding } from '../src/ops/window.ts';
 import { dot, finiteDifferences, measuredErrors, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+import { captureOurs, captureTf } from './artifacts.ts';
 
 const engine = useEngine();
 
@@ -446,16 +447,6 @@ describe('twins with TF.js (cpu backend)', () => {
 });
 
 /** What a save handler receives, from either library. */
-async function captureOurs(m: LayersModel): Promise<ModelArtifacts> {
-  let captured: ModelArtifacts | undefined;
-  await m.save({ save: (a) => (captured = a) });
-  return captured!;
-}
-async function captureTf(m: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let captured: tf.io.ModelArtifacts | undefined;
-  await m.save(tf.io.withSaveHandler(async (a) => ((captured = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } })));
-  return captured!;
-}
 
 /** Both layers with every field off its default that TF.js honours (it ignores DepthwiseConv2D's dilation and saves no SeparableConv2D depth multiplier). */
 function savedModel(lib: Lib, separableMultiplier: number) {

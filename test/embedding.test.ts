@@ -13,6 +13,7 @@ import { Random } from '../src/layers/initializers.ts';
 import { checkIds, embeddingBackward, embeddingChunks, embeddingForward, embeddingGeometry, type EmbeddingGeometry } from '../src/ops/embedding.ts';
 import type { View } from '../src/runtime/engine.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+import { captureOurs, captureTf } from './artifacts.ts';
 
 const engine = useEngine();
 
@@ -301,16 +302,6 @@ describe('twins with TF.js (cpu backend), Adam, 3 steps', () => {
   });
 });
 
-async function captureOurs(m: LayersModel): Promise<ModelArtifacts> {
-  let captured: ModelArtifacts | undefined;
-  await m.save({ save: (a) => (captured = a) });
-  return captured!;
-}
-async function captureTf(m: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let captured: tf.io.ModelArtifacts | undefined;
-  await m.save(tf.io.withSaveHandler(async (a) => ((captured = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } })));
-  return captured!;
-}
 
 describe('model.json with TF.js', () => {
   it("ours loads in TF.js and TF.js's loads here with the same predictions; the config equals TF.js's", async () => {

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input, layers, loadModel, model, optimizers, tensor, type LayersModel, type ModelArtifacts, type Tensor } from '../src/index.ts';
 import { randomArray, relL2, useEngine } from './helpers.ts';
+import { captureOurs, captureTf } from './artifacts.ts';
 
 const engine = useEngine();
 
@@ -38,12 +39,6 @@ async function expectSameUpdates(ours: LayersModel<unknown>, theirs: tf.LayersMo
 
 function asList<T>(value: T | T[]): T[] {
   return Array.isArray(value) ? value : [value];
-}
-
-async function captureOurs(m: LayersModel<unknown>): Promise<ModelArtifacts> {
-  let captured: ModelArtifacts | undefined;
-  await m.save({ save: async (a) => ((captured = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } }) });
-  return captured!;
 }
 
 describe('a layer applied at several nodes', () => {
@@ -153,8 +148,7 @@ describe('several inputs and outputs', () => {
     const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as unknown as tf.io.ModelArtifacts));
     const tfOut = tfLoaded.predict([tf.tensor(xa, [N, 5]), tf.tensor(xb, [N, 3])]) as tf.Tensor[];
     expected.forEach((p, i) => expect(relL2(tfOut[i]!.dataSync(), p.data)).toBeLessThanOrEqual(1e-6));
-    let tfArtifacts: tf.io.ModelArtifacts | undefined;
-    await tfLoaded.save(tf.io.withSaveHandler(async (a) => ((tfArtifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
+    const tfArtifacts = await captureTf(tfLoaded);
     const back = await loadModel<Tensor<Float32Array>[]>({ load: async () => tfArtifacts as unknown as ModelArtifacts }, { engine: engine() });
     expect(back.inputNames).toEqual(['xa', 'xb']);
     (await back.predict(x)).forEach((p, i) => expect(relL2(p.data, expected[i]!.data)).toBeLessThanOrEqual(1e-6));
@@ -219,7 +213,7 @@ describe('a model on another model\'s inner outputs', () => {
       const headNow = (await head.predict(tensor(x, [N, 6]))).data;
       theirs.getLayer('features').setWeights([tf.tensor(moved, [6, 5]), tf.tensor((await ours.getWeights()).find((w) => w.name === 'features/bias')!.data, [5])]);
       const newHead = new Map((await head.getWeights()).map((w) => [w.name, w]));
-      theirHead.setWeights(theirHead.weights.map((v) => tf.tensor(newHead.get(v.originalName)!.data, v.shape)));
+      theirHead.setWeights(theirHead.weights.map((v) => tf.tensor(newHead.get(v.originalName)!.data, v.shape as number[])));
       expect(relL2(headNow, (theirHead.predict(tf.tensor(x, [N, 6])) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-5);
       expect(asList(head.outputs)).toHaveLength(1);
     });

@@ -14,6 +14,7 @@ import { input, layerClassNames, layers, loadModel, model, ModelFormatError, opt
 import { modelJSON } from '../src/io/artifacts.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { randomArray, relL2, useEngine } from './helpers.ts';
+import { captureOurs } from './artifacts.ts';
 
 const engine = useEngine();
 let dir = '';
@@ -103,11 +104,6 @@ async function tfLoadFiles(target: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(tf.io.fromMemory(artifacts));
 }
 
-async function captureOurs(m: LayersModel, includeOptimizer = false): Promise<ModelArtifacts> {
-  let captured: ModelArtifacts | undefined;
-  await m.save({ save: (a) => (captured = a) }, { includeOptimizer });
-  return captured!;
-}
 
 describe('our own round trip', () => {
   it('saves a CNN to file://, loads it from the folder, its model.json and over http, with the same predictions', async () => {

@@ -17,6 +17,7 @@ import { Random } from '../src/layers/initializers.ts';
 import type { Padding } from '../src/ops/window.ts';
 import { forEachWindow, maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+import { captureOurs, captureTf } from './artifacts.ts';
 
 const engine = useEngine();
 
@@ -489,16 +490,6 @@ describe('twins with TF.js (cpu backend)', () => {
 });
 
 /** What a save handler receives, from either library. */
-async function captureOurs(m: LayersModel): Promise<ModelArtifacts> {
-  let captured: ModelArtifacts | undefined;
-  await m.save({ save: (a) => (captured = a) });
-  return captured!;
-}
-async function captureTf(m: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let captured: tf.io.ModelArtifacts | undefined;
-  await m.save(tf.io.withSaveHandler(async (a) => ((captured = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } })));
-  return captured!;
-}
 
 /** Each pooling layer and its TF.js twin, built from the same TF.js config (names included). */
 const saved: { inputShape: number[]; build: (lib: 'ours' | 'tf') => { inputs: unknown; outputs: unknown } }[] = [
