@@ -1,6 +1,9 @@
 /**
  * BatchNormalization and LayerNormalization (TF.js's names, config fields and defaults; Keras's
- * model.json), over the normalization op (src/ops/normalization.ts), channels last.
+ * model.json), over the normalization op (src/ops/normalization.ts). BatchNormalization normalizes
+ * per index of its `axis` (any axis but the batch's; -1 by default) over all the others;
+ * LayerNormalization normalizes each sample over its `axis` (one axis or a list), with γ and β
+ * shaped over those axes as in TF.js.
  *
  * BatchNormalization trains as in TF.js: the batch's mean and biased variance normalize it (over
  * the step's real rows only), and the moving statistics move by moving − (moving − batch)·(1 −
@@ -18,7 +21,11 @@ import {
   batchNormTrainForward,
   layerNormBackward,
   layerNormForward,
+  lnCounts,
+  lnGeometry,
   normGeometry,
+  resolveAxis,
+  type LnGeometry,
   type NormGeometry,
 } from '../ops/normalization.ts';
 import { describeValue, initializerConfig, initializerFromConfig, kerasConfig } from './config.ts';
@@ -37,15 +44,11 @@ function checkEpsilon(where: string, value: unknown): number {
   return value;
 }
 
-/** The resolved axis of a `[batch, ...shape]` input, which must be its last one. */
-function lastAxisOnly(where: string, axis: number, shape: Shape): void {
-  const rank = shape.length + 1;
-  const resolved = axis < 0 ? axis + rank : axis;
-  if (resolved !== rank - 1 || shape.length < 1) {
-    throw new Error(
-      `${where}: axis must be the input's last axis (-1 or ${rank - 1} for the input [null, ${shape.join(', ')}]), got ${axis}; only channels-last normalization is supported`,
-    );
-  }
+/** An axis field's integer, rejecting the batch axis (0) before the input's rank is known. */
+function checkAxisValue(where: string, value: unknown, field = 'axis'): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error(`${where}: ${field} must be an integer (counting the batch axis; negative from the end), got ${describeValue(value)}`);
+  if (value === 0) throw new Error(`${where}: ${field} must not be the batch axis 0, got 0`);
+  return value;
 }
 
 const NO_NORM_REGULARIZERS = { beta_regularizer: [null], gamma_regularizer: [null], beta_constraint: [null], gamma_constraint: [null] } as const;
@@ -62,18 +65,15 @@ interface AffineNormalizationConfig extends LayerArgs {
 }
 
 abstract class AffineNormalization extends Layer {
-  readonly axis: number;
   readonly epsilon: number;
   readonly center: boolean;
   readonly scale: boolean;
   readonly betaInitializer: Initializer;
   readonly gammaInitializer: Initializer;
 
-  /** `parseAxis` validates the subclass's axis field, given the layer's name for its errors. */
-  constructor(config: AffineNormalizationConfig, prefix: string, parseAxis: (where: string) => number) {
+  constructor(config: AffineNormalizationConfig, prefix: string) {
     super(config, prefix);
     const where = this.where;
-    this.axis = parseAxis(where);
     this.epsilon = checkEpsilon(where, config.epsilon);
     this.center = checkBoolean(where, 'center', config.center, true);
     this.scale = checkBoolean(where, 'scale', config.scale, true);
@@ -85,23 +85,21 @@ abstract class AffineNormalization extends Layer {
     return `${this.className} ${this.name}`;
   }
 
-  protected geometry(batch: number, shape: Shape): NormGeometry {
-    lastAxisOnly(this.where, this.axis, shape);
-    return normGeometry(batch, shape, this.where);
-  }
+  /** The shape of γ and β for an input `[batch, ...shape]` (validating the axes against it). */
+  protected abstract paramShape(shape: Shape): Shape;
 
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
     expectInputs(this, inputShapes, 1);
-    this.geometry(1, inputShapes[0]!);
+    this.paramShape(inputShapes[0]!);
     return inputShapes[0]!;
   }
 
   /** gamma (if scale) and beta (if center), TF.js's order; subclasses append their state. */
   override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
-    const c = this.geometry(1, inputShapes[0]!).channels;
+    const shape = this.paramShape(inputShapes[0]!);
     const specs: WeightSpec[] = [];
-    if (this.scale) specs.push({ name: 'gamma', shape: [c], initializer: this.gammaInitializer });
-    if (this.center) specs.push({ name: 'beta', shape: [c], initializer: this.betaInitializer });
+    if (this.scale) specs.push({ name: 'gamma', shape, initializer: this.gammaInitializer });
+    if (this.center) specs.push({ name: 'beta', shape, initializer: this.betaInitializer });
     return specs;
   }
 
@@ -115,7 +113,7 @@ abstract class AffineNormalization extends Layer {
 }
 
 export interface BatchNormalizationConfig extends AffineNormalizationConfig {
-  /** The channel axis, counting the batch axis (TF.js); only the last one is supported. Default -1. */
+  /** The channel axis, counting the batch axis (TF.js): any but the batch axis 0. Default -1. */
   axis?: number;
   momentum?: number;
   movingMeanInitializer?: Initializer | string;
@@ -124,23 +122,29 @@ export interface BatchNormalizationConfig extends AffineNormalizationConfig {
 
 export class BatchNormalization extends AffineNormalization {
   static override readonly className = 'BatchNormalization';
+  readonly axis: number;
   readonly momentum: number;
   readonly movingMeanInitializer: Initializer;
   readonly movingVarianceInitializer: Initializer;
 
   constructor(config: BatchNormalizationConfig = {}) {
     if (config === null || typeof config !== 'object') throw new Error(`BatchNormalization: expected a config object, got ${describeValue(config)}`);
-    super(config, 'batch_normalization', (where) => {
-      const axis = config.axis ?? -1;
-      if (!Number.isInteger(axis)) throw new Error(`${where}: axis must be an integer (the channel axis, -1 for the last), got ${describeValue(config.axis)}`);
-      return axis;
-    });
+    super(config, 'batch_normalization');
     const where = this.where;
+    this.axis = checkAxisValue(where, config.axis ?? -1);
     const momentum = config.momentum ?? 0.99;
     if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) throw new Error(`${where}: momentum must be a number in [0, 1], got ${describeValue(config.momentum)}`);
     this.momentum = momentum;
     this.movingMeanInitializer = parseInitializer(config.movingMeanInitializer ?? 'zeros', `${where}: movingMeanInitializer`);
     this.movingVarianceInitializer = parseInitializer(config.movingVarianceInitializer ?? 'ones', `${where}: movingVarianceInitializer`);
+  }
+
+  private geometry(batch: number, shape: Shape): NormGeometry {
+    return normGeometry(batch, shape, this.axis, this.where);
+  }
+
+  protected paramShape(shape: Shape): Shape {
+    return [this.geometry(1, shape).channels];
   }
 
   override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
@@ -187,6 +191,7 @@ export class BatchNormalization extends AffineNormalization {
       gamma: w.gamma,
       beta: w.beta,
       y: ctx.output,
+      scratch: ctx.scratch,
     });
   }
 
@@ -204,7 +209,9 @@ export class BatchNormalization extends AffineNormalization {
     if (!mean || !variance) {
       mean = ctx.scratch(g.channels * 4, `${this.name} batch mean`);
       variance = ctx.scratch(g.channels * 4, `${this.name} batch variance`);
-      out.push(...batchNormTrainForward(ctx.engine, g, this.flags(), { x: ctx.inputs[0]!, stepInfo: ctx.stepInfo, mean, variance, movingMean: null, movingVariance: null, y: null }));
+      out.push(
+        ...batchNormTrainForward(ctx.engine, g, this.flags(), { x: ctx.inputs[0]!, stepInfo: ctx.stepInfo, mean, variance, movingMean: null, movingVariance: null, y: null, scratch: ctx.scratch }),
+      );
     }
     const grads = this.roles(ctx.weightGrads);
     out.push(
@@ -215,10 +222,10 @@ export class BatchNormalization extends AffineNormalization {
         variance,
         gamma: w.gamma,
         stepInfo: ctx.stepInfo,
-        sums: ctx.scratch(2 * g.channels * 4, `${this.name} gradient sums`),
         dx,
         dgamma: grads.gamma,
         dbeta: grads.beta,
+        scratch: ctx.scratch,
       }),
     );
     return out;
@@ -254,7 +261,7 @@ export class BatchNormalization extends AffineNormalization {
     let axis = c.axis ?? undefined;
     // Keras 2/3 may write a one-element list.
     if (Array.isArray(axis)) {
-      if (axis.length !== 1) throw new Error(`BatchNormalization: axis must be one axis, got ${describeValue(axis)}`);
+      if (axis.length !== 1) throw new Error(`BatchNormalization: axis must be one axis (an integer or a list of one), got ${describeValue(axis)}`);
       axis = axis[0];
     }
     return new BatchNormalization({
@@ -276,24 +283,42 @@ export class BatchNormalization extends AffineNormalization {
 // ---- LayerNormalization ------------------------------------------------------------------
 
 export interface LayerNormalizationConfig extends AffineNormalizationConfig {
-  /** The normalized axis (counting the batch axis), or a list of one; only the last one is supported. Default -1. */
+  /** The normalized axis or axes (counting the batch axis; negative from the end; not the batch axis 0). Default -1. */
   axis?: number | readonly number[];
 }
 
 export class LayerNormalization extends AffineNormalization {
   static override readonly className = 'LayerNormalization';
+  /** As given: TF.js keeps a number until the layer is built. */
+  readonly axis: number | readonly number[];
 
   constructor(config: LayerNormalizationConfig = {}) {
     if (config === null || typeof config !== 'object') throw new Error(`LayerNormalization: expected a config object, got ${describeValue(config)}`);
-    super(config, 'layer_normalization', (where) => {
-      let axis: unknown = config.axis ?? -1;
-      if (Array.isArray(axis)) {
-        if (axis.length !== 1) throw new Error(`${where}: axis must be the last axis (-1, or a list of that one axis), got ${describeValue(config.axis)}; normalizing over several axes is not supported`);
-        axis = axis[0];
-      }
-      if (!Number.isInteger(axis)) throw new Error(`${where}: axis must be an integer or a list of one integer, got ${describeValue(config.axis)}`);
-      return axis as number;
-    });
+    super(config, 'layer_normalization');
+    const where = this.where;
+    const axis = config.axis ?? -1;
+    if (Array.isArray(axis)) {
+      if (axis.length === 0) throw new Error(`${where}: axis must list at least one axis, got []`);
+      axis.forEach((a, i) => checkAxisValue(where, a, `axis[${i}]`));
+      if (new Set(axis).size !== axis.length) throw new Error(`${where}: axis must not repeat an axis, got ${describeValue(axis)}`);
+      this.axis = [...(axis as number[])];
+    } else {
+      this.axis = checkAxisValue(where, axis);
+    }
+  }
+
+  private get axes(): readonly number[] {
+    return typeof this.axis === 'number' ? [this.axis] : this.axis;
+  }
+
+  private geometry(batch: number, shape: Shape): LnGeometry {
+    return lnGeometry(batch, shape, this.axes, this.where);
+  }
+
+  /** TF.js's γ and β shape: the sizes of the axes in the order given. */
+  protected paramShape(shape: Shape): Shape {
+    this.geometry(1, shape);
+    return this.axes.map((a) => shape[resolveAxis(a, shape.length + 1, `${this.where}: axis`) - 1]!);
   }
 
   private roles<T>(list: readonly T[]): { gamma?: T; beta?: T } {
@@ -305,9 +330,9 @@ export class LayerNormalization extends AffineNormalization {
     return { epsilon: this.epsilon, scale: this.scale, center: this.center };
   }
 
-  private rowStats(ctx: ForwardContext, g: NormGeometry): { rowMean: View; rowInv: View } {
-    const rows = g.batch * g.perSample;
-    return { rowMean: ctx.scratch(rows * 4, `${this.name} row mean`), rowInv: ctx.scratch(rows * 4, `${this.name} row 1/sigma`) };
+  private rowStats(ctx: ForwardContext, g: LnGeometry): { rowMean: View; rowInv: View } {
+    const { groups } = lnCounts(g);
+    return { rowMean: ctx.scratch(groups * 4, `${this.name} group mean`), rowInv: ctx.scratch(groups * 4, `${this.name} group 1/sigma`) };
   }
 
   forward(ctx: ForwardContext): Dispatch[] {
@@ -327,7 +352,8 @@ export class LayerNormalization extends AffineNormalization {
     let rowInv = ctx.saved.get('rowInv');
     if (!rowMean || !rowInv) {
       ({ rowMean, rowInv } = this.rowStats(ctx, g));
-      const y = ctx.scratch(g.batch * g.perSample * g.channels * 4, `${this.name} recomputed output`);
+      const { groups, normalized } = lnCounts(g);
+      const y = ctx.scratch(groups * normalized * 4, `${this.name} recomputed output`);
       out.push(...layerNormForward(ctx.engine, g, this.flags(), { x: ctx.inputs[0]!, ...this.roles(ctx.weights), y, rowMean, rowInv }));
     }
     const grads = this.roles(ctx.weightGrads);
@@ -343,6 +369,7 @@ export class LayerNormalization extends AffineNormalization {
         dx,
         dgamma: grads.gamma,
         dbeta: grads.beta,
+        scratch: ctx.scratch,
       }),
     );
     return out;
@@ -351,7 +378,7 @@ export class LayerNormalization extends AffineNormalization {
   override getConfig(): Record<string, unknown> {
     // TF.js writes the resolved axes as a list once the layer is built.
     const rank = this.inboundNodes[0] ? this.inboundNodes[0].inputs[0]!.shape.length + 1 : undefined;
-    const axis = rank !== undefined ? [this.axis < 0 ? this.axis + rank : this.axis] : this.axis;
+    const axis = rank !== undefined ? this.axes.map((a) => (a < 0 ? a + rank : a)) : this.axis;
     return {
       ...super.getConfig(),
       axis,

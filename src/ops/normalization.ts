@@ -1,36 +1,109 @@
 /**
- * The normalization ops (shaders/normalization.ts) over a channels-last tensor seen as
- * [batch · perSample, channels]:
+ * The normalization ops: BatchNormalization over any channel axis (shaders/normalization.ts), and
+ * LayerNormalization over any set of axes (shaders/normalization-layer.ts).
  *
- * - batch normalization in training: per channel statistics over the step's real rows
- *   (StepInfo.rows · perSample; the other rows of a partial batch neither count nor get a
- *   gradient), the moving statistics updated in the same dispatch, then one normalize pass; its
- *   backward is one reduction (Σdy, Σdy·x̂ per channel, which are dβ and dγ) and one elementwise pass;
- * - batch normalization with the moving statistics (inference, a frozen layer): one normalize pass,
- *   and the backward of an affine map;
- * - layer normalization: one pass per row forward; backward one pass per row (dx) and one
- *   reduction per channel (dγ, dβ).
+ * - Batch normalization in training: per channel statistics over the step's real rows (the other
+ *   rows of a partial batch neither count nor get a gradient), two passes each way: the
+ *   statistics' blocks (then their finish, which also moves the moving statistics) and the
+ *   normalize pass; the gradient sums' blocks (then their finish: dβ, dγ) and the dx pass.
+ * - Batch normalization with the moving statistics (inference, a frozen layer): one normalize
+ *   pass, and the backward of an affine map.
+ * - Layer normalization: one invocation per group forward and for dx; dγ, dβ by blocks of groups.
+ *
+ * How the reductions cut their work (bnPartition) depends on the kernel style: on CPU rasterizers
+ * (registers) each invocation stores its block's record and barriers never run (a workgroup's
+ * barrier costs more there than the block's reads); on GPUs (tiled) a workgroup merges its
+ * blocks in workgroup memory first.
  */
 import * as kernels from '../../shaders/normalization.ts';
-import type { AffineFlags, NormGeometry } from '../../shaders/normalization.ts';
+import * as layerKernels from '../../shaders/normalization-layer.ts';
+import { bnLayout, type AffineFlags, type BnPartition, type NormGeometry } from '../../shaders/normalization.ts';
+import { lnSizes, type LnGeometry } from '../../shaders/normalization-layer.ts';
+import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
-import { formatShape, sizeOf, type Shape } from '../runtime/tensor.ts';
+import { formatShape, type Shape } from '../runtime/tensor.ts';
 
-export type { AffineFlags, NormGeometry };
+export type { AffineFlags, BnPartition, LnGeometry, NormGeometry };
 
-/** The [batch · perSample, channels] view of a channels-last `[batch, ...shape]`; `what` names the caller in errors. */
-export function normGeometry(batch: number, shape: Shape, what: string): NormGeometry {
-  if (shape.length < 1 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
-    throw new Error(`${what}: expected an input of shape [batch, ..., channels] with positive sizes, got [batch, ${shape.join(', ')}]`);
+/** Plan-lifetime device memory (a layer passes ForwardContext.scratch). */
+export type Scratch = (byteLength: number, label: string) => View;
+
+/** A dimension index of `[batch, ...shape]` resolved (negatives from the end); `what` names the caller and field in errors. */
+export function resolveAxis(axis: number, rank: number, what: string): number {
+  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
+    throw new Error(`${what} must be an integer in [${-rank}, ${rank - 1}] for an input of rank ${rank}, got ${axis}`);
   }
-  const channels = shape[shape.length - 1]!;
-  if (channels > 65535) throw new Error(`${what}: at most 65535 channels are supported, got ${channels} (input ${formatShape(shape)})`);
-  return { batch, perSample: sizeOf(shape) / channels, channels };
+  const resolved = axis < 0 ? axis + rank : axis;
+  if (resolved === 0) throw new Error(`${what} must not be the batch axis (0, or ${-rank} for rank ${rank}), got ${axis}`);
+  return resolved;
+}
+
+function checkShape(shape: Shape, what: string): void {
+  if (shape.length < 1 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new Error(`${what}: expected an input of shape [batch, ...] with at least one more axis and positive sizes, got [batch, ${shape.join(', ')}]`);
+  }
+}
+
+/** The [batch · perSample, channels, inner] view of `[batch, ...shape]` normalized per index of `axis` (counting the batch axis). */
+export function normGeometry(batch: number, shape: Shape, axis: number, what: string): NormGeometry {
+  checkShape(shape, what);
+  const d = resolveAxis(axis, shape.length + 1, `${what}: axis`) - 1;
+  const product = (from: number, to: number) => shape.slice(from, to).reduce((p, v) => p * v, 1);
+  return { batch, perSample: product(0, d), channels: shape[d]!, inner: product(d + 1, shape.length) };
+}
+
+/** Per kernel style: how many invocations keep the device busy, and the fewest rows a block holds. */
+const TUNING: Record<KernelStyle, { invocations: number; minRows: number; elementRows: number }> = {
+  registers: { invocations: 1024, minRows: 8, elementRows: 4 },
+  tiled: { invocations: 32768, minRows: 4, elementRows: 1 },
+};
+
+/** The largest divisor of n that is at most limit (at least 1). */
+function divisorAtMost(n: number, limit: number): number {
+  for (let d = Math.max(1, Math.min(n, Math.floor(limit))); d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}
+
+/** How the reductions' first pass cuts `g` in kernel style `style` (see BnPartition). */
+export function bnPartition(style: KernelStyle, g: NormGeometry): BnPartition {
+  const { invocations, minRows } = TUNING[style];
+  const { CV, IV } = bnLayout(g);
+  const rows = g.batch * g.perSample;
+  const innerChunks = divisorAtMost(IV, Math.min(64, invocations / CV));
+  const cols = CV * innerChunks;
+  const wanted = Math.max(1, Math.min(Math.ceil(invocations / cols), Math.ceil(rows / minRows)));
+  if (style === 'registers') {
+    const rowsPerPart = Math.ceil(rows / wanted);
+    return { innerChunks, rowsPerPart, wgCols: Math.min(cols, 64), wgParts: 1, groups: Math.ceil(rows / rowsPerPart) };
+  }
+  // Tiled: 256 invocations a workgroup, at most 256 records per column for the finish to read.
+  const wgCols = Math.min(64, 2 ** Math.ceil(Math.log2(cols)));
+  const wgParts = 256 / wgCols;
+  const groups = Math.max(1, Math.min(Math.ceil(wanted / wgParts), Math.floor(256 / innerChunks)));
+  return { innerChunks, rowsPerPart: Math.ceil(rows / (groups * wgParts)), wgCols, wgParts, groups };
 }
 
 function check(what: string, view: View | undefined, floats: number): void {
   if (!view) throw new Error(`${what}: missing buffer`);
   if (view.size < floats * 4) throw new Error(`${what}: view of ${view.size} bytes, need ${floats * 4}`);
+}
+
+const elements = (g: NormGeometry) => g.batch * g.perSample * g.channels * g.inner;
+
+/** Bytes of the records a reduction's first pass stores. */
+function recordBytes(g: NormGeometry, p: BnPartition): number {
+  const { CV, R } = bnLayout(g);
+  return 2 * p.groups * CV * p.innerChunks * (R === 'vec4f' ? 16 : 4);
+}
+
+/** Overrides of the tuning (tests and measurements): the reductions' partition, rows per invocation of the elementwise passes. */
+export interface BnTuning {
+  partition?: BnPartition;
+  elementRows?: number;
+}
+
+function tuning(engine: Engine, g: NormGeometry, t: BnTuning | undefined): { partition: BnPartition; elementRows: number } {
+  return { partition: t?.partition ?? bnPartition(engine.kernelStyle, g), elementRows: t?.elementRows ?? TUNING[engine.kernelStyle].elementRows };
 }
 
 export interface BatchNormTrainForward {
@@ -46,29 +119,35 @@ export interface BatchNormTrainForward {
   beta?: View;
   /** Null: statistics only. */
   y: View | null;
+  scratch: Scratch;
 }
 
 /** The batch statistics over the real rows, the moving statistics' update, then y. */
-export function batchNormTrainForward(engine: Engine, g: NormGeometry, f: AffineFlags & { momentum: number }, io: BatchNormTrainForward): Dispatch[] {
+export function batchNormTrainForward(engine: Engine, g: NormGeometry, f: AffineFlags & { momentum: number }, io: BatchNormTrainForward, t?: BnTuning): Dispatch[] {
   const C = g.channels;
+  check('batchNorm x', io.x, elements(g));
   check('batchNorm mean', io.mean, C);
   check('batchNorm variance', io.variance, C);
+  const p = tuning(engine, g, t).partition;
+  const records = io.scratch(recordBytes(g, p), 'batchNorm statistics records');
   const update = io.movingMean && io.movingVariance ? { momentum: f.momentum } : null;
-  const stats = engine.kernel(kernels.bnStats(g, update), [io.x, io.stepInfo, io.mean, io.variance, ...(update ? [io.movingMean!, io.movingVariance!] : [])]);
-  if (!io.y) return [stats];
-  return [stats, ...batchNormApply(engine, g, f, { x: io.x, mean: io.mean, variance: io.variance, gamma: io.gamma, beta: io.beta, y: io.y })];
+  const out = [
+    engine.kernel(kernels.bnStatsPartials(g, p), [io.x, io.stepInfo, records]),
+    engine.kernel(kernels.bnStatsFinish(g, p, update), [records, io.stepInfo, io.mean, io.variance, ...(update ? [io.movingMean!, io.movingVariance!] : [])]),
+  ];
+  if (!io.y) return out;
+  return [...out, ...batchNormApply(engine, g, f, { x: io.x, mean: io.mean, variance: io.variance, gamma: io.gamma, beta: io.beta, y: io.y }, t)];
 }
 
 /** y from given statistics (the moving ones in inference). */
-export function batchNormApply(engine: Engine, g: NormGeometry, f: AffineFlags, io: { x: View; mean: View; variance: View; gamma?: View; beta?: View; y: View }): Dispatch[] {
-  const n = g.batch * g.perSample * g.channels;
-  check('batchNorm x', io.x, n);
-  check('batchNorm y', io.y, n);
+export function batchNormApply(engine: Engine, g: NormGeometry, f: AffineFlags, io: { x: View; mean: View; variance: View; gamma?: View; beta?: View; y: View }, t?: BnTuning): Dispatch[] {
+  check('batchNorm x', io.x, elements(g));
+  check('batchNorm y', io.y, elements(g));
   const views = [io.x, io.mean, io.variance];
   if (f.scale) views.push(io.gamma!);
   if (f.center) views.push(io.beta!);
   views.push(io.y);
-  return [engine.kernel(kernels.bnNormalize(g, f), views)];
+  return [engine.kernel(kernels.bnNormalize(g, f, tuning(engine, g, t).elementRows), views)];
 }
 
 export interface BatchNormTrainBackward {
@@ -78,69 +157,113 @@ export interface BatchNormTrainBackward {
   variance: View;
   gamma?: View;
   stepInfo: View;
-  /** Scratch of 2·C floats for Σdy and Σdy·x̂. */
-  sums: View;
   dx: View | null;
   dgamma?: View;
   dbeta?: View;
+  scratch: Scratch;
 }
 
-/** The exact gradient through the batch statistics: one reduction, one elementwise pass (none without dx). */
-export function batchNormTrainBackward(engine: Engine, g: NormGeometry, f: AffineFlags, io: BatchNormTrainBackward): Dispatch[] {
-  check('batchNorm sums', io.sums, 2 * g.channels);
-  const sumViews = [io.x, io.dy, io.mean, io.variance, io.stepInfo, io.sums];
-  if (f.scale) sumViews.push(io.dgamma!);
-  if (f.center) sumViews.push(io.dbeta!);
-  const out = [engine.kernel(kernels.bnGradSums(g, f), sumViews)];
+/** The exact gradient through the batch statistics: the sums' blocks and their finish (dγ, dβ), then dx (none without dx). */
+export function batchNormTrainBackward(engine: Engine, g: NormGeometry, f: AffineFlags, io: BatchNormTrainBackward, t?: BnTuning): Dispatch[] {
+  check('batchNorm dy', io.dy, elements(g));
+  const { partition: p, elementRows } = tuning(engine, g, t);
+  const records = io.scratch(recordBytes(g, p), 'batchNorm gradient records');
+  const sums = io.scratch(2 * g.channels * 4, 'batchNorm gradient sums');
+  const finishViews = [records, io.variance, io.stepInfo, sums];
+  if (f.scale) finishViews.push(io.dgamma!);
+  if (f.center) finishViews.push(io.dbeta!);
+  const out = [
+    engine.kernel(kernels.bnGradPartials(g, p), [io.x, io.dy, io.mean, io.stepInfo, records]),
+    engine.kernel(kernels.bnGradFinish(g, p, f), finishViews),
+  ];
   if (io.dx) {
-    const views = [io.x, io.dy, io.mean, io.variance, io.sums];
+    check('batchNorm dx', io.dx, elements(g));
+    const views = [io.x, io.dy, io.mean, io.variance, sums];
     if (f.scale) views.push(io.gamma!);
     views.push(io.stepInfo, io.dx);
-    out.push(engine.kernel(kernels.bnGradInput(g, f), views));
+    out.push(engine.kernel(kernels.bnGradInput(g, f, elementRows), views));
   }
   return out;
 }
 
 /** dx = dy · γ / sqrt(var + ε): the backward with constant (moving) statistics. */
-export function batchNormAffineBackward(engine: Engine, g: NormGeometry, f: AffineFlags, io: { dy: View; variance: View; gamma?: View; dx: View }): Dispatch[] {
+export function batchNormAffineBackward(engine: Engine, g: NormGeometry, f: AffineFlags, io: { dy: View; variance: View; gamma?: View; dx: View }, t?: BnTuning): Dispatch[] {
+  check('batchNorm dx', io.dx, elements(g));
   const views = [io.dy, io.variance];
   if (f.scale) views.push(io.gamma!);
   views.push(io.dx);
-  return [engine.kernel(kernels.bnAffineGrad(g, f), views)];
+  return [engine.kernel(kernels.bnAffineGrad(g, f, tuning(engine, g, t).elementRows), views)];
 }
 
-/** Layer normalization of every row; rowMean and rowInv ([rows] each) receive the row's mean and 1/σ. */
-export function layerNormForward(engine: Engine, g: NormGeometry, f: AffineFlags, io: { x: View; gamma?: View; beta?: View; y: View; rowMean: View; rowInv: View }): Dispatch[] {
-  const rows = g.batch * g.perSample;
-  check('layerNorm x', io.x, rows * g.channels);
-  check('layerNorm y', io.y, rows * g.channels);
-  check('layerNorm rowMean', io.rowMean, rows);
-  check('layerNorm rowInv', io.rowInv, rows);
+// ---- LayerNormalization ----------------------------------------------------------------
+
+/**
+ * The runs of `[batch, ...shape]` normalized over `axes` (counting the batch axis; negatives from
+ * the end; never the batch axis, no repeats): size-1 axes dropped, neighbours of a kind merged.
+ */
+export function lnGeometry(batch: number, shape: Shape, axes: readonly number[], what: string): LnGeometry {
+  checkShape(shape, what);
+  const rank = shape.length + 1;
+  if (axes.length === 0) throw new Error(`${what}: axis must name at least one axis, got []`);
+  const resolved = axes.map((a) => resolveAxis(a, rank, `${what}: axis`));
+  if (new Set(resolved).size !== resolved.length) throw new Error(`${what}: axis must not repeat an axis, got ${JSON.stringify(axes)} (input ${formatShape([null as never, ...shape])})`);
+  const runs: { size: number; normalized: boolean }[] = [];
+  shape.forEach((size, d) => {
+    if (size === 1) return;
+    const normalized = resolved.includes(d + 1);
+    const last = runs[runs.length - 1];
+    if (last && last.normalized === normalized) last.size *= size;
+    else runs.push({ size, normalized });
+  });
+  return { batch, runs };
+}
+
+/** Groups of the batch (rows of rowMean, rowInv) and values normalized together. */
+export function lnCounts(g: LnGeometry): { groups: number; normalized: number } {
+  const { N, KEPT } = lnSizes(g);
+  return { groups: g.batch * KEPT, normalized: N };
+}
+
+/** Layer normalization of every group; rowMean and rowInv ([groups] each) receive the group's mean and 1/σ. */
+export function layerNormForward(engine: Engine, g: LnGeometry, f: AffineFlags, io: { x: View; gamma?: View; beta?: View; y: View; rowMean: View; rowInv: View }): Dispatch[] {
+  const { groups, normalized } = lnCounts(g);
+  check('layerNorm x', io.x, groups * normalized);
+  check('layerNorm y', io.y, groups * normalized);
+  check('layerNorm rowMean', io.rowMean, groups);
+  check('layerNorm rowInv', io.rowInv, groups);
   const views = [io.x];
   if (f.scale) views.push(io.gamma!);
   if (f.center) views.push(io.beta!);
   views.push(io.y, io.rowMean, io.rowInv);
-  return [engine.kernel(kernels.lnForward(g, f), views)];
+  return [engine.kernel(layerKernels.lnForward(g, f), views)];
 }
 
+/** dx per group, then dγ and dβ over the real groups by blocks (their first pass, then the finish). */
 export function layerNormBackward(
   engine: Engine,
-  g: NormGeometry,
+  g: LnGeometry,
   f: AffineFlags,
-  io: { x: View; dy: View; rowMean: View; rowInv: View; gamma?: View; stepInfo: View; dx: View | null; dgamma?: View; dbeta?: View },
+  io: { x: View; dy: View; rowMean: View; rowInv: View; gamma?: View; stepInfo: View; dx: View | null; dgamma?: View; dbeta?: View; scratch: Scratch },
 ): Dispatch[] {
   const out: Dispatch[] = [];
   if (io.dx) {
     const views = [io.x, io.dy, io.rowMean, io.rowInv];
     if (f.scale) views.push(io.gamma!);
     views.push(io.stepInfo, io.dx);
-    out.push(engine.kernel(kernels.lnGradInput(g, f), views));
+    out.push(engine.kernel(layerKernels.lnGradInput(g, f), views));
   }
   if (f.scale || f.center) {
-    const views = [io.x, io.dy, io.rowMean, io.rowInv, io.stepInfo];
+    const { groups, normalized } = lnCounts(g);
+    const { invocations, minRows } = TUNING[engine.kernelStyle];
+    const parts = Math.max(1, Math.min(Math.ceil(invocations / normalized), Math.ceil(groups / minRows), 256));
+    const block = Math.ceil(groups / parts);
+    const used = Math.ceil(groups / block);
+    const records = io.scratch(2 * used * normalized * 4, 'layerNorm gradient records');
+    out.push(engine.kernel(layerKernels.lnGradPartials(g, block), [io.x, io.dy, io.rowMean, io.rowInv, io.stepInfo, records]));
+    const views = [records];
     if (f.scale) views.push(io.dgamma!);
     if (f.center) views.push(io.dbeta!);
-    out.push(engine.kernel(kernels.lnGradParams(g, f), views));
+    out.push(engine.kernel(layerKernels.lnGradFinish(g, used, f), views));
   }
   return out;
 }
