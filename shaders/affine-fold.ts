@@ -49,3 +49,41 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }`,
   };
 }
+
+/**
+ * A BatchNormalization's inference map per channel: scale = γ/√(variance + ε), shift = β − mean·scale
+ * (γ = 1 without `scale`, β = 0 without `center`). Bindings: mean, variance, γ?, β?, scale, shift.
+ */
+export function batchNormAffine(channels: number, epsilon: number, flags: { scale: boolean; center: boolean }): KernelSource {
+  const { workgroups, rowStride } = grid(channels, WG);
+  let b = 2;
+  const gamma = flags.scale ? b++ : -1;
+  const beta = flags.center ? b++ : -1;
+  return {
+    key: `batchNormAffine:${channels}:${epsilon}:${flags.scale}:${flags.center}`,
+    bindings: ['read', 'read', ...(flags.scale ? (['read'] as const) : []), ...(flags.center ? (['read'] as const) : []), 'write', 'write'],
+    workgroups,
+    code: wgsl`
+${constants({ CHANNELS: channels })}
+${constants({ EPSILON: epsilon }, 'f32')}
+
+@group(0) @binding(0) var<storage, read> mean: array<f32>;
+@group(0) @binding(1) var<storage, read> variance: array<f32>;
+#if ${flags.scale}
+@group(0) @binding(${gamma}) var<storage, read> gamma: array<f32>;
+#endif
+#if ${flags.center}
+@group(0) @binding(${beta}) var<storage, read> beta: array<f32>;
+#endif
+@group(0) @binding(${b}) var<storage, read_write> scale: array<f32>;
+@group(0) @binding(${b + 1}) var<storage, read_write> shift: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${flatIndex(rowStride, 'CHANNELS')}
+  let s = ${flags.scale ? 'gamma[i]' : '1.0'} / sqrt(variance[i] + EPSILON);
+  scale[i] = s;
+  shift[i] = ${flags.center ? 'beta[i]' : '0.0'} - mean[i] * s;
+}`,
+  };
+}

@@ -12,7 +12,8 @@ import { pair, type Padding } from '../ops/window.ts';
 import { describeValue, initializerConfig, initializerFromConfig, kerasConfig, padding as parsePadding } from './config.ts';
 import { parseActivation, serializeActivation } from '../ops/activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
+import { foldAffineWeights } from '../ops/affine-fold.ts';
+import { expectInputs, Layer, type ActivationName, type AffineViews, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
 
 /** What both layers take (TF.js's BaseConvLayerArgs for 2-D, channels last). */
 interface DepthwiseArgs extends LayerArgs {
@@ -198,6 +199,13 @@ export class DepthwiseConv2D extends DepthwiseBase {
   forward(ctx: ForwardContext): Dispatch[] {
     const g = this.geometry(ctx.batch, ctx.inputShapes);
     return depthwiseConv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: ctx.weights[0]!, b: ctx.weights[1], y: ctx.output });
+  }
+
+  /** Its output channel c·multiplier + m is the fastest-varying index of its kernel [kH, kW, inC, multiplier], so the fold applies. */
+  override forwardAffine(ctx: ForwardContext, affine: AffineViews, activation: ActivationName): Dispatch[] | null {
+    const g = this.depthwise(ctx.batch, ctx.inputShapes, activation === 'relu', true);
+    const folded = foldAffineWeights(ctx.engine, ctx.scratch, { kernel: ctx.weights[0]!, bias: ctx.weights[1], channels: g.inC * g.multiplier }, affine, this.name);
+    return [...folded.dispatches, ...depthwiseConv2dForward(ctx.engine, g, { x: ctx.inputs[0]!, w: folded.kernel, b: folded.bias, y: ctx.output })];
   }
 
   backward(ctx: BackwardContext): Dispatch[] {

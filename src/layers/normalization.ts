@@ -13,7 +13,8 @@
  * moving ones for a frozen layer in fit) and its backward is that of an affine map.
  */
 import { registerLayer } from './registry.ts';
-import type { Dispatch, View } from '../runtime/engine.ts';
+import { weightsOnly, type Dispatch, type View } from '../runtime/engine.ts';
+import { batchNormAffine } from '../../shaders/affine-fold.ts';
 import {
   batchNormAffineBackward,
   batchNormApply,
@@ -30,7 +31,7 @@ import {
 } from '../ops/normalization.ts';
 import { describeValue, initializerConfig, initializerFromConfig, kerasConfig } from './config.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { expectInputs, Layer, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
+import { expectInputs, Layer, type AffineViews, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
 
 function checkBoolean(where: string, field: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
@@ -193,6 +194,15 @@ export class BatchNormalization extends AffineNormalization {
       y: ctx.output,
       scratch: ctx.scratch,
     });
+  }
+
+  /** Inference with the moving statistics is y = x·scale + shift per channel: foldable when the channels are the last axis. */
+  override inferenceAffine(ctx: ForwardContext, affine: AffineViews): Dispatch[] | null {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    if (g.inner !== 1) return null;
+    const w = this.roles(ctx.weights);
+    const params = [w.movingMean, w.movingVariance, ...(w.gamma ? [w.gamma] : []), ...(w.beta ? [w.beta] : [])];
+    return [weightsOnly(ctx.engine.kernel(batchNormAffine(g.channels, this.epsilon, { scale: this.scale, center: this.center }), [...params, affine.scale, affine.shift]))];
   }
 
   backward(ctx: BackwardContext): Dispatch[] {
