@@ -1,12 +1,16 @@
 /**
- * The demo page: controls, live curves, results and the drawing pad. It never touches the GPU;
- * the worker (worker.ts) does, and this thread only renders what the worker reports.
+ * The demo page: controls, live curves, and the worker's reports routed to the views (results.ts,
+ * pad.ts, transfer-panel.ts). It never touches the GPU; the worker (worker.ts) does, and this
+ * thread only renders what the worker reports.
  */
 import { LineChart, type Series } from './chart.ts';
-import { argmaxRow, CLASSES, confusionMatrix } from './metrics.ts';
-import { SIZE, toMnist } from './preprocess.ts';
-import type { BatchProgress, EvaluationResult, FromWorker, LabelEncoding, OptimizerName, ToWorker, TrainConfig } from './protocol.ts';
-import type { ModelApi, NamedWeight } from '../src/index.ts';
+import { argmaxRow, CLASSES } from './metrics.ts';
+import { DrawingPad, renderProbabilities } from './pad.ts';
+import type { BatchProgress, FromWorker, LabelEncoding, OptimizerName, ToWorker, TrainConfig } from './protocol.ts';
+import { formatDuration, number, percent, ResultsView, type PageResult } from './results.ts';
+import { TransferPanel, type TransferState } from './transfer-panel.ts';
+import { MNIST_MODEL_DESCRIPTIONS } from '../src/models/descriptions.ts';
+import type { MnistModelName, ModelApi, NamedWeight } from '../src/index.ts';
 
 type Status = 'starting' | 'loading' | 'ready' | 'compiling' | 'training' | 'paused' | 'evaluating' | 'done' | 'no-webgpu' | 'error';
 
@@ -19,23 +23,12 @@ export interface DemoState {
   batches: { x: number; loss: number; accuracy: number }[];
   epochs: { epoch: number; loss: number; accuracy: number }[];
   summary?: string;
-  result?: {
-    testCount: number;
-    accuracy: number;
-    loss: number;
-    confusion: number[][];
-    misclassified: number;
-    galleryItems: number;
-    labels: number[];
-    /** [testCount][10] probabilities, as read back from the GPU. */
-    predictions: number[][];
-    trainMs: number;
-    evalMs: number;
-    stopped: boolean;
-    /** Time from the results' arrival until they were on screen (matrix, gallery built in chunks). */
-    renderMs: number;
-  };
+  /** The built model's parameter count (from the worker's summary). */
+  params?: number;
+  result?: PageResult;
   drawn?: { pixels: number[]; probabilities: number[]; predicted: number };
+  /** The transfer-learning panel: its classes, examples, training and the new head's predictions. */
+  transfer?: TransferState;
   /**
    * Main-thread responsiveness while training or evaluating. `longestTaskMs`: the longest task the
    * page itself ran ('longtask' entries). `maxTimerLagMs`: the worst lateness of a 50 ms timer, which
@@ -55,6 +48,7 @@ export interface DemoState {
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('controls');
 const inputs = {
+  model: $<HTMLSelectElement>('model'),
   train: $<HTMLInputElement>('train'),
   test: $<HTMLInputElement>('test'),
   epochs: $<HTMLInputElement>('epochs'),
@@ -83,6 +77,7 @@ const send = (message: ToWorker, transfer: Transferable[] = []) => worker.postMe
 
 const params = new URLSearchParams(location.search);
 const presets: [string, HTMLInputElement | HTMLSelectElement][] = [
+  ['model', inputs.model],
   ['train', inputs.train],
   ['test', inputs.test],
   ['epochs', inputs.epochs],
@@ -106,6 +101,7 @@ const autostart = params.get('autostart') === '1';
 function readConfig(): TrainConfig {
   const int = (el: HTMLInputElement | HTMLSelectElement, min: number, max: number) => Math.min(max, Math.max(min, Math.round(Number(el.value) || min)));
   return {
+    model: inputs.model.value as MnistModelName,
     trainCount: int(inputs.train, 1, 60000),
     testCount: int(inputs.test, 1, 10000),
     epochs: int(inputs.epochs, 1, 1000),
@@ -119,6 +115,10 @@ function readConfig(): TrainConfig {
 // ---- status, progress and responsiveness -----------------------------------------------------
 
 const statusText = $('status');
+const DIGITS = Array.from({ length: CLASSES }, (_, c) => String(c));
+const results = new ResultsView((items) => {
+  if (demo.result) demo.result.galleryItems = items;
+});
 const barFill = $('bar-fill');
 
 /** Training or evaluating: the time in which the page must stay responsive. */
@@ -137,6 +137,9 @@ function setStatus(status: Status, text?: string): void {
   buttons.pause.textContent = status === 'paused' ? 'Resume' : 'Pause';
   buttons.stop.disabled = !(status === 'training' || status === 'paused' || status === 'compiling');
   for (const el of Object.values(inputs)) el.disabled = busy;
+  // Only the tutorial CNN is defined both ways: the others keep their one definition.
+  inputs.style.disabled = busy || inputs.model.value !== 'cnn';
+  transfer.setBusy(busy);
   monitoring = busy;
 }
 
@@ -172,20 +175,13 @@ if (PerformanceObserver.supportedEntryTypes?.includes('longtask')) {
   }).observe({ type: 'longtask', buffered: false });
 }
 
-function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms)) return '–';
-  const s = Math.max(0, Math.round(ms / 1000));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, '0');
-  return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
-}
-
-const percent = (v: number, digits = 1) => (Number.isFinite(v) ? `${(v * 100).toFixed(digits)}%` : '–');
-const number = (v: number, digits = 4) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
-
 function updateEstimate(): void {
   const c = readConfig();
+  const info = MNIST_MODEL_DESCRIPTIONS.find((m) => m.name === c.model) ?? MNIST_MODEL_DESCRIPTIONS[0]!;
+  $('model-description').textContent = info.description;
+  // The parameter count is the built model's: it goes with its name, not with a new choice.
+  $('model-params').hidden = c.model !== demo.config?.model;
+  inputs.style.disabled = inputs.model.disabled || c.model !== 'cnn';
   const steps = Math.ceil(c.trainCount / c.batchSize) * c.epochs;
   $('loss-name').textContent = `loss: ${c.labels === 'integer' ? 'sparseCategoricalCrossentropy' : 'categoricalCrossentropy'}`;
   $('estimate').textContent = `${steps.toLocaleString('en-US')} training steps of ${c.batchSize} images; then ${c.testCount.toLocaleString('en-US')} test images are classified.`;
@@ -239,217 +235,30 @@ function showProgress(p: BatchProgress): void {
   redrawCharts();
 }
 
-// ---- results ------------------------------------------------------------------------------
+// ---- drawing pad, the transfer panel and classification -------------------------------------
 
-const GALLERY_PAGE = 300;
-let result: EvaluationResult | undefined;
-let galleryFilter: { truth: number; predicted: number } | undefined;
-let galleryShown = 0;
-
-function drawDigit(canvas: HTMLCanvasElement, pixels: ArrayLike<number>): void {
-  const ctx = canvas.getContext('2d')!;
-  const image = ctx.createImageData(SIZE, SIZE);
-  for (let i = 0; i < SIZE * SIZE; i++) {
-    const v = pixels[i]!;
-    image.data.set([v, v, v, 255], i * 4);
-  }
-  ctx.putImageData(image, 0, 0);
-}
-
-async function showResult(r: EvaluationResult): Promise<void> {
-  const began = performance.now();
-  result = r;
-  const confusion = confusionMatrix(r.probabilities, r.labels);
-  const predictions: number[][] = [];
-  for (let i = 0; i < r.testCount; i++) predictions.push(Array.from(r.probabilities.subarray(i * CLASSES, (i + 1) * CLASSES)));
-  $('results-empty').hidden = true;
-  $('results').hidden = false;
-  $('r-acc').textContent = percent(r.accuracy, 2);
-  $('r-loss').textContent = number(r.loss);
-  $('r-count').textContent = r.testCount.toLocaleString('en-US');
-  $('r-wrong').textContent = r.misclassified.length.toLocaleString('en-US');
-  $('r-time').textContent = formatDuration(r.trainMs);
-  renderConfusion(confusion);
-  galleryFilter = undefined;
-  await renderGallery(true);
-  demo.result = {
-    testCount: r.testCount,
-    accuracy: r.accuracy,
-    loss: r.loss,
-    confusion,
-    misclassified: r.misclassified.length,
-    galleryItems: $('gallery').children.length,
-    labels: Array.from(r.labels),
-    predictions,
-    trainMs: r.trainMs,
-    evalMs: r.evalMs,
-    stopped: r.stopped,
-    renderMs: performance.now() - began,
-  };
-}
-
-function renderConfusion(matrix: number[][]): void {
-  const table = $<HTMLTableElement>('confusion');
-  table.replaceChildren();
-  const max = Math.max(1, ...matrix.flatMap((row, t) => row.filter((_, p) => p !== t)));
-  const diagMax = Math.max(1, ...matrix.map((row, t) => row[t]!));
-  const head = table.createTHead().insertRow();
-  head.appendChild(document.createElement('th')).className = 'axis';
-  head.cells[0]!.textContent = 'true ↓ / pred →';
-  for (let p = 0; p < CLASSES; p++) head.appendChild(document.createElement('th')).textContent = String(p);
-  const body = table.createTBody();
-  matrix.forEach((row, t) => {
-    const tr = body.insertRow();
-    tr.appendChild(document.createElement('th')).textContent = String(t);
-    row.forEach((count, p) => {
-      const td = tr.insertCell();
-      td.textContent = count ? String(count) : '';
-      td.dataset.truth = String(t);
-      td.dataset.predicted = String(p);
-      const diag = p === t;
-      const strength = diag ? count / diagMax : count / max;
-      td.className = diag ? 'diag' : '';
-      td.style.background = count === 0 ? '#f9fafb' : diag ? `rgba(22, 163, 74, ${0.12 + 0.6 * strength})` : `rgba(220, 38, 38, ${0.1 + 0.65 * strength})`;
-      td.style.color = strength > 0.6 ? '#fff' : '';
-      td.title = `true ${t}, predicted ${p}: ${count}`;
-      td.addEventListener('click', () => {
-        const same = galleryFilter?.truth === t && galleryFilter.predicted === p;
-        galleryFilter = same || diag ? undefined : { truth: t, predicted: p };
-        table.querySelectorAll('td.selected').forEach((c) => c.classList.remove('selected'));
-        if (galleryFilter) td.classList.add('selected');
-        void renderGallery(true);
-      });
-    });
-  });
-}
-
-/** Gallery items built per task: building hundreds at once would block the main thread for a while. */
-const GALLERY_CHUNK = 40;
-let galleryGeneration = 0;
-
-function galleryItem(r: EvaluationResult, m: EvaluationResult['misclassified'][number]): HTMLElement {
-  const probs = r.probabilities.subarray(m.index * CLASSES, (m.index + 1) * CLASSES);
-  const predicted = argmaxRow(r.probabilities, m.index);
-  const truth = r.labels[m.index]!;
-  const item = document.createElement('div');
-  item.className = 'miss';
-  item.dataset.index = String(m.index);
-  item.dataset.predicted = String(predicted);
-  item.dataset.truth = String(truth);
-  const canvas = document.createElement('canvas');
-  canvas.width = canvas.height = SIZE;
-  drawDigit(canvas, m.image);
-  const labels = document.createElement('div');
-  labels.className = 'labels';
-  labels.innerHTML = `<span>predicted</span><span><b class="pred">${predicted}</b> ${Math.round(probs[predicted]! * 100)}%</span><span>true</span><span><b class="true">${truth}</b> ${Math.round(probs[truth]! * 100)}%</span>`;
-  const bars = document.createElement('div');
-  bars.className = 'mini';
-  bars.title = Array.from(probs, (p, c) => `${c}: ${(p * 100).toFixed(1)}%`).join('\n');
-  probs.forEach((p, c) => {
-    const bar = document.createElement('span');
-    bar.style.height = `${Math.max(2, p * 100)}%`;
-    if (c === predicted) bar.className = 'p';
-    else if (c === truth) bar.className = 't';
-    bars.appendChild(bar);
-  });
-  const axis = document.createElement('div');
-  axis.className = 'mini-axis';
-  axis.innerHTML = Array.from({ length: CLASSES }, (_, c) => `<span>${c}</span>`).join('');
-  item.append(canvas, labels, bars, axis);
-  return item;
-}
-
-/** Shows the next page of misclassified digits (from the start when `reset`), a chunk per task. */
-async function renderGallery(reset: boolean): Promise<void> {
-  if (!result) return;
-  const generation = ++galleryGeneration;
-  const gallery = $('gallery');
-  const r = result;
-  const items = r.misclassified.filter((m) => !galleryFilter || (r.labels[m.index] === galleryFilter.truth && argmaxRow(r.probabilities, m.index) === galleryFilter.predicted));
-  if (reset) {
-    gallery.replaceChildren();
-    galleryShown = 0;
-  }
-  $('gallery-filter').textContent = galleryFilter
-    ? `· true ${galleryFilter.truth}, predicted ${galleryFilter.predicted}: ${items.length} (click the cell again for all)`
-    : `· ${items.length} of ${r.testCount}`;
-  const more = $<HTMLButtonElement>('more');
-  more.hidden = true;
-  const end = Math.min(items.length, galleryShown + GALLERY_PAGE);
-  while (galleryShown < end) {
-    if (generation !== galleryGeneration) return; // a newer filter or page took over
-    const fragment = document.createDocumentFragment();
-    for (const m of items.slice(galleryShown, Math.min(end, galleryShown + GALLERY_CHUNK))) fragment.appendChild(galleryItem(r, m));
-    gallery.appendChild(fragment);
-    galleryShown = gallery.children.length;
-    if (galleryShown < end) await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-  more.hidden = galleryShown >= items.length;
-  more.textContent = `Show more (${(items.length - galleryShown).toLocaleString('en-US')} left)`;
-  if (demo.result) demo.result.galleryItems = gallery.children.length;
-}
-$('more').addEventListener('click', () => void renderGallery(false));
-
-// ---- drawing pad --------------------------------------------------------------------------
-
-const pad = $<HTMLCanvasElement>('pad');
-const padCtx = pad.getContext('2d', { willReadFrequently: true })!;
-const seen = $<HTMLCanvasElement>('pad28');
-let drawing = false;
-let last: { x: number; y: number } | undefined;
+const pad = new DrawingPad($<HTMLCanvasElement>('pad'), $<HTMLCanvasElement>('pad28'), {
+  onStroke: () => requestClassify(),
+  onClear: () => {
+    $('guess').textContent = '?';
+    $('guess').classList.add('empty');
+    renderProbabilities($('draw-probs'), DIGITS, undefined);
+    transfer.showPrediction(undefined);
+    demo.drawn = undefined;
+  },
+});
+$('clear').addEventListener('click', () => pad.clear());
+const transfer = new TransferPanel({
+  pixels: () => pad.pixels(),
+  clearPad: () => pad.clear(),
+  send: (config) => send({ type: 'transferTrain', config }),
+  onTrained: () => requestClassify(),
+});
+demo.transfer = transfer.state;
 let classifyId = 0;
 let inFlight = false;
 let dirty = false;
 let trainedModel = false;
-
-function clearPad(): void {
-  padCtx.fillStyle = '#000';
-  padCtx.fillRect(0, 0, pad.width, pad.height);
-  seen.getContext('2d')!.clearRect(0, 0, SIZE, SIZE);
-  $('guess').textContent = '?';
-  $('guess').classList.add('empty');
-  renderProbabilities(undefined);
-  demo.drawn = undefined;
-}
-
-function padPoint(event: PointerEvent): { x: number; y: number } {
-  const rect = pad.getBoundingClientRect();
-  return { x: ((event.clientX - rect.left) / rect.width) * pad.width, y: ((event.clientY - rect.top) / rect.height) * pad.height };
-}
-
-pad.addEventListener('pointerdown', (event) => {
-  drawing = true;
-  pad.setPointerCapture(event.pointerId);
-  last = padPoint(event);
-  stroke(last, last);
-});
-pad.addEventListener('pointermove', (event) => {
-  if (!drawing) return;
-  const p = padPoint(event);
-  stroke(last!, p);
-  last = p;
-  requestClassify();
-});
-const endStroke = () => {
-  if (!drawing) return;
-  drawing = false;
-  requestClassify();
-};
-pad.addEventListener('pointerup', endStroke);
-pad.addEventListener('pointercancel', endStroke);
-$('clear').addEventListener('click', clearPad);
-
-function stroke(a: { x: number; y: number }, b: { x: number; y: number }): void {
-  padCtx.strokeStyle = '#fff';
-  // Thick enough that after scaling the digit to MNIST's 20-pixel box the stroke is ~2 pixels wide, as in MNIST.
-  padCtx.lineWidth = 22;
-  padCtx.lineCap = 'round';
-  padCtx.lineJoin = 'round';
-  padCtx.beginPath();
-  padCtx.moveTo(a.x, a.y);
-  padCtx.lineTo(b.x, b.y);
-  padCtx.stroke();
-}
 
 /** At most one request in flight; strokes drawn meanwhile are classified when it returns. */
 function requestClassify(): void {
@@ -457,35 +266,21 @@ function requestClassify(): void {
     dirty = true;
     return;
   }
-  const { data } = padCtx.getImageData(0, 0, pad.width, pad.height);
-  const ink = new Float32Array(pad.width * pad.height);
-  for (let i = 0; i < ink.length; i++) ink[i] = data[i * 4]! / 255;
-  const pixels = toMnist(ink, pad.width, pad.height);
+  const pixels = pad.pixels();
   if (!pixels) return;
-  drawDigit(seen, pixels);
   demo.drawn = { pixels: Array.from(pixels), probabilities: [], predicted: -1 };
-  if (!trainedModel || demo.status !== 'done') {
+  transfer.pending();
+  const digits = trainedModel && demo.status === 'done';
+  const withTransfer = transfer.ready && !isBusy(demo.status);
+  if (!digits && !withTransfer) {
     $('draw-hint').textContent = 'Train a model first: the drawing is classified once training has finished.';
     return;
   }
   inFlight = true;
   dirty = false;
-  send({ type: 'classify', id: ++classifyId, pixels }, [pixels.buffer]);
+  send({ type: 'classify', id: ++classifyId, pixels, digits, transfer: withTransfer }, [pixels.buffer]);
 }
-
-function renderProbabilities(probabilities: Float32Array | undefined): void {
-  const box = $('draw-probs');
-  box.replaceChildren();
-  const top = probabilities ? argmaxRow(probabilities, 0) : -1;
-  for (let c = 0; c < CLASSES; c++) {
-    const p = probabilities?.[c] ?? 0;
-    const row = document.createElement('div');
-    row.className = c === top ? 'prob top' : 'prob';
-    row.innerHTML = `<span>${c}</span><div class="track"><div class="fill" style="width:${(p * 100).toFixed(1)}%"></div></div><span class="pct">${probabilities ? (p * 100).toFixed(1) + '%' : ''}</span>`;
-    box.appendChild(row);
-  }
-}
-clearPad();
+pad.clear();
 
 // ---- weights for the tests ---------------------------------------------------------------
 
@@ -554,7 +349,7 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       break;
     case 'error':
       demo.error = m.message;
-      if (demo.status === 'done' && inFlight) {
+      if ((demo.status === 'done' || demo.status === 'ready') && inFlight) {
         // A failed drawing classification: report it next to the pad, keep the results.
         inFlight = false;
         $('draw-hint').textContent = m.message;
@@ -565,7 +360,10 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       break;
     case 'summary':
       demo.summary = m.text;
+      demo.params = m.params;
       $('summary').textContent = m.text;
+      $('model-params').textContent = `${m.params.toLocaleString('en-US')} parameters`;
+      $('model-params').hidden = false;
       break;
     case 'phase':
       if (m.phase === 'compiling') setStatus('compiling', 'Compiling shaders and running the first batch…');
@@ -585,8 +383,10 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
       break;
     case 'result':
       // 'done' once the results are on screen: the gallery is built over several tasks.
-      void showResult(m).then(() => {
+      void results.show(m).then((shown) => {
+        demo.result = shown;
         trainedModel = true;
+        transfer.setTrainedHere(true);
         barFill.style.width = '100%';
         setStatus(
           'done',
@@ -599,14 +399,29 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
     case 'classified': {
       inFlight = false;
       if (m.id !== classifyId) break;
-      const predicted = argmaxRow(m.probabilities, 0);
-      $('guess').textContent = String(predicted);
-      $('guess').classList.remove('empty');
-      renderProbabilities(m.probabilities);
-      if (demo.drawn) demo.drawn = { ...demo.drawn, probabilities: Array.from(m.probabilities), predicted };
+      if (m.probabilities) {
+        const predicted = argmaxRow(m.probabilities, 0);
+        $('guess').textContent = String(predicted);
+        $('guess').classList.remove('empty');
+        renderProbabilities($('draw-probs'), DIGITS, m.probabilities);
+        if (demo.drawn) demo.drawn = { ...demo.drawn, probabilities: Array.from(m.probabilities), predicted };
+      }
+      if (m.transfer) transfer.showPrediction(m.transfer);
       if (dirty) requestClassify();
       break;
     }
+    case 'saved':
+      transfer.setSaved(m.base);
+      break;
+    case 'transferProgress':
+      transfer.progress(m);
+      break;
+    case 'transferTrained':
+      transfer.trained(m);
+      break;
+    case 'transferError':
+      transfer.failed(m.message);
+      break;
     case 'weights':
       weightRequests.get(m.id)?.(m.weights);
       weightRequests.delete(m.id);
@@ -634,10 +449,8 @@ function start(): void {
   demo.longestTaskStatus = undefined;
   timeline = [];
   trainedModel = false;
-  result = undefined;
-  galleryGeneration++; // abandons a gallery still being built
-  $('results').hidden = true;
-  $('results-empty').hidden = false;
+  transfer.setTrainedHere(false);
+  results.reset();
   for (const id of ['s-progress', 's-speed', 's-elapsed', 's-eta', 's-loss', 's-acc']) $(id).textContent = '–';
   barFill.style.width = '0%';
   redrawCharts();

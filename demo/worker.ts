@@ -2,10 +2,11 @@
  * The demo's module worker: it owns the GPU device, the dataset and the model, and does all
  * training and inference, so that the page's main thread only renders and stays responsive.
  */
-import { createEngine, mnistCnn, mnistFromIdx, tensor, toCategorical, WebGPUUnavailableError, type Engine, type LayersModel, type Logs } from '../src/index.ts';
+import { createEngine, mnistFromIdx, mnistModel, tensor, toCategorical, WebGPUUnavailableError, type Engine, type LayersModel, type Logs, type MnistModelName } from '../src/index.ts';
 import type { Mnist, MnistBuffers } from '../src/data/mnist.ts';
 import { argmaxRow, CLASSES, crossentropy } from './metrics.ts';
-import type { EvaluationResult, FromWorker, ToWorker, TrainConfig } from './protocol.ts';
+import type { EvaluationResult, FromWorker, SavedBase, ToWorker, TrainConfig, TransferConfig } from './protocol.ts';
+import { findSavedBase, saveBase, TransferSession } from './worker-transfer.ts';
 
 const PIXELS = 28 * 28;
 const FILES: Record<keyof MnistBuffers, string> = {
@@ -22,6 +23,10 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 let engine: Engine | undefined;
 let mnist: Mnist | undefined;
 let current: LayersModel | undefined;
+let currentName: MnistModelName = 'cnn';
+/** The model kept in IndexedDB (the transfer panel's 'saved' base), once known. */
+let savedBase: SavedBase | null = null;
+const transfer = new TransferSession();
 let training = false;
 let paused: { resume: () => void; promise: Promise<void> } | undefined;
 let stopRequested = false;
@@ -87,6 +92,8 @@ async function load(): Promise<void> {
     throw err;
   }
   mnist = mnistFromIdx(await fetchAll());
+  savedBase = await findSavedBase().catch(() => null);
+  post({ type: 'saved', base: savedBase });
   post({
     type: 'ready',
     adapter: engine.adapterDescription,
@@ -107,8 +114,11 @@ async function train(config: TrainConfig): Promise<void> {
   stopRequested = false;
   try {
     current?.dispose();
-    const model = mnistCnn({ api: config.style });
+    current = undefined;
+    // Only the tutorial CNN has both definitions; the others are built their one way.
+    const model = mnistModel(config.model, config.model === 'cnn' ? { api: config.style } : {});
     current = model;
+    currentName = config.model;
     post({ type: 'summary', text: model.summary(), params: model.countParams() });
     const sparse = config.labels === 'integer';
     model.compile({
@@ -189,6 +199,14 @@ async function train(config: TrainConfig): Promise<void> {
     training = false;
     paused = undefined;
   }
+  // Kept for a later visit's transfer learning (after `training` is off: drawings may be classified
+  // meanwhile, queued behind this); a browser without IndexedDB space only loses that.
+  try {
+    savedBase = await saveBase(current, config.model);
+  } catch {
+    // savedBase stays what it was
+  }
+  post({ type: 'saved', base: savedBase });
 }
 
 /** Predicts the first `count` test images and scores them on the host. */
@@ -224,10 +242,23 @@ async function evaluate(model: LayersModel, count: number, trainMs: number, stop
   };
 }
 
-async function classify(id: number, pixels: Uint8Array): Promise<void> {
-  if (!current || training) throw new Error('train a model first');
-  const p = await current.predict(tensor(pixels, [1, 28, 28, 1]), { batchSize: 1 });
-  post({ type: 'classified', id, probabilities: p.data }, [p.data.buffer]);
+async function classify(id: number, pixels: Uint8Array, digits: boolean, withTransfer: boolean): Promise<void> {
+  if (training) throw new Error('the model is still training');
+  if (digits && !current) throw new Error('train a model first');
+  const probabilities = digits ? (await current!.predict(tensor(pixels, [1, 28, 28, 1]), { batchSize: 1 })).data : undefined;
+  const fromHead = withTransfer && transfer.trained ? await transfer.predict(pixels) : undefined;
+  post({ type: 'classified', id, probabilities, transfer: fromHead }, [probabilities?.buffer, fromHead?.buffer].filter((b) => b !== undefined));
+}
+
+async function trainTransfer(config: TransferConfig): Promise<void> {
+  if (!engine) throw new Error('WebGPU is not ready yet');
+  try {
+    const report = await transfer.train(config, engine, current && { model: current, name: currentName }, savedBase, post);
+    post({ type: 'transferTrained', ...report });
+  } catch (err) {
+    transfer.dispose();
+    post({ type: 'transferError', message: errorText(err) });
+  }
 }
 
 /** Runs GPU work one request at a time; errors go to the page instead of vanishing. */
@@ -265,7 +296,11 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
     case 'classify':
       // Not queued behind training: classify() refuses while training instead of waiting minutes.
       if (training) post({ type: 'error', message: 'the model is still training' });
-      else enqueue(() => classify(message.id, message.pixels));
+      else enqueue(() => classify(message.id, message.pixels, message.digits, message.transfer));
+      break;
+    case 'transferTrain':
+      if (training) post({ type: 'transferError', message: 'the model is still training' });
+      else enqueue(() => trainTransfer(message.config));
       break;
     case 'weights':
       enqueue(async () => {

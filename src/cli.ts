@@ -1,15 +1,20 @@
 /**
- * The Keras MNIST CNN tutorial, end to end, in Node on WebGPU (Dawn):
- *   npm start -- [--epochs 5] [--batch-size 64] [--train-limit N] [--test-limit N]
- *                [--labels sparse|onehot] [--optimizer rmsprop|adam|sgd] [--api sequential|functional]
- *                [--seed 1337] [--save weights/mnist-cnn] [--show 6]
+ * The Keras MNIST CNN tutorial, end to end, in Node on WebGPU (Dawn), or another model of the
+ * catalog (src/models/catalog.ts) trained the same way:
+ *   npm start -- [--model cnn|residual|mobilenet|mlp] [--epochs 5] [--batch-size 64] [--train-limit N]
+ *                [--test-limit N] [--labels sparse|onehot] [--optimizer rmsprop|adam|sgd]
+ *                [--api sequential|functional] [--seed 1337] [--save weights/mnist-<model>] [--show 6]
  */
 import { parseArgs } from 'node:util';
-import { createEngine, loadMnist, mnistCnn, setDefaultEngine, tensor, toCategorical, type Tensor } from './index.ts';
+import { createEngine, loadMnist, mnistCnn, mnistModelInfo, MNIST_MODEL_NAMES, setDefaultEngine, tensor, toCategorical, type LayersModel, type ModelApi, type Tensor } from './index.ts';
 
-const USAGE = `usage: npm start -- [--epochs 5] [--batch-size 64] [--train-limit N] [--test-limit N]
-       [--labels sparse|onehot] [--optimizer rmsprop|adam|sgd] [--api sequential|functional]
-       [--seed 1337] [--save DIR] [--show 6]`;
+const USAGE = `usage: npm start -- [--model cnn|residual|mobilenet|mlp] [--epochs 5] [--batch-size 64]
+       [--train-limit N] [--test-limit N] [--labels sparse|onehot] [--optimizer rmsprop|adam|sgd]
+       [--api sequential|functional] [--seed 1337] [--save DIR] [--show 6]
+  --model  cnn (default): the Keras tutorial's CNN; residual: a residual CNN with batch normalization;
+           mobilenet: a MobileNet-style CNN (depthwise-separable blocks); mlp: a multilayer perceptron
+  --api    how the model is defined: the tutorial CNN both ways (default sequential), the others one way
+  --save   where to save the trained model (TF.js layers format); default weights/mnist-<model>, '' not at all`;
 
 function options() {
   const { values } = parseArgs({
@@ -20,9 +25,10 @@ function options() {
       'test-limit': { type: 'string' },
       labels: { type: 'string', default: 'sparse' },
       optimizer: { type: 'string', default: 'rmsprop' },
-      api: { type: 'string', default: 'sequential' },
+      model: { type: 'string', default: 'cnn' },
+      api: { type: 'string' },
       seed: { type: 'string', default: '1337' },
-      save: { type: 'string', default: 'weights/mnist-cnn' },
+      save: { type: 'string' },
       show: { type: 'string', default: '6' },
       help: { type: 'boolean', default: false },
     },
@@ -43,16 +49,23 @@ function options() {
     if (!allowed.includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${v}'\n${USAGE}`);
     return v;
   };
+  const model = choice('model', MNIST_MODEL_NAMES);
+  const apis = mnistModelInfo(model).apis;
+  const api = (values.api ?? apis[0]) as ModelApi;
+  if (!apis.includes(api)) {
+    throw new Error(`--api must be ${apis.length > 1 ? `one of ${apis.join(', ')}` : `${apis[0]} for --model ${model} (it is built only that way)`}, got '${values.api}'\n${USAGE}`);
+  }
   return {
+    model,
     epochs: int('epochs', 0)!,
     batchSize: int('batch-size', 1)!,
     trainLimit: int('train-limit', 1),
     testLimit: int('test-limit', 1),
     labels: choice('labels', ['sparse', 'onehot'] as const),
     optimizer: choice('optimizer', ['rmsprop', 'adam', 'sgd'] as const),
-    api: choice('api', ['sequential', 'functional'] as const),
+    api,
     seed: int('seed', 0)!,
-    save: values.save,
+    save: values.save ?? `weights/mnist-${model}`,
     show: int('show', 0)!,
   };
 }
@@ -94,14 +107,24 @@ async function main(): Promise<void> {
   const testY = onehot ? toCategorical(testLabels, 10) : testLabels;
   console.log(`MNIST: ${x.shape[0]} training and ${testX.shape[0]} test images, ${onehot ? 'one-hot' : 'integer'} labels\n`);
 
-  const seqModel = mnistCnn({ api: 'sequential', seed: opts.seed });
-  const fnModel = mnistCnn({ api: 'functional', seed: opts.seed });
-  seqModel.summary({ print: true });
-  console.log();
-  fnModel.summary({ print: true });
-  console.log();
-  const m = opts.api === 'sequential' ? seqModel : fnModel;
-  (opts.api === 'sequential' ? fnModel : seqModel).dispose();
+  let m: LayersModel;
+  if (opts.model === 'cnn') {
+    // The tutorial shows its model defined both ways, then trains the one --api names.
+    const seqModel = mnistCnn({ api: 'sequential', seed: opts.seed });
+    const fnModel = mnistCnn({ api: 'functional', seed: opts.seed });
+    seqModel.summary({ print: true });
+    console.log();
+    fnModel.summary({ print: true });
+    console.log();
+    m = opts.api === 'sequential' ? seqModel : fnModel;
+    (opts.api === 'sequential' ? fnModel : seqModel).dispose();
+  } else {
+    const info = mnistModelInfo(opts.model);
+    console.log(`${info.title}: ${info.description}\n`);
+    m = info.build({ seed: opts.seed, api: opts.api });
+    m.summary({ print: true });
+    console.log();
+  }
 
   m.compile({ optimizer: opts.optimizer, loss: onehot ? 'categorical_crossentropy' : 'sparse_categorical_crossentropy', metrics: ['accuracy'] });
   const started = performance.now();

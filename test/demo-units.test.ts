@@ -1,7 +1,14 @@
-/** The demo's pure helpers: MNIST-style framing of drawings, and the evaluation arithmetic. */
+/**
+ * The demo's pure helpers: MNIST-style framing of drawings, the evaluation arithmetic, the duration
+ * format, and the model picker against the model catalog.
+ */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { argmaxRow, confusionMatrix, crossentropy, misclassifiedIndices } from '../demo/metrics.ts';
 import { resampleArea, SIZE, toMnist } from '../demo/preprocess.ts';
+import { formatDuration, number, percent } from '../demo/results.ts';
+import { MNIST_MODEL_DESCRIPTIONS } from '../src/models/descriptions.ts';
+import { MNIST_MODELS } from '../src/models/catalog.ts';
 
 function canvas(width: number, height: number, paint: (x: number, y: number) => number): Float32Array {
   const ink = new Float32Array(width * height);
@@ -90,5 +97,31 @@ describe('evaluation arithmetic', () => {
     const expected = -(Math.log(0.7) + Math.log(0.3) + Math.log(0.6) + Math.log(0.5)) / 4;
     expect(crossentropy(probabilities, labels, 3)).toBeCloseTo(expected, 6);
     expect(crossentropy(new Float32Array([1, 0]), [1], 2)).toBeCloseTo(-Math.log(1e-7), 6);
+  });
+});
+
+describe('formatting', () => {
+  it('durations as m:ss or h:mm:ss, rounded to seconds', () => {
+    expect([0, 499, 500, 59_499, 60_000, 3_599_400, 3_600_000, 37_230_000].map(formatDuration)).toEqual(['0:00', '0:00', '0:01', '0:59', '1:00', '59:59', '1:00:00', '10:20:30']);
+    expect(formatDuration(NaN)).toBe('–');
+    expect(formatDuration(Infinity)).toBe('–');
+  });
+
+  it('percentages and numbers, a dash for what is not finite', () => {
+    expect([percent(0.98765), percent(0.98765, 2), number(1.234567), number(2, 1)]).toEqual(['98.8%', '98.77%', '1.2346', '2.0']);
+    expect([percent(NaN), number(Infinity)]).toEqual(['–', '–']);
+  });
+});
+
+describe('the model picker', () => {
+  it('offers the catalog, in its order and with its titles, the tutorial CNN selected', () => {
+    const html = readFileSync(new URL('../demo/index.html', import.meta.url), 'utf8');
+    const select = /<select id="model"[^>]*>([\s\S]*?)<\/select>/.exec(html)?.[1] ?? '';
+    const options = [...select.matchAll(/<option value="([^"]+)"( selected)?>([^<]+)<\/option>/g)].map((m) => ({ value: m[1], selected: !!m[2], title: m[3] }));
+    expect(options).toEqual(MNIST_MODEL_DESCRIPTIONS.map((d) => ({ value: d.name, selected: d.name === 'cnn', title: d.title })));
+  });
+
+  it('the page reads the builder-free descriptions: the same entries as the catalog', () => {
+    expect(MNIST_MODELS.map(({ name, title, description, apis }) => ({ name, title, description, apis }))).toEqual([...MNIST_MODEL_DESCRIPTIONS]);
   });
 });

@@ -2,7 +2,8 @@
  * The demo page end to end, in headless Chromium on WebGPU's CPU fallback (SwiftShader): it loads
  * MNIST, trains a small configuration in its worker, evaluates, shows the confusion matrix and the
  * misclassified digits, classifies a drawn digit, and keeps its main thread responsive. Then the
- * predictions it read back are checked against Node (Dawn) running the same weights.
+ * predictions it read back are checked against Node (Dawn) running the same weights, the transfer
+ * panel learns two drawn classes on the frozen model, and each model of the picker trains a little.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import type { DemoState } from '../../demo/main.ts';
@@ -31,7 +32,33 @@ const MAX_TASK_MS = 300;
  * is what the page itself controls.
  */
 const MAX_TIMER_LAG_MS = 2000;
-const QUERY = `train=${TRAIN}&test=${TEST}&epochs=1&batch=${BATCH}&optimizer=rmsprop&labels=onehot&style=functional`;
+const QUERY = `model=cnn&train=${TRAIN}&test=${TEST}&epochs=1&batch=${BATCH}&optimizer=rmsprop&labels=onehot&style=functional`;
+/**
+ * The picker's other models: two batches each (tiny counts: compiling each model's shaders is most
+ * of the time), and as many test images as a batch, so that evaluation reuses the forward kernels
+ * (20 test images cost the residual CNN 11 s more).
+ */
+const PICKED = { train: 64, test: 32, batch: 32 };
+const PICKER_PARAMS: Record<string, number> = { residual: 112_682, mobilenet: 38_346, mlp: 109_386 };
+
+/** Draws a stroke through `points` (fractions of the pad) with the mouse. */
+async function draw(page: Page, points: readonly (readonly [number, number])[]): Promise<void> {
+  // Clicking the transfer panel's buttons scrolls the page: the pad must be in view to be drawn on.
+  await page.$eval('#pad', (el) => el.scrollIntoView({ block: 'center' }));
+  const box = (await (await page.$('#pad'))!.boundingBox())!;
+  await page.mouse.move(box.x + box.width * points[0]![0], box.y + box.height * points[0]![1]);
+  await page.mouse.down();
+  for (const [x, y] of points.slice(1)) await page.mouse.move(box.x + box.width * x, box.y + box.height * y, { steps: 2 });
+  await page.mouse.up();
+}
+
+/** A vertical bar at `x`, and a ring around (cx, cy): two shapes no digit model confuses for long. */
+const bar = (x: number): [number, number][] => Array.from({ length: 12 }, (_, i) => [x, 0.2 + (0.6 * i) / 11]);
+const ring = (cx: number, cy: number, r: number): [number, number][] => Array.from({ length: 25 }, (_, i) => [cx + r * Math.cos((2 * Math.PI * i) / 24), cy + r * Math.sin((2 * Math.PI * i) / 24)]);
+
+type TransferWindow = { __demo: { transfer: { status: string; examples: number[]; error?: string; report?: Record<string, unknown> & { featureLayer: string; trainableParams: number; accuracy: number; source: string; baseModel: string }; prediction?: { probabilities: number[]; predicted: number }; saved?: { model: string } | null } } };
+/** Page functions must be self-contained: this one is passed whole to page.evaluate. */
+const transferState = () => (window as unknown as TransferWindow).__demo.transfer;
 
 /** What the page publishes after evaluating (a type-only import: no page code runs here). */
 type PageResult = NonNullable<DemoState['result']>;
@@ -60,11 +87,11 @@ describe('demo page in headless Chromium', () => {
       const value = (id: string) => (document.getElementById(id) as HTMLInputElement).value;
       return {
         status: (window as unknown as DemoWindow).__demo.status,
-        values: ['train', 'test', 'epochs', 'batch', 'optimizer', 'labels', 'style'].map(value),
+        values: ['model', 'train', 'test', 'epochs', 'batch', 'optimizer', 'labels', 'style'].map(value),
         startEnabled: !(document.getElementById('start') as HTMLButtonElement).disabled,
       };
     });
-    expect(controls).toEqual({ status: 'ready', values: [String(TRAIN), String(TEST), '1', String(BATCH), 'rmsprop', 'onehot', 'functional'], startEnabled: true });
+    expect(controls).toEqual({ status: 'ready', values: ['cnn', String(TRAIN), String(TEST), '1', String(BATCH), 'rmsprop', 'onehot', 'functional'], startEnabled: true });
     await preview.screenshot({ path: artifactPath('demo-1-before.png'), fullPage: true });
     await preview.close();
   });
@@ -139,15 +166,11 @@ describe('demo page in headless Chromium', () => {
   it('classifies a digit drawn with the mouse', async () => {
     expect(result, 'needs the trained page of the previous test').toBeDefined();
     await page.click('#clear');
-    const box = (await (await page.$('#pad'))!.boundingBox())!;
     // A "7": a bar across the top and a diagonal down to the bottom left.
     const points: [number, number][] = [];
     for (let i = 0; i <= 10; i++) points.push([0.3 + 0.4 * (i / 10), 0.22]);
     for (let i = 1; i <= 14; i++) points.push([0.7 - 0.25 * (i / 14), 0.22 + 0.58 * (i / 14)]);
-    await page.mouse.move(box.x + box.width * points[0]![0], box.y + box.height * points[0]![1]);
-    await page.mouse.down();
-    for (const [x, y] of points.slice(1)) await page.mouse.move(box.x + box.width * x, box.y + box.height * y, { steps: 2 });
-    await page.mouse.up();
+    await draw(page, points);
     type Drawn = { pixels: number[]; probabilities: number[]; predicted: number } | undefined;
     // mouse.up() returns once the page handled it, so the finished stroke is sent or queued by now.
     const drawn = await waitForValue(page, () => (window as unknown as DemoWindow).__demo.drawn as Drawn, (d) => d?.probabilities.length === 10, 120_000, 'the drawing to be classified');
@@ -201,6 +224,66 @@ describe('demo page in headless Chromium', () => {
     }
   });
 
+  it('transfer learning: learns two drawn classes on the frozen model, then predicts drawings', async () => {
+    expect(result, 'needs the trained page of the previous tests').toBeDefined();
+    // The trained model was kept in IndexedDB: the panel offers it as the other base.
+    await waitForValue(page, () => (window as unknown as TransferWindow).__demo.transfer.saved?.model, (m) => m === 'cnn', 60_000, 'the model saved in IndexedDB');
+    const examples: [number, [number, number][]][] = [
+      [0, bar(0.45)],
+      [0, bar(0.6)],
+      [1, ring(0.5, 0.5, 0.25)],
+      [1, ring(0.45, 0.55, 0.2)],
+    ];
+    for (const [label, stroke] of examples) {
+      await page.click('#clear');
+      await draw(page, stroke);
+      await page.click(`#t-classes .t-class[data-class="${label}"] .t-add`);
+    }
+    expect(await page.evaluate(() => (window as unknown as TransferWindow).__demo.transfer.examples)).toEqual([2, 2]);
+    expect(await page.$$eval('#t-classes canvas', (c) => c.length)).toBe(4);
+    await page.$eval('#t-epochs', (el) => ((el as HTMLInputElement).value = '20'));
+
+    const train = async (source: 'trained' | 'saved') => {
+      await page.select('#t-source', source);
+      await page.click('#t-train');
+      const state = await waitForValue(page, transferState, (t) => t.status === 'trained' || t.status === 'error', 240_000, `the new head (${source} base)`);
+      expect(state.error).toBeUndefined();
+      return state.report!;
+    };
+    const report = await train('trained');
+    console.log(`demo transfer: ${JSON.stringify(report)}`);
+    expect(report.source).toBe('trained');
+    expect(report.baseModel).toBe('cnn');
+    expect(report.featureLayer).toMatch(/^flatten(_\d+)?$/);
+    expect(report.trainableParams).toBe(1152 * 2 + 2);
+    expect(report.accuracy).toBeGreaterThanOrEqual(0.75);
+
+    // New drawings: the head's two probabilities, and the digit model still answers beside it.
+    type Prediction = { probabilities: number[]; predicted: number } | undefined;
+    const predict = async (stroke: [number, number][]) => {
+      await page.click('#clear');
+      await draw(page, stroke);
+      return (await waitForValue(page, () => (window as unknown as TransferWindow).__demo.transfer.prediction as Prediction, (p) => p?.probabilities.length === 2, 120_000, 'the new head to classify the drawing'))!;
+    };
+    const forBar = await predict(bar(0.52));
+    expect(Math.abs(forBar.probabilities[0]! + forBar.probabilities[1]! - 1)).toBeLessThan(1e-4);
+    expect(forBar.predicted).toBe(0);
+    expect(await page.$$eval('#t-probs .prob', (rows) => rows.map((r) => r.firstElementChild!.textContent))).toEqual(['Class 1', 'Class 2']);
+    // One request answers both (the page publishes both for the drawing's last request).
+    expect(await page.evaluate(() => (window as unknown as { __demo: { drawn?: { probabilities: number[] } } }).__demo.drawn?.probabilities.length)).toBe(10);
+    const forRing = await predict(ring(0.5, 0.5, 0.22));
+    expect(forRing.predicted).toBe(1);
+    await page.screenshot({ path: artifactPath('demo-4-transfer.png'), fullPage: true });
+
+    // The same from the copy saved in IndexedDB (loaded with loadModel('indexeddb://…')).
+    await page.$eval('#t-epochs', (el) => ((el as HTMLInputElement).value = '5'));
+    const fromSaved = await train('saved');
+    expect(fromSaved.source).toBe('saved');
+    expect(fromSaved.baseModel).toBe('cnn');
+    expect(fromSaved.trainableParams).toBe(1152 * 2 + 2);
+    expect(session.errors).toEqual([]);
+  });
+
   it('Stop ends training after the current batch and still evaluates', async () => {
     expect(result, 'needs the page of the previous tests').toBeDefined();
     // A run far longer than the test: only Stop can end it in time.
@@ -220,6 +303,42 @@ describe('demo page in headless Chromium', () => {
     expect(stopped.testCount).toBe(100);
     expect(stopped.samplesDone).toBeLessThan(4096);
     expect(await page.$eval('#status', (el) => el.textContent)).toMatch(/^Stopped early/);
+  });
+
+  it('the picker: each model builds, trains two batches and evaluates', async () => {
+    // The controls follow the choice: only the tutorial CNN has two definitions.
+    await page.select('#model', 'mlp');
+    expect(await page.$eval('#style', (el) => (el as HTMLSelectElement).disabled)).toBe(true);
+    expect(await page.$eval('#model-description', (el) => el.textContent)).toMatch(/^Flatten → Dense\(128, relu\)/);
+    await page.select('#model', 'cnn');
+    expect(await page.$eval('#style', (el) => (el as HTMLSelectElement).disabled)).toBe(false);
+
+    // A page per model, preset by the URL (each compiles its own shaders: most of the time).
+    for (const name of Object.keys(PICKER_PARAMS)) {
+      const started = Date.now();
+      const picked = await session.newPage();
+      await picked.setViewport({ width: 1400, height: 1000 });
+      await picked.goto(`${session.origin}/demo/index.html?model=${name}&train=${PICKED.train}&test=${PICKED.test}&batch=${PICKED.batch}&epochs=1&autostart=1`);
+      await waitForValue(picked, status, (s) => s === 'done' || s === 'error' || s === 'no-webgpu', 300_000, `${name} to train and evaluate`);
+      const state = await picked.evaluate(() => {
+        const d = (window as unknown as DemoWindow).__demo;
+        return { status: d.status, error: d.error as string | undefined, summary: d.summary as string, params: d.params as number, batches: (d.batches as unknown[]).length, samplesDone: (d.progress as { samplesDone: number }).samplesDone, result: d.result };
+      });
+      console.log(`demo picker: ${name} trained ${state.samplesDone} images and classified ${state.result?.testCount} (accuracy ${((state.result?.accuracy ?? NaN) * 100).toFixed(0)}%), page open to results ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      expect(state.error).toBeUndefined();
+      expect(state.status).toBe('done');
+      expect(await picked.$eval('#model', (el) => (el as HTMLSelectElement).value)).toBe(name);
+      expect(await picked.$eval('#style', (el) => (el as HTMLSelectElement).disabled)).toBe(true);
+      expect(state.summary).toContain(`Model: "mnist_${name}"`);
+      expect(state.params).toBe(PICKER_PARAMS[name]);
+      expect(await picked.$eval('#model-params', (el) => el.textContent)).toBe(`${PICKER_PARAMS[name]!.toLocaleString('en-US')} parameters`);
+      expect(state.batches).toBe(PICKED.train / PICKED.batch);
+      expect(state.samplesDone).toBe(PICKED.train);
+      expect(state.result!.testCount).toBe(PICKED.test);
+      expect(state.result!.predictions.flat().every((p) => Number.isFinite(p) && p >= 0 && p <= 1)).toBe(true);
+      await picked.close();
+    }
+    expect(session.errors).toEqual([]);
   });
 });
 
