@@ -9,7 +9,8 @@ export class InputLayer extends Layer {
   static override readonly className = 'InputLayer';
   readonly shape: Shape;
   constructor(config: { shape: readonly number[]; name?: string }) {
-    super({ name: config.name }, 'input');
+    // Its batch shape lets a Sequential model that starts with it build at once.
+    super({ name: config?.name, batchInputShape: Array.isArray(config?.shape) ? [null, ...config.shape] : undefined }, 'input');
     const shape = config?.shape;
     if (!Array.isArray(shape) || shape.length === 0 || shape.some((d) => !Number.isInteger(d) || d <= 0)) {
       throw new Error(`input(): shape must be a non-empty array of positive integers (without the batch dimension), got ${JSON.stringify(shape)}`);
@@ -121,8 +122,31 @@ export class Reshape extends ReshapeLike {
   }
 }
 
-registerLayer(InputLayer);
+/** TF.js's `tf.layers.inputLayer` config: the shape with or without the batch, and a name. */
+export interface InputLayerConfig {
+  inputShape?: readonly number[];
+  batchInputShape?: readonly (number | null)[];
+  batchSize?: number;
+  dtype?: 'float32' | 'int32';
+  name?: string;
+}
+
+/** `tf.layers.inputLayer({ inputShape })`: the first layer of a Sequential model, or input()'s layer. */
+function inputLayer(config: InputLayerConfig): InputLayer {
+  const c = config ?? ({} as InputLayerConfig);
+  const known = ['inputShape', 'batchInputShape', 'batchSize', 'dtype', 'name', 'sparse'];
+  const unknown = Object.keys(c).filter((k) => !known.includes(k));
+  if (unknown.length) throw new Error(`inputLayer(): unknown field ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  if ((c.inputShape === undefined) === (c.batchInputShape === undefined)) {
+    throw new Error(`inputLayer(): give exactly one of inputShape and batchInputShape, got ${formatShape(c.inputShape ?? [])} and ${JSON.stringify(c.batchInputShape)}`);
+  }
+  if (c.dtype !== undefined && c.dtype !== 'float32' && c.dtype !== 'int32') throw new Error(`inputLayer(): dtype must be 'float32' or 'int32', got ${JSON.stringify(c.dtype)}`);
+  const shape = c.inputShape ?? (Array.isArray(c.batchInputShape) ? c.batchInputShape.slice(1) : c.batchInputShape);
+  return new InputLayer({ shape: shape as number[], name: c.name });
+}
+
 const coreFactories = {
+  ...registerLayer(InputLayer, { inputLayer }),
   ...registerLayer(Flatten, { flatten: (config: FlattenConfig = {}) => new Flatten(config) }),
   ...registerLayer(Reshape, { reshape: (config: ReshapeConfig) => new Reshape(config) }),
 };

@@ -33,9 +33,15 @@ export class Sequential extends LayersModel {
       throw new Error(`build(): expected a batch input shape like [null, 28, 28, 1], got ${JSON.stringify(shape)}`);
     }
     if (this.pending.length === 0) throw new Error(`build(): model ${this.name} has no layers`);
-    const input = new InputLayer({ shape: shape.slice(1) as number[], name: `${this.name}_input` }).symbolicOutput();
+    // A first InputLayer (tf.layers.inputLayer) is the model's input, as in TF.js.
+    const given = this.pending[0] instanceof InputLayer ? this.pending[0] : undefined;
+    const stack = given ? this.pending.slice(1) : this.pending;
+    if (stack.length === 0) throw new Error(`build(): model ${this.name} has only an InputLayer`);
+    const misplaced = stack.find((l) => l instanceof InputLayer);
+    if (misplaced) throw new Error(`Sequential: the InputLayer ${misplaced.name} can only be the first layer`);
+    const input = (given ?? new InputLayer({ shape: shape.slice(1) as number[], name: `${this.name}_input` })).symbolicOutput();
     let t = input;
-    for (const layer of this.pending) t = layer.apply(t);
+    for (const layer of stack) t = layer.apply(t);
     this.setGraph([input], [t]);
   }
 
