@@ -8,10 +8,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input, layers, loadModel, model, optimizers, tensor, type LayersModel, type ModelArtifacts, type Tensor } from '../src/index.ts';
-import { randomArray, relL2, useEngine } from './helpers.ts';
+import { measuredErrors, randomArray, relL2, useEngine } from './helpers.ts';
 import { captureOurs, captureTf } from './artifacts.ts';
 
 const engine = useEngine();
+const record = measuredErrors('TWIN_ERRORS', ['updates', 'predictions']);
+const testName = () => expect.getState().currentTestName!;
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -33,7 +35,7 @@ async function expectSameUpdates(ours: LayersModel<unknown>, theirs: tf.LayersMo
   got.forEach((w, i) => {
     const delta = w.data.map((v, k) => v - start[i]![k]!);
     const wantDelta = want[i]!.map((v, k) => v - start[i]![k]!);
-    expect(relL2(delta, wantDelta), `update of ${w.name}`).toBeLessThanOrEqual(tolerance);
+    expect(record(testName(), 'updates', relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(tolerance);
   });
 }
 
@@ -67,7 +69,7 @@ describe('a layer applied at several nodes', () => {
     const ourHistory = await ours.fit(tensor(x, [N, 6]), tensor(y, [N]), { epochs: 3, batchSize: 5, shuffle: false, verbose: 0 });
     await expectSameUpdates(ours, theirs, start);
     const p = (await ours.predict(tensor(x, [N, 6]))).data;
-    expect(relL2(p, (theirs.predict(tf.tensor(x, [N, 6])) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-4);
+    expect(record(testName(), 'predictions', relL2(p, (theirs.predict(tf.tensor(x, [N, 6])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
     ourHistory.loss.forEach((l, e) => expect(l).toBeCloseTo((theirHistory.history.loss as number[])[e]!, 5));
     const summary = ours.summary();
     expect(summary.match(/shared \(Dense\)/g)).toHaveLength(1);
@@ -126,7 +128,7 @@ describe('several inputs and outputs', () => {
     const predictions = await ours.predict([tensor(xa, [N, 5]), tensor(xb, [N, 3])]);
     const theirPredictions = theirs.predict([tf.tensor(xa, [N, 5]), tf.tensor(xb, [N, 3])]) as tf.Tensor[];
     expect(predictions.map((p) => p.shape)).toEqual([[N, 3], [N, 2]]);
-    predictions.forEach((p, i) => expect(relL2(p.data, theirPredictions[i]!.dataSync())).toBeLessThanOrEqual(1e-4));
+    predictions.forEach((p, i) => expect(record(testName(), 'predictions', relL2(p.data, theirPredictions[i]!.dataSync()))).toBeLessThanOrEqual(1e-4));
     const evaluated = await ours.evaluate([tensor(xa, [N, 5]), tensor(xb, [N, 3])], [tensor(labels, [N]), tensor(targets, [N, 2])]);
     const theirEval = (theirs.evaluate([tf.tensor(xa, [N, 5]), tf.tensor(xb, [N, 3])], [tf.tensor(labels, [N]), tf.tensor(targets, [N, 2])]) as tf.Scalar[]).map((s) => s.dataSync()[0]!);
     // TF.js 4.22 returns [cls_loss, loss, cls_loss, reg_loss, cls_acc] here (the first one extra).
@@ -197,7 +199,7 @@ describe('a model on another model\'s inner outputs', () => {
       await expectSameUpdates(head, theirHead, start);
       // The base model runs with what its shared layer holds now, as TF.js's does.
       const after = (await ours.predict(tensor(x, [N, 6]), { batchSize: 4 })).data;
-      expect(relL2(after, (theirs.predict(tf.tensor(x, [N, 6])) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-4);
+      expect(record(testName(), 'predictions', relL2(after, (theirs.predict(tf.tensor(x, [N, 6])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
       if (frozen) expect(after).toEqual(basePrediction);
       else expect(relL2(after, basePrediction)).toBeGreaterThan(1e-4);
       const baseFeatures = (await ours.getWeights()).find((w) => w.name === 'features/kernel')!.data;

@@ -7,10 +7,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { layers, optimizers, sequential, tensor, type LayersModel } from '../src/index.ts';
-import { randomArray, relL2, useEngine } from './helpers.ts';
+import { input, layers, model, optimizers, sequential, tensor, type LayersModel } from '../src/index.ts';
+import { measuredErrors, randomArray, relL2, useEngine } from './helpers.ts';
 
 const engine = useEngine();
+const record = measuredErrors('TWIN_ERRORS', ['updates', 'state', 'predictions']);
 const checkedEngine = useEngine({ robustBufferAccess: true });
 
 beforeAll(async () => {
@@ -41,10 +42,10 @@ async function trainBoth({ ours, theirs, y, yShape }: Twin, steps: { epochs: num
   got.forEach((w, i) => {
     const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
     const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
-    expect(relL2(delta, wantDelta), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
+    expect(record(expect.getState().currentTestName!, 'updates', relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
   });
   const probs = await ours.predict(tensor(x, [N, FEATURES]));
-  expect(relL2(probs.data, (theirs.predict(xs) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-4);
+  expect(record(expect.getState().currentTestName!, 'predictions', relL2(probs.data, (theirs.predict(xs) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
   const theirLoss = theirHistory.history.loss as number[];
   ourHistory.loss.forEach((l, e) => expect(Math.abs(l - theirLoss[e]!) / Math.abs(theirLoss[e]!)).toBeLessThanOrEqual(1e-4));
   for (const key of Object.keys(ourHistory.history).filter((k) => k !== 'loss')) {
@@ -118,5 +119,50 @@ describe('twins with TF.js (cpu backend)', () => {
     theirs.compile({ optimizer: tf.train.sgd(0.5), loss: 'meanAbsoluteError' });
     const y = Float32Array.from(randomArray(N * 3, 3), (v) => (v + 1) / 2);
     await trainBoth({ ours, theirs, y, yShape: [N, 3] }, { epochs: 2, batchSize: 8 });
+  });
+});
+
+describe('a residual CNN with batch normalization, twin of TF.js', () => {
+  /** conv-BN-relu stem, a residual block (conv-BN-relu, conv-BN, add, relu), global average pooling, softmax; no conv bias before a BN (its gradient is zero: Adam would turn rounding noise into steps). */
+  function build(L: typeof layers | typeof tf.layers, inputOf: (shape: number[]) => unknown) {
+    const f = L as unknown as Record<string, (c: object) => { apply(t: unknown): unknown }>;
+    const x = inputOf([6, 6, 2]);
+    let h = f.conv2d!({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'stem' }).apply(x);
+    h = f.reLU!({ name: 'stem_relu' }).apply(f.batchNormalization!({ name: 'stem_bn' }).apply(h));
+    let r = f.conv2d!({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'block_a' }).apply(h);
+    r = f.activation!({ activation: 'relu', name: 'block_a_relu' }).apply(f.batchNormalization!({ name: 'block_a_bn' }).apply(r));
+    r = f.batchNormalization!({ name: 'block_b_bn', momentum: 0.9 }).apply(f.conv2d!({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'block_b' }).apply(r));
+    h = f.reLU!({ name: 'block_relu' }).apply(f.add!({ name: 'block_add' }).apply([h, r]));
+    const out = f.dense!({ units: 3, activation: 'softmax', name: 'head' }).apply(f.globalAveragePooling2d!({ name: 'pool' }).apply(h));
+    return { inputs: x, outputs: out };
+  }
+
+  it('predictions, updates and moving statistics agree after training; inference folds BN into the convolutions', async () => {
+    const n = 12;
+    const ours = model(build(layers, (shape) => input({ shape, name: 'x' })) as never) as LayersModel;
+    const theirs = tf.model(build(tf.layers, (shape) => tf.input({ shape, name: 'x' })) as never);
+    ours.compile({ optimizer: optimizers.adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], engine: engine() });
+    theirs.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const start = await ours.getWeights();
+    expect(start.map((w) => w.name)).toEqual(theirs.weights.map((w) => w.originalName));
+    theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+    const x = randomArray(n * 6 * 6 * 2, 61, 2);
+    const y = Float32Array.from({ length: n }, (_, i) => (i * 5) % 3);
+    const theirHistory = await theirs.fit(tf.tensor(x, [n, 6, 6, 2]), tf.tensor(y, [n]), { epochs: 2, batchSize: 5, shuffle: false, verbose: 0 });
+    const ourHistory = await ours.fit(tensor(x, [n, 6, 6, 2]), tensor(y, [n]), { epochs: 2, batchSize: 5, shuffle: false, verbose: 0 });
+    const got = await ours.getWeights();
+    const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
+    got.forEach((w, i) => {
+      if (w.trainable) {
+        const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
+        expect(record('residual CNN with BN', 'updates', relL2(delta, want[i]!.map((v, k) => v - start[i]!.data[k]!))), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
+      } else {
+        expect(record('residual CNN with BN', 'state', relL2(w.data, want[i]!)), `moving statistic ${w.name}`).toBeLessThanOrEqual(1e-5);
+      }
+    });
+    ourHistory.loss.forEach((l, e) => expect(Math.abs(l - (theirHistory.history.loss as number[])[e]!) / l).toBeLessThanOrEqual(1e-4));
+    // Prediction uses the moving statistics, folded into the convolutions before them.
+    const p = (await ours.predict(tensor(x, [n, 6, 6, 2]))).data;
+    expect(record('residual CNN with BN', 'predictions', relL2(p, (theirs.predict(tf.tensor(x, [n, 6, 6, 2])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
   });
 });
