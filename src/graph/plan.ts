@@ -63,7 +63,16 @@ export interface ModelBinding {
   /** One per output, in the outputs' order, when compiled. */
   losses?: readonly OutputLoss[];
   /** `size`: the floats of the trainable prefix of the flat buffers. */
-  optimizer?: { optimizer: Optimizer; size: number; params: View; grads: View; slots: View[]; hyper: View };
+  optimizer?: {
+    optimizer: Optimizer;
+    size: number;
+    params: View;
+    grads: View;
+    slots: View[];
+    hyper: View;
+    /** Each trainable weight's range in the flat buffers, in floats (per-weight clipping, constraints). */
+    segments: readonly { offset: number; size: number }[];
+  };
 }
 
 /** Words of a batch's labels in a loss's layout: one class index per position, or the output's values. */

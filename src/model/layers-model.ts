@@ -362,7 +362,15 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
         accumulator: metricSlot(state, o.slot),
         metrics: o.metrics.map((m) => ({ op: m.op, accumulator: metricSlot(state, m.slot) })),
       })),
-      optimizer: compiled && { optimizer: compiled.optimizer, size: state.trainableFloats, params: state.params, grads: state.grads, slots: state.slots, hyper: state.hyper },
+      optimizer: compiled && {
+        optimizer: compiled.optimizer,
+        size: state.trainableFloats,
+        params: state.params,
+        grads: state.grads,
+        slots: state.slots,
+        hyper: state.hyper,
+        segments: this.trainableWeights.map((w) => ({ offset: w.offset, size: w.size })),
+      },
     };
   }
 
