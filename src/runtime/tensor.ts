@@ -57,7 +57,39 @@ export class Tensor<D extends HostData = HostData> {
   get size(): number {
     return this.data.length;
   }
+
+  /** The rank (TF.js's `rank`). */
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** The values (TF.js's `dataSync()`). */
+  dataSync(): D {
+    return this.data;
+  }
+
+  /** The values as nested arrays of the shape (TF.js's `await t.array()`). */
+  async array(): Promise<NestedArray> {
+    return this.arraySync();
+  }
+
+  /** The values as nested arrays of the shape (TF.js's `arraySync()`); a scalar gives a number. */
+  arraySync(): NestedArray {
+    const values = Array.from(this.data as ArrayLike<number>);
+    const nest = (offset: number, dims: readonly number[]): NestedArray => {
+      if (dims.length === 0) return values[offset]!;
+      const step = sizeOf(dims.slice(1));
+      return Array.from({ length: dims[0]! }, (_, i) => nest(offset + i * step, dims.slice(1)));
+    };
+    return nest(0, this.shape);
+  }
+
+  /** A host tensor holds no GPU memory: there is nothing to free (kept for TF.js code that calls it). */
+  dispose(): void {}
 }
+
+/** What array() gives: numbers nested as deep as the tensor's rank. */
+export type NestedArray = number | NestedArray[];
 
 /** Makes a host tensor: `tensor(new Float32Array(n * 784), [n, 28, 28, 1])`. */
 export function tensor<D extends HostData>(data: D | number[], shape: readonly number[]): Tensor<D> {
