@@ -10,6 +10,8 @@ export { Layer, type Shape, type ActivationName } from './layers/layer.ts';
 export { sequential, model, input, Sequential, Functional } from './model/containers.ts';
 export { LayersModel } from './model/layers-model.ts';
 export { History } from './model/args.ts';
+export { callbacks, Callback, CallbackList, CustomCallback, EarlyStopping, ReduceLROnPlateau, ModelCheckpoint, LearningRateScheduler, CSVLogger, JSONLogger } from './callbacks/index.ts';
+export type { CallbackModel, CallbackHooks, FitCallbacks, EarlyStoppingArgs, ReduceLROnPlateauArgs, ModelCheckpointArgs, CSVLoggerArgs, Schedule, MonitorMode } from './callbacks/index.ts';
 export type { CompileArgs, FitArgs, EvaluateArgs, Callbacks, Logs, NamedWeight, TensorLike } from './model/args.ts';
 export { SymbolicTensor } from './layers/layer.ts';
 export { optimizers, Optimizer, RMSprop, Adam, SGD } from './optimizers.ts';
