@@ -1,185 +1,168 @@
 /**
- * Optimizer steps with Keras's exact update rules. A model's parameters live in one flat f32
- * buffer (gradients and each state slot in same-sized buffers), so a step is ONE dispatch over all
- * n floats; the padding between weights has zero gradient and stays put. Hyperparameters that
- * never change are baked in; the learning rate (and Adam's bias-corrected step size) come from a
- * 16-byte uniform written every step, so schedules and the step count need no new pipeline.
+ * An optimizer step over a model's flat parameter buffer (gradients and each state slot in
+ * same-sized buffers): ONE update dispatch over all n floats, the padding between weights having
+ * zero gradient and staying put. Hyperparameters that never change are baked in; what changes is
+ * read per step:
+ *
+ * - a constant learning rate from a 16-byte uniform the host writes when it changes (`Hyper`);
+ * - what depends on the step (a schedule's rate, Adam's bias corrections, Nadam's momentum cache,
+ *   clipping's scale factors) from `scalars`, a small buffer that a one-invocation prologue fills
+ *   from StepInfo's `step` before the update: no upload per step. The prologue runs only when
+ *   something needs it.
+ *
+ * Each optimizer is an UpdateRule (shaders/update-rules.ts): its per-element statements and the
+ * per-step scalars it wants. Clipping (shaders/clipping.ts) and Keras's decoupled weight decay
+ * (w ← w − w·wd·lr, before the update) wrap every rule the same way.
  */
-import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { BindingKind, KernelSource } from './kernel.ts';
+import { STEP_INFO_STRUCT } from './kernel.ts';
+import { clipInUpdate, clipKey, clipScaleCount, clipScaleStatements, segmentConstants, type ClipSpec } from './clipping.ts';
+import { scheduleFunction, scheduleKey, type ScheduleSpec } from './schedules.ts';
 import { constants, f32, flatIndex, grid } from './wgsl.ts';
 
 const WG = 256;
 
+/** The uniform the host writes: the learning rate when it is a number (the rest is padding). */
+export const HYPER_STRUCT = 'struct Hyper { lr: f32, unused0: f32, unused1: f32, unused2: f32 }';
+
+/** What an optimizer adds to the shared update kernel. */
+export interface UpdateRule {
+  /** Pipeline key: the family and every constant the rule bakes. */
+  key: string;
+  /** f32 constants the body and prologue read (UPPER_SNAKE_CASE). */
+  constants: Readonly<Record<string, number>>;
+  /** WGSL names of the state slots, in binding order (each an array<f32> as large as the params). */
+  slots: readonly string[];
+  /**
+   * Per-step scalars: `prologue` defines `let <name> = …;` for each, from `t` (the 1-based step,
+   * f32), `step` (u32), `lr` and STEP_MATH's functions; the update reads them under the same names.
+   */
+  scalars: readonly string[];
+  prologue?: string;
+  /** Module-scope WGSL the prologue needs (functions, constants). */
+  prologueFunctions?: string;
+  /** Statements updating element i: read `g` (clipped), `lr`, the scalars and slots; assign `w`. */
+  body: string;
+  /** The body reads `stepInfo.step` (Adagrad starts its accumulator at the first step). */
+  readsStep?: boolean;
+}
+
+/** What wraps every rule: clipping, weight decay, and where the learning rate comes from. */
+export interface UpdateOptions {
+  clip: ClipSpec;
+  /** Keras's decoupled weight decay (0: none). */
+  weightDecay: number;
+  /** A schedule evaluated on the GPU, or undefined: the rate is `Hyper.lr`. */
+  schedule?: ScheduleSpec;
+}
+
+/** Math for per-step scalars, accurate where 1 − β^t is small (early steps, β near 1). */
+export const STEP_MATH = `// 1 − e^x for x ≤ 0; a series near 0, where 1 − exp(x) would cancel.
+fn oneMinusExp(x: f32) -> f32 {
+  if (x > -0.5) {
+    return -x * (1.0 + x / 2.0 * (1.0 + x / 3.0 * (1.0 + x / 4.0 * (1.0 + x / 5.0 * (1.0 + x / 6.0 * (1.0 + x / 7.0 * (1.0 + x / 8.0 * (1.0 + x / 9.0))))))));
+  }
+  return 1.0 - exp(x);
+}
+
+// 1 − β^t, from ln β (computed on the host in float64).
+fn oneMinusPower(lnBeta: f32, t: f32) -> f32 {
+  return oneMinusExp(lnBeta * t);
+}`;
+
+/** Whether the step needs the prologue (and so a `scalars` buffer). */
+export function needsPrologue(rule: UpdateRule, o: UpdateOptions): boolean {
+  return rule.scalars.length > 0 || o.schedule !== undefined || clipScaleCount(o.clip) > 0;
+}
+
+/** Floats of the `scalars` buffer: the rate, the rule's scalars, then clipping's factors. */
+export function scalarCount(rule: UpdateRule, o: UpdateOptions): number {
+  return 1 + rule.scalars.length + clipScaleCount(o.clip);
+}
+
+function optionsKey(o: UpdateOptions): string {
+  return `${clipKey(o.clip)}:wd=${f32(o.weightDecay)}:lr=${o.schedule ? scheduleKey(o.schedule) : 'uniform'}`;
+}
+
 /**
- * The per-step uniform of every optimizer: `lr` is the learning rate, `alpha` Adam's step size
- * lr·√(1−β2^t)/(1−β1^t) (computed on the host in float64; others leave it 0).
+ * The per-step prologue, one invocation. Bindings: hyper (uniform), stepInfo (uniform), scalars
+ * (write), and for norm clipping the sums of squares (read).
  */
-// Adam's alpha = lr·√(1−β2^t)/(1−β1^t) and epsilon = ε·√(1−β2^t) change every step, so they come per step.
-const HYPER_STRUCT = 'struct Hyper { lr: f32, alpha: f32, epsilon: f32, unused: f32 }';
-
-export interface RmspropConstants {
-  rho: number;
-  epsilon: number;
-  momentum: number;
-  centered: boolean;
-}
-
-/** Adam's baked constants; its ε comes through the uniform (it is scaled per step). */
-export interface AdamConstants {
-  beta1: number;
-  beta2: number;
-  amsgrad: boolean;
-}
-
-export interface SgdConstants {
-  momentum: number;
-  nesterov: boolean;
-}
-
-/** Bindings: params, grads, then the state slots, then the uniform. */
-function bindings(slots: number): BindingKind[] {
-  return ['write', 'read', ...Array.from({ length: slots }, () => 'write' as const), 'uniform'];
-}
-
-/**
- * RMSprop: v ← ρv + (1−ρ)g²; centered: mg ← ρ·mg + (1−ρ)g and v − mg² in the denominator;
- * increment = lr·g/√(denominator + ε) (ε inside the root, as Keras and TF.js do);
- * with momentum: m ← momentum·m + increment, w ← w − m. Slots: rms[, momentum][, mg].
- */
-export function rmspropUpdate(n: number, c: RmspropConstants): KernelSource {
-  const { workgroups, rowStride } = grid(n, WG);
-  const withMomentum = c.momentum > 0;
-  const slots = 1 + (withMomentum ? 1 : 0) + (c.centered ? 1 : 0);
-  const momentumBinding = 3;
-  const mgBinding = withMomentum ? 4 : 3;
+export function prologueKernel(rule: UpdateRule, o: UpdateOptions): KernelSource {
+  const count = scalarCount(rule, o);
+  const clipped = clipScaleCount(o.clip) > 0;
+  const segments = o.clip.kind === 'norm' || o.clip.kind === 'global' ? o.clip.segments : [];
+  const bindings: BindingKind[] = ['uniform', 'uniform', 'write', ...(clipped ? (['read'] as const) : [])];
   return {
-    key: `rmsprop:${n}:rho=${f32(c.rho)}:eps=${f32(c.epsilon)}:momentum=${f32(c.momentum)}:centered=${c.centered}`,
-    bindings: bindings(slots),
-    workgroups,
-    code: wgsl`
-${HYPER_STRUCT}
-${constants({ RHO: c.rho, ONE_MINUS_RHO: 1 - c.rho, EPSILON: c.epsilon, ...(withMomentum ? { MOMENTUM: c.momentum } : {}) }, 'f32')}
+    key: `optimizer-prologue:${rule.key}:${optionsKey(o)}`,
+    bindings,
+    workgroups: [1, 1, 1],
+    code: `${HYPER_STRUCT}
+${STEP_INFO_STRUCT}
+${constants(rule.constants, 'f32')}
+${clipped ? `${segmentConstants(segments)}\n${constants({ CLIP_BASE: 1 + rule.scalars.length })}\n${constants({ CLIPNORM: (o.clip as { clipnorm: number }).clipnorm }, 'f32')}` : ''}
+${STEP_MATH}
+${rule.prologueFunctions ?? ''}
+${o.schedule ? scheduleFunction(o.schedule) : ''}
 
-@group(0) @binding(0) var<storage, read_write> params: array<f32>;
-@group(0) @binding(1) var<storage, read> grads: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rms: array<f32>;
-#if ${withMomentum}
-@group(0) @binding(${momentumBinding}) var<storage, read_write> mom: array<f32>;
-#endif
-#if ${c.centered}
-@group(0) @binding(${mgBinding}) var<storage, read_write> mg: array<f32>;
-#endif
-@group(0) @binding(${slots + 2}) var<uniform> hyper: Hyper;
+@group(0) @binding(0) var<uniform> hyper: Hyper;
+@group(0) @binding(1) var<uniform> stepInfo: StepInfo;
+@group(0) @binding(2) var<storage, read_write> scalars: array<f32, ${count}>;
+${clipped ? `@group(0) @binding(3) var<storage, read> sums: array<f32, ${segments.length}>;` : ''}
 
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  ${flatIndex(rowStride, n)}
-  let g = grads[i];
-  let v = RHO * rms[i] + ONE_MINUS_RHO * g * g;
-  rms[i] = v;
-#if ${c.centered}
-  let a = RHO * mg[i] + ONE_MINUS_RHO * g;
-  mg[i] = a;
-  let denominator = v - a * a + EPSILON;
-#else
-  let denominator = v + EPSILON;
-#endif
-  let increment = hyper.lr * g / sqrt(denominator);
-#if ${withMomentum}
-  let m = MOMENTUM * mom[i] + increment;
-  mom[i] = m;
-  params[i] -= m;
-#else
-  params[i] -= increment;
-#endif
+@compute @workgroup_size(1)
+fn main() {
+  let step = stepInfo.step;
+  let t = f32(step);
+  let lr = ${o.schedule ? 'scheduledLearningRate(step - 1u)' : 'hyper.lr'};
+  scalars[0] = lr;
+  ${rule.prologue ?? ''}
+  ${rule.scalars.map((name, k) => `scalars[${k + 1}] = ${name};`).join('\n  ')}
+  ${clipScaleStatements(o.clip)}
 }`,
   };
 }
 
 /**
- * Adam as TF.js: m ← β1m + (1−β1)g; v ← β2v + (1−β2)g²; w ← w − lr·m̂/(√v̂ + ε) with the
- * bias-corrected m̂, v̂, computed as w − α·m/(√v + ε·√(1−β2^t)) with α and that epsilon from the
- * uniform; amsgrad (Keras's) uses vhat = max(vhat, v) in place of v. Slots: m, v[, vhat].
+ * The update over n floats. Bindings: params (write), grads (read), the rule's slots (write),
+ * then `scalars` (read) when the prologue runs or else the Hyper uniform, then StepInfo when the
+ * rule reads the step.
  */
-export function adamUpdate(n: number, c: AdamConstants): KernelSource {
+export function updateKernel(n: number, rule: UpdateRule, o: UpdateOptions): KernelSource {
   const { workgroups, rowStride } = grid(n, WG);
-  const slots = c.amsgrad ? 3 : 2;
+  const prologue = needsPrologue(rule, o);
+  const slotsAt = 2;
+  const rateAt = slotsAt + rule.slots.length;
+  const clip = clipInUpdate(o.clip);
+  const bindings: BindingKind[] = ['write', 'read', ...rule.slots.map(() => 'write' as const), prologue ? 'read' : 'uniform', ...(rule.readsStep ? (['uniform'] as const) : [])];
   return {
-    key: `adam:${n}:beta1=${f32(c.beta1)}:beta2=${f32(c.beta2)}:amsgrad=${c.amsgrad}`,
-    bindings: bindings(slots),
+    key: `optimizer-update:${n}:${rule.key}:${optionsKey(o)}`,
+    bindings,
     workgroups,
-    code: wgsl`
-${HYPER_STRUCT}
-${constants({ BETA1: c.beta1, ONE_MINUS_BETA1: 1 - c.beta1, BETA2: c.beta2, ONE_MINUS_BETA2: 1 - c.beta2 }, 'f32')}
+    code: `${prologue ? '' : HYPER_STRUCT}
+${rule.readsStep ? STEP_INFO_STRUCT : ''}
+${constants(rule.constants, 'f32')}
+${o.weightDecay > 0 ? constants({ WEIGHT_DECAY: o.weightDecay }, 'f32') : ''}
+${clipScaleCount(o.clip) > 0 ? constants({ CLIP_BASE: 1 + rule.scalars.length }) : ''}
+${clip.declarations}
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read> grads: array<f32>;
-@group(0) @binding(2) var<storage, read_write> m: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
-#if ${c.amsgrad}
-@group(0) @binding(4) var<storage, read_write> vhat: array<f32>;
-#endif
-@group(0) @binding(${slots + 2}) var<uniform> hyper: Hyper;
+${rule.slots.map((name, k) => `@group(0) @binding(${slotsAt + k}) var<storage, read_write> ${name}: array<f32>;`).join('\n')}
+${prologue ? `@group(0) @binding(${rateAt}) var<storage, read> scalars: array<f32, ${scalarCount(rule, o)}>;` : `@group(0) @binding(${rateAt}) var<uniform> hyper: Hyper;`}
+${rule.readsStep ? `@group(0) @binding(${rateAt + 1}) var<uniform> stepInfo: StepInfo;` : ''}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${flatIndex(rowStride, n)}
-  let g = grads[i];
-  let mi = BETA1 * m[i] + ONE_MINUS_BETA1 * g;
-  let vi = BETA2 * v[i] + ONE_MINUS_BETA2 * g * g;
-  m[i] = mi;
-  v[i] = vi;
-#if ${c.amsgrad}
-  let vh = max(vhat[i], vi);
-  vhat[i] = vh;
-  params[i] -= hyper.alpha * mi / (sqrt(vh) + hyper.epsilon);
-#else
-  params[i] -= hyper.alpha * mi / (sqrt(vi) + hyper.epsilon);
-#endif
-}`,
-  };
-}
-
-/**
- * SGD (Keras): with momentum v ← momentum·v − lr·g and w ← w + v (nesterov: w ← w + momentum·v −
- * lr·g, with the new v); plain w ← w − lr·g. Slots: [momentum].
- */
-export function sgdUpdate(n: number, c: SgdConstants): KernelSource {
-  const { workgroups, rowStride } = grid(n, WG);
-  const withMomentum = c.momentum > 0;
-  return {
-    key: `sgd:${n}:momentum=${f32(c.momentum)}:nesterov=${c.nesterov}`,
-    bindings: bindings(withMomentum ? 1 : 0),
-    workgroups,
-    code: wgsl`
-${HYPER_STRUCT}
-${withMomentum ? constants({ MOMENTUM: c.momentum }, 'f32') : ''}
-
-@group(0) @binding(0) var<storage, read_write> params: array<f32>;
-@group(0) @binding(1) var<storage, read> grads: array<f32>;
-#if ${withMomentum}
-@group(0) @binding(2) var<storage, read_write> mom: array<f32>;
-@group(0) @binding(3) var<uniform> hyper: Hyper;
-#else
-@group(0) @binding(2) var<uniform> hyper: Hyper;
-#endif
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  ${flatIndex(rowStride, n)}
-  let scaledGrad = hyper.lr * grads[i];
-#if ${withMomentum}
-  let v = MOMENTUM * mom[i] - scaledGrad;
-  mom[i] = v;
-#if ${c.nesterov}
-  params[i] += MOMENTUM * v - scaledGrad;
-#else
-  params[i] += v;
-#endif
-#else
-  params[i] -= scaledGrad;
-#endif
+  let lr = ${prologue ? 'scalars[0]' : 'hyper.lr'};
+  ${rule.scalars.map((name, k) => `let ${name} = scalars[${k + 1}];`).join('\n  ')}
+  var g = grads[i];
+  ${clip.statement}
+  var w = params[i];
+  ${o.weightDecay > 0 ? 'w -= w * WEIGHT_DECAY * lr;' : ''}
+  ${rule.body}
+  params[i] = w;
 }`,
   };
 }

@@ -64,7 +64,7 @@ function matchWeights(expected: readonly { name: string; shape: Shape }[], loade
 
 const TRAINING_KEYS = ['loss', 'metrics', 'optimizer_config', 'weighted_metrics', 'loss_weights', 'sample_weight_mode'];
 
-function compileArgs(value: unknown): { loss: string | string[]; lossWeights?: number[]; metrics: string[] | string[][] | undefined; optimizer: ReturnType<typeof optimizerFromConfig> } {
+function compileArgs(value: unknown): { loss: string | string[]; lossWeights?: number[]; metrics: string[] | string[][] | Record<string, string | string[]> | undefined; optimizer: ReturnType<typeof optimizerFromConfig> } {
   const tc = asObject(value, 'trainingConfig');
   for (const key of Object.keys(tc)) {
     if (!TRAINING_KEYS.includes(key)) throw new ModelFormatError(`trainingConfig: unknown key '${key}'; known: ${TRAINING_KEYS.join(', ')}`);
@@ -78,9 +78,15 @@ function compileArgs(value: unknown): { loss: string | string[]; lossWeights?: n
   if (weights !== undefined && !(Array.isArray(weights) && weights.every((w) => typeof w === 'number'))) {
     throw new ModelFormatError(`trainingConfig.loss_weights must be a list of numbers (one per output), got ${describeValue(weights)}`);
   }
-  const metrics = tc.metrics ?? undefined;
-  if (metrics !== undefined && !isNames(metrics) && !(Array.isArray(metrics) && metrics.every(isNames))) {
-    throw new ModelFormatError(`trainingConfig.metrics must be a list of names (or one list per output), got ${describeValue(metrics)}`);
+  let metrics = tc.metrics ?? undefined;
+  // TF.js writes {} for a model compiled without metrics, and an object by output name otherwise.
+  const isRecord = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+  if (isRecord(metrics)) {
+    const entries = Object.entries(metrics);
+    if (!entries.every(([, m]) => typeof m === 'string' || isNames(m))) throw new ModelFormatError(`trainingConfig.metrics by output must map names to metric names, got ${describeValue(metrics)}`);
+    metrics = entries.length === 0 ? undefined : metrics;
+  } else if (metrics !== undefined && !isNames(metrics) && !(Array.isArray(metrics) && metrics.every(isNames))) {
+    throw new ModelFormatError(`trainingConfig.metrics must be a list of names (or one list per output, or an object by output name), got ${describeValue(metrics)}`);
   }
   let optimizer;
   try {
@@ -88,14 +94,14 @@ function compileArgs(value: unknown): { loss: string | string[]; lossWeights?: n
   } catch (err) {
     throw new ModelFormatError(`trainingConfig.${(err as Error).message}`);
   }
-  return { loss: tc.loss, lossWeights: weights as number[] | undefined, metrics: metrics as string[] | string[][] | undefined, optimizer };
+  return { loss: tc.loss, lossWeights: weights as number[] | undefined, metrics: metrics as string[] | string[][] | Record<string, string | string[]> | undefined, optimizer };
 }
 
 /** The optimizer state in the manifest (group 'optimizer'), checked against the compiled optimizer. */
-function optimizerState(model: LayersModel<unknown>, weights: readonly NamedWeight[], loaded: readonly LoadedWeight[]): { iterations: number; slots: NamedWeight[] } {
+function optimizerState(model: LayersModel<unknown>, weights: readonly NamedWeight[], manifest: readonly LoadedWeight[]): { iterations: number; slots: NamedWeight[] } {
+  let loaded = [...manifest];
   const optimizer = model.optimizer!;
-  const byName = new Map(loaded.map((w) => [w.name, w]));
-  const iter = byName.get('iter');
+  const iter = loaded.find((w) => w.name === 'iter');
   if (!iter) throw new ModelFormatError(`the optimizer weights have no 'iter' (the iteration count) among ${loaded.map((w) => w.name).join(', ')}`);
   const iterations = iter.data[0];
   if (iter.shape.length !== 0 || iterations === undefined || !Number.isInteger(iterations) || iterations < 0) {
@@ -103,6 +109,14 @@ function optimizerState(model: LayersModel<unknown>, weights: readonly NamedWeig
   }
   const slotOf = new Map<string, { slot: string; weight: NamedWeight }>();
   for (const slot of tfjsSlotNames(optimizer)) for (const w of weights) slotOf.set(`${w.name}/${slot}`, { slot, weight: w });
+  // TF.js names slots after its variables, which it numbers when a layer name repeats in a process
+  // (`dense/kernel_3/m`); it restores them by position: so do we when the names do not match.
+  const saved = loaded.filter((w) => w.name !== 'iter');
+  if (saved.some((w) => !slotOf.has(w.name)) && saved.length === slotOf.size) {
+    const expected = [...slotOf.keys()];
+    loaded = [...loaded.filter((w) => w.name === 'iter'), ...saved.map((w, i) => ({ ...w, name: expected[i]! }))];
+  }
+  const byName = new Map(loaded.map((w) => [w.name, w]));
   for (const w of loaded) {
     if (w.name === 'iter') continue;
     const known = slotOf.get(w.name);
