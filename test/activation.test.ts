@@ -608,8 +608,8 @@ describe('advanced activation layers', () => {
   }
 
   it('PReLU validates its config, naming the layer and the field', () => {
-    expect(() => new PReLU({ alphaRegularizer: 'l2' as never, name: 'p' })).toThrow(/PReLU p: alphaRegularizer is not supported, only null; got "l2"/);
-    expect(() => new PReLU({ alphaConstraint: { className: 'NonNeg' } as never, name: 'p2' })).toThrow(/PReLU p2: alphaConstraint is not supported/);
+    expect(() => new PReLU({ alphaRegularizer: 'l3' as never, name: 'p' })).toThrow(/PReLU p: alphaRegularizer: unknown regularizer 'l3'/);
+    expect(() => new PReLU({ alphaConstraint: { className: 'Radial' } as never, name: 'p2' })).toThrow(/PReLU p2: alphaConstraint: unknown constraint class 'Radial'; known: MaxNorm, MinMaxNorm, NonNeg, UnitNorm/);
     expect(() => new PReLU({ sharedAxes: [0], name: 'p3' })).toThrow(/PReLU p3: sharedAxes must hold positive integer axes \(0 is the batch/);
     expect(() => new PReLU({ sharedAxes: [3], name: 'p4' }).computeOutputShape([[4, 5]])).toThrow(/PReLU p4: sharedAxes must hold axes 1\.\.2 of the input \[null, 4, 5\].*got \[3\]/);
     expect(() => new PReLU({ sharedAxes: 'all' as never, name: 'p5' })).toThrow(/PReLU p5: sharedAxes must be an axis, an array of axes or null, got "all"/);
@@ -647,7 +647,7 @@ describe('advanced activation layers', () => {
     expect(LeakyReLU.fromConfig({ name: 'k', negative_slope: 0.2 }).alpha).toBe(0.2);
     expect(ReLU.fromConfig({ name: 'k', max_value: null, negative_slope: 0, threshold: 0 }).maxValue).toBeNull();
     expect(() => ReLU.fromConfig({ name: 'k', negative_slope: 0.1 })).toThrow(/ReLU: negative_slope 0.1 is not supported, only 0/);
-    expect(() => PReLU.fromConfig({ name: 'k', alpha_regularizer: { class_name: 'L2' } })).toThrow(/PReLU: alpha_regularizer .* is not supported, only null/);
+    expect(() => PReLU.fromConfig({ name: 'k', alpha_regularizer: { class_name: 'OrthogonalRegularizer', config: {} } })).toThrow(/PReLU: alpha_regularizer: unknown regularizer class/);
   });
 
   it('registers the TF.js factory names and Keras class names', () => {

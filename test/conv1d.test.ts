@@ -217,7 +217,7 @@ describe('Conv1D layer', () => {
     expect(() => layer.computeOutputShape([[6, 2]])).toThrow(/layer c \(Conv1D\): the kernel spans 7 steps \(kernelSize 3, dilationRate 3\), more than the input's 6 with padding 'valid'/);
     expect(() => layer.computeOutputShape([[8, 2], [8, 2]])).toThrow(/layer c \(Conv1D\) takes 1 input, got 2/);
     expect(() => Conv1D.fromConfig({ name: 'c', filters: 2, kernel_size: [3], data_format: 'channels_first' })).toThrow(/Conv1D: data_format "channels_first" is not supported, only "channels_last"/);
-    expect(() => Conv1D.fromConfig({ name: 'c', filters: 2, kernel_size: [3], kernel_regularizer: { class_name: 'L2' } })).toThrow(/Conv1D: kernel_regularizer .* is not supported, only null/);
+    expect(() => Conv1D.fromConfig({ name: 'c', filters: 2, kernel_size: [3], kernel_regularizer: { class_name: 'OrthogonalRegularizer', config: {} } })).toThrow(/Conv1D: kernel_regularizer: unknown regularizer class/);
   });
 });
 

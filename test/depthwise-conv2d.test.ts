@@ -339,7 +339,7 @@ describe('DepthwiseConv2D and SeparableConv2D configs', () => {
     expect(SeparableConv2D.fromConfig({ name: 's', filters: 3, kernel_size: [2, 2] }).depthMultiplier).toBe(1);
     expect(() => DepthwiseConv2D.fromConfig({ name: 'd', kernel_size: [3, 3], groups: 2 })).toThrow(/DepthwiseConv2D: groups 2 is not supported, only 1/);
     expect(() => DepthwiseConv2D.fromConfig({ name: 'd', kernel_size: [3, 3], data_format: 'channels_first' })).toThrow(/DepthwiseConv2D: data_format "channels_first" is not supported, only "channels_last"/);
-    expect(() => DepthwiseConv2D.fromConfig({ name: 'd', kernel_size: [3, 3], depthwise_regularizer: { class_name: 'L2', config: { l2: 0.01 } } })).toThrow(/DepthwiseConv2D: depthwise_regularizer .* is not supported, only null/);
+    expect(() => DepthwiseConv2D.fromConfig({ name: 'd', kernel_size: [3, 3], depthwise_regularizer: { class_name: 'OrthogonalRegularizer', config: {} } })).toThrow(/DepthwiseConv2D: depthwise_regularizer: unknown regularizer class/);
     expect(() => SeparableConv2D.fromConfig({ name: 's', filters: 3, kernel_size: [2, 2], kernel_initializer: null })).toThrow(/SeparableConv2D: unknown config key 'kernel_initializer'/);
     expect(() => SeparableConv2D.fromConfig({ name: 's', filters: 3, kernel_size: [2, 2], strides: [2, 2], dilation_rate: [2, 2] })).toThrow(/layer s \(SeparableConv2D\): dilationRate \[2,2\] cannot be combined with strides \[2,2\]/);
   });

@@ -210,7 +210,7 @@ describe('Embedding layer', () => {
     expect(() => layers.embedding({ inputDim: 4, outputDim: 2, maskZero: 'yes' as unknown as boolean, name: 'e' })).toThrow(/Embedding e: maskZero must be true or false, got "yes"/);
     expect(() => layers.embedding({ inputDim: 4, outputDim: 2, inputLength: 0 })).toThrow(/inputLength must be a positive integer or an array of them, got 0/);
     expect(() => layers.embedding({ inputDim: 4, outputDim: 2, embeddingsInitializer: 'nope', name: 'e' })).toThrow(/Embedding e: embeddingsInitializer/);
-    expect(() => layers.embedding({ inputDim: 4, outputDim: 2, embeddingsRegularizer: 'l2' as unknown as null, name: 'e' })).toThrow(/Embedding e: embeddingsRegularizer is not supported, got "l2"/);
+    expect(() => layers.embedding({ inputDim: 4, outputDim: 2, embeddingsRegularizer: 'l3' as unknown as null, name: 'e' })).toThrow(/Embedding e: embeddingsRegularizer: unknown regularizer 'l3'/);
     expect(() => layers.embedding(undefined as unknown as { inputDim: number; outputDim: number })).toThrow(/Embedding: expected a config object/);
     expect(() => new Embedding({ inputDim: 4, outputDim: 2, name: 'e' }).computeOutputShape([[3], [3]])).toThrow(/layer e \(Embedding\) takes 1 input, got 2/);
   });
@@ -233,7 +233,7 @@ describe('Embedding layer', () => {
     expect([e.name, e.inputDim, e.outputDim, e.embeddingsInitializer, e.batchInputShape]).toEqual(['e', 12, 4, { kind: 'randomNormal', mean: 0, stddev: 0.1, seed: null }, undefined]);
     expect(Embedding.fromConfig({ name: 'f', input_dim: 3, output_dim: 2, input_length: 5 }).batchInputShape).toEqual([null, 5]);
     expect(() => Embedding.fromConfig({ name: 'e', input_dim: 3, output_dim: 2, mask_zero: true })).toThrow(/Embedding e: maskZero true is not supported/);
-    expect(() => Embedding.fromConfig({ name: 'e', input_dim: 3, output_dim: 2, embeddings_constraint: { class_name: 'MaxNorm' } })).toThrow(/Embedding: embeddings_constraint .* is not supported, only null/);
+    expect(() => Embedding.fromConfig({ name: 'e', input_dim: 3, output_dim: 2, embeddings_constraint: { class_name: 'RadialConstraint', config: {} } })).toThrow(/Embedding: embeddings_constraint: unknown constraint class 'RadialConstraint'/);
     expect(() => Embedding.fromConfig({ name: 'e', input_dim: 3, output_dim: 2, sparse: true })).toThrow(/Embedding: unknown config key 'sparse'/);
   });
 });

@@ -24,7 +24,9 @@ import {
   type ActivationShape,
   type PreluGeometry,
 } from '../ops/activation.ts';
-import { describeValue, initializerConfig, initializerFromConfig, kerasConfig } from './config.ts';
+import { describeValue, initializerConfig, initializerFromConfig, kerasConfig, parseRegularization, regularizationFromConfig, regularizationKeys, regularized, type WeightRegularization } from './config.ts';
+import { constraintConfig, type ConstraintIdentifier } from './constraints.ts';
+import { regularizerConfig, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
 
@@ -257,10 +259,8 @@ export class Softmax extends Layer {
 export interface PReLUConfig extends LayerArgs {
   /** Default 'zeros'. */
   alphaInitializer?: Initializer | string;
-  /** Not implemented: only null. */
-  alphaRegularizer?: null;
-  /** Not implemented: only null. */
-  alphaConstraint?: null;
+  alphaRegularizer?: RegularizerIdentifier | null;
+  alphaConstraint?: ConstraintIdentifier | null;
   /** Axes along which alpha is shared (the batch is axis 0): e.g. [1, 2] for one slope per channel of an image. */
   sharedAxes?: number | readonly number[] | null;
 }
@@ -270,14 +270,14 @@ export class PReLU extends Layer {
   static override readonly className = 'PReLU';
   readonly alphaInitializer: Initializer;
   readonly sharedAxes: readonly number[] | null;
+  /** alpha's regularizer and constraint. */
+  readonly regularization: Readonly<Record<string, WeightRegularization>>;
   constructor(config?: PReLUConfig) {
     const c = checkConfig('PReLU', config) as PReLUConfig;
     super(c, 'p_re_lu');
     const where = `PReLU ${this.name}`;
     this.alphaInitializer = parseInitializer(c.alphaInitializer ?? 'zeros', `${where}: alphaInitializer`);
-    for (const field of ['alphaRegularizer', 'alphaConstraint'] as const) {
-      if (c[field] !== undefined && c[field] !== null) throw new Error(`${where}: ${field} is not supported, only null; got ${describeValue(c[field])}`);
-    }
+    this.regularization = parseRegularization(c, { alpha: 'alpha' }, where);
     const shared = c.sharedAxes;
     if (shared === undefined || shared === null) this.sharedAxes = null;
     else if (typeof shared === 'number') this.sharedAxes = [shared];
@@ -296,7 +296,8 @@ export class PReLU extends Layer {
     return inputShapes[0]!;
   }
   override weightSpecs(inputShapes: readonly Shape[]): WeightSpec[] {
-    return [{ name: 'alpha', shape: preluAlphaShape(inputShapes[0]!, this.sharedAxes, `PReLU ${this.name}`), initializer: this.alphaInitializer }];
+    const spec = { name: 'alpha', shape: preluAlphaShape(inputShapes[0]!, this.sharedAxes, `PReLU ${this.name}`), initializer: this.alphaInitializer };
+    return regularized([spec], this.regularization, `PReLU ${this.name}`);
   }
   forward(ctx: ForwardContext): Dispatch[] {
     return preluForward(ctx.engine, this.geometry(ctx.batch, ctx.inputShapes[0]!), { x: ctx.inputs[0]!, alpha: ctx.weights[0]!, y: ctx.output });
@@ -317,18 +318,19 @@ export class PReLU extends Layer {
     return {
       ...super.getConfig(),
       alpha_initializer: initializerConfig(this.alphaInitializer),
-      alpha_regularizer: null,
-      alpha_constraint: null,
+      alpha_regularizer: regularizerConfig(this.regularization.alpha?.regularizer),
+      alpha_constraint: constraintConfig(this.regularization.alpha?.constraint),
       shared_axes: this.sharedAxes ? [...this.sharedAxes] : null,
     };
   }
   static fromConfig(config: unknown): PReLU {
-    const c = kerasConfig('PReLU', config, ['alpha_initializer', 'shared_axes'], { alpha_regularizer: [null], alpha_constraint: [null] });
+    const c = kerasConfig('PReLU', config, ['alpha_initializer', 'shared_axes', ...regularizationKeys(['alpha'])]);
     return new PReLU({
       name: c.name as string | undefined,
       trainable: c.trainable as boolean | undefined,
       alphaInitializer: initializerFromConfig(c.alpha_initializer, 'PReLU: alpha_initializer'),
       sharedAxes: (c.shared_axes ?? null) as number | number[] | null,
+      ...regularizationFromConfig(c, ['alpha'], 'PReLU'),
     });
   }
 }

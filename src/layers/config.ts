@@ -16,6 +16,9 @@ import {
 } from './initializers.ts';
 import { serializeActivation, type ActivationName } from '../ops/activation.ts';
 import type { Padding } from '../ops/window.ts';
+import { constraintAxes, constraintConfig, constraintFromConfig, parseConstraint, type Constraint } from './constraints.ts';
+import type { WeightSpec } from './layer.ts';
+import { parseRegularizer, regularizerConfig, regularizerFromConfig, type Regularizer } from './regularizers.ts';
 
 export function padding(value: unknown, what: string): Padding {
   if (value === undefined) return 'valid';
@@ -59,22 +62,94 @@ export function initializerConfig(init: Initializer): { class_name: string; conf
 
 // ---- reading configs back (model.json) --------------------------------------------------------
 
-/** Keras regularizers and constraints: we implement none, so model.json must leave them null. */
-/** The fields Keras writes for every layer with a kernel and a bias (Conv2D, Dense). */
-export function kernelLayerConfig(activation: ActivationName, useBias: boolean, kernel: Initializer, bias: Initializer): Record<string, unknown> {
+/**
+ * The fields Keras writes for every layer with a kernel and a bias (Conv2D, Dense), its
+ * regularizers and constraints (`regularization`, from parseRegularization) included.
+ */
+export function kernelLayerConfig(
+  activation: ActivationName,
+  useBias: boolean,
+  kernel: Initializer,
+  bias: Initializer,
+  regularization: Readonly<Record<string, WeightRegularization>> = {},
+  activity?: Regularizer,
+): Record<string, unknown> {
   return {
     activation: serializeActivation(activation),
     use_bias: useBias,
     kernel_initializer: initializerConfig(kernel),
     bias_initializer: initializerConfig(bias),
-    kernel_regularizer: null,
-    bias_regularizer: null,
-    activity_regularizer: null,
-    kernel_constraint: null,
-    bias_constraint: null,
+    kernel_regularizer: regularizerConfig(regularization.kernel?.regularizer),
+    bias_regularizer: regularizerConfig(regularization.bias?.regularizer),
+    activity_regularizer: regularizerConfig(activity),
+    kernel_constraint: constraintConfig(regularization.kernel?.constraint),
+    bias_constraint: constraintConfig(regularization.bias?.constraint),
   };
 }
 
+// ---- regularizers and constraints of a layer's weights ----------------------------------------
+
+/** A weight's regularizer and constraint, as its layer's config gave them. */
+export interface WeightRegularization {
+  /** The TF.js field prefix: 'kernel' for kernelRegularizer and kernelConstraint. */
+  field: string;
+  regularizer?: Regularizer;
+  constraint?: Constraint;
+}
+
+/**
+ * Reads `<field>Regularizer` and `<field>Constraint` from a layer's TF.js config for each entry of
+ * `fields` (TF.js field prefix → the weight's spec name, e.g. `{ depthwise: 'depthwise_kernel' }`);
+ * the result is keyed by spec name. `who` names the layer in errors.
+ */
+export function parseRegularization(config: object, fields: Readonly<Record<string, string>>, who: string): Record<string, WeightRegularization> {
+  const c = config as Record<string, unknown>;
+  const out: Record<string, WeightRegularization> = {};
+  for (const [field, spec] of Object.entries(fields)) {
+    out[spec] = {
+      field,
+      regularizer: parseRegularizer(c[`${field}Regularizer`], `${who}: ${field}Regularizer`),
+      constraint: parseConstraint(c[`${field}Constraint`], `${who}: ${field}Constraint`),
+    };
+  }
+  return out;
+}
+
+/**
+ * The weight specs with their regularizers and constraints attached (by spec name); a norm
+ * constraint's axis is checked against its weight's rank here, where the shape is known.
+ */
+export function regularized(specs: WeightSpec[], regularization: Readonly<Record<string, WeightRegularization>>, who: string): WeightSpec[] {
+  return specs.map((spec) => {
+    const r = Object.hasOwn(regularization, spec.name) ? regularization[spec.name] : undefined;
+    if (!r || (!r.regularizer && !r.constraint)) return spec;
+    if (r.constraint && r.constraint.kind !== 'nonNeg') constraintAxes(r.constraint, spec.shape.length, `${who}: ${r.field}Constraint (on the ${spec.name} of shape [${spec.shape.join(', ')}])`);
+    return { ...spec, ...(r.regularizer ? { regularizer: r.regularizer } : {}), ...(r.constraint ? { constraint: r.constraint } : {}) };
+  });
+}
+
+/** The model.json keys of `fields`' regularizers and constraints (`kernel_regularizer`, `kernel_constraint`, …). */
+export function regularizationKeys(fields: readonly string[]): string[] {
+  return fields.flatMap((f) => [`${snakeCase(f)}_regularizer`, `${snakeCase(f)}_constraint`]);
+}
+
+/** TF.js config fields (`kernelRegularizer`, `kernelConstraint`, …) from a Keras config's snake_case ones; `className` names the layer in errors. */
+export function regularizationFromConfig(c: Record<string, unknown>, fields: readonly string[], className: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) {
+    const key = snakeCase(f);
+    out[`${f}Regularizer`] = regularizerFromConfig(c[`${key}_regularizer`], `${className}: ${key}_regularizer`);
+    out[`${f}Constraint`] = constraintFromConfig(c[`${key}_constraint`], `${className}: ${key}_constraint`);
+  }
+  return out;
+}
+
+/** A Keras config's activity_regularizer as the TF.js field. */
+export function activityFromConfig(c: Record<string, unknown>, className: string): Regularizer | undefined {
+  return regularizerFromConfig(c.activity_regularizer, `${className}: activity_regularizer`);
+}
+
+/** The regularizer/constraint fields of a layer that takes none (kept for layers without weights to regularize). */
 export const NO_REGULARIZERS: Readonly<Record<string, readonly unknown[]>> = {
   kernel_regularizer: [null],
   bias_regularizer: [null],

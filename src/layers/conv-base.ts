@@ -6,9 +6,22 @@
  */
 import type { ConvPadding } from '../ops/conv2d.ts';
 import { parseActivation } from '../ops/activation.ts';
-import { describeValue, initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
+import {
+  activityFromConfig,
+  describeValue,
+  initializerFromConfig,
+  kernelLayerConfig,
+  kerasConfig,
+  parseRegularization,
+  regularizationFromConfig,
+  regularizationKeys,
+  regularized,
+  type WeightRegularization,
+} from './config.ts';
+import type { ConstraintIdentifier } from './constraints.ts';
+import { parseRegularizer, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { Layer, type ActivationName, type LayerArgs } from './layer.ts';
+import { Layer, type ActivationName, type LayerArgs, type WeightSpec } from './layer.ts';
 
 /** TF.js's convolution config, with sizes of type S (a number or [h, w]). */
 export interface ConvArgs<S> extends LayerArgs {
@@ -23,7 +36,16 @@ export interface ConvArgs<S> extends LayerArgs {
   /** Default glorotNormal, as TF.js (Keras uses glorotUniform). */
   kernelInitializer?: Initializer | string;
   biasInitializer?: Initializer | string;
+  kernelRegularizer?: RegularizerIdentifier | null;
+  biasRegularizer?: RegularizerIdentifier | null;
+  /** Penalizes the layer's output (after its activation). */
+  activityRegularizer?: RegularizerIdentifier | null;
+  kernelConstraint?: ConstraintIdentifier | null;
+  biasConstraint?: ConstraintIdentifier | null;
 }
+
+/** TF.js's regularizer/constraint field prefixes → the weights they apply to. */
+const REGULARIZED = { kernel: 'kernel', bias: 'bias' } as const;
 
 /** How a layer reads its sizes and which paddings it takes. */
 export interface ConvShape<S> {
@@ -44,6 +66,9 @@ export abstract class ConvLayer<S> extends Layer {
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
   protected readonly activationName: ActivationName;
+  /** The weights' regularizers and constraints, by weight name. */
+  readonly regularization: Readonly<Record<string, WeightRegularization>>;
+  private readonly activity: Regularizer | undefined;
 
   constructor(config: ConvArgs<S>, defaultPrefix: string, protected readonly shape: ConvShape<S>) {
     super(config, defaultPrefix);
@@ -66,6 +91,17 @@ export abstract class ConvLayer<S> extends Layer {
     this.useBias = useBias;
     this.kernelInitializer = parseInitializer(config.kernelInitializer ?? 'glorotNormal', `${who}: kernelInitializer`);
     this.biasInitializer = parseInitializer(config.biasInitializer ?? 'zeros', `${who}: biasInitializer`);
+    this.regularization = parseRegularization(config, REGULARIZED, who);
+    this.activity = parseRegularizer(config.activityRegularizer, `${who}: activityRegularizer`);
+  }
+
+  override get activityRegularizer(): Regularizer | undefined {
+    return this.activity;
+  }
+
+  /** The subclass's kernel and bias specs with their regularizers and constraints. */
+  protected regularized(specs: WeightSpec[]): WeightSpec[] {
+    return regularized(specs, this.regularization, this.who);
   }
 
   /** Names the layer in errors: `layer conv2d_1 (Conv2D)`. */
@@ -100,7 +136,7 @@ export abstract class ConvLayer<S> extends Layer {
       strides: this.shape.list(this.strides),
       padding: this.padding,
       ...layout,
-      ...kernelLayerConfig(this.activationName, this.useBias, this.kernelInitializer, this.biasInitializer),
+      ...kernelLayerConfig(this.activationName, this.useBias, this.kernelInitializer, this.biasInitializer, this.regularization, this.activity),
     };
   }
 }
@@ -110,10 +146,10 @@ export abstract class ConvLayer<S> extends Layer {
  * validates the values); `fixed` lists the fields that must hold one of the given values.
  */
 export function convArgsFromConfig<S>(className: string, config: unknown, fixed: Readonly<Record<string, readonly unknown[]>>): ConvArgs<S> {
-  const c = kerasConfig(className, config, ['filters', 'kernel_size', 'strides', 'padding', 'dilation_rate', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'], {
+  const keys = ['filters', 'kernel_size', 'strides', 'padding', 'dilation_rate', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'];
+  const c = kerasConfig(className, config, [...keys, ...regularizationKeys(Object.keys(REGULARIZED)), 'activity_regularizer'], {
     data_format: ['channels_last'],
     groups: [1],
-    ...NO_REGULARIZERS,
     ...fixed,
   });
   return {
@@ -127,6 +163,8 @@ export function convArgsFromConfig<S>(className: string, config: unknown, fixed:
     useBias: (c.use_bias ?? undefined) as boolean | undefined,
     kernelInitializer: initializerFromConfig(c.kernel_initializer, `${className}: kernel_initializer`),
     biasInitializer: initializerFromConfig(c.bias_initializer, `${className}: bias_initializer`),
+    ...regularizationFromConfig(c, Object.keys(REGULARIZED), className),
+    activityRegularizer: activityFromConfig(c, className),
   };
 }
 

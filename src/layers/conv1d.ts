@@ -69,7 +69,7 @@ export class Conv1D extends ConvLayer<number> {
     const g = this.geometry(1, inputShapes);
     const specs: WeightSpec[] = [{ name: 'kernel', shape: [g.kW, g.inC, g.outC], initializer: this.kernelInitializer }];
     if (this.useBias) specs.push({ name: 'bias', shape: [g.outC], initializer: this.biasInitializer });
-    return specs;
+    return this.regularized(specs);
   }
 
   forward(ctx: ForwardContext): Dispatch[] {

@@ -51,7 +51,7 @@ export class Conv2DTranspose extends ConvLayer<readonly [number, number]> {
     const g = this.geometry(1, inputShapes);
     const specs: WeightSpec[] = [{ name: 'kernel', shape: [g.kH, g.kW, g.inC, g.outC], initializer: this.kernelInitializer }];
     if (this.useBias) specs.push({ name: 'bias', shape: [g.inC], initializer: this.biasInitializer });
-    return specs;
+    return this.regularized(specs);
   }
 
   forward(ctx: ForwardContext): Dispatch[] {

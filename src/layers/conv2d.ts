@@ -48,7 +48,7 @@ export class Conv2D extends ConvLayer<readonly [number, number]> {
     const g = this.geometry(1, inputShapes);
     const specs: WeightSpec[] = [{ name: 'kernel', shape: [g.kH, g.kW, g.inC, g.outC], initializer: this.kernelInitializer }];
     if (this.useBias) specs.push({ name: 'bias', shape: [g.outC], initializer: this.biasInitializer });
-    return specs;
+    return this.regularized(specs);
   }
 
   forward(ctx: ForwardContext): Dispatch[] {

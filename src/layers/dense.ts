@@ -2,7 +2,9 @@
 import { registerLayer } from './registry.ts';
 import type { Dispatch } from '../runtime/engine.ts';
 import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from '../ops/dense.ts';
-import { initializerFromConfig, kernelLayerConfig, kerasConfig, NO_REGULARIZERS } from './config.ts';
+import { activityFromConfig, initializerFromConfig, kernelLayerConfig, kerasConfig, parseRegularization, regularizationFromConfig, regularizationKeys, regularized, type WeightRegularization } from './config.ts';
+import { parseRegularizer, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
+import type { ConstraintIdentifier } from './constraints.ts';
 import { parseActivation } from '../ops/activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { foldAffineWeights } from '../ops/affine-fold.ts';
@@ -15,7 +17,16 @@ export interface DenseConfig extends LayerArgs {
   useBias?: boolean;
   kernelInitializer?: Initializer | string;
   biasInitializer?: Initializer | string;
+  kernelRegularizer?: RegularizerIdentifier | null;
+  biasRegularizer?: RegularizerIdentifier | null;
+  /** Penalizes the layer's output (after its activation). */
+  activityRegularizer?: RegularizerIdentifier | null;
+  kernelConstraint?: ConstraintIdentifier | null;
+  biasConstraint?: ConstraintIdentifier | null;
 }
+
+/** TF.js's regularizer/constraint field prefixes → the weights they apply to. */
+const REGULARIZED = { kernel: 'kernel', bias: 'bias' } as const;
 
 export class Dense extends Layer {
   static override readonly className = 'Dense';
@@ -24,6 +35,9 @@ export class Dense extends Layer {
   readonly kernelInitializer: Initializer;
   readonly biasInitializer: Initializer;
   private readonly activationName: ActivationName;
+  /** The weights' regularizers and constraints, by weight name. */
+  readonly regularization: Readonly<Record<string, WeightRegularization>>;
+  private readonly activity: Regularizer | undefined;
 
   constructor(config: DenseConfig) {
     if (!config || typeof config !== 'object') throw new Error(`Dense: expected a config object like { units: 10 }, got ${JSON.stringify(config)}`);
@@ -42,6 +56,12 @@ export class Dense extends Layer {
     // TF.js's default (Keras's is glorotUniform).
     this.kernelInitializer = parseInitializer(config.kernelInitializer ?? 'glorotNormal', `${where}: kernelInitializer`);
     this.biasInitializer = parseInitializer(config.biasInitializer ?? 'zeros', `${where}: biasInitializer`);
+    this.regularization = parseRegularization(config, REGULARIZED, where);
+    this.activity = parseRegularizer(config.activityRegularizer, `${where}: activityRegularizer`);
+  }
+
+  override get activityRegularizer(): Regularizer | undefined {
+    return this.activity;
   }
 
   /** The configured activation: relu runs in this layer's kernels, the plan runs any other after them. */
@@ -68,7 +88,7 @@ export class Dense extends Layer {
     const inputs = this.geometry(1, inputShapes[0]!).inputs;
     const specs: WeightSpec[] = [{ name: 'kernel', shape: [inputs, this.units], initializer: this.kernelInitializer }];
     if (this.useBias) specs.push({ name: 'bias', shape: [this.units], initializer: this.biasInitializer });
-    return specs;
+    return regularized(specs, this.regularization, `Dense ${this.name}`);
   }
 
   forward(ctx: ForwardContext): Dispatch[] {
@@ -99,13 +119,13 @@ export class Dense extends Layer {
     return {
       ...super.getConfig(),
       units: this.units,
-      ...kernelLayerConfig(this.activationName, this.useBias, this.kernelInitializer, this.biasInitializer),
+      ...kernelLayerConfig(this.activationName, this.useBias, this.kernelInitializer, this.biasInitializer, this.regularization, this.activity),
     };
   }
 
   /** From the Keras config in model.json (the constructor validates the values). */
   static fromConfig(config: unknown): Dense {
-    const c = kerasConfig('Dense', config, ['units', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer'], NO_REGULARIZERS);
+    const c = kerasConfig('Dense', config, ['units', 'activation', 'use_bias', 'kernel_initializer', 'bias_initializer', ...regularizationKeys(Object.keys(REGULARIZED)), 'activity_regularizer']);
     return new Dense({
       name: c.name as string | undefined,
       units: c.units as number,
@@ -113,6 +133,8 @@ export class Dense extends Layer {
       useBias: (c.use_bias ?? undefined) as boolean | undefined,
       kernelInitializer: initializerFromConfig(c.kernel_initializer, 'Dense: kernel_initializer'),
       biasInitializer: initializerFromConfig(c.bias_initializer, 'Dense: bias_initializer'),
+      ...regularizationFromConfig(c, Object.keys(REGULARIZED), 'Dense'),
+      activityRegularizer: activityFromConfig(c, 'Dense'),
     });
   }
 }

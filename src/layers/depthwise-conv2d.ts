@@ -9,7 +9,21 @@ import type { Dispatch, View } from '../runtime/engine.ts';
 import { depthwiseConv2dBackward, depthwiseConv2dForward, depthwiseConv2dGeometry, type DepthwiseConv2DGeometry } from '../ops/depthwise-conv2d.ts';
 import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from '../ops/dense.ts';
 import { pair, type Padding } from '../ops/window.ts';
-import { describeValue, initializerConfig, initializerFromConfig, kerasConfig, padding as parsePadding } from './config.ts';
+import {
+  activityFromConfig,
+  describeValue,
+  initializerConfig,
+  initializerFromConfig,
+  kerasConfig,
+  padding as parsePadding,
+  parseRegularization,
+  regularizationFromConfig,
+  regularizationKeys,
+  regularized,
+  type WeightRegularization,
+} from './config.ts';
+import { constraintConfig, type ConstraintIdentifier } from './constraints.ts';
+import { parseRegularizer, regularizerConfig, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
 import { parseActivation, serializeActivation } from '../ops/activation.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { foldAffineWeights } from '../ops/affine-fold.ts';
@@ -30,6 +44,12 @@ interface DepthwiseArgs extends LayerArgs {
   useBias?: boolean;
   depthwiseInitializer?: Initializer | string;
   biasInitializer?: Initializer | string;
+  depthwiseRegularizer?: RegularizerIdentifier | null;
+  biasRegularizer?: RegularizerIdentifier | null;
+  /** Penalizes the layer's output (after its activation). */
+  activityRegularizer?: RegularizerIdentifier | null;
+  depthwiseConstraint?: ConstraintIdentifier | null;
+  biasConstraint?: ConstraintIdentifier | null;
 }
 
 export type DepthwiseConv2DConfig = DepthwiseArgs;
@@ -37,18 +57,19 @@ export type DepthwiseConv2DConfig = DepthwiseArgs;
 export interface SeparableConv2DConfig extends DepthwiseArgs {
   filters: number;
   pointwiseInitializer?: Initializer | string;
+  pointwiseRegularizer?: RegularizerIdentifier | null;
+  pointwiseConstraint?: ConstraintIdentifier | null;
 }
 
 /** The Keras fields that we do not implement, with the values that make them no-ops. */
 const NEUTRAL: Readonly<Record<string, readonly unknown[]>> = {
   data_format: ['channels_last'],
   groups: [1], // tf.keras 2 writes Conv's groups into DepthwiseConv2D's config
-  bias_regularizer: [null],
-  activity_regularizer: [null],
-  bias_constraint: [null],
-  depthwise_regularizer: [null],
-  depthwise_constraint: [null],
 };
+
+/** TF.js's regularizer/constraint field prefixes → the weights they apply to. */
+const DEPTHWISE_REGULARIZED: Readonly<Record<string, string>> = { depthwise: 'depthwise_kernel', bias: 'bias' };
+const SEPARABLE_REGULARIZED: Readonly<Record<string, string>> = { depthwise: 'depthwise_kernel', pointwise: 'pointwise_kernel', bias: 'bias' };
 
 /** The depthwise half both layers share: its window, filters, activation and bias. */
 abstract class DepthwiseBase extends Layer {
@@ -61,13 +82,17 @@ abstract class DepthwiseBase extends Layer {
   readonly depthwiseInitializer: Initializer;
   readonly biasInitializer: Initializer;
   protected readonly activationName: ActivationName;
+  /** The weights' regularizers and constraints, by weight name. */
+  readonly regularization: Readonly<Record<string, WeightRegularization>>;
+  private readonly activity: Regularizer | undefined;
 
-  constructor(config: DepthwiseArgs, defaultPrefix: string, defaultDepthwiseInitializer: Initializer) {
+  constructor(config: DepthwiseArgs, defaultPrefix: string, defaultDepthwiseInitializer: Initializer, regularizedFields: Readonly<Record<string, string>>) {
     super(config, defaultPrefix);
     const who = this.who();
     const raw = config as unknown as Record<string, unknown>;
     for (const field of ['kernelInitializer', 'kernelRegularizer', 'kernelConstraint']) {
-      if (raw[field] !== undefined) throw new Error(`${who}: ${field} is not a field of this layer (got ${describeValue(raw[field])}); use depthwiseInitializer${this.className === 'SeparableConv2D' ? ' and pointwiseInitializer' : ''}`);
+      const suffix = field.slice('kernel'.length);
+      if (raw[field] !== undefined) throw new Error(`${who}: ${field} is not a field of this layer (got ${describeValue(raw[field])}); use depthwise${suffix}${this.className === 'SeparableConv2D' ? ` and pointwise${suffix}` : ''}`);
     }
     if (config.kernelSize === undefined) throw new Error(`${who}: kernelSize is required (a positive integer or an array of two)`);
     this.kernelSize = pair(config.kernelSize, `${who}: kernelSize`);
@@ -91,6 +116,17 @@ abstract class DepthwiseBase extends Layer {
     this.useBias = useBias;
     this.depthwiseInitializer = parseInitializer(config.depthwiseInitializer ?? defaultDepthwiseInitializer, `${who}: depthwiseInitializer`);
     this.biasInitializer = parseInitializer(config.biasInitializer ?? 'zeros', `${who}: biasInitializer`);
+    this.regularization = parseRegularization(config, regularizedFields, who);
+    this.activity = parseRegularizer(config.activityRegularizer, `${who}: activityRegularizer`);
+  }
+
+  override get activityRegularizer(): Regularizer | undefined {
+    return this.activity;
+  }
+
+  /** The subclass's weight specs with their regularizers and constraints. */
+  protected regularized(specs: WeightSpec[]): WeightSpec[] {
+    return regularized(specs, this.regularization, this.who());
   }
 
   protected who(): string {
@@ -139,13 +175,13 @@ abstract class DepthwiseBase extends Layer {
       activation: serializeActivation(this.activationName),
       use_bias: this.useBias,
       bias_initializer: initializerConfig(this.biasInitializer),
-      bias_regularizer: null,
-      activity_regularizer: null,
-      bias_constraint: null,
+      bias_regularizer: regularizerConfig(this.regularization.bias?.regularizer),
+      activity_regularizer: regularizerConfig(this.activity),
+      bias_constraint: constraintConfig(this.regularization.bias?.constraint),
       depth_multiplier: this.depthMultiplier,
       depthwise_initializer: initializerConfig(this.depthwiseInitializer),
-      depthwise_regularizer: null,
-      depthwise_constraint: null,
+      depthwise_regularizer: regularizerConfig(this.regularization.depthwise_kernel?.regularizer),
+      depthwise_constraint: constraintConfig(this.regularization.depthwise_kernel?.constraint),
     };
   }
 
@@ -162,11 +198,25 @@ abstract class DepthwiseBase extends Layer {
       useBias: (c.use_bias ?? undefined) as boolean | undefined,
       depthwiseInitializer: initializerFromConfig(c.depthwise_initializer, `${className}: depthwise_initializer`),
       biasInitializer: initializerFromConfig(c.bias_initializer, `${className}: bias_initializer`),
+      ...regularizationFromConfig(c, ['depthwise', 'bias'], className),
+      activityRegularizer: activityFromConfig(c, className),
     };
   }
 }
 
-const DEPTHWISE_KEYS = ['kernel_size', 'depth_multiplier', 'strides', 'padding', 'dilation_rate', 'activation', 'use_bias', 'depthwise_initializer', 'bias_initializer'];
+const DEPTHWISE_KEYS = [
+  'kernel_size',
+  'depth_multiplier',
+  'strides',
+  'padding',
+  'dilation_rate',
+  'activation',
+  'use_bias',
+  'depthwise_initializer',
+  'bias_initializer',
+  ...regularizationKeys(['depthwise', 'bias']),
+  'activity_regularizer',
+];
 
 /**
  * Keras's DepthwiseConv2D: input channel c convolved with its own depthMultiplier filters into
@@ -177,7 +227,7 @@ export class DepthwiseConv2D extends DepthwiseBase {
   static override readonly className = 'DepthwiseConv2D';
 
   constructor(config: DepthwiseConv2DConfig) {
-    super(config, 'depthwise_conv2d', 'glorotNormal');
+    super(config, 'depthwise_conv2d', 'glorotNormal', DEPTHWISE_REGULARIZED);
   }
 
   private geometry(batch: number, inputShapes: readonly Shape[]): DepthwiseConv2DGeometry {
@@ -193,7 +243,7 @@ export class DepthwiseConv2D extends DepthwiseBase {
     const g = this.geometry(1, inputShapes);
     const specs: WeightSpec[] = [{ name: 'depthwise_kernel', shape: [g.kH, g.kW, g.inC, g.multiplier], initializer: this.depthwiseInitializer }];
     if (this.useBias) specs.push({ name: 'bias', shape: [g.inC * g.multiplier], initializer: this.biasInitializer });
-    return specs;
+    return this.regularized(specs);
   }
 
   forward(ctx: ForwardContext): Dispatch[] {
@@ -220,10 +270,17 @@ export class DepthwiseConv2D extends DepthwiseBase {
     return this.baseConfig();
   }
 
-  /** From the Keras config in model.json. */
+  /**
+   * From the Keras config in model.json. TF.js 4.22 writes the depthwise regularizer where the
+   * depthwise constraint belongs (its getConfig serializes depthwiseRegularizer twice): a
+   * depthwise_constraint that is a regularizer equal to depthwise_regularizer is read as none.
+   */
   static fromConfig(config: unknown): DepthwiseConv2D {
     const c = kerasConfig('DepthwiseConv2D', config, DEPTHWISE_KEYS, NEUTRAL);
-    return new DepthwiseConv2D(DepthwiseBase.argsFromKeras('DepthwiseConv2D', c));
+    const constraint = c.depthwise_constraint as { class_name?: unknown; className?: unknown } | null | undefined;
+    const className = constraint?.class_name ?? constraint?.className;
+    const tfjsBug = ['L1L2', 'L1', 'L2'].includes(String(className)) && JSON.stringify(constraint) === JSON.stringify(c.depthwise_regularizer);
+    return new DepthwiseConv2D(DepthwiseBase.argsFromKeras('DepthwiseConv2D', tfjsBug ? { ...c, depthwise_constraint: null } : c));
   }
 }
 
@@ -244,7 +301,7 @@ export class SeparableConv2D extends DepthwiseBase {
   readonly pointwiseInitializer: Initializer;
 
   constructor(config: SeparableConv2DConfig) {
-    super(config, 'separable_conv2d', 'glorotUniform');
+    super(config, 'separable_conv2d', 'glorotUniform', SEPARABLE_REGULARIZED);
     const who = this.who();
     if (!(typeof config.filters === 'number' && Number.isInteger(config.filters) && config.filters > 0)) {
       throw new Error(`${who}: filters must be a positive integer, got ${describeValue(config.filters)}`);
@@ -272,7 +329,7 @@ export class SeparableConv2D extends DepthwiseBase {
       { name: 'pointwise_kernel', shape: [1, 1, mid, this.filters], initializer: this.pointwiseInitializer },
     ];
     if (this.useBias) specs.push({ name: 'bias', shape: [this.filters], initializer: this.biasInitializer });
-    return specs;
+    return this.regularized(specs);
   }
 
   /** The depthwise convolution into `mid`, [batch, outH, outW, inC·depthMultiplier]. */
@@ -318,18 +375,19 @@ export class SeparableConv2D extends DepthwiseBase {
       filters: this.filters,
       ...this.baseConfig(),
       pointwise_initializer: initializerConfig(this.pointwiseInitializer),
-      pointwise_regularizer: null,
-      pointwise_constraint: null,
+      pointwise_regularizer: regularizerConfig(this.regularization.pointwise_kernel?.regularizer),
+      pointwise_constraint: constraintConfig(this.regularization.pointwise_kernel?.constraint),
     };
   }
 
   /** From the Keras config in model.json; no depth_multiplier (as TF.js writes it) means 1. */
   static fromConfig(config: unknown): SeparableConv2D {
-    const c = kerasConfig('SeparableConv2D', config, ['filters', ...DEPTHWISE_KEYS, 'pointwise_initializer'], { ...NEUTRAL, pointwise_regularizer: [null], pointwise_constraint: [null] });
+    const c = kerasConfig('SeparableConv2D', config, ['filters', ...DEPTHWISE_KEYS, 'pointwise_initializer', ...regularizationKeys(['pointwise'])], NEUTRAL);
     return new SeparableConv2D({
       ...DepthwiseBase.argsFromKeras('SeparableConv2D', c),
       filters: c.filters as number,
       pointwiseInitializer: initializerFromConfig(c.pointwise_initializer, 'SeparableConv2D: pointwise_initializer'),
+      ...regularizationFromConfig(c, ['pointwise'], 'SeparableConv2D'),
     });
   }
 }

@@ -9,7 +9,9 @@ import type { Dispatch } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
 import { fill } from '../../shaders/elementwise.ts';
 import { checkIds, embeddingBackward, embeddingForward, embeddingGeometry, MAX_EMBEDDING_ROWS, type EmbeddingGeometry } from '../ops/embedding.ts';
-import { describeValue, initializerConfig, initializerFromConfig, kerasConfig } from './config.ts';
+import { activityFromConfig, describeValue, initializerConfig, initializerFromConfig, kerasConfig, parseRegularization, regularizationFromConfig, regularizationKeys, regularized, type WeightRegularization } from './config.ts';
+import { constraintConfig, type ConstraintIdentifier } from './constraints.ts';
+import { parseRegularizer, regularizerConfig, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
 
@@ -24,11 +26,14 @@ export interface EmbeddingConfig extends LayerArgs {
   inputLength?: number | readonly number[];
   /** Only false: the engine has no masks yet. */
   maskZero?: boolean;
-  /** Not implemented: only null/undefined. */
-  embeddingsRegularizer?: null;
-  activityRegularizer?: null;
-  embeddingsConstraint?: null;
+  embeddingsRegularizer?: RegularizerIdentifier | null;
+  /** Penalizes the layer's output (the looked-up vectors). */
+  activityRegularizer?: RegularizerIdentifier | null;
+  embeddingsConstraint?: ConstraintIdentifier | null;
 }
+
+/** TF.js's regularizer/constraint field prefixes → the weights they apply to. */
+const REGULARIZED = { embeddings: 'embeddings' } as const;
 
 function lengths(value: number | readonly number[], where: string): number[] {
   const list = Array.isArray(value) ? [...value] : [value];
@@ -44,6 +49,9 @@ export class Embedding extends Layer {
   readonly outputDim: number;
   readonly embeddingsInitializer: Initializer;
   readonly inputLength: number | number[] | undefined;
+  /** The table's regularizer and constraint. */
+  readonly regularization: Readonly<Record<string, WeightRegularization>>;
+  private readonly activity: Regularizer | undefined;
 
   constructor(config: EmbeddingConfig) {
     if (!config || typeof config !== 'object') throw new Error(`Embedding: expected a config object like { inputDim: 1000, outputDim: 16 }, got ${describeValue(config)}`);
@@ -63,9 +71,8 @@ export class Embedding extends Layer {
     if (config.maskZero) {
       throw new Error(`${where}: maskZero true is not supported: this engine has no masks yet, so the layers after the embedding would treat id 0 as an ordinary id. Use maskZero: false and handle padding otherwise.`);
     }
-    for (const field of ['embeddingsRegularizer', 'activityRegularizer', 'embeddingsConstraint'] as const) {
-      if (config[field] !== undefined && config[field] !== null) throw new Error(`${where}: ${field} is not supported, got ${describeValue(config[field])}; leave it unset`);
-    }
+    this.regularization = parseRegularization(config, REGULARIZED, where);
+    this.activity = parseRegularizer(config.activityRegularizer, `${where}: activityRegularizer`);
     this.inputDim = config.inputDim;
     this.outputDim = config.outputDim;
     const inputLength = config.inputLength ?? undefined;
@@ -91,7 +98,11 @@ export class Embedding extends Layer {
   }
 
   override weightSpecs(): WeightSpec[] {
-    return [{ name: 'embeddings', shape: [this.inputDim, this.outputDim], initializer: this.embeddingsInitializer }];
+    return regularized([{ name: 'embeddings', shape: [this.inputDim, this.outputDim], initializer: this.embeddingsInitializer }], this.regularization, `Embedding ${this.name}`);
+  }
+
+  override get activityRegularizer(): Regularizer | undefined {
+    return this.activity;
   }
 
   /** Rejects a batch holding an id that is not an integer in [0, inputDim), naming the sample and the value. */
@@ -122,9 +133,9 @@ export class Embedding extends Layer {
       input_dim: this.inputDim,
       output_dim: this.outputDim,
       embeddings_initializer: initializerConfig(this.embeddingsInitializer),
-      embeddings_regularizer: null,
-      activity_regularizer: null,
-      embeddings_constraint: null,
+      embeddings_regularizer: regularizerConfig(this.regularization.embeddings?.regularizer),
+      activity_regularizer: regularizerConfig(this.activity),
+      embeddings_constraint: constraintConfig(this.regularization.embeddings?.constraint),
       mask_zero: false,
       input_length: this.inputLength ?? null,
     };
@@ -136,11 +147,7 @@ export class Embedding extends Layer {
    * carries the shape, so the layer's own is not read.
    */
   static fromConfig(config: unknown): Embedding {
-    const c = kerasConfig('Embedding', config, ['input_dim', 'output_dim', 'embeddings_initializer', 'mask_zero', 'input_length'], {
-      embeddings_regularizer: [null],
-      activity_regularizer: [null],
-      embeddings_constraint: [null],
-    });
+    const c = kerasConfig('Embedding', config, ['input_dim', 'output_dim', 'embeddings_initializer', 'mask_zero', 'input_length', ...regularizationKeys(Object.keys(REGULARIZED)), 'activity_regularizer']);
     return new Embedding({
       name: c.name as string | undefined,
       inputDim: c.input_dim as number,
@@ -148,6 +155,8 @@ export class Embedding extends Layer {
       embeddingsInitializer: initializerFromConfig(c.embeddings_initializer, 'Embedding: embeddings_initializer'),
       maskZero: (c.mask_zero ?? undefined) as boolean | undefined,
       inputLength: (c.input_length ?? undefined) as number | number[] | undefined,
+      ...regularizationFromConfig(c, Object.keys(REGULARIZED), 'Embedding'),
+      activityRegularizer: activityFromConfig(c, 'Embedding'),
     });
   }
 }

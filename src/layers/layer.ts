@@ -7,6 +7,8 @@
  */
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import type { Initializer } from './initializers.ts';
+import type { Regularizer } from './regularizers.ts';
+import type { Constraint } from './constraints.ts';
 import type { ActivationName } from '../ops/activation.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 
@@ -49,6 +51,10 @@ export interface WeightSpec {
    * beside the parameters, saved and loaded with them, never touched by the optimizer.
    */
   trainable?: boolean;
+  /** Its penalty joins the training loss and its gradient the weight's (the plan's regularization stage). */
+  regularizer?: Regularizer;
+  /** Projects the weight after each optimizer step (the plan's constraint stage). */
+  constraint?: Constraint;
 }
 
 export interface ForwardContext {
@@ -143,6 +149,15 @@ export abstract class Layer {
 
   weightSpecs(_inputShapes: readonly Shape[]): WeightSpec[] {
     return [];
+  }
+
+  /**
+   * The regularizer of this layer's output (its activation included), when it has one: in
+   * training the plan adds its penalty over the batch's real rows, divided by their number (Keras
+   * 2), to the loss, and its gradient to the output's.
+   */
+  get activityRegularizer(): Regularizer | undefined {
+    return undefined;
   }
 
   /** The activation applied after this layer's main op, when it is one the plan should split out. */

@@ -29,7 +29,9 @@ import {
   type LnGeometry,
   type NormGeometry,
 } from '../ops/normalization.ts';
-import { describeValue, initializerConfig, initializerFromConfig, kerasConfig } from './config.ts';
+import { describeValue, initializerConfig, initializerFromConfig, kerasConfig, parseRegularization, regularizationFromConfig, regularizationKeys, regularized, type WeightRegularization } from './config.ts';
+import { constraintConfig, type ConstraintIdentifier } from './constraints.ts';
+import { regularizerConfig, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type AffineViews, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
 
@@ -52,7 +54,9 @@ function checkAxisValue(where: string, value: unknown, field = 'axis'): number {
   return value;
 }
 
-const NO_NORM_REGULARIZERS = { beta_regularizer: [null], gamma_regularizer: [null], beta_constraint: [null], gamma_constraint: [null] } as const;
+/** TF.js's regularizer/constraint field prefixes → the weights they apply to. */
+const REGULARIZED = { beta: 'beta', gamma: 'gamma' } as const;
+const REGULARIZATION_KEYS = regularizationKeys(Object.keys(REGULARIZED));
 
 // ---- BatchNormalization ------------------------------------------------------------------
 
@@ -63,6 +67,10 @@ interface AffineNormalizationConfig extends LayerArgs {
   scale?: boolean;
   betaInitializer?: Initializer | string;
   gammaInitializer?: Initializer | string;
+  betaRegularizer?: RegularizerIdentifier | null;
+  gammaRegularizer?: RegularizerIdentifier | null;
+  betaConstraint?: ConstraintIdentifier | null;
+  gammaConstraint?: ConstraintIdentifier | null;
 }
 
 abstract class AffineNormalization extends Layer {
@@ -71,6 +79,8 @@ abstract class AffineNormalization extends Layer {
   readonly scale: boolean;
   readonly betaInitializer: Initializer;
   readonly gammaInitializer: Initializer;
+  /** γ's and β's regularizers and constraints, by weight name. */
+  readonly regularization: Readonly<Record<string, WeightRegularization>>;
 
   constructor(config: AffineNormalizationConfig, prefix: string) {
     super(config, prefix);
@@ -80,6 +90,18 @@ abstract class AffineNormalization extends Layer {
     this.scale = checkBoolean(where, 'scale', config.scale, true);
     this.betaInitializer = parseInitializer(config.betaInitializer ?? 'zeros', `${where}: betaInitializer`);
     this.gammaInitializer = parseInitializer(config.gammaInitializer ?? 'ones', `${where}: gammaInitializer`);
+    this.regularization = parseRegularization(config, REGULARIZED, where);
+  }
+
+  /** Keras's beta_regularizer, gamma_regularizer, beta_constraint and gamma_constraint. */
+  protected regularizationConfig(): Record<string, unknown> {
+    const r = this.regularization;
+    return {
+      beta_regularizer: regularizerConfig(r.beta?.regularizer),
+      gamma_regularizer: regularizerConfig(r.gamma?.regularizer),
+      beta_constraint: constraintConfig(r.beta?.constraint),
+      gamma_constraint: constraintConfig(r.gamma?.constraint),
+    };
   }
 
   protected get where(): string {
@@ -101,7 +123,7 @@ abstract class AffineNormalization extends Layer {
     const specs: WeightSpec[] = [];
     if (this.scale) specs.push({ name: 'gamma', shape, initializer: this.gammaInitializer });
     if (this.center) specs.push({ name: 'beta', shape, initializer: this.betaInitializer });
-    return specs;
+    return regularized(specs, this.regularization, this.where);
   }
 
   /** The affine weights' views by role, and where the subclass's own weights start. */
@@ -253,10 +275,7 @@ export class BatchNormalization extends AffineNormalization {
       gamma_initializer: initializerConfig(this.gammaInitializer),
       moving_mean_initializer: initializerConfig(this.movingMeanInitializer),
       moving_variance_initializer: initializerConfig(this.movingVarianceInitializer),
-      beta_regularizer: null,
-      gamma_regularizer: null,
-      beta_constraint: null,
-      gamma_constraint: null,
+      ...this.regularizationConfig(),
     };
   }
 
@@ -264,8 +283,7 @@ export class BatchNormalization extends AffineNormalization {
     const c = kerasConfig(
       'BatchNormalization',
       config,
-      ['axis', 'momentum', 'epsilon', 'center', 'scale', 'beta_initializer', 'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer'],
-      NO_NORM_REGULARIZERS,
+      ['axis', 'momentum', 'epsilon', 'center', 'scale', 'beta_initializer', 'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer', ...REGULARIZATION_KEYS],
     );
     const what = (field: string) => `BatchNormalization: ${field}`;
     let axis = c.axis ?? undefined;
@@ -286,6 +304,7 @@ export class BatchNormalization extends AffineNormalization {
       gammaInitializer: initializerFromConfig(c.gamma_initializer, what('gamma_initializer')),
       movingMeanInitializer: initializerFromConfig(c.moving_mean_initializer, what('moving_mean_initializer')),
       movingVarianceInitializer: initializerFromConfig(c.moving_variance_initializer, what('moving_variance_initializer')),
+      ...regularizationFromConfig(c, Object.keys(REGULARIZED), 'BatchNormalization'),
     });
   }
 }
@@ -397,18 +416,13 @@ export class LayerNormalization extends AffineNormalization {
       scale: this.scale,
       beta_initializer: initializerConfig(this.betaInitializer),
       gamma_initializer: initializerConfig(this.gammaInitializer),
-      beta_regularizer: null,
-      gamma_regularizer: null,
+      // TF.js's LayerNormalization has no constraints (Keras's has): written only when set.
+      ...Object.fromEntries(Object.entries(this.regularizationConfig()).filter(([key, value]) => key.endsWith('_regularizer') || value !== null)),
     };
   }
 
   static fromConfig(config: unknown): LayerNormalization {
-    const c = kerasConfig('LayerNormalization', config, ['axis', 'epsilon', 'center', 'scale', 'beta_initializer', 'gamma_initializer'], {
-      beta_regularizer: [null],
-      gamma_regularizer: [null],
-      beta_constraint: [null],
-      gamma_constraint: [null],
-    });
+    const c = kerasConfig('LayerNormalization', config, ['axis', 'epsilon', 'center', 'scale', 'beta_initializer', 'gamma_initializer', ...REGULARIZATION_KEYS]);
     const what = (field: string) => `LayerNormalization: ${field}`;
     return new LayerNormalization({
       name: c.name as string | undefined,
@@ -419,6 +433,7 @@ export class LayerNormalization extends AffineNormalization {
       scale: (c.scale ?? undefined) as boolean | undefined,
       betaInitializer: initializerFromConfig(c.beta_initializer, what('beta_initializer')),
       gammaInitializer: initializerFromConfig(c.gamma_initializer, what('gamma_initializer')),
+      ...regularizationFromConfig(c, Object.keys(REGULARIZED), 'LayerNormalization'),
     });
   }
 }
