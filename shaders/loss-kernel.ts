@@ -36,6 +36,12 @@ export interface LossKernelOptions {
   /** False for evaluation: only the metrics are accumulated, and there is no gradient binding. */
   withGradient: boolean;
   accuracy: AccuracyCount;
+  /**
+   * Weighted per row (classWeight, sampleWeight): a last binding holds f32 [batch] weights, and each
+   * row's losses and gradients are multiplied by its weight; the loss stays a mean over the real
+   * positions (TF.js's mean(loss · weight), Keras's sum over batch size).
+   */
+  sampleWeights?: boolean;
 }
 
 /** The activation the output holds the pre-activation of (a fused loss), which predictions pass through. */
@@ -135,10 +141,10 @@ export function helpersFor(code: string, extra: Readonly<Record<string, WgslHelp
  * The bindings of every loss kernel, in order: output f32 [batch, positions, width] (read); labels
  * (read: sparse u32 [batch, positions], dense f32 like the output); with a gradient, grad f32 like
  * the output (overwritten with d(batch-mean loss)/d(output), zero on padding rows); the metrics
- * accumulator (added to); the StepInfo uniform.
+ * accumulator (added to); the StepInfo uniform; when weighted, the rows' weights (f32 [batch], read).
  */
-export function lossBindings(withGradient: boolean): KernelSource['bindings'] {
-  return ['read', 'read', ...(withGradient ? (['write'] as const) : []), 'write', 'uniform'];
+export function lossBindings(withGradient: boolean, sampleWeights = false): KernelSource['bindings'] {
+  return ['read', 'read', ...(withGradient ? (['write'] as const) : []), 'write', 'uniform', ...(sampleWeights ? (['read'] as const) : [])];
 }
 
 /** Invocations of the one workgroup: 64 keeps the tree reduction short; big outputs get 256. */
@@ -244,6 +250,7 @@ export function lossKernel(spec: KernelSpec): KernelSource {
   if (accuracy === 'sparse' && !sparse) throw new Error(`${name}: sparse accuracy needs sparse labels (class indices)`);
   if (accuracy !== null && accuracy !== 'sparse' && sparse) throw new Error(`${name}: ${accuracy} accuracy needs dense labels, this loss has class indices`);
   const withGradient = options.withGradient;
+  const weighted = options.sampleWeights === true;
   const sample = g.positions * g.width;
   const wg = workgroupSize(g.batch * sample);
   const metricsBinding = withGradient ? 3 : 2;
@@ -269,11 +276,15 @@ ${STEP_INFO_STRUCT}
 ${metricsWgsl(metricsBinding)}
 
 @group(0) @binding(${metricsBinding + 1}) var<uniform> step: StepInfo;
+${weighted ? `@group(0) @binding(${metricsBinding + 2}) var<storage, read> sampleWeight: array<f32>;
 
+// The weight of the row being summed: it scales the row's losses and gradients.
+var<private> rowWeight: f32;
+` : ''}
 // d(batch-mean loss) / d(per-position loss, or term): 1 / (real positions${termsPerLoss > 1 ? ' * WIDTH' : ''}).
 var<private> gradScale: f32;
 
-fn store_grad(i: u32, g: f32) {${withGradient ? ' grad[i] = g * gradScale; ' : ' /* evaluation: no gradient */ '}}
+fn store_grad(i: u32, g: f32) {${withGradient ? ` grad[i] = g * gradScale${weighted ? ' * rowWeight' : ''}; ` : ' /* evaluation: no gradient */ '}}
 
 // A Kahan sum: x the sum, y what it lost to rounding, negated.
 fn kahan_add(sum: vec2f, v: f32) -> vec2f {
@@ -298,13 +309,17 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 #if ${elementwise !== undefined}
   for (var i = lid; i < rows * SAMPLE; i += WG) {
     let y = output[i];
-    let t = labels[i];
-    loss = kahan_add(loss, loss_term(y, t));
+    let t = labels[i];${weighted ? `
+    rowWeight = sampleWeight[i / SAMPLE];
+    loss = kahan_add(loss, rowWeight * loss_term(y, t));` : `
+    loss = kahan_add(loss, loss_term(y, t));`}
     store_grad(i, loss_term_grad(y, t));
   }
 #else
-  for (var p = lid; p < realPositions; p += WG) {
-    loss = kahan_add(loss, position_loss(p));
+  for (var p = lid; p < realPositions; p += WG) {${weighted ? `
+    rowWeight = sampleWeight[p / POSITIONS];
+    loss = kahan_add(loss, rowWeight * position_loss(p));` : `
+    loss = kahan_add(loss, position_loss(p));`}
   }
 #endif
 #if ${withGradient}
@@ -331,8 +346,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   }
 }`;
   return {
-    key: `loss:${name}:${g.batch}x${g.positions}x${g.width}:${withGradient ? 'gradient' : 'metrics-only'}:${accuracy ?? 'no-accuracy'}`,
-    bindings: lossBindings(withGradient),
+    key: `loss:${name}:${g.batch}x${g.positions}x${g.width}:${withGradient ? 'gradient' : 'metrics-only'}:${accuracy ?? 'no-accuracy'}${weighted ? ':weighted' : ''}`,
+    bindings: lossBindings(withGradient, weighted),
     workgroups: [1, 1, 1],
     code,
   };

@@ -15,10 +15,11 @@
  * fusions.ts, and a layer's work from its forward and backward.
  */
 import { accumulate, fill, scale, sum } from '../../shaders/elementwise.ts';
-import type { BackwardContext, ForwardContext, GraphNode, Layer, SymbolicTensor } from '../layers/layer.ts';
+import type { BackwardContext, ForwardContext, GraphNode, Layer, SymbolicTensor, WeightSpec } from '../layers/layer.ts';
 import { activationBackward, activationForward } from '../ops/activation.ts';
 import type { AccuracyKind, LabelLayout, LossGeometry, LossOp } from '../ops/losses/loss.ts';
 import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
+import { activityPenalty, constraintProjection, penaltyGroups, penaltyIntoLoss, weightPenalty } from '../ops/regularizers.ts';
 import type { Optimizer } from '../optimizers.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { sizeOf, type Shape } from '../runtime/tensor.ts';
@@ -46,6 +47,8 @@ export interface OutputLoss {
   /** The loss's accumulator (METRICS_BYTES). */
   accumulator: View;
   metrics: readonly { op: PlanMetric; accumulator: View }[];
+  /** f32 [batch]: each row's loss weight (classWeight, sampleWeight), filled beside the labels; absent: unweighted. */
+  sampleWeights?: View;
 }
 
 /** What a plan needs from its model: the graph, where each weight lives, and the shared buffers. */
@@ -120,7 +123,8 @@ export class Plan {
     /** Each layer's own output where the plan applies its activation after it (splitActivation). */
     const preActivation = new Map<GraphNode, View>();
     const lossOf = (node: GraphNode) => losses?.[outputs.indexOf(node.output)]?.op;
-    const intoLoss = (node: GraphNode) => activationIntoLoss(node, outputs, readers, lossOf(node));
+    // An activity regularizer reads the layer's output after its activation: in training that output is stored.
+    const intoLoss = (node: GraphNode) => !(training && activityOf(node.layer)) && activationIntoLoss(node, outputs, readers, lossOf(node));
     const scratch = (bytes: number, label: string) => this.memory.take(Math.ceil(bytes / 4), label);
     const savedByNode = new Map<GraphNode, Map<string, View>>();
     const savedFor = (node: GraphNode) => {
@@ -172,7 +176,8 @@ export class Plan {
       if (layer.aliasesInput(training)) {
         own = ctx.inputs[0]!;
       } else {
-        const pool = poolIntoProducer(node, readers, outputs, training);
+        // An activity regularizer reads the unpooled output, which a pooled forward never stores.
+        const pool = training && activityOf(layer) ? undefined : poolIntoProducer(node, readers, outputs, training);
         if (pool) {
           const pooled = this.memory.take(sizeOfTensor(pool.output), `${layer.name}+${pool.layer.name}`);
           // Training: the first-max positions, for the pool's backward.
@@ -221,7 +226,8 @@ export class Plan {
       const fused = intoLoss(t.producer);
       const grad = training ? this.memory.take(sizeOfTensor(t), `grad-output${i}`) : null;
       const views = { output: this.outputs[i]!, labels: this.labels[i]!, stepInfo: model.stepInfo };
-      this.dispatches.push(...l.op.dispatches(engine, g, { ...views, grad, metrics: l.accumulator }, { fused, accuracy: l.accuracy }));
+      const sampleWeights = l.sampleWeights ? { sampleWeights: l.sampleWeights } : {};
+      this.dispatches.push(...l.op.dispatches(engine, g, { ...views, grad, metrics: l.accumulator, ...sampleWeights }, { fused, accuracy: l.accuracy }));
       for (const m of l.metrics) {
         this.dispatches.push(...m.op.dispatches(engine, g, { ...views, accumulator: m.accumulator }, { fused: fused ? l.op.fuses : undefined, labels: l.op.labels }));
       }
@@ -237,6 +243,10 @@ export class Plan {
       recyclable.add(dy);
     });
     if (!training) return;
+
+    // ---- regularization (1 of 3): each penalty's partial sums, in one buffer (src/ops/regularizers.ts) ----
+    const penalties = penaltyLayout(model, batch);
+    const partials = penalties.count > 0 ? this.memory.take(penalties.count, 'penalty partials') : undefined;
 
     // ---- backward ----
     const needsGrad = gradientNeeds(model.nodes, model.hasTrainableWeights);
@@ -260,6 +270,12 @@ export class Plan {
       const layer = node.layer;
       if (isSource(node)) continue;
       let dy = gradientOf(node.output);
+      const activity = penalties.activities.get(node);
+      if (activity) {
+        // Before the layer's backward reads it: the output's gradient gets the penalty's.
+        const views = { output: values.get(node.output)!, grad: dy ?? null, stepInfo: model.stepInfo };
+        this.dispatches.push(activityPenalty(engine, activity.regularizer, { batch, sampleShape: node.output.shape }, views, { partials: partials!, base: activity.base }));
+      }
       if (!dy) continue;
       const ctx = contextFor(node);
       const own = preActivation.get(node) ?? values.get(node.output)!;
@@ -321,14 +337,82 @@ export class Plan {
       }
     }
 
-    // ---- optimizer: one dispatch over every trainable parameter (a prefix of the flat buffers) ----
+    // ---- regularization (2 of 3): the weights' penalties into their gradients, and every penalty into the loss ----
+    for (const w of penalties.weights) {
+      const grad = w.trainable ? model.gradViews(w.layer)[w.index]! : null;
+      this.dispatches.push(weightPenalty(engine, w.regularizer, w.size, { value: model.weightViews(w.layer)[w.index]!, grad }, { partials: partials!, base: w.base }));
+    }
+    // The logged loss is the outputs' weighted total: the penalties go to the first output that counts in it.
+    const logged = losses.findIndex((l) => l.weight !== 0);
+    if (partials && logged >= 0) {
+      const shape = outputs[logged]!.shape;
+      const positions = sizeOf(shape) / shape[shape.length - 1]!;
+      const views = { partials, metrics: losses[logged]!.accumulator, stepInfo: model.stepInfo };
+      this.dispatches.push(penaltyIntoLoss(engine, penalties.count, positions, 1 / losses[logged]!.weight, views));
+    }
+
+    // ---- optimizer: one update over every trainable parameter (a prefix of the flat buffers), after clipping's sums and the step's scalars when it needs them ----
     const opt = model.optimizer!;
-    if (opt.size > 0) this.dispatches.push(opt.optimizer.update(engine, opt.size, { params: opt.params, grads: opt.grads, slots: opt.slots, hyper: opt.hyper }));
+    if (opt.size > 0) {
+      const views = { params: opt.params, grads: opt.grads, slots: opt.slots, hyper: opt.hyper, stepInfo: model.stepInfo, segments: opt.segments };
+      this.dispatches.push(...opt.optimizer.dispatches(engine, opt.size, { ...views, scratch: (floats, label) => this.memory.take(floats, label) }));
+    }
+
+    // ---- regularization (3 of 3): each constraint projects its weight after the step, as Keras does ----
+    for (const c of penalties.constraints) {
+      this.dispatches.push(constraintProjection(engine, c.constraint, c.shape, model.weightViews(c.layer)[c.index]!, `layer ${c.layer.name}: the ${c.name}'s constraint`));
+    }
   }
 
   dispose(): void {
     this.memory.dispose();
   }
+}
+
+/** What a training plan regularizes: the penalties (each with its first partial slot) and the constraints. */
+interface PenaltyLayout {
+  count: number;
+  weights: { layer: Layer; index: number; size: number; trainable: boolean; regularizer: NonNullable<WeightSpec['regularizer']>; base: number }[];
+  activities: Map<GraphNode, { regularizer: NonNullable<WeightSpec['regularizer']>; base: number }>;
+  constraints: { layer: Layer; index: number; name: string; shape: Shape; constraint: NonNullable<WeightSpec['constraint']> }[];
+}
+
+/**
+ * Each layer's regularized and constrained weights (once per layer, however many nodes share it)
+ * and each node's activity regularizer. A frozen weight's penalty counts in the loss but gets no
+ * gradient; only weights the optimizer updates are projected.
+ */
+function penaltyLayout(model: ModelBinding, batch: number): PenaltyLayout {
+  const layout: PenaltyLayout = { count: 0, weights: [], activities: new Map(), constraints: [] };
+  const seen = new Set<Layer>();
+  for (const node of model.nodes) {
+    const layer = node.layer;
+    if (isSource(node)) continue;
+    const activity = activityOf(layer);
+    if (activity) {
+      layout.activities.set(node, { regularizer: activity, base: layout.count });
+      layout.count += penaltyGroups(batch * sizeOf(node.output.shape));
+    }
+    if (seen.has(layer)) continue;
+    seen.add(layer);
+    const trainable = model.hasTrainableWeights(layer);
+    layer.weightSpecs(node.inputs.map((t) => t.shape)).forEach((spec, index) => {
+      const size = sizeOf(spec.shape);
+      const updated = trainable && spec.trainable !== false;
+      if (spec.regularizer && !spec.regularizer.isZero) {
+        layout.weights.push({ layer, index, size, trainable: updated, regularizer: spec.regularizer, base: layout.count });
+        layout.count += penaltyGroups(size);
+      }
+      if (spec.constraint && updated) layout.constraints.push({ layer, index, name: spec.name, shape: spec.shape, constraint: spec.constraint });
+    });
+  }
+  return layout;
+}
+
+/** The layer's activity regularizer, unless it has none or its penalty is always zero. */
+function activityOf(layer: Layer): WeightSpec['regularizer'] {
+  const r = layer.activityRegularizer;
+  return r && !r.isZero ? r : undefined;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

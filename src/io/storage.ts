@@ -10,15 +10,36 @@ export function splitScheme(s: string): [string | undefined, string] {
 }
 
 /**
+ * The parts of Node's fs/promises and path this library calls, declared here so that its type
+ * declarations build in projects without @types/node (pages).
+ */
+export interface NodeFs {
+  readFile(path: string): Promise<Uint8Array>;
+  readFile(path: string, encoding: 'utf8'): Promise<string>;
+  writeFile(path: string, data: string | Uint8Array): Promise<void>;
+  appendFile(path: string, data: string): Promise<void>;
+  mkdir(path: string, options: { recursive: boolean }): Promise<unknown>;
+  stat(path: string): Promise<{ size: number; isDirectory(): boolean }>;
+}
+
+export interface NodePath {
+  join(...parts: string[]): string;
+  dirname(path: string): string;
+  resolve(...parts: string[]): string;
+  relative(from: string, to: string): string;
+  isAbsolute(path: string): boolean;
+}
+
+/**
  * Node modules by variable names, imported when used, so that bundlers building this file for a
  * page neither follow nor stub them.
  */
-export async function nodeFs(): Promise<{ fs: typeof import('node:fs/promises'); path: typeof import('node:path') }> {
+export async function nodeFs(): Promise<{ fs: NodeFs; path: NodePath }> {
   const fsName = 'node:fs/promises';
   const pathName = 'node:path';
   try {
-    const fs = (await import(/* @vite-ignore */ fsName)) as typeof import('node:fs/promises');
-    const path = (await import(/* @vite-ignore */ pathName)) as typeof import('node:path');
+    const fs = (await import(/* @vite-ignore */ fsName)) as NodeFs;
+    const path = (await import(/* @vite-ignore */ pathName)) as NodePath;
     return { fs, path };
   } catch (err) {
     throw new Error(`file:// needs Node.js (its fs module); in a page use 'indexeddb://', 'downloads://' or a URL: ${(err as Error).message}`);

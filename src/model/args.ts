@@ -1,7 +1,9 @@
 /**
- * What the model API takes and gives back: compile/fit/evaluate arguments, logs and callbacks,
- * History, named weights, and the checks that turn a user's tensor-like value into a Tensor.
+ * What the model API takes and gives back: compile/fit/fitDataset/evaluate arguments, logs and
+ * callbacks, History, named weights, and the checks that turn a user's tensor-like value (ours, a
+ * `{ data, shape }` object or a TF.js tensor) into a Tensor.
  */
+import type { DatasetSource } from '../data/stream.ts';
 import type { Engine } from '../runtime/engine.ts';
 import type { Optimizer } from '../optimizers.ts';
 import { describe, sizeOf, Tensor, type HostData } from '../runtime/tensor.ts';
@@ -31,9 +33,17 @@ export interface Callbacks {
   onTrainEnd?(logs?: Logs): void | Promise<void>;
   onEpochBegin?(epoch: number, logs?: Logs): void | Promise<void>;
   onEpochEnd?(epoch: number, logs: Logs): void | Promise<void>;
+  /** Called before each batch with `{ batch, size }`. */
+  onBatchBegin?(batch: number, logs?: Logs & { size: number }): void | Promise<void>;
   /** Called after each batch with the latest metrics read from the GPU (read at most every `logEveryMs`). */
   onBatchEnd?(batch: number, logs: Logs & { size: number }): void | Promise<void>;
 }
+
+/**
+ * What fit takes as `callbacks`: an object of hooks, a Callback (e.g. callbacks.earlyStopping(),
+ * which has these hooks), or a list of these.
+ */
+export type CallbackArg = Callbacks | readonly Callbacks[];
 
 export interface FitArgs {
   epochs?: number;
@@ -42,11 +52,39 @@ export interface FitArgs {
   seed?: number;
   validationSplit?: number;
   validationData?: [ModelData, ModelData];
-  callbacks?: Callbacks;
+  callbacks?: CallbackArg;
   /** 0 silent, 1 progress bar (Node, default there), 2 one line per epoch. */
   verbose?: 0 | 1 | 2;
   initialEpoch?: number;
   /** How often batch logs are refreshed from the GPU (default 500 ms): each refresh is a readback. */
+  logEveryMs?: number;
+  /**
+   * Class index → weight of its samples' loss (`{ 0: 1, 1: 5 }`); per output a list or an object
+   * by output name. The loss is the batch mean of weight × loss, as in TF.js and Keras.
+   */
+  classWeight?: Readonly<Record<number, number>> | readonly Readonly<Record<number, number>>[] | Readonly<Record<string, Readonly<Record<number, number>>>>;
+  /** A weight per sample ([N]) for every output, or per output a list or an object by output name; multiplies classWeight. */
+  sampleWeight?: TensorLike | readonly TensorLike[] | Readonly<Record<string, TensorLike>>;
+}
+
+export interface FitDatasetArgs {
+  /** Default 1. */
+  epochs?: number;
+  /** Batches per epoch; the dataset's iterator then runs on across epochs. Default: an epoch is one pass (a new iterator each epoch). */
+  batchesPerEpoch?: number;
+  /** A dataset, or [x, y] tensors. */
+  validationData?: DatasetSource | [ModelData, ModelData];
+  /** Batches of a validation dataset to evaluate each epoch (default: all). */
+  validationBatches?: number;
+  /** The batch size of [x, y] validation data (default 32). */
+  validationBatchSize?: number;
+  callbacks?: CallbackArg;
+  verbose?: 0 | 1 | 2;
+  initialEpoch?: number;
+  classWeight?: FitArgs['classWeight'];
+  /** Dropout's seed (the model's by default). */
+  seed?: number;
+  /** How often batch logs are refreshed from the GPU (default 500 ms). */
   logEveryMs?: number;
 }
 
@@ -93,9 +131,17 @@ export class History {
 
 // ---- argument checks ----------------------------------------------------------------------
 
+/** A Tensor from ours, from `{ data: TypedArray, shape }`, or from a TF.js tensor (`shape`, `dtype`, `dataSync()`). */
 export function asTensor(value: TensorLike, what: string): Tensor {
   if (value instanceof Tensor) return value;
-  const v = value as { data?: unknown; shape?: unknown };
+  const v = value as { data?: unknown; shape?: unknown; dtype?: unknown; dataSync?: unknown };
+  if (v && typeof v === 'object' && Array.isArray(v.shape) && !ArrayBuffer.isView(v.data) && typeof v.dataSync === 'function') {
+    if (v.dtype !== undefined && v.dtype !== 'float32' && v.dtype !== 'int32' && v.dtype !== 'bool') throw new Error(`${what}: a ${String(v.dtype)} tensor cannot feed a model; expected float32, int32 or bool`);
+    const data = (v.dataSync as () => unknown).call(v);
+    // A bool tensor's values come as a Uint8Array, which would read as pixels (scaled by 1/255).
+    const typed = data instanceof Float32Array || data instanceof Int32Array ? data : ArrayBuffer.isView(data) ? Float32Array.from(data as unknown as ArrayLike<number>) : data;
+    return asTensor({ data: typed as HostData, shape: v.shape as number[] }, what);
+  }
   if (v && typeof v === 'object' && ArrayBuffer.isView(v.data) && Array.isArray(v.shape)) {
     try {
       return new Tensor(v.data as HostData, v.shape as number[]);

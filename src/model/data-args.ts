@@ -1,16 +1,21 @@
 /**
- * fit/evaluate/predict's data checked against a model: x per input and y per output (a tensor, a
- * list in the model's order, or an object by input / output name, as Keras), every shape and
- * label validated with an Error saying what was expected and what came, before anything runs.
+ * fit/evaluate/predict's data (and each streamed batch) checked against a model: x per input and y
+ * per output (a tensor, a list in the model's order, or an object by input / output name, as
+ * Keras), every shape and label validated with an Error saying what was expected and what came,
+ * before anything runs.
  */
 import { validateLabels } from '../data/labels.ts';
-import type { Shape } from '../layers/layer.ts';
+import type { GraphNode, Shape, SymbolicTensor } from '../layers/layer.ts';
 import type { LossOp } from '../ops/losses/loss.ts';
 import { describe, formatShape, sizeOf, Tensor } from '../runtime/tensor.ts';
 import { asTensor, type ModelData, type TensorLike } from './args.ts';
+import type { Compiled } from './compile.ts';
 
+/** Ours, `{ data: TypedArray, shape }`, or a TF.js tensor (`shape` and `dataSync()`). */
 function isTensorLike(value: unknown): value is TensorLike {
-  return value instanceof Tensor || (!!value && typeof value === 'object' && ArrayBuffer.isView((value as { data?: unknown }).data) && Array.isArray((value as { shape?: unknown }).shape));
+  if (value instanceof Tensor) return true;
+  const v = value as { data?: unknown; shape?: unknown; dataSync?: unknown } | null;
+  return !!v && typeof v === 'object' && Array.isArray(v.shape) && (ArrayBuffer.isView(v.data) || typeof v.dataSync === 'function');
 }
 
 /** One tensor per name from `value`, with `what(i)` naming each in errors. */
@@ -76,4 +81,27 @@ export function checkTargets(t: Tensor, samples: number, loss: LossOp, outputSha
   const bad = Array.prototype.findIndex.call(t.data, (v: number) => !Number.isFinite(v));
   if (bad >= 0) throw new Error(`${what}: target ${bad} is ${t.data[bad]}; targets must be finite numbers`);
   return t;
+}
+
+/** x checked against a model's inputs: a tensor per input (by position or name), shapes, and one sample count. */
+export function checkInputs(inputs: readonly SymbolicTensor[], names: readonly string[], value: ModelData, what: string): Tensor[] {
+  const given = perName(value, names, what, 'input');
+  const xs = given.map(({ tensor, what: label }, i) => checkInput(tensor, inputs[i]!.shape, label));
+  const samples = xs[0]!.shape[0]!;
+  given.forEach(({ what: label }, i) => {
+    if (xs[i]!.shape[0] !== samples) throw new Error(`${label}: has ${xs[i]!.shape[0]} samples but ${given[0]!.what} has ${samples}; every input needs the same number`);
+  });
+  return xs;
+}
+
+/** y checked against a compiled model's outputs: a tensor per output (by position or name) fit for its loss, `samples` rows each. */
+export function checkAllTargets(compiled: Compiled, outputs: readonly SymbolicTensor[], samples: number, y: ModelData, what: string): Tensor[] {
+  return perName(y, compiled.outputs.map((o) => o.name), what, 'output').map(({ tensor, what: label }, i) => checkTargets(tensor, samples, compiled.outputs[i]!.loss, outputs[i]!.shape, label));
+}
+
+/** Layers reading a model input check its values (Layer.checkInputData: an Embedding's indices). */
+export function checkInputValues(graph: { inputs: readonly SymbolicTensor[]; nodes: readonly GraphNode[] }, xs: readonly Tensor[]): void {
+  graph.inputs.forEach((t, i) => {
+    for (const node of graph.nodes) if (node.inputs.includes(t)) node.layer.checkInputData(xs[i]!.data, t.shape, 0);
+  });
 }

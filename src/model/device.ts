@@ -1,7 +1,7 @@
 /**
  * A model's GPU-side state on one engine: the flat parameter, gradient and optimizer-slot buffers
  * (trainable weights first, the optimizer's range), the per-step uniforms and metrics, and the
- * caches of plans, uploaded datasets and index buffers.
+ * caches of plans, uploaded datasets, index buffers and staging areas for streamed batches.
  */
 import { fill } from '../../shaders/elementwise.ts';
 import { STEP_INFO_BYTES } from '../../shaders/kernel.ts';
@@ -38,6 +38,10 @@ export interface DeviceState {
   datasets: Map<string, { key: object; dataset: DeviceDataset }>;
   /** Index buffers by use: one holds the epoch's permutation, another the identity order. */
   indices: Map<string, { view: View; length: number; identity: boolean }>;
+  /** What streams host batches to the plans (src/model/batch-feeder.ts), by mode; freed with the state. */
+  feeds: Map<string, { dispose(): void }>;
+  /** Per-row loss weights of weighted train plans (f32 [batch]), by batch size and output. */
+  lossWeights: Map<string, View>;
   /** Optimizer iterations done (Adam's t). */
   iterations: number;
   slotOptimizer: Optimizer | undefined;
@@ -73,6 +77,8 @@ export function createDeviceState(engine: Engine, ordered: readonly ModelWeight[
     plans: new Map(),
     datasets: new Map(),
     indices: new Map(),
+    feeds: new Map(),
+    lossWeights: new Map(),
     iterations: 0,
     slotOptimizer: undefined,
   };
@@ -141,6 +147,14 @@ export function ensureMetricSlots(state: DeviceState, slots: number): void {
   }
 }
 
+/** The per-row loss weights (f32 [batch]) that weighted train plans of `batch` rows read for output `output`, gathered beside its labels. */
+export function lossWeightBuffer(state: DeviceState, batch: number, output: number): View {
+  const key = `${batch}:${output}`;
+  let view = state.lossWeights.get(key);
+  if (!view) state.lossWeights.set(key, (view = { buffer: state.engine.buffer(batch * 4, `loss weights ${output}`), offset: 0, size: batch * 4 }));
+  return view;
+}
+
 /** The view of accumulator slot `k`. */
 export function metricSlot(state: DeviceState, k: number): View {
   return { buffer: state.metrics.buffer, offset: k * METRIC_SLOT_BYTES, size: METRIC_SLOT_BYTES };
@@ -149,8 +163,10 @@ export function metricSlot(state: DeviceState, k: number): View {
 /** Frees a state's GPU memory. */
 export function releaseDeviceState(state: DeviceState): void {
   for (const plan of state.plans.values()) plan.dispose();
+  for (const feed of state.feeds.values()) feed.dispose();
   for (const { dataset } of state.datasets.values()) dataset.dispose();
   for (const { view } of state.indices.values()) state.engine.release(view.buffer);
+  for (const view of state.lossWeights.values()) state.engine.release(view.buffer);
   for (const v of [state.params, state.grads, state.hyper, state.metrics, ...state.slots]) state.engine.release(v.buffer);
   state.engine.release(state.stepInfo);
 }
@@ -171,18 +187,18 @@ export function resetOptimizerSlots(state: DeviceState, optimizer: Optimizer): v
 }
 
 /**
- * A dataset on the GPU (one tensor per model input, one label set per output): uploaded once and
- * kept while among the last few datasets used.
+ * A dataset on the GPU (one tensor per model input, one label set per output, optional loss
+ * weights per output): uploaded once and kept while among the last few datasets used.
  */
-export function deviceDataset(state: DeviceState, xs: readonly Tensor[], ys: readonly DatasetLabels[]): DeviceDataset {
-  const key = [...xs.map(datasetId), '|', ...ys.map((y) => `${datasetId(y.tensor)}:${y.layout}:${y.classes}`)].join(',');
+export function deviceDataset(state: DeviceState, xs: readonly Tensor[], ys: readonly DatasetLabels[], weights: readonly (Float32Array | undefined)[] = []): DeviceDataset {
+  const key = [...xs.map(datasetId), '|', ...ys.map((y) => `${datasetId(y.tensor)}:${y.layout}:${y.classes}`), '|', ...weights.map((w) => (w ? arrayId(w) : '-'))].join(',');
   const cached = state.datasets.get(key);
   if (cached) {
     state.datasets.delete(key);
     state.datasets.set(key, cached); // most recent last
     return cached.dataset;
   }
-  const dataset = new DeviceDataset(state.engine, xs, ys);
+  const dataset = DeviceDataset.upload(state.engine, xs, ys, weights);
   state.datasets.set(key, { key: xs[0]!, dataset });
   while (state.datasets.size > DATASET_CACHE) {
     const [oldest, entry] = state.datasets.entries().next().value as [string, { dataset: DeviceDataset }];
@@ -209,7 +225,12 @@ const tensorIds = new WeakMap<object, number>();
 let nextTensorId = 0;
 /** Identity of a dataset's host data (the same arrays reuse their GPU copy). */
 function datasetId(t: Tensor): string {
-  let id = tensorIds.get(t.data.buffer);
-  if (id === undefined) tensorIds.set(t.data.buffer, (id = nextTensorId++));
-  return `${id}@${t.data.byteOffset}+${t.data.length}`;
+  return arrayId(t.data);
 }
+
+function arrayId(data: ArrayBufferView & { length: number }): string {
+  let id = tensorIds.get(data.buffer);
+  if (id === undefined) tensorIds.set(data.buffer, (id = nextTensorId++));
+  return `${id}@${data.byteOffset}+${data.length}`;
+}
+

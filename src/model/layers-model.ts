@@ -1,29 +1,33 @@
 /**
  * The Keras-like model: a graph of layers (Sequential or Functional; several inputs and outputs, a
- * layer applied at several nodes), compile / fit / evaluate / predict, and the weights. A layer's
- * weights belong to the layer (src/model/shared-weights.ts), so a model built on another's inner
- * outputs trains the same weights; each model keeps them in one flat GPU buffer (each weight at an
- * aligned offset) so that an optimizer step is one dispatch.
+ * layer applied at several nodes), compile, the weights, and the plans its loops run (fit,
+ * evaluate and predict: training-loop.ts; fitDataset: fit-dataset.ts; trainOnBatch and the other
+ * on-batch calls: on-batch.ts). A layer's weights belong to the layer (shared-weights.ts), so a
+ * model built on another's inner outputs trains the same weights; each model keeps them in one
+ * flat GPU buffer (each weight at an aligned offset) so that an optimizer step is one dispatch.
  */
 import { STEP_INFO_BYTES, stepInfoData } from '../../shaders/kernel.ts';
 import type { DeviceDataset } from '../data/device-dataset.ts';
+import type { DatasetSource } from '../data/stream.ts';
 import { Plan, type ModelBinding, type PlanMode } from '../graph/plan.ts';
 import { graphOrder } from '../graph/topology.ts';
 import type { SaveOptions, SaveResult, SaveTarget } from '../io/artifacts.ts';
 import { saveModel } from '../io/save.ts';
-import { initialize, Random } from '../layers/initializers.ts';
 import { uniqueName, type GraphNode, type Layer, type SymbolicTensor } from '../layers/layer.ts';
-import { METRICS_WORDS, readMetrics } from '../ops/losses/metrics.ts';
 import type { Optimizer } from '../optimizers.ts';
-import { ProgressBar } from '../progress.ts';
-import { getDefaultEngine, type Engine, type View } from '../runtime/engine.ts';
-import { describe, formatShape, sizeOf, Tensor } from '../runtime/tensor.ts';
+import { getDefaultEngine, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
+import { describe, sizeOf, type Tensor } from '../runtime/tensor.ts';
 import { paramCount, summaryTable } from '../summary.ts';
-import { formatLogs, History, integerArg, isNodeTerminal, sliceRows, type CompileArgs, type EvaluateArgs, type FitArgs, type Logs, type ModelData, type NamedWeight, type TensorLike } from './args.ts';
+import type { CompileArgs, EvaluateArgs, FitArgs, FitDatasetArgs, History, Logs, ModelData, NamedWeight, TensorLike } from './args.ts';
 import { resolveCompile, type Compiled } from './compile.ts';
-import { checkInput, checkTargets, perName } from './data-args.ts';
-import { createDeviceState, deviceDataset, ensureMetricSlots, holdTrainedLayers, indexBuffer, metricSlot, pullHeld, releaseDeviceState, resetOptimizerSlots, uploadStale, type DeviceState } from './device.ts';
+import { checkAllTargets, checkInputs, checkInputValues } from './data-args.ts';
+import { createDeviceState, deviceDataset, ensureMetricSlots, holdTrainedLayers, lossWeightBuffer, metricSlot, pullHeld, releaseDeviceState, resetOptimizerSlots, uploadStale, type DeviceState } from './device.ts';
+import { checkOptimizerState, readOptimizerState, restoreSlots, saveSlots, writeOptimizerState, type OptimizerState, type SavedSlots } from './optimizer-state.ts';
+import { evaluateDataset, fitDataset } from './fit-dataset.ts';
+import { predictOnBatch, testOnBatch, trainOnBatch, type OnBatchWeights } from './on-batch.ts';
+import type { Batches, ModelRuntime } from './runtime.ts';
 import { layerWeights, pullFromHolders, type WeightHolder } from './shared-weights.ts';
+import { evaluateArrays, fitArrays, predictArrays } from './training-loop.ts';
 import { checkWeightValues, hostValue, inWeightOrder, isTrainable, layoutKey, modelWeights, setHostValues, type ModelWeight } from './weights.ts';
 
 /** A model's graph: its inputs and outputs, the nodes in run order and its layers in TF.js's order. */
@@ -32,12 +36,6 @@ interface Graph {
   outputs: SymbolicTensor[];
   nodes: GraphNode[];
   layers: Layer[];
-}
-
-/** The batches a model runs on: one tensor per input, and per output its targets (train, evaluate). */
-interface Batches {
-  xs: Tensor[];
-  ys: Tensor[] | undefined;
 }
 
 const DEFAULT_SEED = 1337;
@@ -57,6 +55,7 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
   private boundEngine: Engine | undefined;
   /** predict() answers a list (outputs given as a list, or several); one tensor otherwise. */
   private outputsAsList = false;
+  private runtimeView: ModelRuntime | undefined;
 
   constructor(config: { name?: string; seed?: number }, defaultPrefix: string) {
     this.name = config.name ?? uniqueName(defaultPrefix);
@@ -220,41 +219,19 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
    * The optimizer's state for checkpoints: its iteration count and, per slot and weight, the slot
    * values (named `<weight>/<slot>`, e.g. `conv2d/kernel/rms`, as TF.js names optimizer weights).
    */
-  async getOptimizerState(): Promise<{ iterations: number; slots: NamedWeight[] }> {
+  async getOptimizerState(): Promise<OptimizerState> {
     const compiled = this.requireCompiled('getOptimizerState()');
-    const state = this.device;
-    if (!state || state.slotOptimizer !== compiled.optimizer) {
-      return { iterations: 0, slots: compiled.optimizer.slotNames.flatMap((slot) => this.trainableWeights.map((w) => ({ name: `${w.name}/${slot}`, shape: [...w.shape], data: new Float32Array(w.size) }))) };
-    }
-    const slots: NamedWeight[] = [];
-    for (const [k, slot] of compiled.optimizer.slotNames.entries()) {
-      const all = new Float32Array(await state.engine.read(state.slots[k]!, state.floats * 4));
-      for (const w of this.trainableWeights) slots.push({ name: `${w.name}/${slot}`, shape: [...w.shape], data: all.slice(w.offset, w.offset + w.size) });
-    }
-    return { iterations: state.iterations, slots };
+    // With a device, its layout first follows any layer frozen or unfrozen since.
+    return readOptimizerState(this.device && (await this.deviceState()), compiled.optimizer, this.trainableWeights);
   }
 
   /** Restores what getOptimizerState() returned (same optimizer kind and model), so training resumes exactly. */
-  async setOptimizerState(saved: { iterations: number; slots: readonly NamedWeight[] }): Promise<void> {
+  async setOptimizerState(saved: OptimizerState): Promise<void> {
     const compiled = this.requireCompiled('setOptimizerState()');
-    const expected = compiled.optimizer.slotNames.flatMap((slot) => this.trainableWeights.map((w) => ({ name: `${w.name}/${slot}`, size: w.size, weight: w, slot })));
-    if (!saved || !Number.isInteger(saved.iterations) || saved.iterations < 0 || !Array.isArray(saved.slots) || saved.slots.length !== expected.length) {
-      throw new Error(`setOptimizerState(): expected { iterations, slots } with ${expected.length} slot arrays for ${compiled.optimizer.className}, got ${describe(saved?.slots)}`);
-    }
-    const byName = new Map(saved.slots.map((s) => [s.name, s]));
-    for (const e of expected) {
-      const s = byName.get(e.name);
-      if (!s || !(s.data instanceof Float32Array) || s.data.length !== e.size) {
-        throw new Error(`setOptimizerState(): slot ${e.name} is missing or does not hold ${e.size} float32 values`);
-      }
-    }
+    const values = checkOptimizerState(saved, compiled.optimizer, this.trainableWeights);
     const state = await this.deviceState();
     if (state.slotOptimizer !== compiled.optimizer) this.resetOptimizerState(state);
-    for (const e of expected) {
-      const k = compiled.optimizer.slotNames.indexOf(e.slot);
-      state.engine.write(state.slots[k]!, byName.get(e.name)!.data, e.weight.offset * 4);
-    }
-    state.iterations = saved.iterations;
+    writeOptimizerState(state, compiled.optimizer, values, saved.iterations);
   }
 
   /** The weights the optimizer updates, in getWeights() order (its slots pair with these). */
@@ -304,11 +281,14 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
     const layout = layoutKey(this.graphWeights);
     // Another model may have trained some of these layers since: its values come to the host.
     await pullFromHolders(graph.layers, this);
+    let slots: SavedSlots | undefined;
     if (this.device && !(this.device.engine === engine && !engine.isDisposed && this.device.layout === layout)) {
       // Moving to another engine, or a layer was frozen or unfrozen (the trainable weights must
-      // stay one prefix of the flat buffers): the weights come along when the old device lives.
+      // stay one prefix of the flat buffers): the weights come along when the old device lives,
+      // and on the same engine the optimizer's slots of the weights that still train too.
       try {
         await this.pull();
+        if (this.device.engine === engine) slots = await saveSlots(this.device, this.graphWeights);
       } catch {
         // A lost device keeps nothing to copy: the host values (initial or last set) stand.
         for (const w of this.graphWeights) if (layerWeights(w.layer)!.holder === this) layerWeights(w.layer)!.holder = undefined;
@@ -318,6 +298,7 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
     engine.throwIfFailed();
     if (!this.device) {
       this.device = createDeviceState(engine, this.weightsList, layout);
+      restoreSlots(this.device, slots, this.compiled?.optimizer);
     }
     uploadStale(this.device, this.graphWeights);
     return this.device;
@@ -335,7 +316,8 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
     resetOptimizerSlots(state, this.compiled!.optimizer);
   }
 
-  private binding(state: DeviceState): ModelBinding {
+  /** What a plan of `batch` rows binds; `weighted[i]`: output i's loss reads per-row weights. */
+  private binding(state: DeviceState, batch: number, weighted: readonly boolean[] = []): ModelBinding {
     const graph = this.graph!;
     const byLayer = new Map<Layer, ModelWeight[]>();
     for (const w of this.graphWeights) {
@@ -355,12 +337,13 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
       weightViews: views(state.params),
       gradViews: views(state.grads),
       stepInfo: { buffer: state.stepInfo, offset: 0, size: STEP_INFO_BYTES },
-      losses: compiled?.outputs.map((o) => ({
+      losses: compiled?.outputs.map((o, i) => ({
         op: o.loss,
         accuracy: o.accuracy,
         weight: o.weight,
         accumulator: metricSlot(state, o.slot),
         metrics: o.metrics.map((m) => ({ op: m.op, accumulator: metricSlot(state, m.slot) })),
+        ...(weighted[i] ? { sampleWeights: lossWeightBuffer(state, batch, i) } : {}),
       })),
       optimizer: compiled && {
         optimizer: compiled.optimizer,
@@ -374,25 +357,66 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
     };
   }
 
-  private plan(state: DeviceState, batch: number, mode: PlanMode): Plan {
-    const key = mode === 'predict' ? `${mode}:${batch}` : `${mode}:${batch}:${this.compiled!.key}`;
+  private planKey(batch: number, mode: PlanMode, weighted?: readonly boolean[]): string {
+    const weights = weighted?.some((w) => w) ? `:weighted=${weighted.map((w) => (w ? 1 : 0)).join('')}` : '';
+    return mode === 'predict' ? `${mode}:${batch}` : `${mode}:${batch}:${this.compiled!.key}${mode === 'train' ? weights : ''}`;
+  }
+
+  private plan(state: DeviceState, batch: number, mode: PlanMode, weighted?: readonly boolean[]): Plan {
+    const key = this.planKey(batch, mode, weighted);
     let plan = state.plans.get(key);
     if (!plan) {
       if (mode === 'train' && state.slotOptimizer !== this.compiled!.optimizer) this.resetOptimizerState(state);
-      plan = new Plan(this.binding(state), batch, mode);
+      plan = new Plan(this.binding(state, batch, mode === 'train' ? weighted : undefined), batch, mode);
       state.plans.set(key, plan);
     }
     return plan;
   }
 
+  /**
+   * One optimizer step: the step's uniforms (StepInfo: the batch's `offset` in the index buffer and
+   * its `size` real rows), then `gather` (the batch into the plan's inputs) and the plan, in one
+   * submit. The device copy of the trained layers becomes the newest at every step, so a callback
+   * that read the weights in between (pulling them to the host) does not leave them stale.
+   */
+  private trainStep(state: DeviceState, plan: Plan, gather: readonly Dispatch[], offset: number, size: number, seed: number): void {
+    const engine = state.engine;
+    const compiled = this.compiled!;
+    holdTrainedLayers(this, state, this.graphWeights);
+    state.iterations++;
+    engine.write(state.stepInfo, stepInfoData(offset, state.iterations, seed, size));
+    compiled.optimizer.prepareStep(engine, state.hyper, state.iterations);
+    engine.submit((encoder) => engine.encode(encoder, [...gather, ...plan.dispatches]));
+  }
+
   /** The batches on the GPU; layers reading a model input check its values first (Layer.checkInputData). */
   private dataset(state: DeviceState, data: Batches): DeviceDataset {
     const graph = this.graph!;
-    graph.inputs.forEach((t, i) => {
-      for (const node of graph.nodes) if (node.inputs.includes(t)) node.layer.checkInputData(data.xs[i]!.data, t.shape, 0);
-    });
+    checkInputValues(graph, data.xs);
     const labels = data.ys?.map((y, i) => ({ tensor: y, layout: this.compiled!.outputs[i]!.loss.labels, classes: sizeOf(graph.outputs[i]!.shape) }));
-    return deviceDataset(state, data.xs, labels ?? []);
+    return deviceDataset(state, data.xs, labels ?? [], data.weights ?? []);
+  }
+
+  /** The loops' view of this model (src/model/runtime.ts). */
+  private get runtime(): ModelRuntime {
+    const self = this;
+    return (this.runtimeView ??= {
+      model: this,
+      seed: this.seed,
+      graph: (what) => this.requireGraph(what),
+      compiled: (what) => this.requireCompiled(what),
+      get outputNames() {
+        return self.outputNames;
+      },
+      deviceState: () => this.deviceState(),
+      plan: (state, batch, mode, weighted) => this.plan(state, batch, mode, weighted),
+      plans: (state, mode, weighted) => [...state.plans.entries()].filter(([key, p]) => p.mode === mode && key === this.planKey(p.batch, mode, weighted)).map(([, p]) => p),
+      trainStep: (state, plan, gather, offset, size, seed) => this.trainStep(state, plan, gather, offset, size, seed),
+      checkData: (x, y, xWhat, yWhat) => this.checkData(x, y, xWhat, yWhat),
+      checkInputs: (x, what) => this.checkInputs(x, what),
+      checkInputValues: (xs) => checkInputValues(this.graph!, xs),
+      dataset: (state, data) => this.dataset(state, data),
+    });
   }
 
   // ---- training and inference ---------------------------------------------------------------
@@ -403,163 +427,27 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
     return this.compiled;
   }
 
+  /** Trains on arrays kept on the GPU for the whole run (TF.js's fit; classWeight and sampleWeight as Keras). */
   async fit(x: ModelData, y: ModelData, args: FitArgs = {}): Promise<History> {
-    const compiled = this.requireCompiled('fit()');
-    const epochs = integerArg(args.epochs ?? 1, 'epochs', 0);
-    const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
-    const initialEpoch = integerArg(args.initialEpoch ?? 0, 'initialEpoch', 0);
-    const seed = args.seed ?? this.seed;
-    const verbose = args.verbose ?? (isNodeTerminal() ? 1 : 0);
-    let data = this.checkData(x, y, 'x', 'y');
-    let validation: Batches | undefined;
-    if (args.validationData) {
-      if (!Array.isArray(args.validationData) || args.validationData.length !== 2) throw new Error(`fit(): validationData must be [x, y], got ${describe(args.validationData)}`);
-      validation = this.checkData(args.validationData[0], args.validationData[1], 'validationData[0]', 'validationData[1]');
-    } else if (args.validationSplit !== undefined) {
-      const split = args.validationSplit;
-      if (typeof split !== 'number' || !(split > 0 && split < 1)) throw new Error(`fit(): validationSplit must be a number in (0, 1), got ${describe(split)}`);
-      // Keras takes the LAST fraction of the samples, before any shuffling.
-      const n = data.xs[0]!.shape[0]!;
-      const cut = Math.floor(n * (1 - split));
-      if (cut < 1 || cut >= n) throw new Error(`fit(): validationSplit ${split} leaves no training or no validation samples out of ${n}`);
-      const rows = (list: Tensor[], a: number, b: number) => list.map((t) => sliceRows(t, a, b));
-      validation = { xs: rows(data.xs, cut, n), ys: rows(data.ys!, cut, n) };
-      data = { xs: rows(data.xs, 0, cut), ys: rows(data.ys!, 0, cut) };
-    }
-    const state = await this.deviceState();
-    const engine = state.engine;
-    const dataset = this.dataset(state, data);
-    const n = dataset.count;
-    const steps = Math.ceil(n / batchSize);
-    // One plan for every step: the partial last batch runs through it too (see runBatches()); the
-    // loss counts only its real rows, averages over them and gives the others a zero gradient.
-    const plan = this.plan(state, Math.min(batchSize, n), 'train');
-    holdTrainedLayers(this, state, this.graphWeights);
-    const history = new History();
-    const callbacks = args.callbacks ?? {};
-    const random = new Random(seed);
-    // Resuming at initialEpoch (after loadModel) must shuffle as the uninterrupted run did.
-    if (args.shuffle !== false) for (let e = 0; e < initialEpoch; e++) random.permutation(n);
-    const logEvery = args.logEveryMs ?? 500;
-    this.stopTraining = false;
-    await callbacks.onTrainBegin?.();
-    let lastLogs: Logs = { loss: NaN };
-    for (let epoch = initialEpoch; epoch < epochs && !this.stopTraining; epoch++) {
-      await callbacks.onEpochBegin?.(epoch);
-      const bar = verbose === 1 ? new ProgressBar(steps, `Epoch ${epoch + 1}/${epochs}`) : undefined;
-      const order = args.shuffle === false ? undefined : random.permutation(n);
-      const indices = indexBuffer(state, 'train', n, order);
-      this.resetMetrics(state);
-      let logs: Logs & { size: number } = { loss: NaN, size: 0 };
-      let lastRead = performance.now();
-      let previousDone: Promise<void> | undefined;
-      for (let step = 0; step < steps; step++) {
-        const offset = step * batchSize;
-        const size = Math.min(batchSize, n - offset);
-        state.iterations++;
-        engine.write(state.stepInfo, stepInfoData(offset, state.iterations, seed, size));
-        engine.write(state.hyper, compiled.optimizer.hyperparameters(state.iterations));
-        const gather = dataset.gather(plan.batch, indices, state.stepInfo, plan.xs, plan.labels);
-        engine.submit((encoder) => engine.encode(encoder, [...gather, ...plan.dispatches]));
-        // Two steps in flight: the GPU works on this one while we wait for the previous.
-        const done = engine.sync();
-        done.catch(() => {}); // awaited below or next step; an early exit must not leave it unhandled
-        if (previousDone) await previousDone;
-        previousDone = done;
-        const now = performance.now();
-        const wantLogs = bar || callbacks.onBatchEnd;
-        if (wantLogs && (now - lastRead >= logEvery || step === steps - 1)) {
-          logs = { ...(await this.readLogs(state)), size };
-          lastRead = performance.now();
-          bar?.update(step + 1, logs);
-        }
-        await callbacks.onBatchEnd?.(step, { ...logs, size });
-        if (this.stopTraining) break;
-      }
-      await previousDone;
-      const epochLogs = await this.readLogs(state);
-      if (validation) {
-        const v = await this.evaluateBatches(state, validation, batchSize);
-        for (const [key, value] of Object.entries(v)) epochLogs[`val_${key}`] = value;
-      }
-      bar?.finish(epochLogs);
-      if (verbose === 2) console.log(`Epoch ${epoch + 1}/${epochs} - ${formatLogs(epochLogs)}`);
-      history.record(epoch, epochLogs);
-      lastLogs = epochLogs;
-      await callbacks.onEpochEnd?.(epoch, epochLogs);
-    }
-    await callbacks.onTrainEnd?.(lastLogs);
-    return history;
-  }
-
-  private resetMetrics(state: DeviceState): void {
-    state.engine.write(state.metrics, new Uint32Array(state.metrics.size / 4));
+    return fitArrays(this.runtime, x, y, args);
   }
 
   /**
-   * The logs from the accumulators: with one output `loss`, `accuracy` and each metric under the
-   * name it was given; with several, `loss` is the weighted total and each output adds
-   * `<output>_loss`, `<output>_accuracy` and `<output>_<metric>`, as Keras.
+   * Trains on batches streamed from a dataset (TF.js's fitDataset): an iterable or async iterable of
+   * `{ xs, ys }`, a function returning one per epoch, or a tf.data-style object with iterator().
    */
-  private async readLogs(state: DeviceState): Promise<Logs> {
-    const compiled = this.compiled!;
-    const bytes = await state.engine.read(state.metrics, state.metrics.size);
-    const single = compiled.outputs.length === 1;
-    const logs: Logs = { loss: 0 };
-    compiled.outputs.forEach((o) => {
-      const m = readMetrics(new Uint8Array(bytes, metricSlot(state, o.slot).offset, METRICS_WORDS * 4));
-      const loss = m.count ? m.lossSum / m.count : NaN;
-      logs.loss += o.weight * loss;
-      const prefix = single ? '' : `${o.name}_`;
-      if (!single) logs[`${prefix}loss`] = loss;
-      if (o.accuracy) logs[`${prefix}accuracy`] = m.accuracyCount ? m.correct / m.accuracyCount : NaN;
-      for (const metric of o.metrics) logs[`${prefix}${metric.key}`] = metric.op.value(new Uint8Array(bytes, metricSlot(state, metric.slot).offset, metric.op.words * 4));
-    });
-    return logs;
+  async fitDataset(dataset: DatasetSource, args: FitDatasetArgs = {}): Promise<History> {
+    return fitDataset(this.runtime, dataset, args);
   }
 
+  /** The loss and metrics over (x, y), by the names fit logs them under. */
   async evaluate(x: ModelData, y: ModelData, args: EvaluateArgs = {}): Promise<Logs> {
-    this.requireCompiled('evaluate()');
-    const data = this.checkData(x, y, 'x', 'y');
-    const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
-    return this.evaluateBatches(await this.deviceState(), data, batchSize);
+    return evaluateArrays(this.runtime, x, y, args);
   }
 
-  private async evaluateBatches(state: DeviceState, data: Batches, batchSize: number): Promise<Logs> {
-    this.resetMetrics(state);
-    await this.runBatches(state, this.dataset(state, data), 'evaluate', batchSize);
-    return this.readLogs(state);
-  }
-
-  /**
-   * Runs an evaluate or predict plan over the dataset in batches, up to 4 in flight. One plan for
-   * all batches: the last, partial one runs through it too (its rows past the end gather the last
-   * sample again, gathers clamp positions to the permutation, StepInfo's `rows` leaves them out of
-   * the metrics). A plan of its own would compile every pipeline again for one batch, seconds on a
-   * CPU adapter; the rows are independent, so the results are the same. `after` encodes what
-   * follows each batch's plan (predict's copy of its real rows).
-   */
-  private async runBatches(
-    state: DeviceState,
-    dataset: DeviceDataset,
-    mode: 'evaluate' | 'predict',
-    batchSize: number,
-    after?: (encoder: GPUCommandEncoder, plan: Plan, offset: number, size: number) => void,
-  ): Promise<void> {
-    const engine = state.engine;
-    const indices = indexBuffer(state, 'eval', dataset.count);
-    const planBatch = Math.min(batchSize, dataset.count);
-    const plan = this.plan(state, planBatch, mode);
-    for (let offset = 0; offset < dataset.count; offset += batchSize) {
-      const size = Math.min(batchSize, dataset.count - offset);
-      engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0, size));
-      engine.submit((encoder) => {
-        const setup = offset === 0 ? plan.setup : [];
-        engine.encode(encoder, [...setup, ...dataset.gather(planBatch, indices, state.stepInfo, plan.xs, plan.labels), ...plan.dispatches]);
-        after?.(encoder, plan, offset, size);
-      });
-      if ((offset / batchSize) % 4 === 3) await engine.sync();
-    }
+  /** The loss and metrics over a dataset's batches (all, or the first `batches`). */
+  async evaluateDataset(dataset: DatasetSource, args: { batches?: number } = {}): Promise<Logs> {
+    return evaluateDataset(this.runtime, dataset, args);
   }
 
   /**
@@ -567,48 +455,39 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
    * a model whose outputs were given as a list (TF.js's predict()).
    */
   async predict(x: ModelData, args: EvaluateArgs = {}): Promise<Prediction> {
-    const graph = this.requireGraph('predict()');
-    const xs = this.checkInputs(x, 'x');
-    const batchSize = integerArg(args.batchSize ?? 32, 'batchSize', 1);
-    const state = await this.deviceState();
-    const engine = state.engine;
-    const dataset = this.dataset(state, { xs, ys: undefined });
-    const widths = graph.outputs.map((t) => sizeOf(t.shape));
-    const results = widths.map((width, i) => engine.buffer(dataset.count * width * 4, `predictions ${i}`));
-    try {
-      await this.runBatches(state, dataset, 'predict', batchSize, (encoder, plan, offset, size) =>
-        plan.outputs.forEach((out, i) => encoder.copyBufferToBuffer(out.buffer, out.offset, results[i]!, offset * widths[i]! * 4, size * widths[i]! * 4)),
-      );
-      const tensors: Tensor<Float32Array>[] = [];
-      for (const [i, result] of results.entries()) {
-        const data = new Float32Array(await engine.read({ buffer: result, offset: 0, size: dataset.count * widths[i]! * 4 }));
-        tensors.push(new Tensor(data, [dataset.count, ...graph.outputs[i]!.shape]));
-      }
-      return (this.outputsAsList ? tensors : tensors[0]!) as Prediction;
-    } finally {
-      for (const result of results) engine.release(result);
-    }
+    const tensors = await predictArrays(this.runtime, x, args);
+    return (this.outputsAsList ? tensors : tensors[0]!) as Prediction;
+  }
+
+  /**
+   * One optimizer step on this batch (custom training loops): the batch's loss, or [loss, ...metrics]
+   * in TF.js's order. Keras's optional `{ classWeight, sampleWeight }` weight its losses.
+   */
+  async trainOnBatch(x: ModelData, y: ModelData, weights: OnBatchWeights = {}): Promise<number | number[]> {
+    return trainOnBatch(this.runtime, x, y, weights);
+  }
+
+  /** The loss (and metrics) on this batch without training: a number or [loss, ...metrics]. */
+  async testOnBatch(x: ModelData, y: ModelData): Promise<number | number[]> {
+    return testOnBatch(this.runtime, x, y);
+  }
+
+  /** The model's outputs for one batch, as predict() gives them. */
+  async predictOnBatch(x: ModelData): Promise<Prediction> {
+    const tensors = await predictOnBatch(this.runtime, x);
+    return (this.outputsAsList ? tensors : tensors[0]!) as Prediction;
   }
 
   // ---- input checks --------------------------------------------------------------------------
 
   private checkInputs(value: ModelData, what: string): Tensor[] {
-    const graph = this.requireGraph(what);
-    const given = perName(value, this.inputNames, what, 'input');
-    const xs = given.map(({ tensor, what: label }, i) => checkInput(tensor, graph.inputs[i]!.shape, label));
-    const samples = xs[0]!.shape[0]!;
-    given.forEach(({ what: label }, i) => {
-      if (xs[i]!.shape[0] !== samples) throw new Error(`${label}: has ${xs[i]!.shape[0]} samples but ${given[0]!.what} has ${samples}; every input needs the same number`);
-    });
-    return xs;
+    return checkInputs(this.requireGraph(what).inputs, this.inputNames, value, what);
   }
 
   private checkData(x: ModelData, y: ModelData, xWhat: string, yWhat: string): Batches {
     const compiled = this.requireCompiled(yWhat);
     const xs = this.checkInputs(x, xWhat);
-    const samples = xs[0]!.shape[0]!;
-    const ys = perName(y, compiled.outputs.map((o) => o.name), yWhat, 'output').map(({ tensor, what }, i) => checkTargets(tensor, samples, compiled.outputs[i]!.loss, this.graph!.outputs[i]!.shape, what));
-    return { xs, ys };
+    return { xs, ys: checkAllTargets(compiled, this.graph!.outputs, xs[0]!.shape[0]!, y, yWhat) };
   }
 
   /** Frees the model's GPU memory (plans, datasets, weights). Weights it trained last are lost with it. */

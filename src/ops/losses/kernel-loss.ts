@@ -69,8 +69,9 @@ export class KernelLoss implements LossOp {
     if (accuracy === 'sparse' && this.labels !== 'sparse') throw new Error(`${who}: sparse accuracy needs class-index labels; this loss has dense labels (use categorical accuracy)`);
     if (accuracy !== null && accuracy !== 'sparse' && this.labels === 'sparse') throw new Error(`${who}: ${accuracy} accuracy needs dense labels; this loss has class indices (use sparse accuracy)`);
     const withGradient = views.grad !== null;
-    const source = this.spec.kernel(options.fused, lossKernelGeometry(g), { withGradient, accuracy });
+    const weights = views.sampleWeights ? [views.sampleWeights] : [];
+    const source = this.spec.kernel(options.fused, lossKernelGeometry(g), { withGradient, accuracy, sampleWeights: weights.length > 0 });
     const grad = views.grad ? [views.grad] : [];
-    return [engine.kernel(source, [views.output, views.labels, ...grad, views.metrics, views.stepInfo])];
+    return [engine.kernel(source, [views.output, views.labels, ...grad, views.metrics, views.stepInfo, ...weights])];
   }
 }

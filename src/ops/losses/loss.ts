@@ -41,6 +41,11 @@ export interface LossViews {
   metrics: BufferView;
   /** The StepInfo uniform: `rows` says how many rows are real; the others get a zero gradient and no metrics. */
   stepInfo: BufferView;
+  /**
+   * f32 [batch]: each row's weight (classWeight, sampleWeight), which scales its loss and gradient;
+   * the loss stays the mean over the real positions (TF.js's mean(loss · weight)). Absent: unweighted.
+   */
+  sampleWeights?: BufferView;
 }
 
 export interface LossOp {
