@@ -14,7 +14,7 @@ import { conv2dVariants, type Conv2DGeometry } from '../src/ops/conv2d.ts';
 import type { Padding } from '../src/ops/window.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
-import { captureOurs, captureTf } from './artifacts.ts';
+import { captureOurs, captureTf, modelJsonBothWays } from './artifacts.ts';
 
 /**
  * The registers style (CPU adapters) with every variant of the input gradient's conv2d forward,
@@ -368,21 +368,11 @@ describe('model.json', () => {
     const e = styles.registers();
     ours.useEngine(e);
     const x = randomArray(3 * size(shape), 51);
-    const expected = (await ours.predict(tensor(x, [3, ...shape]))).data;
-    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
-    const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory((await captureOurs(ours)) as unknown as tf.io.ModelArtifacts));
-    const oursToTf = relL2((tfLoaded.predict(tf.tensor(x, [3, ...shape])) as tf.Tensor).dataSync(), expected);
-    const tfJson = (await captureTf(theirs)).modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
-    const transposes = tfJson.config.layers.filter((l) => l.class_name === 'Conv2DTranspose');
-    expect(transposes.length).toBe(2);
-    for (const { config } of transposes) expect(ours.layers.find((l) => l.name === config.name)!.getConfig()).toEqual(config);
-    const loaded = await loadModel({ load: async () => (await captureTf(theirs)) as unknown as ModelArtifacts }, { engine: e });
-    const tfToOurs = relL2((await loaded.predict(tensor(x, [3, ...shape]))).data, expected);
+    const { oursToTf, tfToOurs } = await modelJsonBothWays(ours, theirs, x, [3, ...shape], 'Conv2DTranspose', { engine: e });
     console.log(`Conv2DTranspose model.json: ours → TF.js ${oursToTf.toExponential(1)}, TF.js → ours ${tfToOurs.toExponential(1)}`);
     expect(oursToTf).toBeLessThanOrEqual(1e-5);
     expect(tfToOurs).toBeLessThanOrEqual(1e-5);
     ours.dispose();
-    loaded.dispose();
   });
 
   it('keeps a dilated transposed convolution through save and load (Keras semantics; TF.js 4.22 ignores dilation)', async () => {

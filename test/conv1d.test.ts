@@ -13,7 +13,7 @@ import type { ConvPadding } from '../src/ops/conv2d.ts';
 import type { BackwardContext } from '../src/layers/layer.ts';
 import type { BufferView } from '../src/runtime/engine.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
-import { captureOurs, captureTf } from './artifacts.ts';
+import { captureOurs, captureTf, modelJsonBothWays } from './artifacts.ts';
 
 const styles = {
   registers: useEngine({ kernelStyle: 'registers' }),
@@ -275,21 +275,11 @@ describe('model.json', () => {
     const e = styles.registers();
     ours.useEngine(e);
     const x = randomArray(3 * size(shape), 81);
-    const expected = (await ours.predict(tensor(x, [3, ...shape]))).data;
-    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
-    const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory((await captureOurs(ours)) as unknown as tf.io.ModelArtifacts));
-    const oursToTf = relL2((tfLoaded.predict(tf.tensor(x, [3, ...shape])) as tf.Tensor).dataSync(), expected);
-    const tfJson = (await captureTf(theirs)).modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
-    const convs = tfJson.config.layers.filter((l) => l.class_name === 'Conv1D');
-    expect(convs.length).toBe(2);
-    for (const { config } of convs) expect(ours.layers.find((l) => l.name === config.name)!.getConfig()).toEqual(config);
-    const loaded = await loadModel({ load: async () => (await captureTf(theirs)) as unknown as ModelArtifacts }, { engine: e });
-    const tfToOurs = relL2((await loaded.predict(tensor(x, [3, ...shape]))).data, expected);
+    const { oursToTf, tfToOurs } = await modelJsonBothWays(ours, theirs, x, [3, ...shape], 'Conv1D', { engine: e });
     console.log(`Conv1D model.json: ours → TF.js ${oursToTf.toExponential(1)}, TF.js → ours ${tfToOurs.toExponential(1)}`);
     expect(oursToTf).toBeLessThanOrEqual(1e-5);
     expect(tfToOurs).toBeLessThanOrEqual(1e-5);
     ours.dispose();
-    loaded.dispose();
   });
 
   it("keeps 'causal' padding through save and load (TF.js 4.22 cannot run it)", async () => {

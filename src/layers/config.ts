@@ -259,3 +259,20 @@ function canonical(init: InitializerObject): Initializer {
   if (bare && init.kind !== 'constant') return init.kind;
   return init;
 }
+
+/**
+ * A Keras serialized object `{class_name, config}` (TF.js's `className`, Keras 3's `module` and
+ * `registered_name` beside them, ignored): its class name and config, or an Error naming `what`.
+ */
+export function kerasObject(value: unknown, what: string): { className: string; config: unknown } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what}: expected {class_name, config}, got ${describeValue(value)}`);
+  const v = value as Record<string, unknown>;
+  for (const key of Object.keys(v)) {
+    if (!['class_name', 'className', 'config', 'module', 'registered_name'].includes(key)) {
+      throw new Error(`${what}: unknown key '${key}' beside class_name; expected class_name, config (and Keras 3's module, registered_name), got ${describeValue(v)}`);
+    }
+  }
+  const className = v.class_name ?? v.className;
+  if (typeof className !== 'string') throw new Error(`${what}: expected {class_name: string, config: object}, got ${describeValue(value)}`);
+  return { className, config: v.config ?? {} };
+}

@@ -8,7 +8,7 @@
  * for a convolution kernel [kH, kW, inC, outC] Keras's advice is axis [0, 1, 2]), scaled by
  * desired / (1e-7 + norm) as TF.js computes it.
  */
-import { describeValue } from './config.ts';
+import { describeValue, kerasObject } from './config.ts';
 
 /** One axis or several; negative counts from the end. */
 export type ConstraintAxis = number | readonly number[];
@@ -214,16 +214,8 @@ export function constraintConfig(c: Constraint | undefined): { class_name: strin
 export function constraintFromConfig(value: unknown, what: string): Constraint | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return parseConstraint(value, what);
-  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${what}: expected {class_name, config}, got ${describeValue(value)}`);
-  const v = value as Record<string, unknown>;
-  for (const key of Object.keys(v)) {
-    if (!['class_name', 'className', 'config', 'module', 'registered_name'].includes(key)) {
-      throw new Error(`${what}: unknown key '${key}' beside class_name; expected class_name, config (and Keras 3's module, registered_name), got ${describeValue(v)}`);
-    }
-  }
-  const className = v.class_name ?? v.className;
-  if (typeof className !== 'string') throw new Error(`${what}: expected {class_name: string, config: object}, got ${describeValue(value)}`);
-  return constraintFromClass(className, v.config ?? {}, what, true);
+  const { className, config } = kerasObject(value, what);
+  return constraintFromClass(className, config, what, true);
 }
 
 /** A constraint of `className` from its config: camelCase fields (TF.js objects) or snake_case ones (model.json). */

@@ -6,7 +6,7 @@
  * {l1, l2}}`, and reads Keras's L1 and L2 classes too. The plan adds the penalties to the
  * training loss and their gradients to the weights' (src/ops/regularizers.ts).
  */
-import { describeValue } from './config.ts';
+import { describeValue, kerasObject } from './config.ts';
 
 /** TF.js's rate when a regularizer is given without one. */
 export const DEFAULT_RATE = 0.01;
@@ -122,16 +122,8 @@ export function regularizerConfig(r: Regularizer | undefined): { class_name: str
 export function regularizerFromConfig(value: unknown, what: string): Regularizer | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return parseRegularizer(value, what);
-  if (typeof value !== 'object' || Array.isArray(value)) throw new Error(`${what}: expected {class_name, config}, got ${describeValue(value)}`);
-  const v = value as Record<string, unknown>;
-  for (const key of Object.keys(v)) {
-    if (!['class_name', 'className', 'config', 'module', 'registered_name'].includes(key)) {
-      throw new Error(`${what}: unknown key '${key}' beside class_name; expected class_name, config (and Keras 3's module, registered_name), got ${describeValue(v)}`);
-    }
-  }
-  const className = v.class_name ?? v.className;
-  if (typeof className !== 'string') throw new Error(`${what}: expected {class_name: string, config: object}, got ${describeValue(value)}`);
-  return regularizerFromClass(className, v.config ?? {}, what);
+  const { className, config } = kerasObject(value, what);
+  return regularizerFromClass(className, config, what);
 }
 
 function regularizerFromClass(className: string, config: unknown, what: string): Regularizer {
