@@ -16,6 +16,7 @@ import {
 } from './initializers.ts';
 import { serializeActivation, type ActivationName } from '../ops/activation.ts';
 import type { Padding } from '../ops/window.ts';
+import { describeValue, jsonText, kerasObject } from './keras-json.ts';
 import { constraintAxes, constraintConfig, constraintFromConfig, parseConstraint, type Constraint } from './constraints.ts';
 import type { WeightSpec } from './layer.ts';
 import { parseRegularizer, regularizerConfig, regularizerFromConfig, type Regularizer } from './regularizers.ts';
@@ -187,20 +188,6 @@ export function kerasConfig(className: string, config: unknown, keys: readonly s
 }
 
 /** JSON text of a value, undefined for what JSON cannot hold (BigInts and cycles from a handler's objects). */
-function jsonText(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return undefined;
-  }
-}
-
-/** A value as JSON for error messages, cut at 80 characters. */
-export function describeValue(value: unknown): string {
-  const text = jsonText(value);
-  return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
 /**
  * The inverse of initializerConfig: an initializer from model.json (undefined when the key is absent
  * or null, leaving the layer's default). Reads what TF.js writes and what Keras 2 and 3 write: names
@@ -260,19 +247,4 @@ function canonical(init: InitializerObject): Initializer {
   return init;
 }
 
-/**
- * A Keras serialized object `{class_name, config}` (TF.js's `className`, Keras 3's `module` and
- * `registered_name` beside them, ignored): its class name and config, or an Error naming `what`.
- */
-export function kerasObject(value: unknown, what: string): { className: string; config: unknown } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what}: expected {class_name, config}, got ${describeValue(value)}`);
-  const v = value as Record<string, unknown>;
-  for (const key of Object.keys(v)) {
-    if (!['class_name', 'className', 'config', 'module', 'registered_name'].includes(key)) {
-      throw new Error(`${what}: unknown key '${key}' beside class_name; expected class_name, config (and Keras 3's module, registered_name), got ${describeValue(v)}`);
-    }
-  }
-  const className = v.class_name ?? v.className;
-  if (typeof className !== 'string') throw new Error(`${what}: expected {class_name: string, config: object}, got ${describeValue(value)}`);
-  return { className, config: v.config ?? {} };
-}
+export { describeValue, kerasObject };

@@ -8,7 +8,7 @@
  * for a convolution kernel [kH, kW, inC, outC] Keras's advice is axis [0, 1, 2]), scaled by
  * desired / (1e-7 + norm) as TF.js computes it.
  */
-import { describeValue, kerasObject } from './config.ts';
+import { describeValue, kerasObject } from './keras-json.ts';
 
 /** One axis or several; negative counts from the end. */
 export type ConstraintAxis = number | readonly number[];

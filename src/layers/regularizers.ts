@@ -6,7 +6,7 @@
  * {l1, l2}}`, and reads Keras's L1 and L2 classes too. The plan adds the penalties to the
  * training loss and their gradients to the weights' (src/ops/regularizers.ts).
  */
-import { describeValue, kerasObject } from './config.ts';
+import { describeValue, kerasObject } from './keras-json.ts';
 
 /** TF.js's rate when a regularizer is given without one. */
 export const DEFAULT_RATE = 0.01;
