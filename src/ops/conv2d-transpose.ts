@@ -5,7 +5,8 @@
  * input gradient is that convolution's forward, and its kernel gradient that convolution's kernel
  * gradient with x and dy swapping roles. No kernels of its own: shaders/conv2d.ts generates them.
  */
-import { conv2dTransposeForward as forwardKernel, conv2dTransposeForwardTiled, conv2dTransposeKernel, defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../../shaders/conv2d.ts';
+import { conv2dTransposeForward as forwardKernel, conv2dTransposeKernel, defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../../shaders/conv2d.ts';
+import { conv2dTransposeForwardTiled } from '../../shaders/conv2d-tiled.ts';
 import { reluBackward } from '../../shaders/elementwise.ts';
 import { weightsOnly, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';

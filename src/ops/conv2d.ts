@@ -4,24 +4,19 @@
  * dispatches of its forward and backward. Layers wrap it (src/layers/conv2d.ts); so can anyone.
  */
 import {
-  conv2dBiasGrad,
   conv2dForward as forwardKernel,
-  conv2dForwardTiled,
   conv2dInputGrad,
   conv2dTransposeKernel,
-  conv2dInputGradTiled,
-  conv2dKernelGrad,
-  conv2dKernelGradTiled,
-  conv2dReductionPlan,
   defaultBlocks,
   dilated,
   forwardByRows,
   mirroredGeometry,
-  sumPartials,
   type Conv2DBlocks,
   type Conv2DGeometry,
   type ForwardStore,
 } from '../../shaders/conv2d.ts';
+import { conv2dBiasGrad, conv2dKernelGrad, conv2dReductionPlan, sumPartials } from '../../shaders/conv2d-grad.ts';
+import { conv2dForwardTiled, conv2dInputGradTiled, conv2dKernelGradTiled } from '../../shaders/conv2d-tiled.ts';
 import { patchesApply, patchProduct, tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
 import {

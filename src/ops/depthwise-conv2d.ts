@@ -13,7 +13,7 @@ import {
   type DepthwiseConv2DGeometry,
   type DepthwiseReductionPlan,
 } from '../../shaders/depthwise-conv2d.ts';
-import { sumPartials } from '../../shaders/conv2d.ts';
+import { sumPartials } from '../../shaders/conv2d-grad.ts';
 import { reluBackward } from '../../shaders/elementwise.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
