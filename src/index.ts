@@ -16,7 +16,7 @@ export { callbacks, Callback, CallbackList, CustomCallback, EarlyStopping, Reduc
 export type { CallbackModel, CallbackHooks, FitCallbacks, EarlyStoppingArgs, ReduceLROnPlateauArgs, ModelCheckpointArgs, CSVLoggerArgs, Schedule, MonitorMode } from './callbacks/index.ts';
 export type { CompileArgs, FitArgs, EvaluateArgs, Callbacks, Logs, NamedWeight, TensorLike } from './model/args.ts';
 export { SymbolicTensor } from './layers/layer.ts';
-export { optimizers, Optimizer, SGD, Momentum, Adagrad, Adadelta, Adam, AdamW, Adamax, Nadam, RMSprop, LearningRateSchedule, ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay } from './optimizers.ts';
+export { optimizers, train, Optimizer, SGD, Momentum, Adagrad, Adadelta, Adam, AdamW, Adamax, Nadam, RMSprop, LearningRateSchedule, ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay } from './optimizers.ts';
 export type { BaseOptimizerConfig, SGDConfig, MomentumConfig, AdagradConfig, AdadeltaConfig, AdamConfig, AdamWConfig, AdamaxConfig, NadamConfig, RMSpropConfig, ExponentialDecayConfig, InverseTimeDecayConfig, PiecewiseConstantDecayConfig, PolynomialDecayConfig, CosineDecayConfig } from './optimizers.ts';
 export { createEngine, getDefaultEngine, setDefaultEngine, Engine, DeviceLostError, GPUValidationError } from './runtime/engine.ts';
 export type { EngineOptions, EngineStats } from './runtime/engine.ts';
@@ -25,7 +25,8 @@ export { tensor, Tensor, GPUTensor } from './runtime/tensor.ts';
 export { parseIdx, IdxFormatError } from './data/idx.ts';
 export { loadMnist, mnistFromIdx } from './data/mnist.ts';
 export { toCategorical, LabelError } from './data/labels.ts';
-export { loadModel } from './io/load.ts';
+/** TF.js's name for loadModel (tf.loadLayersModel), so ported code runs unchanged. */
+export { loadModel, loadModel as loadLayersModel } from './io/load.ts';
 export { modelArtifacts } from './io/save.ts';
 export { ModelFormatError, LAYERS_MODEL_FORMAT } from './io/artifacts.ts';
 export type { LoadOptions, LoadSource, LoadHandler, SaveOptions, SaveTarget, SaveHandler, SaveResult, ModelArtifacts, ModelJSON, WeightsManifestEntry, TrainingConfig } from './io/artifacts.ts';

@@ -24,3 +24,4 @@ export {
 } from './optimizers/schedules.ts';
 export { optimizers, resolveOptimizer } from './optimizers/factories.ts';
 export { optimizerConfig, optimizerFromConfig, tfjsSlotNames, type OptimizerConfig } from './optimizers/config.ts';
+export { train } from './optimizers/train.ts';

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { STEP_INFO_BYTES, stepInfoData } from '../shaders/kernel.ts';
 import { STEP_MATH } from '../shaders/optimizers.ts';
 import { Adadelta, Adagrad, Adam, Adamax, AdamW, HYPER_BYTES, Momentum, Nadam, Optimizer, optimizers, resolveOptimizer, RMSprop, SGD, schedules } from '../src/optimizers.ts';
-import { layers, sequential, tensor } from '../src/index.ts';
+import { layers, loadLayersModel, loadModel, sequential, tensor, train } from '../src/index.ts';
 import { Usage, type BufferView, type Engine } from '../src/runtime/engine.ts';
 import { measuredErrors, nanBuffer, randomArray, readF32, relL2, toF64, uploadView, useEngine } from './helpers.ts';
 import { references, type Segment } from './reference/optimizers.ts';
@@ -381,5 +381,25 @@ describe('optimizer objects', () => {
     expect(s.learningRate).toBe(1);
     s.prepareStep(fake, hyper, 3);
     expect(s.learningRate).toBe(0.5);
+  });
+});
+
+describe("TF.js's tf.train.* constructors and loadLayersModel, for ported code", () => {
+  it('take TF.js\'s positional arguments and build the same optimizers as optimizers.*', () => {
+    const pairs: [Optimizer, Optimizer][] = [
+      [train.sgd(0.1), optimizers.sgd({ learningRate: 0.1 })],
+      [train.momentum(0.1, 0.8, true), optimizers.momentum({ learningRate: 0.1, momentum: 0.8, useNesterov: true })],
+      [train.adagrad(0.05, 0.2), optimizers.adagrad({ learningRate: 0.05, initialAccumulatorValue: 0.2 })],
+      [train.adadelta(), optimizers.adadelta({ learningRate: 0.001, rho: 0.95 })],
+      [train.adam(0.01, 0.8, 0.99, 1e-6), optimizers.adam({ learningRate: 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6 })],
+      [train.adamax(undefined, 0.85, 0.995, null, 0.01), optimizers.adamax({ learningRate: 0.002, beta1: 0.85, beta2: 0.995, decay: 0.01 })],
+      [train.rmsprop(0.01, 0.8, 0.1, 1e-6, true), optimizers.rmsprop({ learningRate: 0.01, rho: 0.8, momentum: 0.1, epsilon: 1e-6, centered: true })],
+    ];
+    for (const [positional, named] of pairs) {
+      expect(positional.className).toBe(named.className);
+      expect(positional.getConfig()).toEqual(named.getConfig());
+    }
+    expect(() => train.adam(-1)).toThrow(/learningRate/);
+    expect(loadLayersModel).toBe(loadModel);
   });
 });
