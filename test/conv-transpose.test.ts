@@ -14,6 +14,7 @@ import { conv2dVariants, type Conv2DGeometry } from '../src/ops/conv2d.ts';
 import type { Padding } from '../src/ops/window.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+import { termsBackward, termsForward } from './reference/terms.ts';
 import { captureOurs, captureTf, modelJsonBothWays } from './artifacts.ts';
 
 /**
@@ -95,23 +96,11 @@ function forEachTerm(c: Case, visit: (xi: number, yi: number, wi: number) => voi
 
 function forwardRef(c: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number>): { pre: Float64Array; y: Float64Array } {
   const { outH, outW } = shapeOf(c);
-  const pre = new Float64Array(c.batch * outH * outW * c.filters);
-  if (c.bias) for (let i = 0; i < pre.length; i++) pre[i] = b[i % c.filters]!;
-  forEachTerm(c, (xi, yi, wi) => (pre[yi]! += x[xi]! * w[wi]!));
-  return { pre, y: c.relu ? pre.map((v) => Math.max(v, 0)) : pre };
+  return termsForward((visit) => forEachTerm(c, visit), c.batch * outH * outW * c.filters, c.filters, x, w, c.bias ? b : null, c.relu);
 }
 
 function backwardRef(c: Case, x: ArrayLike<number>, w: ArrayLike<number>, pre: ArrayLike<number>, dy: ArrayLike<number>) {
-  const d = Float64Array.from(dy, (v, i) => (c.relu && !(pre[i]! > 0) ? 0 : v));
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(w.length);
-  const db = new Float64Array(c.filters);
-  for (let i = 0; i < d.length; i++) db[i % c.filters]! += d[i]!;
-  forEachTerm(c, (xi, yi, wi) => {
-    dx[xi]! += d[yi]! * w[wi]!;
-    dw[wi]! += d[yi]! * x[xi]!;
-  });
-  return { dx, dw, db };
+  return termsBackward((visit) => forEachTerm(c, visit), c.filters, x, w, pre, dy, c.relu);
 }
 
 // ---- kernels against the reference ----------------------------------------------------------

@@ -4,7 +4,7 @@
  * initializers, TF.js's defaults), the fused ReLU they declare, and the model.json fields they
  * read and write. Each subclass keeps its geometry, weights and passes.
  */
-import type { ConvPadding } from '../ops/conv2d.ts';
+import type { Conv2DGeometryOptions, ConvPadding } from '../ops/conv2d.ts';
 import { parseActivation } from '../ops/activation.ts';
 import {
   activityFromConfig,
@@ -21,7 +21,7 @@ import {
 import type { ConstraintIdentifier } from './constraints.ts';
 import { parseRegularizer, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { Layer, type ActivationName, type LayerArgs, type WeightSpec } from './layer.ts';
+import { Layer, type ActivationName, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
 
 /** TF.js's convolution config, with sizes of type S (a number or [h, w]). */
 export interface ConvArgs<S> extends LayerArgs {
@@ -54,6 +54,8 @@ export interface ConvShape<S> {
   /** The size as a list of numbers (for checks and model.json). */
   list(size: S): number[];
   paddings: readonly ConvPadding[];
+  /** The size as the conv2d op takes it: [h, w] (a 1-D size k is [1, k]). */
+  as2d(size: S): readonly [number, number];
 }
 
 export abstract class ConvLayer<S> extends Layer {
@@ -102,6 +104,22 @@ export abstract class ConvLayer<S> extends Layer {
   /** The subclass's kernel and bias specs with their regularizers and constraints. */
   protected regularized(specs: WeightSpec[]): WeightSpec[] {
     return regularized(specs, this.regularization, this.who);
+  }
+
+  /** The conv2d op's options for this layer's config, on `inputShape` [h, w, c] (Conv1D's steps as a row). */
+  protected conv2dOptions(batch: number, inputShape: Shape): Conv2DGeometryOptions {
+    const { as2d } = this.shape;
+    return {
+      batch,
+      inputShape,
+      filters: this.filters,
+      kernelSize: as2d(this.kernelSize),
+      strides: as2d(this.strides),
+      dilationRate: as2d(this.dilationRate),
+      padding: this.padding,
+      relu: this.activationName === 'relu',
+      useBias: this.useBias,
+    };
   }
 
   /** Names the layer in errors: `layer conv2d_1 (Conv2D)`. */

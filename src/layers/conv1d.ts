@@ -24,6 +24,7 @@ const CONV_1D: ConvShape<number> = {
     return v;
   },
   list: (s) => [s],
+  as2d: (s) => [1, s],
   paddings: ['valid', 'same', 'causal'],
 };
 
@@ -44,20 +45,7 @@ export class Conv1D extends ConvLayer<number> {
     if (this.padding === 'valid' && span > steps) {
       throw new Error(`layer ${this.name} (Conv1D): the kernel spans ${span} steps (kernelSize ${this.kernelSize}, dilationRate ${this.dilationRate}), more than the input's ${steps} with padding 'valid'`);
     }
-    return conv2dGeometry(
-      {
-        batch,
-        inputShape: [1, steps, channels],
-        filters: this.filters,
-        kernelSize: [1, this.kernelSize],
-        strides: [1, this.strides],
-        dilationRate: [1, this.dilationRate],
-        padding: this.padding,
-        relu: this.activationName === 'relu',
-        useBias: this.useBias,
-      },
-      `layer ${this.name} (Conv1D)`,
-    );
+    return conv2dGeometry(this.conv2dOptions(batch, [1, steps, channels]), this.who);
   }
 
   computeOutputShape(inputShapes: readonly Shape[]): Shape {

@@ -26,20 +26,7 @@ export class Conv2DTranspose extends ConvLayer<readonly [number, number]> {
 
   private geometry(batch: number, inputShapes: readonly Shape[]): Conv2DGeometry {
     expectInputs(this, inputShapes, 1);
-    return conv2dTransposeGeometry(
-      {
-        batch,
-        inputShape: inputShapes[0]!,
-        filters: this.filters,
-        kernelSize: this.kernelSize,
-        strides: this.strides,
-        dilationRate: this.dilationRate,
-        padding: this.padding as Padding,
-        relu: this.activationName === 'relu',
-        useBias: this.useBias,
-      },
-      `layer ${this.name} (Conv2DTranspose)`,
-    );
+    return conv2dTransposeGeometry({ ...this.conv2dOptions(batch, inputShapes[0]!), padding: this.padding as Padding }, this.who);
   }
 
   computeOutputShape(inputShapes: readonly Shape[]): Shape {

@@ -12,7 +12,7 @@ export { checkDilation } from './conv-base.ts';
 export type Conv2DConfig = ConvArgs<number | readonly [number, number]>;
 
 /** The 2-D sizes: a number or [h, w]; 'valid' or 'same' padding. */
-export const CONV_2D: ConvShape<readonly [number, number]> = { size: (v, what) => pair(v as number, what), list: (s) => [...s], paddings: ['valid', 'same'] };
+export const CONV_2D: ConvShape<readonly [number, number]> = { size: (v, what) => pair(v as number, what), list: (s) => [...s], paddings: ['valid', 'same'], as2d: (s) => s };
 
 export class Conv2D extends ConvLayer<readonly [number, number]> {
   static override readonly className = 'Conv2D';
@@ -23,20 +23,7 @@ export class Conv2D extends ConvLayer<readonly [number, number]> {
 
   private geometry(batch: number, inputShapes: readonly Shape[]): Conv2DGeometry {
     expectInputs(this, inputShapes, 1);
-    return conv2dGeometry(
-      {
-        batch,
-        inputShape: inputShapes[0]!,
-        filters: this.filters,
-        kernelSize: this.kernelSize,
-        strides: this.strides,
-        dilationRate: this.dilationRate,
-        padding: this.padding,
-        relu: this.activationName === 'relu',
-        useBias: this.useBias,
-      },
-      `layer ${this.name} (Conv2D)`,
-    );
+    return conv2dGeometry(this.conv2dOptions(batch, inputShapes[0]!), this.who);
   }
 
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
