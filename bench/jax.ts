@@ -79,9 +79,9 @@ const probabilities = jit((p: Params, x: np.Array): np.Array => nn.softmax(logit
 /** Batches as device arrays: images [B, 1, 28, 28] in [0, 1], labels int32 [B]. */
 function batches(split: Mnist['train'], batch: number, count: number, withLabels: boolean): { x: np.Array; y?: np.Array }[] {
   return Array.from({ length: count }, (_, i) => {
-    const pixels = split.images.data.subarray(i * batch * 784, (i + 1) * batch * 784);
+    const pixels = split.images.values.subarray(i * batch * 784, (i + 1) * batch * 784);
     const x = np.array(Float32Array.from(pixels, (v) => v / 255), { shape: [batch, 1, 28, 28] });
-    const y = withLabels ? np.array(Int32Array.from(split.labels.data.subarray(i * batch, (i + 1) * batch)), { dtype: np.int32 }) : undefined;
+    const y = withLabels ? np.array(Int32Array.from(split.labels.values.subarray(i * batch, (i + 1) * batch)), { dtype: np.int32 }) : undefined;
     return { x, y };
   });
 }

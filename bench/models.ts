@@ -82,8 +82,8 @@ export interface BenchModel {
 export function rows(split: Mnist['train'], n: number): { x: Tensor; y: Tensor } {
   if (n > split.labels.shape[0]!) throw new Error(`the benchmark needs ${n} samples but the split holds ${split.labels.shape[0]}`);
   return {
-    x: new Tensor(split.images.data.subarray(0, n * 784), [n, 28, 28, 1]),
-    y: new Tensor(split.labels.data.subarray(0, n), [n]),
+    x: new Tensor(split.images.values.subarray(0, n * 784), [n, 28, 28, 1]),
+    y: new Tensor(split.labels.values.subarray(0, n), [n]),
   };
 }
 
@@ -94,7 +94,7 @@ export function tutorialModel(mnist: Mnist): BenchModel {
     train: (n) => rows(mnist.train, n),
     test: (n) => {
       const images = rows(mnist.test, n).x;
-      return new Tensor(images.data.slice(), images.shape);
+      return new Tensor(images.values.slice(), images.shape);
     },
   };
 }

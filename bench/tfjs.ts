@@ -78,9 +78,9 @@ function tfjsModel(name: ModelName, mnist: Mnist | undefined): TfjsModel {
 
 /** Images scaled to [0, 1] as ours are, [n, 28, 28, 1]; labels [n, 1] as Keras's sparse losses take them. */
 function tensors(split: Mnist['train'], n: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
-  const pixels = split.images.data.subarray(0, n * 784);
+  const pixels = split.images.values.subarray(0, n * 784);
   const x = tf.tensor4d(Float32Array.from(pixels, (p) => p / 255), [n, 28, 28, 1]);
-  const y = tf.tensor2d(Float32Array.from(split.labels.data.subarray(0, n)), [n, 1]);
+  const y = tf.tensor2d(Float32Array.from(split.labels.values.subarray(0, n)), [n, 1]);
   return { x, y };
 }
 

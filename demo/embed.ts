@@ -136,12 +136,12 @@ async function main(): Promise<void> {
     }
   }
   const regions = await model.predict(lib.tensor(gridPoints, [grid * grid, 2]), { batchSize: 400 });
-  plot(regions.data, grid, test);
+  plot(regions.values, grid, test);
 
   state.losses = history.loss;
   state.trainAccuracy = history.accuracy.at(-1);
-  state.testAccuracy = accuracy(testProbabilities.data, test.y);
-  state.predictions = Array.from({ length: 8 }, (_, i) => Array.from(testProbabilities.data.subarray(i * CLASSES, (i + 1) * CLASSES)));
+  state.testAccuracy = accuracy(testProbabilities.values, test.y);
+  state.predictions = Array.from({ length: 8 }, (_, i) => Array.from(testProbabilities.values.subarray(i * CLASSES, (i + 1) * CLASSES)));
 
   model.dispose();
   engine.dispose();

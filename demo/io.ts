@@ -82,7 +82,7 @@ function namedDiff(a: readonly NamedWeight[], b: readonly NamedWeight[]): number
   if (a.length !== b.length || a.some((w) => !byName.has(w.name))) {
     throw new Error(`different weights: ${a.map((w) => w.name).join(', ')} vs ${b.map((w) => w.name).join(', ')}`);
   }
-  return Math.max(0, ...a.map((w) => maxAbsDiff(w.data, byName.get(w.name)!.data)));
+  return Math.max(0, ...a.map((w) => maxAbsDiff(w.values, byName.get(w.name)!.values)));
 }
 
 /** The keys of TF.js's IndexedDB stores, read without the library: proof of where and how it saved. */
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
     // Adam: its slots and iteration count (bias correction) are what includeOptimizer must carry.
     model.compile({ optimizer: lib.optimizers.adam({ learningRate: 0.02 }), loss: 'sparseCategoricalCrossentropy', engine });
     await model.fit(x, y, { epochs: 3, batchSize: 4, verbose: 0 });
-    const expected = (await model.predict(x)).data;
+    const expected = (await model.predict(x)).values;
 
     setStatus('running', `Saving to indexeddb://${MODEL_PATH} and loading it back…`);
     await model.save(`indexeddb://${MODEL_PATH}`);
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
     models.push(loaded);
     const keys = await storedKeys();
     state.indexedDB = {
-      predictDiff: maxAbsDiff((await loaded.predict(x)).data, expected),
+      predictDiff: maxAbsDiff((await loaded.predict(x)).values, expected),
       weightsDiff: namedDiff(await loaded.getWeights(), await model.getWeights()),
       loadedIterations: (await loaded.getOptimizerState()).iterations,
       modelsStore: keys.models,
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     models.push(resumed);
     const savedState = await model.getOptimizerState();
     const loadedState = await resumed.getOptimizerState();
-    const predictDiff = maxAbsDiff((await resumed.predict(x)).data, expected);
+    const predictDiff = maxAbsDiff((await resumed.predict(x)).values, expected);
     // One whole-batch step without shuffling and with one seed: the same update if the state is the same.
     const step = { epochs: 1, batchSize: N, shuffle: false, seed: 7, verbose: 0 } as const;
     await model.fit(x, y, step);
@@ -190,11 +190,11 @@ async function main(): Promise<void> {
     };
 
     setStatus('running', `Saving with downloads://${DOWNLOAD_NAME}…`);
-    const predictions = (await model.predict(x)).data;
+    const predictions = (await model.predict(x)).values;
     const result = await model.save(`downloads://${DOWNLOAD_NAME}`);
     state.downloads = {
       weightDataBytes: result.modelArtifactsInfo.weightDataBytes,
-      weights: after.map((w) => ({ name: w.name, shape: w.shape, data: Array.from(w.data) })),
+      weights: after.map((w) => ({ name: w.name, shape: w.shape, data: Array.from(w.values) })),
       x: Array.from(data.x),
       xShape: [N, FEATURES],
       predictions: Array.from(predictions),

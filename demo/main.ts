@@ -293,7 +293,7 @@ function requestWeights(): Promise<{ name: string; shape: number[]; base64: stri
     send({ type: 'weights', id });
   }).then((weights) =>
     weights.map((w) => {
-      const bytes = new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+      const bytes = new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength);
       let binary = '';
       for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
       return { name: w.name, shape: w.shape, base64: btoa(binary) };

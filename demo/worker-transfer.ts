@@ -136,7 +136,7 @@ export class TransferSession {
   /** The new head's class probabilities for one 28×28 drawing. */
   async predict(pixels: Uint8Array): Promise<Float32Array> {
     if (!this.head) throw new Error('train the new head first');
-    return (await this.head.predict(tensor(pixels, [1, 28, 28, 1]), { batchSize: 1 })).data;
+    return (await this.head.predict(tensor(pixels, [1, 28, 28, 1]), { batchSize: 1 })).values;
   }
 
   dispose(): void {

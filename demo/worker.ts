@@ -128,8 +128,8 @@ async function train(config: TrainConfig): Promise<void> {
       engine,
     });
     const n = Math.min(config.trainCount, mnist.train.labels.shape[0]!);
-    const x = tensor(rows(mnist.train.images.data, n), [n, 28, 28, 1]);
-    const labels = tensor(mnist.train.labels.data.subarray(0, n), [n]);
+    const x = tensor(rows(mnist.train.images.values, n), [n, 28, 28, 1]);
+    const labels = tensor(mnist.train.labels.values.subarray(0, n), [n]);
     const y = sparse ? labels : toCategorical(labels, CLASSES);
 
     const batchesPerEpoch = Math.ceil(n / config.batchSize);
@@ -217,17 +217,17 @@ async function evaluate(model: LayersModel, count: number, trainMs: number, stop
   const probabilities = new Float32Array(n * CLASSES);
   for (let start = 0; start < n; start += EVAL_CHUNK) {
     const size = Math.min(EVAL_CHUNK, n - start);
-    const x = tensor(test.images.data.subarray(start * PIXELS, (start + size) * PIXELS), [size, 28, 28, 1]);
+    const x = tensor(test.images.values.subarray(start * PIXELS, (start + size) * PIXELS), [size, 28, 28, 1]);
     const p = await model.predict(x, { batchSize: Math.min(EVAL_BATCH, size) });
-    probabilities.set(p.data, start * CLASSES);
+    probabilities.set(p.values, start * CLASSES);
     post({ type: 'evalProgress', done: start + size, total: n });
   }
-  const labels = Uint8Array.from(test.labels.data.subarray(0, n));
+  const labels = Uint8Array.from(test.labels.values.subarray(0, n));
   let right = 0;
   const misclassified: EvaluationResult['misclassified'] = [];
   for (let i = 0; i < n; i++) {
     if (argmaxRow(probabilities, i) === labels[i]) right++;
-    else misclassified.push({ index: i, image: test.images.data.slice(i * PIXELS, (i + 1) * PIXELS) });
+    else misclassified.push({ index: i, image: test.images.values.slice(i * PIXELS, (i + 1) * PIXELS) });
   }
   return {
     testCount: n,
@@ -245,7 +245,7 @@ async function evaluate(model: LayersModel, count: number, trainMs: number, stop
 async function classify(id: number, pixels: Uint8Array, digits: boolean, withTransfer: boolean): Promise<void> {
   if (training) throw new Error('the model is still training');
   if (digits && !current) throw new Error('train a model first');
-  const probabilities = digits ? (await current!.predict(tensor(pixels, [1, 28, 28, 1]), { batchSize: 1 })).data : undefined;
+  const probabilities = digits ? (await current!.predict(tensor(pixels, [1, 28, 28, 1]), { batchSize: 1 })).values : undefined;
   const fromHead = withTransfer && transfer.trained ? await transfer.predict(pixels) : undefined;
   post({ type: 'classified', id, probabilities, transfer: fromHead }, [probabilities?.buffer, fromHead?.buffer].filter((b) => b !== undefined));
 }

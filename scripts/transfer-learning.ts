@@ -80,14 +80,14 @@ function select(split: MnistSplit, keep: (digit: number) => number, limits: { pe
   const labels: number[] = [];
   const perClass = new Map<number, number>();
   for (let i = 0; i < n && picked.length < (limits.total ?? Infinity); i++) {
-    const c = keep(split.labels.data[i]!);
+    const c = keep(split.labels.values[i]!);
     if (c < 0 || (perClass.get(c) ?? 0) >= (limits.perClass ?? Infinity)) continue;
     perClass.set(c, (perClass.get(c) ?? 0) + 1);
     picked.push(i);
     labels.push(c);
   }
   const images = new Uint8Array(picked.length * PIXELS);
-  picked.forEach((i, k) => images.set(split.images.data.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
+  picked.forEach((i, k) => images.set(split.images.values.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
   return { x: tensor(images, [picked.length, 28, 28, 1]), y: tensor(Int32Array.from(labels), [picked.length]), count: picked.length };
 }
 
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   console.log(`Trained the head: ${opts.epochs} epochs over ${train.count} examples in ${seconds(t)} (training accuracy ${percent(last)})`);
   console.log(`After training the head:  test accuracy ${percent(after.accuracy)}, loss ${after.loss.toFixed(4)}`);
   const frozenAfter = (await base.getWeights())[0]!;
-  const unchanged = frozenAfter.data.every((v, i) => v === frozenBefore.data[i]);
+  const unchanged = frozenAfter.values.every((v, i) => v === frozenBefore.values[i]);
   console.log(`The frozen base's weights (e.g. ${frozenAfter.name}) ${unchanged ? 'are unchanged' : 'CHANGED'}; done in ${seconds(started)}`);
   transfer.dispose();
   base.dispose();

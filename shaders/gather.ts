@@ -129,28 +129,32 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 export type LabelSource = 'sparse' | 'dense';
 
 /**
- * Gathers a batch's labels. `sparse`: labels u32 [N] (class indices; convert int32 labels with
- * `sparseLabelsToU32`, which also validates them) → u32 [batch]. `dense`: f32 [N, classes] →
- * f32 [batch, classes].
+ * Gathers a batch's labels. `sparse`: labels u32 [N, positions] (a class index per position, one
+ * per sample for [batch, classes] outputs; convert int32 labels with `sparseLabelsToU32`, which
+ * also validates them) → u32 [batch, positions]. `dense`: f32 [N, classes] → f32 [batch, classes].
  */
-export function gatherLabels(batch: number, source: LabelSource, classes: number): KernelSource {
+export function gatherLabels(batch: number, source: LabelSource, classes: number, positions = 1): KernelSource {
   const family = 'gatherLabels';
   positiveInteger(batch, 'batch', family);
   positiveInteger(classes, 'classes', family);
+  positiveInteger(positions, 'positions', family);
   if (source !== 'sparse' && source !== 'dense') throw new Error(`${family}: source must be 'sparse' or 'dense', got ${String(source)}`);
   const sparse = source === 'sparse';
-  const n = sparse ? batch : batch * classes;
+  // Words per sample: a row of them is gathered per batch row (one class index: a word per row).
+  const rows = !sparse || positions > 1;
+  const WIDTH = sparse ? 'POSITIONS' : 'CLASSES';
+  const n = sparse ? batch * positions : batch * classes;
   const { workgroups, rowStride } = grid(n, WG);
   return {
     // Sparse gathers do not depend on the class count (nor does their code: CLASSES is dense's),
     // so they share one pipeline across models.
-    key: sparse ? `gather-labels:${batch}:sparse` : `gather-labels:${batch}:dense:${classes}`,
+    key: sparse ? `gather-labels:${batch}:sparse${positions > 1 ? `:${positions}` : ''}` : `gather-labels:${batch}:dense:${classes}`,
     bindings: ['read', 'read', 'uniform', 'write'],
     workgroups,
     code: wgsl`
 ${STEP_INFO_STRUCT}
-#if ${!sparse}
-${constants({ CLASSES: classes })}
+#if ${rows}
+${constants(sparse ? { POSITIONS: positions } : { CLASSES: classes })}
 #endif
 
 @group(0) @binding(0) var<storage, read> labels: array<${sparse ? 'u32' : 'f32'}>;
@@ -163,13 +167,13 @@ ${BATCH_ROW}
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${flatIndex(rowStride, n)}
   // Clamped like the images' gather (see there).
-#if ${sparse}
+#if ${!rows}
   out[i] = labels[min(batchRow(i), arrayLength(&labels) - 1u)];
 #else
-  let b = i / CLASSES;
-  let c = i - b * CLASSES;
+  let b = i / ${WIDTH};
+  let c = i - b * ${WIDTH};
   let row = batchRow(b);
-  out[i] = labels[min(row * CLASSES + c, arrayLength(&labels) - 1u)];
+  out[i] = labels[min(row * ${WIDTH} + c, arrayLength(&labels) - 1u)];
 #endif
 }`,
   };

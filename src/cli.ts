@@ -87,8 +87,8 @@ export function digitAsText(pixels: ArrayLike<number>, threshold = 96): string[]
 
 function first(t: Tensor, n: number | undefined): Tensor {
   const count = Math.min(n ?? t.shape[0]!, t.shape[0]!);
-  const row = t.data.length / t.shape[0]!;
-  return tensor(t.data.subarray(0, count * row), [count, ...t.shape.slice(1)]);
+  const row = t.values.length / t.shape[0]!;
+  return tensor(t.values.subarray(0, count * row), [count, ...t.shape.slice(1)]);
 }
 
 async function main(): Promise<void> {
@@ -140,15 +140,15 @@ async function main(): Promise<void> {
   const probs = await m.predict(testX, { batchSize: 256 });
   const wrong: { index: number; predicted: number; confidence: number }[] = [];
   for (let i = 0; i < probs.shape[0]!; i++) {
-    const row = probs.data.subarray(i * 10, i * 10 + 10);
+    const row = probs.values.subarray(i * 10, i * 10 + 10);
     const predicted = row.indexOf(Math.max(...row));
-    if (predicted !== testLabels.data[i]) wrong.push({ index: i, predicted, confidence: row[predicted]! });
+    if (predicted !== testLabels.values[i]) wrong.push({ index: i, predicted, confidence: row[predicted]! });
   }
   console.log(`\n${wrong.length} of ${probs.shape[0]} test images are misclassified. The first ${Math.min(opts.show, wrong.length)}:`);
   for (let k = 0; k < Math.min(opts.show, wrong.length); k += 3) {
     const group = wrong.slice(k, Math.min(k + 3, opts.show));
-    const pictures = group.map((w) => digitAsText(testX.data.subarray(w.index * 784, w.index * 784 + 784)));
-    console.log(group.map((w) => `#${w.index}: predicted ${w.predicted} (p=${w.confidence.toFixed(2)}), true ${testLabels.data[w.index]}`.padEnd(30)).join('  '));
+    const pictures = group.map((w) => digitAsText(testX.values.subarray(w.index * 784, w.index * 784 + 784)));
+    console.log(group.map((w) => `#${w.index}: predicted ${w.predicted} (p=${w.confidence.toFixed(2)}), true ${testLabels.values[w.index]}`.padEnd(30)).join('  '));
     for (let r = 0; r < 14; r++) console.log(pictures.map((p) => `│${p[r]}│`).join('  '));
   }
 

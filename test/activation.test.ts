@@ -423,7 +423,7 @@ describe('Activation layer', () => {
       expect(layer.aliasesInput()).toBe(true);
       const m = sequential([layer]);
       m.compile({ optimizer: 'sgd', loss: 'mse', engine: engine() });
-      const y = (await m.predict(tensor(x, [batch, ...inputShape]))).data;
+      const y = (await m.predict(tensor(x, [batch, ...inputShape]))).values;
       const yRef = a === 'softmax' || a === 'logSoftmax' ? softmax64(x, 6, 7, 1, a === 'logSoftmax') : f64(x).map(reference(a).f);
       expect({ a, y: relL2(y, yRef) <= 1e-6 }).toEqual({ a, y: true });
       expect(relL2(y, tfForward(tf.layers.activation({ activation: a as never }), x, [batch, ...inputShape]))).toBeLessThanOrEqual(1e-5);
@@ -695,7 +695,7 @@ describe('in a model', () => {
     const theirs = await tf.loadLayersModel(tf.io.fromMemory(saved as unknown as tf.io.ModelArtifacts));
     expect(theirs.layers.map((l) => l.getClassName())).toEqual(ours.layers.map((l) => l.className));
     ours.useEngine(engine());
-    const probs = (await ours.predict(tensor(x, [N, 6]))).data;
+    const probs = (await ours.predict(tensor(x, [N, 6]))).values;
     expect(record('model predict', 'tfjs', relL2(probs, (theirs.predict(tf.tensor2d(x, [N, 6])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-5);
     ours.dispose();
   });
@@ -705,30 +705,30 @@ describe('in a model', () => {
     const ours = build('gelu', false);
     ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.5 }), loss: 'sparseCategoricalCrossentropy', engine: engine() });
     // PReLU's alpha starts at zero in both libraries; start it elsewhere to exercise the slope.
-    const start = (await ours.getWeights()).map((w) => (w.name.endsWith('/alpha') ? { ...w, data: uniform(w.data.length, 9, 0.5) } : w));
-    await ours.setWeights(start.map((w) => tensor(w.data, w.shape)));
+    const start = (await ours.getWeights()).map((w) => (w.name.endsWith('/alpha') ? { ...w, values: uniform(w.values.length, 9, 0.5) } : w));
+    await ours.setWeights(start.map((w) => tensor(w.values, w.shape)));
     let saved: ModelArtifacts | undefined;
     await ours.save({ save: async (a) => ((saved = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }) });
     const theirs = await tf.loadLayersModel(tf.io.fromMemory(saved as unknown as tf.io.ModelArtifacts));
     expect(theirs.layers.map((l) => l.getClassName())).toEqual(ours.layers.map((l) => l.className));
     theirs.compile({ optimizer: tf.train.sgd(0.5), loss: 'sparseCategoricalCrossentropy' });
     const xs = tf.tensor2d(x, [N, 6]);
-    expect(relL2((await ours.predict(tensor(x, [N, 6]))).data, (theirs.predict(xs) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-5);
+    expect(relL2((await ours.predict(tensor(x, [N, 6]))).values, (theirs.predict(xs) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-5);
     await theirs.fit(xs, tf.tensor1d(Float32Array.from(labels)), { epochs: 2, batchSize: 6, shuffle: false, verbose: 0 });
     await ours.fit(tensor(x, [N, 6]), tensor(labels, [N]), { epochs: 2, batchSize: 6, shuffle: false, verbose: 0 });
     const got = await ours.getWeights();
     const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
     expect(got.map((w) => w.name)).toEqual(theirs.weights.map((w) => w.originalName));
     got.forEach((w, i) => {
-      const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-      const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+      const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+      const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
       expect({ name: w.name, ok: record('model 2 epochs SGD: weight deltas', 'tfjs', relL2(delta, wantDelta)) <= 1e-3 }).toEqual({ name: w.name, ok: true });
     });
     let again: ModelArtifacts | undefined;
     await ours.save({ save: async (a) => ((again = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }) });
     const reloaded = await loadModel({ load: async () => again! }, { engine: engine() });
     expect(reloaded.layers.map((l) => l.getConfig())).toEqual(ours.layers.map((l) => l.getConfig()));
-    expect(relL2((await reloaded.predict(tensor(x, [N, 6]))).data, (await ours.predict(tensor(x, [N, 6]))).data)).toBeLessThanOrEqual(1e-6);
+    expect(relL2((await reloaded.predict(tensor(x, [N, 6]))).values, (await ours.predict(tensor(x, [N, 6]))).values)).toBeLessThanOrEqual(1e-6);
     ours.dispose();
     reloaded.dispose();
   });

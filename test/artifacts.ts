@@ -34,8 +34,8 @@ export async function modelJsonBothWays(
   className: string,
   options: { engine: Engine },
 ): Promise<{ oursToTf: number; tfToOurs: number }> {
-  const expected = (await ours.predict(tensor(x, [...shape]))).data;
-  theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
+  const expected = (await ours.predict(tensor(x, [...shape]))).values;
+  theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.values, w.shape)));
   const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory((await captureOurs(ours)) as unknown as tf.io.ModelArtifacts));
   const oursToTf = relL2((tfLoaded.predict(tf.tensor(x, [...shape])) as tf.Tensor).dataSync(), expected);
   const tfJson = (await captureTf(theirs)).modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
@@ -43,7 +43,7 @@ export async function modelJsonBothWays(
   expect(configs.length, `${className} layers in TF.js's model.json`).toBeGreaterThan(0);
   for (const { config } of configs) expect(ours.layers.find((l) => l.name === config.name)!.getConfig()).toEqual(config);
   const loaded = await loadModel({ load: async () => (await captureTf(theirs)) as unknown as ModelArtifacts }, options);
-  const tfToOurs = relL2((await loaded.predict(tensor(x, [...shape]))).data, expected);
+  const tfToOurs = relL2((await loaded.predict(tensor(x, [...shape]))).values, expected);
   loaded.dispose();
   return { oursToTf, tfToOurs };
 }

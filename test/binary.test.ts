@@ -351,7 +351,7 @@ function theirModel(name: (typeof TF_MERGES)[number], branches: number, broadcas
 /** Our model with random biases too (TF.js initializes them to zero, which would hide them). */
 async function randomized(m: LayersModel, seed: number) {
   const r = new Random(seed);
-  const start = (await m.getWeights()).map((w) => ({ shape: w.shape, data: w.data.map((v) => (w.name.endsWith('bias') ? r.uniform(-0.3, 0.3) : v)) }));
+  const start = (await m.getWeights()).map((w) => ({ shape: w.shape, values: w.values.map((v) => (w.name.endsWith('bias') ? r.uniform(-0.3, 0.3) : v)) }));
   m.setWeights(start);
   return start;
 }
@@ -371,7 +371,7 @@ describe('merge layers in a model, trained beside a TF.js twin', () => {
       const start = await randomized(ours, 7);
       const theirs = theirModel(name, branches, broadcast);
       theirs.compile({ optimizer: tf.train.sgd(0.1), loss: 'sparseCategoricalCrossentropy' });
-      theirs.setWeights(start.map((w) => tf.tensor(w.data, [...w.shape])));
+      theirs.setWeights(start.map((w) => tf.tensor(w.values, [...w.shape])));
       const steps = { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 } as const;
       await theirs.fit(tf.tensor2d(xData, [N, FEATURES]), tf.tensor1d(Float32Array.from(labels)), steps);
       await ours.fit(tensor(xData, [N, FEATURES]), tensor(labels, [N]), steps);
@@ -379,12 +379,12 @@ describe('merge layers in a model, trained beside a TF.js twin', () => {
       const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
       const key = `merge ${name} ×${branches}${broadcast ? ' broadcast' : ''}`;
       got.forEach((w, i) => {
-        const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-        const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+        const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+        const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
         expect(record(key, 'twinW', relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
       });
       const probs = await ours.predict(tensor(xData, [N, FEATURES]));
-      expect(record(key, 'twinP', relL2(probs.data, (theirs.predict(tf.tensor2d(xData, [N, FEATURES])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
+      expect(record(key, 'twinP', relL2(probs.values, (theirs.predict(tf.tensor2d(xData, [N, FEATURES])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
       ours.dispose();
     });
   }
@@ -429,10 +429,10 @@ describe('merge layers against a float64 reference: Subtract (TF.js 4.22 has non
       const m = ourModel(name, 2, broadcast, 50);
       m.compile({ optimizer: optimizers.sgd({ learningRate: 1 }), loss: 'sparseCategoricalCrossentropy', engine: engine() });
       const start = await randomized(m, 8);
-      const w0 = start.map((w) => Float64Array.from(w.data));
+      const w0 = start.map((w) => Float64Array.from(w.values));
       const key = `merge ${name}${broadcast ? ' broadcast' : ''}`;
       const { probs } = loss64(name, w0, xData, labels);
-      expect(record(key, 'ref', relL2((await m.predict(tensor(xData, [N, FEATURES]))).data, probs))).toBeLessThanOrEqual(1e-5);
+      expect(record(key, 'ref', relL2((await m.predict(tensor(xData, [N, FEATURES]))).values, probs))).toBeLessThanOrEqual(1e-5);
       await m.fit(tensor(xData, [N, FEATURES]), tensor(labels, [N]), { epochs: 1, batchSize: N, shuffle: false, verbose: 0 });
       const after = await m.getWeights();
       const flat = Float64Array.from(w0.flatMap((a) => [...a]));
@@ -441,7 +441,7 @@ describe('merge layers against a float64 reference: Subtract (TF.js 4.22 has non
         return w0.map((a) => f.slice(o, (o += a.length)));
       };
       const fd = finiteDifferences((f) => loss64(name, unflatten(f), xData, labels).loss, flat);
-      const step = Float64Array.from(after.flatMap((a, k) => [...a.data].map((v, i) => start[k]!.data[i]! - v)));
+      const step = Float64Array.from(after.flatMap((a, k) => [...a.values].map((v, i) => start[k]!.values[i]! - v)));
       expect(record(key, 'fd', relL2(step, fd))).toBeLessThanOrEqual(1e-4);
       m.dispose();
     });
@@ -461,17 +461,17 @@ describe('merge layers: model.json', () => {
       const ours = ourModel(name, 3, false, 60);
       ours.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', engine: engine() });
       await randomized(ours, 9);
-      const expected = (await ours.predict(x)).data;
+      const expected = (await ours.predict(x)).values;
       const artifacts = await captureOurs(ours);
       const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as unknown as tf.io.ModelArtifacts));
-      const tfPred = (tfLoaded.predict(tf.tensor(x.data as Float32Array, [...x.shape])) as tf.Tensor).dataSync();
+      const tfPred = (tfLoaded.predict(tf.tensor(x.values as Float32Array, [...x.shape])) as tf.Tensor).dataSync();
       expect(record(`merge ${name}`, 'io', relL2(tfPred, expected))).toBeLessThanOrEqual(1e-5);
       expect(tfLoaded.layers.map((l) => l.getClassName())).toContain(ours.layers.find((l) => l.name.startsWith(name))!.className);
 
       let tfSaved: tf.io.ModelArtifacts | undefined;
       await tfLoaded.save(tf.io.withSaveHandler(async (a) => ((tfSaved = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } })));
       const back = await loadModel({ load: async () => tfSaved as unknown as ModelArtifacts }, { engine: engine() });
-      expect(record(`merge ${name}`, 'io', relL2((await back.predict(x)).data, expected))).toBeLessThanOrEqual(1e-5);
+      expect(record(`merge ${name}`, 'io', relL2((await back.predict(x)).values, expected))).toBeLessThanOrEqual(1e-5);
       ours.dispose();
       back.dispose();
     });
@@ -481,10 +481,10 @@ describe('merge layers: model.json', () => {
     const ours = ourModel('subtract', 2, true, 61);
     ours.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', engine: engine() });
     await randomized(ours, 10);
-    const expected = (await ours.predict(x)).data;
+    const expected = (await ours.predict(x)).values;
     const artifacts = await captureOurs(ours);
     const back = await loadModel({ load: async () => artifacts }, { engine: engine() });
-    expect(relL2((await back.predict(x)).data, expected)).toBe(0);
+    expect(relL2((await back.predict(x)).values, expected)).toBe(0);
     expect((await captureOurs(back)).modelTopology).toEqual(artifacts.modelTopology);
     await expect(tf.loadLayersModel(tf.io.fromMemory(artifacts as unknown as tf.io.ModelArtifacts))).rejects.toThrow(/Subtract/);
     ours.dispose();

@@ -31,15 +31,15 @@ class FakeModel implements CallbackModel {
   stopTraining = false;
   readonly name = 'fake';
   optimizer: { learningRate: number } | undefined = { learningRate: 0.1 };
-  weights: NamedWeight[] = [{ name: 'w', shape: [2], data: Float32Array.of(-1, -1) }];
+  weights: NamedWeight[] = [{ name: 'w', shape: [2], values: Float32Array.of(-1, -1) }];
   setCalls = 0;
   saves: { target: SaveTarget; options: SaveOptions | undefined }[] = [];
   async getWeights(): Promise<NamedWeight[]> {
-    return this.weights.map((w) => ({ ...w, data: w.data.slice() }));
+    return this.weights.map((w) => ({ ...w, values: w.values.slice() }));
   }
   setWeights(weights: NamedWeight[]): void {
     this.setCalls++;
-    this.weights = weights.map((w) => ({ ...w, data: w.data.slice() }));
+    this.weights = weights.map((w) => ({ ...w, values: w.values.slice() }));
   }
   async save(target: SaveTarget, options?: SaveOptions): Promise<unknown> {
     this.saves.push({ target, options });
@@ -54,7 +54,7 @@ function fakeArtifacts(m: FakeModel, options?: SaveOptions): ModelArtifacts {
   return {
     modelTopology: { class_name: 'Sequential', config: { name: 'fake', layers: [] }, keras_version: 'test', backend: 'webgpu' },
     weightSpecs: specs,
-    weightData: new Float32Array(options?.includeOptimizer ? [...w.data, 0] : w.data).buffer,
+    weightData: new Float32Array(options?.includeOptimizer ? [...w.values, 0] : w.values).buffer,
     format: 'layers-model',
     generatedBy: 'test',
     convertedBy: null,
@@ -74,7 +74,7 @@ async function drive(cbs: unknown, model: FakeModel, perEpoch: Partial<Logs>[], 
   await list.trainBegin();
   for (let epoch = 0; epoch < perEpoch.length && !model.stopTraining; epoch++) {
     await list.epochBegin(epoch);
-    model.weights = [{ name: 'w', shape: [2], data: Float32Array.of(epoch, epoch) }];
+    model.weights = [{ name: 'w', shape: [2], values: Float32Array.of(epoch, epoch) }];
     for (let b = 0; b < batches; b++) {
       await list.batchBegin(b);
       await list.batchEnd(b, { loss: 1, size: 4 });
@@ -202,16 +202,16 @@ describe('earlyStopping', () => {
     const m = new FakeModel();
     const es = callbacks.earlyStopping({ patience: 2, restoreBestWeights: true });
     expect(await drive(es, m, series('val_loss', [1, 0.5, 0.7, 0.8, 0.1]))).toHaveLength(4);
-    expect(Array.from(m.weights[0]!.data)).toEqual([1, 1]);
+    expect(Array.from(m.weights[0]!.values)).toEqual([1, 1]);
     expect(es.bestEpoch).toBe(1);
     // Reused: state resets; no stop, the best (epoch 2) restored at the end.
     expect(await drive(es, m, series('val_loss', [0.9, 0.8, 0.3, 0.6]))).toHaveLength(4);
-    expect(Array.from(m.weights[0]!.data)).toEqual([2, 2]);
+    expect(Array.from(m.weights[0]!.values)).toEqual([2, 2]);
     expect(m.setCalls).toBe(2);
     // Without the option nothing is restored.
     const plain = new FakeModel();
     await drive(callbacks.earlyStopping({ patience: 2 }), plain, series('val_loss', [1, 0.5, 0.7, 0.8]));
-    expect(Array.from(plain.weights[0]!.data)).toEqual([3, 3]);
+    expect(Array.from(plain.weights[0]!.values)).toEqual([3, 3]);
     expect(plain.setCalls).toBe(0);
   });
 
@@ -347,7 +347,7 @@ describe('modelCheckpoint', () => {
     expect(weightsJson.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toEqual((await m.getWeights()).map((w) => w.name));
     const loaded = await loadModel(`file://${dir}/weights/w.001`);
     const [a, b] = [await loaded.getWeights(), await m.getWeights()];
-    expect(a.map((w) => Array.from(w.data))).toEqual(b.map((w) => Array.from(w.data)));
+    expect(a.map((w) => Array.from(w.values))).toEqual(b.map((w) => Array.from(w.values)));
     expect(loaded.optimizer).toBeUndefined();
   });
 

@@ -320,21 +320,21 @@ describe('twins with TF.js (cpu backend)', () => {
       const x = randomArray(N * size(inputShape), 41);
       const target = randomArray(N * size(outShape), 42);
       const start = await ours.getWeights();
-      theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+      theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
       const steps = { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 as const };
       await theirs.fit(tf.tensor(x, [N, ...inputShape]), tf.tensor(target, [N, ...outShape]), steps);
       await ours.fit(tensor(x, [N, ...inputShape]), tensor(target, [N, ...outShape]), steps);
       const want = theirs.getWeights().map((t) => t.dataSync());
       const updates: string[] = [];
       for (const [i, w] of (await ours.getWeights()).entries()) {
-        const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-        const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+        const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+        const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
         const err = relL2(delta, wantDelta);
         updates.push(`${w.name} ${err.toExponential(1)}`);
         expect(err, `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
       }
       const probe = randomArray(N * size(inputShape), 43);
-      const predictions = relL2((await ours.predict(tensor(probe, [N, ...inputShape]))).data, (theirs.predict(tf.tensor(probe, [N, ...inputShape])) as tf.Tensor).dataSync());
+      const predictions = relL2((await ours.predict(tensor(probe, [N, ...inputShape]))).values, (theirs.predict(tf.tensor(probe, [N, ...inputShape])) as tf.Tensor).dataSync());
       console.log(`twin ${twin.name}: predictions ${predictions.toExponential(1)}; updates ${updates.join(', ')}`);
       expect(predictions).toBeLessThanOrEqual(1e-4);
     });
@@ -369,11 +369,11 @@ describe('model.json', () => {
     const ours = sequential([layers.conv2dTranspose({ filters: 3, kernelSize: [3, 2], dilationRate: [2, 3], padding: 'same', activation: 'relu', inputShape: [4, 5, 2] })]);
     ours.useEngine(e);
     const x = randomArray(2 * 40, 61);
-    const expected = (await ours.predict(tensor(x, [2, 4, 5, 2]))).data;
+    const expected = (await ours.predict(tensor(x, [2, 4, 5, 2]))).values;
     const artifacts = await captureOurs(ours);
     const loaded = await loadModel({ load: async () => artifacts }, { engine: e });
     expect((loaded.layers.find((l) => l.className === 'Conv2DTranspose') as Conv2DTranspose).dilationRate).toEqual([2, 3]);
-    expect(relL2((await loaded.predict(tensor(x, [2, 4, 5, 2]))).data, expected)).toBe(0);
+    expect(relL2((await loaded.predict(tensor(x, [2, 4, 5, 2]))).values, expected)).toBe(0);
     ours.dispose();
     loaded.dispose();
   });

@@ -228,7 +228,7 @@ describe('twin with TF.js (cpu backend)', () => {
     const y = new Float32Array(N * 3);
     for (let i = 0; i < N; i++) y[i * 3 + ((i * 7) % 3)] = 1;
     const start = await ours.getWeights();
-    theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+    theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
     const steps = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 as const };
     await theirs.fit(tf.tensor(x, [N, ...inputShape]), tf.tensor(y, [N, 3]), steps);
     await ours.fit(tensor(x, [N, ...inputShape]), tensor(y, [N, 3]), steps);
@@ -236,14 +236,14 @@ describe('twin with TF.js (cpu backend)', () => {
     const updates: string[] = [];
     for (const [i, w] of (await ours.getWeights()).entries()) {
       const err = relL2(
-        w.data.map((v, k) => v - start[i]!.data[k]!),
-        want[i]!.map((v, k) => v - start[i]!.data[k]!),
+        w.values.map((v, k) => v - start[i]!.values[k]!),
+        want[i]!.map((v, k) => v - start[i]!.values[k]!),
       );
       updates.push(`${w.name} ${err.toExponential(1)}`);
       expect(err, `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
     }
     const probe = randomArray(N * size(inputShape), 72);
-    const predictions = relL2((await ours.predict(tensor(probe, [N, ...inputShape]))).data, (theirs.predict(tf.tensor(probe, [N, ...inputShape])) as tf.Tensor).dataSync());
+    const predictions = relL2((await ours.predict(tensor(probe, [N, ...inputShape]))).values, (theirs.predict(tf.tensor(probe, [N, ...inputShape])) as tf.Tensor).dataSync());
     console.log(`conv1d twin: predictions ${predictions.toExponential(1)}; updates ${updates.join(', ')}`);
     expect(predictions).toBeLessThanOrEqual(1e-4);
   });
@@ -276,11 +276,11 @@ describe('model.json', () => {
     const ours = sequential([layers.conv1d({ filters: 3, kernelSize: 3, dilationRate: 2, padding: 'causal', inputShape: [9, 2] })]);
     ours.useEngine(e);
     const x = randomArray(2 * 18, 91);
-    const expected = (await ours.predict(tensor(x, [2, 9, 2]))).data;
+    const expected = (await ours.predict(tensor(x, [2, 9, 2]))).values;
     const artifacts = await captureOurs(ours);
     const loaded = await loadModel({ load: async () => artifacts }, { engine: e });
     expect((loaded.layers.find((l) => l.className === 'Conv1D') as Conv1D).padding).toBe('causal');
-    expect(relL2((await loaded.predict(tensor(x, [2, 9, 2]))).data, expected)).toBe(0);
+    expect(relL2((await loaded.predict(tensor(x, [2, 9, 2]))).values, expected)).toBe(0);
     ours.dispose();
     loaded.dispose();
   });

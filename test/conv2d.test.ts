@@ -539,8 +539,8 @@ describe('Conv2D dilationRate', () => {
     const e = styles.registers();
     ours.useEngine(e);
     const x = randomArray(3 * 270, 77);
-    const expected = (await ours.predict(tensor(x, [3, ...shape]))).data;
-    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
+    const expected = (await ours.predict(tensor(x, [3, ...shape]))).values;
+    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.values, w.shape)));
     const direct = relL2((theirs.predict(tf.tensor(x, [3, ...shape])) as tf.Tensor).dataSync(), expected);
     const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory((await captureOurs(ours)) as unknown as tf.io.ModelArtifacts));
     const oursToTf = relL2((tfLoaded.predict(tf.tensor(x, [3, ...shape])) as tf.Tensor).dataSync(), expected);
@@ -549,7 +549,7 @@ describe('Conv2D dilationRate', () => {
       expect(ours.layers.find((l) => l.name === config.name)!.getConfig(), class_name).toEqual(config);
     }
     const loaded = await loadModel({ load: async () => (await captureTf(theirs)) as unknown as ModelArtifacts }, { engine: e });
-    const tfToOurs = relL2((await loaded.predict(tensor(x, [3, ...shape]))).data, expected);
+    const tfToOurs = relL2((await loaded.predict(tensor(x, [3, ...shape]))).values, expected);
     console.log(`dilated Conv2D predictions vs TF.js: same weights ${direct.toExponential(1)}, ours → TF.js ${oursToTf.toExponential(1)}, TF.js → ours ${tfToOurs.toExponential(1)}`);
     expect(direct).toBeLessThanOrEqual(1e-5);
     expect(oursToTf).toBeLessThanOrEqual(1e-5);

@@ -31,35 +31,35 @@ describe('parseIdx', () => {
     const t = parseIdx(file);
     expect(t.dtype).toBe('uint8');
     expect(t.shape).toEqual([2, 3]);
-    expect([...t.data]).toEqual([0, 1, 127, 128, 254, 255]);
-    expect(t.data.buffer).toBe(file.buffer); // no copy of 47 MB of pixels
+    expect([...t.values]).toEqual([0, 1, 127, 128, 254, 255]);
+    expect(t.values.buffer).toBe(file.buffer); // no copy of 47 MB of pixels
     // An ArrayBuffer works too, and a Node Buffer gives back a plain Uint8Array.
-    expect([...parseIdx(file.buffer).data]).toEqual([0, 1, 127, 128, 254, 255]);
-    const fromBuffer = parseIdx(Buffer.from(file)).data;
+    expect([...parseIdx(file.buffer).values]).toEqual([0, 1, 127, 128, 254, 255]);
+    const fromBuffer = parseIdx(Buffer.from(file)).values;
     expect(Object.getPrototypeOf(fromBuffer)).toBe(Uint8Array.prototype);
   });
 
   it('reads int8, int16 and int32 (big-endian, signed) as Int32Array', () => {
     const int8 = parseIdx(Uint8Array.from([0, 0, 0x09, 1, 0, 0, 0, 4, 0x80, 0x7f, 0xff, 0x00]));
     expect(int8.dtype).toBe('int32');
-    expect([...int8.data]).toEqual([-128, 127, -1, 0]);
+    expect([...int8.values]).toEqual([-128, 127, -1, 0]);
     const int16 = parseIdx(Uint8Array.from([0, 0, 0x0b, 1, 0, 0, 0, 3, 0x80, 0x00, 0x7f, 0xff, 0xff, 0xfe]));
     expect(int16.dtype).toBe('int32');
-    expect([...int16.data]).toEqual([-32768, 32767, -2]);
+    expect([...int16.values]).toEqual([-32768, 32767, -2]);
     const int32 = parseIdx(idx(0x0c, [3, 1], [-(2 ** 31), 2 ** 31 - 1, -2], (v, at, x) => v.setInt32(at, x, false), 4));
     expect(int32.shape).toEqual([3, 1]);
-    expect([...int32.data]).toEqual([-(2 ** 31), 2 ** 31 - 1, -2]);
+    expect([...int32.values]).toEqual([-(2 ** 31), 2 ** 31 - 1, -2]);
   });
 
   it('reads float32 and float64 (big-endian) as Float32Array', () => {
     // 0x3fc00000 = 1.5, 0xbe800000 = -0.25.
     const f32 = parseIdx(Uint8Array.from([0, 0, 0x0d, 1, 0, 0, 0, 2, 0x3f, 0xc0, 0, 0, 0xbe, 0x80, 0, 0]));
     expect(f32.dtype).toBe('float32');
-    expect([...f32.data]).toEqual([1.5, -0.25]);
+    expect([...f32.values]).toEqual([1.5, -0.25]);
     const f64 = parseIdx(idx(0x0e, [2, 2], [1 / 3, -2.5, 1e300, 0], (v, at, x) => v.setFloat64(at, x, false), 8));
     expect(f64.dtype).toBe('float32');
     expect(f64.shape).toEqual([2, 2]);
-    expect([...f64.data]).toEqual([Math.fround(1 / 3), -2.5, Infinity, 0]);
+    expect([...f64.values]).toEqual([Math.fround(1 / 3), -2.5, Infinity, 0]);
   });
 
   it('accepts empty dimensions', () => {
@@ -216,7 +216,7 @@ describe('parseIdx', () => {
         t.size === count &&
         bytes.length === header + count * type.bytes &&
         t.dtype === (bytes[2] === 0x08 ? 'uint8' : bytes[2]! >= 0x0d ? 'float32' : 'int32') &&
-        (count === 0 || (Object.is(t.data[0], decode(0)) && Object.is(t.data[count - 1], decode(count - 1))));
+        (count === 0 || (Object.is(t.values[0], decode(0)) && Object.is(t.values[count - 1], decode(count - 1))));
       if (!ok) problems.push(`iteration ${iter}: tensor ${t.dtype} [${t.shape}] inconsistent with its header [${[...bytes.subarray(0, 12)]}] (${bytes.length} bytes)`);
     }
     const elapsed = performance.now() - start;
@@ -236,18 +236,18 @@ describe('MNIST', () => {
     expect(train.images.shape).toEqual([60000, 28, 28, 1]);
     expect(train.images.dtype).toBe('uint8');
     expect(train.labels.shape).toEqual([60000]);
-    expect(train.labels.data).toBeInstanceOf(Int32Array);
+    expect(train.labels.values).toBeInstanceOf(Int32Array);
     expect(test.images.shape).toEqual([10000, 28, 28, 1]);
     expect(test.labels.shape).toEqual([10000]);
-    expect([...train.labels.data.subarray(0, 10)]).toEqual([5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
-    expect([...test.labels.data.subarray(0, 10)]).toEqual([7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+    expect([...train.labels.values.subarray(0, 10)]).toEqual([5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
+    expect([...test.labels.values.subarray(0, 10)]).toEqual([7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
     const histogram = (labels: Int32Array) => labels.reduce((h, l) => (h[l]!++, h), new Array<number>(10).fill(0));
     // The published class counts of MNIST.
-    expect(histogram(train.labels.data)).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-    expect(histogram(test.labels.data)).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    expect(histogram(train.labels.values)).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    expect(histogram(test.labels.values)).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
     let min = 255;
     let max = 0;
-    const pixels = train.images.data;
+    const pixels = train.images.values;
     for (let i = 0; i < pixels.length; i++) {
       const p = pixels[i]!;
       if (p < min) min = p;
@@ -255,7 +255,7 @@ describe('MNIST', () => {
     }
     expect([min, max]).toEqual([0, 255]);
     // The first training image (a 5): 166 lit pixels summing to 27,525, a border of zeros.
-    const first = train.images.data.subarray(0, 784);
+    const first = train.images.values.subarray(0, 784);
     expect(first.reduce((a, b) => a + b, 0)).toBe(27525);
     expect(first[0]).toBe(0);
   });
@@ -284,8 +284,8 @@ describe('MNIST', () => {
     const labels = (values: number[]) => idx(0x08, [values.length], values, (v, at, x) => v.setUint8(at, x), 1);
     const ok = mnistFromIdx({ trainImages: images(3).buffer, trainLabels: labels([1, 2, 3]).buffer, testImages: images(2), testLabels: labels([9, 0]) });
     expect(ok.train.images.shape).toEqual([3, 28, 28, 1]);
-    expect([...ok.test.labels.data]).toEqual([9, 0]);
-    expect(ok.test.labels.data).toBeInstanceOf(Int32Array);
+    expect([...ok.test.labels.values]).toEqual([9, 0]);
+    expect(ok.test.labels.values).toBeInstanceOf(Int32Array);
 
     const with_ = (over: Partial<Parameters<typeof mnistFromIdx>[0]>) => () =>
       mnistFromIdx({ trainImages: images(3), trainLabels: labels([1, 2, 3]), testImages: images(2), testLabels: labels([9, 0]), ...over });
@@ -308,9 +308,9 @@ describe('labels', () => {
     const fromArray = toCategorical([2, 0, 1], 3);
     expect(fromArray.dtype).toBe('float32');
     expect(fromArray.shape).toEqual([3, 3]);
-    expect([...fromArray.data]).toEqual([0, 0, 1, 1, 0, 0, 0, 1, 0]);
+    expect([...fromArray.values]).toEqual([0, 0, 1, 1, 0, 0, 0, 1, 0]);
     const fromTensor = toCategorical(tensor(Int32Array.from([4, 0]), [2]), 5);
-    expect([...fromTensor.data]).toEqual([0, 0, 0, 0, 1, 1, 0, 0, 0, 0]);
+    expect([...fromTensor.values]).toEqual([0, 0, 0, 0, 1, 1, 0, 0, 0, 0]);
     expect(toCategorical(tensor(new Float32Array([1, 0]), [2, 1]), 2).shape).toEqual([2, 2]);
     expect(toCategorical([], 10).shape).toEqual([0, 10]);
   });

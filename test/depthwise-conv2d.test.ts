@@ -371,7 +371,7 @@ async function trainBoth(spec: TwinSpec, seed: number): Promise<void> {
   const start = await ours.getWeights();
   // TF.js's order, trainable weights first: ours is the same, names and shapes included.
   expect(start.map((w) => [w.name, w.shape])).toEqual(theirs.getWeights().map((t, i) => [theirs.weights[i]!.originalName, t.shape]));
-  theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+  theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
   const x = randomArray(N * size(inputShape), seed);
   const y = new Float32Array(N * classes);
   for (let i = 0; i < N; i++) y[i * classes + ((i * 7) % classes)] = 1;
@@ -384,18 +384,18 @@ async function trainBoth(spec: TwinSpec, seed: number): Promise<void> {
   for (const [i, w] of (await ours.getWeights()).entries()) {
     if (!w.trainable) {
       frozen++;
-      expect(w.data, `${w.name} is frozen`).toEqual(start[i]!.data);
-      expect(Array.from(want[i]!), `TF.js's ${w.name} is frozen`).toEqual(Array.from(start[i]!.data));
+      expect(w.values, `${w.name} is frozen`).toEqual(start[i]!.values);
+      expect(Array.from(want[i]!), `TF.js's ${w.name} is frozen`).toEqual(Array.from(start[i]!.values));
       continue;
     }
-    const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-    const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+    const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+    const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
     expect(relL2(wantDelta, new Float32Array(wantDelta.length)), `${w.name} moved`).toBeGreaterThan(0);
     expect(record(`twin ${spec.label}`, 'weight updates', relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
   }
   expect(frozen).toBeGreaterThan(0);
   const probe = randomArray(N * size(inputShape), seed + 1);
-  const got = (await ours.predict(tensor(probe, [N, ...inputShape]))).data;
+  const got = (await ours.predict(tensor(probe, [N, ...inputShape]))).values;
   expect(record(`twin ${spec.label}`, 'predictions', relL2(got, (theirs.predict(tf.tensor(probe, [N, ...inputShape])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
   ours.dispose();
 }
@@ -464,7 +464,7 @@ describe('model.json with TF.js', () => {
     ours.useEngine(engine());
     const theirs = tf.model(savedModel('tf', 1) as Parameters<typeof tf.model>[0]);
     const x = randomArray(4 * 8 * 9 * 4, 500);
-    const expected = (await ours.predict(tensor(x, [4, 8, 9, 4]))).data;
+    const expected = (await ours.predict(tensor(x, [4, 8, 9, 4]))).values;
 
     const artifacts = await captureOurs(ours);
     const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as unknown as tf.io.ModelArtifacts));
@@ -487,9 +487,9 @@ describe('model.json with TF.js', () => {
       expect(layer.getConfig(), `${class_name} ${config.name}`).toEqual({ ...config, depth_multiplier: 1, pointwise_initializer: glorotUniform });
     }
 
-    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
+    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.values, w.shape)));
     const loaded = await loadModel({ load: async () => (await captureTf(theirs)) as unknown as ModelArtifacts }, { engine: engine() });
-    expect(record('model.json TF.js → ours', 'predictions', relL2((await loaded.predict(tensor(x, [4, 8, 9, 4]))).data, expected))).toBeLessThanOrEqual(1e-6);
+    expect(record('model.json TF.js → ours', 'predictions', relL2((await loaded.predict(tensor(x, [4, 8, 9, 4]))).values, expected))).toBeLessThanOrEqual(1e-6);
     ours.dispose();
     loaded.dispose();
   });
@@ -498,7 +498,7 @@ describe('model.json with TF.js', () => {
     const ours = model(savedModel('ours', 2) as Parameters<typeof model>[0]) as unknown as LayersModel;
     ours.useEngine(engine());
     const x = randomArray(3 * 8 * 9 * 4, 510);
-    const expected = (await ours.predict(tensor(x, [3, 8, 9, 4]))).data;
+    const expected = (await ours.predict(tensor(x, [3, 8, 9, 4]))).values;
     const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory((await captureOurs(ours)) as unknown as tf.io.ModelArtifacts));
     expect(tfLoaded.getLayer('sep').getWeights()[1]!.shape).toEqual([1, 1, 16, 5]);
     expect(relL2((tfLoaded.predict(tf.tensor(x, [3, 8, 9, 4])) as tf.Tensor).dataSync(), expected)).toBeLessThanOrEqual(1e-6);

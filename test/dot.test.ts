@@ -363,19 +363,19 @@ describe('twins with TF.js (cpu backend): one input split by two dense layers in
       ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.5 }), loss: 'categoricalCrossentropy', engine: engine() });
       theirs.compile({ optimizer: tf.train.sgd(0.5), loss: 'categoricalCrossentropy' });
       const start = await ours.getWeights();
-      theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+      theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
       const steps = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 as const };
       await theirs.fit(tf.tensor(x, [N, ...spec.inputShape]), tf.tensor(y, [N, spec.classes]), steps);
       await ours.fit(tensor(x, [N, ...spec.inputShape]), tensor(y, [N, spec.classes]), steps);
       const want = theirs.getWeights().map((t) => t.dataSync());
       for (const [i, w] of (await ours.getWeights()).entries()) {
-        const delta = w.data.map((v, j) => v - start[i]!.data[j]!);
-        const wantDelta = want[i]!.map((v, j) => v - start[i]!.data[j]!);
+        const delta = w.values.map((v, j) => v - start[i]!.values[j]!);
+        const wantDelta = want[i]!.map((v, j) => v - start[i]!.values[j]!);
         expect(record('twin weight updates', relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
       }
       const probe = randomArray(N * size(spec.inputShape), 80 + k);
-      const got = (await ours.predict(tensor(probe, [N, ...spec.inputShape]))) as unknown as { data: Float32Array };
-      expect(record('twin predictions', relL2(got.data, (theirs.predict(tf.tensor(probe, [N, ...spec.inputShape])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
+      const got = (await ours.predict(tensor(probe, [N, ...spec.inputShape]))) as unknown as { values: Float32Array };
+      expect(record('twin predictions', relL2(got.values, (theirs.predict(tf.tensor(probe, [N, ...spec.inputShape])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
       ours.dispose();
     });
   }
@@ -388,7 +388,7 @@ describe('model.json with TF.js', () => {
       ours.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', engine: engine() });
       const theirs = tf.model(buildTwin(spec, 'tf') as Parameters<typeof tf.model>[0]);
       const x = randomArray(4 * size(spec.inputShape), 90 + k);
-      const predict = async (m: LayersModel) => ((await m.predict(tensor(x, [4, ...spec.inputShape]))) as unknown as { data: Float32Array }).data;
+      const predict = async (m: LayersModel) => ((await m.predict(tensor(x, [4, ...spec.inputShape]))) as unknown as { values: Float32Array }).values;
       const expected = await predict(ours);
 
       let artifacts: ModelArtifacts | undefined;
@@ -396,7 +396,7 @@ describe('model.json with TF.js', () => {
       const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as unknown as tf.io.ModelArtifacts));
       expect(record('model.json ours → TF.js predictions', relL2((tfLoaded.predict(tf.tensor(x, [4, ...spec.inputShape])) as tf.Tensor).dataSync(), expected))).toBeLessThanOrEqual(1e-6);
 
-      theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
+      theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.values, w.shape)));
       let tfArtifacts: tf.io.ModelArtifacts | undefined;
       await theirs.save(tf.io.withSaveHandler(async (a) => ((tfArtifacts = a), { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' as const } })));
       const tfDots = (tfArtifacts!.modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } }).config.layers.filter((l) => l.class_name === 'Dot');

@@ -186,7 +186,7 @@ describe('Embedding layer', () => {
     const ids = Int32Array.from([0, 1, 2, 3, 4, 5, 5, 6, 1]);
     await expect(m.fit(tensor(ids, [3, 3]), tensor(Int32Array.from([0, 1, 0]), [3]))).rejects.toThrow(/layer ids \(Embedding\): input 2 holds id 6 at position 1/);
     await expect(m.predict(tensor(Uint8Array.from([0, 1, 2]), [1, 3]))).rejects.toThrow(/ids must come as an int32 or float32 tensor, got uint8/);
-    expect((await m.getWeights()).map((w) => w.data)).toEqual(before.map((w) => w.data));
+    expect((await m.getWeights()).map((w) => w.values)).toEqual(before.map((w) => w.values));
     await expect(m.predict(tensor(Int32Array.from([5, 0, 1]), [1, 3]))).resolves.toBeDefined();
   });
 
@@ -261,18 +261,18 @@ async function trainBoth(ours: LayersModel, theirs: tf.LayersModel, seed: number
   ours.compile({ optimizer: optimizers.adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', engine: engine() });
   theirs.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
   const start = await ours.getWeights();
-  theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+  theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
   const steps = { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 as const };
   await theirs.fit(tf.tensor(ids, [N, SEQ], 'int32'), tf.tensor(labels, [N, 1]), steps);
   await ours.fit(tensor(ids, [N, SEQ]), tensor(labels, [N]), steps);
   const want = theirs.getWeights().map((t) => t.dataSync());
   for (const [i, w] of (await ours.getWeights()).entries()) {
-    const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-    const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+    const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+    const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
     expect(record(`twin ${label}: weight updates`, relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
   }
   const probe = data(seed + 1).ids;
-  const got = (await ours.predict(tensor(probe, [N, SEQ]))).data;
+  const got = (await ours.predict(tensor(probe, [N, SEQ]))).values;
   expect(record(`twin ${label}: predictions`, relL2(got, (theirs.predict(tf.tensor(probe, [N, SEQ], 'int32')) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
 }
 
@@ -310,7 +310,7 @@ describe('model.json with TF.js', () => {
     ours.compile({ optimizer: 'adam', loss: 'meanSquaredError', engine: engine() });
     const theirs = tf.sequential({ layers: [tf.layers.embedding(config), tf.layers.flatten({ name: 'flat' }), tf.layers.dense({ units: 3, name: 'head' })] });
     const ids = data(60).ids;
-    const expected = (await ours.predict(tensor(ids, [N, SEQ]))).data;
+    const expected = (await ours.predict(tensor(ids, [N, SEQ]))).values;
 
     const artifacts = await captureOurs(ours);
     const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as unknown as tf.io.ModelArtifacts));
@@ -321,9 +321,9 @@ describe('model.json with TF.js', () => {
     const ourEmbedding = ours.layers.find((l) => l.name === 'tokens')!;
     expect(ourEmbedding.getConfig()).toEqual({ ...tfEmbedding.config, dtype: 'float32' });
 
-    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
+    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.values, w.shape)));
     const loaded = await loadModel({ load: async () => (await captureTf(theirs)) as unknown as ModelArtifacts }, { engine: engine() });
-    expect(record('model.json TF.js → ours predictions', relL2((await loaded.predict(tensor(ids, [N, SEQ]))).data, expected))).toBeLessThanOrEqual(1e-6);
+    expect(record('model.json TF.js → ours predictions', relL2((await loaded.predict(tensor(ids, [N, SEQ]))).values, expected))).toBeLessThanOrEqual(1e-6);
     ours.dispose();
     loaded.dispose();
   });

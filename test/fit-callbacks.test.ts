@@ -94,7 +94,7 @@ describe('callbacks in fit and fitDataset', () => {
     expect(recorder.calls).toEqual(['trainBegin', 'epochBegin 0', 'batchBegin 0 size 8', 'batchEnd 0', 'batchBegin 1 size 8', 'batchEnd 1', 'epochEnd 0', 'trainEnd']);
     await reference.fitDataset(dataset().slice(0, 2), { epochs: 1, verbose: 0 });
     const want = await reference.getWeights();
-    (await m.getWeights()).forEach((w, i) => expect(w.data).toEqual(want[i]!.data));
+    (await m.getWeights()).forEach((w, i) => expect(w.values).toEqual(want[i]!.values));
   });
 
   for (const how of ['fit', 'fitDataset'] as const) {
@@ -104,8 +104,8 @@ describe('callbacks in fit and fitDataset', () => {
       reference.setWeights(await m.getWeights());
       const seen: number[] = [];
       const reader = {
-        onBatchEnd: async () => void seen.push((await m.getWeights())[0]!.data[0]!),
-        onEpochEnd: async () => void seen.push((await m.getWeights())[0]!.data[0]!),
+        onBatchEnd: async () => void seen.push((await m.getWeights())[0]!.values[0]!),
+        onEpochEnd: async () => void seen.push((await m.getWeights())[0]!.values[0]!),
       };
       const train = (target: LayersModel, callbacks?: object) =>
         how === 'fit'
@@ -114,7 +114,7 @@ describe('callbacks in fit and fitDataset', () => {
       await train(m, reader);
       await train(reference);
       const want = await reference.getWeights();
-      (await m.getWeights()).forEach((w, i) => expect(w.data).toEqual(want[i]!.data));
+      (await m.getWeights()).forEach((w, i) => expect(w.values).toEqual(want[i]!.values));
       expect(new Set(seen).size).toBe(6);
     });
   }
@@ -143,6 +143,6 @@ describe('callbacks in fit and fitDataset', () => {
     await expect(m.fit(tensor(x, [N, F]), tensor(labels, [N]), { epochs: 1, batchSize: 8, shuffle: false, verbose: 0, callbacks: failing })).rejects.toThrow(/callback .*failed in onBatchEnd\(1\): out of paper/);
     await reference.fit(tensor(x.slice(0, 16 * F), [16, F]), tensor(labels.slice(0, 16), [16]), { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
     const want = await reference.getWeights();
-    (await m.getWeights()).forEach((w, i) => expect(w.data).toEqual(want[i]!.data));
+    (await m.getWeights()).forEach((w, i) => expect(w.values).toEqual(want[i]!.values));
   });
 });

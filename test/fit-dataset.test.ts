@@ -32,8 +32,8 @@ function mnistMlp(): LayersModel {
 describe('fitDataset streaming MNIST from its IDX files', () => {
   it('gives bit-identical weights and logs to fit on the same arrays (shuffle: false, same seed)', async () => {
     const { train } = await loadMnist();
-    const images = tensor(train.images.data.slice(0, N * 784), [N, 28, 28, 1]);
-    const labels = tensor(train.labels.data.slice(0, N), [N]);
+    const images = tensor(train.images.values.slice(0, N * 784), [N, 28, 28, 1]);
+    const labels = tensor(train.labels.values.slice(0, N), [N]);
     const onArrays = mnistMlp();
     const streamed = mnistMlp();
     streamed.setWeights(await onArrays.getWeights());
@@ -51,16 +51,16 @@ describe('fitDataset streaming MNIST from its IDX files', () => {
     expect(chunks).toEqual([...Array(9).fill(32), 12, ...Array(9).fill(32), 12]);
     const want = await onArrays.getWeights();
     const got = await streamed.getWeights();
-    got.forEach((w, i) => expect(w.data, w.name).toEqual(want[i]!.data));
+    got.forEach((w, i) => expect(w.values, w.name).toEqual(want[i]!.values));
     expect(streamHistory.history).toEqual(fitHistory.history);
-    expect(relL2(got[0]!.data, (await mnistMlp().getWeights())[0]!.data)).toBeGreaterThan(1e-3);
+    expect(relL2(got[0]!.values, (await mnistMlp().getWeights())[0]!.values)).toBeGreaterThan(1e-3);
   });
 
   it('validates on a dataset and on [x, y] as evaluate() does; evaluateDataset agrees with evaluate', async () => {
     const { test } = await loadMnist();
     const n = 100;
-    const x = tensor(test.images.data.slice(0, n * 784), [n, 28, 28, 1]);
-    const y = tensor(test.labels.data.slice(0, n), [n]);
+    const x = tensor(test.images.values.slice(0, n * 784), [n, 28, 28, 1]);
+    const y = tensor(test.labels.values.slice(0, n), [n]);
     const m = mnistMlp();
     const history = await m.fitDataset(mnistBatches({ batchSize: 50, limit: 100 }), {
       epochs: 1,
@@ -78,7 +78,7 @@ describe('fitDataset streaming MNIST from its IDX files', () => {
     expect(streamedEval.accuracy).toBe(after.accuracy);
     // The first 2 batches of 17 only.
     const two = await m.evaluateDataset(mnistBatches({ split: 'test', batchSize: 17, limit: n }), { batches: 2 });
-    const firstTwo = await m.evaluate(tensor(x.data.slice(0, 34 * 784), [34, 28, 28, 1]), tensor(y.data.slice(0, 34), [34]));
+    const firstTwo = await m.evaluate(tensor(x.values.slice(0, 34 * 784), [34, 28, 28, 1]), tensor(y.values.slice(0, 34), [34]));
     expect(two.loss).toBeCloseTo(firstTwo.loss, 6);
   });
 });
@@ -95,18 +95,18 @@ function regression(): LayersModel {
   return m;
 }
 
-/** Batches of the given sizes over xAll / yAll, in order, as plain `{ data, shape }` objects. */
-function batches(sizes: number[], start = 0): { xs: { data: Float32Array; shape: number[] }; ys: { data: Float32Array; shape: number[] } }[] {
+/** Batches of the given sizes over xAll / yAll, in order, as plain `{ values, shape }` objects. */
+function batches(sizes: number[], start = 0): { xs: { values: Float32Array; shape: number[] }; ys: { values: Float32Array; shape: number[] } }[] {
   let at = start;
   return sizes.map((k) => {
-    const b = { xs: { data: xAll.slice(at * F, (at + k) * F), shape: [k, F] }, ys: { data: yAll.slice(at * 2, (at + k) * 2), shape: [k, 2] } };
+    const b = { xs: { values: xAll.slice(at * F, (at + k) * F), shape: [k, F] }, ys: { values: yAll.slice(at * 2, (at + k) * 2), shape: [k, 2] } };
     at += k;
     return b;
   });
 }
 
 function copyInto(theirs: tf.LayersModel, weights: NamedWeight[]): void {
-  theirs.setWeights(weights.map((w) => tf.tensor(w.data, w.shape)));
+  theirs.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
 }
 
 function tfRegression(): tf.Sequential {
@@ -117,8 +117,8 @@ function tfRegression(): tf.Sequential {
 
 function compareUpdates(name: string, start: NamedWeight[], got: NamedWeight[], want: Float32Array[]): void {
   got.forEach((w, i) => {
-    const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-    const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+    const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+    const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
     expect(record(name, 'updates', relL2(delta, wantDelta)), w.name).toBeLessThanOrEqual(1e-3);
   });
 }
@@ -132,7 +132,7 @@ describe('fitDataset: batches of any size, any dataset form', () => {
     copyInto(theirs, start);
     const history = await ours.fitDataset(batches(sizes), { epochs: 1, verbose: 0 });
     const losses: number[] = [];
-    for (const b of batches(sizes)) losses.push((await theirs.trainOnBatch(tf.tensor(b.xs.data, b.xs.shape), tf.tensor(b.ys.data, b.ys.shape))) as number);
+    for (const b of batches(sizes)) losses.push((await theirs.trainOnBatch(tf.tensor(b.xs.values, b.xs.shape), tf.tensor(b.ys.values, b.ys.shape))) as number);
     compareUpdates(expect.getState().currentTestName!, start, await ours.getWeights(), theirs.getWeights().map((t) => t.dataSync() as Float32Array));
     // The epoch's loss is the mean over its samples of the loss before each step.
     const want = losses.reduce((s, l, i) => s + l * sizes[i]!, 0) / sizes.reduce((a, b) => a + b, 0);
@@ -169,7 +169,7 @@ describe('fitDataset: batches of any size, any dataset form', () => {
     }
     await reference.fitDataset(batches([6, 6, 6, 6]), { epochs: 1, verbose: 0 });
     const want = await reference.getWeights();
-    (await m.getWeights()).forEach((w, i) => expect(w.data).toEqual(want[i]!.data));
+    (await m.getWeights()).forEach((w, i) => expect(w.values).toEqual(want[i]!.values));
   });
 
   it('takes arrays, sync and async generators, functions and iterator() objects; an exhausted iterator is an Error', async () => {
@@ -178,7 +178,7 @@ describe('fitDataset: batches of any size, any dataset form', () => {
       const m = regression();
       m.setWeights(start);
       await m.fitDataset(source as never, { epochs, verbose: 0 });
-      return (await m.getWeights())[0]!.data;
+      return (await m.getWeights())[0]!.values;
     };
     const start = await regression().getWeights();
     const reference = await trained(batches(sizes));
@@ -199,10 +199,10 @@ describe('fitDataset: batches of any size, any dataset form', () => {
 describe('fitDataset: a bad batch mid-epoch', () => {
   const good = batches([8, 8, 8]);
   const cases: [string, unknown, RegExp][] = [
-    ['a wrong shape', { xs: { data: new Float32Array(8 * 4), shape: [8, 4] }, ys: good[0]!.ys }, /epoch 1, batch 3: xs: expected shape \[null, 5\].*got \[8, 4\]/],
-    ['rows that disagree', { xs: good[0]!.xs, ys: { data: new Float32Array(6), shape: [3, 2] } }, /epoch 1, batch 3: ys: has 3 samples but x has 8/],
-    ['a target that is not finite', { xs: good[0]!.xs, ys: { data: new Float32Array(16).fill(NaN), shape: [8, 2] } }, /epoch 1, batch 3: ys: target 0 is NaN/],
-    ['a dtype change', { xs: { data: new Uint8Array(8 * F), shape: [8, F] }, ys: good[0]!.ys }, /epoch 1, batch 3: xs: input 0 is uint8 .* but the first batch's was float32/],
+    ['a wrong shape', { xs: { values: new Float32Array(8 * 4), shape: [8, 4] }, ys: good[0]!.ys }, /epoch 1, batch 3: xs: expected shape \[null, 5\].*got \[8, 4\]/],
+    ['rows that disagree', { xs: good[0]!.xs, ys: { values: new Float32Array(6), shape: [3, 2] } }, /epoch 1, batch 3: ys: has 3 samples but x has 8/],
+    ['a target that is not finite', { xs: good[0]!.xs, ys: { values: new Float32Array(16).fill(NaN), shape: [8, 2] } }, /epoch 1, batch 3: ys: target 0 is NaN/],
+    ['a dtype change', { xs: { values: new Uint8Array(8 * F), shape: [8, F] }, ys: good[0]!.ys }, /epoch 1, batch 3: xs: input 0 is uint8 .* but the first batch's was float32/],
     ['not a batch', [1, 2], /epoch 1, batch 3: a dataset must yield objects \{ xs, ys \}/],
   ];
   for (const [what, bad, message] of cases) {
@@ -215,7 +215,7 @@ describe('fitDataset: a bad batch mid-epoch', () => {
       m.setWeights(start);
       await expect(m.fitDataset([...good, bad, ...good], { epochs: 1, verbose: 0 })).rejects.toThrow(message);
       const want = await reference.getWeights();
-      (await m.getWeights()).forEach((w, i) => expect(w.data).toEqual(want[i]!.data));
+      (await m.getWeights()).forEach((w, i) => expect(w.values).toEqual(want[i]!.values));
       // The model trains on afterwards.
       await m.fitDataset(good, { epochs: 1, verbose: 0 });
     });

@@ -32,8 +32,8 @@ async function checkFold(make: (L: typeof layers | typeof tf.layers) => unknown[
   const outputs = ours.outputs[0]!.shape.reduce((a, b) => a * b, 1);
   await ours.fit(tensor(x, [n, ...inputShape]), tensor(randomArray(n * outputs, 42), [n, ...ours.outputs[0]!.shape]), { epochs: 2, batchSize: 4, verbose: 0 });
   const theirs = tf.sequential({ layers: make(tf.layers) as tf.layers.Layer[] });
-  theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
-  const got = (await ours.predict(tensor(x, [n, ...inputShape]), { batchSize: n })).data;
+  theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.values, w.shape)));
+  const got = (await ours.predict(tensor(x, [n, ...inputShape]), { batchSize: n })).values;
   const want = (theirs.predict(tf.tensor(x, [n, ...inputShape])) as tf.Tensor).dataSync();
   expect(relL2(got, want), 'predictions against TF.js').toBeLessThanOrEqual(1e-5);
   // The same model without the affine layer and with the ReLU inside the producer: the folded
@@ -108,14 +108,14 @@ describe('inference folds an affine layer and an activation into the producer', 
     ours.compile({ optimizer: 'sgd', loss: 'meanSquaredError', engine: engine() });
     await ours.fit(tensor(x, [n, 4, 3]), tensor(y, [n, 2]), { epochs: 1, batchSize: 3, verbose: 0 });
     const theirs = tf.model(build(tf.layers, (shape) => tf.input({ shape })) as never);
-    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
-    expect(relL2((await ours.predict(tensor(x, [n, 4, 3]))).data, (theirs.predict(tf.tensor(x, [n, 4, 3])) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-5);
+    theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.values, w.shape)));
+    expect(relL2((await ours.predict(tensor(x, [n, 4, 3]))).values, (theirs.predict(tf.tensor(x, [n, 4, 3])) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-5);
 
     // A normalization over axis 1 is no per-channel map of the producer's output channels.
     const axis1 = sequential([layers.dense({ units: 5, inputShape: [4, 3] }), layers.batchNormalization({ axis: 1 })]);
     axis1.compile({ optimizer: 'sgd', loss: 'meanSquaredError', engine: engine() });
     await axis1.fit(tensor(x, [n, 4, 3]), tensor(randomArray(n * 20, 53), [n, 4, 5]), { epochs: 1, batchSize: 3, verbose: 0 });
-    const [kernel, bias, gamma, beta, mean, variance] = (await axis1.getWeights()).map((w) => w.data);
+    const [kernel, bias, gamma, beta, mean, variance] = (await axis1.getWeights()).map((w) => w.values);
     const want = new Float64Array(n * 4 * 5);
     for (let s = 0; s < n; s++) {
       for (let r = 0; r < 4; r++) {
@@ -126,6 +126,6 @@ describe('inference folds an affine layer and an activation into the producer', 
         }
       }
     }
-    expect(relL2((await axis1.predict(tensor(x, [n, 4, 3]))).data, want)).toBeLessThanOrEqual(1e-5);
+    expect(relL2((await axis1.predict(tensor(x, [n, 4, 3]))).values, want)).toBeLessThanOrEqual(1e-5);
   });
 });

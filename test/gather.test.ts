@@ -5,12 +5,34 @@ import { Random } from '../src/layers/initializers.ts';
 import { loadMnist } from '../src/data/mnist.ts';
 import { sparseLabelsToU32 } from '../src/data/labels.ts';
 import type { Engine } from '../src/runtime/engine.ts';
+import { Tensor } from '../src/runtime/tensor.ts';
 import { nanBuffer, randomArray, readF32, uploadView, useEngine } from './helpers.ts';
 
 const engine = useEngine();
 function stepBuffer(e: Engine): GPUBuffer {
   return e.uniform(STEP_INFO_BYTES, 'step-info');
 }
+
+describe('gatherLabels of sequences: a class index per position', () => {
+  it('sparse [N, T] labels gather T per batch row, padding rows clamped into the data; the key names T', async () => {
+    const e = engine();
+    const [batch, samples, steps, classes] = [6, 17, 5, 7];
+    const labels = Int32Array.from(randomArray(samples * steps, 3), (v) => Math.floor((v + 1) * 3.5) % classes);
+    const perm = new Random(4).permutation(samples);
+    const data = uploadView(e, sparseLabelsToU32(new Tensor(labels, [samples, steps]), classes, 'labels', [steps]));
+    for (const offset of [0, samples - batch]) {
+      const step = stepBuffer(e);
+      writeStepInfo(e, step, offset);
+      const out = nanBuffer(e, batch * steps);
+      e.run([e.kernel(gatherLabels(batch, 'sparse', classes, steps), [data, uploadView(e, perm), step, out])]);
+      const got = new Uint32Array(await e.read(out, batch * steps * 4));
+      expectExact(got, gatherRef(labels, steps, perm, offset, batch));
+    }
+    expect(gatherLabels(6, 'sparse', 7, 5).key).not.toBe(gatherLabels(6, 'sparse', 7).key);
+    expect(gatherLabels(6, 'sparse', 7, 1).key).toBe(gatherLabels(6, 'sparse', 7).key);
+    expect(() => gatherLabels(6, 'sparse', 7, 0)).toThrow(/positions must be a positive integer, got 0/);
+  });
+});
 
 function writeStepInfo(e: Engine, buffer: GPUBuffer, offset: number): void {
   e.write(buffer, stepInfoData(offset, 0, 0, 0));
@@ -159,7 +181,7 @@ describe('gatherImages', () => {
     const n = train.labels.size;
     const features = 28 * 28;
     const perm = new Random(2024).permutation(n);
-    const dataset = e.upload(train.images.data);
+    const dataset = e.upload(train.images.values);
     const permView = uploadView(e, perm);
     const step = stepBuffer(e);
     // The last two batches of an epoch at batch 64: a full one and the partial one of 32.
@@ -167,7 +189,7 @@ describe('gatherImages', () => {
       writeStepInfo(e, step, offset);
       const out = nanBuffer(e, batch * features);
       e.run([e.kernel(gatherImages(batch, features, 'uint8', { scale: 1 / 255 }), [dataset, permView, step, out])]);
-      expectExact(await readF32(e, out, batch * features), gatherRef(train.images.data, features, perm, offset, batch, 1 / 255));
+      expectExact(await readF32(e, out, batch * features), gatherRef(train.images.values, features, perm, offset, batch, 1 / 255));
     }
     e.release(dataset);
   });

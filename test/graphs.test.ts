@@ -25,7 +25,7 @@ const N = 12;
 async function copyWeights(ours: LayersModel<unknown>, theirs: tf.LayersModel): Promise<void> {
   const weights = await ours.getWeights();
   expect(weights.map((w) => w.name)).toEqual(theirs.weights.map((w) => w.originalName));
-  theirs.setWeights(weights.map((w) => tf.tensor(w.data, w.shape)));
+  theirs.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
 }
 
 /** Weight updates of ours and TF.js's after training, relative to the starting weights. */
@@ -33,7 +33,7 @@ async function expectSameUpdates(ours: LayersModel<unknown>, theirs: tf.LayersMo
   const got = await ours.getWeights();
   const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
   got.forEach((w, i) => {
-    const delta = w.data.map((v, k) => v - start[i]![k]!);
+    const delta = w.values.map((v, k) => v - start[i]![k]!);
     const wantDelta = want[i]!.map((v, k) => v - start[i]![k]!);
     expect(record(testName(), 'updates', relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(tolerance);
   });
@@ -62,13 +62,13 @@ describe('a layer applied at several nodes', () => {
     ours.compile({ optimizer: optimizers.adam({ learningRate: 0.05 }), loss: 'sparseCategoricalCrossentropy', engine: engine() });
     theirs.compile({ optimizer: tf.train.adam(0.05), loss: 'sparseCategoricalCrossentropy' });
     await copyWeights(ours, theirs);
-    const start = (await ours.getWeights()).map((w) => w.data);
+    const start = (await ours.getWeights()).map((w) => w.values);
     const x = randomArray(N * 6, 11, 1.5);
     const y = Float32Array.from({ length: N }, (_, i) => (i * 7) % 3);
     const theirHistory = await theirs.fit(tf.tensor(x, [N, 6]), tf.tensor(y, [N]), { epochs: 3, batchSize: 5, shuffle: false, verbose: 0 });
     const ourHistory = await ours.fit(tensor(x, [N, 6]), tensor(y, [N]), { epochs: 3, batchSize: 5, shuffle: false, verbose: 0 });
     await expectSameUpdates(ours, theirs, start);
-    const p = (await ours.predict(tensor(x, [N, 6]))).data;
+    const p = (await ours.predict(tensor(x, [N, 6]))).values;
     expect(record(testName(), 'predictions', relL2(p, (theirs.predict(tf.tensor(x, [N, 6])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
     ourHistory.loss.forEach((l, e) => expect(l).toBeCloseTo((theirHistory.history.loss as number[])[e]!, 5));
     const summary = ours.summary();
@@ -114,7 +114,7 @@ describe('several inputs and outputs', () => {
     const halfMse = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.losses.meanSquaredError(yTrue, yPred).mul(0.5);
     theirs.compile({ loss: ['sparseCategoricalCrossentropy', halfMse as never], optimizer: tf.train.sgd(0.2), metrics: { cls: 'accuracy' } });
     await copyWeights(ours, theirs);
-    const start = (await ours.getWeights()).map((w) => w.data);
+    const start = (await ours.getWeights()).map((w) => w.values);
     const theirHistory = await theirs.fit([tf.tensor(xa, [N, 5]), tf.tensor(xb, [N, 3])], [tf.tensor(labels, [N]), tf.tensor(targets, [N, 2])], { epochs: 2, batchSize: 5, shuffle: false, verbose: 0 });
     // By name, as Keras takes them.
     const ourHistory = await ours.fit({ xa: tensor(xa, [N, 5]), xb: tensor(xb, [N, 3]) }, { reg: tensor(targets, [N, 2]), cls: tensor(labels, [N]) }, { epochs: 2, batchSize: 5, shuffle: false, verbose: 0 });
@@ -128,7 +128,7 @@ describe('several inputs and outputs', () => {
     const predictions = await ours.predict([tensor(xa, [N, 5]), tensor(xb, [N, 3])]);
     const theirPredictions = theirs.predict([tf.tensor(xa, [N, 5]), tf.tensor(xb, [N, 3])]) as tf.Tensor[];
     expect(predictions.map((p) => p.shape)).toEqual([[N, 3], [N, 2]]);
-    predictions.forEach((p, i) => expect(record(testName(), 'predictions', relL2(p.data, theirPredictions[i]!.dataSync()))).toBeLessThanOrEqual(1e-4));
+    predictions.forEach((p, i) => expect(record(testName(), 'predictions', relL2(p.values, theirPredictions[i]!.dataSync()))).toBeLessThanOrEqual(1e-4));
     const evaluated = await ours.evaluate([tensor(xa, [N, 5]), tensor(xb, [N, 3])], [tensor(labels, [N]), tensor(targets, [N, 2])]);
     const theirEval = (theirs.evaluate([tf.tensor(xa, [N, 5]), tf.tensor(xb, [N, 3])], [tf.tensor(labels, [N]), tf.tensor(targets, [N, 2])]) as tf.Scalar[]).map((s) => s.dataSync()[0]!);
     // TF.js 4.22 returns [cls_loss, loss, cls_loss, reg_loss, cls_acc] here (the first one extra).
@@ -149,11 +149,11 @@ describe('several inputs and outputs', () => {
     expect(artifacts.trainingConfig).not.toHaveProperty('loss_weights');
     const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as unknown as tf.io.ModelArtifacts));
     const tfOut = tfLoaded.predict([tf.tensor(xa, [N, 5]), tf.tensor(xb, [N, 3])]) as tf.Tensor[];
-    expected.forEach((p, i) => expect(relL2(tfOut[i]!.dataSync(), p.data)).toBeLessThanOrEqual(1e-6));
+    expected.forEach((p, i) => expect(relL2(tfOut[i]!.dataSync(), p.values)).toBeLessThanOrEqual(1e-6));
     const tfArtifacts = await captureTf(tfLoaded);
     const back = await loadModel<Tensor<Float32Array>[]>({ load: async () => tfArtifacts as unknown as ModelArtifacts }, { engine: engine() });
     expect(back.inputNames).toEqual(['xa', 'xb']);
-    (await back.predict(x)).forEach((p, i) => expect(relL2(p.data, expected[i]!.data)).toBeLessThanOrEqual(1e-6));
+    (await back.predict(x)).forEach((p, i) => expect(relL2(p.values, expected[i]!.values)).toBeLessThanOrEqual(1e-6));
   });
 
   it('errors name the inputs and outputs', async () => {
@@ -184,7 +184,7 @@ describe('a model on another model\'s inner outputs', () => {
       const ours = model(base(layers, (shape) => input({ shape, name: 'x' })) as never) as LayersModel;
       const theirs = tf.model(base(tf.layers, (shape) => tf.input({ shape, name: 'x' })) as never);
       await copyWeights(ours, theirs);
-      const basePrediction = (await ours.predict(tensor(x, [N, 6]), { batchSize: 4 })).data;
+      const basePrediction = (await ours.predict(tensor(x, [N, 6]), { batchSize: 4 })).values;
       const head = model({ inputs: ours.inputs, outputs: layers.dense({ units: 2, activation: 'softmax', name: 'new_head' }).apply(ours.getLayer('features').output) }) as LayersModel;
       const theirHead = tf.model({ inputs: theirs.inputs, outputs: tf.layers.dense({ units: 2, activation: 'softmax', name: 'new_head' }).apply(theirs.getLayer('features').output) as tf.SymbolicTensor });
       expect(head.layers.map((l) => l.name)).toEqual(theirHead.layers.map((l) => l.name));
@@ -193,29 +193,29 @@ describe('a model on another model\'s inner outputs', () => {
       head.compile({ optimizer: optimizers.sgd({ learningRate: 0.3 }), loss: 'sparseCategoricalCrossentropy', engine: engine() });
       theirHead.compile({ optimizer: tf.train.sgd(0.3), loss: 'sparseCategoricalCrossentropy' });
       await copyWeights(head, theirHead);
-      const start = (await head.getWeights()).map((w) => w.data);
+      const start = (await head.getWeights()).map((w) => w.values);
       await theirHead.fit(tf.tensor(x, [N, 6]), tf.tensor(y, [N]), { epochs: 3, batchSize: 5, shuffle: false, verbose: 0 });
       await head.fit(tensor(x, [N, 6]), tensor(y, [N]), { epochs: 3, batchSize: 5, shuffle: false, verbose: 0 });
       await expectSameUpdates(head, theirHead, start);
       // The base model runs with what its shared layer holds now, as TF.js's does.
-      const after = (await ours.predict(tensor(x, [N, 6]), { batchSize: 4 })).data;
+      const after = (await ours.predict(tensor(x, [N, 6]), { batchSize: 4 })).values;
       expect(record(testName(), 'predictions', relL2(after, (theirs.predict(tf.tensor(x, [N, 6])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
       if (frozen) expect(after).toEqual(basePrediction);
       else expect(relL2(after, basePrediction)).toBeGreaterThan(1e-4);
-      const baseFeatures = (await ours.getWeights()).find((w) => w.name === 'features/kernel')!.data;
-      const headFeatures = (await head.getWeights()).find((w) => w.name === 'features/kernel')!.data;
+      const baseFeatures = (await ours.getWeights()).find((w) => w.name === 'features/kernel')!.values;
+      const headFeatures = (await head.getWeights()).find((w) => w.name === 'features/kernel')!.values;
       expect(baseFeatures).toEqual(headFeatures);
       // And back: training the base moves the head's copy too.
       ours.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', engine: engine() });
       ours.getLayer('features').trainable = true;
       await ours.fit(tensor(x, [N, 6]), tensor(y, [N]), { epochs: 1, batchSize: 6, verbose: 0 });
-      const moved = (await ours.getWeights()).find((w) => w.name === 'features/kernel')!.data;
-      expect((await head.getWeights()).find((w) => w.name === 'features/kernel')!.data).toEqual(moved);
+      const moved = (await ours.getWeights()).find((w) => w.name === 'features/kernel')!.values;
+      expect((await head.getWeights()).find((w) => w.name === 'features/kernel')!.values).toEqual(moved);
       expect(relL2(moved, headFeatures)).toBeGreaterThan(0);
-      const headNow = (await head.predict(tensor(x, [N, 6]))).data;
-      theirs.getLayer('features').setWeights([tf.tensor(moved, [6, 5]), tf.tensor((await ours.getWeights()).find((w) => w.name === 'features/bias')!.data, [5])]);
+      const headNow = (await head.predict(tensor(x, [N, 6]))).values;
+      theirs.getLayer('features').setWeights([tf.tensor(moved, [6, 5]), tf.tensor((await ours.getWeights()).find((w) => w.name === 'features/bias')!.values, [5])]);
       const newHead = new Map((await head.getWeights()).map((w) => [w.name, w]));
-      theirHead.setWeights(theirHead.weights.map((v) => tf.tensor(newHead.get(v.originalName)!.data, v.shape as number[])));
+      theirHead.setWeights(theirHead.weights.map((v) => tf.tensor(newHead.get(v.originalName)!.values, v.shape as number[])));
       expect(relL2(headNow, (theirHead.predict(tf.tensor(x, [N, 6])) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-5);
       expect(asList(head.outputs)).toHaveLength(1);
     });

@@ -263,10 +263,10 @@ describe('seeds', () => {
       });
     const [a, b, c] = [build(1), build(2), build(1)];
     const [wa, wb, wc] = [await a.getWeights(), await b.getWeights(), await c.getWeights()];
-    expect(Array.from(wa[0]!.data)).toEqual(Array.from(wb[0]!.data));
-    expect(Array.from(wa[1]!.data)).not.toEqual(Array.from(wb[1]!.data));
-    expect(Array.from(wa[2]!.data)).not.toEqual(Array.from(wb[2]!.data));
-    expect(wa.map((w) => Array.from(w.data))).toEqual(wc.map((w) => Array.from(w.data)));
+    expect(Array.from(wa[0]!.values)).toEqual(Array.from(wb[0]!.values));
+    expect(Array.from(wa[1]!.values)).not.toEqual(Array.from(wb[1]!.values));
+    expect(Array.from(wa[2]!.values)).not.toEqual(Array.from(wb[2]!.values));
+    expect(wa.map((w) => Array.from(w.values))).toEqual(wc.map((w) => Array.from(w.values)));
     for (const m of [a, b, c]) m.dispose();
   });
 });
@@ -455,7 +455,7 @@ describe('model.json with TF.js 4.22', () => {
         expect({ label: p.label, class_name: i.getClassName() }).toEqual({ label: p.label, class_name: expected.class_name });
       }
       expect({ label: p.label, json: tfKernelJson(tfm) }).toEqual({ label: p.label, json: expected });
-      expect({ label: p.label, w: tfm.getWeights().map((w) => Array.from(w.dataSync())) }).toEqual({ label: p.label, w: weights.map((w) => Array.from(w.data)) });
+      expect({ label: p.label, w: tfm.getWeights().map((w) => Array.from(w.dataSync())) }).toEqual({ label: p.label, w: weights.map((w) => Array.from(w.values)) });
 
       // And back: TF.js saves, we load the initializer it wrote.
       let theirs: tf.io.ModelArtifacts | undefined;

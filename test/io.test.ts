@@ -54,7 +54,7 @@ function randomizeTf(m: tf.LayersModel, seed: number): void {
 }
 
 async function tfPredict(m: tf.LayersModel, x: Tensor): Promise<Float32Array> {
-  const out = m.predict(tf.tensor(x.data as Float32Array, [...x.shape])) as tf.Tensor;
+  const out = m.predict(tf.tensor(x.values as Float32Array, [...x.shape])) as tf.Tensor;
   return (await out.data()) as Float32Array;
 }
 
@@ -139,7 +139,7 @@ describe('our own round trip', () => {
       const loaded = await loadModel(source, { engine: engine() });
       expect(loaded.summary()).toBe(m.summary().replace(`Model: "${m.name}"`, `Model: "${loaded.name}"`));
       expect(loaded.compileConfig?.optimizer.className).toBe('Adam');
-      expect(Array.from((await loaded.predict(x)).data)).toEqual(Array.from(expected.data));
+      expect(Array.from((await loaded.predict(x)).values)).toEqual(Array.from(expected.values));
       loaded.dispose();
     }
 
@@ -156,7 +156,7 @@ describe('our own round trip', () => {
     try {
       const { port } = server.address() as { port: number };
       const loaded = await loadModel(`http://127.0.0.1:${port}/models/cnn/model.json`, { engine: engine() });
-      expect(Array.from((await loaded.predict(x)).data)).toEqual(Array.from(expected.data));
+      expect(Array.from((await loaded.predict(x)).values)).toEqual(Array.from(expected.values));
       loaded.dispose();
       await expect(loadModel(`http://127.0.0.1:${port}/models/none/model.json`)).rejects.toThrow(/HTTP 404/);
     } finally {
@@ -182,7 +182,7 @@ describe('our own round trip', () => {
     expect(loaded.layers.map((l) => `${l.className}:${l.name}`)).toEqual(m.layers.map((l) => `${l.className}:${l.name}`));
     expect((await captureOurs(loaded)).modelTopology).toEqual(artifacts.modelTopology);
     const xs = images(2);
-    expect(Array.from((await loaded.predict(xs)).data)).toEqual(Array.from((await m.predict(xs)).data));
+    expect(Array.from((await loaded.predict(xs)).values)).toEqual(Array.from((await m.predict(xs)).values));
     m.dispose();
     loaded.dispose();
   });
@@ -193,13 +193,13 @@ describe('interchange with TensorFlow.js 4.22', () => {
     const tfm = tfCnn();
     randomizeTf(tfm, 10);
     tfm.compile({ optimizer: tf.train.rmsprop(0.01), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
-    await tfm.fit(tf.tensor(images(3, 4).data as Float32Array, [4, 8, 8, 1]), tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3), { epochs: 1, batchSize: 4, verbose: 0 });
+    await tfm.fit(tf.tensor(images(3, 4).values as Float32Array, [4, 8, 8, 1]), tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3), { epochs: 1, batchSize: 4, verbose: 0 });
     const target = path.join(dir, 'tf-cnn');
     const saved = await tfArtifacts(tfm, true);
     await writeTfFiles(target, saved);
     const loaded = await loadModel(`file://${target}`, { engine: engine() });
     const x = images(4);
-    expect(maxAbsDiff((await loaded.predict(x)).data, await tfPredict(tfm, x))).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff((await loaded.predict(x)).values, await tfPredict(tfm, x))).toBeLessThanOrEqual(1e-5);
 
     // The optimizer: RMSProp's config and state, matched by name.
     const opt = loaded.optimizer as InstanceType<typeof import('../src/optimizers.ts').RMSprop>;
@@ -208,7 +208,7 @@ describe('interchange with TensorFlow.js 4.22', () => {
     const tfState = await tfm.optimizer.getWeights();
     expect(state.iterations).toBe((await tfState[0]!.tensor.data())[0]);
     expect(state.slots.map((s) => s.name)).toEqual(tfState.slice(1, 5).map((w) => w.name));
-    for (const [i, slot] of state.slots.entries()) expect(Array.from(slot.data)).toEqual(Array.from(await tfState[i + 1]!.tensor.data()));
+    for (const [i, slot] of state.slots.entries()) expect(Array.from(slot.values)).toEqual(Array.from(await tfState[i + 1]!.tensor.data()));
     loaded.dispose();
   });
 
@@ -216,7 +216,7 @@ describe('interchange with TensorFlow.js 4.22', () => {
     const tfm = tfCnn();
     randomizeTf(tfm, 12);
     tfm.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
-    await tfm.fit(tf.tensor(images(5, 4).data as Float32Array, [4, 8, 8, 1]), tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3), { epochs: 1, batchSize: 4, verbose: 0 });
+    await tfm.fit(tf.tensor(images(5, 4).values as Float32Array, [4, 8, 8, 1]), tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3), { epochs: 1, batchSize: 4, verbose: 0 });
     const saved = await tfArtifacts(tfm, true);
     saved.trainingConfig = { ...saved.trainingConfig!, metrics: {} as never };
     // A layer name repeated in the process: TF.js numbers the variables, and so the slots.
@@ -225,7 +225,7 @@ describe('interchange with TensorFlow.js 4.22', () => {
     const state = await loaded.getOptimizerState();
     const tfState = await tfm.optimizer.getWeights();
     expect(state.slots).toHaveLength(tfState.length - 1);
-    for (const [i, slot] of state.slots.entries()) expect(Array.from(slot.data)).toEqual(Array.from(await tfState[i + 1]!.tensor.data()));
+    for (const [i, slot] of state.slots.entries()) expect(Array.from(slot.values)).toEqual(Array.from(await tfState[i + 1]!.tensor.data()));
     loaded.dispose();
   });
 
@@ -237,7 +237,7 @@ describe('interchange with TensorFlow.js 4.22', () => {
     await m.save(`file://${target}`, { includeOptimizer: true });
     const tfm = await tfLoadFiles(target);
     const x = images(6);
-    expect(maxAbsDiff(await tfPredict(tfm, x), (await m.predict(x)).data)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(await tfPredict(tfm, x), (await m.predict(x)).values)).toBeLessThanOrEqual(1e-5);
 
     expect(tfm.optimizer.getClassName()).toBe('RMSProp');
     expect(tfm.optimizer.getConfig()).toMatchObject({ learningRate: 0.01, decay: 0.9, momentum: 0.5, centered: false });
@@ -246,7 +246,7 @@ describe('interchange with TensorFlow.js 4.22', () => {
     expect(ours.iterations).toBe(2);
     expect(await tfState[0]!.tensor.data()).toEqual(new Int32Array([2]));
     expect(tfState.slice(1).map((w) => w.name)).toEqual(ours.slots.map((s) => s.name));
-    for (const [i, slot] of ours.slots.entries()) expect(Array.from(await tfState[i + 1]!.tensor.data())).toEqual(Array.from(slot.data));
+    for (const [i, slot] of ours.slots.entries()) expect(Array.from(await tfState[i + 1]!.tensor.data())).toEqual(Array.from(slot.values));
     // TF.js pairs slots with its variables by position: they must come in its trainable weights' order.
     expect(tfState.slice(1, 5).map((w) => w.name)).toEqual(tfm.trainableWeights.map((w) => `${w.originalName}/rms`));
     m.dispose();
@@ -267,7 +267,7 @@ describe('interchange with TensorFlow.js 4.22', () => {
     expect((saved.modelTopology as { class_name: string }).class_name).toBe('Model');
     const loaded = await loadModel({ load: async () => saved }, { engine: engine() });
     const x = images(7);
-    expect(maxAbsDiff((await loaded.predict(x)).data, await tfPredict(tfm, x))).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff((await loaded.predict(x)).values, await tfPredict(tfm, x))).toBeLessThanOrEqual(1e-5);
     loaded.dispose();
 
     // Ours → TF.js, with Adam's state. The longer branch (a → p → c) makes our graph order (a, p, c,
@@ -282,14 +282,14 @@ describe('interchange with TensorFlow.js 4.22', () => {
     await m.fit(images(9, 2), tensor(new Int32Array([2, 0]), [2]), { epochs: 1, verbose: 0 });
     const ours = await captureOurs(m, true);
     const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(ours as unknown as tf.io.ModelArtifacts));
-    expect(maxAbsDiff(await tfPredict(tfLoaded, x), (await m.predict(x)).data)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(await tfPredict(tfLoaded, x), (await m.predict(x)).values)).toBeLessThanOrEqual(1e-5);
     const tfNames = tfLoaded.trainableWeights.map((w) => w.originalName);
     // Our layers (and so getWeights()) follow TF.js's Container order, branches included.
     expect(tfNames).toEqual((await m.getWeights()).map((w) => w.name));
     expect(tfLoaded.layers.map((l) => l.name)).toEqual(m.layers.map((l) => l.name));
     const tfState = await tfLoaded.optimizer.getWeights();
     expect(tfState.map((w) => w.name)).toEqual(['iter', ...tfNames.map((n) => `${n}/m`), ...tfNames.map((n) => `${n}/v`)]);
-    const slots = new Map((await m.getOptimizerState()).slots.map((s) => [s.name, s.data]));
+    const slots = new Map((await m.getOptimizerState()).slots.map((s) => [s.name, s.values]));
     for (const w of tfState.slice(1)) expect(Array.from(await w.tensor.data())).toEqual(Array.from(slots.get(w.name)!));
     m.dispose();
   });
@@ -332,7 +332,7 @@ describe('checkpoints', () => {
     expect((await resumed.getOptimizerState()).iterations).toBe(6);
     await resumed.fit(xs, ys, { ...fitArgs, epochs: 3, initialEpoch: 2 });
     const got = await resumed.getWeights();
-    for (const [i, w] of got.entries()) expect(Array.from(w.data)).toEqual(Array.from(expected[i]!.data));
+    for (const [i, w] of got.entries()) expect(Array.from(w.values)).toEqual(Array.from(expected[i]!.values));
     resumed.dispose();
   });
 
@@ -358,14 +358,14 @@ describe('checkpoints', () => {
       const got = await resumed.getWeights();
       expect(got.map((w) => w.name)).toEqual(expected.map((w) => w.name));
       for (const [i, w] of got.entries()) {
-        expect(relL2(w.data, expected[i]!.data)).toBeLessThanOrEqual(1e-6);
-        expect(Array.from(w.data)).toEqual(Array.from(expected[i]!.data));
+        expect(relL2(w.values, expected[i]!.values)).toBeLessThanOrEqual(1e-6);
+        expect(Array.from(w.values)).toEqual(Array.from(expected[i]!.values));
       }
 
       // Control: without the optimizer state the same resume drifts away.
       const fresh = await loadModel(`file://${target}-no-optimizer`, { engine: engine() });
       await fresh.fit(xs, ys, { ...fitArgs, epochs: 2, initialEpoch: 1 });
-      expect(relL2((await fresh.getWeights())[0]!.data, expected[0]!.data)).toBeGreaterThan(1e-4);
+      expect(relL2((await fresh.getWeights())[0]!.values, expected[0]!.values)).toBeGreaterThan(1e-4);
       for (const m of [straight, resumed, fresh]) m.dispose();
     });
   }
@@ -398,8 +398,8 @@ describe('malformed files', () => {
       return copy;
     };
     await expectFailure(
-      edit((a) => (a.modelTopology.config.layers[1]!.class_name = 'LSTM')),
-      new RegExp(`^loadModel\\(handler\\): modelTopology\\.config\\.layers\\[1\\] \\("LSTM"\\): unknown layer class "LSTM"; known: ${layerClassNames().join(', ')}$`),
+      edit((a) => (a.modelTopology.config.layers[1]!.class_name = 'ConvLSTM2D')),
+      new RegExp(`^loadModel\\(handler\\): modelTopology\\.config\\.layers\\[1\\] \\("ConvLSTM2D"\\): unknown layer class "ConvLSTM2D"; known: ${layerClassNames().join(', ')}$`),
     );
     await expectFailure(edit((a) => (a.modelTopology.config.layers[1]!.config.units = 7)), /the weights dense_\d+\/kernel|'dense(_\d+)?\/kernel' has shape \[4, 3\] in the manifest but the layer needs \[4, 7\]/);
     await expectFailure(edit((a) => (a.modelTopology.config.layers[1]!.config.units = -1)), /layers\[1\] \("Dense"\): Dense dense(_\d+)?: units must be a positive integer, got -1/);

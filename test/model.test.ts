@@ -63,7 +63,7 @@ describe('training the tutorial CNN', () => {
     m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engineOf() });
     // Biases start non-zero so that max-pool ties are rare and the comparison tests real routing.
     const random = new Random(5);
-    const start = (await m.getWeights()).map((w) => ({ shape: w.shape, data: w.data.map((v) => (w.name.endsWith('bias') ? random.uniform(-0.05, 0.05) : v)) }));
+    const start = (await m.getWeights()).map((w) => ({ shape: w.shape, values: w.values.map((v) => (w.name.endsWith('bias') ? random.uniform(-0.05, 0.05) : v)) }));
     m.setWeights(start);
     const x = new Float32Array(N * 784).map(() => random.next());
     const labels = Int32Array.from({ length: N }, () => Math.floor(random.next() * 10));
@@ -89,7 +89,7 @@ describe('training the tutorial CNN', () => {
     // The partial batch ran through the batch-4 plan: no kernel was built for a batch of 2.
     expect([...labelsSeen].filter((l) => /(^|[:-])n2-/.test(l))).toEqual([]);
 
-    const w = start.map((s) => Float64Array.from(s.data));
+    const w = start.map((s) => Float64Array.from(s.values));
     const v = w.map((a) => new Float64Array(a.length));
     for (let step = 0; step < 3; step++) {
       const size = Math.min(B, N - step * B);
@@ -99,8 +99,8 @@ describe('training the tutorial CNN', () => {
       rmspropStep(w, v, grads);
     }
     after.forEach((a, k) => {
-      const gpuUpdate = Float64Array.from(a.data, (value, i) => value - start[k]!.data[i]!);
-      const refUpdate = w[k]!.map((value, i) => value - start[k]!.data[i]!);
+      const gpuUpdate = Float64Array.from(a.values, (value, i) => value - start[k]!.values[i]!);
+      const refUpdate = w[k]!.map((value, i) => value - start[k]!.values[i]!);
       expect(relL2(gpuUpdate, refUpdate), a.name).toBeLessThanOrEqual(1e-5);
     });
   });
@@ -115,7 +115,7 @@ describe('training the tutorial CNN', () => {
       const m = mnistCnn();
       m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: e });
       // Non-zero biases: the pools' maxima then differ from what ReLU-then-pool of unbiased values would give.
-      const weights = (await m.getWeights()).map((w) => ({ shape: w.shape, data: w.data.map((v) => (w.name.endsWith('bias') ? random.uniform(-0.1, 0.1) : v)) }));
+      const weights = (await m.getWeights()).map((w) => ({ shape: w.shape, values: w.values.map((v) => (w.name.endsWith('bias') ? random.uniform(-0.1, 0.1) : v)) }));
       m.setWeights(weights);
       const steps: string[][] = [];
       e.onEncode = (dispatches) => void steps.push(dispatches.map((d) => d.label));
@@ -134,8 +134,8 @@ describe('training the tutorial CNN', () => {
       // the first transformed.
       const transforms = modelSteps.map((labelsOfStep) => labelsOfStep.filter((l) => l.startsWith('winograd-kernel:')).map((l) => l.split(':')[1]!.split('-')[0]));
       expect(transforms, `${style}: weight transforms per batch`).toEqual(e.winograd ? [['f5', 'f3'], [], ['f5', 'f3'], []] : [[], [], [], []]);
-      const ref = cnnLossAndGradients({ batch: N, size: 28, filters: [32, 64, 128], classes: 10 }, weights.map((w) => Float64Array.from(w.data)), x, labels);
-      expect(relL2(probs.data, ref.probs)).toBeLessThanOrEqual(1e-5);
+      const ref = cnnLossAndGradients({ batch: N, size: 28, filters: [32, 64, 128], classes: 10 }, weights.map((w) => Float64Array.from(w.values)), x, labels);
+      expect(relL2(probs.values, ref.probs)).toBeLessThanOrEqual(1e-5);
       expect(evaluation.loss).toBeCloseTo(ref.loss, 5);
     }
   });
@@ -152,7 +152,7 @@ describe('training the tutorial CNN', () => {
       m.compile({ optimizer: 'rmsprop', loss: onehot ? 'categorical_crossentropy' : 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
       const y = onehot ? toCategorical(labels, 10) : tensor(labels, [N]);
       const h = await m.fit(x, y, { epochs: 1, batchSize: 8, seed: 4, verbose: 0 });
-      results.push((await m.getWeights()).map((w) => w.data));
+      results.push((await m.getWeights()).map((w) => w.values));
       logs.push([h.loss[0]!, h.accuracy[0]!]);
       m.dispose();
     }
@@ -205,18 +205,18 @@ describe('a functional model with a branch and a merge', () => {
     const m = build(21);
     // One plain SGD step with learning rate 1 leaves w − g: the difference is the gradient.
     m.compile({ optimizer: optimizers.sgd({ learningRate: 1 }), loss: 'sparseCategoricalCrossentropy', engine: engine() });
-    const biased = (await m.getWeights()).map((w) => ({ shape: w.shape, data: w.data.map((v) => (w.name.endsWith('bias') ? random.uniform(0.05, 0.2) : v)) }));
+    const biased = (await m.getWeights()).map((w) => ({ shape: w.shape, values: w.values.map((v) => (w.name.endsWith('bias') ? random.uniform(0.05, 0.2) : v)) }));
     m.setWeights(biased);
     await m.fit(tensor(x, [n, 6]), tensor(labels, [n]), { epochs: 1, batchSize: n, shuffle: false, verbose: 0 });
     const after = await m.getWeights();
-    const w0 = biased.map((b) => Float64Array.from(b.data));
+    const w0 = biased.map((b) => Float64Array.from(b.values));
     const flat = Float64Array.from(w0.flatMap((a) => [...a]));
     const unflatten = (f: Float64Array) => {
       let o = 0;
       return w0.map((a) => f.slice(o, (o += a.length)));
     };
     const fd = finiteDifferences((f) => loss(unflatten(f), x, labels), flat);
-    const gpu = Float64Array.from(after.flatMap((a, k) => [...a.data].map((v, i) => biased[k]!.data[i]! - v)));
+    const gpu = Float64Array.from(after.flatMap((a, k) => [...a.values].map((v, i) => biased[k]!.values[i]! - v)));
     expect(relL2(gpu, fd)).toBeLessThanOrEqual(1e-4);
   });
 
@@ -242,10 +242,10 @@ describe('on real MNIST', () => {
     const mnist = await loadMnist();
     const N = 1024;
     const T = 500;
-    const x = tensor(mnist.train.images.data.subarray(0, N * 784), [N, 28, 28, 1]);
-    const y = tensor(mnist.train.labels.data.subarray(0, N), [N]);
-    const tx = tensor(mnist.test.images.data.subarray(0, T * 784), [T, 28, 28, 1]);
-    const ty = mnist.test.labels.data.subarray(0, T);
+    const x = tensor(mnist.train.images.values.subarray(0, N * 784), [N, 28, 28, 1]);
+    const y = tensor(mnist.train.labels.values.subarray(0, N), [N]);
+    const tx = tensor(mnist.test.images.values.subarray(0, T * 784), [T, 28, 28, 1]);
+    const ty = mnist.test.labels.values.subarray(0, T);
     const m = mnistCnn();
     m.compile({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'], engine: engine() });
     const h = await m.fit(x, y, { epochs: 1, batchSize: 64, verbose: 0 });
@@ -255,7 +255,7 @@ describe('on real MNIST', () => {
     // 16 steps from scratch reach ~73% here (chance is 10%): a model that does not learn fails.
     expect(evaluation.accuracy!).toBeGreaterThan(0.6);
     // The partial last batch (500 = 3·128 + 116) runs through the batch-128 plan: nothing compiles.
-    await m.predict(tensor(tx.data.subarray(0, 128 * 784), [128, 28, 28, 1]), { batchSize: 128 });
+    await m.predict(tensor(tx.values.subarray(0, 128 * 784), [128, 28, 28, 1]), { batchSize: 128 });
     const compiled = engine().stats().pipelinesCompiled;
     const probs = await m.predict(tx, { batchSize: 128 });
     expect(engine().stats().pipelinesCompiled).toBe(compiled);
@@ -263,7 +263,7 @@ describe('on real MNIST', () => {
     let correct = 0;
     let lossSum = 0;
     for (let i = 0; i < T; i++) {
-      const row = probs.data.subarray(i * 10, i * 10 + 10);
+      const row = probs.values.subarray(i * 10, i * 10 + 10);
       expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
       if (row.indexOf(Math.max(...row)) === ty[i]) correct++;
       lossSum -= Math.log(row[ty[i]!]!);

@@ -14,10 +14,10 @@ const BATCH = 8;
 
 async function images(n: number) {
   const mnist = await loadMnist();
-  return { x: tensor(mnist.train.images.data.slice(0, n * 784), [n, 28, 28, 1]), y: tensor(mnist.train.labels.data.slice(0, n), [n]) };
+  return { x: tensor(mnist.train.images.values.slice(0, n * 784), [n, 28, 28, 1]), y: tensor(mnist.train.labels.values.slice(0, n), [n]) };
 }
 
-const allFinite = (weights: readonly NamedWeight[]) => weights.every((w) => w.data.every(Number.isFinite));
+const allFinite = (weights: readonly NamedWeight[]) => weights.every((w) => w.values.every(Number.isFinite));
 
 /** Each model's parameters (all, trainable) and the layer whose output are its features. */
 const EXPECTED: Record<string, { total: number; trainable: number; features: string }> = {
@@ -40,7 +40,7 @@ describe('the MNIST model catalog', () => {
       const a = mnistModel('cnn', { api, seed: 5 });
       const b = mnistCnn({ api, seed: 5 });
       expect(a.className).toBe(api === 'sequential' ? 'Sequential' : 'Model');
-      expect((await a.getWeights()).map((w) => w.data)).toEqual((await b.getWeights()).map((w) => w.data));
+      expect((await a.getWeights()).map((w) => w.values)).toEqual((await b.getWeights()).map((w) => w.values));
     }
   });
 
@@ -128,9 +128,9 @@ describe('the MNIST model catalog', () => {
 
   it.each(MNIST_MODEL_NAMES.map((n) => [n]))('%s: seeded (same seed, same weights; another seed, others)', async (name) => {
     const [a, b, c] = await Promise.all([mnistModel(name, { seed: 7 }), mnistModel(name, { seed: 7 }), mnistModel(name, { seed: 8 })].map((m) => m.getWeights()));
-    expect(a!.map((w) => w.data)).toEqual(b!.map((w) => w.data));
+    expect(a!.map((w) => w.values)).toEqual(b!.map((w) => w.values));
     const kernels = (list: NamedWeight[]) => list.filter((w) => w.name.endsWith('/kernel'));
-    expect(kernels(a!).every((w, i) => w.data.some((v, k) => v !== kernels(c!)[i]!.data[k]))).toBe(true);
+    expect(kernels(a!).every((w, i) => w.values.some((v, k) => v !== kernels(c!)[i]!.values[k]))).toBe(true);
   });
 
   it.each(MNIST_MODEL_NAMES.map((n) => [n]))('%s: trains two steps on MNIST images without NaN', async (name) => {
@@ -143,10 +143,10 @@ describe('the MNIST model catalog', () => {
     expect(Number.isFinite(history.history.loss![0])).toBe(true);
     expect(allFinite(after)).toBe(true);
     // Every trainable weight moved; the moving statistics (BatchNormalization) too.
-    after.forEach((w, i) => expect(w.data.some((v, k) => v !== before[i]!.data[k]), w.name).toBe(true));
+    after.forEach((w, i) => expect(w.values.some((v, k) => v !== before[i]!.values[k]), w.name).toBe(true));
     const p = await m.predict(x, { batchSize: BATCH });
     expect(p.shape).toEqual([N, 10]);
-    for (let i = 0; i < N; i++) expect(p.data.subarray(i * 10, i * 10 + 10).reduce((s, v) => s + v, 0)).toBeCloseTo(1, 4);
+    for (let i = 0; i < N; i++) expect(p.values.subarray(i * 10, i * 10 + 10).reduce((s, v) => s + v, 0)).toBeCloseTo(1, 4);
     m.dispose();
   });
 });
@@ -173,19 +173,19 @@ describe('transfer learning', () => {
     expect(t.outputs[0]!.shape).toEqual([3]);
     expect(loaded.layers.every((l) => !l.trainable)).toBe(true);
 
-    const labels = tensor(Int32Array.from(y.data, (d) => d % 3), [N]);
+    const labels = tensor(Int32Array.from(y.values, (d) => d % 3), [N]);
     t.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], engine: engine() });
     const frozen = await loaded.getWeights();
     const headBefore = (await t.getWeights()).filter((w) => w.name.startsWith(`${TRANSFER_HEAD}/`));
     await t.fit(x, labels, { epochs: 2, batchSize: BATCH, verbose: 0 });
     // The base's weights (its BatchNormalization statistics included) stay; the head's move.
-    expect((await loaded.getWeights()).map((w) => w.data)).toEqual(frozen.map((w) => w.data));
+    expect((await loaded.getWeights()).map((w) => w.values)).toEqual(frozen.map((w) => w.values));
     const headAfter = (await t.getWeights()).filter((w) => w.name.startsWith(`${TRANSFER_HEAD}/`));
     expect(headAfter).toHaveLength(2);
-    headAfter.forEach((w, i) => expect(w.data.some((v, k) => v !== headBefore[i]!.data[k])).toBe(true));
+    headAfter.forEach((w, i) => expect(w.values.some((v, k) => v !== headBefore[i]!.values[k])).toBe(true));
     const p = await t.predict(x, { batchSize: BATCH });
     expect(p.shape).toEqual([N, 3]);
-    expect(p.data.every(Number.isFinite)).toBe(true);
+    expect(p.values.every(Number.isFinite)).toBe(true);
   });
 
   it('cuts where asked, and refuses what cannot work', () => {

@@ -516,13 +516,13 @@ for (const spec of TWINS) {
       const start = await ours.getWeights();
       // Moving statistics away from their initial values, so that the inference paths are exercised.
       for (const w of start) {
-        if (w.name.endsWith('moving_mean')) w.data.set(randomArray(w.data.length, 41, 0.3));
-        if (w.name.endsWith('moving_variance')) w.data.set(randomArray(w.data.length, 42, 0.5).map((v) => v + 1));
+        if (w.name.endsWith('moving_mean')) w.values.set(randomArray(w.values.length, 41, 0.3));
+        if (w.name.endsWith('moving_variance')) w.values.set(randomArray(w.values.length, 42, 0.5).map((v) => v + 1));
       }
       await ours.setWeights(start);
       expect(theirs.getWeights().map((t) => t.shape)).toEqual(start.map((w) => w.shape));
       expect(theirs.weights.map((w) => w.name.split('/').pop()!.replace(/_\d+$/, ''))).toEqual(start.map((w) => w.name.split('/').pop()));
-      theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+      theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
       const xs = tf.tensor(x, [N, ...spec.inputShape]);
       const ys = tf.tensor1d(Float32Array.from(labels));
       await theirs.fit(xs, ys, { epochs: 2, batchSize: BATCH, shuffle: false, verbose: 0 });
@@ -531,16 +531,16 @@ for (const spec of TWINS) {
       const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
       const normName = ours.layers[spec.normIndex]!.name;
       got.forEach((w, i) => {
-        const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-        const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+        const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+        const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
         if (w.name.startsWith(`${normName}/moving`)) {
-          const diff = Math.max(...w.data.map((v, k) => Math.abs(v - want[i]![k]!)));
+          const diff = Math.max(...w.values.map((v, k) => Math.abs(v - want[i]![k]!)));
           expect(record(`twin ${name}`, 'moving', diff), w.name).toBeLessThanOrEqual(1e-4);
-          if (frozen) expect(Array.from(w.data)).toEqual(Array.from(start[i]!.data));
+          if (frozen) expect(Array.from(w.values)).toEqual(Array.from(start[i]!.values));
           else expect(relL2(delta, wantDelta), w.name).toBeLessThanOrEqual(1e-3);
         } else if (frozen && w.name.startsWith(`${normName}/`)) {
-          expect(Array.from(w.data), w.name).toEqual(Array.from(start[i]!.data));
-          expect(Array.from(want[i]!), w.name).toEqual(Array.from(start[i]!.data));
+          expect(Array.from(w.values), w.name).toEqual(Array.from(start[i]!.values));
+          expect(Array.from(want[i]!), w.name).toEqual(Array.from(start[i]!.values));
         } else if (Math.max(...wantDelta.map(Math.abs)) < 1e-5) {
           // A bias right before a batch normalization: its gradient is zero up to rounding.
           expect(Math.max(...delta.map(Math.abs)), `update of ${w.name}`).toBeLessThanOrEqual(1e-5);
@@ -549,7 +549,7 @@ for (const spec of TWINS) {
         }
       });
       const probs = await ours.predict(tensor(x, [N, ...spec.inputShape]));
-      expect(record(`twin ${name}`, 'fwd', relL2(probs.data, (theirs.predict(xs) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
+      expect(record(`twin ${name}`, 'fwd', relL2(probs.values, (theirs.predict(xs) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
       ours.dispose();
     });
   }
@@ -632,8 +632,8 @@ describe('model.json with normalization layers', () => {
       const theirs = await tf.loadLayersModel(tf.io.fromMemory(saved as unknown as tf.io.ModelArtifacts));
       expect(theirs.layers.map((l) => l.getClassName())).toEqual(spec.classes);
       const weights = await ours.getWeights();
-      theirs.getWeights().forEach((w, i) => expect(Array.from(w.dataSync()), weights[i]!.name).toEqual(Array.from(weights[i]!.data)));
-      const ourProbs = (await ours.predict(tensor(x, [10, ...spec.inputShape]))).data;
+      theirs.getWeights().forEach((w, i) => expect(Array.from(w.dataSync()), weights[i]!.name).toEqual(Array.from(weights[i]!.values)));
+      const ourProbs = (await ours.predict(tensor(x, [10, ...spec.inputShape]))).values;
       if (spec.tfPredicts) {
         expect(record(`model.json ${spec.name}`, 'fwd', relL2(ourProbs, (theirs.predict(tf.tensor(x, [10, ...spec.inputShape])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-5);
       }
@@ -644,7 +644,7 @@ describe('model.json with normalization layers', () => {
       for (const i of spec.norms) expect(ourTopology.config.layers[i]!.config).toEqual(tfTopology.config.layers[i]!.config);
       const again = await loadModel({ load: async () => captured as unknown as Artifacts }, { engine: engine() });
       expect(again.layers.map((l) => l.className)).toEqual(spec.classes);
-      expect(relL2((await again.predict(tensor(x, [10, ...spec.inputShape]))).data, ourProbs)).toBeLessThanOrEqual(1e-6);
+      expect(relL2((await again.predict(tensor(x, [10, ...spec.inputShape]))).values, ourProbs)).toBeLessThanOrEqual(1e-6);
       ours.dispose();
       again.dispose();
     });

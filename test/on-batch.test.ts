@@ -22,7 +22,7 @@ const x = randomArray(N * F, 11);
 const labels = Int32Array.from({ length: N }, (_, i) => (x[i * F]! > 0 ? (x[i * F + 1]! > 0 ? 2 : 1) : 0));
 
 function deltas(start: NamedWeight[], now: ArrayLike<number>[]): Float32Array[] {
-  return now.map((w, i) => Float32Array.from(w as ArrayLike<number>, (v, k) => v - start[i]!.data[k]!));
+  return now.map((w, i) => Float32Array.from(w as ArrayLike<number>, (v, k) => v - start[i]!.values[k]!));
 }
 
 function relative(a: number, b: number): number {
@@ -37,7 +37,7 @@ describe('trainOnBatch / testOnBatch / predictOnBatch', () => {
     theirs.compile({ optimizer: tf.train.adam(0.05), loss: 'categoricalCrossentropy', metrics: ['accuracy', 'mse'] });
     const oneHot = Float32Array.from({ length: N * 3 }, (_, k) => (labels[Math.floor(k / 3)] === k % 3 ? 1 : 0));
     const start = await ours.getWeights();
-    theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+    theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
     const name = expect.getState().currentTestName!;
     for (const [a, b] of [[0, 5], [5, 12], [0, 12], [3, 7]] as const) {
       const xb = x.slice(a * F, b * F);
@@ -50,7 +50,7 @@ describe('trainOnBatch / testOnBatch / predictOnBatch', () => {
       expect(record(name, 'loss', relative(got[2]!, want[2]!))).toBeLessThanOrEqual(1e-5);
     }
     const wantDeltas = deltas(start, theirs.getWeights().map((t) => t.dataSync()));
-    deltas(start, (await ours.getWeights()).map((w) => w.data)).forEach((d, i) => expect(record(name, 'updates', relL2(d, wantDeltas[i]!))).toBeLessThanOrEqual(1e-3));
+    deltas(start, (await ours.getWeights()).map((w) => w.values)).forEach((d, i) => expect(record(name, 'updates', relL2(d, wantDeltas[i]!))).toBeLessThanOrEqual(1e-3));
     // Without metrics: one number.
     const plain = sequential({ layers: [layers.dense({ units: 2, inputShape: [F] })] });
     plain.compile({ optimizer: 'sgd', loss: 'mse', engine: engine() });
@@ -65,17 +65,17 @@ describe('trainOnBatch / testOnBatch / predictOnBatch', () => {
     const evaluated = await m.evaluate(tensor(x, [N, F]), tensor(labels, [N]));
     expect(loss).toBeCloseTo(evaluated.loss, 6);
     expect(accuracy).toBe(evaluated.accuracy);
-    (await m.getWeights()).forEach((w, i) => expect(w.data).toEqual(before[i]!.data));
+    (await m.getWeights()).forEach((w, i) => expect(w.values).toEqual(before[i]!.values));
     const predicted = await m.predict(tensor(x, [N, F]));
     const onBatch = await m.predictOnBatch(tensor(x, [N, F]));
     expect(onBatch.shape).toEqual([N, 3]);
-    expect(relL2(onBatch.data, predicted.data)).toBeLessThanOrEqual(1e-6);
+    expect(relL2(onBatch.values, predicted.values)).toBeLessThanOrEqual(1e-6);
     const part = await m.predictOnBatch(tensor(x.slice(0, 5 * F), [5, F]));
-    expect(relL2(part.data, predicted.data.slice(0, 15))).toBeLessThanOrEqual(1e-6);
+    expect(relL2(part.values, predicted.values.slice(0, 15))).toBeLessThanOrEqual(1e-6);
     // TF.js tensors (int32 labels, as tf.tensor1d(labels, 'int32') makes them) feed the same.
     const viaTfjs = (await m.testOnBatch(tf.tensor(x, [N, F]) as never, tf.tensor1d(labels, 'int32') as never)) as number[];
     expect(viaTfjs).toEqual([loss, accuracy]);
-    expect((await m.predictOnBatch(tf.tensor(x, [N, F]) as never)).data).toEqual(onBatch.data);
+    expect((await m.predictOnBatch(tf.tensor(x, [N, F]) as never)).values).toEqual(onBatch.values);
     await expect(m.trainOnBatch(tensor(x, [N, F]), tensor(labels.map((l) => l + 3), [N]))).rejects.toThrow(/label 0 is \d+, which is outside \[0, 3\)/);
     await expect(m.predictOnBatch(tensor(x.slice(0, 8), [2, 4]))).rejects.toThrow(/expected shape \[null, 6\]/);
   });
@@ -104,15 +104,15 @@ describe('a GAN-style loop: two models sharing layers, alternating trainOnBatch'
     tCombined.compile({ optimizer: tf.train.adam(0.02), loss: 'binaryCrossentropy' });
     const gStart = await generator.getWeights();
     const dStart = await discriminator.getWeights();
-    tg.setWeights(gStart.map((w) => tf.tensor(w.data, w.shape)));
-    td.setWeights(dStart.map((w) => tf.tensor(w.data, w.shape)));
+    tg.setWeights(gStart.map((w) => tf.tensor(w.values, w.shape)));
+    td.setWeights(dStart.map((w) => tf.tensor(w.values, w.shape)));
 
     const setTrainable = (flag: boolean) => {
       for (const l of dLayers) l.trainable = flag;
       td.trainable = flag;
     };
-    const same = (a: NamedWeight[], b: NamedWeight[]) => a.forEach((w, i) => expect(w.data).toEqual(b[i]!.data));
-    const changed = (a: NamedWeight[], b: NamedWeight[]) => a.forEach((w, i) => expect(relL2(w.data, b[i]!.data)).toBeGreaterThan(1e-5));
+    const same = (a: NamedWeight[], b: NamedWeight[]) => a.forEach((w, i) => expect(w.values).toEqual(b[i]!.values));
+    const changed = (a: NamedWeight[], b: NamedWeight[]) => a.forEach((w, i) => expect(relL2(w.values, b[i]!.values)).toBeGreaterThan(1e-5));
     const name = expect.getState().currentTestName!;
     const ones = new Float32Array(B).fill(1);
     for (let step = 0; step < 3; step++) {
@@ -120,8 +120,8 @@ describe('a GAN-style loop: two models sharing layers, alternating trainOnBatch'
       const real = randomArray(B * F, 200 + step, 0.5).map((v) => v + 1);
       const fake = await generator.predictOnBatch(tensor(noise, [B, Z]));
       const theirFake = tg.predictOnBatch(tf.tensor(noise, [B, Z])) as tf.Tensor;
-      expect(record(name, 'predictions', relL2(fake.data, theirFake.dataSync()))).toBeLessThanOrEqual(1e-4);
-      const xD = new Float32Array([...real, ...fake.data]);
+      expect(record(name, 'predictions', relL2(fake.values, theirFake.dataSync()))).toBeLessThanOrEqual(1e-4);
+      const xD = new Float32Array([...real, ...fake.values]);
       const yD = new Float32Array([...ones, ...new Float32Array(B)]);
 
       setTrainable(true);
@@ -148,7 +148,7 @@ describe('a GAN-style loop: two models sharing layers, alternating trainOnBatch'
     }
     const check = (start: NamedWeight[], ours: NamedWeight[], theirs: tf.Tensor[]) => {
       const want = deltas(start, theirs.map((t) => t.dataSync()));
-      deltas(start, ours.map((w) => w.data)).forEach((d, i) => expect(record(name, 'updates', relL2(d, want[i]!)), ours[i]!.name).toBeLessThanOrEqual(1e-3));
+      deltas(start, ours.map((w) => w.values)).forEach((d, i) => expect(record(name, 'updates', relL2(d, want[i]!)), ours[i]!.name).toBeLessThanOrEqual(1e-3));
     };
     check(gStart, await generator.getWeights(), tg.getWeights());
     setTrainable(true);
@@ -164,7 +164,7 @@ describe('a GAN-style loop: two models sharing layers, alternating trainOnBatch'
     const theirOpt = tf.train.adam(0.05);
     theirs.compile({ optimizer: theirOpt, loss: 'sparseCategoricalCrossentropy' });
     const start = await ours.getWeights();
-    theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+    theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
     const args = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 as const };
     await ours.fit(tensor(x, [N, F]), tensor(labels, [N]), args);
     await theirs.fit(tf.tensor(x, [N, F]), tf.tensor(Float32Array.from(labels), [N]), args);
@@ -175,7 +175,7 @@ describe('a GAN-style loop: two models sharing layers, alternating trainOnBatch'
     await theirs.fit(tf.tensor(x, [N, F]), tf.tensor(Float32Array.from(labels), [N]), args);
     const got = await ours.getWeights();
     const want = deltas(start, theirs.getWeights().map((t) => t.dataSync()));
-    deltas(start, got.map((w) => w.data)).forEach((d, i) => expect(record(expect.getState().currentTestName!, 'updates', relL2(d, want[i]!)), got[i]!.name).toBeLessThanOrEqual(1e-3));
+    deltas(start, got.map((w) => w.values)).forEach((d, i) => expect(record(expect.getState().currentTestName!, 'updates', relL2(d, want[i]!)), got[i]!.name).toBeLessThanOrEqual(1e-3));
   });
 
   it('freezing the first layer lays the buffers out anew: the others keep their slot values and the step count', async () => {
@@ -191,7 +191,7 @@ describe('a GAN-style loop: two models sharing layers, alternating trainOnBatch'
     const kept = before.slots.filter((s) => s.name.startsWith(`${second}/`));
     expect(kept.length).toBe(4);
     expect(after.slots.map((s) => s.name)).toEqual(kept.map((s) => s.name));
-    after.slots.forEach((s, i) => expect(s.data).toEqual(kept[i]!.data));
-    expect(kept.some((s) => s.data.some((v) => v !== 0))).toBe(true);
+    after.slots.forEach((s, i) => expect(s.values).toEqual(kept[i]!.values));
+    expect(kept.some((s) => s.values.some((v) => v !== 0))).toBe(true);
   });
 });

@@ -53,21 +53,21 @@ async function compareTrained(name: string, ours: LayersModel, theirs: tf.Layers
   let worst = 0;
   got.forEach((w, i) => {
     const err = relL2(
-      w.data.map((v, k) => v - start[i]![k]!),
+      w.values.map((v, k) => v - start[i]![k]!),
       want[i]!.map((v, k) => v - start[i]![k]!),
     );
     worst = Math.max(worst, err);
     expect(err, `${name}: update of ${w.name}`).toBeLessThanOrEqual(1e-3);
   });
   record(name, 'updates', worst);
-  const p = (await ours.predict(tensor(x, [N, FEATURES]))).data;
+  const p = (await ours.predict(tensor(x, [N, FEATURES]))).values;
   expect(record(name, 'predictions', relL2(p, (theirs.predict(tf.tensor2d(x, [N, FEATURES])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
 }
 
 /** Trains both 4 steps (one epoch of 20 samples in batches of 5) from our initial weights. */
 async function twin(name: string, ours: Optimizer | string, theirs: tf.Optimizer | string, callbacks?: { ours: (batch: number) => void; theirs: (batch: number) => void }): Promise<void> {
   const m = ourModel(ours);
-  const start = (await m.getWeights()).map((w) => w.data);
+  const start = (await m.getWeights()).map((w) => w.values);
   const t = theirModel(theirs);
   t.setWeights(start.map((w, i) => tf.tensor(w, t.getWeights()[i]!.shape)));
   await t.fit(tf.tensor2d(x, [N, FEATURES]), tf.tensor2d(y, [N, 3]), { ...fitArgs, epochs: 1, callbacks: callbacks && { onBatchEnd: async (b) => callbacks.theirs(b) } });
@@ -138,14 +138,14 @@ describe('training state across frameworks through model.json (includeOptimizer)
     it(`${name}: TF.js trains, saves, we load and both train on; and the other way`, async () => {
       // TF.js → ours (TF.js writes `metrics: {}` when it has none, which our loader rejects: give it one).
       const t = theirModel(theirs(), ['accuracy'], `${className.toLowerCase()}_`);
-      const start = (await ourModel(ours()).getWeights()).map((w) => w.data);
+      const start = (await ourModel(ours()).getWeights()).map((w) => w.values);
       t.setWeights(start.map((w, i) => tf.tensor(w, t.getWeights()[i]!.shape)));
       await t.fit(tf.tensor2d(x, [N, FEATURES]), tf.tensor2d(y, [N, 3]), { ...fitArgs, epochs: 1 });
       const saved = await tfArtifacts(t);
       const loaded = await loadModel({ load: () => saved }, { engine: engine() });
       expect(optimizerConfig(loaded.optimizer!).class_name).toBe(className);
       expect((await loaded.getOptimizerState()).iterations).toBe(4);
-      const middle = (await loaded.getWeights()).map((w) => w.data);
+      const middle = (await loaded.getWeights()).map((w) => w.values);
       await t.fit(tf.tensor2d(x, [N, FEATURES]), tf.tensor2d(y, [N, 3]), { ...fitArgs, epochs: 1 });
       await loaded.fit(xs(), ys(), { ...fitArgs, epochs: 1 });
       await compareTrained(`${name}: TF.js state → ours`, loaded, t, middle);
@@ -157,7 +157,7 @@ describe('training state across frameworks through model.json (includeOptimizer)
       const ourSave = await captureOurs(m, true);
       const t2 = await tf.loadLayersModel(tf.io.fromMemory(ourSave as unknown as tf.io.ModelArtifacts));
       expect(t2.optimizer.getClassName()).toBe(className);
-      const middle2 = (await m.getWeights()).map((w) => w.data);
+      const middle2 = (await m.getWeights()).map((w) => w.values);
       await m.fit(xs(), ys(), { ...fitArgs, epochs: 1 });
       await t2.fit(tf.tensor2d(x, [N, FEATURES]), tf.tensor2d(y, [N, 3]), { ...fitArgs, epochs: 1 });
       await compareTrained(`${name}: our state → TF.js`, m, t2, middle2);
@@ -195,12 +195,12 @@ describe('our save + load with includeOptimizer resumes bit for bit', () => {
       expect((await resumed.getOptimizerState()).iterations).toBe(4);
       await resumed.fit(tensor(x, [N, FEATURES]), tensor(y, [N, 3]), { ...args, epochs: 2, initialEpoch: 1 });
       const got = await resumed.getWeights();
-      got.forEach((w, i) => expect(Array.from(w.data), w.name).toEqual(Array.from(expected[i]!.data)));
+      got.forEach((w, i) => expect(Array.from(w.values), w.name).toEqual(Array.from(expected[i]!.values)));
       // Control: the same resume without the optimizer's state lands elsewhere. Not for Adadelta:
       // TF.js's rule keeps its two accumulators equal, so its steps are lr·g whatever its state.
       const fresh = await loadModel({ load: () => withoutState }, { engine: engine() });
       await fresh.fit(tensor(x, [N, FEATURES]), tensor(y, [N, 3]), { ...args, epochs: 2, initialEpoch: 1 });
-      if (!name.startsWith('adadelta')) expect(relL2((await fresh.getWeights())[0]!.data, expected[0]!.data)).toBeGreaterThan(1e-5);
+      if (!name.startsWith('adadelta')) expect(relL2((await fresh.getWeights())[0]!.values, expected[0]!.values)).toBeGreaterThan(1e-5);
       for (const m of [straight, first, resumed, fresh]) m.dispose();
     });
   }

@@ -212,9 +212,9 @@ describe('clipping inside fit(): the plan passes each weight\'s range', () => {
     const m = sequential([layers.dense({ units: 5, activation: 'tanh', inputShape: [3] }), layers.dense({ units: 2 })]);
     m.compile({ optimizer, loss: 'meanSquaredError', engine: engine() });
     m.setWeights([randomArray(15, 1), randomArray(5, 2), randomArray(10, 3), randomArray(2, 4)].map((w, i) => tensor(w, [[3, 5], [5], [5, 2], [2]][i]!)));
-    const before = (await m.getWeights()).map((w) => w.data);
+    const before = (await m.getWeights()).map((w) => w.values);
     await m.fit(tensor(randomArray(12, 5, 3), [4, 3]), tensor(randomArray(8, 6, 3), [4, 2]), { epochs: 1, batchSize: 4, verbose: 0 });
-    const after = (await m.getWeights()).map((w) => w.data);
+    const after = (await m.getWeights()).map((w) => w.values);
     m.dispose();
     return after.map((w, i) => w.map((v, k) => v - before[i]![k]!));
   }

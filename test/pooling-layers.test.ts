@@ -400,18 +400,18 @@ async function trainBoth({ ours, theirs, inputShape, classes }: Twin, seed: numb
   ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.5 }), loss: 'categoricalCrossentropy', engine: engine() });
   theirs.compile({ optimizer: tf.train.sgd(0.5), loss: 'categoricalCrossentropy' });
   const start = await ours.getWeights();
-  theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+  theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
   const steps = { epochs: 2, batchSize: 4, shuffle: false, verbose: 0 as const };
   await theirs.fit(tf.tensor(x, [N, ...inputShape]), tf.tensor(y, [N, classes]), steps);
   await ours.fit(tensor(x, [N, ...inputShape]), tensor(y, [N, classes]), steps);
   const want = theirs.getWeights().map((t) => t.dataSync());
   for (const [i, w] of (await ours.getWeights()).entries()) {
-    const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-    const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+    const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+    const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
     expect(record(`twin ${label}: weight updates`, relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
   }
   const probe = randomArray(N * size(inputShape), seed + 1);
-  const got = (await ours.predict(tensor(probe, [N, ...inputShape]))).data;
+  const got = (await ours.predict(tensor(probe, [N, ...inputShape]))).values;
   expect(record(`twin ${label}: predictions`, relL2(got, (theirs.predict(tf.tensor(probe, [N, ...inputShape])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
 }
 
@@ -522,7 +522,7 @@ describe('model.json with TF.js', () => {
       ours.useEngine(engine());
       const theirs = tf.model(build('tf') as Parameters<typeof tf.model>[0]);
       const x = randomArray(4 * size(inputShape), 90 + k);
-      const expected = (await ours.predict(tensor(x, [4, ...inputShape]))).data;
+      const expected = (await ours.predict(tensor(x, [4, ...inputShape]))).values;
 
       const artifacts = await captureOurs(ours);
       const tfLoaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as unknown as tf.io.ModelArtifacts));
@@ -537,9 +537,9 @@ describe('model.json with TF.js', () => {
         expect(layer.getConfig(), class_name).toEqual(config);
       }
 
-      theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.data, w.shape)));
+      theirs.setWeights((await ours.getWeights()).map((w) => tf.tensor(w.values, w.shape)));
       const loaded = await loadModel({ load: async () => (await captureTf(theirs)) as unknown as ModelArtifacts }, { engine: engine() });
-      expect(record('model.json TF.js → ours predictions', relL2((await loaded.predict(tensor(x, [4, ...inputShape]))).data, expected))).toBeLessThanOrEqual(1e-6);
+      expect(record('model.json TF.js → ours predictions', relL2((await loaded.predict(tensor(x, [4, ...inputShape]))).values, expected))).toBeLessThanOrEqual(1e-6);
       ours.dispose();
       loaded.dispose();
     });

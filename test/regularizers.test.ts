@@ -274,7 +274,7 @@ async function copyWeights(ours: LayersModel<unknown>, theirs: TfModel): Promise
     const mine = weights.filter((w) => w.name.startsWith(`${layer.name}/`));
     const vars = theirs.getLayer(layer.name).weights;
     expect(vars.length, layer.name).toBe(mine.length);
-    mine.forEach((w, k) => (vars[k]!.read() as tf.Variable).assign(tf.tensor(w.data, w.shape)));
+    mine.forEach((w, k) => (vars[k]!.read() as tf.Variable).assign(tf.tensor(w.values, w.shape)));
   }
 }
 
@@ -284,7 +284,7 @@ async function bothWeights(ours: LayersModel<unknown>, theirs: TfModel): Promise
   return weights.map((w) => {
     const layerName = w.name.slice(0, w.name.lastIndexOf('/'));
     const k = weights.filter((v) => v.name.startsWith(`${layerName}/`)).indexOf(w);
-    return { name: w.name, ours: w.data, theirs: theirs.getLayer(layerName).weights[k]!.read().dataSync() as Float32Array };
+    return { name: w.name, ours: w.values, theirs: theirs.getLayer(layerName).weights[k]!.read().dataSync() as Float32Array };
   });
 }
 
@@ -299,7 +299,7 @@ async function compareTrained(name: string, ours: LayersModel<unknown>, theirs: 
   });
   const ourPrediction = await ours.predict(tensor(x.dataSync() as Float32Array, x.shape));
   const theirPrediction = predictionsOf(theirs.predict(x) as tf.Tensor | tf.Tensor[]).dataSync();
-  expect(record(name, 'predictions', relL2((ourPrediction as { data: Float32Array }).data, theirPrediction))).toBeLessThanOrEqual(1e-4);
+  expect(record(name, 'predictions', relL2((ourPrediction as { values: Float32Array }).values, theirPrediction))).toBeLessThanOrEqual(1e-4);
 }
 
 const N = 20;
@@ -310,7 +310,7 @@ const labels = Int32Array.from({ length: N }, (_, i) => (i * 7) % 3);
 /** Random biases (a zero weight is where TF.js's l1 gradient, -l1, differs from Keras's, 0). */
 async function randomizeBiases(m: LayersModel<unknown>, seed: number): Promise<void> {
   const weights = await m.getWeights();
-  m.setWeights(weights.map((w, i) => (w.name.endsWith('/bias') ? { ...w, data: randomArray(w.data.length, seed + i, 0.3) } : w)));
+  m.setWeights(weights.map((w, i) => (w.name.endsWith('/bias') ? { ...w, values: randomArray(w.values.length, seed + i, 0.3) } : w)));
 }
 
 describe("weight regularizers: twins with TF.js's own fit", () => {
@@ -360,7 +360,7 @@ describe("weight regularizers: twins with TF.js's own fit", () => {
     ours.compile({ optimizer: optimizers.sgd({ learningRate: 0.1 }), loss: ['meanSquaredError', 'sparseCategoricalCrossentropy'], lossWeights: [0.25, 2], engine: engine() });
     await randomizeBiases(ours, 50);
     const ys = [tensor(randomArray(N * 2, 51), [N, 2]), tensor(labels, [N])];
-    const w = Object.fromEntries((await ours.getWeights()).map((v) => [v.name, v.data]));
+    const w = Object.fromEntries((await ours.getWeights()).map((v) => [v.name, v.values]));
     const evaluated = await ours.evaluate(tensor(x, [N, F]), ys);
     // One step over the whole set: its loss is that of the weights before the step.
     const history = await ours.fit(tensor(x, [N, F]), ys, { epochs: 1, batchSize: N, shuffle: false, verbose: 0 });
@@ -641,7 +641,7 @@ describe('model.json with regularizers and constraints', () => {
       await ours.fit(xOurs, tensor(randomArray(30, 82), [10, 3]), { epochs: 1, batchSize: 10, shuffle: false, verbose: 0 });
       const saved = await captureOurs(ours);
       const theirs = await tf.loadLayersModel(tf.io.fromMemory(saved as unknown as tf.io.ModelArtifacts));
-      const ourPrediction = (await ours.predict(xOurs)).data;
+      const ourPrediction = (await ours.predict(xOurs)).values;
       const xs = tf.tensor(xData, [10, ...spec.inputShape]);
       const theirPrediction = (theirs.predict(xs) as tf.Tensor).dataSync();
       expect(record(`model.json ${spec.name}`, 'predictions', relL2(theirPrediction, ourPrediction))).toBeLessThanOrEqual(1e-4);
@@ -655,7 +655,7 @@ describe('model.json with regularizers and constraints', () => {
       const again = await loadModel({ load: async () => captured as unknown as Artifacts }, { engine: engine() });
       const lost = ourFields.map((f, i) => (classes[i] === 'DepthwiseConv2D' ? { ...f, depthwise_constraint: null } : f));
       expect(regularizationFields((await captureOurs(again)).modelTopology)).toEqual(lost);
-      expect(record(`model.json ${spec.name}`, 'predictions', relL2((await again.predict(xOurs)).data, theirPrediction))).toBeLessThanOrEqual(1e-4);
+      expect(record(`model.json ${spec.name}`, 'predictions', relL2((await again.predict(xOurs)).values, theirPrediction))).toBeLessThanOrEqual(1e-4);
       ours.dispose();
       again.dispose();
     });

@@ -32,7 +32,7 @@ function data(n: number, seed: number) {
 }
 
 async function weightsOf(m: LayersModel): Promise<Float32Array[]> {
-  return (await m.getWeights()).map((w) => w.data);
+  return (await m.getWeights()).map((w) => w.values);
 }
 
 describe('bad input', () => {
@@ -58,7 +58,7 @@ describe('bad input', () => {
       ['not a tensor', () => m.predict([1, 2, 3] as never), /x: expected a tensor.*array of length 3/],
       ['validationSplit out of range', () => m.fit(x, y, { validationSplit: 1.5 }), /validationSplit must be a number in \(0, 1\)/],
       ['setWeights with the wrong count', () => m.setWeights([]), /expected a list of 4 weights \(conv2d.*\/kernel/],
-      ['setWeights with a wrong shape', () => m.setWeights(before.map((d, i) => ({ shape: i === 0 ? [3, 3, 1, 5] : [d.length], data: d }))), /weight 0 \(.*kernel\) must have shape \[3, 3, 1, 4\], got \[3, 3, 1, 5\]/],
+      ['setWeights with a wrong shape', () => m.setWeights(before.map((d, i) => ({ shape: i === 0 ? [3, 3, 1, 5] : [d.length], values: d }))), /weight 0 \(.*kernel\) must have shape \[3, 3, 1, 4\], got \[3, 3, 1, 5\]/],
       ['an unknown loss', () => m.compile({ optimizer: 'rmsprop', loss: 'hingee' }), /unknown loss 'hingee'; known: sparseCategoricalCrossentropy/],
       ['an unknown optimizer', () => m.compile({ optimizer: 'ftrl', loss: 'categoricalCrossentropy' }), /unknown optimizer 'ftrl'; known: .*adam.*rmsprop/i],
       ['an unknown metric', () => m.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', metrics: ['auc'] }), /unknown metric 'auc'; known: accuracy/],
@@ -104,8 +104,8 @@ describe('bad input', () => {
       m.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', engine: checking });
       const { x, y } = data(6, 2);
       const before = await weightsOf(m);
-      const bad = tensor(x.data.slice() as Float32Array, [6, 8, 8, 1]);
-      bad.data[3 * 64 + 10] = NaN;
+      const bad = tensor(x.values.slice() as Float32Array, [6, 8, 8, 1]);
+      bad.values[3 * 64 + 10] = NaN;
       await expect(m.fit(bad, y)).rejects.toThrow(/x: sample 3 holds NaN at element 10; inputs must be finite/);
       (await weightsOf(m)).forEach((w, i) => expect(w).toEqual(before[i]));
       await m.fit(x, y, { verbose: 0 });
@@ -176,7 +176,7 @@ describe('memory and long runs', () => {
       const before = await m.predict(x);
       m.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', engine: other });
       (await weightsOf(m)).forEach((w, i) => expect(w).toEqual(trained[i]));
-      expect((await m.predict(x)).data).toEqual(before.data);
+      expect((await m.predict(x)).values).toEqual(before.values);
       m.dispose();
     } finally {
       other.dispose();
@@ -216,7 +216,7 @@ describe('memory and long runs', () => {
       rebuilt.compile({ optimizer: 'rmsprop', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], engine: second });
       const h = await rebuilt.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0 });
       expect(h.loss.every(Number.isFinite)).toBe(true);
-      expect((await rebuilt.getWeights())[0]!.data).not.toEqual(saved[0]!.data);
+      expect((await rebuilt.getWeights())[0]!.values).not.toEqual(saved[0]!.values);
     } finally {
       second.dispose();
     }

@@ -128,17 +128,17 @@ const x = randomArray(N * F, 41, 1.5);
 const sparse = Int32Array.from({ length: N }, (_, i) => (x[i * F]! > 0.3 ? 2 : x[i * F + 1]! > 0 ? 1 : 0));
 
 function delta(start: NamedWeight[], now: ArrayLike<number>[]): Float32Array[] {
-  return now.map((w, i) => Float32Array.from(w as ArrayLike<number>, (v, k) => v - start[i]!.data[k]!));
+  return now.map((w, i) => Float32Array.from(w as ArrayLike<number>, (v, k) => v - start[i]!.values[k]!));
 }
 
 async function compareWithTfjs(ours: LayersModel<unknown>, theirs: tf.LayersModel, run: () => Promise<{ ours: number[]; theirs: number[] }>): Promise<void> {
   const start = await ours.getWeights();
-  theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+  theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
   const losses = await run();
   const name = expect.getState().currentTestName!;
   losses.theirs.forEach((l, e) => expect(record(name, 'loss', Math.abs(losses.ours[e]! - l) / Math.abs(l))).toBeLessThanOrEqual(1e-5));
   const want = delta(start, theirs.getWeights().map((t) => t.dataSync()));
-  delta(start, (await ours.getWeights()).map((w) => w.data)).forEach((d, i) => expect(record(name, 'updates', relL2(d, want[i]!))).toBeLessThanOrEqual(1e-3));
+  delta(start, (await ours.getWeights()).map((w) => w.values)).forEach((d, i) => expect(record(name, 'updates', relL2(d, want[i]!))).toBeLessThanOrEqual(1e-3));
 }
 
 function classifier(units: number, activation: 'softmax' | 'sigmoid', loss: string): [LayersModel, tf.Sequential] {
@@ -238,8 +238,8 @@ describe('sampleWeight in fit', () => {
     const plain = make();
     await plain.fit(tensor(x, [N, F]), tensor(sparse, [N]), fitArgs);
     const [a, b, c] = [await both.getWeights(), await product.getWeights(), await plain.getWeights()];
-    a.forEach((wt, i) => expect(wt.data).toEqual(b[i]!.data));
-    expect(relL2(a[0]!.data, c[0]!.data)).toBeGreaterThan(1e-4);
+    a.forEach((wt, i) => expect(wt.values).toEqual(b[i]!.values));
+    expect(relL2(a[0]!.values, c[0]!.values)).toBeGreaterThan(1e-4);
   });
 
   it('fitDataset with classWeight: the same bits as fit with classWeight', async () => {
@@ -251,7 +251,7 @@ describe('sampleWeight in fit', () => {
     const batches = () => [0, 8, 16].map((a) => ({ xs: tensor(x.slice(a * F, Math.min(N, a + 8) * F), [Math.min(N, a + 8) - a, F]), ys: tensor(sparse.slice(a, a + 8), [Math.min(N, a + 8) - a]) }));
     const dsHistory = await viaDataset.fitDataset(batches, { epochs: 2, verbose: 0, classWeight });
     const want = await viaFit.getWeights();
-    (await viaDataset.getWeights()).forEach((w, i) => expect(w.data).toEqual(want[i]!.data));
+    (await viaDataset.getWeights()).forEach((w, i) => expect(w.values).toEqual(want[i]!.values));
     expect(dsHistory.loss).toEqual(fitHistory.loss);
   });
 
@@ -266,5 +266,14 @@ describe('sampleWeight in fit', () => {
     await expect(m.fit(xs, ys, { ...fitArgs, sampleWeight: tensor(new Float32Array(N - 1), [N - 1]) })).rejects.toThrow(/sampleWeight: expected one weight per sample, shape \[20\], got \[19\]/);
     await expect(m.fit(xs, ys, { ...fitArgs, sampleWeight: tensor(new Float32Array(N).fill(Infinity), [N]) })).rejects.toThrow(/the weight of sample 0 is Infinity/);
     await expect(m.fitDataset([{ xs, ys }], { verbose: 0, classWeight: { 0: 1 } })).rejects.toThrow(/epoch 1, batch 0: classWeight: sample \d+ is of class [12]/);
+    // Targets per step ([N, T] class indices) would read as one-hot rows: refused, as Keras does.
+    const perStep = sequential({ layers: [layers.dense({ units: 3, activation: 'softmax', inputShape: [4, F] })] });
+    perStep.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', engine: engine() });
+    const steps = tensor(Int32Array.from({ length: N * 4 }, (_, i) => i % 3), [N, 4]);
+    const sequences = tensor(randomArray(N * 4 * F, 3), [N, 4, F]);
+    const before = await perStep.getWeights();
+    await expect(perStep.fit(sequences, steps, { ...fitArgs, classWeight: { 0: 1, 1: 2, 2: 1 } })).rejects.toThrow(/class weights need one class per sample, but the output \[null, 4, 3\] has a target per step/);
+    await expect(perStep.fitDataset([{ xs: sequences, ys: steps }], { verbose: 0, classWeight: { 0: 1, 1: 2, 2: 1 } })).rejects.toThrow(/epoch 1, batch 0: classWeight: class weights need one class per sample/);
+    (await perStep.getWeights()).forEach((w, i) => expect(w.values).toEqual(before[i]!.values));
   });
 });

@@ -116,7 +116,7 @@ describe('a schedule drives fit() from the step counter', () => {
         },
       },
     });
-    const weights = (await m.getWeights()).map((w) => w.data);
+    const weights = (await m.getWeights()).map((w) => w.values);
     m.dispose();
     return { weights, optimizer, steps: done };
   }

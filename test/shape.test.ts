@@ -584,10 +584,10 @@ describe('in models, as TF.js', () => {
       const theirs = makeTheirs();
       theirs.compile({ optimizer: tf.train.sgd(0.5), loss: 'sparseCategoricalCrossentropy' });
       const start = await ours.getWeights();
-      theirs.setWeights(start.map((w) => tf.tensor(w.data, [...w.shape])));
+      theirs.setWeights(start.map((w) => tf.tensor(w.values, [...w.shape])));
       const xs = tf.tensor(x, [N, ...input]);
       const predictTheirs = (m: tf.LayersModel) => (m.predict(xs) as tf.Tensor).dataSync() as Float32Array;
-      expect(record(`twin ${name}`, 'tfjs', maxError((await ours.predict(tensor(x, [N, ...input]))).data, predictTheirs(theirs)))).toBeLessThanOrEqual(1e-4);
+      expect(record(`twin ${name}`, 'tfjs', maxError((await ours.predict(tensor(x, [N, ...input]))).values, predictTheirs(theirs)))).toBeLessThanOrEqual(1e-4);
 
       // Our model.json in TF.js, before training: the same classes, configs and predictions.
       const saved = await capture(ours);
@@ -600,11 +600,11 @@ describe('in models, as TF.js', () => {
       const got = await ours.getWeights();
       const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
       got.forEach((w, i) => {
-        const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-        const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+        const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+        const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
         expect(record(`twin ${name}: weight deltas`, 'tfjs', relL2(delta, wantDelta)), w.name).toBeLessThanOrEqual(1e-3);
       });
-      const predicted = (await ours.predict(tensor(x, [N, ...input]))).data;
+      const predicted = (await ours.predict(tensor(x, [N, ...input]))).values;
       expect(record(`twin ${name}: trained predictions`, 'tfjs', maxError(predicted, predictTheirs(theirs)))).toBeLessThanOrEqual(1e-4);
 
       // TF.js's model.json (trained) in ours: the same configs and predictions.
@@ -614,12 +614,12 @@ describe('in models, as TF.js', () => {
       fromTf.layers.forEach((l, i) => {
         if (['ZeroPadding2D', 'Cropping2D', 'UpSampling2D', 'Permute', 'RepeatVector'].includes(l.className)) expect(l.getConfig()).toEqual(tfJson[i]!.config);
       });
-      expect(record(`twin ${name}: TF.js model.json loaded by us`, 'tfjs', maxError((await fromTf.predict(tensor(x, [N, ...input]))).data, predictTheirs(theirs)))).toBeLessThanOrEqual(1e-4);
+      expect(record(`twin ${name}: TF.js model.json loaded by us`, 'tfjs', maxError((await fromTf.predict(tensor(x, [N, ...input]))).values, predictTheirs(theirs)))).toBeLessThanOrEqual(1e-4);
 
       // Ours, trained, reloaded by us.
       const again = await loadModel({ load: async () => capture(ours) }, { engine: engine() });
       expect(again.layers.map((l) => l.getConfig())).toEqual(ours.layers.map((l) => l.getConfig()));
-      expect(maxError((await again.predict(tensor(x, [N, ...input]))).data, predicted)).toBeLessThanOrEqual(1e-6);
+      expect(maxError((await again.predict(tensor(x, [N, ...input]))).values, predicted)).toBeLessThanOrEqual(1e-6);
       for (const m of [ours, fromTf, again]) m.dispose();
       tf.dispose([xs]);
     });

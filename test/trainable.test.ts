@@ -25,7 +25,7 @@ function mlp(frozenFirst: boolean) {
 }
 
 function byName(list: readonly NamedWeight[]): Map<string, Float32Array> {
-  return new Map(list.map((w) => [w.name, w.data]));
+  return new Map(list.map((w) => [w.name, w.values]));
 }
 
 /** A dense layer whose bias is state: the optimizer must leave it alone, whatever its gradient. */
@@ -72,8 +72,8 @@ describe('trainable and non-trainable weights', () => {
     await m.fit(tensor(x, [N, 4]), tensor(labels, [N]), { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 });
     const after = await m.getWeights();
     for (let i = 0; i < 4; i++) {
-      if (before[i]!.trainable) expect(relL2(after[i]!.data, before[i]!.data)).toBeGreaterThan(1e-4);
-      else expect(after[i]!.data).toEqual(before[i]!.data);
+      if (before[i]!.trainable) expect(relL2(after[i]!.values, before[i]!.values)).toBeGreaterThan(1e-4);
+      else expect(after[i]!.values).toEqual(before[i]!.values);
     }
   });
 
@@ -85,7 +85,7 @@ describe('trainable and non-trainable weights', () => {
     m.compile({ optimizer: optimizers.sgd({ learningRate: 0.5 }), loss: 'sparseCategoricalCrossentropy', engine: engine() });
     const relaid = await m.getWeights();
     expect(relaid.map((w) => w.trainable)).toEqual([true, true, false, false]);
-    for (const w of relaid) expect(w.data).toEqual(trained.get(w.name));
+    for (const w of relaid) expect(w.values).toEqual(trained.get(w.name));
     await m.fit(tensor(x, [N, 4]), tensor(labels, [N]), { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
     const frozenSecond = byName(await m.getWeights());
     const [first, second] = [m.layers[0]!.name, m.layers[1]!.name];
@@ -105,8 +105,8 @@ describe('trainable and non-trainable weights', () => {
     expect(before.map((w) => w.trainable)).toEqual([true, true, true, true, true, false]);
     await m.fit(tensor(x, [N, 4]), tensor(labels, [N]), { epochs: 2, batchSize: 8, shuffle: false, verbose: 0 });
     const after = await m.getWeights();
-    expect(after[5]!.data).toEqual(new Float32Array(5).fill(0.25));
-    expect(relL2(after[2]!.data, before[2]!.data)).toBeGreaterThan(1e-4);
+    expect(after[5]!.values).toEqual(new Float32Array(5).fill(0.25));
+    expect(relL2(after[2]!.values, before[2]!.values)).toBeGreaterThan(1e-4);
   });
 
   it('every layer frozen: fit runs no optimizer and changes nothing', async () => {
@@ -114,7 +114,7 @@ describe('trainable and non-trainable weights', () => {
     m.layers[1]!.trainable = false;
     const before = await m.getWeights();
     await m.fit(tensor(x, [N, 4]), tensor(labels, [N]), { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
-    expect((await m.getWeights()).map((w) => w.data)).toEqual(before.map((w) => w.data));
+    expect((await m.getWeights()).map((w) => w.values)).toEqual(before.map((w) => w.values));
   });
 
   it('twin: the frozen-first-layer MLP trains as in TF.js (cpu), weights and order', async () => {
@@ -125,7 +125,7 @@ describe('trainable and non-trainable weights', () => {
     theirs.compile({ optimizer: tf.train.sgd(0.5), loss: 'sparseCategoricalCrossentropy' });
     // TF.js's getWeights() order (trainable, then non-trainable) is ours: copy by position.
     const start = await ours.getWeights();
-    theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+    theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
     expect(theirs.getWeights().map((t) => t.shape)).toEqual(start.map((w) => w.shape));
     const xs = tf.tensor2d(x, [N, 4]);
     const ys = tf.tensor1d(Float32Array.from(labels));
@@ -134,13 +134,13 @@ describe('trainable and non-trainable weights', () => {
     const got = await ours.getWeights();
     const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
     got.forEach((w, i) => {
-      const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-      const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+      const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+      const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
       if (w.trainable) expect(relL2(delta, wantDelta)).toBeLessThanOrEqual(1e-3);
-      else expect(Array.from(want[i]!)).toEqual(Array.from(start[i]!.data));
+      else expect(Array.from(want[i]!)).toEqual(Array.from(start[i]!.values));
     });
     const probs = await ours.predict(tensor(x, [N, 4]));
-    expect(relL2(probs.data, (theirs.predict(xs) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-4);
+    expect(relL2(probs.values, (theirs.predict(xs) as tf.Tensor).dataSync())).toBeLessThanOrEqual(1e-4);
   });
 
   it('saves the frozen flag in the TF.js layers format, and TF.js and we load it back frozen', async () => {
@@ -155,6 +155,6 @@ describe('trainable and non-trainable weights', () => {
     expect(again.layers.map((l) => l.trainable)).toEqual([false, true]);
     expect(again.countTrainableParams()).toBe(18);
     const [a, b] = [await m.getWeights(), await again.getWeights()];
-    expect(b.map((w) => w.data)).toEqual(a.map((w) => w.data));
+    expect(b.map((w) => w.values)).toEqual(a.map((w) => w.values));
   });
 });

@@ -32,7 +32,7 @@ interface Twin {
 /** Copies our initial weights into TF.js, trains both, and compares what a user would see. */
 async function trainBoth({ ours, theirs, y, yShape }: Twin, steps: { epochs: number; batchSize: number }): Promise<void> {
   const start = await ours.getWeights();
-  theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+  theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
   const xs = tf.tensor2d(x, [N, FEATURES]);
   const ys = tf.tensor(y instanceof Int32Array ? Float32Array.from(y) : y, yShape);
   const theirHistory = await theirs.fit(xs, ys, { ...steps, shuffle: false, verbose: 0 });
@@ -40,12 +40,12 @@ async function trainBoth({ ours, theirs, y, yShape }: Twin, steps: { epochs: num
   const got = await ours.getWeights();
   const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
   got.forEach((w, i) => {
-    const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-    const wantDelta = want[i]!.map((v, k) => v - start[i]!.data[k]!);
+    const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+    const wantDelta = want[i]!.map((v, k) => v - start[i]!.values[k]!);
     expect(record(expect.getState().currentTestName!, 'updates', relL2(delta, wantDelta)), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
   });
   const probs = await ours.predict(tensor(x, [N, FEATURES]));
-  expect(record(expect.getState().currentTestName!, 'predictions', relL2(probs.data, (theirs.predict(xs) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
+  expect(record(expect.getState().currentTestName!, 'predictions', relL2(probs.values, (theirs.predict(xs) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
   const theirLoss = theirHistory.history.loss as number[];
   ourHistory.loss.forEach((l, e) => expect(Math.abs(l - theirLoss[e]!) / Math.abs(theirLoss[e]!)).toBeLessThanOrEqual(1e-4));
   for (const key of Object.keys(ourHistory.history).filter((k) => k !== 'loss')) {
@@ -145,7 +145,7 @@ describe('a residual CNN with batch normalization, twin of TF.js', () => {
     theirs.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
     const start = await ours.getWeights();
     expect(start.map((w) => w.name)).toEqual(theirs.weights.map((w) => w.originalName));
-    theirs.setWeights(start.map((w) => tf.tensor(w.data, w.shape)));
+    theirs.setWeights(start.map((w) => tf.tensor(w.values, w.shape)));
     const x = randomArray(n * 6 * 6 * 2, 61, 2);
     const y = Float32Array.from({ length: n }, (_, i) => (i * 5) % 3);
     const theirHistory = await theirs.fit(tf.tensor(x, [n, 6, 6, 2]), tf.tensor(y, [n]), { epochs: 2, batchSize: 5, shuffle: false, verbose: 0 });
@@ -154,15 +154,15 @@ describe('a residual CNN with batch normalization, twin of TF.js', () => {
     const want = theirs.getWeights().map((t) => t.dataSync() as Float32Array);
     got.forEach((w, i) => {
       if (w.trainable) {
-        const delta = w.data.map((v, k) => v - start[i]!.data[k]!);
-        expect(record('residual CNN with BN', 'updates', relL2(delta, want[i]!.map((v, k) => v - start[i]!.data[k]!))), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
+        const delta = w.values.map((v, k) => v - start[i]!.values[k]!);
+        expect(record('residual CNN with BN', 'updates', relL2(delta, want[i]!.map((v, k) => v - start[i]!.values[k]!))), `update of ${w.name}`).toBeLessThanOrEqual(1e-3);
       } else {
-        expect(record('residual CNN with BN', 'state', relL2(w.data, want[i]!)), `moving statistic ${w.name}`).toBeLessThanOrEqual(1e-5);
+        expect(record('residual CNN with BN', 'state', relL2(w.values, want[i]!)), `moving statistic ${w.name}`).toBeLessThanOrEqual(1e-5);
       }
     });
     ourHistory.loss.forEach((l, e) => expect(Math.abs(l - (theirHistory.history.loss as number[])[e]!) / l).toBeLessThanOrEqual(1e-4));
     // Prediction uses the moving statistics, folded into the convolutions before them.
-    const p = (await ours.predict(tensor(x, [n, 6, 6, 2]))).data;
+    const p = (await ours.predict(tensor(x, [n, 6, 6, 2]))).values;
     expect(record('residual CNN with BN', 'predictions', relL2(p, (theirs.predict(tf.tensor(x, [n, 6, 6, 2])) as tf.Tensor).dataSync()))).toBeLessThanOrEqual(1e-4);
   });
 });

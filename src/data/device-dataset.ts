@@ -11,21 +11,25 @@
 import type { LabelLayout } from '../ops/losses/loss.ts';
 import { gatherImages, gatherLabels } from '../../shaders/gather.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
-import { formatShape, sizeOf, type Tensor } from '../runtime/tensor.ts';
+import { formatShape, sizeOf, type Shape, type Tensor } from '../runtime/tensor.ts';
 import { sparseLabelsToU32 } from './labels.ts';
 
 /** One output's labels as a dataset holds them: the loss's layout and the output's per-sample width. */
 export interface DatasetLabels {
   tensor: Tensor;
   layout: LabelLayout;
-  /** Classes (sparse) or the output's values per sample (dense). */
+  /**
+   * The output's values per sample: its classes for [batch, classes] outputs; for sparse labels of
+   * an output [...positions, classes] (a sequence's steps), positions × classes (sparseColumns).
+   */
   classes: number;
 }
 
 /** What a dataset's columns hold per sample: fixed for a staging area, whose batches must match it. */
 export interface DatasetLayout {
   inputs: readonly { features: number; source: 'uint8' | 'float32' }[];
-  labels: readonly { layout: LabelLayout; classes: number }[];
+  /** `positions`: the class indices per sample of sparse labels (1 for dense ones). */
+  labels: readonly { layout: LabelLayout; classes: number; positions: number }[];
   /** Per output: whether its samples carry a loss weight. */
   weights: readonly boolean[];
 }
@@ -44,7 +48,7 @@ type LabelColumn = Column & { layout: LabelLayout; classes: number };
 export function layoutOf(xs: readonly Tensor[], ys: readonly DatasetLabels[], weighted: readonly boolean[] = []): DatasetLayout {
   return {
     inputs: xs.map((x) => ({ features: sizeOf(x.shape.slice(1)), source: x.dtype === 'uint8' ? 'uint8' : 'float32' })),
-    labels: ys.map(({ layout, classes }) => ({ layout, classes })),
+    labels: ys.map((y) => ({ layout: y.layout, classes: y.classes, positions: y.layout === 'sparse' ? sizeOf(sparseColumns(y).positions) : 1 })),
     weights: ys.map((_, i) => weighted[i] === true),
   };
 }
@@ -111,8 +115,8 @@ export class DeviceDataset {
         const words = source === 'uint8' ? Math.ceil((capacity * features) / 4) : capacity * features;
         area.inputs.push({ view: column(words, `staged x[${i}]`), features, source });
       });
-      layout.labels.forEach(({ layout: kind, classes }, i) => {
-        const features = kind === 'sparse' ? 1 : classes;
+      layout.labels.forEach(({ layout: kind, classes, positions }, i) => {
+        const features = kind === 'sparse' ? positions : classes;
         area.labels.push({ view: column(capacity * features, `staged y[${i}]`), features, source: 'float32', layout: kind, classes });
         area.weights.push(layout.weights[i] ? { view: column(capacity, `staged y[${i}] weights`), features: 1, source: 'float32' } : undefined);
       });
@@ -167,7 +171,8 @@ export class DeviceDataset {
       });
       labels.forEach((target, i) => {
         const column = this.labels[i];
-        if (column) dispatches!.push(this.engine.kernel(gatherLabels(batch, column.layout, column.classes), [column.view, indices, step, target]));
+        // A sparse column's features are its class indices per sample.
+        if (column) dispatches!.push(this.engine.kernel(gatherLabels(batch, column.layout, column.classes, column.layout === 'sparse' ? column.features : 1), [column.view, indices, step, target]));
       });
       weights.forEach((target, i) => {
         const column = this.weights[i];
@@ -191,7 +196,7 @@ export class DeviceDataset {
 /** An input's values as the GPU column holds them: uint8 pixels as they are, int32 as float32; checked finite under checkNumerics. */
 function inputData(engine: Engine, x: Tensor, what: string): Uint8Array | Float32Array {
   const features = sizeOf(x.shape.slice(1));
-  const pixels = x.dtype === 'int32' ? Float32Array.from(x.data) : (x.data as Uint8Array | Float32Array);
+  const pixels = x.dtype === 'int32' ? Float32Array.from(x.values) : (x.values as Uint8Array | Float32Array);
   if (engine.checkNumerics && pixels instanceof Float32Array) {
     const bad = pixels.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) {
@@ -202,9 +207,26 @@ function inputData(engine: Engine, x: Tensor, what: string): Uint8Array | Float3
   return pixels;
 }
 
+/**
+ * Sparse labels [N, ...positions] (or [N, ...positions, 1]) of an output [...positions, classes]:
+ * the positions and the class count (`classes` is the output's values per sample). Labels of any
+ * other shape come back as one per sample, for sparseLabelsToU32 to refuse.
+ */
+function sparseColumns({ tensor: y, classes }: DatasetLabels): { positions: Shape; classes: number } {
+  const perSample = y.shape.slice(1);
+  const positions = perSample.length > 0 && perSample[perSample.length - 1] === 1 ? perSample.slice(0, -1) : perSample;
+  const classCount = classes / sizeOf(positions);
+  return Number.isInteger(classCount) ? { positions, classes: classCount } : { positions: [], classes };
+}
+
 /** One output's labels in the loss's layout: validated u32 class ids, or float32 rows. */
-function labelData({ tensor: y, layout, classes }: DatasetLabels, what: string): Uint32Array | Float32Array {
-  return layout === 'sparse' ? sparseLabelsToU32(y, classes, what) : y.data instanceof Float32Array ? y.data : Float32Array.from(y.data);
+function labelData(y: DatasetLabels, what: string): Uint32Array | Float32Array {
+  if (y.layout === 'sparse') {
+    const { positions, classes } = sparseColumns(y);
+    return sparseLabelsToU32(y.tensor, classes, what, positions);
+  }
+  const values = y.tensor.dataSync();
+  return values instanceof Float32Array ? values : Float32Array.from(values);
 }
 
 const ids = new WeakMap<GPUBuffer, number>();

@@ -109,7 +109,7 @@ export function mnistBatches(options: MnistBatchOptions = {}): () => AsyncGenera
         const s = MNIST_IMAGE_SIZE;
         if (x.value.dtype !== 'uint8' || formatShape(x.value.shape) !== formatShape([n, s, s])) throw new IdxFormatError(`MNIST ${split}: expected uint8 images [N, ${s}, ${s}], got ${x.value.dtype} ${formatShape(x.value.shape)}`);
         validateSparseLabels(y.value, MNIST_CLASSES, `MNIST ${split} labels`);
-        yield { xs: new Tensor(x.value.data as Uint8Array, [n, s, s, 1]), ys: new Tensor(Int32Array.from(y.value.data), [n]) };
+        yield { xs: new Tensor(x.value.values as Uint8Array, [n, s, s, 1]), ys: new Tensor(Int32Array.from(y.value.values), [n]) };
       }
     } finally {
       await Promise.all([images.return(undefined), labels.return(undefined)]);

@@ -52,8 +52,8 @@ function split(imageBytes: ArrayBuffer | ArrayBufferView, labelBytes: ArrayBuffe
   }
   validateSparseLabels(labels, MNIST_CLASSES, labelsName);
   return {
-    images: new Tensor(images.data as Uint8Array, [n, s, s, 1]),
-    labels: new Tensor(Int32Array.from(labels.data), [n]),
+    images: new Tensor(images.values as Uint8Array, [n, s, s, 1]),
+    labels: new Tensor(Int32Array.from(labels.values), [n]),
   };
 }
 

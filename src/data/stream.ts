@@ -2,7 +2,7 @@
  * Streamed datasets, as fitDataset and evaluateDataset take them: any sync or async iterable of
  * `{ xs, ys }` batches, a function returning one (called once per epoch), an iterator, or an object
  * with `iterator()` (TF.js's tf.data.Dataset: `await ds.iterator()`, then `await it.next()`). A
- * batch's values are our tensors or anything tensor-like: `{ data: TypedArray, shape }`, or a
+ * batch's values are our tensors or anything tensor-like: `{ values: TypedArray, shape }`, or a
  * TF.js tensor (`shape`, `dtype`, `data()`), read back asynchronously.
  */
 import { describe, Tensor, type HostData } from '../runtime/tensor.ts';
@@ -66,7 +66,7 @@ export async function closeIterator(iterator: BatchIterator | undefined): Promis
 
 /** Reads a TF.js-style tensor's values (`await t.data()`) into one of ours; other values pass as they are. */
 export async function hostTensor(value: unknown, what: string): Promise<unknown> {
-  if (!isObject(value) || typeof value.data !== 'function' || !Array.isArray(value.shape)) return value;
+  if (value instanceof Tensor || !isObject(value) || typeof value.data !== 'function' || !Array.isArray(value.shape)) return value;
   const dtype = value.dtype;
   if (dtype !== undefined && dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool') {
     throw new Error(`${what}: a ${String(dtype)} tensor cannot feed a model; expected float32, int32 or bool`);
@@ -85,7 +85,7 @@ export async function hostTensor(value: unknown, what: string): Promise<unknown>
 /** `value` (a tensor, a list of them, or an object of them by name) with each TF.js tensor read into ours. */
 async function hostValues(value: unknown, what: string): Promise<unknown> {
   if (Array.isArray(value)) return Promise.all(value.map((v, i) => hostTensor(v, `${what}[${i}]`)));
-  if (isObject(value) && !ArrayBuffer.isView(value.data) && typeof value.data !== 'function') {
+  if (isObject(value) && !(value instanceof Tensor) && !ArrayBuffer.isView(value.values) && !ArrayBuffer.isView(value.data) && typeof value.data !== 'function') {
     const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await hostTensor(v, `${what}.${k}`)] as const));
     return Object.fromEntries(entries);
   }

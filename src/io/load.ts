@@ -57,7 +57,7 @@ function matchWeights(expected: readonly { name: string; shape: Shape }[], loade
     if (w.shape.length !== e.shape.length || w.shape.some((d, i) => d !== e.shape[i])) {
       throw new ModelFormatError(`weight '${e.name}' has shape ${formatShape(w.shape)} in the manifest but the layer needs ${formatShape(e.shape)}`);
     }
-    out.set(e.name, w.data as Float32Array);
+    out.set(e.name, w.values as Float32Array);
   }
   return out;
 }
@@ -103,9 +103,9 @@ function optimizerState(model: LayersModel<unknown>, weights: readonly NamedWeig
   const optimizer = model.optimizer!;
   const iter = loaded.find((w) => w.name === 'iter');
   if (!iter) throw new ModelFormatError(`the optimizer weights have no 'iter' (the iteration count) among ${loaded.map((w) => w.name).join(', ')}`);
-  const iterations = iter.data[0];
+  const iterations = iter.values[0];
   if (iter.shape.length !== 0 || iterations === undefined || !Number.isInteger(iterations) || iterations < 0) {
-    throw new ModelFormatError(`optimizer weight 'iter' must be a scalar non-negative integer, got ${iter.dtype} ${formatShape(iter.shape)} ${describeValue(Array.from(iter.data.slice(0, 4)))}`);
+    throw new ModelFormatError(`optimizer weight 'iter' must be a scalar non-negative integer, got ${iter.dtype} ${formatShape(iter.shape)} ${describeValue(Array.from(iter.values.slice(0, 4)))}`);
   }
   const slotOf = new Map<string, { slot: string; weight: NamedWeight }>();
   for (const slot of tfjsSlotNames(optimizer)) for (const w of weights) slotOf.set(`${w.name}/${slot}`, { slot, weight: w });
@@ -133,7 +133,7 @@ function optimizerState(model: LayersModel<unknown>, weights: readonly NamedWeig
       const name = `${w.name}/${slot}`;
       const found = byName.get(name);
       if (!found) throw new ModelFormatError(`optimizer weight '${name}' is missing (${optimizer.className} keeps the slots ${optimizer.slotNames.join(', ')})`);
-      slots.push({ name, shape: [...w.shape], data: found.data as Float32Array });
+      slots.push({ name, shape: [...w.shape], values: found.values as Float32Array });
     }
   }
   return { iterations, slots };
@@ -161,7 +161,7 @@ async function modelFromArtifacts(artifacts: RawArtifacts, engine: Engine | unde
   }
   try {
     const current = await model.getWeights();
-    model.setWeights(current.map((w) => ({ name: w.name, shape: w.shape, data: modelWeights.get(w.name)! })));
+    model.setWeights(current.map((w) => ({ name: w.name, shape: w.shape, values: modelWeights.get(w.name)! })));
     if (engine) model.useEngine(engine);
     if (training) {
       try {

@@ -16,7 +16,7 @@ import { writeArtifacts } from './write.ts';
 export interface SavedWeight {
   name: string;
   shape: number[];
-  data: Float32Array;
+  values: Float32Array;
 }
 
 /**
@@ -48,16 +48,16 @@ export async function modelArtifacts(model: SavableModel, options: SaveOptions =
   const modelTopology = topology(model);
   // getWeights() lists them in TF.js's order, with which its optimizers pair their saved slots.
   const weights = await model.getWeights();
-  const entries: { spec: WeightsManifestEntry; data: Float32Array | Int32Array }[] = weights.map((w) => ({ spec: { name: w.name, shape: w.shape, dtype: 'float32' }, data: w.data }));
+  const entries: { spec: WeightsManifestEntry; data: Float32Array | Int32Array }[] = weights.map((w) => ({ spec: { name: w.name, shape: w.shape, dtype: 'float32' }, data: w.values }));
   if (includeOptimizer && compiled) {
     const state = await model.getOptimizerState();
     entries.push({ spec: { name: 'iter', shape: [], dtype: 'int32', group: 'optimizer' }, data: Int32Array.of(state.iterations) });
-    const slots = new Map(state.slots.map((s) => [s.name, s.data]));
+    const slots = new Map(state.slots.map((s) => [s.name, s.values]));
     for (const slot of tfjsSlotNames(compiled.optimizer)) {
       for (const w of weights) {
         const name = `${w.name}/${slot}`;
         // Slots TF.js keeps and we do not (RMSProp's momentum at momentum 0) are zeros.
-        entries.push({ spec: { name, shape: w.shape, dtype: 'float32', group: 'optimizer' }, data: slots.get(name) ?? new Float32Array(w.data.length) });
+        entries.push({ spec: { name, shape: w.shape, dtype: 'float32', group: 'optimizer' }, data: slots.get(name) ?? new Float32Array(w.values.length) });
       }
     }
   }

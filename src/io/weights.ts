@@ -13,7 +13,7 @@ export interface LoadedWeight {
   shape: number[];
   dtype: 'float32' | 'int32';
   optimizer: boolean;
-  data: Float32Array | Int32Array;
+  values: Float32Array | Int32Array;
 }
 
 /** One ArrayBuffer from what TF.js handlers hand over: an ArrayBuffer, a list of them (sharded), or views. */
@@ -61,7 +61,7 @@ export function readWeights(specs: unknown, weightData: unknown): LoadedWeight[]
       throw new ModelFormatError(`${where} (${spec.dtype} ${formatShape(shape)}) needs bytes ${offset}..${offset + bytes} but the weight data has ${data.byteLength} bytes`);
     }
     const slice = data.slice(offset, offset + bytes);
-    weights.push({ name, shape, dtype: spec.dtype, optimizer, data: spec.dtype === 'int32' ? new Int32Array(slice) : new Float32Array(slice) });
+    weights.push({ name, shape, dtype: spec.dtype, optimizer, values: spec.dtype === 'int32' ? new Int32Array(slice) : new Float32Array(slice) });
     offset += bytes;
   });
   if (offset !== data.byteLength) {

@@ -119,6 +119,10 @@ export abstract class Layer {
   get className(): string {
     return (this.constructor as typeof Layer).className;
   }
+  /** The Keras class name (TF.js's `getClassName()`). */
+  getClassName(): string {
+    return this.className;
+  }
   name: string;
   /** Set on an input layer's successor when the user passes `inputShape`. */
   readonly batchInputShape?: readonly (number | null)[];

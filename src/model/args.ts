@@ -92,18 +92,42 @@ export interface EvaluateArgs {
   batchSize?: number;
 }
 
-/** A host tensor, or anything shaped like one. */
-export type TensorLike = Tensor | { data: HostData; shape: readonly number[] };
+/**
+ * A TensorFlow.js tensor as this engine reads it: its shape, its dtype and its values through
+ * `dataSync()` (a tfjs tensor, or anything written like one).
+ */
+export interface TfTensorLike {
+  readonly shape: readonly number[];
+  readonly dtype?: string;
+  dataSync(): ArrayLike<number>;
+}
 
-/** x or y of a model: a tensor, or for several inputs (outputs) a list in their order or an object by name. */
+/** A host tensor (ours), `{ values: TypedArray, shape }`, or a TensorFlow.js tensor. */
+export type TensorLike = Tensor | TfTensorLike | { values: HostData; shape: readonly number[] };
+
 export type ModelData = TensorLike | readonly TensorLike[] | Readonly<Record<string, TensorLike>>;
 
 export interface NamedWeight {
   name: string;
   shape: number[];
-  data: Float32Array;
+  values: Float32Array;
   /** From getWeights(): whether the optimizer updates it (setWeights ignores this). */
   trainable?: boolean;
+}
+
+/**
+ * A weight as getWeights() gives it: a host tensor (so TF.js code's `w.dataSync()`, `await w.data()`
+ * and `w.shape` keep working) with its Keras name and whether the optimizer updates it.
+ */
+export class WeightTensor extends Tensor<Float32Array> implements NamedWeight {
+  constructor(
+    readonly name: string,
+    values: Float32Array,
+    shape: readonly number[],
+    readonly trainable: boolean,
+  ) {
+    super(values, shape);
+  }
 }
 
 export class History {
@@ -131,23 +155,27 @@ export class History {
 
 // ---- argument checks ----------------------------------------------------------------------
 
-/** A Tensor from ours, from `{ data: TypedArray, shape }`, or from a TF.js tensor (`shape`, `dtype`, `dataSync()`). */
+/** A Tensor from ours, from `{ values: TypedArray, shape }`, or from a TF.js tensor (`shape`, `dtype`, `dataSync()`). */
 export function asTensor(value: TensorLike, what: string): Tensor {
   if (value instanceof Tensor) return value;
-  const v = value as { data?: unknown; shape?: unknown; dtype?: unknown; dataSync?: unknown };
-  if (v && typeof v === 'object' && Array.isArray(v.shape) && !ArrayBuffer.isView(v.data) && typeof v.dataSync === 'function') {
+  const v = value as { values?: unknown; data?: unknown; shape?: unknown; dtype?: unknown; dataSync?: unknown };
+  if (v && typeof v === 'object' && Array.isArray(v.shape) && typeof v.dataSync === 'function') {
     if (v.dtype !== undefined && v.dtype !== 'float32' && v.dtype !== 'int32' && v.dtype !== 'bool') throw new Error(`${what}: a ${String(v.dtype)} tensor cannot feed a model; expected float32, int32 or bool`);
     const data = (v.dataSync as () => unknown).call(v);
     // A bool tensor's values come as a Uint8Array, which would read as pixels (scaled by 1/255).
-    const typed = data instanceof Float32Array || data instanceof Int32Array ? data : ArrayBuffer.isView(data) ? Float32Array.from(data as unknown as ArrayLike<number>) : data;
-    return asTensor({ data: typed as HostData, shape: v.shape as number[] }, what);
+    const typed = data instanceof Float32Array || data instanceof Int32Array ? data : ArrayBuffer.isView(data) || Array.isArray(data) ? Float32Array.from(data as unknown as ArrayLike<number>) : data;
+    if (!ArrayBuffer.isView(typed)) throw new Error(`${what}: dataSync() returned ${describe(data)}, not the tensor's values`);
+    return asTensor({ values: typed as HostData, shape: v.shape as number[] }, what);
   }
-  if (v && typeof v === 'object' && ArrayBuffer.isView(v.data) && Array.isArray(v.shape)) {
+  if (v && typeof v === 'object' && ArrayBuffer.isView(v.values) && Array.isArray(v.shape)) {
     try {
-      return new Tensor(v.data as HostData, v.shape as number[]);
+      return new Tensor(v.values as HostData, v.shape as number[]);
     } catch (err) {
       throw new Error(`${what}: ${(err as Error).message}`);
     }
+  }
+  if (v && typeof v === 'object' && ArrayBuffer.isView(v.data) && Array.isArray(v.shape)) {
+    throw new Error(`${what}: got { data, shape }; a plain tensor object names its values 'values' ({ values, shape }), or build one with tensor(data, shape)`);
   }
   throw new Error(`${what}: expected a tensor (tensor(data, shape)), got ${describe(value)}`);
 }
@@ -161,7 +189,7 @@ export function integerArg(value: unknown, name: string, min: number): number {
 
 export function sliceRows(t: Tensor, start: number, end: number): Tensor {
   const row = sizeOf(t.shape.slice(1));
-  return new Tensor(t.data.subarray(start * row, end * row) as HostData, [end - start, ...t.shape.slice(1)]);
+  return new Tensor(t.values.subarray(start * row, end * row) as HostData, [end - start, ...t.shape.slice(1)]);
 }
 
 export function formatLogs(logs: Logs): string {

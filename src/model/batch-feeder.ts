@@ -56,7 +56,7 @@ export class BatchFeeder {
     if (this.weighted && data.ys) {
       data.weights = data.ys.map((t, i) => {
         const classWeight = weights.classWeights?.[i];
-        const byClass = classWeight && classSampleWeights(t, classWeight, at(`classWeight${names.length > 1 ? ` of output '${names[i]}'` : ''}`));
+        const byClass = classWeight && classSampleWeights(t, classWeight, this.rt.graph(what).outputs[i]!.shape, at(`classWeight${names.length > 1 ? ` of output '${names[i]}'` : ''}`));
         const bySample = weights.sampleWeights?.[i];
         return byClass && bySample ? byClass.map((w, k) => w * bySample[k]!) : (byClass ?? bySample);
       });

@@ -21,6 +21,8 @@ export interface CompiledOutput {
   loss: LossOp;
   weight: number;
   accuracy: AccuracyKind | null;
+  /** The accuracy's log keys: the accuracy names given, as Keras logs them ('acc' as 'acc'). */
+  accuracyKeys: string[];
   /** The accumulator slot of its loss (and accuracy). */
   slot: number;
   /** The metrics it counts beside its loss, each with its log key (the name as given) and slot. */
@@ -112,7 +114,7 @@ export function resolveCompile(args: CompileArgs, outputs: readonly SymbolicTens
       op.check(t.shape, loss.labels, `compile(): metric '${key}'${of} with loss '${lossNames[i]}'`);
       return { key, op, slot: slots++ };
     });
-    return { name: names[i]!, lossName: lossNames[i]!, loss, weight: weights[i]!, accuracy, slot, metrics };
+    return { name: names[i]!, lossName: lossNames[i]!, loss, weight: weights[i]!, accuracy, accuracyKeys: accuracy ? given.filter(isAccuracyName) : [], slot, metrics };
   });
   const key = compiledOutputs.map((o) => `${o.loss.name}*${o.weight}:${o.accuracy}:${o.metrics.map((m) => m.op.name).join(',')}`).join('|');
   return { optimizer, outputs: compiledOutputs, metricNames, engine: args.engine, key, slots };

@@ -11,11 +11,11 @@ import { describe, formatShape, sizeOf, Tensor } from '../runtime/tensor.ts';
 import { asTensor, type ModelData, type TensorLike } from './args.ts';
 import type { Compiled } from './compile.ts';
 
-/** Ours, `{ data: TypedArray, shape }`, or a TF.js tensor (`shape` and `dataSync()`). */
+/** Ours, `{ values: TypedArray, shape }`, or a TF.js tensor (`shape` and `dataSync()`); `{ data, shape }` too, so that asTensor can say what to rename. */
 function isTensorLike(value: unknown): value is TensorLike {
   if (value instanceof Tensor) return true;
-  const v = value as { data?: unknown; shape?: unknown; dataSync?: unknown } | null;
-  return !!v && typeof v === 'object' && Array.isArray(v.shape) && (ArrayBuffer.isView(v.data) || typeof v.dataSync === 'function');
+  const v = value as { values?: unknown; data?: unknown; shape?: unknown; dataSync?: unknown } | null;
+  return !!v && typeof v === 'object' && Array.isArray(v.shape) && (ArrayBuffer.isView(v.values) || ArrayBuffer.isView(v.data) || typeof v.dataSync === 'function');
 }
 
 /** One tensor per name from `value`, with `what(i)` naming each in errors. */
@@ -57,29 +57,31 @@ export function checkTargets(t: Tensor, samples: number, loss: LossOp, outputSha
   if (t.shape[0] !== samples) {
     throw new Error(`${what}: has ${t.shape[0]} samples but x has ${samples}; they must match`);
   }
+  // An output [...positions, classes] has a class distribution per position (a sequence's steps):
+  // Keras's losses and accuracy average over the batch and the positions.
+  const classes = outputShape[outputShape.length - 1]!;
+  const positions = outputShape.slice(0, -1);
   if (loss.labels === 'sparse') {
-    if (outputShape.length !== 1) {
-      throw new Error(`${what}: loss '${loss.name}' on an output of shape ${formatShape([null, ...outputShape])} needs a class index per position, which fit() does not gather yet; only [batch, classes] outputs take sparse labels`);
+    const fits = positions.length === 0 ? t.shape.length === 1 || (t.shape.length === 2 && t.shape[1] === 1) : (t.shape.length === positions.length + 1 || (t.shape.length === positions.length + 2 && t.shape[t.shape.length - 1] === 1)) && positions.every((d, i) => t.shape[i + 1] === d);
+    if (!fits) {
+      const shape = positions.length === 0 ? '[N]' : `[N, ${positions.join(', ')}] (a class index per position; [N, ${positions.join(', ')}, 1] too)`;
+      throw new Error(`${what}: loss '${loss.name}' on an output of shape ${formatShape([null, ...outputShape])} takes integer class labels of shape ${shape}, got ${formatShape(t.shape)}; for one-hot labels compile with loss 'categoricalCrossentropy'`);
     }
-    if (t.shape.length !== 1 && !(t.shape.length === 2 && t.shape[1] === 1)) {
-      throw new Error(`${what}: loss '${loss.name}' takes integer class labels of shape [N], got ${formatShape(t.shape)}; for one-hot labels compile with loss 'categoricalCrossentropy'`);
-    }
-    validateLabels(t, outputShape[0]!, 'sparse', what);
+    validateLabels(t, classes, 'sparse', what, positions);
     return t;
   }
   if (loss.name === 'categoricalCrossentropy') {
-    const classes = sizeOf(outputShape);
-    if (t.shape.length !== 2 || t.shape[1] !== classes) {
-      throw new Error(`${what}: loss '${loss.name}' takes one-hot labels of shape [N, ${classes}], got ${formatShape(t.shape)}; for integer labels compile with loss 'sparseCategoricalCrossentropy' or use toCategorical()`);
+    if (t.shape.length !== outputShape.length + 1 || outputShape.some((d, i) => t.shape[i + 1] !== d)) {
+      throw new Error(`${what}: loss '${loss.name}' takes one-hot labels of the output's shape ${formatShape([null, ...outputShape])}, got ${formatShape(t.shape)}; for integer labels compile with loss 'sparseCategoricalCrossentropy' or use toCategorical()`);
     }
-    validateLabels(t, classes, 'onehot', what);
+    validateLabels(t, classes, 'onehot', what, positions);
     return t;
   }
   // Targets of the output's shape; [N] also fits an output of one value per sample, as in Keras.
   const fits = (t.shape.length === outputShape.length + 1 && outputShape.every((d, i) => d === t.shape[i + 1])) || (sizeOf(outputShape) === 1 && t.shape.length === 1);
   if (!fits) throw new Error(`${what}: loss '${loss.name}' takes targets of the output's shape ${formatShape([null, ...outputShape])}, got ${formatShape(t.shape)}`);
-  const bad = Array.prototype.findIndex.call(t.data, (v: number) => !Number.isFinite(v));
-  if (bad >= 0) throw new Error(`${what}: target ${bad} is ${t.data[bad]}; targets must be finite numbers`);
+  const bad = Array.prototype.findIndex.call(t.values, (v: number) => !Number.isFinite(v));
+  if (bad >= 0) throw new Error(`${what}: target ${bad} is ${t.values[bad]}; targets must be finite numbers`);
   return t;
 }
 
@@ -102,6 +104,6 @@ export function checkAllTargets(compiled: Compiled, outputs: readonly SymbolicTe
 /** Layers reading a model input check its values (Layer.checkInputData: an Embedding's indices). */
 export function checkInputValues(graph: { inputs: readonly SymbolicTensor[]; nodes: readonly GraphNode[] }, xs: readonly Tensor[]): void {
   graph.inputs.forEach((t, i) => {
-    for (const node of graph.nodes) if (node.inputs.includes(t)) node.layer.checkInputData(xs[i]!.data, t.shape, 0);
+    for (const node of graph.nodes) if (node.inputs.includes(t)) node.layer.checkInputData(xs[i]!.values, t.shape, 0);
   });
 }

@@ -225,7 +225,7 @@ const tensorIds = new WeakMap<object, number>();
 let nextTensorId = 0;
 /** Identity of a dataset's host data (the same arrays reuse their GPU copy). */
 function datasetId(t: Tensor): string {
-  return arrayId(t.data);
+  return arrayId(t.values);
 }
 
 function arrayId(data: ArrayBufferView & { length: number }): string {

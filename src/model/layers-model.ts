@@ -18,7 +18,7 @@ import type { Optimizer } from '../optimizers.ts';
 import { getDefaultEngine, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import { describe, sizeOf, type Tensor } from '../runtime/tensor.ts';
 import { paramCount, summaryTable } from '../summary.ts';
-import type { CompileArgs, EvaluateArgs, FitArgs, FitDatasetArgs, History, Logs, ModelData, NamedWeight, TensorLike } from './args.ts';
+import { WeightTensor, type CompileArgs, type EvaluateArgs, type FitArgs, type FitDatasetArgs, type History, type Logs, type ModelData, type NamedWeight, type TensorLike } from './args.ts';
 import { resolveCompile, type Compiled } from './compile.ts';
 import { checkAllTargets, checkInputs, checkInputValues } from './data-args.ts';
 import { createDeviceState, deviceDataset, ensureMetricSlots, holdTrainedLayers, lossWeightBuffer, metricSlot, pullHeld, releaseDeviceState, resetOptimizerSlots, uploadStale, type DeviceState } from './device.ts';
@@ -193,10 +193,10 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
 
   // ---- weights -------------------------------------------------------------------------
 
-  async getWeights(): Promise<NamedWeight[]> {
+  async getWeights(): Promise<WeightTensor[]> {
     const graph = this.requireGraph('getWeights()');
     await pullFromHolders(graph.layers);
-    return this.weightsList.map((w) => ({ name: w.name, shape: [...w.shape], data: hostValue(w).slice(), trainable: isTrainable(w) }));
+    return this.weightsList.map((w) => new WeightTensor(w.name, hostValue(w).slice(), w.shape, isTrainable(w)));
   }
 
   /**

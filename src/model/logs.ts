@@ -13,9 +13,9 @@ export function resetMetrics(state: DeviceState): void {
 }
 
 /**
- * The logs from the accumulators (one readback): with one output `loss`, `accuracy` and each
- * metric under the name it was given; with several, `loss` is the weighted total and each output
- * adds `<output>_loss`, `<output>_accuracy` and `<output>_<metric>`, as Keras.
+ * The logs from the accumulators (one readback): with one output `loss`, and the accuracy and
+ * each metric under the name it was given; with several, `loss` is the weighted total and each
+ * output adds `<output>_loss`, `<output>_accuracy` and `<output>_<metric>`, as Keras.
  */
 export async function readLogs(state: DeviceState, compiled: Compiled): Promise<Logs> {
   const bytes = await state.engine.read(state.metrics, state.metrics.size);
@@ -27,7 +27,7 @@ export async function readLogs(state: DeviceState, compiled: Compiled): Promise<
     logs.loss += o.weight * loss;
     const prefix = single ? '' : `${o.name}_`;
     if (!single) logs[`${prefix}loss`] = loss;
-    if (o.accuracy) logs[`${prefix}accuracy`] = m.accuracyCount ? m.correct / m.accuracyCount : NaN;
+    for (const key of o.accuracyKeys) logs[`${prefix}${key}`] = m.accuracyCount ? m.correct / m.accuracyCount : NaN;
     for (const metric of o.metrics) logs[`${prefix}${metric.key}`] = metric.op.value(new Uint8Array(bytes, metricSlot(state, metric.slot).offset, metric.op.words * 4));
   });
   return logs;
@@ -39,15 +39,8 @@ export function metricsOrder(compiled: Compiled): string[] {
   const prefix = (name: string) => (single ? '' : `${name}_`);
   const keys = ['loss', ...(single ? [] : compiled.outputs.map((o) => `${o.name}_loss`))];
   compiled.outputs.forEach((o, i) => {
-    let accuracyListed = false;
     for (const given of compiled.metricNames[i] ?? []) {
-      const metric = o.metrics.find((m) => m.key === given);
-      if (metric) keys.push(`${prefix(o.name)}${metric.key}`);
-      else if (o.accuracy && !accuracyListed) {
-        // Every accuracy name counts one accuracy, logged as `accuracy`.
-        keys.push(`${prefix(o.name)}accuracy`);
-        accuracyListed = true;
-      }
+      if (o.metrics.some((m) => m.key === given) || o.accuracyKeys.includes(given)) keys.push(`${prefix(o.name)}${given}`);
     }
   });
   return keys;

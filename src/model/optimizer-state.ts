@@ -19,12 +19,12 @@ export interface OptimizerState {
 /** The slots of `trainable` (getWeights() order) on `state`, zeros when the optimizer has not run there. */
 export async function readOptimizerState(state: DeviceState | undefined, optimizer: Optimizer, trainable: readonly ModelWeight[]): Promise<OptimizerState> {
   if (!state || state.slotOptimizer !== optimizer) {
-    return { iterations: 0, slots: optimizer.slotNames.flatMap((slot) => trainable.map((w) => ({ name: `${w.name}/${slot}`, shape: [...w.shape], data: new Float32Array(w.size) }))) };
+    return { iterations: 0, slots: optimizer.slotNames.flatMap((slot) => trainable.map((w) => ({ name: `${w.name}/${slot}`, shape: [...w.shape], values: new Float32Array(w.size) }))) };
   }
   const slots: NamedWeight[] = [];
   for (const [k, slot] of optimizer.slotNames.entries()) {
     const all = new Float32Array(await state.engine.read(state.slots[k]!, state.floats * 4));
-    for (const w of trainable) slots.push({ name: `${w.name}/${slot}`, shape: [...w.shape], data: all.slice(w.offset, w.offset + w.size) });
+    for (const w of trainable) slots.push({ name: `${w.name}/${slot}`, shape: [...w.shape], values: all.slice(w.offset, w.offset + w.size) });
   }
   return { iterations: state.iterations, slots };
 }
@@ -38,10 +38,10 @@ export function checkOptimizerState(saved: OptimizerState, optimizer: Optimizer,
   const byName = new Map(saved.slots.map((s) => [s.name, s]));
   return expected.map((e) => {
     const s = byName.get(e.name);
-    if (!s || !(s.data instanceof Float32Array) || s.data.length !== e.weight.size) {
+    if (!s || !(s.values instanceof Float32Array) || s.values.length !== e.weight.size) {
       throw new Error(`setOptimizerState(): slot ${e.name} is missing or does not hold ${e.weight.size} float32 values`);
     }
-    return { weight: e.weight, slot: e.slot, data: s.data };
+    return { weight: e.weight, slot: e.slot, data: s.values };
   });
 }
 

@@ -52,14 +52,16 @@ export function perOutputClassWeights(classWeight: unknown, outputNames: readonl
 }
 
 /** The class index of each sample of `y` (TF.js's rule: [N] or [N, 1] hold indices, [N, k] rows are one-hot). */
-function classIndices(y: Tensor, what: string): ArrayLike<number> {
+function classIndices(y: Tensor, outputShape: readonly number[], what: string): ArrayLike<number> {
   const s = y.shape;
-  if (s.length === 1 || (s.length === 2 && s[1] === 1)) return y.data;
+  // [N, T] class indices would read as one-hot rows: Keras refuses class weights for such targets.
+  if (outputShape.length > 1) throw new Error(`${what}: class weights need one class per sample, but the output ${formatShape([null, ...outputShape])} has a target per step; weight samples with sampleWeight instead`);
+  if (s.length === 1 || (s.length === 2 && s[1] === 1)) return y.values;
   if (s.length === 2 && s[1]! > 1) {
     const k = s[1]!;
     return Int32Array.from({ length: s[0]! }, (_, r) => {
       let best = 0;
-      for (let j = 1; j < k; j++) if (y.data[r * k + j]! > y.data[r * k + best]!) best = j;
+      for (let j = 1; j < k; j++) if (y.values[r * k + j]! > y.values[r * k + best]!) best = j;
       return best;
     });
   }
@@ -67,8 +69,8 @@ function classIndices(y: Tensor, what: string): ArrayLike<number> {
 }
 
 /** One weight per sample of `y` from its class (TF.js's standardizeWeights). */
-export function classSampleWeights(y: Tensor, classWeight: ClassWeight, what: string): Float32Array {
-  const classes = classIndices(y, what);
+export function classSampleWeights(y: Tensor, classWeight: ClassWeight, outputShape: readonly number[], what: string): Float32Array {
+  const classes = classIndices(y, outputShape, what);
   const out = new Float32Array(classes.length);
   for (let i = 0; i < classes.length; i++) {
     const weight = classWeight[classes[i]!];
@@ -88,9 +90,9 @@ export function perOutputSampleWeights(sampleWeight: unknown, outputNames: reado
     if (!(t.shape.length === 1 || (t.shape.length === 2 && t.shape[1] === 1)) || t.shape[0] !== samples) {
       throw new Error(`${label}: expected one weight per sample, shape [${samples}], got ${formatShape(t.shape)}`);
     }
-    const bad = Array.prototype.findIndex.call(t.data, (v: number) => !Number.isFinite(v));
-    if (bad >= 0) throw new Error(`${label}: the weight of sample ${bad} is ${t.data[bad]}; weights must be finite`);
-    return Float32Array.from(t.data);
+    const bad = Array.prototype.findIndex.call(t.values, (v: number) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`${label}: the weight of sample ${bad} is ${t.values[bad]}; weights must be finite`);
+    return Float32Array.from(t.values);
   };
   if (Array.isArray(sampleWeight)) {
     if (sampleWeight.length !== outputNames.length) throw new Error(`${what}: a list needs one tensor per output (${outputNames.join(', ')}), got ${sampleWeight.length}`);
@@ -109,11 +111,11 @@ export function perOutputSampleWeights(sampleWeight: unknown, outputNames: reado
  * Each output's per-sample loss weights from classWeight and sampleWeight (multiplied where both
  * apply), or undefined when neither weights anything.
  */
-export function lossWeightsPerSample(ys: readonly Tensor[], outputNames: readonly string[], args: { classWeight?: unknown; sampleWeight?: unknown }, what: string): (Float32Array | undefined)[] | undefined {
+export function lossWeightsPerSample(ys: readonly Tensor[], outputShapes: readonly (readonly number[])[], outputNames: readonly string[], args: { classWeight?: unknown; sampleWeight?: unknown }, what: string): (Float32Array | undefined)[] | undefined {
   const classes = perOutputClassWeights(args.classWeight, outputNames, `${what}: classWeight`);
   const samples = perOutputSampleWeights(args.sampleWeight, outputNames, ys[0]!.shape[0]!, `${what}: sampleWeight`);
   const weights = ys.map((y, i) => {
-    const byClass = classes[i] && classSampleWeights(y, classes[i]!, `${what}: classWeight${outputNames.length > 1 ? ` of output '${outputNames[i]}'` : ''}`);
+    const byClass = classes[i] && classSampleWeights(y, classes[i]!, outputShapes[i]!, `${what}: classWeight${outputNames.length > 1 ? ` of output '${outputNames[i]}'` : ''}`);
     const bySample = samples[i];
     if (byClass && bySample) return byClass.map((w, k) => w * bySample[k]!);
     return byClass ?? bySample;

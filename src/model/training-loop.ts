@@ -152,7 +152,7 @@ export async function fitArrays(rt: ModelRuntime, x: ModelData, y: ModelData, ar
   const initialEpoch = integerArg(args.initialEpoch ?? 0, 'initialEpoch', 0);
   const seed = args.seed ?? rt.seed;
   let data = rt.checkData(x, y, 'x', 'y');
-  data.weights = lossWeightsPerSample(data.ys!, rt.outputNames, args, 'fit()');
+  data.weights = lossWeightsPerSample(data.ys!, rt.graph('fit()').outputs.map((t) => t.shape), rt.outputNames, args, 'fit()');
   let validation: Batches | undefined;
   if (args.validationData) {
     if (!Array.isArray(args.validationData) || args.validationData.length !== 2) throw new Error(`fit(): validationData must be [x, y], got ${describe(args.validationData)}`);

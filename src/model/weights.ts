@@ -2,7 +2,7 @@
 import { initialize, Random } from '../layers/initializers.ts';
 import type { Layer, WeightSpec } from '../layers/layer.ts';
 import { describe, formatShape, sizeOf } from '../runtime/tensor.ts';
-import type { NamedWeight, TensorLike } from './args.ts';
+import { asTensor, type NamedWeight, type TensorLike } from './args.ts';
 import { initLayerWeights, layerWeights } from './shared-weights.ts';
 
 export interface ModelWeight {
@@ -69,14 +69,15 @@ export function checkWeightValues(order: readonly ModelWeight[], weights: readon
   return weights.map((given, i) => {
     const w = order[i]!;
     const shape = (given as { shape?: readonly number[] })?.shape;
-    const data = (given as { data?: unknown })?.data;
     if (!Array.isArray(shape) || shape.length !== w.shape.length || shape.some((d, k) => d !== w.shape[k])) {
       throw new Error(`setWeights(): weight ${i} (${w.name}) must have shape ${formatShape(w.shape)}, got ${shape ? formatShape(shape) : describe(given)}`);
     }
-    if (!(data instanceof Float32Array) || data.length !== w.size) {
-      throw new Error(`setWeights(): weight ${i} (${w.name}) needs a Float32Array of ${w.size} values, got ${describe(data)}`);
+    // Ours, a getWeights() entry, or a TF.js tensor (read with dataSync()).
+    const values = asTensor(given as TensorLike, `setWeights(): weight ${i} (${w.name})`).values;
+    if (!(values instanceof Float32Array) || values.length !== w.size) {
+      throw new Error(`setWeights(): weight ${i} (${w.name}) needs ${w.size} float32 values, got ${describe(values)}`);
     }
-    return data.slice();
+    return values.slice();
   });
 }
 

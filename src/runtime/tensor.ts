@@ -38,8 +38,10 @@ export function formatShape(shape: readonly (number | null)[]): string {
 
 /** Host tensor: data in row-major order (NHWC for images). */
 export class Tensor<D extends HostData = HostData> {
-  readonly shape: readonly number[];
-  readonly data: D;
+  /** A mutable array type as TF.js's, so a shape passes to TF.js calls as it is (do not modify it). */
+  readonly shape: number[];
+  /** The values in row-major order (what TF.js's `dataSync()` returns; `data()` resolves to them). */
+  readonly values: D;
   readonly dtype: DType;
 
   constructor(data: D, shape: readonly number[]) {
@@ -50,12 +52,12 @@ export class Tensor<D extends HostData = HostData> {
     if (sizeOf(shape) !== data.length) {
       throw new RangeError(`tensor shape ${formatShape(shape)} holds ${sizeOf(shape)} values, but the data has ${data.length}`);
     }
-    this.data = data;
+    this.values = data;
     this.shape = [...shape];
   }
 
   get size(): number {
-    return this.data.length;
+    return this.values.length;
   }
 
   /** The rank (TF.js's `rank`). */
@@ -63,9 +65,14 @@ export class Tensor<D extends HostData = HostData> {
     return this.shape.length;
   }
 
+  /** The values (TF.js's `await t.data()`): a host tensor has them already, so this resolves at once. */
+  async data(): Promise<D> {
+    return this.values;
+  }
+
   /** The values (TF.js's `dataSync()`). */
   dataSync(): D {
-    return this.data;
+    return this.values;
   }
 
   /** The values as nested arrays of the shape (TF.js's `await t.array()`). */
@@ -75,7 +82,7 @@ export class Tensor<D extends HostData = HostData> {
 
   /** The values as nested arrays of the shape (TF.js's `arraySync()`); a scalar gives a number. */
   arraySync(): NestedArray {
-    const values = Array.from(this.data as ArrayLike<number>);
+    const values = Array.from(this.values as ArrayLike<number>);
     const nest = (offset: number, dims: readonly number[]): NestedArray => {
       if (dims.length === 0) return values[offset]!;
       const step = sizeOf(dims.slice(1));

@@ -204,19 +204,19 @@ describe('demo page in headless Chromium', () => {
     expect(result, 'needs the trained page of the previous tests').toBeDefined();
     const weights = await page.evaluate(() => (window as unknown as { __demo: { weights(): Promise<{ name: string; shape: number[]; base64: string }[]> } }).__demo.weights());
     const model = mnistCnn({ api: 'functional' });
-    model.setWeights(weights.map((w) => ({ name: w.name, shape: w.shape, data: new Float32Array(new Uint8Array(Buffer.from(w.base64, 'base64')).buffer) })));
+    model.setWeights(weights.map((w) => ({ name: w.name, shape: w.shape, values: new Float32Array(new Uint8Array(Buffer.from(w.base64, 'base64')).buffer) })));
     const engine = await createEngine();
     try {
       model.compile({ optimizer: 'rmsprop', loss: 'categoricalCrossentropy', metrics: ['accuracy'], engine });
       const mnist = await loadMnist();
-      expect(result!.labels).toEqual(Array.from(mnist.test.labels.data.subarray(0, TEST)));
-      const x = tensor(mnist.test.images.data.subarray(0, TEST * 784), [TEST, 28, 28, 1]);
+      expect(result!.labels).toEqual(Array.from(mnist.test.labels.values.subarray(0, TEST)));
+      const x = tensor(mnist.test.images.values.subarray(0, TEST * 784), [TEST, 28, 28, 1]);
       const node = await model.predict(x, { batchSize: 100 });
       const fromPage = Float32Array.from(result!.predictions.flat());
       let maxDiff = 0;
-      for (let i = 0; i < fromPage.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fromPage[i]! - node.data[i]!));
+      for (let i = 0; i < fromPage.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fromPage[i]! - node.values[i]!));
       console.log(`demo: max |page − Node| over ${TEST}×10 probabilities: ${maxDiff.toExponential(2)}`);
-      expect(node.data.length).toBe(fromPage.length);
+      expect(node.values.length).toBe(fromPage.length);
       expect(maxDiff).toBeLessThanOrEqual(1e-4);
     } finally {
       model.dispose();

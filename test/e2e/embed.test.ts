@@ -42,7 +42,7 @@ describe('library build (dist/) and a page embedding it', () => {
       const y = tensor(new Int32Array([0, 1, 0, 1]), [4]);
       const h = await m.fit(x, y, { epochs: 20, batchSize: 4, verbose: 0 });
       const p = await m.predict(x);
-      console.log(JSON.stringify({ first: h.loss[0], last: h.loss.at(-1), shape: p.shape, sums: [0, 1, 2, 3].map((i) => p.data[2 * i] + p.data[2 * i + 1]) }));
+      console.log(JSON.stringify({ first: h.loss[0], last: h.loss.at(-1), shape: p.shape, sums: [0, 1, 2, 3].map((i) => p.values[2 * i] + p.values[2 * i + 1]) }));
       engine.dispose();
     `;
     // A separate Node process: package self-reference resolves 'webgpu-train' through "exports", as for a user.

@@ -109,9 +109,9 @@ describe('demo/io.html: indexeddb:// and downloads:// in headless Chromium', () 
       for (const w of saved.weights) {
         const mine = weights.find((v) => v.name === w.name)!;
         expect(mine.shape).toEqual(w.shape);
-        expect(Array.from(mine.data)).toEqual(w.data);
+        expect(Array.from(mine.values)).toEqual(w.data);
       }
-      const predictions = (await loaded.predict(tensor(Float32Array.from(saved.x), saved.xShape))).data;
+      const predictions = (await loaded.predict(tensor(Float32Array.from(saved.x), saved.xShape))).values;
       // Another WebGPU implementation (Dawn in Node): equal up to float rounding.
       let diff = 0;
       predictions.forEach((p, i) => (diff = Math.max(diff, Math.abs(p - saved.predictions[i]!))));
