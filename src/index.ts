@@ -37,6 +37,7 @@ export { MNIST_MODELS, MNIST_MODEL_NAMES, mnistModel, mnistModelInfo, type Mnist
 export { MNIST_MODEL_DESCRIPTIONS, type MnistModelDescription } from './models/descriptions.ts';
 export { featureLayer, transferModel, TRANSFER_HEAD, type TransferOptions } from './models/transfer.ts';
 export { mnistBatches, idxChunks, parseIdxHeader } from './data/idx-stream.ts';
+export { CharVocab, TextWindows, TextBatches, textDataset, loadCorpus, CORPUS_FILE, UNKNOWN_ID, type CharVocabJSON, type TextBatch, type TextDataset, type TextDatasetOptions } from './data/text.ts';
 export type { FitDatasetArgs, CallbackArg } from './model/args.ts';
 export type { DatasetSource } from './data/stream.ts';
 export type { ClassWeight } from './model/sample-weights.ts';

@@ -18,4 +18,5 @@ export * from './merge.ts';
 export * from './normalization.ts';
 export * from './pooling.ts';
 export * from './shape.ts';
+export * from './wrappers.ts';
 export { layers, layerClass, layerClassNames, layerFactoryNames, registerLayer, type LayerClass, type LayerFactories } from './registry.ts';
