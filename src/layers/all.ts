@@ -17,6 +17,7 @@ export * from './global-pooling.ts';
 export * from './merge.ts';
 export * from './normalization.ts';
 export * from './pooling.ts';
+export * from './recurrent.ts';
 export * from './shape.ts';
 export * from './wrappers.ts';
 export { layers, layerClass, layerClassNames, layerFactoryNames, registerLayer, type LayerClass, type LayerFactories } from './registry.ts';

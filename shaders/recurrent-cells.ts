@@ -1,0 +1,253 @@
+/**
+ * The recurrent cells' forward kernels, one dispatch per timestep (two for a GRU with the reset
+ * gate before the product). Before the first step the input projection x·W + b of every step is
+ * in `z` (one dense product); step s adds h'·U to its gates, where h' = h_{s−1} ⊙ the recurrent
+ * dropout mask (zero at s = 0), overwrites `z` with the gates' pre-activations (the backward reads
+ * them), and stores the new state (formulas: TF.js's recurrent.js; Keras's gru.py for resetAfter):
+ *
+ *   SimpleRNN  h = act(z)
+ *   LSTM       c = σ(z_f)·c_{s−1} + σ(z_i)·act(z_c),  h = σ(z_o)·act(c)         σ = ract
+ *   GRU        h = σ(z_z)·h' + (1 − σ(z_z))·act(z_h)
+ *                 reset before: z_h = x_h + (σ(z_r)⊙h')·U_h    (TF.js; two dispatches per step)
+ *                 reset after:  z_h = x_h + σ(z_r)⊙m,  m = h'·U_h + b_rh, saved  (Keras's default)
+ *
+ * As in TF.js and Keras 2, a GRU's h' carries the recurrent dropout into the mix σ(z_z)·h' too.
+ * Kernels: `cellForward` (SimpleRNN, LSTM, GRU reset after), `gruGates` and `gruCandidate` (GRU
+ * reset before). Bindings by name (RecurrentKernel.names).
+ */
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { activations, bindings, geometryKey, GRU_H, GRU_R, GRU_Z, launch, matrix, prologue, ROWS, STEP_INFO, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
+import { each, flatIndex } from './wgsl.ts';
+
+/**
+ * The per-step product for ROWS rows × 4 units: `acc{j}_{g} += left(row j, k … k + 3) · U[k … k + 3,
+ * gate g's columns u … u + 3]` for each gate g of `gates`, over k < UNITS, skipped at s = 0 where
+ * the left operand is zero. `left(j)` is a WGSL vec4 expression of the rows' k … k + 3 (zero past
+ * UNITS), in the variables b{j}, s and k.
+ */
+function stateProduct(gates: readonly number[], left: (j: number) => string): string {
+  return `${each(ROWS, (j) => gates.map((g) => `var acc${j}_${g} = vec4f(0.0);`))}
+  if (s > 0u) {
+    for (var k = 0u; k < UNITS; k += 4u) {
+      // Rows of U past UNITS are clamped: the left operand is zero there.
+      ${each(4, (t) => gates.map((g) => `let w${t}_${g} = load_u(min(k + ${t}u, UNITS - 1u), ${g}u * UNITS + u);`), '\n      ')}
+      ${each(ROWS, (j) => [`let h${j} = ${left(j)};`, ...gates.map((g) => `acc${j}_${g} += h${j}.x * w0_${g} + h${j}.y * w1_${g} + h${j}.z * w2_${g} + h${j}.w * w3_${g};`)], '\n      ')}
+    }
+  }`;
+}
+
+/** The entry point's first lines: the step, this invocation's units u … u + 3 and rows b{j} (clamped). */
+function blockStart(rowStride: number, total: number): string {
+  return `${flatIndex(rowStride, total)}
+  let s = min(timestep[0], LAST_STEP); // min: a stray slot value cannot index past the buffers
+  let u = (i % UNIT_GROUPS) * 4u;
+  let b = (i / UNIT_GROUPS) * ${ROWS}u;
+  // Clamped rows compute values that are never stored.
+  ${each(ROWS, (j) => `let b${j} = min(b + ${j}u, BATCH - 1u);`)}`;
+}
+
+/** `finish(b + j, s, u, acc{j}_…)` for the rows inside the batch. */
+function finishRows(gates: readonly number[]): string {
+  return each(ROWS, (j) => `if (b + ${j}u < BATCH) { finish(b${j}, s, u${gates.map((g) => `, acc${j}_${g}`).join('')}); }`);
+}
+
+/** h' of rows b{j}: the previous state times the recurrent mask (units k … k + 3). */
+const PREVIOUS = (j: number) => `load_h(srow(b${j}, s - 1u), k) * rec_mask(b${j}, k)`;
+
+/** h' for units u … u + 3 of row b at step s, zero at s = 0 (a WGSL statement declaring `hp`). */
+export const PREVIOUS_STATE = `var hp = vec4f(0.0);
+  if (s > 0u) { hp = load_h(srow(b, s - 1u), u) * rec_mask(b, u); }`;
+
+/** Stores h (and, for the last state alone, into y). */
+function storeState(g: RecurrentGeometry): string {
+  return `store_h(srow(b, s), u, u, h);${g.returnSequences ? '' : `\n  if (s == LAST_STEP) { store_y(b, u, u, h); }`}`;
+}
+
+function sizes(g: RecurrentGeometry) {
+  const total = Math.ceil(g.batch / ROWS) * Math.ceil(g.units / 4);
+  return { total, ...launch(total) };
+}
+
+/** The gates of the one-dispatch cells (the GRU's only when its reset gate acts after the product). */
+function cellGates(g: RecurrentGeometry): number[] {
+  return Array.from({ length: g.gates }, (_, k) => k);
+}
+
+/** The epilogue of `cellForward` for one row: pre-activations, state, stores. */
+function cellFinish(g: RecurrentGeometry): string {
+  const args = cellGates(g).map((k) => `, a${k}: vec4f`).join('');
+  const head = `fn finish(b: u32, s: u32, u: u32${args}) {\n  let r = xrow(b, s);`;
+  switch (g.cell) {
+    case 'simpleRNN':
+      return `${head}
+  let z = load_z(r, u) + a0;
+  store_z(r, u, u, z);
+  let h = act(z);
+  ${storeState(g)}
+}`;
+    case 'lstm':
+      return `${head}
+  ${each(4, (k) => [`let z${k} = load_z(r, ${k}u * UNITS + u) + a${k};`, `store_z(r, ${k}u * UNITS + u, u, z${k});`])}
+  var c_prev = vec4f(0.0);
+  if (s > 0u) { c_prev = load_c(srow(b, s - 1u), u); }
+  // Gates i, f, c, o.
+  let c = ract(z1) * c_prev + ract(z0) * act(z2);
+  store_c(srow(b, s), u, u, c);
+  let h = ract(z3) * act(c);
+  ${storeState(g)}
+}`;
+    case 'gru':
+      return wgsl`${head}
+  // m = h'·U + b_r for the three gates; the reset gate scales the candidate's part.
+#if ${g.bias}
+  let m_z = a${GRU_Z} + load_bias(1u, u);
+  let m_r = a${GRU_R} + load_bias(1u, UNITS + u);
+  let m_h = a${GRU_H} + load_bias(1u, 2u * UNITS + u);
+#else
+  let m_z = a${GRU_Z};
+  let m_r = a${GRU_R};
+  let m_h = a${GRU_H};
+#endif
+  let z_z = load_z(r, u) + m_z;
+  let z_r = load_z(r, UNITS + u) + m_r;
+  let z_h = load_z(r, 2u * UNITS + u) + ract(z_r) * m_h;
+  store_z(r, u, u, z_z);
+  store_z(r, UNITS + u, u, z_r);
+  store_z(r, 2u * UNITS + u, u, z_h);
+  store_mh(r, u, u, m_h);
+  ${PREVIOUS_STATE}
+  let update = ract(z_z);
+  let h = update * hp + (1.0 - update) * act(z_h);
+  ${storeState(g)}
+}`;
+  }
+}
+
+/**
+ * One step of a SimpleRNN, an LSTM or a GRU with the reset gate after the product. Bindings:
+ * timestep, [info], z, u, [bias (GRU: its [2, 3·UNITS], row 1 is b_r)], h, [c], [mh], [y].
+ */
+export function cellForward(g: RecurrentGeometry): RecurrentKernel {
+  if (g.cell === 'gru' && !g.resetAfter) throw new Error('cellForward: a GRU with the reset gate before the product runs gruGates and gruCandidate');
+  const { total, size, workgroups, rowStride } = sizes(g);
+  const v = vectorized(g);
+  const gru = g.cell === 'gru';
+  const b = bindings([
+    TIMESTEP,
+    g.recurrentDropout > 0 && STEP_INFO,
+    matrix('z', 'write', 'COLS', v),
+    matrix('u', 'read', 'COLS', v),
+    gru && g.bias && matrix('bias', 'read', 'COLS', v),
+    matrix('h', 'write', 'UNITS', v),
+    g.cell === 'lstm' && matrix('c', 'write', 'UNITS', v),
+    gru && matrix('mh', 'write', 'UNITS', v),
+    !g.returnSequences && matrix('y', 'write', 'UNITS', v),
+  ]);
+  return {
+    key: `recurrent-cell-forward:${geometryKey(g)}`,
+    bindings: b.kinds,
+    names: b.names,
+    workgroups,
+    code: `${b.code}
+${prologue(g)}
+${activations(g)}
+
+${cellFinish(g)}
+
+@compute @workgroup_size(${size})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${blockStart(rowStride, total)}
+  ${stateProduct(cellGates(g), PREVIOUS)}
+  ${finishRows(cellGates(g))}
+}`,
+  };
+}
+
+/**
+ * A GRU's first dispatch per step (reset gate before the product): the update and reset gates'
+ * pre-activations z_z, z_r, and rh = σ(z_r)⊙h', the left operand of the candidate's product.
+ * Bindings: timestep, [info], z, u, h, rh.
+ */
+export function gruGates(g: RecurrentGeometry): RecurrentKernel {
+  const { total, size, workgroups, rowStride } = sizes(g);
+  const v = vectorized(g);
+  const b = bindings([
+    TIMESTEP,
+    g.recurrentDropout > 0 && STEP_INFO,
+    matrix('z', 'write', 'COLS', v),
+    matrix('u', 'read', 'COLS', v),
+    matrix('h', 'read', 'UNITS', v),
+    matrix('rh', 'write', 'UNITS', v),
+  ]);
+  const gates = [GRU_Z, GRU_R];
+  return {
+    key: `recurrent-gru-gates:${geometryKey(g)}`,
+    bindings: b.kinds,
+    names: b.names,
+    workgroups,
+    code: `${b.code}
+${prologue(g)}
+${activations(g)}
+
+fn finish(b: u32, s: u32, u: u32, a_z: vec4f, a_r: vec4f) {
+  let r = xrow(b, s);
+  let z_z = load_z(r, u) + a_z;
+  let z_r = load_z(r, UNITS + u) + a_r;
+  store_z(r, u, u, z_z);
+  store_z(r, UNITS + u, u, z_r);
+  ${PREVIOUS_STATE}
+  store_rh(srow(b, s), u, u, ract(z_r) * hp);
+}
+
+@compute @workgroup_size(${size})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${blockStart(rowStride, total)}
+  ${stateProduct(gates, PREVIOUS)}
+  ${finishRows(gates)}
+}`,
+  };
+}
+
+/**
+ * A GRU's second dispatch per step (reset gate before the product): z_h = x_h + rh·U_h, and the
+ * new state. Bindings: timestep, [info], z, u, h, rh, [y].
+ */
+export function gruCandidate(g: RecurrentGeometry): RecurrentKernel {
+  const { total, size, workgroups, rowStride } = sizes(g);
+  const v = vectorized(g);
+  const b = bindings([
+    TIMESTEP,
+    g.recurrentDropout > 0 && STEP_INFO,
+    matrix('z', 'write', 'COLS', v),
+    matrix('u', 'read', 'COLS', v),
+    matrix('h', 'write', 'UNITS', v),
+    matrix('rh', 'read', 'UNITS', v),
+    !g.returnSequences && matrix('y', 'write', 'UNITS', v),
+  ]);
+  return {
+    key: `recurrent-gru-candidate:${geometryKey(g)}`,
+    bindings: b.kinds,
+    names: b.names,
+    workgroups,
+    code: `${b.code}
+${prologue(g)}
+${activations(g)}
+
+fn finish(b: u32, s: u32, u: u32, a_h: vec4f) {
+  let r = xrow(b, s);
+  let z_h = load_z(r, 2u * UNITS + u) + a_h;
+  store_z(r, 2u * UNITS + u, u, z_h);
+  ${PREVIOUS_STATE}
+  let update = ract(load_z(r, u));
+  let h = update * hp + (1.0 - update) * act(z_h);
+  ${storeState(g)}
+}
+
+@compute @workgroup_size(${size})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${blockStart(rowStride, total)}
+  ${stateProduct([GRU_H], (j) => `load_rh(srow(b${j}, s), k)`)}
+  ${finishRows([GRU_H])}
+}`,
+  };
+}

@@ -1,0 +1,217 @@
+/**
+ * The recurrent op (SimpleRNN, LSTM, GRU over a [batch, time, features] sequence): its geometry and
+ * the dispatches of its forward and backward, the whole unrolled sequence built once per plan.
+ * Kernels: shaders/recurrent.ts (layout, masks), recurrent-cells.ts, recurrent-grad.ts.
+ *
+ *   forward   [input dropout] → z = x·W + b for every step (one dense product) → one cell dispatch
+ *             per step (two for a GRU with the reset gate before the product)
+ *   backward  one gradient dispatch per step, last to first (two for that GRU) → dU and a GRU's
+ *             recurrent bias (one product over every step) → dx, dW, db (one dense backward)
+ *             → [the input mask on dx]
+ *
+ * Plus one tiny dispatch in the forward writing the timestep slots that each step's dispatch binds.
+ */
+import { denseBackward, denseForward, denseGeometry } from './dense.ts';
+import { CELL_ACTIVATIONS, inputDropout, STEP_SLOT_BYTES, timestepSlots, type CellActivation, type CellKind, type RecurrentGeometry, type RecurrentKernel } from '../../shaders/recurrent.ts';
+import { cellForward, gruCandidate, gruGates } from '../../shaders/recurrent-cells.ts';
+import { gruResetGrad, recurrentKernelGrad, stepGrad } from '../../shaders/recurrent-grad.ts';
+import type { Dispatch, Engine, View } from '../runtime/engine.ts';
+import { formatShape, type Shape } from '../runtime/tensor.ts';
+
+export type { CellActivation, CellKind, RecurrentGeometry };
+export { CELL_ACTIVATIONS };
+
+/** Gates per cell, in TF.js's and Keras's order: LSTM i, f, c, o; GRU z, r, h. */
+export const CELL_GATES: Readonly<Record<CellKind, number>> = { simpleRNN: 1, lstm: 4, gru: 3 };
+
+export interface RecurrentOptions {
+  cell: CellKind;
+  batch: number;
+  /** [time, features] without the batch. */
+  inputShape: Shape;
+  units: number;
+  activation: CellActivation;
+  recurrentActivation: CellActivation;
+  bias: boolean;
+  resetAfter?: boolean;
+  goBackwards?: boolean;
+  returnSequences?: boolean;
+  /** Rates applied in this pass (0 in inference). */
+  dropout?: number;
+  recurrentDropout?: number;
+  seed?: number;
+}
+
+/** Checks the options (`who` names the layer in errors) and returns the op's geometry. */
+export function recurrentGeometry(o: RecurrentOptions, who = 'recurrent'): RecurrentGeometry {
+  const shape = o.inputShape;
+  if (shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new Error(`${who} expects inputs of shape [timesteps, features] (rank 3 with the batch) with positive sizes, got ${formatShape(shape)}`);
+  }
+  if (!Number.isInteger(o.batch) || o.batch <= 0) throw new Error(`${who}: batch must be a positive integer, got ${o.batch}`);
+  if (!Number.isInteger(o.units) || o.units <= 0) throw new Error(`${who}: units must be a positive integer, got ${o.units}`);
+  for (const field of ['activation', 'recurrentActivation'] as const) {
+    if (!(CELL_ACTIVATIONS as readonly string[]).includes(o[field])) throw new Error(`${who}: ${field} must be one of ${CELL_ACTIVATIONS.join(', ')}, got ${String(o[field])}`);
+  }
+  for (const field of ['dropout', 'recurrentDropout'] as const) {
+    const rate = o[field] ?? 0;
+    if (!(rate >= 0 && rate < 1)) throw new Error(`${who}: ${field} must be a number in [0, 1), got ${String(rate)}`);
+  }
+  if (o.resetAfter && o.cell !== 'gru') throw new Error(`${who}: resetAfter is a GRU option`);
+  return {
+    cell: o.cell,
+    batch: o.batch,
+    time: shape[0]!,
+    inputs: shape[1]!,
+    units: o.units,
+    gates: CELL_GATES[o.cell],
+    activation: o.activation,
+    recurrentActivation: o.recurrentActivation,
+    bias: o.bias,
+    resetAfter: o.cell === 'gru' && (o.resetAfter ?? false),
+    goBackwards: o.goBackwards ?? false,
+    returnSequences: o.returnSequences ?? false,
+    dropout: o.dropout ?? 0,
+    recurrentDropout: o.recurrentDropout ?? 0,
+    seed: (o.seed ?? 0) >>> 0,
+  };
+}
+
+export interface RecurrentForwardViews {
+  /** [batch, time, inputs] */
+  x: View;
+  /** [inputs, gates·units] */
+  kernel: View;
+  /** [units, gates·units] */
+  recurrentKernel: View;
+  /** [gates·units], or [2, 3·units] for a GRU with the reset gate after the product; when geometry.bias. */
+  bias?: View;
+  /** [batch, time, units] with returnSequences, else [batch, units]. */
+  y: View;
+  /** The plan's per-step uniform (the dropout masks hash its seed and step). */
+  stepInfo: View;
+}
+
+export interface RecurrentBackwardViews extends RecurrentForwardViews {
+  /** dL/dy, y's shape. */
+  dy: View;
+  /** Overwritten; null when nobody needs the input gradient. */
+  dx: View | null;
+  dKernel: View;
+  dRecurrentKernel: View;
+  /** When geometry.bias. */
+  dBias?: View;
+}
+
+/** Plan memory: scratch for the plan's lifetime, and what the forward keeps for the backward. */
+export interface RecurrentMemory {
+  scratch(byteLength: number, label: string): View;
+  saved: Map<string, View>;
+}
+
+/** The forward's buffers the backward reads (under these names in RecurrentMemory.saved). */
+const SAVED = { slots: 'recurrent/timesteps', xd: 'recurrent/xd', z: 'recurrent/z', h: 'recurrent/h', c: 'recurrent/c', mh: 'recurrent/mh', rh: 'recurrent/rh' } as const;
+type SavedName = keyof typeof SAVED;
+
+/** The buffers each cell keeps beside z and h. */
+function stateBuffers(g: RecurrentGeometry): SavedName[] {
+  if (g.cell === 'lstm') return ['c'];
+  if (g.cell === 'gru') return [g.resetAfter ? 'mh' : 'rh'];
+  return [];
+}
+
+function required(view: View | undefined | null, what: string): View {
+  if (!view) throw new Error(`recurrent: ${what} is required`);
+  return view;
+}
+
+/** Binds a kernel's views by its binding names. */
+function bind(engine: Engine, kernel: RecurrentKernel, views: Readonly<Record<string, View | undefined>>): Dispatch {
+  return engine.kernel(
+    kernel,
+    kernel.names.map((name) => required(views[name], `view '${name}' of ${kernel.key}`)),
+  );
+}
+
+/** Step s's slot of the timestep buffer (a 16-byte binding at s · STEP_SLOT_BYTES). */
+function slot(slots: View, s: number): View {
+  return { buffer: slots.buffer, offset: slots.offset + s * STEP_SLOT_BYTES, size: 16 };
+}
+
+/** The dense product x·W (+ b) of every step, and its backward: rows b·time + t. */
+function projection(g: RecurrentGeometry) {
+  return denseGeometry(g.batch, [g.time, g.inputs], g.gates * g.units, { bias: g.bias }, `recurrent ${g.cell} input projection`);
+}
+
+/** The input bias (a GRU with the reset gate after the product keeps its recurrent bias as row 1). */
+function inputBias(g: RecurrentGeometry, bias: View | undefined): View | undefined {
+  if (!g.bias) return undefined;
+  const view = required(bias, 'the bias with geometry.bias');
+  return g.resetAfter ? { buffer: view.buffer, offset: view.offset, size: g.gates * g.units * 4 } : view;
+}
+
+/** The forward of the whole sequence; fills memory.saved for the backward. */
+export function recurrentForward(engine: Engine, g: RecurrentGeometry, views: RecurrentForwardViews, memory: RecurrentMemory): Dispatch[] {
+  const { scratch, saved } = memory;
+  const floats = (n: number, label: string) => scratch(n * 4, `${g.cell} ${label}`);
+  const rows = g.batch * g.time;
+  const dispatches: Dispatch[] = [];
+  const slots = scratch(g.time * STEP_SLOT_BYTES, `${g.cell} timesteps`);
+  dispatches.push(bind(engine, timestepSlots(g.time), { slots }));
+  let xd = views.x;
+  if (g.dropout > 0) {
+    xd = floats(rows * g.inputs, 'dropped inputs');
+    dispatches.push(bind(engine, inputDropout(g, 'forward'), { info: views.stepInfo, x: views.x, xd }));
+  }
+  const z = floats(rows * g.gates * g.units, 'gates');
+  dispatches.push(...denseForward(engine, projection(g), { x: xd, w: views.kernel, b: inputBias(g, views.bias), y: z }));
+  const state: Partial<Record<SavedName, View>> = { slots, xd, z, h: g.returnSequences ? views.y : floats(rows * g.units, 'states') };
+  for (const name of stateBuffers(g)) state[name] = floats(rows * g.units, name);
+  const kernels = g.cell === 'gru' && !g.resetAfter ? [gruGates(g), gruCandidate(g)] : [cellForward(g)];
+  for (let s = 0; s < g.time; s++) {
+    const named = { ...state, timestep: slot(slots, s), info: views.stepInfo, u: views.recurrentKernel, bias: views.bias, y: views.y };
+    for (const kernel of kernels) dispatches.push(bind(engine, kernel, named));
+  }
+  for (const [name, view] of Object.entries(state)) saved.set(SAVED[name as SavedName], view);
+  return dispatches;
+}
+
+/**
+ * The backward of the whole sequence: dx (when asked), dW, dU and db, each overwritten. Reads what
+ * the forward saved, or runs the forward again into scratch where an entry is missing.
+ */
+export function recurrentBackward(engine: Engine, g: RecurrentGeometry, views: RecurrentBackwardViews, memory: RecurrentMemory): Dispatch[] {
+  const { scratch } = memory;
+  const floats = (n: number, label: string) => scratch(n * 4, `${g.cell} ${label}`);
+  const rows = g.batch * g.time;
+  const dispatches: Dispatch[] = [];
+  let saved = memory.saved;
+  const names: SavedName[] = ['slots', 'xd', 'z', 'h', ...stateBuffers(g)];
+  if (names.some((n) => !saved.has(SAVED[n]))) {
+    saved = new Map();
+    const y = floats(g.batch * (g.returnSequences ? g.time : 1) * g.units, 'outputs (recomputed)');
+    dispatches.push(...recurrentForward(engine, g, { ...views, y }, { scratch, saved }));
+  }
+  const state = Object.fromEntries(names.map((n) => [n, saved.get(SAVED[n])!])) as Record<SavedName, View>;
+  const dg = floats(rows * g.gates * g.units, 'gate gradients');
+  const dmh = g.cell === 'gru' && g.resetAfter ? floats(rows * g.units, 'candidate product gradients') : undefined;
+  const carry = g.cell === 'simpleRNN' ? undefined : floats(g.batch * g.units, g.cell === 'lstm' ? 'cell state gradient' : 'state gradient');
+  const named = { ...state, info: views.stepInfo, dy: views.dy, u: views.recurrentKernel, dg, dmh, carry };
+  const kernels = g.cell === 'gru' && !g.resetAfter ? [stepGrad(g), gruResetGrad(g)] : [stepGrad(g)];
+  for (let s = g.time - 1; s >= 0; s--) {
+    for (const kernel of kernels) dispatches.push(bind(engine, kernel, { ...named, timestep: slot(state.slots, s) }));
+  }
+  dispatches.push(bind(engine, recurrentKernelGrad(g), { ...named, du: views.dRecurrentKernel, db: views.dBias }));
+  dispatches.push(
+    ...denseBackward(engine, projection(g), {
+      x: state.xd,
+      w: views.kernel,
+      dy: dg,
+      dx: views.dx,
+      dw: views.dKernel,
+      db: inputBias(g, views.dBias),
+    }),
+  );
+  if (views.dx && g.dropout > 0) dispatches.push(bind(engine, inputDropout(g, 'backward'), { info: views.stepInfo, dx: views.dx }));
+  return dispatches;
+}
