@@ -10,6 +10,7 @@ import { Functional, Sequential } from '../model/containers.ts';
 import type { LayersModel } from '../model/layers-model.ts';
 import { describe, type Tensor } from '../runtime/tensor.ts';
 import { asObject, ModelFormatError } from './artifacts.ts';
+import { applyStoredCall, storedCall, type StoredCall } from './call-arguments.ts';
 
 function layerFromConfig(value: unknown, where: string, nameFallback?: string): Layer {
   const entry = asObject(value, where);
@@ -90,16 +91,19 @@ function sequentialPlan(config: unknown, where: string): GraphPlan {
   };
 }
 
-/** [layerName, nodeIndex, tensorIndex(, {})]: a reference to the output of one node of a layer. */
-function tensorRef(value: unknown, where: string): { layer: string; node: number } {
+/**
+ * [layerName, nodeIndex, tensorIndex(, {})]: a reference to the output of one node of a layer; with
+ * `callArguments`, the 4th entry may hold the node's call arguments (src/io/call-arguments.ts).
+ */
+function tensorRef(value: unknown, where: string, callArguments = false): { layer: string; node: number; kwargs?: Record<string, unknown> } {
   if (!Array.isArray(value) || typeof value[0] !== 'string' || !Number.isInteger(value[1]) || value[1] < 0 || value[2] !== 0 || value.length > 4) {
     throw new ModelFormatError(`${where} must be [layerName, nodeIndex, 0, {}] (layers have one output), got ${describeValue(value)}`);
   }
   const kwargs = value[3];
-  if (kwargs !== undefined && (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs) || Object.keys(kwargs).length > 0)) {
+  if (kwargs !== undefined && (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs) || (!callArguments && Object.keys(kwargs).length > 0))) {
     throw new ModelFormatError(`${where}: call arguments ${describeValue(kwargs)} are not supported`);
   }
-  return { layer: value[0], node: value[1] };
+  return { layer: value[0], node: value[1], kwargs: kwargs as Record<string, unknown> | undefined };
 }
 
 const refKey = (r: { layer: string; node: number }) => `${r.layer}[${r.node}]`;
@@ -110,7 +114,7 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
   if (!Array.isArray(c.layers) || c.layers.length === 0) throw new ModelFormatError(`${where}.layers must be a non-empty array, got ${describe(c.layers)}`);
   const layers = new Map<string, { layer: Layer; where: string }>();
   /** Every node to apply: a layer's k-th node reads the tensors `inputs` refer to. */
-  const pending: { layer: Layer; index: number; inputs: { layer: string; node: number }[]; where: string }[] = [];
+  const pending: { layer: Layer; index: number; inputs: { layer: string; node: number }[]; call?: StoredCall; where: string }[] = [];
   c.layers.forEach((value, i) => {
     const at = `${where}.layers[${i}]`;
     const entry = asObject(value, at);
@@ -127,7 +131,8 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
     if (!isInput && inbound.length === 0) throw new ModelFormatError(`${named}: has no inbound nodes; every layer but an InputLayer must be applied`);
     inbound.forEach((inputs, k) => {
       if (!Array.isArray(inputs) || inputs.length === 0) throw new ModelFormatError(`${named}: inbound_nodes[${k}] must be a non-empty array of [layerName, nodeIndex, 0, {}]`);
-      pending.push({ layer, index: k, inputs: inputs.map((r, m) => tensorRef(r, `${named}.inbound_nodes[${k}][${m}]`)), where: `${named}.inbound_nodes[${k}]` });
+      const refs = inputs.map((r, m) => tensorRef(r, `${named}.inbound_nodes[${k}][${m}]`, true));
+      pending.push({ layer, index: k, inputs: refs, call: storedCall(refs.map((r) => r.kwargs), `${named}.inbound_nodes[${k}]`), where: `${named}.inbound_nodes[${k}]` });
     });
   });
   const declared = (key: 'input_layers' | 'output_layers'): { layer: string; node: number }[] => {
@@ -156,18 +161,21 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
     }
   }
   let todo = pending;
+  // A node needs its inputs and the tensors its call arguments name.
+  const needs = (n: (typeof pending)[number]) => [...n.inputs, ...(n.call?.references ?? [])];
   while (todo.length > 0) {
-    const ready = todo.filter((n) => n.layer.inboundNodes.length === n.index && n.inputs.every((r) => tensors.has(refKey(r))));
+    const ready = todo.filter((n) => n.layer.inboundNodes.length === n.index && needs(n).every((r) => tensors.has(refKey(r))));
     if (ready.length === 0) {
       const stuck = todo[0]!;
-      const unknown = stuck.inputs.find((r) => !layers.has(r.layer));
+      const unknown = needs(stuck).find((r) => !layers.has(r.layer));
       throw new ModelFormatError(
         unknown !== undefined ? `${stuck.where}: its input '${unknown.layer}' is not among the layers` : `${stuck.where}: its inputs ${stuck.inputs.map(refKey).join(', ')} never all exist (a cycle, or a node index out of range)`,
       );
     }
     for (const n of ready) {
       try {
-        tensors.set(refKey({ layer: n.layer.name, node: n.index }), n.layer.apply(n.inputs.map((r) => tensors.get(refKey(r))!)));
+        const inputs = n.inputs.map((r) => tensors.get(refKey(r))!);
+        tensors.set(refKey({ layer: n.layer.name, node: n.index }), n.call ? applyStoredCall(n.layer, inputs, n.call, (r) => tensors.get(refKey(r))!) : n.layer.apply(inputs));
       } catch (err) {
         throw new ModelFormatError(`${n.where}: ${(err as Error).message}`);
       }

@@ -10,6 +10,7 @@ import type { GraphNode, Layer, SymbolicTensor } from '../layers/layer.ts';
 import { optimizerConfig, tfjsSlotNames, type Optimizer } from '../optimizers.ts';
 import { describe } from '../runtime/tensor.ts';
 import { artifactsInfo, LAYERS_MODEL_FORMAT, type ModelArtifacts, type ModelTopology, type SaveOptions, type SaveResult, type SaveTarget, type WeightsManifestEntry } from './artifacts.ts';
+import { inboundNodeEntry, type TensorReference } from './call-arguments.ts';
 import { writeArtifacts } from './write.ts';
 
 /** A weight or optimizer slot by name, as a model hands it over. */
@@ -109,7 +110,7 @@ function topology(model: SavableModel): ModelTopology {
   // Keras numbers a layer's nodes within the model: nodes of the layer in other models don't count.
   const inModel = new Set(model.nodes);
   const nodesOf = (l: Layer) => l.inboundNodes.filter((n) => inModel.has(n));
-  const ref = (t: SymbolicTensor) => [t.producer.layer.name, nodesOf(t.producer.layer).indexOf(t.producer), 0];
+  const ref = (t: SymbolicTensor): TensorReference => [t.producer.layer.name, nodesOf(t.producer.layer).indexOf(t.producer), 0];
   return {
     class_name: 'Model',
     config: {
@@ -120,7 +121,7 @@ function topology(model: SavableModel): ModelTopology {
         config: l.getConfig(),
         inbound_nodes: nodesOf(l)
           .filter((n) => n.inputs.length > 0)
-          .map((n) => n.inputs.map((t) => [...ref(t), {}])),
+          .map((n) => inboundNodeEntry(l, n, ref)),
       })),
       input_layers: model.inputs.map(ref),
       output_layers: model.outputs.map(ref),

@@ -4,6 +4,7 @@
  */
 export * from './activation.ts';
 export * from './advanced-activations.ts';
+export * from './attention.ts';
 export * from './conv1d.ts';
 export * from './conv2d.ts';
 export * from './conv2d-transpose.ts';
@@ -18,6 +19,7 @@ export * from './merge.ts';
 export * from './normalization.ts';
 export * from './pooling.ts';
 export * from './recurrent.ts';
+export * from './position-embedding.ts';
 export * from './shape.ts';
 export * from './wrappers.ts';
 export { layers, layerClass, layerClassNames, layerFactoryNames, registerLayer, type LayerClass, type LayerFactories } from './registry.ts';
