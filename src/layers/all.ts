@@ -5,6 +5,7 @@
 export * from './activation.ts';
 export * from './advanced-activations.ts';
 export * from './attention.ts';
+export * from './bidirectional.ts';
 export * from './conv1d.ts';
 export * from './conv2d.ts';
 export * from './conv2d-transpose.ts';
