@@ -1,6 +1,7 @@
 /**
  * The skeleton every loss kernel shares (shaders/losses.ts holds the losses themselves): its
- * bindings, the per-position loop over the real rows with Kahan sums, the accuracy counting, the
+ * bindings, the per-position loop over the real rows with Kahan sums (with a Keras mask, over its
+ * kept positions: the loss is their mean, Σ mask·loss / Σ mask), the accuracy counting, the
  * workgroup reduction into the metrics accumulator, and the WGSL helper functions a loss body may
  * call (included only when used).
  *
@@ -42,6 +43,13 @@ export interface LossKernelOptions {
    * positions (TF.js's mean(loss · weight), Keras's sum over batch size).
    */
   sampleWeights?: boolean;
+  /**
+   * With a Keras mask on the output: the mask's values per sample, each over POSITIONS / maskPositions
+   * consecutive positions. A last binding holds the mask f32 [batch, maskPositions] (1 kept, 0
+   * masked); the masked positions add no loss, accuracy nor gradient, and the batch's loss is the
+   * mean over the kept positions (Keras 2.13+ and 3: Σ mask·loss / Σ mask, 0 when none is kept).
+   */
+  maskPositions?: number;
 }
 
 /** The activation the output holds the pre-activation of (a fused loss), which predictions pass through. */
@@ -141,10 +149,11 @@ export function helpersFor(code: string, extra: Readonly<Record<string, WgslHelp
  * The bindings of every loss kernel, in order: output f32 [batch, positions, width] (read); labels
  * (read: sparse u32 [batch, positions], dense f32 like the output); with a gradient, grad f32 like
  * the output (overwritten with d(batch-mean loss)/d(output), zero on padding rows); the metrics
- * accumulator (added to); the StepInfo uniform; when weighted, the rows' weights (f32 [batch], read).
+ * accumulator (added to); the StepInfo uniform; when weighted, the rows' weights (f32 [batch], read);
+ * when masked, the output's mask (f32 [batch, maskPositions], read).
  */
-export function lossBindings(withGradient: boolean, sampleWeights = false): KernelSource['bindings'] {
-  return ['read', 'read', ...(withGradient ? (['write'] as const) : []), 'write', 'uniform', ...(sampleWeights ? (['read'] as const) : [])];
+export function lossBindings(withGradient: boolean, sampleWeights = false, masked = false): KernelSource['bindings'] {
+  return ['read', 'read', ...(withGradient ? (['write'] as const) : []), 'write', 'uniform', ...(sampleWeights ? (['read'] as const) : []), ...(masked ? (['read'] as const) : [])];
 }
 
 /** Invocations of the one workgroup: 64 keeps the tree reduction short; big outputs get 256. */
@@ -251,6 +260,11 @@ export function lossKernel(spec: KernelSpec): KernelSource {
   if (accuracy !== null && accuracy !== 'sparse' && sparse) throw new Error(`${name}: ${accuracy} accuracy needs dense labels, this loss has class indices`);
   const withGradient = options.withGradient;
   const weighted = options.sampleWeights === true;
+  const maskPositions = options.maskPositions;
+  const masked = maskPositions !== undefined;
+  if (masked && !(Number.isInteger(maskPositions) && maskPositions >= 1 && g.positions % maskPositions === 0)) {
+    throw new Error(`${name}: maskPositions must be a positive divisor of the ${g.positions} positions per sample, got ${maskPositions}`);
+  }
   const sample = g.positions * g.width;
   const wg = workgroupSize(g.batch * sample);
   const metricsBinding = withGradient ? 3 : 2;
@@ -260,9 +274,11 @@ export function lossKernel(spec: KernelSpec): KernelSource {
   // The per-position loss is the mean (or sum) of the elements' terms, so a thread sums terms and
   // the batch's sum of per-position losses is that over WIDTH.
   const termsPerLoss = elementwise?.reduce === 'mean' ? g.width : 1;
-  const accuracyCount = accuracy === 'binary' ? 'realPositions * WIDTH' : accuracy ? 'realPositions' : '0u';
+  // With a mask the loss and accuracy count the kept positions only.
+  const counted = masked ? 'keptPositions' : 'realPositions';
+  const accuracyCount = accuracy === 'binary' ? `${counted} * WIDTH` : accuracy ? counted : '0u';
   const code = wgsl`// ${name}: ${spec.formula}.
-// The batch's loss is the mean over its real positions (StepInfo.rows rows of POSITIONS each).
+// The batch's loss is the mean over its real positions (StepInfo.rows rows of POSITIONS each)${masked ? ' that the mask keeps' : ''}.
 ${constants({ BATCH: g.batch, POSITIONS: g.positions, WIDTH: g.width, SAMPLE: sample, WG: wg })}
 ${floatConstants(`${helpers}\n${body}`)}
 
@@ -280,11 +296,16 @@ ${weighted ? `@group(0) @binding(${metricsBinding + 2}) var<storage, read> sampl
 
 // The weight of the row being summed: it scales the row's losses and gradients.
 var<private> rowWeight: f32;
+` : ''}${masked ? `${constants({ MASK_POSITIONS: maskPositions, MASK_INNER: g.positions / maskPositions })} // the mask's values per sample; positions per value
+@group(0) @binding(${metricsBinding + (weighted ? 3 : 2)}) var<storage, read> mask: array<f32>;
+
+// Whether the position being summed is kept (its mask value is not 0): a masked one adds no loss nor gradient.
+var<private> positionKept: bool;
 ` : ''}
 // d(batch-mean loss) / d(per-position loss, or term): 1 / (real positions${termsPerLoss > 1 ? ' * WIDTH' : ''}).
 var<private> gradScale: f32;
 
-fn store_grad(i: u32, g: f32) {${withGradient ? ` grad[i] = g * gradScale${weighted ? ' * rowWeight' : ''}; ` : ' /* evaluation: no gradient */ '}}
+fn store_grad(i: u32, g: f32) {${withGradient ? (masked ? ` grad[i] = select(0.0, g * gradScale${weighted ? ' * rowWeight' : ''}, positionKept); ` : ` grad[i] = g * gradScale${weighted ? ' * rowWeight' : ''}; `) : ' /* evaluation: no gradient */ '}}
 
 // A Kahan sum: x the sum, y what it lost to rounding, negated.
 fn kahan_add(sum: vec2f, v: f32) -> vec2f {
@@ -304,20 +325,38 @@ var<workgroup> correctPart: array<u32, WG>;
 fn main(@builtin(local_invocation_index) lid: u32) {
   let rows = min(step.rows, BATCH);
   let realPositions = rows * POSITIONS;
-  gradScale = 1.0 / (f32(realPositions)${termsPerLoss > 1 ? ' * f32(WIDTH)' : ''});
+${masked ? `  // The kept positions of the real rows, summed over the workgroup first: the mean is over them.
+  var keptValues = 0u;
+  for (var q = lid; q < rows * MASK_POSITIONS; q += WG) { keptValues += select(0u, 1u, mask[q] != 0.0); }
+  correctPart[lid] = keptValues;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { correctPart[lid] += correctPart[lid + stride]; }
+    workgroupBarrier();
+  }
+  let keptPositions = correctPart[0] * MASK_INNER;
+  workgroupBarrier(); // every invocation has read it before correctPart is reused
+  // No kept position: no loss and no gradient (rather than Keras 2's 0/0).
+  gradScale = 1.0 / (f32(max(keptPositions, 1u))${termsPerLoss > 1 ? ' * f32(WIDTH)' : ''});` : `  gradScale = 1.0 / (f32(realPositions)${termsPerLoss > 1 ? ' * f32(WIDTH)' : ''});`}
   var loss = vec2f(0.0);
 #if ${elementwise !== undefined}
   for (var i = lid; i < rows * SAMPLE; i += WG) {
     let y = output[i];
     let t = labels[i];${weighted ? `
-    rowWeight = sampleWeight[i / SAMPLE];
+    rowWeight = sampleWeight[i / SAMPLE];` : ''}${masked ? `
+    positionKept = mask[i / (WIDTH * MASK_INNER)] != 0.0;
+    if (positionKept) { loss = kahan_add(loss, ${weighted ? 'rowWeight * ' : ''}loss_term(y, t)); }` : weighted ? `
     loss = kahan_add(loss, rowWeight * loss_term(y, t));` : `
     loss = kahan_add(loss, loss_term(y, t));`}
     store_grad(i, loss_term_grad(y, t));
   }
 #else
   for (var p = lid; p < realPositions; p += WG) {${weighted ? `
-    rowWeight = sampleWeight[p / POSITIONS];
+    rowWeight = sampleWeight[p / POSITIONS];` : ''}${masked ? `
+    positionKept = mask[p / MASK_INNER] != 0.0;
+    // position_loss stores the (zeroed) gradient either way.
+    let value = ${weighted ? 'rowWeight * ' : ''}position_loss(p);
+    if (positionKept) { loss = kahan_add(loss, value); }` : weighted ? `
     loss = kahan_add(loss, rowWeight * position_loss(p));` : `
     loss = kahan_add(loss, position_loss(p));`}
   }
@@ -328,7 +367,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 #endif
   var correct = 0u;
 #if ${accuracy !== null}
-  for (var p = lid; p < realPositions; p += WG) { correct += correct_at(p); }
+  for (var p = lid; p < realPositions; p += WG) { ${masked ? 'if (mask[p / MASK_INNER] != 0.0) { correct += correct_at(p); }' : 'correct += correct_at(p);'} }
 #endif
 
   lossPart[lid] = loss.x - loss.y;
@@ -342,12 +381,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     workgroupBarrier();
   }
   if (lid == 0u) {
-    add_to_metrics(lossPart[0]${termsPerLoss > 1 ? ' / f32(WIDTH)' : ''}, realPositions, correctPart[0], ${accuracyCount});
+    ${masked ? `// The accumulator averages over realPositions: the batch's sum is scaled so that its mean is over the kept ones.
+    add_to_metrics(lossPart[0]${termsPerLoss > 1 ? ' / f32(WIDTH)' : ''} * (f32(realPositions) / f32(max(keptPositions, 1u))), realPositions, correctPart[0], ${accuracyCount});` : `add_to_metrics(lossPart[0]${termsPerLoss > 1 ? ' / f32(WIDTH)' : ''}, realPositions, correctPart[0], ${accuracyCount});`}
   }
 }`;
   return {
-    key: `loss:${name}:${g.batch}x${g.positions}x${g.width}:${withGradient ? 'gradient' : 'metrics-only'}:${accuracy ?? 'no-accuracy'}${weighted ? ':weighted' : ''}`,
-    bindings: lossBindings(withGradient, weighted),
+    key: `loss:${name}:${g.batch}x${g.positions}x${g.width}:${withGradient ? 'gradient' : 'metrics-only'}:${accuracy ?? 'no-accuracy'}${weighted ? ':weighted' : ''}${masked ? `:masked${maskPositions}` : ''}`,
+    bindings: lossBindings(withGradient, weighted, masked),
     workgroups: [1, 1, 1],
     code,
   };

@@ -12,11 +12,13 @@
  *                 reset after:  z_h = x_h + σ(z_r)⊙m,  m = h'·U_h + b_rh, saved  (Keras's default)
  *
  * As in TF.js and Keras 2, a GRU's h' carries the recurrent dropout into the mix σ(z_z)·h' too.
- * Kernels: `cellForward` (SimpleRNN, LSTM, GRU reset after), `gruGates` and `gruCandidate` (GRU
+ * With a Keras mask (geometry.masked) a masked step stores the previous state (h and an LSTM's c;
+ * zeros before the first step) instead of the new one, as TF.js's rnn() does; its z are still
+ * written, and nothing reads them. Kernels: `cellForward` (SimpleRNN, LSTM, GRU reset after), `gruGates` and `gruCandidate` (GRU
  * reset before). Bindings by name (RecurrentKernel.names).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { activations, bindings, geometryKey, GRU_H, GRU_R, GRU_Z, launch, matrix, prologue, ROWS, STEP_INFO, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
+import { activations, bindings, geometryKey, GRU_H, GRU_R, GRU_Z, launch, MASK, matrix, prologue, ROWS, STEP_INFO, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
 import { each, flatIndex } from './wgsl.ts';
 
 /**
@@ -58,9 +60,27 @@ const PREVIOUS = (j: number) => `load_h(srow(b${j}, s - 1u), k) * rec_mask(b${j}
 export const PREVIOUS_STATE = `var hp = vec4f(0.0);
   if (s > 0u) { hp = load_h(srow(b, s - 1u), u) * rec_mask(b, u); }`;
 
-/** Stores h (and, for the last state alone, into y). */
+/** Stores h (and, for the last state alone, into y); with a mask, the previous state at a masked step. */
 function storeState(g: RecurrentGeometry): string {
+  if (g.masked) {
+    return `// A masked step carries the state over.
+  let state = select(previous_h(b, s, u), h, kept(b, s));
+  store_h(srow(b, s), u, u, state);${g.returnSequences ? '' : `\n  if (s == LAST_STEP) { store_y(b, u, u, state); }`}`;
+  }
   return `store_h(srow(b, s), u, u, h);${g.returnSequences ? '' : `\n  if (s == LAST_STEP) { store_y(b, u, u, h); }`}`;
+}
+
+/** With a mask: `previous_h(b, s, u)`, the state a masked step keeps (zeros before the first step). */
+function previousState(g: RecurrentGeometry): string {
+  return g.masked
+    ? `
+/** The state before step s, without the recurrent dropout (zeros before the first step). */
+fn previous_h(b: u32, s: u32, u: u32) -> vec4f {
+  if (s == 0u) { return vec4f(0.0); }
+  return load_h(srow(b, s - 1u), u);
+}
+`
+    : '';
 }
 
 function sizes(g: RecurrentGeometry) {
@@ -92,7 +112,7 @@ function cellFinish(g: RecurrentGeometry): string {
   if (s > 0u) { c_prev = load_c(srow(b, s - 1u), u); }
   // Gates i, f, c, o.
   let c = ract(z1) * c_prev + ract(z0) * act(z2);
-  store_c(srow(b, s), u, u, c);
+  store_c(srow(b, s), u, u, ${g.masked ? 'select(c_prev, c, kept(b, s))' : 'c'});
   let h = ract(z3) * act(c);
   ${storeState(g)}
 }`;
@@ -125,7 +145,7 @@ function cellFinish(g: RecurrentGeometry): string {
 
 /**
  * One step of a SimpleRNN, an LSTM or a GRU with the reset gate after the product. Bindings:
- * timestep, [info], z, u, [bias (GRU: its [2, 3·UNITS], row 1 is b_r)], h, [c], [mh], [y].
+ * timestep, [info], z, u, [bias (GRU: its [2, 3·UNITS], row 1 is b_r)], h, [c], [mh], [y], [mask].
  */
 export function cellForward(g: RecurrentGeometry): RecurrentKernel {
   if (g.cell === 'gru' && !g.resetAfter) throw new Error('cellForward: a GRU with the reset gate before the product runs gruGates and gruCandidate');
@@ -142,6 +162,7 @@ export function cellForward(g: RecurrentGeometry): RecurrentKernel {
     g.cell === 'lstm' && matrix('c', 'write', 'UNITS', v),
     gru && matrix('mh', 'write', 'UNITS', v),
     !g.returnSequences && matrix('y', 'write', 'UNITS', v),
+    g.masked && MASK,
   ]);
   return {
     key: `recurrent-cell-forward:${geometryKey(g)}`,
@@ -151,7 +172,7 @@ export function cellForward(g: RecurrentGeometry): RecurrentKernel {
     code: `${b.code}
 ${prologue(g)}
 ${activations(g)}
-
+${previousState(g)}
 ${cellFinish(g)}
 
 @compute @workgroup_size(${size})
@@ -210,7 +231,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 
 /**
  * A GRU's second dispatch per step (reset gate before the product): z_h = x_h + rh·U_h, and the
- * new state. Bindings: timestep, [info], z, u, h, rh, [y].
+ * new state. Bindings: timestep, [info], z, u, h, rh, [y], [mask].
  */
 export function gruCandidate(g: RecurrentGeometry): RecurrentKernel {
   const { total, size, workgroups, rowStride } = sizes(g);
@@ -223,6 +244,7 @@ export function gruCandidate(g: RecurrentGeometry): RecurrentKernel {
     matrix('h', 'write', 'UNITS', v),
     matrix('rh', 'read', 'UNITS', v),
     !g.returnSequences && matrix('y', 'write', 'UNITS', v),
+    g.masked && MASK,
   ]);
   return {
     key: `recurrent-gru-candidate:${geometryKey(g)}`,
@@ -232,7 +254,7 @@ export function gruCandidate(g: RecurrentGeometry): RecurrentKernel {
     code: `${b.code}
 ${prologue(g)}
 ${activations(g)}
-
+${previousState(g)}
 fn finish(b: u32, s: u32, u: u32, a_h: vec4f) {
   let r = xrow(b, s);
   let z_h = load_z(r, 2u * UNITS + u) + a_h;

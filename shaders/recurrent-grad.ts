@@ -22,7 +22,7 @@
  * column with the reset before) and a GRU's recurrent bias gradient Σ dR; the input side
  * (dW, db, dx) is one dense backward over every step's rows (src/ops/recurrent.ts).
  */
-import { activations, bindings, geometryKey, GRU_H, GRU_R, launch, matrix, prologue, ROWS, STEP_INFO, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
+import { activations, bindings, geometryKey, GRU_H, GRU_R, launch, MASK, matrix, prologue, ROWS, STEP_INFO, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
 import { PREVIOUS_STATE } from './recurrent-cells.ts';
 import { constants, each, flatIndex } from './wgsl.ts';
 
@@ -114,8 +114,28 @@ function gateGradients(g: RecurrentGeometry): string {
 }
 
 /**
+ * A masked step (geometry.masked, kept(b, s) false): its state is the previous one, so its gates
+ * get no gradient (zeros, which the later products read) and the whole of dh_s goes to the
+ * previous state through `handoff`; an LSTM's cell gradient passes on unchanged in `carry` (zeroed at
+ * the last step, where no later step wrote it), a GRU's product carry is zero.
+ */
+function maskedStep(g: RecurrentGeometry): string {
+  const zero = 'vec4f(0.0)';
+  const gates = Array.from({ length: g.gates }, (_, k) => `store_dg(r, ${k === 0 ? '' : `${k}u * UNITS + `}u, u, ${zero});`);
+  const lines = [...gates, 'store_handoff(b, u, u, dh);'];
+  if (g.cell === 'gru') lines.push(`store_carry(b, u, u, ${zero});`, ...(g.resetAfter ? [`store_dmh(r, u, u, ${zero});`] : []));
+  if (g.cell === 'lstm') lines.push(`if (s == LAST_STEP) { store_carry(b, u, u, ${zero}); }`);
+  return `if (!kept(b, s)) {
+    ${lines.join('\n    ')}
+    return;
+  }
+  store_handoff(b, u, u, ${zero});`;
+}
+
+/**
  * One step of the backward (see the file comment). Bindings: timestep, [info], dy, u, z, [h (GRU)],
- * [c (LSTM)], [mh (GRU reset after)], dg, [dmh (GRU reset after)], [carry (LSTM, GRU)].
+ * [c (LSTM)], [mh (GRU reset after)], dg, [dmh (GRU reset after)], [carry (LSTM, GRU)], and with a
+ * mask [mask, handoff]: handoff holds the part of dh_s a masked step hands straight to h_{s−1}.
  */
 export function stepGrad(g: RecurrentGeometry): RecurrentKernel {
   const { total, size, workgroups, rowStride } = sizes(g);
@@ -134,8 +154,12 @@ export function stepGrad(g: RecurrentGeometry): RecurrentKernel {
     matrix('dg', 'write', 'COLS', v, { part: true }),
     after && matrix('dmh', 'write', 'UNITS', v, { part: true }),
     g.cell !== 'simpleRNN' && matrix('carry', 'write', 'UNITS', v),
+    g.masked && MASK,
+    g.masked && matrix('handoff', 'write', 'UNITS', v),
   ]);
   const dy = g.returnSequences ? 'var dh = load_dy(srow(b, s), u);' : 'var dh = vec4f(0.0);\n  if (s == LAST_STEP) { dh = load_dy(b, u); }';
+  // With a mask: what a later masked step handed on, then a masked step's own exit.
+  const masked = g.masked ? `\n  if (s < LAST_STEP) { dh += load_handoff(b, u); }\n  let r = xrow(b, s);\n  ${maskedStep(g)}` : '\n  let r = xrow(b, s);';
   return {
     key: `recurrent-step-grad:${geometryKey(g)}`,
     bindings: b.kinds,
@@ -148,8 +172,7 @@ ${activations(g)}
 /** dh of row b at step s from the next step's product (acc), then the step's gate gradients. */
 fn finish(b: u32, s: u32, u: u32, acc: vec4f) {
   ${dy}
-  if (s < LAST_STEP) { dh += rec_mask(b, u) * (acc${gru ? ' + load_carry(b, u)' : ''}); }
-  let r = xrow(b, s);
+  if (s < LAST_STEP) { dh += rec_mask(b, u) * (acc${gru ? ' + load_carry(b, u)' : ''}); }${masked}
   ${gateGradients(g)}
 }
 

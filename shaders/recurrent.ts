@@ -15,6 +15,11 @@
  * largest offset alignment a storage binding may require. A kernel per step would compile TIME
  * pipelines.
  *
+ * Masks. With a Keras mask (geometry.masked) the cells and the step gradients bind it, f32
+ * [batch, time] in x's order (`kept(b, s)` reads it at xrow): a masked step keeps the previous
+ * state, and its gates get no gradient. The other kernels never read it and keep the unmasked
+ * geometry (`unmasked`), so they share the unmasked pipelines.
+ *
  * Blocks. Every per-step kernel gives an invocation ROWS batch rows × 4 units (all gates of those
  * units), in named vec4 accumulators: the h or gradient row is loaded once per 4 units, each
  * weight once per ROWS rows. A 4-unit block may reach past its gate's last unit when UNITS is not
@@ -55,6 +60,12 @@ export interface RecurrentGeometry {
   recurrentDropout: number;
   /** The layer's mask seed (the fit's seed and step are mixed in at run time). */
   seed: number;
+  /**
+   * A Keras mask f32 [batch, time] (1 kept, 0 masked, in input order) is bound: a masked step
+   * carries the state over and its gates get no gradient. Absent or false: no mask binding, and the
+   * kernels are those of an unmasked layer, byte for byte.
+   */
+  masked?: boolean;
 }
 
 /** A kernel with the name of each binding, in binding order: the op binds views by name. */
@@ -80,7 +91,12 @@ export function vectorized(g: RecurrentGeometry): boolean {
 
 export function geometryKey(g: RecurrentGeometry): string {
   const flags = [g.bias ? 'bias' : 'nobias', g.resetAfter ? 'resetAfter' : '', g.goBackwards ? 'backwards' : '', g.returnSequences ? 'sequences' : 'last'].filter(Boolean).join(',');
-  return `${g.cell}:${g.batch}x${g.time}x${g.inputs}->${g.units}:${g.activation}/${g.recurrentActivation}:${flags}:drop${g.dropout}/${g.recurrentDropout}:seed${g.seed >>> 0}:rows${ROWS}`;
+  return `${g.cell}:${g.batch}x${g.time}x${g.inputs}->${g.units}:${g.activation}/${g.recurrentActivation}:${flags}:drop${g.dropout}/${g.recurrentDropout}:seed${g.seed >>> 0}:rows${ROWS}${g.masked ? ':masked' : ''}`;
+}
+
+/** The geometry of the kernels that never read the mask (their code is the unmasked one): one pipeline either way. */
+export function unmasked(g: RecurrentGeometry): RecurrentGeometry {
+  return g.masked ? { ...g, masked: false } : g;
 }
 
 /**
@@ -109,6 +125,18 @@ export function bindings(entries: readonly (Entry | false | undefined)[]): { nam
 
 /** `timestep[0]`: the index of the step this dispatch runs (its slot of the steps buffer). */
 export const TIMESTEP: Entry = { name: 'timestep', kind: 'read', code: (b) => `@group(0) @binding(${b}) var<storage, read> timestep: array<u32>;` };
+
+/**
+ * The Keras mask f32 [batch, time] and `kept(b, s)`: whether batch row b's step s (processing
+ * order; the mask is in input order, like x) counts. Only in kernels of a masked geometry.
+ */
+export const MASK: Entry = {
+  name: 'mask',
+  kind: 'read',
+  code: (b) => `@group(0) @binding(${b}) var<storage, read> mask: array<f32>;
+/** Whether row b's step s counts (Keras's mask; a masked step carries the state over). */
+fn kept(b: u32, s: u32) -> bool { return mask[xrow(b, s)] != 0.0; }`,
+};
 
 /** The plan's per-step uniform (the fit's seed and step, which the dropout masks hash). */
 export const STEP_INFO: Entry = { name: 'info', kind: 'uniform', code: (b) => `${STEP_INFO_STRUCT}\n@group(0) @binding(${b}) var<uniform> info: StepInfo;` };

@@ -206,7 +206,8 @@ describe('Embedding layer', () => {
     expect(() => layers.embedding({ inputDim: 0, outputDim: 3, name: 'e' })).toThrow(/Embedding e: inputDim must be a positive integer of at most 16777216 \(ids are float32\), got 0/);
     expect(() => layers.embedding({ inputDim: 2 ** 24 + 1, outputDim: 3, name: 'e' })).toThrow(/Embedding e: inputDim .*got 16777217/);
     expect(() => layers.embedding({ inputDim: 4, outputDim: 2.5, name: 'e' })).toThrow(/Embedding e: outputDim must be a positive integer, got 2.5/);
-    expect(() => layers.embedding({ inputDim: 4, outputDim: 2, maskZero: true, name: 'e' })).toThrow(/Embedding e: maskZero true is not supported: this engine has no masks yet/);
+    // maskZero true works now (test/masking.test.ts); anything but a boolean is an Error.
+    expect(layers.embedding({ inputDim: 4, outputDim: 2, maskZero: true, name: 'e' }).getConfig().mask_zero).toBe(true);
     expect(() => layers.embedding({ inputDim: 4, outputDim: 2, maskZero: 'yes' as unknown as boolean, name: 'e' })).toThrow(/Embedding e: maskZero must be true or false, got "yes"/);
     expect(() => layers.embedding({ inputDim: 4, outputDim: 2, inputLength: 0 })).toThrow(/inputLength must be a positive integer or an array of them, got 0/);
     expect(() => layers.embedding({ inputDim: 4, outputDim: 2, embeddingsInitializer: 'nope', name: 'e' })).toThrow(/Embedding e: embeddingsInitializer/);
@@ -232,7 +233,7 @@ describe('Embedding layer', () => {
     });
     expect([e.name, e.inputDim, e.outputDim, e.embeddingsInitializer, e.batchInputShape]).toEqual(['e', 12, 4, { kind: 'randomNormal', mean: 0, stddev: 0.1, seed: null }, undefined]);
     expect(Embedding.fromConfig({ name: 'f', input_dim: 3, output_dim: 2, input_length: 5 }).batchInputShape).toEqual([null, 5]);
-    expect(() => Embedding.fromConfig({ name: 'e', input_dim: 3, output_dim: 2, mask_zero: true })).toThrow(/Embedding e: maskZero true is not supported/);
+    expect(Embedding.fromConfig({ name: 'e', input_dim: 3, output_dim: 2, mask_zero: true }).maskZero).toBe(true);
     expect(() => Embedding.fromConfig({ name: 'e', input_dim: 3, output_dim: 2, embeddings_constraint: { class_name: 'RadialConstraint', config: {} } })).toThrow(/Embedding: embeddings_constraint: unknown constraint class 'RadialConstraint'/);
     expect(() => Embedding.fromConfig({ name: 'e', input_dim: 3, output_dim: 2, sparse: true })).toThrow(/Embedding: unknown config key 'sparse'/);
   });

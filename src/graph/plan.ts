@@ -10,12 +10,16 @@
  * A model may have several inputs and outputs, and a layer may be applied at several nodes (its
  * weights shared): the first node's backward writes the weights' gradients, the others' add to them.
  *
+ * Keras masks (Layer.computeMask, SymbolicTensor.mask) get a buffer per producing node, written
+ * by its layer's maskForward before its forward; a node whose input carries one reads it
+ * (ForwardContext.mask), and a loss whose output carries one leaves the masked positions out.
+ *
  * Evaluate and predict run the weights' own transforms (`setup`) once per call, not per batch.
  * The plan knows no concrete layer: what it fuses across layers it learns from the passes in
  * fusions.ts, and a layer's work from its forward and backward.
  */
 import { accumulate, fill, scale, sum } from '../../shaders/elementwise.ts';
-import type { BackwardContext, ForwardContext, GraphNode, Layer, SymbolicTensor, WeightSpec } from '../layers/layer.ts';
+import type { BackwardContext, ForwardContext, GraphNode, Layer, SymbolicTensor, TensorMask, WeightSpec } from '../layers/layer.ts';
 import { activationBackward, activationForward } from '../ops/activation.ts';
 import type { AccuracyKind, LabelLayout, LossGeometry, LossOp } from '../ops/losses/loss.ts';
 import { POOL_ARGMAX, poolArgmaxWords } from '../ops/pool.ts';
@@ -29,6 +33,8 @@ export type PlanMode = 'train' | 'evaluate' | 'predict';
 
 /** A metric counted beside an output's loss (src/ops/metrics): it reads what the loss reads. */
 export interface PlanMetric {
+  /** Its name, for errors. */
+  readonly name?: string;
   dispatches(
     engine: Engine,
     g: LossGeometry,
@@ -106,11 +112,12 @@ export class Plan {
     readonly mode: PlanMode,
   ) {
     const engine = model.engine;
-    this.memory = new PlanMemory(engine);
     const training = mode === 'train';
     const outputs = model.outputs;
     const losses = mode === 'predict' ? undefined : model.losses;
     if (mode !== 'predict' && !losses) throw new Error(`a ${mode} plan needs a compiled loss`);
+    losses?.forEach((l, i) => checkMaskedMetrics(outputs[i]!, l));
+    this.memory = new PlanMemory(engine);
     const sizeOfTensor = (t: SymbolicTensor) => batch * sizeOf(t.shape);
     /** Rows and width of a tensor for row-wise ops (softmax normalizes over the last axis). */
     const rowsOf = (t: SymbolicTensor) => ({ rows: sizeOfTensor(t) / t.shape[t.shape.length - 1]!, width: t.shape[t.shape.length - 1]! });
@@ -126,6 +133,12 @@ export class Plan {
     // An activity regularizer reads the layer's output after its activation: in training that output is stored.
     const intoLoss = (node: GraphNode) => !(training && activityOf(node.layer)) && activationIntoLoss(node, outputs, readers, lossOf(node));
     const scratch = (bytes: number, label: string) => this.memory.take(Math.ceil(bytes / 4), label);
+    /** Each mask's buffer (f32 [batch, ...mask.shape]), written by its node's maskForward. */
+    const masks = new Map<TensorMask, View>();
+    const maskOf = (node: GraphNode) => {
+      const mask = node.inputs.find((t) => t.mask)?.mask;
+      return mask ? { mask: masks.get(mask)! } : {};
+    };
     const savedByNode = new Map<GraphNode, Map<string, View>>();
     const savedFor = (node: GraphNode) => {
       let saved = savedByNode.get(node);
@@ -143,6 +156,7 @@ export class Plan {
       stepInfo: model.stepInfo,
       scratch,
       saved: savedFor(node),
+      ...maskOf(node),
     });
     /** Pools whose producer applied them (forwardPooled). */
     const pooledByProducer = new Set<GraphNode>();
@@ -152,6 +166,12 @@ export class Plan {
       const layer = node.layer;
       if (isSource(node) || pooledByProducer.has(node) || foldedIntoProducer.has(node)) continue;
       const ctx = contextFor(node);
+      const made = node.output.mask;
+      if (made?.node === node) {
+        const view = this.memory.take(batch * sizeOf(made.shape), `${layer.name} mask`);
+        masks.set(made, view);
+        this.dispatches.push(...layer.maskForward(ctx, view));
+      }
       const fold = training ? undefined : affineIntoProducer(node, readers, outputs);
       if (fold) {
         const channels = node.output.shape[node.output.shape.length - 1]!;
@@ -222,12 +242,14 @@ export class Plan {
     const recyclable = new Set<View>();
     losses.forEach((l, i) => {
       const t = outputs[i]!;
-      const g = { batch, outputShape: t.shape };
+      // Keras: an output's mask weights its per-position losses, and the mean is over the kept ones.
+      const mask = t.mask ? { mask: masks.get(t.mask)! } : {};
+      const g = { batch, outputShape: t.shape, ...(t.mask ? { maskShape: t.mask.shape } : {}) };
       const fused = intoLoss(t.producer);
       const grad = training ? this.memory.take(sizeOfTensor(t), `grad-output${i}`) : null;
       const views = { output: this.outputs[i]!, labels: this.labels[i]!, stepInfo: model.stepInfo };
       const sampleWeights = l.sampleWeights ? { sampleWeights: l.sampleWeights } : {};
-      this.dispatches.push(...l.op.dispatches(engine, g, { ...views, grad, metrics: l.accumulator, ...sampleWeights }, { fused, accuracy: l.accuracy }));
+      this.dispatches.push(...l.op.dispatches(engine, g, { ...views, grad, metrics: l.accumulator, ...sampleWeights, ...mask }, { fused, accuracy: l.accuracy }));
       for (const m of l.metrics) {
         this.dispatches.push(...m.op.dispatches(engine, g, { ...views, accumulator: m.accumulator }, { fused: fused ? l.op.fuses : undefined, labels: l.op.labels }));
       }
@@ -367,6 +389,16 @@ export class Plan {
   dispose(): void {
     this.memory.dispose();
   }
+}
+
+/** Metrics beside the loss cannot leave an output's masked positions out (the loss and its accuracy do): an Error. */
+function checkMaskedMetrics(output: SymbolicTensor, loss: OutputLoss): void {
+  if (!output.mask || loss.metrics.length === 0) return;
+  const from = output.mask.node.layer;
+  throw new Error(
+    `output ${output.producer.layer.name} carries the mask of layer ${from.name} (${from.className}): its loss and accuracy leave the masked steps out, ` +
+      `but metric ${loss.metrics.map((m) => m.op.name ?? 'metric').join(', ')} would count them. Compile this output with its loss and accuracy only.`,
+  );
 }
 
 /** What a training plan regularizes: the penalties (each with its first partial slot) and the constraints. */

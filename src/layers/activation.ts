@@ -22,6 +22,10 @@ export class Activation extends Layer {
     super(config, 'activation');
     this.kind = parseActivation(config.activation, `layer ${this.name} (Activation)`);
   }
+  /** Elementwise: a mask on the input holds for the output. */
+  override get supportsMasking(): boolean {
+    return true;
+  }
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
     expectInputs(this, inputShapes, 1);
     return inputShapes[0]!;

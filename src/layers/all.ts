@@ -16,6 +16,7 @@ export * from './dot.ts';
 export * from './dropout.ts';
 export * from './embedding.ts';
 export * from './global-pooling.ts';
+export * from './masking.ts';
 export * from './merge.ts';
 export * from './normalization.ts';
 export * from './pooling.ts';

@@ -77,6 +77,10 @@ export class Dense extends Layer {
     return denseGeometry(batch, inputShape, this.units, { relu: this.activationName === 'relu', bias: this.useBias }, `layer ${this.name} (Dense)`);
   }
 
+  /** Over a sequence, each step's output is its own step's: a mask on the input holds for the output (Keras's, TF.js's). */
+  override get supportsMasking(): boolean {
+    return true;
+  }
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
     expectInputs(this, inputShapes, 1);
     const shape = inputShapes[0]!;

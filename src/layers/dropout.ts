@@ -28,6 +28,10 @@ export class Dropout extends Layer {
   override aliasesInput(training: boolean): boolean {
     return !training || this.rate === 0;
   }
+  /** Elementwise: a mask on the input holds for the output. */
+  override get supportsMasking(): boolean {
+    return true;
+  }
   computeOutputShape(inputShapes: readonly Shape[]): Shape {
     expectInputs(this, inputShapes, 1);
     return inputShapes[0]!;

@@ -1,19 +1,22 @@
 /**
  * Embedding: the Keras layer over the embedding op (src/ops/embedding.ts). Ids of any per-sample
  * shape arrive as float32 (a user's int32 tensor is converted on upload); the output appends
- * `outputDim` to their shape. The ids get no gradient. Masks are not supported by the engine, so
- * `maskZero: true` is an error rather than a flag silently ignored.
+ * `outputDim` to their shape. The ids get no gradient. With `maskZero` the output carries Keras's
+ * mask of the ids, 1 where an id is not 0 (src/ops/masking.ts): recurrent layers after it carry
+ * their state over the padded steps and the loss leaves them out; id 0 is then padding only, so
+ * `inputDim` counts it (vocabulary + 1).
  */
 import { registerLayer } from './registry.ts';
-import type { Dispatch } from '../runtime/engine.ts';
+import type { BufferView, Dispatch } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
 import { fill } from '../../shaders/elementwise.ts';
 import { checkIds, embeddingBackward, embeddingForward, embeddingGeometry, MAX_EMBEDDING_ROWS, type EmbeddingGeometry } from '../ops/embedding.ts';
+import { nonzeroIdsMask } from '../ops/masking.ts';
 import { activityFromConfig, describeValue, initializerConfig, initializerFromConfig, kerasConfig, parseRegularization, regularizationFromConfig, regularizationKeys, regularized, type WeightRegularization } from './config.ts';
 import { constraintConfig, type ConstraintIdentifier } from './constraints.ts';
 import { parseRegularizer, regularizerConfig, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { expectInputs, Layer, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
+import { expectInputs, Layer, type BackwardContext, type ForwardContext, type LayerArgs, type MaskRole, type Shape, type TensorMask, type WeightSpec } from './layer.ts';
 
 export interface EmbeddingConfig extends LayerArgs {
   /** Rows of the table: ids lie in [0, inputDim). */
@@ -24,7 +27,7 @@ export interface EmbeddingConfig extends LayerArgs {
   embeddingsInitializer?: Initializer | string;
   /** The per-sample id shape (TF.js's: it sets `inputShape` when that is not given). */
   inputLength?: number | readonly number[];
-  /** Only false: the engine has no masks yet. */
+  /** Id 0 is padding: the output carries a mask of the ids ≠ 0 (Keras's mask_zero). Default false. */
   maskZero?: boolean;
   embeddingsRegularizer?: RegularizerIdentifier | null;
   /** Penalizes the layer's output (the looked-up vectors). */
@@ -49,6 +52,7 @@ export class Embedding extends Layer {
   readonly outputDim: number;
   readonly embeddingsInitializer: Initializer;
   readonly inputLength: number | number[] | undefined;
+  readonly maskZero: boolean;
   /** The table's regularizer and constraint. */
   readonly regularization: Readonly<Record<string, WeightRegularization>>;
   private readonly activity: Regularizer | undefined;
@@ -68,9 +72,7 @@ export class Embedding extends Layer {
     if (config.maskZero !== undefined && config.maskZero !== null && typeof config.maskZero !== 'boolean') {
       throw new Error(`${where}: maskZero must be true or false, got ${describeValue(config.maskZero)}`);
     }
-    if (config.maskZero) {
-      throw new Error(`${where}: maskZero true is not supported: this engine has no masks yet, so the layers after the embedding would treat id 0 as an ordinary id. Use maskZero: false and handle padding otherwise.`);
-    }
+    this.maskZero = config.maskZero ?? false;
     this.regularization = parseRegularization(config, REGULARIZED, where);
     this.activity = parseRegularizer(config.activityRegularizer, `${where}: activityRegularizer`);
     this.inputDim = config.inputDim;
@@ -105,6 +107,21 @@ export class Embedding extends Layer {
     return this.activity;
   }
 
+  /** With maskZero the layer makes its output's mask of the ids (an input's own mask is replaced, as Keras does). */
+  override get supportsMasking(): boolean {
+    return this.maskZero;
+  }
+
+  override computeMask(inputMasks: readonly (TensorMask | null)[], inputShapes: readonly Shape[]): MaskRole {
+    return this.maskZero ? 'produce' : super.computeMask(inputMasks, inputShapes);
+  }
+
+  /** mask = [id ≠ 0], one value per id. */
+  override maskForward(ctx: Omit<ForwardContext, 'output'>, mask: Required<BufferView>): Dispatch[] {
+    const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
+    return [nonzeroIdsMask(ctx.engine, g.positions, { ids: ctx.inputs[0]!, mask })];
+  }
+
   /** Rejects a batch holding an id that is not an integer in [0, inputDim), naming the sample and the value. */
   override checkInputData(values: ArrayLike<number>, sampleShape: Shape, firstSample: number): void {
     // A model reads uint8 inputs as pixels (scaled by 1/255): ids would not survive that.
@@ -136,7 +153,7 @@ export class Embedding extends Layer {
       embeddings_regularizer: regularizerConfig(this.regularization.embeddings?.regularizer),
       activity_regularizer: regularizerConfig(this.activity),
       embeddings_constraint: constraintConfig(this.regularization.embeddings?.constraint),
-      mask_zero: false,
+      mask_zero: this.maskZero,
       input_length: this.inputLength ?? null,
     };
   }

@@ -28,6 +28,8 @@ export class SymbolicTensor {
   readonly id = nextId++;
   /** Set once by the node that produces this tensor. */
   producer!: GraphNode;
+  /** The Keras mask this tensor carries (Layer.computeMask), set once by the node that produces it. */
+  mask: TensorMask | null = null;
   constructor(readonly shape: Shape) {}
 
   /** Keras's shape with the batch dimension: [null, ...shape]. */
@@ -39,6 +41,23 @@ export class SymbolicTensor {
 export function isSymbolicTensor(value: unknown): value is SymbolicTensor {
   return value instanceof SymbolicTensor;
 }
+
+// ---- masks: Keras's supports_masking and compute_mask ----
+
+/**
+ * A Keras mask over a tensor's leading positions: f32 [batch, ...shape], 1 where a step counts and
+ * 0 where it is padding, written once per step by the layer of `node` (Layer.maskForward) and
+ * handed on unchanged by the layers that support masking.
+ */
+export interface TensorMask {
+  /** Its per-sample shape: the shape, without its last axis, of the tensor it was made for. */
+  readonly shape: Shape;
+  /** The node whose layer writes it. */
+  readonly node: GraphNode;
+}
+
+/** What a layer does with masks: make its output's own, hand its input's on unchanged, or carry none. */
+export type MaskRole = 'none' | 'propagate' | 'produce';
 
 
 export interface WeightSpec {
@@ -71,6 +90,11 @@ export interface ForwardContext {
   training: boolean;
   /** Uniform of the plan's per-step values: `{ step: u32, seed: u32 }` (dropout masks use them). */
   stepInfo: Required<BufferView>;
+  /**
+   * The mask an input carries (TensorMask: f32 [batch, ...its shape], 1 kept, 0 masked), when one
+   * does (the first input's that does); recurrent layers carry their state over the masked steps.
+   */
+  mask?: Required<BufferView>;
   /** Extra device memory for the plan's lifetime (freed with the plan). */
   scratch(byteLength: number, label: string): Required<BufferView>;
   /**
@@ -237,6 +261,47 @@ export abstract class Layer {
   }
 
   /**
+   * Keras's supports_masking: the layer accepts an input that carries a mask, and by default hands
+   * it on to its output unchanged (Dense over a sequence, Dropout, Activation, the normalizations);
+   * recurrent layers read it (ForwardContext.mask).
+   */
+  get supportsMasking(): boolean {
+    return false;
+  }
+
+  /**
+   * Keras's compute_mask, decided once per node when the layer is applied: 'produce' when the layer
+   * makes its output's mask (maskForward writes it), 'propagate' when its output carries its
+   * input's mask unchanged, 'none' when it carries none. `inputMasks` has each input's mask (null:
+   * none). The default hands a mask on when the layer supports masking and otherwise refuses it: a
+   * layer that would treat padding as data is an Error, not a silently different model.
+   */
+  computeMask(inputMasks: readonly (TensorMask | null)[], _inputShapes: readonly Shape[]): MaskRole {
+    const index = inputMasks.findIndex((m) => m !== null);
+    if (index < 0) return 'none';
+    const mask = inputMasks[index]!;
+    const from = (m: TensorMask) => `layer ${m.node.layer.name} (${m.node.layer.className})`;
+    if (!this.supportsMasking) {
+      throw new Error(
+        `layer ${this.name} (${this.className}) does not support masking, but its input${inputMasks.length > 1 ? ` ${index}` : ''} carries the mask of ${from(mask)}: ` +
+          'it would treat the masked steps as data. Let a layer that consumes the mask come first (a recurrent layer without returnSequences), or drop the mask (maskZero: false, no Masking layer).',
+      );
+    }
+    const other = inputMasks.find((m) => m !== null && m !== mask);
+    if (other) throw new Error(`layer ${this.name} (${this.className}) receives two different masks, from ${from(mask)} and ${from(other)}; combining masks is not supported`);
+    return 'propagate';
+  }
+
+  /**
+   * A layer whose computeMask says 'produce': the dispatches writing its output's mask into `mask`
+   * (f32 [batch, ...the output's shape without its last axis], 1 kept, 0 masked), built once per
+   * plan; they run before the layer's forward and read only its inputs.
+   */
+  maskForward(_ctx: Omit<ForwardContext, 'output'>, _mask: Required<BufferView>): Dispatch[] {
+    throw new Error(`layer ${this.name} (${this.className}) says it produces a mask but has no maskForward`);
+  }
+
+  /**
    * Checks a batch of a model input this layer reads directly, on the host before it is uploaded
    * (Embedding's ids must lie in [0, inputDim)); throws an Error naming the sample and the value.
    * `sampleShape` excludes the batch; `firstSample` is the index of values[0]'s sample in the data.
@@ -273,8 +338,10 @@ export abstract class Layer {
         throw new Error(`layer ${this.name} is applied again to inputs ${shapes.map(formatShape).join(', ')}, which need weights of shapes [${needs}], but its weights have shapes [${had}] from its first inputs ${first.inputs.map((t) => formatShape(t.shape)).join(', ')}`);
       }
     }
+    const role = this.computeMask(list.map((t) => t.mask), shapes);
     const output = new SymbolicTensor(outputShape);
     const node: GraphNode = { layer: this, inputs: list, output };
+    output.mask = maskOf(node, role);
     this.inboundNodes.push(node);
     output.producer = node;
     return output;
@@ -338,6 +405,19 @@ export function uniqueName(prefix: string): string {
   const n = nameCounts.get(prefix) ?? 0;
   nameCounts.set(prefix, n + 1);
   return n === 0 ? prefix : `${prefix}_${n}`;
+}
+
+/** The mask of node's output for its layer's MaskRole; a propagated mask must still cover the output's leading axes. */
+function maskOf(node: GraphNode, role: MaskRole): TensorMask | null {
+  const shape = node.output.shape;
+  if (role === 'produce') return { shape: shape.slice(0, -1), node };
+  if (role !== 'propagate') return null;
+  const mask = node.inputs.find((t) => t.mask)?.mask;
+  if (!mask) return null;
+  if (mask.shape.length > shape.length - 1 || mask.shape.some((d, i) => d !== shape[i])) {
+    throw new Error(`layer ${node.layer.name} (${node.layer.className}) hands on the mask of layer ${mask.node.layer.name}, of shape ${formatShape(mask.shape)}, but its output ${formatShape(shape)} does not keep those leading axes`);
+  }
+  return mask;
 }
 
 /** Throws if a layer expecting exactly `count` inputs got another number. */

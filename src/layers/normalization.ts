@@ -336,6 +336,10 @@ export class LayerNormalization extends AffineNormalization {
     }
   }
 
+  /** Keras's and TF.js's: the mask passes through (the statistics include every position, as theirs do). */
+  override get supportsMasking(): boolean {
+    return true;
+  }
   private get axes(): readonly number[] {
     return typeof this.axis === 'number' ? [this.axis] : this.axis;
   }

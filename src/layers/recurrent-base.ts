@@ -8,7 +8,13 @@
  * Not supported, as Errors: `returnState` and `stateful` (a layer node has one output here, and
  * no state survives between batches), activations that are not elementwise or that the cells do
  * not implement (shaders/recurrent.ts CELL_ACTIVATIONS). `unroll` is accepted and has no effect:
- * the plan always holds the unrolled sequence. Masking is not supported by the engine.
+ * the plan always holds the unrolled sequence.
+ *
+ * Masks (an Embedding with maskZero, a Masking layer): as TF.js's and Keras's RNN, a masked step
+ * carries the state over unchanged and outputs the previous step's output (zeros before the first
+ * kept step); the last output is the state after the last kept step. With returnSequences the
+ * output carries the input's mask on, without it the mask ends here. Keras 3's
+ * zero_output_for_mask true (zeros at masked steps of the sequence) is an Error when a mask arrives.
  */
 import type { Dispatch } from '../runtime/engine.ts';
 import { parseActivation, serializeActivation } from '../ops/activation.ts';
@@ -17,7 +23,8 @@ import { activityFromConfig, describeValue, initializerConfig, initializerFromCo
 import { constraintConfig, type ConstraintIdentifier } from './constraints.ts';
 import { parseRegularizer, regularizerConfig, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
-import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
+import { formatShape } from '../runtime/tensor.ts';
+import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type LayerArgs, type MaskRole, type Shape, type TensorMask, type WeightSpec } from './layer.ts';
 
 /** TF.js's config of SimpleRNN, LSTM and GRU (the gated ones add their own fields). */
 export interface RNNBaseConfig extends LayerArgs {
@@ -54,6 +61,12 @@ export interface RNNBaseConfig extends LayerArgs {
   unroll?: boolean;
   /** The dropout masks' seed (Keras 3's field, not TF.js's); by default one derived from the layer's name. */
   seed?: number | null;
+  /**
+   * Keras 3's field (not TF.js's): zeros instead of the previous output at the masked steps of the
+   * returned sequence. Only false with a mask (true is kept for model.json and is an Error once a
+   * mask reaches the layer with returnSequences).
+   */
+  zeroOutputForMask?: boolean | null;
 }
 
 /** TF.js's config fields of the gated cells (LSTM, GRU). */
@@ -84,10 +97,11 @@ export const RNN_KEYS = [
   'stateful',
   'unroll',
   'seed',
+  'zero_output_for_mask',
 ] as const;
 
-/** Options we do not implement, at the values that make them no-ops (Keras 2's time_major, Keras 3's mask option). */
-export const RNN_NEUTRAL: Readonly<Record<string, readonly unknown[]>> = { time_major: [false], zero_output_for_mask: [false, true] };
+/** Options we do not implement, at the values that make them no-ops (Keras 2's time_major). */
+export const RNN_NEUTRAL: Readonly<Record<string, readonly unknown[]>> = { time_major: [false] };
 
 /** A seed per layer name (FNV-1a), as the Dropout layer derives its own: distinct layers get distinct masks. */
 function nameSeed(name: string): number {
@@ -105,6 +119,8 @@ export abstract class RecurrentLayer extends Layer {
   readonly returnSequences: boolean;
   readonly goBackwards: boolean;
   readonly unroll: boolean;
+  /** Keras 3's zero_output_for_mask (see RNNBaseConfig); only false works with a mask. */
+  readonly zeroOutputForMask: boolean;
   /** The dropout masks' seed (the fit's seed and step are mixed in): Keras 3's `seed`, else from the name. */
   readonly seed: number;
   /** The weights' regularizers and constraints, by weight name. */
@@ -130,6 +146,7 @@ export abstract class RecurrentLayer extends Layer {
     this.returnSequences = flag(config.returnSequences, false, `${who}: returnSequences`);
     this.goBackwards = flag(config.goBackwards, false, `${who}: goBackwards`);
     this.unroll = flag(config.unroll, false, `${who}: unroll`);
+    this.zeroOutputForMask = flag(config.zeroOutputForMask, false, `${who}: zeroOutputForMask`);
     if (flag(config.returnState, false, `${who}: returnState`)) {
       throw new Error(
         `${who}: returnState true is not supported yet: a layer node has one output in this engine, so the final states cannot be returned beside the output. ` +
@@ -168,7 +185,27 @@ export abstract class RecurrentLayer extends Layer {
     return this.activity;
   }
 
-  private geometry(batch: number, inputShapes: readonly Shape[], training: boolean): RecurrentGeometry {
+  /** A mask on the input is read (ForwardContext.mask); with returnSequences the output carries it on. */
+  override get supportsMasking(): boolean {
+    return true;
+  }
+
+  override computeMask(inputMasks: readonly (TensorMask | null)[], inputShapes: readonly Shape[]): MaskRole {
+    expectInputs(this, inputShapes, 1);
+    const mask = inputMasks[0];
+    if (!mask) return 'none';
+    const time = inputShapes[0]![0]!;
+    const from = `layer ${mask.node.layer.name} (${mask.node.layer.className})`;
+    if (mask.shape.length !== 1 || mask.shape[0] !== time) {
+      throw new Error(`${this.who}: the mask of its input (from ${from}) has shape ${formatShape(mask.shape)}, but a recurrent layer needs one value per timestep, [${time}]`);
+    }
+    if (this.returnSequences && this.zeroOutputForMask) {
+      throw new Error(`${this.who}: zeroOutputForMask true is not supported: its input carries the mask of ${from}, and masked steps output the previous output here (TF.js's and Keras's default). Use zero_output_for_mask false.`);
+    }
+    return this.returnSequences ? 'propagate' : 'none';
+  }
+
+  private geometry(batch: number, inputShapes: readonly Shape[], training: boolean, masked = false): RecurrentGeometry {
     expectInputs(this, inputShapes, 1);
     return recurrentGeometry(
       {
@@ -185,6 +222,7 @@ export abstract class RecurrentLayer extends Layer {
         dropout: training ? this.dropout : 0,
         recurrentDropout: training ? this.recurrentDropout : 0,
         seed: this.seed,
+        masked,
       },
       this.who,
     );
@@ -207,15 +245,17 @@ export abstract class RecurrentLayer extends Layer {
   }
 
   forward(ctx: ForwardContext): Dispatch[] {
-    const g = this.geometry(ctx.batch, ctx.inputShapes, ctx.training);
+    const g = this.geometry(ctx.batch, ctx.inputShapes, ctx.training, ctx.mask !== undefined);
     const [kernel, recurrentKernel, bias] = ctx.weights;
-    return recurrentForward(ctx.engine, g, { x: ctx.inputs[0]!, kernel: kernel!, recurrentKernel: recurrentKernel!, bias, y: ctx.output, stepInfo: ctx.stepInfo }, ctx);
+    const mask = ctx.mask ? { mask: ctx.mask } : {};
+    return recurrentForward(ctx.engine, g, { x: ctx.inputs[0]!, kernel: kernel!, recurrentKernel: recurrentKernel!, bias, y: ctx.output, stepInfo: ctx.stepInfo, ...mask }, ctx);
   }
 
   backward(ctx: BackwardContext): Dispatch[] {
-    const g = this.geometry(ctx.batch, ctx.inputShapes, true);
+    const g = this.geometry(ctx.batch, ctx.inputShapes, true, ctx.mask !== undefined);
     const [kernel, recurrentKernel, bias] = ctx.weights;
     const [dKernel, dRecurrentKernel, dBias] = ctx.weightGrads;
+    const mask = ctx.mask ? { mask: ctx.mask } : {};
     return recurrentBackward(
       ctx.engine,
       g,
@@ -226,6 +266,7 @@ export abstract class RecurrentLayer extends Layer {
         bias,
         y: ctx.output,
         stepInfo: ctx.stepInfo,
+        ...mask,
         dy: ctx.outputGrad,
         dx: ctx.inputGrads[0] ?? null,
         dKernel: dKernel!,
@@ -269,6 +310,8 @@ export abstract class RecurrentLayer extends Layer {
       go_backwards: this.goBackwards,
       stateful: false,
       unroll: this.unroll,
+      // Keras 3's field, written only when set (TF.js has none).
+      ...(this.zeroOutputForMask ? { zero_output_for_mask: true } : {}),
     };
   }
 }
@@ -298,6 +341,7 @@ export function rnnArgsFromConfig(className: string, c: Record<string, unknown>)
     stateful: opt<boolean>('stateful'),
     unroll: opt<boolean>('unroll'),
     seed: opt<number>('seed'),
+    zeroOutputForMask: opt<boolean>('zero_output_for_mask'),
   };
 }
 

@@ -10,9 +10,10 @@
  *             → [the input mask on dx]
  *
  * Plus one tiny dispatch in the forward writing the timestep slots that each step's dispatch binds.
+ * A Keras mask (geometry.masked, views.mask) adds no dispatch: the cells and step gradients bind it.
  */
 import { denseBackward, denseForward, denseGeometry } from './dense.ts';
-import { CELL_ACTIVATIONS, inputDropout, STEP_SLOT_BYTES, timestepSlots, type CellActivation, type CellKind, type RecurrentGeometry, type RecurrentKernel } from '../../shaders/recurrent.ts';
+import { CELL_ACTIVATIONS, inputDropout, STEP_SLOT_BYTES, timestepSlots, unmasked, type CellActivation, type CellKind, type RecurrentGeometry, type RecurrentKernel } from '../../shaders/recurrent.ts';
 import { cellForward, gruCandidate, gruGates } from '../../shaders/recurrent-cells.ts';
 import { gruResetGrad, recurrentKernelGrad, stepGrad } from '../../shaders/recurrent-grad.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
@@ -40,6 +41,8 @@ export interface RecurrentOptions {
   dropout?: number;
   recurrentDropout?: number;
   seed?: number;
+  /** A Keras mask [batch, time] comes with the views (RecurrentForwardViews.mask). */
+  masked?: boolean;
 }
 
 /** Checks the options (`who` names the layer in errors) and returns the op's geometry. */
@@ -74,6 +77,7 @@ export function recurrentGeometry(o: RecurrentOptions, who = 'recurrent'): Recur
     dropout: o.dropout ?? 0,
     recurrentDropout: o.recurrentDropout ?? 0,
     seed: (o.seed ?? 0) >>> 0,
+    ...(o.masked ? { masked: true } : {}),
   };
 }
 
@@ -90,6 +94,8 @@ export interface RecurrentForwardViews {
   y: View;
   /** The plan's per-step uniform (the dropout masks hash its seed and step). */
   stepInfo: View;
+  /** f32 [batch, time] in input order, 1 kept and 0 masked (a Keras mask); when geometry.masked. */
+  mask?: View;
 }
 
 export interface RecurrentBackwardViews extends RecurrentForwardViews {
@@ -167,9 +173,10 @@ export function recurrentForward(engine: Engine, g: RecurrentGeometry, views: Re
   dispatches.push(...denseForward(engine, projection(g), { x: xd, w: views.kernel, b: inputBias(g, views.bias), y: z }));
   const state: Partial<Record<SavedName, View>> = { slots, xd, z, h: g.returnSequences ? views.y : floats(rows * g.units, 'states') };
   for (const name of stateBuffers(g)) state[name] = floats(rows * g.units, name);
-  const kernels = g.cell === 'gru' && !g.resetAfter ? [gruGates(g), gruCandidate(g)] : [cellForward(g)];
+  if (g.masked) required(views.mask, 'the mask with geometry.masked');
+  const kernels = g.cell === 'gru' && !g.resetAfter ? [gruGates(unmasked(g)), gruCandidate(g)] : [cellForward(g)];
   for (let s = 0; s < g.time; s++) {
-    const named = { ...state, timestep: slot(slots, s), info: views.stepInfo, u: views.recurrentKernel, bias: views.bias, y: views.y };
+    const named = { ...state, timestep: slot(slots, s), info: views.stepInfo, u: views.recurrentKernel, bias: views.bias, y: views.y, mask: views.mask };
     for (const kernel of kernels) dispatches.push(bind(engine, kernel, named));
   }
   for (const [name, view] of Object.entries(state)) saved.set(SAVED[name as SavedName], view);
@@ -196,12 +203,14 @@ export function recurrentBackward(engine: Engine, g: RecurrentGeometry, views: R
   const dg = floats(rows * g.gates * g.units, 'gate gradients');
   const dmh = g.cell === 'gru' && g.resetAfter ? floats(rows * g.units, 'candidate product gradients') : undefined;
   const carry = g.cell === 'simpleRNN' ? undefined : floats(g.batch * g.units, g.cell === 'lstm' ? 'cell state gradient' : 'state gradient');
-  const named = { ...state, info: views.stepInfo, dy: views.dy, u: views.recurrentKernel, dg, dmh, carry };
-  const kernels = g.cell === 'gru' && !g.resetAfter ? [stepGrad(g), gruResetGrad(g)] : [stepGrad(g)];
+  // With a mask: the part of a state's gradient a masked step hands straight to the previous state.
+  const handoff = g.masked ? floats(g.batch * g.units, 'masked steps state gradient') : undefined;
+  const named = { ...state, info: views.stepInfo, dy: views.dy, u: views.recurrentKernel, dg, dmh, carry, mask: views.mask, handoff };
+  const kernels = g.cell === 'gru' && !g.resetAfter ? [stepGrad(g), gruResetGrad(unmasked(g))] : [stepGrad(g)];
   for (let s = g.time - 1; s >= 0; s--) {
     for (const kernel of kernels) dispatches.push(bind(engine, kernel, { ...named, timestep: slot(state.slots, s) }));
   }
-  dispatches.push(bind(engine, recurrentKernelGrad(g), { ...named, du: views.dRecurrentKernel, db: views.dBias }));
+  dispatches.push(bind(engine, recurrentKernelGrad(unmasked(g)), { ...named, du: views.dRecurrentKernel, db: views.dBias }));
   dispatches.push(
     ...denseBackward(engine, projection(g), {
       x: state.xd,

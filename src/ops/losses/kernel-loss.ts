@@ -33,6 +33,17 @@ export function lossKernelGeometry(g: LossGeometry): LossKernelGeometry {
   return { batch: g.batch, positions: shape.slice(0, -1).reduce((a, b) => a * b, 1), width: shape[shape.length - 1]! };
 }
 
+/** The mask's values per sample, when the loss has one (it must cover leading axes of the output's positions); throws naming `who`. */
+function checkMask(g: LossGeometry, views: LossViews, who: string): number | undefined {
+  if ((g.maskShape === undefined) !== (views.mask === undefined)) throw new Error(`${who}: a mask needs both its view and its shape (geometry.maskShape)`);
+  if (g.maskShape === undefined) return undefined;
+  const positions = g.outputShape.slice(0, -1);
+  if (g.maskShape.length > positions.length || g.maskShape.some((d, i) => d !== positions[i])) {
+    throw new Error(`${who}: a mask of shape ${formatShape(g.maskShape)} does not cover the leading axes of the output's positions ${formatShape(positions)} (output ${formatShape(g.outputShape)})`);
+  }
+  return g.maskShape.reduce((a, b) => a * b, 1);
+}
+
 export class KernelLoss implements LossOp {
   readonly name: string;
   readonly labels: LabelLayout;
@@ -70,8 +81,11 @@ export class KernelLoss implements LossOp {
     if (accuracy !== null && accuracy !== 'sparse' && this.labels === 'sparse') throw new Error(`${who}: ${accuracy} accuracy needs dense labels; this loss has class indices (use sparse accuracy)`);
     const withGradient = views.grad !== null;
     const weights = views.sampleWeights ? [views.sampleWeights] : [];
-    const source = this.spec.kernel(options.fused, lossKernelGeometry(g), { withGradient, accuracy, sampleWeights: weights.length > 0 });
+    const maskPositions = checkMask(g, views, who);
+    const mask = maskPositions === undefined ? {} : { maskPositions };
+    const source = this.spec.kernel(options.fused, lossKernelGeometry(g), { withGradient, accuracy, sampleWeights: weights.length > 0, ...mask });
     const grad = views.grad ? [views.grad] : [];
-    return [engine.kernel(source, [views.output, views.labels, ...grad, views.metrics, views.stepInfo, ...weights])];
+    const maskView = views.mask ? [views.mask] : [];
+    return [engine.kernel(source, [views.output, views.labels, ...grad, views.metrics, views.stepInfo, ...weights, ...maskView])];
   }
 }

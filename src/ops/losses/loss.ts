@@ -28,6 +28,11 @@ export interface LossGeometry {
   batch: number;
   /** The model output's per-sample shape, e.g. [10]. */
   outputShape: Shape;
+  /**
+   * With a Keras mask on the output (LossViews.mask): its per-sample shape, the leading axes of
+   * outputShape without its last ([time] for [time, classes]).
+   */
+  maskShape?: Shape;
 }
 
 export interface LossViews {
@@ -46,6 +51,12 @@ export interface LossViews {
    * the loss stays the mean over the real positions (TF.js's mean(loss · weight)). Absent: unweighted.
    */
   sampleWeights?: BufferView;
+  /**
+   * f32 [batch, ...maskShape]: the output's Keras mask, 1 kept and 0 masked. The masked positions
+   * add no loss, no accuracy and no gradient, and the batch's loss is the mean over the kept ones
+   * (Keras 2.13+ and Keras 3; TF.js ignores output masks). Absent: every position counts.
+   */
+  mask?: BufferView;
 }
 
 export interface LossOp {
