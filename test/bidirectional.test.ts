@@ -296,6 +296,23 @@ const twins: TwinCase[] = [
     classes: 3,
     optimizer: 'adam',
   },
+  {
+    // Ids 0 are padding: both copies carry their state over them (TF.js hands the mask to both).
+    name: 'embedding maskZero → bidirectional(lstm) concat → dense, adam',
+    layers: (L) => [L.embedding!({ inputDim: 5, outputDim: IN, inputLength: T, maskZero: true }), bi(L, 'lstm', { units: 6 }), L.dense!({ units: 3, activation: 'softmax' })],
+    inputShape: [T],
+    ids: 5,
+    classes: 3,
+    optimizer: 'adam',
+  },
+  {
+    name: 'embedding maskZero → bidirectional(gru, returnSequences) sum → lstm (the mask passed on) → dense, sgd',
+    layers: (L) => [L.embedding!({ inputDim: 5, outputDim: IN, inputLength: T, maskZero: true }), bi(L, 'gru', { units: 4, returnSequences: true }, { mergeMode: 'sum' }), L.lstm!({ units: 5 }), L.dense!({ units: 3, activation: 'softmax' })],
+    inputShape: [T],
+    ids: 5,
+    classes: 3,
+    optimizer: 'sgd',
+  },
 ];
 
 /** Samples of the twins: 3 steps of batch B. */

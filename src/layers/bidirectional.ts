@@ -22,7 +22,7 @@ import type { Dispatch, View } from '../runtime/engine.ts';
 import { sizeOf } from '../runtime/tensor.ts';
 import { describeValue, kerasConfig } from './config.ts';
 import { jsonText } from './keras-json.ts';
-import { expectInputs, type BackwardContext, type ForwardContext, type Shape, type WeightSpec } from './layer.ts';
+import { expectInputs, type BackwardContext, type ForwardContext, type MaskRole, type Shape, type TensorMask, type WeightSpec } from './layer.ts';
 import { RecurrentLayer } from './recurrent-base.ts';
 import type { Regularizer } from './regularizers.ts';
 import { layerClass, registerLayer } from './registry.ts';
@@ -126,6 +126,16 @@ export class Bidirectional extends Wrapper {
     let maps = this.directionsSaved.get(saved);
     if (!maps) this.directionsSaved.set(saved, (maps = [new Map(), new Map()]));
     return maps;
+  }
+
+  /** Both copies read the input's mask (ForwardContext.mask reaches them); with returnSequences the output carries it. */
+  override get supportsMasking(): boolean {
+    return true;
+  }
+
+  override computeMask(inputMasks: readonly (TensorMask | null)[], inputShapes: readonly Shape[]): MaskRole {
+    this.backwardLayer.computeMask(inputMasks, inputShapes);
+    return this.forwardLayer.computeMask(inputMasks, inputShapes);
   }
 
   forward(ctx: ForwardContext): Dispatch[] {

@@ -137,10 +137,15 @@ export class TimeDistributed extends Wrapper {
     return this.layer.weightSpecs([this.split(inputShapes[0]!).inner]);
   }
 
-  /** The inner layer's context: the same views, batch·T samples of the per-step shapes. */
+  /** The inner layer's context: the same views, batch·T samples of the per-step shapes (a mask over the steps is the wrapper's, not the inner layer's). */
   private inner<C extends ForwardContext>(ctx: C): C {
     const { steps, inner } = this.split(ctx.inputShapes[0]!);
-    return { ...ctx, batch: ctx.batch * steps, inputShapes: [inner], outputShape: ctx.outputShape.slice(1) };
+    return { ...ctx, batch: ctx.batch * steps, inputShapes: [inner], outputShape: ctx.outputShape.slice(1), mask: undefined };
+  }
+
+  /** A mask over the steps passes through to the output, as Keras's TimeDistributed hands it on. */
+  override get supportsMasking(): boolean {
+    return true;
   }
 
   forward(ctx: ForwardContext): Dispatch[] {
