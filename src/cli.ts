@@ -4,6 +4,7 @@
  *   npm start -- [--model cnn|residual|mobilenet|mlp] [--epochs 5] [--batch-size 64] [--train-limit N]
  *                [--test-limit N] [--labels sparse|onehot] [--optimizer rmsprop|adam|sgd]
  *                [--api sequential|functional] [--seed 1337] [--save weights/mnist-<model>] [--show 6]
+ * or an example other than MNIST: `npm start -- --example charlm --help` (src/examples/).
  */
 import { parseArgs } from 'node:util';
 import { createEngine, loadMnist, mnistCnn, mnistModelInfo, MNIST_MODEL_NAMES, setDefaultEngine, tensor, toCategorical, type LayersModel, type ModelApi, type Tensor } from './index.ts';
@@ -14,7 +15,16 @@ const USAGE = `usage: npm start -- [--model cnn|residual|mobilenet|mlp] [--epoch
   --model  cnn (default): the Keras tutorial's CNN; residual: a residual CNN with batch normalization;
            mobilenet: a MobileNet-style CNN (depthwise-separable blocks); mlp: a multilayer perceptron
   --api    how the model is defined: the tutorial CNN both ways (default sequential), the others one way
-  --save   where to save the trained model (TF.js layers format); default weights/mnist-<model>, '' not at all`;
+  --save   where to save the trained model (TF.js layers format); default weights/mnist-<model>, '' not at all
+   or: npm start -- --example charlm [--help]: a character-level language model (src/examples/charlm.ts)`;
+
+/** The example `--example NAME` asks for, if any (its own flags are parsed by the example). */
+function exampleName(): string | undefined {
+  const { values } = parseArgs({ options: { example: { type: 'string' } }, strict: false });
+  const name = values.example;
+  if (name !== undefined && name !== 'charlm') throw new Error(`--example must be charlm, got '${String(name)}'\n${USAGE}`);
+  return name;
+}
 
 function options() {
   const { values } = parseArgs({
@@ -92,6 +102,10 @@ function first(t: Tensor, n: number | undefined): Tensor {
 }
 
 async function main(): Promise<void> {
+  if (exampleName() === 'charlm') {
+    const { charLmExample } = await import('./examples/charlm.ts');
+    return charLmExample(process.argv.slice(2));
+  }
   const opts = options();
   const engine = await createEngine();
   setDefaultEngine(engine);

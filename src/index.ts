@@ -41,3 +41,5 @@ export { CharVocab, TextWindows, TextBatches, textDataset, loadCorpus, CORPUS_FI
 export type { FitDatasetArgs, CallbackArg } from './model/args.ts';
 export type { DatasetSource } from './data/stream.ts';
 export type { ClassWeight } from './model/sample-weights.ts';
+export { charLanguageModel, resolveCharLmOptions, type CharLmKind, type CharLmOptions, type ResolvedCharLmOptions } from './models/charlm.ts';
+export { generateText, type GenerateOptions } from './models/generate.ts';
