@@ -9,6 +9,7 @@ import { DrawingPad, renderProbabilities } from './pad.ts';
 import type { BatchProgress, FromWorker, LabelEncoding, OptimizerName, ToWorker, TrainConfig } from './protocol.ts';
 import { formatDuration, number, percent, ResultsView, type PageResult } from './results.ts';
 import { TransferPanel, type TransferState } from './transfer-panel.ts';
+import { setupTabs, TextTab } from './text-tab.ts';
 import { MNIST_MODEL_DESCRIPTIONS } from '../src/models/descriptions.ts';
 import type { MnistModelName, ModelApi, NamedWeight } from '../src/index.ts';
 
@@ -477,5 +478,13 @@ buttons.stop.addEventListener('click', () => {
   statusText.textContent = 'Stopping after the current batch…';
 });
 
-setStatus('loading', 'Loading MNIST…');
-send({ type: 'load' });
+// Each tab starts its worker's work when first shown: a page opened on the text tab (?tab=text) loads no MNIST.
+const textTab = new TextTab();
+(window as unknown as { __demoText: typeof textTab.state }).__demoText = textTab.state;
+setupTabs({
+  mnist: () => {
+    setStatus('loading', 'Loading MNIST…');
+    send({ type: 'load' });
+  },
+  text: () => textTab.open(),
+});
