@@ -4,19 +4,23 @@
  * it is done. Progress lines go to the console, which run.ts echoes.
  */
 import { MNIST_FILES, mnistFromIdx, type Mnist, type MnistBuffers } from '../src/data/mnist.ts';
-import { createEngine } from '../src/index.ts';
-import type { BaselineName, BenchConfig, ModelName } from './config.ts';
+import { CORPUS_FILE, createEngine } from '../src/index.ts';
+import type { BaselineName, BenchConfig, CharLmKindName, ModelName } from './config.ts';
 import type { ModelFlops } from './flops.ts';
 import { probeFmaCeiling, type ProbeResult } from './fma-probe.ts';
 import { benchJax } from './jax.ts';
-import { residualModel, tutorialModel } from './models.ts';
+import { residualModel, tutorialModel, type BenchModel } from './models.ts';
+import { charlmModel, lstmModel } from './sequence-models.ts';
 import { benchEngine, type EngineResult } from './ours.ts';
 import type { BaselineResult } from './results.ts';
 import { benchTfjs } from './tfjs.ts';
 
-/** `model` defaults to the tutorial CNN; `probe` is the ceiling an earlier page measured (not measured again). */
+/**
+ * `model` defaults to the tutorial CNN; `variant` is the language model's kind; `probe` is the
+ * ceiling an earlier page measured (not measured again).
+ */
 export type PageJob =
-  | { system: 'ours'; config: BenchConfig; model?: ModelName; probe?: ProbeResult }
+  | { system: 'ours'; config: BenchConfig; model?: ModelName; variant?: string; probe?: ProbeResult }
   /** Only the FMA ceiling, for runs that compare the frameworks without running ours in the page. */
   | { system: 'probe'; config: BenchConfig }
   | { system: BaselineName; config: BenchConfig; flops: ModelFlops; ceiling: number; model?: ModelName };
@@ -48,6 +52,27 @@ async function fetchMnist(): Promise<Mnist> {
   return mnistFromIdx(Object.fromEntries(entries) as MnistBuffers);
 }
 
+/** The corpus that ships with the project, as the Vite server serves the repository's files. */
+async function fetchCorpus(): Promise<string> {
+  const response = await fetch(`/data/corpus/${CORPUS_FILE}`);
+  if (!response.ok) throw new Error(`fetching the corpus ${CORPUS_FILE}: HTTP ${response.status}`);
+  return response.text();
+}
+
+/** Our engine's version of a model, as in Node (run.ts). */
+async function ourModel(job: Extract<PageJob, { system: 'ours' }>, mnist: Mnist | undefined): Promise<BenchModel> {
+  switch (job.model ?? 'tutorial') {
+    case 'tutorial':
+      return tutorialModel(mnist!);
+    case 'residual':
+      return residualModel();
+    case 'lstm':
+      return lstmModel();
+    case 'charlm':
+      return charlmModel(await fetchCorpus(), job.variant as CharLmKindName, job.config.charlmSequence);
+  }
+}
+
 async function run(job: PageJob): Promise<PageResult> {
   const log = (line: string) => console.log(line);
   if (job.system === 'probe') {
@@ -62,7 +87,7 @@ async function run(job: PageJob): Promise<PageResult> {
   const mnist = model === 'tutorial' ? await fetchMnist() : undefined;
   switch (job.system) {
     case 'ours':
-      return benchEngine('chromium', mnist ? tutorialModel(mnist) : residualModel(), job.config, log, job.probe);
+      return benchEngine('chromium', await ourModel(job, mnist), job.config, log, job.probe);
     case 'tfjs-webgpu':
       return benchTfjs('webgpu', model, mnist, job.config, job.flops, job.ceiling, log);
     case 'tfjs-webgl':

@@ -8,8 +8,11 @@ export const BASELINES = ['tfjs-webgpu', 'tfjs-webgl', 'jax-webgpu'] as const;
 export type BaselineName = (typeof BASELINES)[number];
 export const TARGETS = ['node', 'chromium'] as const;
 export type Target = (typeof TARGETS)[number];
-export const MODELS = ['tutorial', 'residual'] as const;
+export const MODELS = ['tutorial', 'residual', 'lstm', 'charlm'] as const;
 export type ModelName = (typeof MODELS)[number];
+/** The language model's kinds (src/models/charlm.ts). */
+export const CHARLM_KINDS = ['transformer', 'lstm'] as const;
+export type CharLmKindName = (typeof CHARLM_KINDS)[number];
 
 export interface BenchConfig {
   /** Which models to measure (bench/models.ts). */
@@ -49,6 +52,17 @@ export interface BenchConfig {
   /** The frameworks' windows for the residual model (a TF.js step on it takes minutes on a CPU adapter). */
   residualBaselineWindows: number;
   residualBaselineSteps: number;
+  /** The LSTM classifier's batch sizes (ours and the frameworks). */
+  lstmBatches: number[];
+  /** The frameworks' windows on the LSTM classifier (TF.js's LSTM step takes seconds on a CPU adapter). */
+  lstmBaselineWindows: number;
+  lstmBaselineSteps: number;
+  /** Sequences (or windows) predicted per batch size on the sequence models (ours and the frameworks, capped by `baselinePredictSamples` for theirs). */
+  sequencePredictSamples: number;
+  /** The language model's kinds measured, its batch sizes and its window length in characters. */
+  charlmKinds: CharLmKindName[];
+  charlmBatches: number[];
+  charlmSequence: number;
 }
 
 export const DEFAULTS: BenchConfig = {
@@ -72,6 +86,13 @@ export const DEFAULTS: BenchConfig = {
   residualBatches: [64],
   residualBaselineWindows: 1,
   residualBaselineSteps: 1,
+  lstmBatches: [64],
+  lstmBaselineWindows: 1,
+  lstmBaselineSteps: 1,
+  sequencePredictSamples: 128,
+  charlmKinds: [...CHARLM_KINDS],
+  charlmBatches: [32],
+  charlmSequence: 64,
 };
 
 interface Option {
@@ -116,6 +137,13 @@ const OPTIONS: Option[] = [
   { key: 'residualBatches', flag: 'residual-batches', help: 'batch sizes for the residual model (ours and the frameworks)', parse: ints },
   { key: 'residualBaselineWindows', flag: 'residual-baseline-windows', help: 'timed framework windows on the residual model', parse: int(1) },
   { key: 'residualBaselineSteps', flag: 'residual-baseline-steps', help: 'framework steps per window on the residual model', parse: int(1) },
+  { key: 'lstmBatches', flag: 'lstm-batches', help: 'batch sizes for the LSTM classifier (ours and the frameworks)', parse: ints },
+  { key: 'lstmBaselineWindows', flag: 'lstm-baseline-windows', help: 'timed framework windows on the LSTM classifier', parse: int(1) },
+  { key: 'lstmBaselineSteps', flag: 'lstm-baseline-steps', help: 'framework steps per window on the LSTM classifier', parse: int(1) },
+  { key: 'sequencePredictSamples', flag: 'sequence-predict', help: 'sequences predicted on the LSTM classifier and the language model', parse: int(1) },
+  { key: 'charlmKinds', flag: 'charlm-kinds', help: `language model kinds: ${CHARLM_KINDS.join(',')}`, parse: choices(CHARLM_KINDS, false) },
+  { key: 'charlmBatches', flag: 'charlm-batches', help: 'batch sizes for the language model (ours only)', parse: ints },
+  { key: 'charlmSequence', flag: 'charlm-sequence', help: 'characters per language-model window (tokens per sample)', parse: int(2) },
 ];
 
 export function usage(): string {
@@ -156,19 +184,24 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
 }
 
 /**
- * The config one model is measured under: the tutorial's is the config itself; the residual model
- * takes its own batch sizes and framework windows.
+ * The config one model is measured under: the tutorial's is the config itself; the others take
+ * their own batch sizes and framework windows (the language model runs no framework), and the
+ * sequence models their own number of predicted sequences.
  */
 export function modelConfig(config: BenchConfig, model: ModelName): BenchConfig {
   if (model === 'tutorial') return config;
-  return {
+  const own = (batches: number[], windows: number, steps: number): BenchConfig => ({
     ...config,
-    batches: config.residualBatches,
-    profileBatches: config.profileBatches.filter((b) => config.residualBatches.includes(b)),
-    baselineBatches: config.residualBatches,
-    baselineWindows: config.residualBaselineWindows,
-    baselineStepsPerWindow: config.residualBaselineSteps,
-  };
+    batches,
+    profileBatches: config.profileBatches.filter((b) => batches.includes(b)),
+    baselineBatches: batches,
+    baselineWindows: windows,
+    baselineStepsPerWindow: steps,
+  });
+  if (model === 'residual') return own(config.residualBatches, config.residualBaselineWindows, config.residualBaselineSteps);
+  const sequences = { predictSamples: config.sequencePredictSamples, baselinePredictSamples: Math.min(config.baselinePredictSamples, config.sequencePredictSamples) };
+  if (model === 'lstm') return { ...own(config.lstmBatches, config.lstmBaselineWindows, config.lstmBaselineSteps), ...sequences };
+  return { ...own(config.charlmBatches, 1, 1), ...sequences, baselines: [] };
 }
 
 /** One line per knob, for the report header (knobs a result written before they existed lacks are left out). */

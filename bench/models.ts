@@ -3,7 +3,7 @@
  * 'tutorial' is the MNIST CNN on real MNIST (src/models/mnist-cnn.ts); 'residual' is a small
  * ResNet-style CNN with batch normalization on seeded synthetic 32×32×3 images and labels, generated
  * here (nothing downloaded), so Node and the page train on the same bytes. tfjs.ts builds the same
- * two models with TF.js layers.
+ * two models with TF.js layers. The sequence models ('lstm', 'charlm') are in sequence-models.ts.
  */
 import { input, layers, mnistCnn, model, Tensor, type LayersModel, type SymbolicTensor } from '../src/index.ts';
 import type { Mnist } from '../src/data/mnist.ts';
@@ -15,7 +15,8 @@ export const RESIDUAL_CLASSES = 10;
 const TRAIN_SEED = 0x5eed;
 const TEST_SEED = 0x7e57;
 
-export const MODEL_DESCRIPTIONS: Record<ModelName, string> = {
+/** The image models' descriptions (the sequence models' are in sequence-models.ts). */
+export const MODEL_DESCRIPTIONS: Record<'tutorial' | 'residual', string> = {
   tutorial: 'tutorial CNN',
   residual:
     'residual CNN with batch normalization on synthetic 32×32×3 images (seeded, 10 classes): ' +
@@ -53,7 +54,7 @@ export function residualCnn(seed?: number): LayersModel {
 }
 
 /** A seeded uniform generator in [0, 1) (LCG; the same numbers in Node and every browser). */
-function uniform(seed: number): () => number {
+export function uniform(seed: number): () => number {
   let state = seed >>> 0;
   return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
@@ -72,6 +73,12 @@ export function syntheticImages(n: number, split: 'train' | 'test'): { images: F
 /** A model as our engine benchmarks it: how to build it and its training / test samples. */
 export interface BenchModel {
   name: ModelName;
+  /** Which form of the model, where it has several (the language model's kind). */
+  variant?: string;
+  /** Tokens per sample, for models measured in tokens/s (the language model's sequence length). */
+  tokensPerSample?: number;
+  /** The optimizer it trains with (default 'rmsprop'); the loss is always sparse categorical crossentropy. */
+  optimizer?: string;
   build(): LayersModel;
   train(n: number): { x: Tensor; y: Tensor };
   /** Fresh bytes each call (the model caches datasets by their bytes). */

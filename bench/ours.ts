@@ -1,5 +1,5 @@
 /**
- * Our engine on one of the bench's models (models.ts), in whichever environment imports this (Node with Dawn, or a page):
+ * Our engine on one of the bench's models (models.ts, sequence-models.ts), in whichever environment imports this (Node with Dawn, or a page):
  * the FMA ceiling on the engine's own device, then per batch size: training throughput from timed
  * windows inside one ordinary `fit()`, the engine's counters over those windows, prediction
  * throughput from `predict()`, and a per-dispatch breakdown of one captured training step.
@@ -27,6 +27,8 @@ export interface StepCounters {
 export interface OurTrainResult extends TrainResult {
   /** Engine counters per step over the timed windows. */
   countersPerStep: StepCounters;
+  /** Tokens per second, for models measured in tokens (batch × tokens per sample / step time). */
+  tokensPerSec?: number;
   /** Loss and accuracy fit() reported for the run (a check that it trained, not a quality figure). */
   loss: number;
   accuracy: number;
@@ -53,7 +55,7 @@ function countersPerStep(before: EngineStats, after: EngineStats, steps: number)
 
 function compiled(engine: Engine, spec: BenchModel): LayersModel {
   const model = spec.build();
-  model.compile({ optimizer: 'rmsprop', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], engine });
+  model.compile({ optimizer: spec.optimizer ?? 'rmsprop', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'], engine });
   return model;
 }
 
@@ -97,6 +99,7 @@ async function train(engine: Engine, spec: BenchModel, batch: number, config: Be
     windowMs,
     msPerStep,
     ...throughput(batch / (msPerStep / 1000), flops.training, ceiling),
+    ...(spec.tokensPerSample ? { tokensPerSec: (batch * spec.tokensPerSample) / (msPerStep / 1000) } : {}),
     countersPerStep: countersPerStep(stats[first]!, stats[last]!, windows * k),
     loss: history.loss[0] ?? NaN,
     accuracy: history.accuracy[0] ?? NaN,
@@ -131,7 +134,7 @@ export function benchModelFlops(spec: Pick<BenchModel, 'name' | 'build'>): Model
  */
 export async function benchEngine(environment: string, spec: BenchModel, config: BenchConfig, log: (line: string) => void, knownProbe?: ProbeResult): Promise<EngineResult> {
   const engine = await createEngine();
-  const tag = spec.name === 'tutorial' ? environment : `${environment} ${spec.name}`;
+  const tag = spec.name === 'tutorial' ? environment : `${environment} ${spec.name}${spec.variant ? ` (${spec.variant})` : ''}`;
   try {
     log(`${tag}: adapter ${engine.adapterDescription}${engine.isFallbackAdapter ? ' (fallback adapter)' : ''}, kernels '${engine.kernelStyle}'`);
     const probe = knownProbe ?? (await probeFmaCeiling(engine.device, config.probeRuns, (line) => log(`${environment}: ${line}`)));
@@ -152,7 +155,8 @@ export async function benchEngine(environment: string, spec: BenchModel, config:
       const capture = config.profileRuns > 0 && config.profileBatches.includes(batch);
       const { model, result: trained, captured } = await train(engine, spec, batch, config, flops, probe.gflops, capture);
       result.train.push(trained);
-      log(`${tag}: train batch ${batch}: ${trained.msPerStep.toFixed(0)} ms/step (windows ${trained.windowMs.map((m) => m.toFixed(0)).join(', ')}), ${trained.samplesPerSec.toFixed(1)} samples/s`);
+      const tokens = trained.tokensPerSec === undefined ? '' : `, ${trained.tokensPerSec.toFixed(0)} tokens/s`;
+      log(`${tag}: train batch ${batch}: ${trained.msPerStep.toFixed(0)} ms/step (windows ${trained.windowMs.map((m) => m.toFixed(0)).join(', ')}), ${trained.samplesPerSec.toFixed(1)} samples/s${tokens}, ${trained.countersPerStep.dispatches} dispatches/step`);
       try {
         // The replay first: it reuses the step's StepInfo uniform as fit() left it, which predict() rewrites.
         if (captured) {
@@ -162,7 +166,7 @@ export async function benchEngine(environment: string, spec: BenchModel, config:
         }
         const predicted = await predict(model, spec, batch, config.predictSamples, config.predictRuns, flops, probe.gflops);
         result.predict.push(predicted);
-        log(`${tag}: predict batch ${batch}: ${predicted.samples} images in ${predicted.ms.toFixed(0)} ms (median of ${predicted.runsMs!.map((m) => m.toFixed(0)).join(', ')}), ${predicted.samplesPerSec.toFixed(1)} samples/s`);
+        log(`${tag}: predict batch ${batch}: ${predicted.samples} samples in ${predicted.ms.toFixed(0)} ms (median of ${predicted.runsMs!.map((m) => m.toFixed(0)).join(', ')}), ${predicted.samplesPerSec.toFixed(1)} samples/s`);
       } finally {
         model.dispose();
       }

@@ -43,13 +43,14 @@ export type Phase = 'input' | 'forward' | 'loss' | 'backward' | 'optimizer';
  */
 export function phaseOf(op: string, afterLoss: boolean): Phase {
   if (op.startsWith('gather')) return 'input';
-  if (op.includes('crossentropy')) return 'loss';
-  if (/^(rmsprop|adam|sgd)$/.test(op)) return 'optimizer';
+  // The loss family is 'loss' (earlier engines: '…crossentropy'); the optimizer's 'optimizer-update' (earlier: its name).
+  if (op === 'loss' || op.includes('crossentropy')) return 'loss';
+  if (op.startsWith('optimizer') || /^(rmsprop|adam|sgd)$/.test(op)) return 'optimizer';
   return afterLoss ? 'backward' : 'forward';
 }
 
 function describeDispatches(dispatches: readonly Dispatch[], times: number[][]): DispatchTime[] {
-  const loss = dispatches.findIndex((d) => d.label.includes('crossentropy'));
+  const loss = dispatches.findIndex((d) => phaseOf(d.label.split(':')[0]!, false) === 'loss');
   return dispatches.map((d, index) => {
     const op = d.label.split(':')[0]!;
     return { index, label: d.label, op, phase: phaseOf(op, loss >= 0 && index > loss), workgroups: d.workgroups, ms: median(times[index]!) };

@@ -27,13 +27,19 @@ export interface BenchResults {
     baselines: BaselineResult[];
   };
   chromiumError?: string;
-  /** The second model (--models residual): its FLOPs and the same measurements, in the same run. */
+  /** Every model but the tutorial (residual, lstm, charlm per kind): its FLOPs and the same measurements, in the same run. */
+  sections?: ModelSection[];
+  /** Results written before `sections` held the residual model here. */
   residual?: ModelSection;
 }
 
 /** One model's measurements other than the tutorial's (whose fields sit at the top level, as before). */
 export interface ModelSection {
   model: ModelName;
+  /** The language model's kind. */
+  variant?: string;
+  /** Set for models measured in tokens/s (the language model: its sequence length). */
+  tokensPerSample?: number;
   description: string;
   flops: ModelFlops;
   node?: EngineResult;
@@ -49,6 +55,7 @@ export interface ModelSection {
 
 /** What the sections print for one model. */
 interface ModelView {
+  tokensPerSample?: number;
   node?: EngineResult;
   nodeError?: string;
   ours?: EngineResult;
@@ -61,7 +68,7 @@ function tutorialView(r: BenchResults): ModelView {
 }
 
 function sectionView(s: ModelSection): ModelView {
-  return { node: s.node, nodeError: s.nodeError, ours: s.chromium?.ours, oursError: s.chromium?.oursError, baselines: s.chromium?.baselines ?? [] };
+  return { tokensPerSample: s.tokensPerSample, node: s.node, nodeError: s.nodeError, ours: s.chromium?.ours, oursError: s.chromium?.oursError, baselines: s.chromium?.baselines ?? [] };
 }
 
 /** Targets for a steady-state training step. */
@@ -77,6 +84,9 @@ function table(header: string[], rows: string[][], rightAligned: (col: number) =
 const fixed = (v: number | undefined, digits: number) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
 const pct = (fraction: number | undefined) => (fraction === undefined || !Number.isFinite(fraction) ? '—' : `${(fraction * 100).toFixed(fraction < 0.1 ? 2 : 1)}%`);
 const mflop = (flops: number) => `${(flops / 1e6).toFixed(2)} MFLOP`;
+const ratio = (theirs: number, ours: number) => `${(theirs / ours).toFixed(2)}×`;
+/** The layer classes whose multiply-adds flops.ts counts (the rest are nominal per-element FLOPs). */
+const PRODUCT_LAYERS = ['Conv2D', 'Dense', 'SimpleRNN', 'LSTM', 'GRU', 'MultiHeadAttention'];
 
 function probeLine(env: string, adapter: string, probe: ProbeResult): string[] {
   const b = probe.best;
@@ -153,9 +163,10 @@ function breakdown(env: string, batch: number, p: StepProfile): string[] {
 function throughputSections(out: string[], v: ModelView, ratioNote = ''): void {
   out.push('Training (median ms/step over timed windows) and prediction (median of timed predict() calls); GFLOP/s and % of the ceiling use the FLOPs counted above');
   const rows = throughputRows(v);
+  const tokens = v.tokensPerSample;
   out.push(
     ...table(
-      ['system', 'env', 'batch', 'ms/step', 'windows (ms/step)', 'train samples/s', 'GFLOP/s', '% ceiling', 'predict samples/s', '(images)', '% ceiling'],
+      ['system', 'env', 'batch', 'ms/step', 'windows (ms/step)', 'train samples/s', ...(tokens ? ['train tokens/s'] : []), 'GFLOP/s', '% ceiling', 'predict samples/s', '(samples)', '% ceiling'],
       rows
         .filter((row) => !row.note)
         .map((row) => [
@@ -165,6 +176,7 @@ function throughputSections(out: string[], v: ModelView, ratioNote = ''): void {
           fixed(row.train!.msPerStep, 0),
           row.train!.windowMs.map((w) => w.toFixed(0)).join(' '),
           fixed(row.train!.samplesPerSec, 1),
+          ...(tokens ? [fixed(row.train!.samplesPerSec * tokens, 0)] : []),
           fixed(row.train!.gflops, 3),
           pct(row.train!.fractionOfCeiling),
           fixed(row.predict?.samplesPerSec, 1),
@@ -180,22 +192,27 @@ function throughputSections(out: string[], v: ModelView, ratioNote = ''): void {
   const ours = v.ours;
   const baselines = v.baselines.filter((b) => !b.error);
   if (ours && baselines.length) {
-    out.push(`Ours vs theirs in the same Chromium (× = how many times faster ours is: their ms/step ÷ ours; prediction: our samples/s ÷ theirs)${ratioNote}`);
+    out.push(
+      `Ours vs theirs in the same Chromium (× = how many times faster ours is: their ms/step ÷ ours; prediction: our samples/s ÷ theirs; ` +
+        `the last column: ours in Node against them in Chromium)${ratioNote}`,
+    );
     const ratioRows: string[][] = [];
     for (const b of baselines) {
       for (const t of b.train) {
         const mine = ours.train.find((o) => o.batch === t.batch);
         const myPredict = ours.predict.find((p) => p.batch === t.batch);
         const theirPredict = b.predict.find((p) => p.batch === t.batch);
+        const inNode = v.node?.train.find((o) => o.batch === t.batch);
         ratioRows.push([
           `${b.name} ${b.version}`,
           String(t.batch),
-          mine ? `${(t.msPerStep / mine.msPerStep).toFixed(2)}×` : 'ours not run at this batch',
-          myPredict && theirPredict ? `${(myPredict.samplesPerSec / theirPredict.samplesPerSec).toFixed(2)}×` : '—',
+          mine ? ratio(t.msPerStep, mine.msPerStep) : 'ours not run at this batch',
+          myPredict && theirPredict ? ratio(myPredict.samplesPerSec, theirPredict.samplesPerSec) : '—',
+          inNode ? ratio(t.msPerStep, inNode.msPerStep) : '—',
         ]);
       }
     }
-    out.push(...table(['baseline', 'batch', 'training', 'prediction'], ratioRows));
+    out.push(...table(['baseline', 'batch', 'training', 'prediction', 'training (ours in node)'], ratioRows));
     out.push('');
   }
   for (const b of v.baselines) if (b.detail) out.push(`${b.name}: ${b.detail}`);
@@ -213,6 +230,7 @@ function engineSections(out: string[], v: ModelView): void {
   );
   out.push('');
 
+  if (![v.node, v.ours].some((r) => r?.profiles.length)) return;
   out.push('Per-dispatch breakdown of one training step (input = batch gather; sum-partials finish the conv gradient reductions)');
   for (const [env, res] of [['node', v.node], ['chromium', v.ours]] as const) {
     for (const { batch, profile } of res?.profiles ?? []) {
@@ -230,23 +248,58 @@ function flopsLine(name: string, flops: ModelFlops): string {
   );
 }
 
-/** The second model's whole section: FLOPs, throughput, ratios, counters, breakdowns. */
+function sectionName(s: ModelSection): string {
+  return `${s.model}${s.variant ? ` (${s.variant})` : ''}`;
+}
+
+/** A model's whole section (every model but the tutorial): FLOPs, throughput, ratios, counters, breakdowns. */
 function modelSection(out: string[], s: ModelSection): void {
   const v = sectionView(s);
-  out.push(`==== Second model: ${s.model} ====`);
+  out.push(`==== Model: ${sectionName(s)} ====`);
   out.push(`${s.description}`);
-  const convDense = s.flops.layers.filter((l) => l.className === 'Conv2D' || l.className === 'Dense');
+  const products = s.flops.layers.filter((l) => PRODUCT_LAYERS.includes(l.className));
   const sum = (ls: typeof s.flops.layers) => ls.reduce((a, l) => a + l.forward + l.inputGrad + l.weightGrad, 0);
   out.push(
-    `FLOPs counted per layer: conv2d ('same' padding: zero-padded taps count) and dense multiply-adds, plus nominal per-element FLOPs of biases, BN, add, relu, pooling ` +
-      `(conv/dense ${mflop(sum(convDense))} of ${mflop(s.flops.training)} per training sample); the optimizer is not counted`,
+    `FLOPs counted per layer (bench/flops.ts): multiply-adds of conv2d ('same' padding: zero-padded taps count), dense, recurrent cells and attention (every query-key pair, ` +
+      `causal or not), plus nominal per-element FLOPs of biases, normalization, add, activations, pooling, gate arithmetic, softmax and embedding gradients ` +
+      `(products ${mflop(sum(products))} of ${mflop(s.flops.training)} per training sample); embedding lookups and the optimizer are not counted`,
   );
-  out.push(flopsLine(`${s.model} CNN`, s.flops));
+  out.push(flopsLine(sectionName(s), s.flops));
   out.push('');
-  throughputSections(out, v, '; the target is ≥ 10× tfjs-webgpu');
-  for (const k of s.chromium?.skipped ?? []) out.push(`${k.name}: skipped for the ${s.model} model (${k.reason})`);
+  throughputSections(out, v, s.model === 'residual' || s.model === 'lstm' ? '; the target is ≥ 10× tfjs-webgpu' : '');
+  for (const k of s.chromium?.skipped ?? []) out.push(`${k.name}: skipped for the ${sectionName(s)} model (${k.reason})`);
   out.push('');
   engineSections(out, v);
+}
+
+/**
+ * One table over every model but the tutorial: training throughput (tokens/s where counted),
+ * dispatches per step, and how many times faster ours is than each framework in Chromium.
+ */
+function summary(out: string[], sections: readonly ModelSection[], baselineNames: readonly string[]): void {
+  out.push('==== Summary of the models after the tutorial (training at each batch size; × = their ms/step ÷ ours, ours in the same env: Chromium; or Node against their Chromium) ====');
+  const rows: string[][] = [];
+  for (const s of sections) {
+    const theirs = (s.chromium?.baselines ?? []).filter((b) => !b.error);
+    const push = (system: string, env: string, t: TrainResult, dispatches: string, mine?: TrainResult) => {
+      const ratios = baselineNames.map((name) => {
+        const b = theirs.find((x) => x.name === name)?.train.find((x) => x.batch === t.batch);
+        return b && mine ? ratio(b.msPerStep, mine.msPerStep) : '—';
+      });
+      rows.push([sectionName(s), system, env, String(t.batch), fixed(t.msPerStep, 0), fixed(t.samplesPerSec, 1), s.tokensPerSample ? fixed(t.samplesPerSec * s.tokensPerSample, 0) : '—', dispatches, ...ratios]);
+    };
+    for (const [env, r] of [['node', s.node], ['chromium', s.chromium?.ours]] as const) {
+      for (const t of r?.train ?? []) push('webgpu-train', env, t, String(t.countersPerStep.dispatches), t);
+    }
+    for (const [env, error] of [['node', s.nodeError], ['chromium', s.chromium?.oursError]] as const) if (error) rows.push([sectionName(s), 'webgpu-train', env, 'failed: ' + error.split('\n')[0]!.slice(0, 80)]);
+    for (const b of s.chromium?.baselines ?? []) {
+      if (b.error) rows.push([sectionName(s), b.name, 'chromium', 'failed: ' + b.error.slice(0, 80)]);
+      for (const t of b.train) push(b.name, 'chromium', t, '—');
+    }
+    for (const k of s.chromium?.skipped ?? []) rows.push([sectionName(s), k.name, 'chromium', 'skipped']);
+  }
+  out.push(...table(['model', 'system', 'env', 'batch', 'ms/step', 'samples/s', 'tokens/s', 'dispatches/step', ...baselineNames.map((n) => `× ${n}`)], rows, (c) => c >= 3));
+  out.push('');
 }
 
 export function formatReport(r: BenchResults): string {
@@ -263,8 +316,9 @@ export function formatReport(r: BenchResults): string {
   out.push('');
   out.push('FMA ceiling (independent vec4 multiply-add chains, no memory traffic; best variant of the probe)');
   const probes: string[][] = [];
-  const nodeEngine = r.node ?? r.residual?.node;
-  const chromiumEngine = r.chromium?.ours ?? r.residual?.chromium?.ours;
+  const sections = r.sections ?? (r.residual ? [r.residual] : []);
+  const nodeEngine = r.node ?? sections.find((s) => s.node)?.node;
+  const chromiumEngine = r.chromium?.ours ?? sections.find((s) => s.chromium?.ours)?.chromium?.ours;
   if (nodeEngine) probes.push(probeLine('node', nodeEngine.adapter, nodeEngine.probe));
   if (chromiumEngine) probes.push(probeLine('chromium', chromiumEngine.adapter, chromiumEngine.probe));
   else if (r.chromium?.probe) probes.push(probeLine('chromium', r.chromium.probe.adapter, r.chromium.probe.probe));
@@ -281,7 +335,8 @@ export function formatReport(r: BenchResults): string {
     out.push(`chromium flags: ${r.chromium.flags.join(' ')}`);
     out.push('');
   }
-  if (r.residual) modelSection(out, r.residual);
+  for (const s of sections) modelSection(out, s);
+  if (sections.length) summary(out, sections, (r.config.baselines ?? []).filter((b) => b !== 'jax-webgpu'));
   if (r.chromiumError) out.push(`chromium: ${r.chromiumError}`);
   return out.join('\n');
 }

@@ -9,12 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'puppeteer';
 import { createServer, type ViteDevServer } from 'vite';
-import { loadMnist, mnistCnn } from '../src/index.ts';
+import { loadCorpus, loadMnist, mnistCnn } from '../src/index.ts';
 import type { ProbeResult } from './fma-probe.ts';
-import { MODEL_DESCRIPTIONS, residualModel, tutorialModel } from './models.ts';
+import { MODEL_DESCRIPTIONS, residualModel, tutorialModel, type BenchModel } from './models.ts';
+import { charlmDescription, charlmModel, LSTM_DESCRIPTION, lstmModel } from './sequence-models.ts';
 import { launchChromium, ROOT, waitForValue, WEBGPU_FLAGS } from '../test/browser.ts';
 import type { PageJob, PageResult, PageState } from './browser.ts';
-import { describeConfig, modelConfig, parseConfig, usage, type BaselineName, type BenchConfig } from './config.ts';
+import { describeConfig, modelConfig, parseConfig, usage, type BaselineName, type BenchConfig, type ModelName } from './config.ts';
 import { modelFlops, type ModelFlops } from './flops.ts';
 import { benchEngine, benchModelFlops, type EngineResult } from './ours.ts';
 import { formatReport, type BenchResults, type ModelSection } from './report.ts';
@@ -108,8 +109,44 @@ async function runPage(page: Page, origin: string, job: PageJob): Promise<PageRe
   return final.result!;
 }
 
-/** Tutorial pages first (ours, then each framework), then the residual model's, filling `residual.chromium`. */
-async function chromium(config: BenchConfig, flops: ModelFlops, residual: ModelSection | undefined): Promise<NonNullable<BenchResults['chromium']>> {
+/** A model other than the tutorial: its report section, how Node builds it, and the config it runs under. */
+interface SectionJob {
+  section: ModelSection;
+  config: BenchConfig;
+  spec(): BenchModel;
+}
+
+/** Why a framework does not run on a model, or undefined where it does. */
+function skipReason(name: BaselineName, model: ModelName): string | undefined {
+  if (model === 'charlm') return 'ours only: TF.js 4.22 has no attention layer, the lstm model compares LSTMs with TF.js, and jax-js has no port of it in the bench';
+  if (name === 'jax-webgpu') return 'no jax-js port of this model in the bench; bench/jax.ts has the tutorial CNN only';
+  return undefined;
+}
+
+/** The sections of the models other than the tutorial, in the order they run; the corpus is read only when the language model runs. */
+async function sectionJobs(config: BenchConfig): Promise<SectionJob[]> {
+  const jobs: SectionJob[] = [];
+  const add = (spec: () => BenchModel, description: string) => {
+    const built = spec();
+    const section: ModelSection = { model: built.name, description, flops: benchModelFlops(built) };
+    if (built.variant) section.variant = built.variant;
+    if (built.tokensPerSample) section.tokensPerSample = built.tokensPerSample;
+    jobs.push({ section, config: modelConfig(config, built.name), spec });
+  };
+  if (config.models.includes('residual')) add(residualModel, MODEL_DESCRIPTIONS.residual);
+  if (config.models.includes('lstm')) add(lstmModel, LSTM_DESCRIPTION);
+  if (config.models.includes('charlm')) {
+    const text = await loadCorpus();
+    for (const kind of config.charlmKinds) {
+      const spec = () => charlmModel(text, kind, config.charlmSequence);
+      add(spec, charlmDescription(kind, config.charlmSequence, spec().data.vocab.size));
+    }
+  }
+  return jobs;
+}
+
+/** Tutorial pages first (ours, then each framework), then each other model's, filling its section's `chromium`. */
+async function chromium(config: BenchConfig, flops: ModelFlops, sections: readonly SectionJob[]): Promise<NonNullable<BenchResults['chromium']>> {
   const { server, origin } = await startBenchServer();
   try {
     const browser = await launchChromium(CHROMIUM_BENCH_FLAGS);
@@ -155,31 +192,33 @@ async function chromium(config: BenchConfig, flops: ModelFlops, residual: ModelS
           }
         }
       }
-      if (residual) {
-        const rc = modelConfig(config, 'residual');
+      for (const { section: s, config: sc } of sections) {
+        const model = s.model;
+        const tag = `chromium ${model}${s.variant ? ` (${s.variant})` : ''}`;
         const section: NonNullable<ModelSection['chromium']> = { baselines: [], skipped: [] };
-        residual.chromium = section;
+        s.chromium = section;
         if (config.targets.includes('chromium')) {
           try {
-            section.ours = (await inPage({ system: 'ours', config: rc, model: 'residual', probe })) as EngineResult;
+            section.ours = (await inPage({ system: 'ours', config: sc, model, variant: s.variant, probe })) as EngineResult;
             probe ??= section.ours.probe;
           } catch (err) {
             section.oursError = message(err);
-            log(`chromium residual: our engine failed: ${section.oursError}`);
+            log(`${tag}: our engine failed: ${section.oursError}`);
           }
         }
         for (const name of config.baselines) {
-          if (name === 'jax-webgpu') {
-            section.skipped.push({ name, reason: 'no jax-js port of this model in the bench; bench/jax.ts has the tutorial CNN only' });
+          const reason = skipReason(name, model);
+          if (reason) {
+            section.skipped.push({ name, reason });
             continue;
           }
           const version = packageVersion(BASELINE_PACKAGES[name]);
           try {
-            const baseline = (await inPage({ system: name, config: rc, flops: residual.flops, ceiling: await ceiling(), model: 'residual' })) as BaselineResult;
+            const baseline = (await inPage({ system: name, config: sc, flops: s.flops, ceiling: await ceiling(), model })) as BaselineResult;
             section.baselines.push({ ...baseline, version });
           } catch (err) {
             section.baselines.push({ name, version, error: message(err).split('\n')[0]!, train: [], predict: [] });
-            log(`chromium residual: ${name} failed: ${message(err)}`);
+            log(`${tag}: ${name} failed: ${message(err)}`);
           }
         }
       }
@@ -209,10 +248,8 @@ async function main(): Promise<void> {
     config,
     flops: modelFlops(mnistCnn()),
   };
-  const residual: ModelSection | undefined = config.models.includes('residual')
-    ? { model: 'residual', description: MODEL_DESCRIPTIONS.residual, flops: benchModelFlops(residualModel()) }
-    : undefined;
-  if (residual) results.residual = residual;
+  const sections = await sectionJobs(config);
+  if (sections.length) results.sections = sections.map((j) => j.section);
   log(`config: ${describeConfig(config)}`);
   if (config.targets.includes('node')) {
     if (config.models.includes('tutorial')) {
@@ -223,18 +260,21 @@ async function main(): Promise<void> {
         log(`node: our engine failed: ${results.nodeError}`);
       }
     }
-    if (residual) {
+    /** The FMA ceiling is taken once, by the first model that runs. */
+    let probe = results.node?.probe;
+    for (const { section, config: sc, spec } of sections) {
       try {
-        residual.node = await benchEngine('node', residualModel(), modelConfig(config, 'residual'), log, results.node?.probe);
+        section.node = await benchEngine('node', spec(), sc, log, probe);
+        probe ??= section.node.probe;
       } catch (err) {
-        residual.nodeError = message(err);
-        log(`node residual: our engine failed: ${residual.nodeError}`);
+        section.nodeError = message(err);
+        log(`node ${section.model}${section.variant ? ` (${section.variant})` : ''}: our engine failed: ${section.nodeError}`);
       }
     }
   }
   if (config.targets.includes('chromium') || config.baselines.length > 0) {
     try {
-      results.chromium = await chromium(config, results.flops, residual);
+      results.chromium = await chromium(config, results.flops, sections);
     } catch (err) {
       results.chromiumError = message(err);
       log(`chromium: ${results.chromiumError}`);

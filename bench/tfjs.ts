@@ -1,6 +1,7 @@
 /**
  * TensorFlow.js (page only) on the same models and recipe (the tutorial CNN on MNIST; the residual
- * CNN on the same synthetic images as ours, models.ts): Keras layers, 'rmsprop' (lr 0.001,
+ * CNN on the same synthetic images as ours, models.ts; the LSTM text classifier on the same
+ * synthetic ids, sequence-models.ts): Keras layers, 'rmsprop' (lr 0.001,
  * rho 0.9, eps 1e-7, as ours), sparse categorical crossentropy, batches gathered by its own fit().
  * Timed like ours, windows over fit()'s onBatchEnd times; its fit waits for every step's loss, so
  * each timestamp marks a finished step.
@@ -11,6 +12,7 @@ import type { Mnist } from '../src/data/mnist.ts';
 import type { BenchConfig, ModelName } from './config.ts';
 import type { ModelFlops } from './flops.ts';
 import { RESIDUAL_CLASSES, RESIDUAL_INPUT, syntheticImages } from './models.ts';
+import { LSTM_CLASSES, LSTM_EMBEDDING, LSTM_SEQUENCE, LSTM_UNITS, LSTM_VOCABULARY, syntheticSequences } from './sequence-models.ts';
 import { median, throughput, windowTimes, type BaselineResult, type PredictResult, type TrainResult } from './results.ts';
 
 function tutorialCnn(): tf.Sequential {
@@ -58,20 +60,41 @@ function residualCnn(): tf.LayersModel {
   return model;
 }
 
+/** The LSTM text classifier of sequence-models.ts, layer for layer (TF.js's defaults: hardSigmoid gates, glorotNormal kernels, orthogonal recurrent kernel). */
+function lstmClassifier(): tf.Sequential {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.embedding({ inputDim: LSTM_VOCABULARY, outputDim: LSTM_EMBEDDING, inputShape: [LSTM_SEQUENCE] }),
+      tf.layers.lstm({ units: LSTM_UNITS }),
+      tf.layers.dense({ units: LSTM_CLASSES, activation: 'softmax' }),
+    ],
+  });
+  model.compile({ optimizer: 'rmsprop', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  return model;
+}
+
 /** The residual model's synthetic samples, the same bytes ours trains on; labels [n, 1]. */
-function syntheticTensors(split: 'train' | 'test', n: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
+function syntheticTensors(split: 'train' | 'test', n: number): { x: tf.Tensor; y: tf.Tensor2D } {
   const { images, labels } = syntheticImages(n, split);
   return { x: tf.tensor4d(images, [n, ...RESIDUAL_INPUT]), y: tf.tensor2d(Float32Array.from(labels), [n, 1]) };
+}
+
+/** The LSTM classifier's synthetic ids [n, 100] (float32, as TF.js's Embedding takes them) and labels [n, 1]. */
+function sequenceTensors(split: 'train' | 'test', n: number): { x: tf.Tensor; y: tf.Tensor2D } {
+  const { ids, labels } = syntheticSequences(n, split);
+  return { x: tf.tensor2d(ids, [n, LSTM_SEQUENCE]), y: tf.tensor2d(Float32Array.from(labels), [n, 1]) };
 }
 
 /** How the benchmark builds a model and its samples for TF.js. */
 interface TfjsModel {
   build(): tf.LayersModel;
-  tensors(split: 'train' | 'test', n: number): { x: tf.Tensor4D; y: tf.Tensor2D };
+  tensors(split: 'train' | 'test', n: number): { x: tf.Tensor; y: tf.Tensor2D };
 }
 
 function tfjsModel(name: ModelName, mnist: Mnist | undefined): TfjsModel {
   if (name === 'residual') return { build: residualCnn, tensors: syntheticTensors };
+  if (name === 'lstm') return { build: lstmClassifier, tensors: sequenceTensors };
+  if (name === 'charlm') throw new Error('the bench runs no TF.js version of the language model (TF.js 4.22 has no attention layer)');
   if (!mnist) throw new Error('the tutorial model needs MNIST');
   return { build: tutorialCnn, tensors: (split, n) => tensors(mnist[split], n) };
 }
