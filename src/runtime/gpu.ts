@@ -73,18 +73,34 @@ export function isCpuAdapter(info: GPUAdapterInfo | undefined): boolean {
 /** Dawn's instance flag that turns off bounds checks on every buffer access (see AcquireOptions.robustBufferAccess). */
 const DISABLE_ROBUSTNESS = 'enable-dawn-features=disable_robustness';
 
+/** Dawn in Node rounds timestamp queries to 65.536 µs unless told not to: per-dispatch GPU times need the full resolution. */
+const FULL_TIMESTAMPS = 'disable-dawn-features=timestamp_quantization';
+
+/**
+ * Every Dawn instance made, kept alive for the process: the binding keeps polling an instance for
+ * pending events (a destroyed device's lost event) after an engine lets go of it, and if the
+ * garbage collector frees the instance in between, Node aborts inside Dawn's ProcessEvents.
+ */
+const INSTANCES = new Set<GPU>();
+
+function createInstance(create: DawnModule['create'], flags: readonly string[]): GPU {
+  const gpu = create([...flags, FULL_TIMESTAMPS]);
+  INSTANCES.add(gpu);
+  return gpu;
+}
+
 async function nodeAdapter(options: GPURequestAdapterOptions, robustBufferAccess: boolean | undefined): Promise<{ gpu: GPU; adapter: GPUAdapter; robust: boolean }> {
   dawn ??= loadDawn();
   const { create } = await dawn;
   const flags = robustBufferAccess === false ? [DISABLE_ROBUSTNESS] : [];
-  let gpu = create(flags);
+  let gpu = createInstance(create, flags);
   let adapter = await gpu.requestAdapter(options);
   if (!adapter && !process.env.VK_ICD_FILENAMES) {
     const fs = await import('node:fs');
     const icd = SWIFTSHADER_ICDS.find((p) => fs.existsSync(p));
     if (icd) {
       process.env.VK_ICD_FILENAMES = icd;
-      gpu = create(flags);
+      gpu = createInstance(create, flags);
       adapter = await gpu.requestAdapter(options);
     }
   }
@@ -97,7 +113,7 @@ async function nodeAdapter(options: GPURequestAdapterOptions, robustBufferAccess
   }
   if (robustBufferAccess === undefined && isCpuAdapter(adapter.info)) {
     // The flag belongs to the instance, and whether we want it depends on the adapter it found.
-    gpu = create([DISABLE_ROBUSTNESS]);
+    gpu = createInstance(create, [DISABLE_ROBUSTNESS]);
     adapter = (await gpu.requestAdapter(options)) ?? adapter;
     return { gpu, adapter, robust: false };
   }
