@@ -18,8 +18,8 @@
  * reset before). Bindings by name (RecurrentKernel.names).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { activations, bindings, geometryKey, GRU_H, GRU_R, GRU_Z, launch, MASK, matrix, prologue, ROWS, STEP_INFO, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
-import { each, flatIndex } from './wgsl.ts';
+import { geometryKey, GRU_H, GRU_R, GRU_Z, MASK, matrix, recurrentKernel, ROWS, STEP_INFO, stepLaunch, stepStart, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
+import { each } from './wgsl.ts';
 
 /**
  * The per-step product for ROWS rows × 4 units: `acc{j}_{g} += left(row j, k … k + 3) · U[k … k + 3,
@@ -36,16 +36,6 @@ function stateProduct(gates: readonly number[], left: (j: number) => string): st
       ${each(ROWS, (j) => [`let h${j} = ${left(j)};`, ...gates.map((g) => `acc${j}_${g} += h${j}.x * w0_${g} + h${j}.y * w1_${g} + h${j}.z * w2_${g} + h${j}.w * w3_${g};`)], '\n      ')}
     }
   }`;
-}
-
-/** The entry point's first lines: the step, this invocation's units u … u + 3 and rows b{j} (clamped). */
-function blockStart(rowStride: number, total: number): string {
-  return `${flatIndex(rowStride, total)}
-  let s = min(timestep[0], LAST_STEP); // min: a stray slot value cannot index past the buffers
-  let u = (i % UNIT_GROUPS) * 4u;
-  let b = (i / UNIT_GROUPS) * ${ROWS}u;
-  // Clamped rows compute values that are never stored.
-  ${each(ROWS, (j) => `let b${j} = min(b + ${j}u, BATCH - 1u);`)}`;
 }
 
 /** `finish(b + j, s, u, acc{j}_…)` for the rows inside the batch. */
@@ -81,11 +71,6 @@ fn previous_h(b: u32, s: u32, u: u32) -> vec4f {
 }
 `
     : '';
-}
-
-function sizes(g: RecurrentGeometry) {
-  const total = Math.ceil(g.batch / ROWS) * Math.ceil(g.units / 4);
-  return { total, ...launch(total) };
 }
 
 /** The gates of the one-dispatch cells (the GRU's only when its reset gate acts after the product). */
@@ -149,10 +134,10 @@ function cellFinish(g: RecurrentGeometry): string {
  */
 export function cellForward(g: RecurrentGeometry): RecurrentKernel {
   if (g.cell === 'gru' && !g.resetAfter) throw new Error('cellForward: a GRU with the reset gate before the product runs gruGates and gruCandidate');
-  const { total, size, workgroups, rowStride } = sizes(g);
+  const { total, size, workgroups, rowStride } = stepLaunch(g);
   const v = vectorized(g);
   const gru = g.cell === 'gru';
-  const b = bindings([
+  return recurrentKernel(`recurrent-cell-forward:${geometryKey(g)}`, g, workgroups, [
     TIMESTEP,
     g.recurrentDropout > 0 && STEP_INFO,
     matrix('z', 'write', 'COLS', v),
@@ -163,25 +148,15 @@ export function cellForward(g: RecurrentGeometry): RecurrentKernel {
     gru && matrix('mh', 'write', 'UNITS', v),
     !g.returnSequences && matrix('y', 'write', 'UNITS', v),
     g.masked && MASK,
-  ]);
-  return {
-    key: `recurrent-cell-forward:${geometryKey(g)}`,
-    bindings: b.kinds,
-    names: b.names,
-    workgroups,
-    code: `${b.code}
-${prologue(g)}
-${activations(g)}
-${previousState(g)}
+  ], `${previousState(g)}
 ${cellFinish(g)}
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  ${blockStart(rowStride, total)}
+  ${stepStart(rowStride, total)}
   ${stateProduct(cellGates(g), PREVIOUS)}
   ${finishRows(cellGates(g))}
-}`,
-  };
+}`);
 }
 
 /**
@@ -190,26 +165,17 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * Bindings: timestep, [info], z, u, h, rh.
  */
 export function gruGates(g: RecurrentGeometry): RecurrentKernel {
-  const { total, size, workgroups, rowStride } = sizes(g);
+  const { total, size, workgroups, rowStride } = stepLaunch(g);
   const v = vectorized(g);
-  const b = bindings([
+  const gates = [GRU_Z, GRU_R];
+  return recurrentKernel(`recurrent-gru-gates:${geometryKey(g)}`, g, workgroups, [
     TIMESTEP,
     g.recurrentDropout > 0 && STEP_INFO,
     matrix('z', 'write', 'COLS', v),
     matrix('u', 'read', 'COLS', v),
     matrix('h', 'read', 'UNITS', v),
     matrix('rh', 'write', 'UNITS', v),
-  ]);
-  const gates = [GRU_Z, GRU_R];
-  return {
-    key: `recurrent-gru-gates:${geometryKey(g)}`,
-    bindings: b.kinds,
-    names: b.names,
-    workgroups,
-    code: `${b.code}
-${prologue(g)}
-${activations(g)}
-
+  ], `
 fn finish(b: u32, s: u32, u: u32, a_z: vec4f, a_r: vec4f) {
   let r = xrow(b, s);
   let z_z = load_z(r, u) + a_z;
@@ -222,11 +188,10 @@ fn finish(b: u32, s: u32, u: u32, a_z: vec4f, a_r: vec4f) {
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  ${blockStart(rowStride, total)}
+  ${stepStart(rowStride, total)}
   ${stateProduct(gates, PREVIOUS)}
   ${finishRows(gates)}
-}`,
-  };
+}`);
 }
 
 /**
@@ -234,9 +199,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * new state. Bindings: timestep, [info], z, u, h, rh, [y], [mask].
  */
 export function gruCandidate(g: RecurrentGeometry): RecurrentKernel {
-  const { total, size, workgroups, rowStride } = sizes(g);
+  const { total, size, workgroups, rowStride } = stepLaunch(g);
   const v = vectorized(g);
-  const b = bindings([
+  return recurrentKernel(`recurrent-gru-candidate:${geometryKey(g)}`, g, workgroups, [
     TIMESTEP,
     g.recurrentDropout > 0 && STEP_INFO,
     matrix('z', 'write', 'COLS', v),
@@ -245,16 +210,7 @@ export function gruCandidate(g: RecurrentGeometry): RecurrentKernel {
     matrix('rh', 'read', 'UNITS', v),
     !g.returnSequences && matrix('y', 'write', 'UNITS', v),
     g.masked && MASK,
-  ]);
-  return {
-    key: `recurrent-gru-candidate:${geometryKey(g)}`,
-    bindings: b.kinds,
-    names: b.names,
-    workgroups,
-    code: `${b.code}
-${prologue(g)}
-${activations(g)}
-${previousState(g)}
+  ], `${previousState(g)}
 fn finish(b: u32, s: u32, u: u32, a_h: vec4f) {
   let r = xrow(b, s);
   let z_h = load_z(r, 2u * UNITS + u) + a_h;
@@ -267,9 +223,8 @@ fn finish(b: u32, s: u32, u: u32, a_h: vec4f) {
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  ${blockStart(rowStride, total)}
+  ${stepStart(rowStride, total)}
   ${stateProduct([GRU_H], (j) => `load_rh(srow(b${j}, s), k)`)}
   ${finishRows([GRU_H])}
-}`,
-  };
+}`);
 }

@@ -22,7 +22,7 @@
  * column with the reset before) and a GRU's recurrent bias gradient Σ dR; the input side
  * (dW, db, dx) is one dense backward over every step's rows (src/ops/recurrent.ts).
  */
-import { activations, bindings, geometryKey, GRU_H, GRU_R, launch, MASK, matrix, prologue, ROWS, STEP_INFO, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
+import { geometryKey, GRU_H, GRU_R, launch, MASK, matrix, recurrentKernel, ROWS, STEP_INFO, stepLaunch, stepStart, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
 import { PREVIOUS_STATE } from './recurrent-cells.ts';
 import { constants, each, flatIndex } from './wgsl.ts';
 
@@ -62,19 +62,10 @@ function transposedProduct(gates: readonly ProductGate[], step: string): string 
     }`;
 }
 
+/** stepStart, and one accumulator per row. */
 function blockStart(rowStride: number, total: number): string {
-  return `${flatIndex(rowStride, total)}
-  let s = min(timestep[0], LAST_STEP); // min: a stray slot value cannot index past the buffers
-  let u = (i % UNIT_GROUPS) * 4u;
-  let b = (i / UNIT_GROUPS) * ${ROWS}u;
-  // Clamped rows compute values that are never stored.
-  ${each(ROWS, (j) => `let b${j} = min(b + ${j}u, BATCH - 1u);`)}
+  return `${stepStart(rowStride, total)}
   ${each(ROWS, (j) => `var acc${j} = vec4f(0.0);`)}`;
-}
-
-function sizes(g: RecurrentGeometry) {
-  const total = Math.ceil(g.batch / ROWS) * Math.ceil(g.units / 4);
-  return { total, ...launch(total) };
 }
 
 /** The gate gradients of one row from its dh (the body of stepGrad's finish). */
@@ -138,11 +129,14 @@ function maskedStep(g: RecurrentGeometry): string {
  * mask [mask, handoff]: handoff holds the part of dh_s a masked step hands straight to h_{s−1}.
  */
 export function stepGrad(g: RecurrentGeometry): RecurrentKernel {
-  const { total, size, workgroups, rowStride } = sizes(g);
+  const { total, size, workgroups, rowStride } = stepLaunch(g);
   const v = vectorized(g);
   const gru = g.cell === 'gru';
   const after = gru && g.resetAfter;
-  const b = bindings([
+  const dy = g.returnSequences ? 'var dh = load_dy(srow(b, s), u);' : 'var dh = vec4f(0.0);\n  if (s == LAST_STEP) { dh = load_dy(b, u); }';
+  // With a mask: what a later masked step handed on, then a masked step's own exit.
+  const masked = g.masked ? `\n  if (s < LAST_STEP) { dh += load_handoff(b, u); }\n  let r = xrow(b, s);\n  ${maskedStep(g)}` : '\n  let r = xrow(b, s);';
+  return recurrentKernel(`recurrent-step-grad:${geometryKey(g)}`, g, workgroups, [
     TIMESTEP,
     g.recurrentDropout > 0 && STEP_INFO,
     matrix('dy', 'read', 'UNITS', v),
@@ -156,19 +150,7 @@ export function stepGrad(g: RecurrentGeometry): RecurrentKernel {
     g.cell !== 'simpleRNN' && matrix('carry', 'write', 'UNITS', v),
     g.masked && MASK,
     g.masked && matrix('handoff', 'write', 'UNITS', v),
-  ]);
-  const dy = g.returnSequences ? 'var dh = load_dy(srow(b, s), u);' : 'var dh = vec4f(0.0);\n  if (s == LAST_STEP) { dh = load_dy(b, u); }';
-  // With a mask: what a later masked step handed on, then a masked step's own exit.
-  const masked = g.masked ? `\n  if (s < LAST_STEP) { dh += load_handoff(b, u); }\n  let r = xrow(b, s);\n  ${maskedStep(g)}` : '\n  let r = xrow(b, s);';
-  return {
-    key: `recurrent-step-grad:${geometryKey(g)}`,
-    bindings: b.kinds,
-    names: b.names,
-    workgroups,
-    code: `${b.code}
-${prologue(g)}
-${activations(g)}
-
+  ], `
 /** dh of row b at step s from the next step's product (acc), then the step's gate gradients. */
 fn finish(b: u32, s: u32, u: u32, acc: vec4f) {
   ${dy}
@@ -183,8 +165,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     ${transposedProduct(productGates(g), 's + 1u')}
   }
   ${each(ROWS, (j) => `if (b + ${j}u < BATCH) { finish(b${j}, s, u, acc${j}); }`)}
-}`,
-  };
+}`);
 }
 
 /**
@@ -193,9 +174,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * u, z, h, dg, carry.
  */
 export function gruResetGrad(g: RecurrentGeometry): RecurrentKernel {
-  const { total, size, workgroups, rowStride } = sizes(g);
+  const { total, size, workgroups, rowStride } = stepLaunch(g);
   const v = vectorized(g);
-  const b = bindings([
+  return recurrentKernel(`recurrent-gru-reset-grad:${geometryKey(g)}`, g, workgroups, [
     TIMESTEP,
     g.recurrentDropout > 0 && STEP_INFO,
     matrix('u', 'read', 'COLS', v),
@@ -203,16 +184,7 @@ export function gruResetGrad(g: RecurrentGeometry): RecurrentKernel {
     matrix('h', 'read', 'UNITS', v),
     matrix('dg', 'write', 'COLS', v, { part: true }),
     matrix('carry', 'write', 'UNITS', v),
-  ]);
-  return {
-    key: `recurrent-gru-reset-grad:${geometryKey(g)}`,
-    bindings: b.kinds,
-    names: b.names,
-    workgroups,
-    code: `${b.code}
-${prologue(g)}
-${activations(g)}
-
+  ], `
 fn finish(b: u32, s: u32, u: u32, q: vec4f) {
   let r = xrow(b, s);
   let z_r = load_z(r, UNITS + u);
@@ -226,8 +198,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${blockStart(rowStride, total)}
   ${transposedProduct([{ gate: GRU_H, source: 'dg' }], 's')}
   ${each(ROWS, (j) => `if (b + ${j}u < BATCH) { finish(b${j}, s, u, acc${j}); }`)}
-}`,
-  };
+}`);
 }
 
 /**
@@ -248,7 +219,8 @@ export function recurrentKernelGrad(g: RecurrentGeometry): RecurrentKernel {
   const before = gru && !g.resetAfter;
   const after = gru && g.resetAfter;
   const recurrentBias = after && g.bias;
-  const b = bindings([
+  const previous = 'select(vec4f(0.0), load_h(srow(b, max(s, 1u) - 1u), k) * rec_mask(b, k), s > 0u)';
+  return recurrentKernel(`recurrent-kernel-grad:${geometryKey(g)}:k${K_BLOCK}`, g, workgroups, [
     g.recurrentDropout > 0 && STEP_INFO,
     matrix('h', 'read', 'UNITS', v),
     before && matrix('rh', 'read', 'UNITS', v),
@@ -256,17 +228,7 @@ export function recurrentKernelGrad(g: RecurrentGeometry): RecurrentKernel {
     after && matrix('dmh', 'read', 'UNITS', v),
     matrix('du', 'write', 'COLS', v),
     recurrentBias && matrix('db', 'write', 'COLS', v),
-  ]);
-  const previous = 'select(vec4f(0.0), load_h(srow(b, max(s, 1u) - 1u), k) * rec_mask(b, k), s > 0u)';
-  return {
-    key: `recurrent-kernel-grad:${geometryKey(g)}:k${K_BLOCK}`,
-    bindings: b.kinds,
-    names: b.names,
-    workgroups,
-    code: `${b.code}
-${prologue(g)}
-${activations(g)}
-${constants({ LAST_GROUP: Math.floor((g.units - 1) / 4) * 4 })} // the last group of 4 units that starts inside a row
+  ], `${constants({ LAST_GROUP: Math.floor((g.units - 1) / 4) * 4 })} // the last group of 4 units that starts inside a row
 
 /** The product's left operand for gate g: units k … k + 3 of the state h'·U (or rh·U_h) reads at step s. */
 fn left(g: u32, b: u32, s: u32, k: u32) -> vec4f {
@@ -296,6 +258,5 @@ ${recurrentBias ? '  var bias = vec4f(0.0);\n' : ''}  for (var row = 0u; row < B
 ${recurrentBias ? '    bias += d;\n' : ''}  }
   ${each(K_BLOCK, (t) => `if (k + ${t}u < UNITS) { store_du(k + ${t}u, g * UNITS + j, j, acc${t}); }`)}
 ${recurrentBias ? '  if (k == 0u) { store_db(1u, g * UNITS + j, j, bias); }' : ''}
-}`,
-  };
+}`);
 }

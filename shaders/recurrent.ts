@@ -26,7 +26,7 @@
  * a multiple of 4; those lanes are computed from clamped or neighbouring values and never stored.
  */
 import { STEP_INFO_STRUCT, type BindingKind, type KernelSource } from './kernel.ts';
-import { constants, f32, flatIndex, grid } from './wgsl.ts';
+import { constants, each, f32, flatIndex, grid } from './wgsl.ts';
 
 export type CellKind = 'simpleRNN' | 'lstm' | 'gru';
 
@@ -378,4 +378,28 @@ export function activations(g: RecurrentGeometry): string {
   const define = (prefix: string, kind: CellActivation) =>
     `fn ${prefix}(x: vec4f) -> vec4f { return ${FORMULAS[kind].value}; } // ${kind}\nfn ${prefix}_d(x: vec4f) -> vec4f { return ${FORMULAS[kind].derivative}; }`;
   return [...helpers.map((h) => HELPERS[h]), define('act', g.activation), ...(g.cell === 'simpleRNN' ? [] : [define('ract', g.recurrentActivation)])].join('\n');
+}
+
+// ---- kernels -----------------------------------------------------------------------------------
+
+/** A kernel of the family: its bindings, then the shared prologue and activations, then `body`. */
+export function recurrentKernel(key: string, g: RecurrentGeometry, workgroups: [number, number, number], entries: readonly (Entry | false | undefined)[], body: string): RecurrentKernel {
+  const b = bindings(entries);
+  return { key, bindings: b.kinds, names: b.names, workgroups, code: `${b.code}\n${prologue(g)}\n${activations(g)}\n${body}` };
+}
+
+/** The launch of a per-step kernel: one invocation per ROWS batch rows × 4 units. */
+export function stepLaunch(g: RecurrentGeometry): { total: number; size: number; workgroups: [number, number, number]; rowStride: number } {
+  const total = Math.ceil(g.batch / ROWS) * Math.ceil(g.units / 4);
+  return { total, ...launch(total) };
+}
+
+/** A per-step kernel's first lines: the step, this invocation's units u … u + 3 and rows b{j} (clamped). */
+export function stepStart(rowStride: number, total: number): string {
+  return `${flatIndex(rowStride, total)}
+  let s = min(timestep[0], LAST_STEP); // min: a stray slot value cannot index past the buffers
+  let u = (i % UNIT_GROUPS) * 4u;
+  let b = (i / UNIT_GROUPS) * ${ROWS}u;
+  // Clamped rows compute values that are never stored.
+  ${each(ROWS, (j) => `let b${j} = min(b + ${j}u, BATCH - 1u);`)}`;
 }
