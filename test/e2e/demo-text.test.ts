@@ -222,7 +222,8 @@ describe('demo text tab in headless Chromium', () => {
       // Opened on the MNIST tab: the text tab's worker starts when its tab is clicked.
       await bare.goto(`${session.origin}/demo/index.html`);
       expect(await bare.evaluate(status)).toBe('idle');
-      await bare.click('#tab-text');
+      // A DOM click: the MNIST tab's own no-WebGPU banner may shift the layout under a pointer click.
+      await bare.$eval('#tab-text', (el) => (el as HTMLElement).click());
       expect(await bare.evaluate(() => [(document.getElementById('text-tab') as HTMLElement).hidden, (document.getElementById('mnist-tab') as HTMLElement).hidden, location.search])).toEqual([false, true, '?tab=text']);
       await waitForValue(bare, status, (s) => s !== 'idle' && s !== 'starting', 60_000, 'the WebGPU check');
       expect(await bare.evaluate(status)).toBe('no-webgpu');
