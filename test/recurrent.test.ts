@@ -407,6 +407,22 @@ describe('in a model', () => {
     m.dispose();
   });
 
+  it("unitForgetBias: the bias starts as TF.js's [biasInitializer, ones, biasInitializer × 2] over the gates i, f, c, o", async () => {
+    for (const [ours, theirs] of [
+      ['zeros', 'zeros'],
+      [{ kind: 'constant', value: 0.3 }, tf.initializers.constant({ value: 0.3 })],
+    ] as const) {
+      const m = sequential([layers.lstm({ units: 5, unitForgetBias: true, biasInitializer: ours as never, inputShape: [T, IN] })]);
+      m.compile({ optimizer: 'sgd', loss: 'mse', engine: engine() });
+      const t = tf.sequential({ layers: [tf.layers.lstm({ units: 5, unitForgetBias: true, biasInitializer: theirs as never, inputShape: [T, IN] })] });
+      const bias = (await m.getWeights()).find((w) => w.name.endsWith('/bias'))!;
+      expect(Array.from(bias.values)).toEqual(Array.from(t.getWeights()[2]!.dataSync()));
+      expect(bias.values.subarray(5, 10)).toEqual(new Float32Array(5).fill(1));
+      expect(m.layers[0]!.getConfig().unit_forget_bias).toBe(true);
+      m.dispose();
+    }
+  });
+
   it('registers the factories and Keras class names', () => {
     expect(layers.simpleRNN({ units: 2 })).toBeInstanceOf(SimpleRNN);
     expect(layers.lstm({ units: 2 })).toBeInstanceOf(LSTM);
@@ -428,7 +444,6 @@ describe('config errors name the layer and the field', () => {
     expect(() => layers.lstm({ units: 3, name: 'l', stateful: true })).toThrow(/layer l \(LSTM\): stateful true is not supported yet/);
     expect(() => layers.simpleRNN({ units: 3, name: 'r', dropout: 1 })).toThrow(/layer r \(SimpleRNN\): dropout must be a number in \[0, 1\), got 1/);
     expect(() => layers.simpleRNN({ units: 3, name: 'r', recurrentDropout: -0.1 })).toThrow(/recurrentDropout must be a number in \[0, 1\), got -0.1/);
-    expect(() => layers.lstm({ units: 3, name: 'l', unitForgetBias: true })).toThrow(/layer l \(LSTM\): unitForgetBias true is not supported yet/);
     expect(() => layers.gru({ units: 3, name: 'g', implementation: 5 })).toThrow(/layer g \(GRU\): implementation must be 1 or 2 \(or null\), got 5/);
     expect(() => layers.gru({ units: 3, name: 'g', goBackwards: 'yes' as never })).toThrow(/layer g \(GRU\): goBackwards must be true or false, got "yes"/);
     expect(() => layers.lstm({ units: 3, name: 'l', recurrentRegularizer: 'l3' as never })).toThrow(/layer l \(LSTM\): recurrentRegularizer: unknown regularizer 'l3'/);

@@ -66,6 +66,11 @@ export interface WeightSpec {
   shape: Shape;
   initializer: Initializer;
   /**
+   * Initializes the weight piece by piece along its flat values instead, each piece with its own
+   * initializer (an LSTM's bias with unitForgetBias: [bias, ones, bias, bias] over the gates).
+   */
+  parts?: readonly { initializer: Initializer; size: number }[];
+  /**
    * False for state that the layer itself updates (BatchNormalization's moving statistics): kept
    * beside the parameters, saved and loaded with them, never touched by the optimizer.
    */

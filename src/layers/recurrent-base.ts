@@ -240,8 +240,13 @@ export abstract class RecurrentLayer extends Layer {
       { name: 'kernel', shape: [g.inputs, cols], initializer: this.kernelInitializer },
       { name: 'recurrent_kernel', shape: [this.units, cols], initializer: this.recurrentInitializer },
     ];
-    if (this.useBias) specs.push({ name: 'bias', shape: this.resetsAfterProduct ? [2, cols] : [cols], initializer: this.biasInitializer });
+    if (this.useBias) specs.push({ name: 'bias', shape: this.resetsAfterProduct ? [2, cols] : [cols], initializer: this.biasInitializer, parts: this.biasParts() });
     return regularized(specs, this.regularization, this.who);
+  }
+
+  /** The bias's initial values piece by piece, when not one initializer over it all (LSTM's unitForgetBias). */
+  protected biasParts(): WeightSpec['parts'] {
+    return undefined;
   }
 
   forward(ctx: ForwardContext): Dispatch[] {

@@ -9,7 +9,7 @@ import { registerLayer } from './registry.ts';
 import { describeValue, kerasConfig, regularizationKeys } from './config.ts';
 import { cellActivation, flag, RecurrentLayer, rnnArgsFromConfig, RNN_KEYS, RNN_NEUTRAL, RNN_REGULARIZED, type GatedConfig, type RNNBaseConfig } from './recurrent-base.ts';
 import type { CellActivation, CellKind } from '../ops/recurrent.ts';
-import type { ActivationName } from './layer.ts';
+import type { ActivationName, WeightSpec } from './layer.ts';
 import { serializeActivation } from '../ops/activation.ts';
 
 export type { GatedConfig, RNNBaseConfig };
@@ -74,15 +74,11 @@ function gatedArgsFromConfig(className: string, c: Record<string, unknown>): Gat
 
 export interface LSTMConfig extends GatedConfig {
   /**
-   * Adds 1 to the forget gate's initial bias (TF.js's default is off; Keras's on). Only for a
-   * model.json whose weights come with it: the engine's initializers cannot build TF.js's
-   * [biasInitializer, ones, biasInitializer × 2] bias yet, so `true` is an Error here.
+   * The forget gate's initial bias is ones, the other gates' from biasInitializer (TF.js's
+   * default is off; Keras's on).
    */
   unitForgetBias?: boolean | null;
 }
-
-/** Marks a config read from model.json, whose weights replace the initial values (LSTM's unitForgetBias). */
-const FROM_MODEL_JSON = Symbol('recurrent config from model.json');
 
 export class LSTM extends GatedLayer {
   static override readonly className = 'LSTM';
@@ -93,13 +89,17 @@ export class LSTM extends GatedLayer {
     super(config, 'lstm', 'LSTM({ units: 8 })');
     const unitForgetBias = config.unitForgetBias ?? null;
     if (unitForgetBias !== null) flag(unitForgetBias, false, `${this.who}: unitForgetBias`);
-    if (unitForgetBias && this.useBias && !(config as { [FROM_MODEL_JSON]?: boolean })[FROM_MODEL_JSON]) {
-      throw new Error(
-        `${this.who}: unitForgetBias true is not supported yet: the forget gate's initial bias of ones needs a per-gate bias initializer this engine does not have. ` +
-          'Use unitForgetBias false (TF.js\'s default) and set the bias with setWeights() if you need it.',
-      );
-    }
     this.unitForgetBias = unitForgetBias;
+  }
+
+  /** With unitForgetBias, gates i, f, c, o start from [biasInitializer, ones, biasInitializer, biasInitializer] (TF.js's and Keras's). */
+  protected override biasParts(): WeightSpec['parts'] {
+    if (!this.unitForgetBias) return undefined;
+    return [
+      { initializer: this.biasInitializer, size: this.units },
+      { initializer: 'ones', size: this.units },
+      { initializer: this.biasInitializer, size: 2 * this.units },
+    ];
   }
 
   protected get cell(): CellKind {
@@ -110,10 +110,10 @@ export class LSTM extends GatedLayer {
     return this.rnnConfig(this.gatedConfig(), { unit_forget_bias: this.unitForgetBias }, { implementation: this.implementation });
   }
 
-  /** From the Keras config in model.json (Keras writes unit_forget_bias true: the file's weights hold the bias). */
+  /** From the Keras config in model.json. */
   static fromConfig(config: unknown): LSTM {
     const c = kerasConfig('LSTM', config, [...RNN_KEYS, ...REGULARIZATION_KEYS, 'recurrent_activation', 'implementation', 'unit_forget_bias'], RNN_NEUTRAL);
-    return new LSTM({ ...gatedArgsFromConfig('LSTM', c), unitForgetBias: (c.unit_forget_bias ?? undefined) as boolean | undefined, [FROM_MODEL_JSON]: true } as LSTMConfig);
+    return new LSTM({ ...gatedArgsFromConfig('LSTM', c), unitForgetBias: (c.unit_forget_bias ?? undefined) as boolean | undefined });
   }
 }
 

@@ -42,6 +42,19 @@ export function layoutKey(weights: readonly ModelWeight[]): string {
   return weights.map((w) => (isTrainable(w) ? 'T' : 'N')).join('');
 }
 
+/** A weight's initial values: from its initializer, or piece by piece (WeightSpec.parts). */
+function initialValues(spec: WeightSpec, random: Random, what: string): Float32Array {
+  if (!spec.parts) return initialize(spec.initializer, [...spec.shape], random, what);
+  const values = new Float32Array(sizeOf(spec.shape));
+  let at = 0;
+  for (const part of spec.parts) {
+    values.set(initialize(part.initializer, [part.size], random, what), at);
+    at += part.size;
+  }
+  if (at !== values.length) throw new Error(`${what}: its initial parts cover ${at} of its ${values.length} values`);
+  return values;
+}
+
 /**
  * The weights of a model's layers (in `layers` order, each layer's in its weightSpecs order). Layers
  * without weights yet get them here, seeded, in that order; the others keep theirs (shared).
@@ -52,7 +65,7 @@ export function modelWeights(layers: readonly Layer[], seed: number): ModelWeigh
   for (const layer of layers) {
     const specs = layer.weightSpecs(layer.inboundNodes[0]!.inputs.map((t) => t.shape));
     if (specs.length === 0) continue;
-    if (!layerWeights(layer)) initLayerWeights(layer, specs.map((spec) => initialize(spec.initializer, [...spec.shape], random, `${layer.name}/${spec.name}`)));
+    if (!layerWeights(layer)) initLayerWeights(layer, specs.map((spec) => initialValues(spec, random, `${layer.name}/${spec.name}`)));
     specs.forEach((spec, index) => {
       const shape = [...spec.shape];
       list.push({ layer, spec, index, name: `${layer.name}/${spec.name}`, shape, size: sizeOf(shape), offset: 0 });
