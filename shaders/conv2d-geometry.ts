@@ -64,8 +64,8 @@ export interface Conv2DBlocks {
 /**
  * Block sizes for this geometry. On SwiftShader every per-invocation load is a gather costing far
  * more than a multiply-add, so bigger blocks (more multiply-adds per load) win until spills and
- * compile time (seconds for the biggest) catch up: 32 vec4 accumulators measured best
- * (bench/conv2d-kernels.ts). Blocks never exceed the channels there are.
+ * compile time (seconds for the biggest) catch up: 32 vec4 accumulators per invocation win
+ * (bench/NOTES.md item 51; bench/conv2d-kernels.ts). Blocks never exceed the channels there are.
  */
 export function defaultBlocks(g: Conv2DGeometry): Conv2DBlocks {
   const co4s = Math.ceil(g.outC / 4);
