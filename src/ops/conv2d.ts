@@ -23,17 +23,14 @@ import {
   winogradApplies,
   winogradExtent,
   winogradShare,
-  winogradGradTransform,
   winogradInputTransform,
-  winogradKernelGradLayout,
-  winogradKernelGradOutput,
-  winogradKernelGradProduct,
   winogradKernelTransform,
   winogradLayout,
   winogradProductLayout,
   winogradOutputTransform,
   winogradProduct,
 } from '../../shaders/winograd.ts';
+import { winogradGradTransform, winogradKernelGradLayout, winogradKernelGradOutput, winogradKernelGradProduct } from '../../shaders/winograd-grad.ts';
 import { weightsOnly, type BufferView, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import type { Shape } from '../runtime/tensor.ts';
 import { windowOutput, type Padding } from './window.ts';
