@@ -15,30 +15,47 @@ export interface AdamConfig extends BaseOptimizerConfig {
   amsgrad?: boolean;
 }
 
-/** Adam as TF.js: w ← w − lr·m̂/(√v̂ + ε); amsgrad (Keras's) divides by max over steps of v. */
-export class Adam extends Optimizer {
+/** Adam and AdamW: the same moments and amsgrad, with ε placed as TF.js (Adam) or Keras (AdamW) places it. */
+abstract class AdamMoments extends Optimizer {
   readonly slotNames: readonly string[];
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
   readonly amsgrad: boolean;
 
-  constructor(config: AdamConfig = {}) {
-    const c = checkKeys('Adam', config, [...BASE_KEYS, 'beta1', 'beta2', 'epsilon', 'amsgrad']);
-    super('Adam', c, 1e-3);
-    this.beta1 = checkBeta('Adam', 'beta1', c.beta1 ?? 0.9);
-    this.beta2 = checkBeta('Adam', 'beta2', c.beta2 ?? 0.999);
-    this.epsilon = checkEpsilon('Adam', c.epsilon ?? 1e-7);
-    this.amsgrad = checkBoolean('Adam', 'amsgrad', c.amsgrad ?? false);
+  constructor(
+    name: 'Adam' | 'AdamW',
+    c: AdamConfig,
+    private readonly epsilonForm: 'tfjs' | 'keras',
+  ) {
+    super(name, c, 1e-3);
+    this.beta1 = checkBeta(name, 'beta1', c.beta1 ?? 0.9);
+    this.beta2 = checkBeta(name, 'beta2', c.beta2 ?? 0.999);
+    this.epsilon = checkEpsilon(name, c.epsilon ?? 1e-7);
+    this.amsgrad = checkBoolean(name, 'amsgrad', c.amsgrad ?? false);
     this.slotNames = ['m', 'v', ...(this.amsgrad ? ['vhat'] : [])];
   }
 
   protected rule() {
-    return adamRule({ beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, amsgrad: this.amsgrad, epsilonForm: 'tfjs' });
+    return adamRule({ beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, amsgrad: this.amsgrad, epsilonForm: this.epsilonForm });
+  }
+
+  /** The Keras config fields after the base ones. */
+  protected momentsConfig() {
+    return { beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon, amsgrad: this.amsgrad };
+  }
+}
+
+const ADAM_KEYS = [...BASE_KEYS, 'beta1', 'beta2', 'epsilon', 'amsgrad'] as const;
+
+/** Adam as TF.js: w ← w − lr·m̂/(√v̂ + ε); amsgrad (Keras's) divides by max over steps of v. */
+export class Adam extends AdamMoments {
+  constructor(config: AdamConfig = {}) {
+    super('Adam', checkKeys('Adam', config, ADAM_KEYS), 'tfjs');
   }
 
   getConfig() {
-    return { ...this.baseConfig(), beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon, amsgrad: this.amsgrad };
+    return { ...this.baseConfig(), ...this.momentsConfig() };
   }
 }
 
@@ -47,30 +64,15 @@ export interface AdamWConfig extends AdamConfig {
 }
 
 /** keras.optimizers.AdamW: w ← w − w·weightDecay·lr, then Keras's Adam step α·m/(√v + ε). */
-export class AdamW extends Optimizer {
-  readonly slotNames: readonly string[];
-  readonly beta1: number;
-  readonly beta2: number;
-  readonly epsilon: number;
-  readonly amsgrad: boolean;
-
+export class AdamW extends AdamMoments {
   constructor(config: AdamWConfig = {}) {
-    const c = checkKeys('AdamW', config, [...BASE_KEYS, 'beta1', 'beta2', 'epsilon', 'amsgrad']);
+    const c = checkKeys('AdamW', config, ADAM_KEYS);
     if (c.weightDecay === null) throw new RangeError('AdamW: weightDecay must be a finite number ≥ 0, got null');
-    super('AdamW', { ...c, weightDecay: c.weightDecay ?? 0.004 }, 1e-3);
-    this.beta1 = checkBeta('AdamW', 'beta1', c.beta1 ?? 0.9);
-    this.beta2 = checkBeta('AdamW', 'beta2', c.beta2 ?? 0.999);
-    this.epsilon = checkEpsilon('AdamW', c.epsilon ?? 1e-7);
-    this.amsgrad = checkBoolean('AdamW', 'amsgrad', c.amsgrad ?? false);
-    this.slotNames = ['m', 'v', ...(this.amsgrad ? ['vhat'] : [])];
-  }
-
-  protected rule() {
-    return adamRule({ beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, amsgrad: this.amsgrad, epsilonForm: 'keras' });
+    super('AdamW', { ...c, weightDecay: c.weightDecay ?? 0.004 }, 'keras');
   }
 
   getConfig() {
-    return { ...this.baseConfig(), weight_decay: this.weightDecay, beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon, amsgrad: this.amsgrad };
+    return { ...this.baseConfig(), weight_decay: this.weightDecay, ...this.momentsConfig() };
   }
 }
 
