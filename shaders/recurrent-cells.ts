@@ -18,23 +18,30 @@
  * reset before). Bindings by name (RecurrentKernel.names).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { geometryKey, GRU_H, GRU_R, GRU_Z, MASK, matrix, recurrentKernel, ROWS, STEP_INFO, stepLaunch, stepStart, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
+import { geometryKey, GRU_H, GRU_R, GRU_Z, initialStateEntries, initialStateFns, MASK, matrix, recurrentKernel, ROWS, STEP_INFO, stepLaunch, stepStart, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
 import { each } from './wgsl.ts';
 
 /**
  * The per-step product for ROWS rows × 4 units: `acc{j}_{g} += left(row j, k … k + 3) · U[k … k + 3,
  * gate g's columns u … u + 3]` for each gate g of `gates`, over k < UNITS, skipped at s = 0 where
- * the left operand is zero. `left(j)` is a WGSL vec4 expression of the rows' k … k + 3 (zero past
- * UNITS), in the variables b{j}, s and k.
+ * the left operand is zero (unless an initial state makes it nonzero). `left(j)` is a WGSL vec4
+ * expression of the rows' k … k + 3 (zero past UNITS), in the variables b{j}, s and k.
  */
-function stateProduct(gates: readonly number[], left: (j: number) => string): string {
-  return `${each(ROWS, (j) => gates.map((g) => `var acc${j}_${g} = vec4f(0.0);`))}
-  if (s > 0u) {
-    for (var k = 0u; k < UNITS; k += 4u) {
+function stateProduct(geometry: RecurrentGeometry, gates: readonly number[], left: (j: number) => string): string {
+  const loop = `for (var k = 0u; k < UNITS; k += 4u) {
       // Rows of U past UNITS are clamped: the left operand is zero there.
       ${each(4, (t) => gates.map((g) => `let w${t}_${g} = load_u(min(k + ${t}u, UNITS - 1u), ${g}u * UNITS + u);`), '\n      ')}
       ${each(ROWS, (j) => [`let h${j} = ${left(j)};`, ...gates.map((g) => `acc${j}_${g} += h${j}.x * w0_${g} + h${j}.y * w1_${g} + h${j}.z * w2_${g} + h${j}.w * w3_${g};`)], '\n      ')}
-    }
+    }`;
+  const accumulators = each(ROWS, (j) => gates.map((g) => `var acc${j}_${g} = vec4f(0.0);`));
+  // With an initial state the first step's left operand is not zero: no step skips the product.
+  if (geometry.initialState) return `${accumulators}
+  {
+    ${loop}
+  }`;
+  return `${accumulators}
+  if (s > 0u) {
+    ${loop}
   }`;
 }
 
@@ -44,11 +51,23 @@ function finishRows(gates: readonly number[]): string {
 }
 
 /** h' of rows b{j}: the previous state times the recurrent mask (units k … k + 3). */
-const PREVIOUS = (j: number) => `load_h(srow(b${j}, s - 1u), k) * rec_mask(b${j}, k)`;
+function previous(g: RecurrentGeometry): (j: number) => string {
+  return g.initialState ? (j) => `prev_h(b${j}, s, k) * rec_mask(b${j}, k)` : (j) => `load_h(srow(b${j}, s - 1u), k) * rec_mask(b${j}, k)`;
+}
 
-/** h' for units u … u + 3 of row b at step s, zero at s = 0 (a WGSL statement declaring `hp`). */
-export const PREVIOUS_STATE = `var hp = vec4f(0.0);
+/** h' for units u … u + 3 of row b at step s, zero at s = 0 without an initial state (a WGSL statement declaring `hp`). */
+export function previousStateLine(g: RecurrentGeometry): string {
+  if (g.initialState) return 'let hp = prev_h(b, s, u) * rec_mask(b, u);';
+  return `var hp = vec4f(0.0);
   if (s > 0u) { hp = load_h(srow(b, s - 1u), u) * rec_mask(b, u); }`;
+}
+
+/** An LSTM's c_{s−1} for units u … u + 3 of row b (a WGSL statement declaring `c_prev`). */
+export function previousCellLine(g: RecurrentGeometry): string {
+  if (g.initialState) return 'let c_prev = prev_c(b, s, u);';
+  return `var c_prev = vec4f(0.0);
+  if (s > 0u) { c_prev = load_c(srow(b, s - 1u), u); }`;
+}
 
 /** Stores h (and, for the last state alone, into y); with a mask, the previous state at a masked step. */
 function storeState(g: RecurrentGeometry): string {
@@ -64,9 +83,9 @@ function storeState(g: RecurrentGeometry): string {
 function previousState(g: RecurrentGeometry): string {
   return g.masked
     ? `
-/** The state before step s, without the recurrent dropout (zeros before the first step). */
+/** The state before step s, without the recurrent dropout (${g.initialState ? 'the initial state' : 'zeros'} before the first step). */
 fn previous_h(b: u32, s: u32, u: u32) -> vec4f {
-  if (s == 0u) { return vec4f(0.0); }
+  if (s == 0u) { return ${g.initialState ? 'load_h0(b, u)' : 'vec4f(0.0)'}; }
   return load_h(srow(b, s - 1u), u);
 }
 `
@@ -93,8 +112,7 @@ function cellFinish(g: RecurrentGeometry): string {
     case 'lstm':
       return `${head}
   ${each(4, (k) => [`let z${k} = load_z(r, ${k}u * UNITS + u) + a${k};`, `store_z(r, ${k}u * UNITS + u, u, z${k});`])}
-  var c_prev = vec4f(0.0);
-  if (s > 0u) { c_prev = load_c(srow(b, s - 1u), u); }
+  ${previousCellLine(g)}
   // Gates i, f, c, o.
   let c = ract(z1) * c_prev + ract(z0) * act(z2);
   store_c(srow(b, s), u, u, ${g.masked ? 'select(c_prev, c, kept(b, s))' : 'c'});
@@ -120,7 +138,7 @@ function cellFinish(g: RecurrentGeometry): string {
   store_z(r, UNITS + u, u, z_r);
   store_z(r, 2u * UNITS + u, u, z_h);
   store_mh(r, u, u, m_h);
-  ${PREVIOUS_STATE}
+  ${previousStateLine(g)}
   let update = ract(z_z);
   let h = update * hp + (1.0 - update) * act(z_h);
   ${storeState(g)}
@@ -148,13 +166,14 @@ export function cellForward(g: RecurrentGeometry): RecurrentKernel {
     gru && matrix('mh', 'write', 'UNITS', v),
     !g.returnSequences && matrix('y', 'write', 'UNITS', v),
     g.masked && MASK,
-  ], `${previousState(g)}
+    ...initialStateEntries(g, g.cell === 'lstm' ? ['h', 'c'] : ['h']),
+  ], `${initialStateFns(g, g.cell === 'lstm' ? ['h', 'c'] : ['h'])}${previousState(g)}
 ${cellFinish(g)}
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${stepStart(rowStride, total)}
-  ${stateProduct(cellGates(g), PREVIOUS)}
+  ${stateProduct(g, cellGates(g), previous(g))}
   ${finishRows(cellGates(g))}
 }`);
 }
@@ -175,21 +194,22 @@ export function gruGates(g: RecurrentGeometry): RecurrentKernel {
     matrix('u', 'read', 'COLS', v),
     matrix('h', 'read', 'UNITS', v),
     matrix('rh', 'write', 'UNITS', v),
-  ], `
+    ...initialStateEntries(g, ['h']),
+  ], `${initialStateFns(g, ['h'])}
 fn finish(b: u32, s: u32, u: u32, a_z: vec4f, a_r: vec4f) {
   let r = xrow(b, s);
   let z_z = load_z(r, u) + a_z;
   let z_r = load_z(r, UNITS + u) + a_r;
   store_z(r, u, u, z_z);
   store_z(r, UNITS + u, u, z_r);
-  ${PREVIOUS_STATE}
+  ${previousStateLine(g)}
   store_rh(srow(b, s), u, u, ract(z_r) * hp);
 }
 
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${stepStart(rowStride, total)}
-  ${stateProduct(gates, PREVIOUS)}
+  ${stateProduct(g, gates, previous(g))}
   ${finishRows(gates)}
 }`);
 }
@@ -210,12 +230,13 @@ export function gruCandidate(g: RecurrentGeometry): RecurrentKernel {
     matrix('rh', 'read', 'UNITS', v),
     !g.returnSequences && matrix('y', 'write', 'UNITS', v),
     g.masked && MASK,
-  ], `${previousState(g)}
+    ...initialStateEntries(g, ['h']),
+  ], `${initialStateFns(g, ['h'])}${previousState(g)}
 fn finish(b: u32, s: u32, u: u32, a_h: vec4f) {
   let r = xrow(b, s);
   let z_h = load_z(r, 2u * UNITS + u) + a_h;
   store_z(r, 2u * UNITS + u, u, z_h);
-  ${PREVIOUS_STATE}
+  ${previousStateLine(g)}
   let update = ract(load_z(r, u));
   let h = update * hp + (1.0 - update) * act(z_h);
   ${storeState(g)}
@@ -224,7 +245,7 @@ fn finish(b: u32, s: u32, u: u32, a_h: vec4f) {
 @compute @workgroup_size(${size})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${stepStart(rowStride, total)}
-  ${stateProduct([GRU_H], (j) => `load_rh(srow(b${j}, s), k)`)}
+  ${stateProduct(g, [GRU_H], (j) => `load_rh(srow(b${j}, s), k)`)}
   ${finishRows([GRU_H])}
 }`);
 }

@@ -22,8 +22,8 @@
  * column with the reset before) and a GRU's recurrent bias gradient Σ dR; the input side
  * (dW, db, dx) is one dense backward over every step's rows (src/ops/recurrent.ts).
  */
-import { geometryKey, GRU_H, GRU_R, launch, MASK, matrix, recurrentKernel, ROWS, STEP_INFO, stepLaunch, stepStart, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
-import { PREVIOUS_STATE } from './recurrent-cells.ts';
+import { geometryKey, GRU_H, GRU_R, initialStateEntries, initialStateFns, launch, MASK, matrix, recurrentKernel, ROWS, STEP_INFO, stepLaunch, stepStart, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
+import { previousCellLine, previousStateLine } from './recurrent-cells.ts';
 import { constants, each, flatIndex } from './wgsl.ts';
 
 /** Rows of dU per invocation of the kernel gradient (4 units of one gate each). */
@@ -62,6 +62,11 @@ function transposedProduct(gates: readonly ProductGate[], step: string): string 
     }`;
 }
 
+/** The states before a step that stepGrad reads: a GRU's h', an LSTM's c_{s−1}. */
+function previousRead(g: RecurrentGeometry): ('h' | 'c')[] {
+  return g.cell === 'gru' ? ['h'] : g.cell === 'lstm' ? ['c'] : [];
+}
+
 /** stepStart, and one accumulator per row. */
 function blockStart(rowStride: number, total: number): string {
   return `${stepStart(rowStride, total)}
@@ -76,10 +81,9 @@ function gateGradients(g: RecurrentGeometry): string {
     case 'lstm':
       return `${each(4, (k) => `let z${k} = load_z(r, ${k}u * UNITS + u);`)}
   let c = load_c(srow(b, s), u);
-  var c_prev = vec4f(0.0);
-  if (s > 0u) { c_prev = load_c(srow(b, s - 1u), u); }
+  ${previousCellLine(g)}
   var dc = dh * ract(z3) * act_d(c);
-  if (s < LAST_STEP) { dc += load_carry(b, u); }
+  ${g.returnState ? 'dc += load_carry(b, u); // at the last step: the final cell state\'s gradient' : 'if (s < LAST_STEP) { dc += load_carry(b, u); }'}
   store_dg(r, u, u, dc * act(z2) * ract_d(z0));
   store_dg(r, UNITS + u, u, dc * c_prev * ract_d(z1));
   store_dg(r, 2u * UNITS + u, u, dc * ract(z0) * act_d(z2));
@@ -88,7 +92,7 @@ function gateGradients(g: RecurrentGeometry): string {
     case 'gru': {
       const common = `let z_z = load_z(r, u);
   let z_h = load_z(r, 2u * UNITS + u);
-  ${PREVIOUS_STATE}
+  ${previousStateLine(g)}
   let update = ract(z_z);
   let dz_h = dh * (1.0 - update) * act_d(z_h);
   store_dg(r, u, u, dh * (hp - act(z_h)) * ract_d(z_z));
@@ -115,7 +119,8 @@ function maskedStep(g: RecurrentGeometry): string {
   const gates = Array.from({ length: g.gates }, (_, k) => `store_dg(r, ${k === 0 ? '' : `${k}u * UNITS + `}u, u, ${zero});`);
   const lines = [...gates, 'store_handoff(b, u, u, dh);'];
   if (g.cell === 'gru') lines.push(`store_carry(b, u, u, ${zero});`, ...(g.resetAfter ? [`store_dmh(r, u, u, ${zero});`] : []));
-  if (g.cell === 'lstm') lines.push(`if (s == LAST_STEP) { store_carry(b, u, u, ${zero}); }`);
+  // With returnState the carry at the last step already holds the final cell state's gradient.
+  if (g.cell === 'lstm' && !g.returnState) lines.push(`if (s == LAST_STEP) { store_carry(b, u, u, ${zero}); }`);
   return `if (!kept(b, s)) {
     ${lines.join('\n    ')}
     return;
@@ -150,7 +155,8 @@ export function stepGrad(g: RecurrentGeometry): RecurrentKernel {
     g.cell !== 'simpleRNN' && matrix('carry', 'write', 'UNITS', v),
     g.masked && MASK,
     g.masked && matrix('handoff', 'write', 'UNITS', v),
-  ], `
+    ...initialStateEntries(g, previousRead(g)),
+  ], `${initialStateFns(g, previousRead(g))}
 /** dh of row b at step s from the next step's product (acc), then the step's gate gradients. */
 fn finish(b: u32, s: u32, u: u32, acc: vec4f) {
   ${dy}
@@ -184,11 +190,12 @@ export function gruResetGrad(g: RecurrentGeometry): RecurrentKernel {
     matrix('h', 'read', 'UNITS', v),
     matrix('dg', 'write', 'COLS', v, { part: true }),
     matrix('carry', 'write', 'UNITS', v),
-  ], `
+    ...initialStateEntries(g, ['h']),
+  ], `${initialStateFns(g, ['h'])}
 fn finish(b: u32, s: u32, u: u32, q: vec4f) {
   let r = xrow(b, s);
   let z_r = load_z(r, UNITS + u);
-  ${PREVIOUS_STATE}
+  ${previousStateLine(g)}
   store_dg(r, UNITS + u, u, q * hp * ract_d(z_r));
   store_carry(b, u, u, load_carry(b, u) + ract(z_r) * q);
 }
@@ -219,7 +226,7 @@ export function recurrentKernelGrad(g: RecurrentGeometry): RecurrentKernel {
   const before = gru && !g.resetAfter;
   const after = gru && g.resetAfter;
   const recurrentBias = after && g.bias;
-  const previous = 'select(vec4f(0.0), load_h(srow(b, max(s, 1u) - 1u), k) * rec_mask(b, k), s > 0u)';
+  const previous = g.initialState ? 'prev_h(b, s, k) * rec_mask(b, k)' : 'select(vec4f(0.0), load_h(srow(b, max(s, 1u) - 1u), k) * rec_mask(b, k), s > 0u)';
   return recurrentKernel(`recurrent-kernel-grad:${geometryKey(g)}:k${K_BLOCK}`, g, workgroups, [
     g.recurrentDropout > 0 && STEP_INFO,
     matrix('h', 'read', 'UNITS', v),
@@ -228,8 +235,9 @@ export function recurrentKernelGrad(g: RecurrentGeometry): RecurrentKernel {
     after && matrix('dmh', 'read', 'UNITS', v),
     matrix('du', 'write', 'COLS', v),
     recurrentBias && matrix('db', 'write', 'COLS', v),
+    ...initialStateEntries(g, ['h']),
   ], `${constants({ LAST_GROUP: Math.floor((g.units - 1) / 4) * 4 })} // the last group of 4 units that starts inside a row
-
+${initialStateFns(g, ['h'])}
 /** The product's left operand for gate g: units k … k + 3 of the state h'·U (or rh·U_h) reads at step s. */
 fn left(g: u32, b: u32, s: u32, k: u32) -> vec4f {
 ${before ? `  if (g == ${GRU_H}u) { return load_rh(srow(b, s), k); }\n` : ''}  return ${previous};
@@ -258,5 +266,40 @@ ${recurrentBias ? '  var bias = vec4f(0.0);\n' : ''}  for (var row = 0u; row < B
 ${recurrentBias ? '    bias += d;\n' : ''}  }
   ${each(K_BLOCK, (t) => `if (k + ${t}u < UNITS) { store_du(k + ${t}u, g * UNITS + j, j, acc${t}); }`)}
 ${recurrentBias ? '  if (k == 0u) { store_db(1u, g * UNITS + j, j, bias); }' : ''}
+}`);
+}
+
+/**
+ * The gradient of the initial state (geometry.initialState), after the steps' loop: what stepGrad
+ * would add to dh_{−1} from step 0, dh0 = mask′ ⊙ (dR_0·Uᵀ + carry) (+ handoff, when a masked
+ * step 0 handed its whole gradient on), and an LSTM's dc0 = carry. Bound to step 0's slot.
+ * Bindings: timestep, [info], u, dg, [dmh], [carry], [handoff], dh0, [dc0].
+ */
+export function initialStateGrad(g: RecurrentGeometry): RecurrentKernel {
+  const { total, size, workgroups, rowStride } = stepLaunch(g);
+  const v = vectorized(g);
+  const gru = g.cell === 'gru';
+  const lstm = g.cell === 'lstm';
+  const after = gru && g.resetAfter;
+  return recurrentKernel(`recurrent-initial-state-grad:${geometryKey(g)}`, g, workgroups, [
+    TIMESTEP,
+    g.recurrentDropout > 0 && STEP_INFO,
+    matrix('u', 'read', 'COLS', v),
+    matrix('dg', 'read', 'COLS', v, { part: true }),
+    after && matrix('dmh', 'read', 'UNITS', v, { part: true }),
+    g.cell !== 'simpleRNN' && matrix('carry', 'read', 'UNITS', v),
+    g.masked && matrix('handoff', 'read', 'UNITS', v),
+    matrix('dh0', 'write', 'UNITS', v),
+    lstm && matrix('dc0', 'write', 'UNITS', v),
+  ], `
+fn finish(b: u32, u: u32, acc: vec4f) {
+  store_dh0(b, u, u, rec_mask(b, u) * (acc${gru ? ' + load_carry(b, u)' : ''})${g.masked ? ' + load_handoff(b, u)' : ''});${lstm ? '\n  store_dc0(b, u, u, load_carry(b, u));' : ''}
+}
+
+@compute @workgroup_size(${size})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  ${blockStart(rowStride, total)}
+  ${transposedProduct(productGates(g), '0u')}
+  ${each(ROWS, (j) => `if (b + ${j}u < BATCH) { finish(b${j}, u, acc${j}); }`)}
 }`);
 }

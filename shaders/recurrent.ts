@@ -66,6 +66,16 @@ export interface RecurrentGeometry {
    * kernels are those of an unmasked layer, byte for byte.
    */
   masked?: boolean;
+  /**
+   * The state before the first step comes from `h0` (and an LSTM's `c0`), f32 [batch, units] (a
+   * Keras initial_state), instead of zeros; its gradient goes to `dh0` (and `dc0`).
+   */
+  initialState?: boolean;
+  /**
+   * The final state (h, and an LSTM's c) is an output of its own (Keras's return_state): its
+   * gradient joins the last step's (an LSTM's cell-state gradient starts from `carry`).
+   */
+  returnState?: boolean;
 }
 
 /** A kernel with the name of each binding, in binding order: the op binds views by name. */
@@ -91,7 +101,8 @@ export function vectorized(g: RecurrentGeometry): boolean {
 
 export function geometryKey(g: RecurrentGeometry): string {
   const flags = [g.bias ? 'bias' : 'nobias', g.resetAfter ? 'resetAfter' : '', g.goBackwards ? 'backwards' : '', g.returnSequences ? 'sequences' : 'last'].filter(Boolean).join(',');
-  return `${g.cell}:${g.batch}x${g.time}x${g.inputs}->${g.units}:${g.activation}/${g.recurrentActivation}:${flags}:drop${g.dropout}/${g.recurrentDropout}:seed${g.seed >>> 0}:rows${ROWS}${g.masked ? ':masked' : ''}`;
+  const states = `${g.initialState ? ':initial' : ''}${g.returnState ? ':state' : ''}`;
+  return `${g.cell}:${g.batch}x${g.time}x${g.inputs}->${g.units}:${g.activation}/${g.recurrentActivation}:${flags}:drop${g.dropout}/${g.recurrentDropout}:seed${g.seed >>> 0}:rows${ROWS}${g.masked ? ':masked' : ''}${states}`;
 }
 
 /** The geometry of the kernels that never read the mask (their code is the unmasked one): one pipeline either way. */
@@ -188,6 +199,24 @@ export function matrix(name: string, kind: 'read' | 'write', width: 'UNITS' | 'C
         .filter(Boolean)
         .join('\n'),
   };
+}
+
+/**
+ * With an initial state: `prev_h(b, s, k)` (and `prev_c`), units k … k + 3 of the state before
+ * step s, the initial state's row at s = 0; `which` names the states whose loads the kernel has.
+ */
+export function initialStateFns(g: RecurrentGeometry, which: readonly ('h' | 'c')[]): string {
+  if (!g.initialState) return '';
+  const fn = (x: 'h' | 'c') => `fn prev_${x}(b: u32, s: u32, k: u32) -> vec4f {
+  if (s == 0u) { return load_${x}0(b, k); } // the initial state
+  return load_${x}(srow(b, s - 1u), k);
+}`;
+  return `\n${which.map(fn).join('\n')}\n`;
+}
+
+/** The initial states' bindings for a kernel reading `which` of them (none without an initial state). */
+export function initialStateEntries(g: RecurrentGeometry, which: readonly ('h' | 'c')[]): (Entry | false)[] {
+  return which.map((x) => !!g.initialState && matrix(`${x}0`, 'read', 'UNITS', vectorized(g)));
 }
 
 // ---- the shared prologue -------------------------------------------------------------------------

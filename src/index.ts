@@ -42,4 +42,5 @@ export type { FitDatasetArgs, CallbackArg } from './model/args.ts';
 export type { DatasetSource } from './data/stream.ts';
 export type { ClassWeight } from './model/sample-weights.ts';
 export { charLanguageModel, resolveCharLmOptions, type CharLmKind, type CharLmOptions, type ResolvedCharLmOptions } from './models/charlm.ts';
-export { generateText, type GenerateOptions } from './models/generate.ts';
+export { generateText, generationMode, type GenerateOptions } from './models/generate.ts';
+export { recurrentStepModel, type StepModel } from './models/recurrent-step.ts';

@@ -11,7 +11,7 @@ export interface SummaryRow {
 
 /** Keras's reference to a tensor: `layer[nodeIndex][tensorIndex]`. */
 function tensorRef(t: SymbolicTensor): string {
-  return `${t.producer.layer.name}[${t.producer.layer.inboundNodes.indexOf(t.producer)}][0]`;
+  return `${t.producer.layer.name}[${t.producer.layer.inboundNodes.indexOf(t.producer)}][${t.index}]`;
 }
 
 function formatBytes(bytes: number): string {
@@ -30,7 +30,9 @@ const count = (n: number) => n.toLocaleString('en-US');
 export function summaryTable(modelName: string, rows: readonly SummaryRow[], showConnections: boolean, trainable: number, nonTrainable: number): string {
   const headers = ['Layer (type)', 'Output Shape', 'Param #', ...(showConnections ? ['Connected to'] : [])];
   const cells = rows.map(({ layer, nodes, params }) => {
-    const shapes = [...new Set(nodes.map((n) => `(None, ${n.output.shape.join(', ')})`))];
+    // Keras lists a node's several outputs (a recurrent layer's states) as a list of shapes.
+    const shapeOf = (shape: readonly number[]) => `(None, ${shape.join(', ')})`;
+    const shapes = [...new Set(nodes.map((n) => (n.outputs.length === 1 ? shapeOf(n.output.shape) : `[${n.outputs.map((t) => shapeOf(t.shape)).join(', ')}]`)))];
     return [
       `${layer.name} (${layer.className})`,
       shapes.length === 1 ? shapes[0]! : 'multiple',

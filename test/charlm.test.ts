@@ -14,7 +14,7 @@ import { loadModel, optimizers, tensor, type LayersModel, type Tensor } from '..
 import { CharVocab, loadCorpus, textDataset, UNKNOWN_ID } from '../src/data/text.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { charLanguageModel, type CharLmKind, type CharLmOptions } from '../src/models/charlm.ts';
-import { generateText, sampleIndex } from '../src/models/generate.ts';
+import { generateText, generationMode, sampleIndex } from '../src/models/generate.ts';
 import { charLmExample, parseCharLmArgs } from '../src/examples/charlm.ts';
 import { captureOurs } from './artifacts.ts';
 import { relL2, useEngine } from './helpers.ts';
@@ -27,9 +27,9 @@ const KINDS: readonly CharLmKind[] = ['transformer', 'lstm'];
 const tiny = (kind: CharLmKind, vocabSize: number, extra: Partial<CharLmOptions> = {}): LayersModel =>
   charLanguageModel({ vocabSize, sequenceLength: T, kind, dModel: 16, heads: 2, blocks: 1, units: 16, seed: 7, ...extra });
 
-/** Predictions as a flat float array. */
-async function predicted(lm: LayersModel, ids: Int32Array, rows: number): Promise<Float32Array> {
-  return ((await lm.predict(tensor(ids, [rows, T]), { batchSize: rows })) as Tensor<Float32Array>).dataSync();
+/** Predictions as a flat float array (windows of `steps` ids). */
+async function predicted(lm: LayersModel, ids: Int32Array, rows: number, steps = T): Promise<Float32Array> {
+  return ((await lm.predict(tensor(ids, [rows, steps]), { batchSize: rows })) as Tensor<Float32Array>).dataSync();
 }
 
 const corpusSlice = async () => (await loadCorpus()).slice(40_000, 44_500);
@@ -117,14 +117,14 @@ describe('generateText', () => {
    * text followed by other ids while it is shorter: a causal model ignores them), the float64
    * argmax over the real characters at the last real step.
    */
-  async function greedyReference(lm: LayersModel, vocab: CharVocab, prompt: string, length: number): Promise<string> {
+  async function greedyReference(lm: LayersModel, vocab: CharVocab, prompt: string, length: number, steps = T): Promise<string> {
     const ids = Array.from(vocab.encode(prompt));
     let out = '';
     for (let n = 0; n < length; n++) {
-      const window = ids.slice(-T);
+      const window = ids.slice(-steps);
       const used = window.length;
-      while (window.length < T) window.push((window.length * 5) % vocab.size);
-      const probs = Float64Array.from(await predicted(lm, Int32Array.from(window), 1));
+      while (window.length < steps) window.push((window.length * 5) % vocab.size);
+      const probs = Float64Array.from(await predicted(lm, Int32Array.from(window), 1, steps));
       let best = -1;
       for (let c = 0; c < vocab.size; c++) if (c !== UNKNOWN_ID && (best < 0 || probs[(used - 1) * vocab.size + c]! > probs[(used - 1) * vocab.size + best]!)) best = c;
       ids.push(best);
@@ -139,12 +139,47 @@ describe('generateText', () => {
       // A prompt shorter than T whose continuation runs past T (the window then slides), and one longer than T.
       for (const prompt of ['The ', 'DICTIONARY, n.  A malevolent literary device']) {
         const length = 14;
-        const greedy = await generateText(lm, vocab, { prompt, length, temperature: 0 });
+        // The LSTM carries its states by default (tested below): here it reruns the window too.
+        const greedy = await generateText(lm, vocab, { prompt, length, temperature: 0, reusePrefix: false });
         expect(greedy).toBe(await greedyReference(lm, vocab, prompt, length));
       }
       lm.dispose();
     });
   }
+
+  it('an LSTM carries its states: one step per character, the greedy text of a model whose window holds the whole text', async () => {
+    const { lm, vocab } = await trained('lstm');
+    expect(generationMode(lm)).toEqual({ mode: 'state' });
+    const transformer = tiny('transformer', vocab.size);
+    expect(generationMode(transformer)).toEqual({ mode: 'window', reason: 'the model has no recurrent layer to carry the state' });
+    transformer.dispose();
+    // The states start from zeros at the prompt's last T characters and go on past T: a model of a
+    // longer window (the LSTM's weights do not depend on T) sees the same text in one window.
+    const prompt = 'DICTIONARY, n.  A malevolent literary device';
+    const length = 16;
+    const context = prompt.slice(-T);
+    const long = tiny('lstm', vocab.size, { sequenceLength: T + length });
+    long.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy', engine: engine() });
+    long.setWeights(await lm.getWeights());
+    expect(await generateText(lm, vocab, { prompt, length, temperature: 0 })).toBe(await greedyReference(long, vocab, context, length, T + length));
+    // Per character: one cell dispatch, the final states' copy and the two state inputs' gathers, against T cell dispatches.
+    const e = engine();
+    const dispatches = async (reusePrefix: boolean) => {
+      const before = e.stats().dispatches;
+      await generateText(lm, vocab, { prompt: 'A', length, temperature: 0, reusePrefix });
+      return (e.stats().dispatches - before) / length;
+    };
+    const [byState, byWindow] = [await dispatches(true), await dispatches(false)];
+    console.log(`dispatches per generated character (T = ${T}): ${byState} carrying the states, ${byWindow} rerunning the window`);
+    expect(byWindow - byState).toBe(T - 4);
+    // The twin follows the model's training: after more steps, the state carrying still matches a fresh copy.
+    const { xs, ys } = textDataset(await corpusSlice(), { windowSize: T, validationSplit: 0 }).train.tensors();
+    await lm.fit(xs, ys, { epochs: 1, batchSize: 32, verbose: 0 });
+    long.setWeights(await lm.getWeights());
+    expect(await generateText(lm, vocab, { prompt, length, temperature: 0 })).toBe(await greedyReference(long, vocab, context, length, T + length));
+    long.dispose();
+    lm.dispose();
+  });
 
   it('is deterministic with a seed, returns `length` characters of the vocabulary and reports each one', async () => {
     const { lm, vocab } = await trained('transformer');

@@ -440,7 +440,6 @@ describe('config errors name the layer and the field', () => {
     expect(() => layers.gru({ name: 'g' } as never)).toThrow(/layer g \(GRU\): units must be a positive integer, got undefined/);
     expect(() => layers.gru({ units: 3, name: 'g', activation: 'nope' as never })).toThrow(/layer g \(GRU\): activation: unknown activation "nope"/);
     expect(() => layers.lstm({ units: 3, name: 'l', recurrentActivation: 'gelu' })).toThrow(/layer l \(LSTM\): recurrentActivation: 'gelu' is not supported inside a recurrent cell; supported: linear, relu/);
-    expect(() => layers.gru({ units: 3, name: 'g', returnState: true })).toThrow(/layer g \(GRU\): returnState true is not supported yet: a layer node has one output/);
     expect(() => layers.lstm({ units: 3, name: 'l', stateful: true })).toThrow(/layer l \(LSTM\): stateful true is not supported yet/);
     expect(() => layers.simpleRNN({ units: 3, name: 'r', dropout: 1 })).toThrow(/layer r \(SimpleRNN\): dropout must be a number in \[0, 1\), got 1/);
     expect(() => layers.simpleRNN({ units: 3, name: 'r', recurrentDropout: -0.1 })).toThrow(/recurrentDropout must be a number in \[0, 1\), got -0.1/);

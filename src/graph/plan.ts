@@ -151,6 +151,7 @@ export class Plan {
       inputs: node.inputs.map((t) => values.get(t)!),
       inputShapes: node.inputs.map((t) => t.shape),
       outputShape: node.output.shape,
+      outputShapes: node.outputs.map((t) => t.shape),
       weights: model.weightViews(node.layer),
       training,
       stepInfo: model.stepInfo,
@@ -171,6 +172,14 @@ export class Plan {
         const view = this.memory.take(batch * sizeOf(made.shape), `${layer.name} mask`);
         masks.set(made, view);
         this.dispatches.push(...layer.maskForward(ctx, view));
+      }
+      if (node.outputs.length > 1) {
+        // Several outputs (a recurrent layer's final states): no fusion pass applies to them.
+        if (splitActivation(node) !== undefined) throw new Error(`layer ${layer.name} (${layer.className}) has ${node.outputs.length} outputs and an activation its kernels do not apply`);
+        const views = node.outputs.map((t, i) => this.memory.take(sizeOfTensor(t), `${layer.name} output ${i}`));
+        this.dispatches.push(...layer.forward({ ...ctx, output: views[0]!, outputs: views }));
+        node.outputs.forEach((t, i) => values.set(t, views[i]!));
+        continue;
       }
       const fold = training ? undefined : affineIntoProducer(node, readers, outputs);
       if (fold) {
@@ -215,7 +224,7 @@ export class Plan {
           if (argmax) this.memory.recycle(argmax);
         }
         own = this.memory.take(sizeOfTensor(node.output), layer.name);
-        this.dispatches.push(...layer.forward({ ...ctx, output: own }));
+        this.dispatches.push(...layer.forward({ ...ctx, output: own, outputs: [own] }));
       }
       const activation = splitActivation(node);
       if (activation === undefined || intoLoss(node)) {
@@ -298,7 +307,17 @@ export class Plan {
         const views = { output: values.get(node.output)!, grad: dy ?? null, stepInfo: model.stepInfo };
         this.dispatches.push(activityPenalty(engine, activity.regularizer, { batch, sampleShape: node.output.shape }, views, { partials: partials!, base: activity.base }));
       }
-      if (!dy) continue;
+      // A node with several outputs gets every output's gradient, zeros for those nothing reads.
+      const others = node.outputs.slice(1).map(gradientOf);
+      if (!dy && others.every((g) => !g)) continue;
+      const zeros = (t: SymbolicTensor) => {
+        const view = this.memory.take(sizeOfTensor(t), `${layer.name} zero gradient`);
+        this.dispatches.push(engine.kernel(fill(sizeOfTensor(t), 0), [view]));
+        recyclable.add(view);
+        return view;
+      };
+      dy ??= zeros(node.output);
+      const otherGrads = others.map((g, i) => g ?? zeros(node.outputs[i + 1]!));
       const ctx = contextFor(node);
       const own = preActivation.get(node) ?? values.get(node.output)!;
       const activation = splitActivation(node);
@@ -326,7 +345,9 @@ export class Plan {
       const backwardCtx: BackwardContext = {
         ...ctx,
         output: own,
+        outputs: [own, ...node.outputs.slice(1).map((t) => values.get(t)!)],
         outputGrad: dy,
+        outputGrads: [dy, ...otherGrads],
         inputGrads,
         weightGrads: nodeGrads,
         reluMaskInputGrad,
@@ -348,6 +369,7 @@ export class Plan {
         }
       });
       release(dy);
+      otherGrads.forEach(release);
     }
 
     // Layers off every path to a loss get no gradient: zero theirs for the optimizer.
@@ -463,7 +485,7 @@ function gradientNeeds(nodes: readonly GraphNode[], hasTrainableWeights: (layer:
   const memo = new Map<SymbolicTensor, boolean>();
   for (const node of nodes) {
     const upstream = !isSource(node) && (hasTrainableWeights(node.layer) || node.inputs.some((t) => memo.get(t)));
-    memo.set(node.output, upstream);
+    for (const t of node.outputs) memo.set(t, upstream);
   }
   return (t) => memo.get(t) ?? false;
 }

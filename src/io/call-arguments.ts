@@ -46,15 +46,22 @@ export function inboundNodeEntry(layer: Layer, node: GraphNode, ref: (t: Symboli
   return call.inputs.map((t) => [...ref(t), kwargs]);
 }
 
-/** Whether a call argument read from model.json is a tensor reference ([name, node index, 0]). */
+/** Whether a call argument read from model.json is a tensor reference ([name, node index, tensor index]). */
 export function isTensorReference(value: unknown): value is TensorReference {
-  return Array.isArray(value) && (value.length === 3 || value.length === 4) && typeof value[0] === 'string' && Number.isInteger(value[1]) && value[1] >= 0 && value[2] === 0;
+  return Array.isArray(value) && (value.length === 3 || value.length === 4) && typeof value[0] === 'string' && Number.isInteger(value[1]) && value[1] >= 0 && Number.isInteger(value[2]) && value[2] >= 0;
+}
+
+/** A tensor named in model.json: the output `tensor` of node `node` of a layer. */
+export interface StoredReference {
+  layer: string;
+  node: number;
+  tensor: number;
 }
 
 /** A node's call arguments as model.json holds them, and the tensors they reference. */
 export interface StoredCall {
   kwargs: Record<string, unknown>;
-  references: { layer: string; node: number }[];
+  references: StoredReference[];
 }
 
 /**
@@ -68,18 +75,18 @@ export function storedCall(entries: readonly (Record<string, unknown> | undefine
   if (given.some((e) => JSON.stringify(e) !== JSON.stringify(first))) throw new ModelFormatError(`${where}: its references carry different call arguments ${given.map((e) => describeValue(e)).join(' and ')}`);
   const references = Object.values(first)
     .filter(isTensorReference)
-    .map((r) => ({ layer: r[0], node: r[1] }));
+    .map((r) => ({ layer: r[0], node: r[1], tensor: r[2] }));
   return { kwargs: first, references };
 }
 
 /** Applies `layer` with stored call arguments, `resolve` giving the tensor a reference names. */
-export function applyStoredCall(layer: Layer, inputs: SymbolicTensor[], call: StoredCall, resolve: (r: { layer: string; node: number }) => SymbolicTensor): SymbolicTensor {
+export function applyStoredCall(layer: Layer, inputs: SymbolicTensor[], call: StoredCall, resolve: (r: StoredReference) => SymbolicTensor): SymbolicTensor {
   if (!isKerasCallLayer(layer)) throw new Error(`call arguments ${describeValue(call.kwargs)} are not supported by ${layer.className} layers`);
   const kwargs: Record<string, CallArgument> = {};
   for (const [key, value] of Object.entries(call.kwargs)) {
-    if (isTensorReference(value)) kwargs[key] = resolve({ layer: value[0], node: value[1] });
+    if (isTensorReference(value)) kwargs[key] = resolve({ layer: value[0], node: value[1], tensor: value[2] });
     else if (value === null || ['boolean', 'number', 'string'].includes(typeof value)) kwargs[key] = value as CallArgument;
-    else throw new Error(`call argument '${key}' must be a tensor reference [layerName, nodeIndex, 0] or a plain value, got ${describeValue(value)}`);
+    else throw new Error(`call argument '${key}' must be a tensor reference [layerName, nodeIndex, tensorIndex] or a plain value, got ${describeValue(value)}`);
   }
   return layer.applyKerasCall({ inputs, kwargs });
 }

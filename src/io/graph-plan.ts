@@ -10,7 +10,7 @@ import { Functional, Sequential } from '../model/containers.ts';
 import type { LayersModel } from '../model/layers-model.ts';
 import { describe, type Tensor } from '../runtime/tensor.ts';
 import { asObject, ModelFormatError } from './artifacts.ts';
-import { applyStoredCall, storedCall, type StoredCall } from './call-arguments.ts';
+import { applyStoredCall, storedCall, type StoredCall, type StoredReference } from './call-arguments.ts';
 
 function layerFromConfig(value: unknown, where: string, nameFallback?: string): Layer {
   const entry = asObject(value, where);
@@ -95,18 +95,18 @@ function sequentialPlan(config: unknown, where: string): GraphPlan {
  * [layerName, nodeIndex, tensorIndex(, {})]: a reference to the output of one node of a layer; with
  * `callArguments`, the 4th entry may hold the node's call arguments (src/io/call-arguments.ts).
  */
-function tensorRef(value: unknown, where: string, callArguments = false): { layer: string; node: number; kwargs?: Record<string, unknown> } {
-  if (!Array.isArray(value) || typeof value[0] !== 'string' || !Number.isInteger(value[1]) || value[1] < 0 || value[2] !== 0 || value.length > 4) {
-    throw new ModelFormatError(`${where} must be [layerName, nodeIndex, 0, {}] (layers have one output), got ${describeValue(value)}`);
+function tensorRef(value: unknown, where: string, callArguments = false): StoredReference & { kwargs?: Record<string, unknown> } {
+  if (!Array.isArray(value) || typeof value[0] !== 'string' || !Number.isInteger(value[1]) || value[1] < 0 || !Number.isInteger(value[2]) || value[2] < 0 || value.length > 4) {
+    throw new ModelFormatError(`${where} must be [layerName, nodeIndex, tensorIndex, {}], got ${describeValue(value)}`);
   }
   const kwargs = value[3];
   if (kwargs !== undefined && (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs) || (!callArguments && Object.keys(kwargs).length > 0))) {
     throw new ModelFormatError(`${where}: call arguments ${describeValue(kwargs)} are not supported`);
   }
-  return { layer: value[0], node: value[1], kwargs: kwargs as Record<string, unknown> | undefined };
+  return { layer: value[0], node: value[1], tensor: value[2], kwargs: kwargs as Record<string, unknown> | undefined };
 }
 
-const refKey = (r: { layer: string; node: number }) => `${r.layer}[${r.node}]`;
+const refKey = (r: StoredReference) => `${r.layer}[${r.node}][${r.tensor}]`;
 
 function functionalPlan(config: unknown, where: string): GraphPlan {
   const c = asObject(config, where);
@@ -114,7 +114,7 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
   if (!Array.isArray(c.layers) || c.layers.length === 0) throw new ModelFormatError(`${where}.layers must be a non-empty array, got ${describe(c.layers)}`);
   const layers = new Map<string, { layer: Layer; where: string }>();
   /** Every node to apply: a layer's k-th node reads the tensors `inputs` refer to. */
-  const pending: { layer: Layer; index: number; inputs: { layer: string; node: number }[]; call?: StoredCall; where: string }[] = [];
+  const pending: { layer: Layer; index: number; inputs: StoredReference[]; call?: StoredCall; where: string }[] = [];
   c.layers.forEach((value, i) => {
     const at = `${where}.layers[${i}]`;
     const entry = asObject(value, at);
@@ -130,14 +130,14 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
     if (isInput && inbound.length !== 0) throw new ModelFormatError(`${named}: an InputLayer has no inbound nodes`);
     if (!isInput && inbound.length === 0) throw new ModelFormatError(`${named}: has no inbound nodes; every layer but an InputLayer must be applied`);
     inbound.forEach((inputs, k) => {
-      if (!Array.isArray(inputs) || inputs.length === 0) throw new ModelFormatError(`${named}: inbound_nodes[${k}] must be a non-empty array of [layerName, nodeIndex, 0, {}]`);
+      if (!Array.isArray(inputs) || inputs.length === 0) throw new ModelFormatError(`${named}: inbound_nodes[${k}] must be a non-empty array of [layerName, nodeIndex, tensorIndex, {}]`);
       const refs = inputs.map((r, m) => tensorRef(r, `${named}.inbound_nodes[${k}][${m}]`, true));
       pending.push({ layer, index: k, inputs: refs, call: storedCall(refs.map((r) => r.kwargs), `${named}.inbound_nodes[${k}]`), where: `${named}.inbound_nodes[${k}]` });
     });
   });
-  const declared = (key: 'input_layers' | 'output_layers'): { layer: string; node: number }[] => {
+  const declared = (key: 'input_layers' | 'output_layers'): StoredReference[] => {
     const list = c[key];
-    if (!Array.isArray(list) || list.length === 0) throw new ModelFormatError(`${where}.${key} must list [layerName, nodeIndex, 0], got ${describeValue(list)}`);
+    if (!Array.isArray(list) || list.length === 0) throw new ModelFormatError(`${where}.${key} must list [layerName, nodeIndex, tensorIndex], got ${describeValue(list)}`);
     return list.map((r, i) => {
       const ref = tensorRef(r, `${where}.${key}[${i}]`);
       if (!layers.has(ref.layer)) throw new ModelFormatError(`${where}.${key}[${i}] names '${ref.layer}', which is not among the layers`);
@@ -150,13 +150,13 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
   const tensors = new Map<string, SymbolicTensor>();
   const inputs = inputRefs.map((ref, i) => {
     const layer = layers.get(ref.layer)!.layer;
-    if (!(layer instanceof InputLayer) || ref.node !== 0) throw new ModelFormatError(`${where}.input_layers[${i}] names '${ref.layer}', which is not an InputLayer's node 0`);
+    if (!(layer instanceof InputLayer) || ref.node !== 0 || ref.tensor !== 0) throw new ModelFormatError(`${where}.input_layers[${i}] names '${ref.layer}', which is not an InputLayer's node 0`);
     const t = layer.symbolicOutput();
     tensors.set(refKey(ref), t);
     return t;
   });
   for (const { layer } of layers.values()) {
-    if (layer instanceof InputLayer && !tensors.has(refKey({ layer: layer.name, node: 0 }))) {
+    if (layer instanceof InputLayer && !tensors.has(refKey({ layer: layer.name, node: 0, tensor: 0 }))) {
       throw new ModelFormatError(`${layers.get(layer.name)!.where}: an InputLayer that ${where}.input_layers does not list`);
     }
   }
@@ -164,18 +164,20 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
   // A node needs its inputs and the tensors its call arguments name.
   const needs = (n: (typeof pending)[number]) => [...n.inputs, ...(n.call?.references ?? [])];
   while (todo.length > 0) {
+    // A reference to a tensor index the producer lacks never resolves: the error below names it.
     const ready = todo.filter((n) => n.layer.inboundNodes.length === n.index && needs(n).every((r) => tensors.has(refKey(r))));
     if (ready.length === 0) {
       const stuck = todo[0]!;
       const unknown = needs(stuck).find((r) => !layers.has(r.layer));
       throw new ModelFormatError(
-        unknown !== undefined ? `${stuck.where}: its input '${unknown.layer}' is not among the layers` : `${stuck.where}: its inputs ${stuck.inputs.map(refKey).join(', ')} never all exist (a cycle, or a node index out of range)`,
+        unknown !== undefined ? `${stuck.where}: its input '${unknown.layer}' is not among the layers` : `${stuck.where}: its inputs ${stuck.inputs.map(refKey).join(', ')} never all exist (a cycle, or a node or tensor index out of range)`,
       );
     }
     for (const n of ready) {
       try {
         const inputs = n.inputs.map((r) => tensors.get(refKey(r))!);
-        tensors.set(refKey({ layer: n.layer.name, node: n.index }), n.call ? applyStoredCall(n.layer, inputs, n.call, (r) => tensors.get(refKey(r))!) : n.layer.apply(inputs));
+        const outputs = n.call ? [applyStoredCall(n.layer, inputs, n.call, (r) => tensors.get(refKey(r))!)] : n.layer.applyAll(inputs);
+        outputs.forEach((t, tensor) => tensors.set(refKey({ layer: n.layer.name, node: n.index, tensor }), t));
       } catch (err) {
         throw new ModelFormatError(`${n.where}: ${(err as Error).message}`);
       }
@@ -184,7 +186,13 @@ function functionalPlan(config: unknown, where: string): GraphPlan {
   }
   const outputs = outputRefs.map((ref, i) => {
     const t = tensors.get(refKey(ref));
-    if (!t) throw new ModelFormatError(`${where}.output_layers[${i}] names node ${ref.node} of '${ref.layer}', which has ${layers.get(ref.layer)!.layer.inboundNodes.length}`);
+    if (!t) {
+      const nodes = layers.get(ref.layer)!.layer.inboundNodes;
+      const node = nodes[ref.node];
+      throw new ModelFormatError(
+        node ? `${where}.output_layers[${i}] names output ${ref.tensor} of node ${ref.node} of '${ref.layer}', which has ${node.outputs.length}` : `${where}.output_layers[${i}] names node ${ref.node} of '${ref.layer}', which has ${nodes.length}`,
+      );
+    }
     return t;
   });
   const graph = graphOrder(outputs);

@@ -110,7 +110,7 @@ function topology(model: SavableModel): ModelTopology {
   // Keras numbers a layer's nodes within the model: nodes of the layer in other models don't count.
   const inModel = new Set(model.nodes);
   const nodesOf = (l: Layer) => l.inboundNodes.filter((n) => inModel.has(n));
-  const ref = (t: SymbolicTensor): TensorReference => [t.producer.layer.name, nodesOf(t.producer.layer).indexOf(t.producer), 0];
+  const ref = (t: SymbolicTensor): TensorReference => [t.producer.layer.name, nodesOf(t.producer.layer).indexOf(t.producer), t.index];
   return {
     class_name: 'Model',
     config: {

@@ -12,7 +12,7 @@
  * input gradient is the sum of the two.
  *
  * Not supported, as Errors: mergeMode null (two outputs: a layer node has one here), a wrapped
- * layer that is not SimpleRNN, LSTM or GRU, returnState (the recurrent layers refuse it), an
+ * layer that is not SimpleRNN, LSTM or GRU, a wrapped layer with returnState, an
  * activity regularizer on the wrapped layer, and a model.json `backward_layer` other than the
  * copy TF.js builds (TF.js ignores the field; a different one would be a different model).
  */
@@ -57,6 +57,9 @@ export class Bidirectional extends Wrapper {
     super(config, 'bidirectional', 'Bidirectional', (inner, who) => {
       if (!(inner instanceof RecurrentLayer)) {
         throw new Error(`${who}: layer must be a recurrent layer (layers.simpleRNN, layers.lstm or layers.gru), got ${inner.name} (${inner.className})`);
+      }
+      if (inner.returnState) {
+        throw new Error(`${who}: the wrapped layer ${inner.name} has returnState true, which Bidirectional does not support (its outputs would be the merged output and both directions' states); use two recurrent layers, one with goBackwards, for the states`);
       }
       if (inner.activityRegularizer) {
         throw new Error(`${who}: the wrapped layer ${inner.name} has an activityRegularizer, which Bidirectional does not support (TF.js ignores it); drop it or regularize another layer's output`);

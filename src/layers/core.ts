@@ -24,7 +24,7 @@ export class InputLayer extends Layer {
   symbolicOutput(): SymbolicTensor {
     if (this.inboundNodes.length === 0) {
       const output = new SymbolicTensor(this.shape);
-      const node = { layer: this, inputs: [], output };
+      const node = { layer: this, inputs: [], outputs: [output], output };
       this.inboundNodes.push(node);
       output.producer = node;
     }

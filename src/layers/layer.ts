@@ -19,6 +19,9 @@ export type { ActivationName, Shape };
 export interface GraphNode {
   readonly layer: Layer;
   readonly inputs: readonly SymbolicTensor[];
+  /** Every output, in the layer's order (Keras's tensor indices); most layers have one. */
+  readonly outputs: readonly SymbolicTensor[];
+  /** outputs[0]: the output the fusion passes and the mask concern. */
   readonly output: SymbolicTensor;
 }
 
@@ -28,6 +31,8 @@ export class SymbolicTensor {
   readonly id = nextId++;
   /** Set once by the node that produces this tensor. */
   producer!: GraphNode;
+  /** Its place among the producer's outputs (Keras's tensor index in model.json references). */
+  index = 0;
   /** The Keras mask this tensor carries (Layer.computeMask), set once by the node that produces it. */
   mask: TensorMask | null = null;
   constructor(readonly shape: Shape) {}
@@ -90,6 +95,13 @@ export interface ForwardContext {
   /** `[batch, ...outputShape]` float32; for layers that alias their input it equals inputs[0]. */
   output: Required<BufferView>;
   outputShape: Shape;
+  /**
+   * Every output of the node (Layer.computeOutputShapes), `outputs[0]` being `output`: a layer
+   * with several (a recurrent layer's final states) writes them all. The plan sets both; a caller
+   * driving a one-output layer by hand may leave them out.
+   */
+  outputs?: readonly Required<BufferView>[];
+  outputShapes?: readonly Shape[];
   /** Weight views in `weightSpecs` order. */
   weights: readonly Required<BufferView>[];
   training: boolean;
@@ -112,6 +124,8 @@ export interface ForwardContext {
 export interface BackwardContext extends ForwardContext {
   /** dL/d(output), `[batch, ...outputShape]`. Layers may overwrite it (it is not read afterwards). */
   outputGrad: Required<BufferView>;
+  /** dL/d(outputs[i]) for every output, `outputGrads[0]` being `outputGrad`; zeros where nothing reads an output (set by the plan, as `outputs`). */
+  outputGrads?: readonly Required<BufferView>[];
   /** Where to write dL/d(input i) (overwrite); null when nobody needs it (e.g. the model input). */
   inputGrads: readonly (Required<BufferView> | null)[];
   /** Where to write dL/dW for each weight (overwrite). */
@@ -179,6 +193,14 @@ export abstract class Layer {
 
   /** Validates the inputs and returns the output shape; throws an Error naming what is wrong. */
   abstract computeOutputShape(inputShapes: readonly Shape[]): Shape;
+
+  /**
+   * Every output's shape, for a layer with several outputs (a recurrent layer with returnState: its
+   * output, then its final states); the first is computeOutputShape's.
+   */
+  computeOutputShapes(inputShapes: readonly Shape[]): Shape[] {
+    return [this.computeOutputShape(inputShapes)];
+  }
 
   weightSpecs(_inputShapes: readonly Shape[]): WeightSpec[] {
     return [];
@@ -319,8 +341,20 @@ export abstract class Layer {
    */
   readonly inboundNodes: GraphNode[] = [];
 
-  /** Connects this layer in a functional graph: `const y = layers.dense({ units: 10 }).apply(x)`. */
+  /**
+   * Connects this layer in a functional graph: `const y = layers.dense({ units: 10 }).apply(x)`.
+   * A layer with several outputs returns them as an array, as TF.js's apply does; its class types
+   * that (a recurrent layer's apply with returnState), and applyAll() returns every layer's outputs
+   * as an array.
+   */
   apply(inputs: SymbolicTensor | readonly SymbolicTensor[]): SymbolicTensor {
+    const outputs = this.applyAll(inputs);
+    if (outputs.length !== 1) throw new Error(`layer ${this.name} (${this.className}) has ${outputs.length} outputs; its class's apply returns them`);
+    return outputs[0]!;
+  }
+
+  /** Connects this layer like apply() and returns every output of the new node. */
+  applyAll(inputs: SymbolicTensor | readonly SymbolicTensor[]): SymbolicTensor[] {
     const list = isSymbolicTensor(inputs) ? [inputs] : inputs;
     if (!Array.isArray(list) || list.length === 0 || !list.every(isSymbolicTensor)) {
       throw new TypeError(`layer ${this.name}: apply() takes a symbolic tensor (from input() or another layer's apply()) or an array of them`);
@@ -333,7 +367,7 @@ export abstract class Layer {
       }
     }
     const shapes = list.map((t) => t.shape);
-    const outputShape = this.computeOutputShape(shapes);
+    const outputShapes = this.computeOutputShapes(shapes);
     const first = this.inboundNodes[0];
     if (first) {
       // A shared layer has one set of weights: every node must need the same ones.
@@ -344,12 +378,13 @@ export abstract class Layer {
       }
     }
     const role = this.computeMask(list.map((t) => t.mask), shapes);
-    const output = new SymbolicTensor(outputShape);
-    const node: GraphNode = { layer: this, inputs: list, output };
-    output.mask = maskOf(node, role);
+    const outputs = outputShapes.map((shape, index) => Object.assign(new SymbolicTensor(shape), { index }));
+    const node: GraphNode = { layer: this, inputs: list, outputs, output: outputs[0]! };
+    // The mask role concerns the first output; the others (final states) carry none, as in Keras.
+    outputs[0]!.mask = maskOf(node, role);
     this.inboundNodes.push(node);
-    output.producer = node;
-    return output;
+    for (const t of outputs) t.producer = node;
+    return outputs;
   }
 
   /** The node at `index`; `what` names the property in the error a user sees. */

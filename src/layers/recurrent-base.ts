@@ -5,10 +5,14 @@
  * options this engine cannot honour as Errors), the weights, the passes over the recurrent op
  * (src/ops/recurrent.ts), and the model.json fields they read and write.
  *
- * Not supported, as Errors: `returnState` and `stateful` (a layer node has one output here, and
- * no state survives between batches), activations that are not elementwise or that the cells do
- * not implement (shaders/recurrent.ts CELL_ACTIVATIONS). `unroll` is accepted and has no effect:
- * the plan always holds the unrolled sequence.
+ * Final and initial states (Keras's return_state and initial_state): with `returnState` the layer
+ * has several outputs, [output, h] (an LSTM's [output, h, c]), and apply() returns them as an
+ * array, as TF.js's does; `apply(x, { initialState: [h, c] })` (or `apply([x, h, c])`, the form
+ * model.json keeps) starts the sequence from those states instead of zeros, and trains through them.
+ *
+ * Not supported, as Errors: `stateful` (no state survives between batches), activations that are
+ * not elementwise or that the cells do not implement (shaders/recurrent.ts CELL_ACTIVATIONS).
+ * `unroll` is accepted and has no effect: the plan always holds the unrolled sequence.
  *
  * Masks (an Embedding with maskZero, a Masking layer): as TF.js's and Keras's RNN, a masked step
  * carries the state over unchanged and outputs the previous step's output (zeros before the first
@@ -24,7 +28,7 @@ import { constraintConfig, type ConstraintIdentifier } from './constraints.ts';
 import { parseRegularizer, regularizerConfig, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { formatShape } from '../runtime/tensor.ts';
-import { expectInputs, Layer, type ActivationName, type BackwardContext, type ForwardContext, type LayerArgs, type MaskRole, type Shape, type TensorMask, type WeightSpec } from './layer.ts';
+import { isSymbolicTensor, Layer, SymbolicTensor, type ActivationName, type BackwardContext, type ForwardContext, type LayerArgs, type MaskRole, type Shape, type TensorMask, type WeightSpec } from './layer.ts';
 
 /** TF.js's config of SimpleRNN, LSTM and GRU (the gated ones add their own fields). */
 export interface RNNBaseConfig extends LayerArgs {
@@ -51,7 +55,7 @@ export interface RNNBaseConfig extends LayerArgs {
   recurrentDropout?: number;
   /** Return every step's output ([time, units]) rather than the last ([units]). Default false. */
   returnSequences?: boolean;
-  /** Only false: a layer node has one output in this engine. */
+  /** Also return the final states: apply() gives [output, h] ([output, h, c] for an LSTM). Default false. */
   returnState?: boolean;
   /** Process the sequence from its last step; the returned sequence is in processing order (Keras's). */
   goBackwards?: boolean;
@@ -108,8 +112,19 @@ function nameSeed(name: string): number {
   return [...name].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261);
 }
 
-export abstract class RecurrentLayer extends Layer {
+/** apply()'s call arguments, as TF.js's RNN takes them. */
+export interface RNNCallArgs {
+  /** The states before the first step, [batch, units] each: [h] ([h, c] for an LSTM); zeros without. */
+  initialState?: SymbolicTensor | readonly SymbolicTensor[];
+}
+
+/** What apply() returns: the output, or with returnState (S true) [output, ...final states]. */
+type RNNOutput<S extends boolean> = S extends true ? SymbolicTensor[] : S extends false ? SymbolicTensor : SymbolicTensor | SymbolicTensor[];
+
+/** `S`: the layer's returnState, so that apply()'s type says whether it returns an array. */
+export abstract class RecurrentLayer<S extends boolean = boolean> extends Layer {
   readonly units: number;
+  readonly returnState: S;
   readonly useBias: boolean;
   readonly kernelInitializer: Initializer;
   readonly recurrentInitializer: Initializer;
@@ -147,12 +162,7 @@ export abstract class RecurrentLayer extends Layer {
     this.goBackwards = flag(config.goBackwards, false, `${who}: goBackwards`);
     this.unroll = flag(config.unroll, false, `${who}: unroll`);
     this.zeroOutputForMask = flag(config.zeroOutputForMask, false, `${who}: zeroOutputForMask`);
-    if (flag(config.returnState, false, `${who}: returnState`)) {
-      throw new Error(
-        `${who}: returnState true is not supported yet: a layer node has one output in this engine, so the final states cannot be returned beside the output. ` +
-          "Use returnState: false (and returnSequences: true to get every step's output).",
-      );
-    }
+    this.returnState = flag(config.returnState, false, `${who}: returnState`) as S;
     if (flag(config.stateful, false, `${who}: stateful`)) {
       throw new Error(`${who}: stateful true is not supported yet: this engine keeps no state between batches (every sequence starts from zeros). Use stateful: false.`);
     }
@@ -165,6 +175,51 @@ export abstract class RecurrentLayer extends Layer {
 
   /** Which cell the layer runs. */
   protected abstract get cell(): CellKind;
+
+  /** The states a step carries (Keras's state_size count): an LSTM's h and c, the others' h. */
+  get stateCount(): number {
+    return this.cell === 'lstm' ? 2 : 1;
+  }
+
+  /**
+   * Connects the layer (TF.js's RNN.apply): `x`, or `[x, ...initialState]`, or `x` with
+   * `{ initialState }`; with returnState it returns [output, ...final states].
+   */
+  override apply(this: RecurrentLayer<false>, inputs: SymbolicTensor | readonly SymbolicTensor[], args?: RNNCallArgs): SymbolicTensor;
+  override apply(this: RecurrentLayer<true>, inputs: SymbolicTensor | readonly SymbolicTensor[], args?: RNNCallArgs): SymbolicTensor[];
+  override apply(inputs: SymbolicTensor | readonly SymbolicTensor[], args?: RNNCallArgs): RNNOutput<S>;
+  override apply(inputs: SymbolicTensor | readonly SymbolicTensor[], args: RNNCallArgs = {}): SymbolicTensor | SymbolicTensor[] {
+    if (!args || typeof args !== 'object') throw new TypeError(`${this.who}: apply()'s call arguments must be { initialState? }, got ${describeValue(args)}`);
+    const list = isSymbolicTensor(inputs) ? [inputs] : [...(inputs ?? [])];
+    const given = args.initialState;
+    if (given !== undefined && given !== null) {
+      const states = isSymbolicTensor(given) ? [given] : given;
+      if (!Array.isArray(states) || !states.every(isSymbolicTensor)) throw new TypeError(`${this.who}: initialState must be a symbolic tensor or an array of them, got ${describeValue(given)}`);
+      if (list.length > 1) throw new Error(`${this.who}: the initial state is given twice, as inputs after the first and as initialState`);
+      list.push(...states);
+    }
+    const outputs = this.applyAll(list);
+    return this.returnState ? outputs : outputs[0]!;
+  }
+
+  override computeOutputShapes(inputShapes: readonly Shape[]): Shape[] {
+    const output = this.computeOutputShape(inputShapes);
+    return this.returnState ? [output, ...Array.from({ length: this.stateCount }, () => [this.units])] : [output];
+  }
+
+  /** The sequence's shape; the initial states (inputs after the first), when given, checked. */
+  private sequenceShape(inputShapes: readonly Shape[]): Shape {
+    const states = inputShapes.length - 1;
+    if (inputShapes.length === 0 || (states !== 0 && states !== this.stateCount)) {
+      throw new Error(
+        `${this.who} takes its input sequence${this.stateCount === 2 ? ', or the sequence and its initial states [h, c]' : ', or the sequence and its initial state [h]'}, got ${inputShapes.length} input${inputShapes.length === 1 ? '' : 's'}`,
+      );
+    }
+    inputShapes.slice(1).forEach((shape, i) => {
+      if (shape.length !== 1 || shape[0] !== this.units) throw new Error(`${this.who}: initial state ${i} must have shape [${this.units}] (units), got ${formatShape(shape)}`);
+    });
+    return inputShapes[0]!;
+  }
 
   /** The gates' activation (a SimpleRNN has no gates: unused). */
   protected get gateActivation(): CellActivation {
@@ -191,7 +246,8 @@ export abstract class RecurrentLayer extends Layer {
   }
 
   override computeMask(inputMasks: readonly (TensorMask | null)[], inputShapes: readonly Shape[]): MaskRole {
-    expectInputs(this, inputShapes, 1);
+    this.sequenceShape(inputShapes);
+    if (inputMasks.slice(1).some((m) => m)) throw new Error(`${this.who}: an initial state carries a mask; states have no timesteps to mask`);
     const mask = inputMasks[0];
     if (!mask) return 'none';
     const time = inputShapes[0]![0]!;
@@ -206,12 +262,12 @@ export abstract class RecurrentLayer extends Layer {
   }
 
   private geometry(batch: number, inputShapes: readonly Shape[], training: boolean, masked = false): RecurrentGeometry {
-    expectInputs(this, inputShapes, 1);
+    const inputShape = this.sequenceShape(inputShapes);
     return recurrentGeometry(
       {
         cell: this.cell,
         batch,
-        inputShape: inputShapes[0]!,
+        inputShape,
         units: this.units,
         activation: this.activationName,
         recurrentActivation: this.gateActivation,
@@ -223,6 +279,8 @@ export abstract class RecurrentLayer extends Layer {
         recurrentDropout: training ? this.recurrentDropout : 0,
         seed: this.seed,
         masked,
+        initialState: inputShapes.length > 1,
+        returnState: this.returnState,
       },
       this.who,
     );
@@ -253,7 +311,14 @@ export abstract class RecurrentLayer extends Layer {
     const g = this.geometry(ctx.batch, ctx.inputShapes, ctx.training, ctx.mask !== undefined);
     const [kernel, recurrentKernel, bias] = ctx.weights;
     const mask = ctx.mask ? { mask: ctx.mask } : {};
-    return recurrentForward(ctx.engine, g, { x: ctx.inputs[0]!, kernel: kernel!, recurrentKernel: recurrentKernel!, bias, y: ctx.output, stepInfo: ctx.stepInfo, ...mask }, ctx);
+    return recurrentForward(ctx.engine, g, { x: ctx.inputs[0]!, kernel: kernel!, recurrentKernel: recurrentKernel!, bias, y: ctx.output, stepInfo: ctx.stepInfo, ...mask, ...this.stateViews(ctx) }, ctx);
+  }
+
+  /** The initial states (inputs after the first) and final states (outputs after the first) of a pass. */
+  private stateViews(ctx: ForwardContext) {
+    const outputs = ctx.outputs ?? [ctx.output];
+    if (this.returnState && outputs.length !== 1 + this.stateCount) throw new Error(`${this.who}: the plan gave ${outputs.length} output views for its ${1 + this.stateCount} outputs`);
+    return { h0: ctx.inputs[1], c0: ctx.inputs[2], hn: outputs[1], cn: outputs[2] };
   }
 
   backward(ctx: BackwardContext): Dispatch[] {
@@ -277,6 +342,11 @@ export abstract class RecurrentLayer extends Layer {
         dKernel: dKernel!,
         dRecurrentKernel: dRecurrentKernel!,
         dBias,
+        ...this.stateViews(ctx),
+        dhn: ctx.outputGrads?.[1],
+        dcn: ctx.outputGrads?.[2],
+        dh0: ctx.inputGrads[1] ?? null,
+        dc0: ctx.inputGrads[2] ?? null,
       },
       ctx,
     );
@@ -311,7 +381,7 @@ export abstract class RecurrentLayer extends Layer {
       recurrent_dropout: this.recurrentDropout,
       ...tail,
       return_sequences: this.returnSequences,
-      return_state: false,
+      return_state: this.returnState,
       go_backwards: this.goBackwards,
       stateful: false,
       unroll: this.unroll,

@@ -7,21 +7,25 @@
  */
 import { registerLayer } from './registry.ts';
 import { describeValue, kerasConfig, regularizationKeys } from './config.ts';
-import { cellActivation, flag, RecurrentLayer, rnnArgsFromConfig, RNN_KEYS, RNN_NEUTRAL, RNN_REGULARIZED, type GatedConfig, type RNNBaseConfig } from './recurrent-base.ts';
+import { cellActivation, flag, RecurrentLayer, rnnArgsFromConfig, RNN_KEYS, RNN_NEUTRAL, RNN_REGULARIZED, type GatedConfig, type RNNBaseConfig, type RNNCallArgs } from './recurrent-base.ts';
 import type { CellActivation, CellKind } from '../ops/recurrent.ts';
 import type { ActivationName, WeightSpec } from './layer.ts';
 import { serializeActivation } from '../ops/activation.ts';
 
-export type { GatedConfig, RNNBaseConfig };
+export type { GatedConfig, RNNBaseConfig, RNNCallArgs };
 export type SimpleRNNConfig = RNNBaseConfig;
+
+/** A layer's config with its returnState as the type parameter S (what apply() returns depends on it). */
+type WithReturnState<C, S extends boolean> = Omit<C, 'returnState'> & { returnState?: S };
 
 /** The model.json keys of every recurrent layer's regularizers and constraints. */
 const REGULARIZATION_KEYS = regularizationKeys(Object.keys(RNN_REGULARIZED));
 
-export class SimpleRNN extends RecurrentLayer {
+/** `S`: returnState, which decides whether apply() returns an array (RecurrentLayer). */
+export class SimpleRNN<S extends boolean = false> extends RecurrentLayer<S> {
   static override readonly className = 'SimpleRNN';
 
-  constructor(config: SimpleRNNConfig) {
+  constructor(config: WithReturnState<SimpleRNNConfig, S>) {
     super(config, 'simple_rnn', 'SimpleRNN({ units: 8 })');
   }
 
@@ -34,14 +38,14 @@ export class SimpleRNN extends RecurrentLayer {
   }
 
   /** From the Keras config in model.json (the constructor validates the values). */
-  static fromConfig(config: unknown): SimpleRNN {
+  static fromConfig(config: unknown): SimpleRNN<boolean> {
     const c = kerasConfig('SimpleRNN', config, [...RNN_KEYS, ...REGULARIZATION_KEYS], RNN_NEUTRAL);
     return new SimpleRNN(rnnArgsFromConfig('SimpleRNN', c));
   }
 }
 
 /** What LSTM and GRU add: the gates' activation and TF.js's implementation mode. */
-abstract class GatedLayer extends RecurrentLayer {
+abstract class GatedLayer<S extends boolean> extends RecurrentLayer<S> {
   readonly recurrentActivation: CellActivation;
   /** TF.js's and Keras's implementation mode, kept for model.json; it changes nothing here. */
   readonly implementation: number | null;
@@ -80,12 +84,12 @@ export interface LSTMConfig extends GatedConfig {
   unitForgetBias?: boolean | null;
 }
 
-export class LSTM extends GatedLayer {
+export class LSTM<S extends boolean = false> extends GatedLayer<S> {
   static override readonly className = 'LSTM';
   /** As given (TF.js writes null when it was not). */
   readonly unitForgetBias: boolean | null;
 
-  constructor(config: LSTMConfig) {
+  constructor(config: WithReturnState<LSTMConfig, S>) {
     super(config, 'lstm', 'LSTM({ units: 8 })');
     const unitForgetBias = config.unitForgetBias ?? null;
     if (unitForgetBias !== null) flag(unitForgetBias, false, `${this.who}: unitForgetBias`);
@@ -111,7 +115,7 @@ export class LSTM extends GatedLayer {
   }
 
   /** From the Keras config in model.json. */
-  static fromConfig(config: unknown): LSTM {
+  static fromConfig(config: unknown): LSTM<boolean> {
     const c = kerasConfig('LSTM', config, [...RNN_KEYS, ...REGULARIZATION_KEYS, 'recurrent_activation', 'implementation', 'unit_forget_bias'], RNN_NEUTRAL);
     return new LSTM({ ...gatedArgsFromConfig('LSTM', c), unitForgetBias: (c.unit_forget_bias ?? undefined) as boolean | undefined });
   }
@@ -125,11 +129,11 @@ export interface GRUConfig extends GatedConfig {
   resetAfter?: boolean;
 }
 
-export class GRU extends GatedLayer {
+export class GRU<S extends boolean = false> extends GatedLayer<S> {
   static override readonly className = 'GRU';
   readonly resetAfter: boolean;
 
-  constructor(config: GRUConfig) {
+  constructor(config: WithReturnState<GRUConfig, S>) {
     super(config, 'gru', 'GRU({ units: 8 })');
     this.resetAfter = flag(config.resetAfter, false, `${this.who}: resetAfter`);
   }
@@ -147,17 +151,22 @@ export class GRU extends GatedLayer {
   }
 
   /** From the Keras config in model.json (reset_after true is Keras's default). */
-  static fromConfig(config: unknown): GRU {
+  static fromConfig(config: unknown): GRU<boolean> {
     const c = kerasConfig('GRU', config, [...RNN_KEYS, ...REGULARIZATION_KEYS, 'recurrent_activation', 'implementation', 'reset_after'], RNN_NEUTRAL);
     return new GRU({ ...gatedArgsFromConfig('GRU', c), resetAfter: (c.reset_after ?? undefined) as boolean | undefined });
   }
 }
 
+// S is returnState as given, so that `lstm({ units, returnState: true }).apply(x)` is typed as an
+// array; typed apart from registerLayer, whose inference would instantiate S with its default.
 const recurrentFactories = {
-  ...registerLayer(SimpleRNN, { simpleRNN: (config: SimpleRNNConfig) => new SimpleRNN(config) }),
-  ...registerLayer(LSTM, { lstm: (config: LSTMConfig) => new LSTM(config) }),
-  ...registerLayer(GRU, { gru: (config: GRUConfig) => new GRU(config) }),
+  simpleRNN: <S extends boolean = false>(config: WithReturnState<SimpleRNNConfig, S>) => new SimpleRNN<S>(config),
+  lstm: <S extends boolean = false>(config: WithReturnState<LSTMConfig, S>) => new LSTM<S>(config),
+  gru: <S extends boolean = false>(config: WithReturnState<GRUConfig, S>) => new GRU<S>(config),
 };
+registerLayer(SimpleRNN, { simpleRNN: recurrentFactories.simpleRNN });
+registerLayer(LSTM, { lstm: recurrentFactories.lstm });
+registerLayer(GRU, { gru: recurrentFactories.gru });
 type RecurrentFactories = typeof recurrentFactories;
 declare module './registry.ts' {
   interface LayerFactories extends RecurrentFactories {}

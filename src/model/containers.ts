@@ -41,7 +41,13 @@ export class Sequential extends LayersModel {
     if (misplaced) throw new Error(`Sequential: the InputLayer ${misplaced.name} can only be the first layer`);
     const input = (given ?? new InputLayer({ shape: shape.slice(1) as number[], name: `${this.name}_input` })).symbolicOutput();
     let t = input;
-    for (const layer of stack) t = layer.apply(t);
+    for (const layer of stack) {
+      const outputs = layer.applyAll(t);
+      if (outputs.length !== 1) {
+        throw new Error(`Sequential: layer ${layer.name} (${layer.className}) has ${outputs.length} outputs; every layer of a Sequential model has one output (as in Keras). Use the functional API (model({ inputs, outputs })) for layers with several outputs, such as returnState`);
+      }
+      t = outputs[0]!;
+    }
     this.setGraph([input], [t]);
   }
 

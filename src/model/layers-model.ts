@@ -69,7 +69,7 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
   protected setGraph(inputs: readonly SymbolicTensor[], outputs: readonly SymbolicTensor[], outputsAsList = outputs.length > 1): void {
     const { nodes, layers } = graphOrder(outputs);
     for (const t of inputs) {
-      if (!nodes.some((n) => n.output === t)) throw new Error(`model ${this.name}: the outputs do not depend on the input '${t.producer.layer.name}'`);
+      if (!nodes.some((n) => n.outputs.includes(t))) throw new Error(`model ${this.name}: the outputs do not depend on the input '${t.producer.layer.name}'`);
     }
     const missing = nodes.find((n) => n.inputs.length === 0 && !inputs.includes(n.output));
     if (missing) throw new Error(`model ${this.name}: the outputs depend on the input '${missing.layer.name}', which is not among the model's inputs (graph disconnected)`);
@@ -254,6 +254,11 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
       optimizer: c.optimizer,
       metrics: single ? c.metricNames[0]! : c.metricNames,
     };
+  }
+
+  /** The engine this model runs on (or will: compile's, useEngine's), if one is chosen yet. */
+  get engine(): Engine | undefined {
+    return this.compiled?.engine ?? this.boundEngine ?? this.device?.engine;
   }
 
   /** Runs this model on `engine` unless compile({ engine }) names another; only before it runs elsewhere. */

@@ -41,6 +41,16 @@ export function initLayerWeights(layer: Layer, values: Float32Array[]): LayerWei
   return entry;
 }
 
+/**
+ * Makes `copy` (a layer built from `original`'s config, its weights of the same shapes) read and
+ * train `original`'s weights: both layers name one entry, so each model sees the other's updates.
+ */
+export function shareLayerWeights(original: Layer, copy: Layer): void {
+  const entry = store.get(original);
+  if (!entry) throw new Error(`layer ${original.name} has no weights yet: build a model with it first`);
+  store.set(copy, entry);
+}
+
 /** Makes the host values of `layers` current: every holder other than `except` hands its values over. */
 export async function pullFromHolders(layers: Iterable<Layer>, except?: WeightHolder): Promise<void> {
   const holders = new Set<WeightHolder>();

@@ -11,11 +11,16 @@
  *
  * Plus one tiny dispatch in the forward writing the timestep slots that each step's dispatch binds.
  * A Keras mask (geometry.masked, views.mask) adds no dispatch: the cells and step gradients bind it.
+ * An initial state (geometry.initialState: views h0, c0) is bound by the kernels that read the
+ * state before a step, and adds one dispatch to the backward for its gradient (dh0, dc0). Final
+ * states as outputs (geometry.returnState: views hn, cn) add one copy to the forward and one to
+ * the backward, which folds their gradients into the last step's.
  */
 import { denseBackward, denseForward, denseGeometry } from './dense.ts';
 import { CELL_ACTIVATIONS, inputDropout, STEP_SLOT_BYTES, timestepSlots, unmasked, type CellActivation, type CellKind, type RecurrentGeometry, type RecurrentKernel } from '../../shaders/recurrent.ts';
 import { cellForward, gruCandidate, gruGates } from '../../shaders/recurrent-cells.ts';
-import { gruResetGrad, recurrentKernelGrad, stepGrad } from '../../shaders/recurrent-grad.ts';
+import { gruResetGrad, initialStateGrad, recurrentKernelGrad, stepGrad } from '../../shaders/recurrent-grad.ts';
+import { finalStateGrad, finalStates } from '../../shaders/recurrent-states.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 
@@ -43,6 +48,10 @@ export interface RecurrentOptions {
   seed?: number;
   /** A Keras mask [batch, time] comes with the views (RecurrentForwardViews.mask). */
   masked?: boolean;
+  /** The state before the first step comes with the views (h0, an LSTM's c0) instead of zeros. */
+  initialState?: boolean;
+  /** The final states are outputs (views hn, an LSTM's cn). */
+  returnState?: boolean;
 }
 
 /** Checks the options (`who` names the layer in errors) and returns the op's geometry. */
@@ -78,6 +87,8 @@ export function recurrentGeometry(o: RecurrentOptions, who = 'recurrent'): Recur
     recurrentDropout: o.recurrentDropout ?? 0,
     seed: (o.seed ?? 0) >>> 0,
     ...(o.masked ? { masked: true } : {}),
+    ...(o.initialState ? { initialState: true } : {}),
+    ...(o.returnState ? { returnState: true } : {}),
   };
 }
 
@@ -96,6 +107,12 @@ export interface RecurrentForwardViews {
   stepInfo: View;
   /** f32 [batch, time] in input order, 1 kept and 0 masked (a Keras mask); when geometry.masked. */
   mask?: View;
+  /** The state before the first step, [batch, units] (and an LSTM's cell state); when geometry.initialState. */
+  h0?: View;
+  c0?: View;
+  /** The final state, [batch, units] (and an LSTM's cell state), written; when geometry.returnState. */
+  hn?: View;
+  cn?: View;
 }
 
 export interface RecurrentBackwardViews extends RecurrentForwardViews {
@@ -107,6 +124,12 @@ export interface RecurrentBackwardViews extends RecurrentForwardViews {
   dRecurrentKernel: View;
   /** When geometry.bias. */
   dBias?: View;
+  /** The final states' gradients; when geometry.returnState (zeros where nothing reads a state). */
+  dhn?: View;
+  dcn?: View;
+  /** The initial states' gradients, overwritten; when geometry.initialState, null when nobody needs one. */
+  dh0?: View | null;
+  dc0?: View | null;
 }
 
 /** Plan memory: scratch for the plan's lifetime, and what the forward keeps for the backward. */
@@ -175,10 +198,12 @@ export function recurrentForward(engine: Engine, g: RecurrentGeometry, views: Re
   for (const name of stateBuffers(g)) state[name] = floats(rows * g.units, name);
   if (g.masked) required(views.mask, 'the mask with geometry.masked');
   const kernels = g.cell === 'gru' && !g.resetAfter ? [gruGates(unmasked(g)), gruCandidate(g)] : [cellForward(g)];
+  if (g.initialState) required(views.h0, 'the initial state h0 with geometry.initialState');
   for (let s = 0; s < g.time; s++) {
-    const named = { ...state, timestep: slot(slots, s), info: views.stepInfo, u: views.recurrentKernel, bias: views.bias, y: views.y, mask: views.mask };
+    const named = { ...state, timestep: slot(slots, s), info: views.stepInfo, u: views.recurrentKernel, bias: views.bias, y: views.y, mask: views.mask, h0: views.h0, c0: views.c0 };
     for (const kernel of kernels) dispatches.push(bind(engine, kernel, named));
   }
+  if (g.returnState) dispatches.push(bind(engine, finalStates(unmasked(g)), { h: state.h, c: state.c, hn: views.hn, cn: views.cn }));
   for (const [name, view] of Object.entries(state)) saved.set(SAVED[name as SavedName], view);
   return dispatches;
 }
@@ -205,10 +230,18 @@ export function recurrentBackward(engine: Engine, g: RecurrentGeometry, views: R
   const carry = g.cell === 'simpleRNN' ? undefined : floats(g.batch * g.units, g.cell === 'lstm' ? 'cell state gradient' : 'state gradient');
   // With a mask: the part of a state's gradient a masked step hands straight to the previous state.
   const handoff = g.masked ? floats(g.batch * g.units, 'masked steps state gradient') : undefined;
-  const named = { ...state, info: views.stepInfo, dy: views.dy, u: views.recurrentKernel, dg, dmh, carry, mask: views.mask, handoff };
+  const named = { ...state, info: views.stepInfo, dy: views.dy, u: views.recurrentKernel, dg, dmh, carry, mask: views.mask, handoff, h0: views.h0, c0: views.c0 };
+  // The final states' gradients join the last step's (dy in place; an LSTM's carry starts from dcn).
+  if (g.returnState) dispatches.push(bind(engine, finalStateGrad(unmasked(g)), { dy: views.dy, dhn: views.dhn, carry, dcn: views.dcn }));
   const kernels = g.cell === 'gru' && !g.resetAfter ? [stepGrad(g), gruResetGrad(unmasked(g))] : [stepGrad(g)];
   for (let s = g.time - 1; s >= 0; s--) {
     for (const kernel of kernels) dispatches.push(bind(engine, kernel, { ...named, timestep: slot(state.slots, s) }));
+  }
+  if (g.initialState && (views.dh0 || views.dc0)) {
+    // Both come from one kernel: scratch stands in for the one nobody needs.
+    const dh0 = views.dh0 ?? floats(g.batch * g.units, 'initial state gradient (unused)');
+    const dc0 = g.cell === 'lstm' ? (views.dc0 ?? floats(g.batch * g.units, 'initial cell state gradient (unused)')) : undefined;
+    dispatches.push(bind(engine, initialStateGrad(g), { ...named, timestep: slot(state.slots, 0), dh0, dc0 }));
   }
   dispatches.push(bind(engine, recurrentKernelGrad(unmasked(g)), { ...named, du: views.dRecurrentKernel, db: views.dBias }));
   dispatches.push(

@@ -95,43 +95,55 @@ export interface MasksRef {
   recurrent?: ArrayLike<number>;
 }
 
-/** The layer's output (y's layout: [batch, time, units] or [batch, units]) in the arithmetic A. */
-export function recurrentForwardGeneric<N>(A: Arith<N>, g: RecurrentGeometry, x: ArrayLike<N>, w: RecurrentWeightsRef<N>, masks: MasksRef = {}): N[] {
+/**
+ * What the layer computes besides the dropout masks: a Keras mask (step (b, t) counts where
+ * mask[b·T + t] ≠ 0, t in input order; a masked step keeps the previous output and states), and
+ * the states before the first step (h0, an LSTM's c0: [batch, units]; zeros when absent).
+ */
+export interface RunOptions<N> {
+  masks?: MasksRef;
+  mask?: ArrayLike<number>;
+  h0?: ArrayLike<N>;
+  c0?: ArrayLike<N>;
+}
+
+/** The layer's output (y's layout: [batch, time, units] or [batch, units]) and its final states h, c ([batch, units]) in the arithmetic A. */
+export function recurrentRun<N>(A: Arith<N>, g: RecurrentGeometry, x: ArrayLike<N>, w: RecurrentWeightsRef<N>, options: RunOptions<N> = {}): { y: N[]; h: N[]; c: N[] } {
   const { batch: B, time: T, inputs: IN, units: U, gates: G } = g;
+  const { masks = {}, mask } = options;
   const cols = G * U;
   const zero = A.constant(0);
   const one = A.constant(1);
   const dot = (terms: [N, N][], start: N) => terms.reduce((s, [a, b]) => A.add(s, A.mul(a, b)), start);
+  const act = (v: N) => A.apply(g.activation, v);
+  const ract = (v: N) => A.apply(g.recurrentActivation, v);
   const y: N[] = [];
+  const finalH: N[] = [];
+  const finalC: N[] = [];
   for (let b = 0; b < B; b++) {
-    let h: N[] = Array.from({ length: U }, () => zero);
-    let c: N[] = Array.from({ length: U }, () => zero);
-    const last: N[][] = [];
+    let h: N[] = Array.from({ length: U }, (_, u) => (options.h0 ? options.h0[b * U + u]! : zero));
+    let c: N[] = Array.from({ length: U }, (_, u) => (options.c0 ? options.c0[b * U + u]! : zero));
     for (let s = 0; s < T; s++) {
       const t = g.goBackwards ? T - 1 - s : s;
       const xt = Array.from({ length: IN }, (_, k) => (masks.input ? A.mul(x[(b * T + t) * IN + k]!, A.constant(masks.input[b * IN + k]!)) : x[(b * T + t) * IN + k]!));
       const hp = h.map((v, k) => (masks.recurrent ? A.mul(v, A.constant(masks.recurrent[b * U + k]!)) : v));
-      const inputBias = (j: number) => (w.bias ? w.bias[j]! : zero);
-      const xw = (j: number) => dot(xt.map((v, k) => [v, w.kernel[k * cols + j]!] as [N, N]), inputBias(j));
+      const xw = (j: number) => dot(xt.map((v, k) => [v, w.kernel[k * cols + j]!] as [N, N]), w.bias ? w.bias[j]! : zero);
       const hu = (left: N[], j: number, start: N) => dot(left.map((v, k) => [v, w.recurrentKernel[k * cols + j]!] as [N, N]), start);
-      const act = (v: N) => A.apply(g.activation, v);
-      const ract = (v: N) => A.apply(g.recurrentActivation, v);
       let next: N[];
+      let nextC = c;
       if (g.cell === 'simpleRNN') {
         next = h.map((_, u) => act(hu(hp, u, xw(u))));
       } else if (g.cell === 'lstm') {
         const z = (gate: number, u: number) => hu(hp, gate * U + u, xw(gate * U + u));
-        const cNew = c.map((cv, u) => A.add(A.mul(ract(z(1, u)), cv), A.mul(ract(z(0, u)), act(z(2, u)))));
-        next = cNew.map((cv, u) => A.mul(ract(z(3, u)), act(cv)));
-        c = cNew;
+        nextC = c.map((cv, u) => A.add(A.mul(ract(z(1, u)), cv), A.mul(ract(z(0, u)), act(z(2, u)))));
+        next = nextC.map((cv, u) => A.mul(ract(z(3, u)), act(cv)));
       } else if (!g.resetAfter) {
         const update = h.map((_, u) => ract(hu(hp, u, xw(u))));
         const reset = h.map((_, u) => ract(hu(hp, U + u, xw(U + u))));
         const rh = hp.map((v, k) => A.mul(reset[k]!, v));
         next = h.map((_, u) => A.add(A.mul(update[u]!, hp[u]!), A.mul(A.sub(one, update[u]!), act(hu(rh, 2 * U + u, xw(2 * U + u))))));
       } else {
-        const recurrentBias = (j: number) => (w.bias ? w.bias[cols + j]! : zero);
-        const m = (j: number) => hu(hp, j, recurrentBias(j));
+        const m = (j: number) => hu(hp, j, w.bias ? w.bias[cols + j]! : zero);
         next = h.map((_, u) => {
           const update = ract(A.add(xw(u), m(u)));
           const reset = ract(A.add(xw(U + u), m(U + u)));
@@ -139,13 +151,23 @@ export function recurrentForwardGeneric<N>(A: Arith<N>, g: RecurrentGeometry, x:
           return A.add(A.mul(update, hp[u]!), A.mul(A.sub(one, update), candidate));
         });
       }
-      h = next;
-      last.push(h);
+      // A masked step keeps the previous output and states.
+      if (!mask || mask[b * T + t] !== 0) {
+        h = next;
+        c = nextC;
+      }
+      if (g.returnSequences) y.push(...h);
     }
-    if (g.returnSequences) for (const hs of last) y.push(...hs);
-    else y.push(...h);
+    if (!g.returnSequences) y.push(...h);
+    finalH.push(...h);
+    finalC.push(...c);
   }
-  return y;
+  return { y, h: finalH, c: finalC };
+}
+
+/** The layer's output (y's layout: [batch, time, units] or [batch, units]) in the arithmetic A. */
+export function recurrentForwardGeneric<N>(A: Arith<N>, g: RecurrentGeometry, x: ArrayLike<N>, w: RecurrentWeightsRef<N>, masks: MasksRef = {}): N[] {
+  return recurrentRun(A, g, x, w, { masks }).y;
 }
 
 /** The forward in float64. */
@@ -161,14 +183,46 @@ export function recurrentBackwardRef(
   dy: ArrayLike<number>,
   masks: MasksRef = {},
 ): { dx: Float64Array; dKernel: Float64Array; dRecurrentKernel: Float64Array; dBias?: Float64Array } {
+  return recurrentRunBackwardRef(g, x, w, { dy }, { masks });
+}
+
+/** Seeds of the loss Σ y·dy + Σ h·dh + Σ c·dc (the final states' gradients, absent: zero). */
+export interface StateSeeds {
+  dy: ArrayLike<number>;
+  dh?: ArrayLike<number>;
+  dc?: ArrayLike<number>;
+}
+
+/**
+ * The exact gradients of Σ y·dy + Σ h_final·dh + Σ c_final·dc with respect to x, the weights and
+ * the initial states (when options give them), by reverse accumulation of recurrentRun.
+ */
+export function recurrentRunBackwardRef(
+  g: RecurrentGeometry,
+  x: ArrayLike<number>,
+  w: RecurrentWeightsRef,
+  seeds: StateSeeds,
+  options: RunOptions<number> = {},
+): { dx: Float64Array; dKernel: Float64Array; dRecurrentKernel: Float64Array; dBias?: Float64Array; dh0?: Float64Array; dc0?: Float64Array } {
   const tape = new Tape();
   const leaves = (a: ArrayLike<number>) => Array.from(a, (v) => tape.constant(v));
   const xs = leaves(x);
   const ws = { kernel: leaves(w.kernel), recurrentKernel: leaves(w.recurrentKernel), bias: w.bias ? leaves(w.bias) : undefined };
-  const y = recurrentForwardGeneric(tape, g, xs, ws, masks);
-  const grad = tape.gradient(y, dy);
+  const h0 = options.h0 ? leaves(options.h0) : undefined;
+  const c0 = options.c0 ? leaves(options.c0) : undefined;
+  const run = recurrentRun(tape, g, xs, ws, { ...options, h0, c0 });
+  const zeros = (n: number) => new Float64Array(n);
+  const outputs = [...run.y, ...run.h, ...run.c];
+  const grad = tape.gradient(outputs, [...Array.from(seeds.dy), ...Array.from(seeds.dh ?? zeros(run.h.length)), ...Array.from(seeds.dc ?? zeros(run.c.length))]);
   const pick = (nodes: number[]) => Float64Array.from(nodes, (n) => grad[n]!);
-  return { dx: pick(xs), dKernel: pick(ws.kernel), dRecurrentKernel: pick(ws.recurrentKernel), ...(ws.bias ? { dBias: pick(ws.bias) } : {}) };
+  return {
+    dx: pick(xs),
+    dKernel: pick(ws.kernel),
+    dRecurrentKernel: pick(ws.recurrentKernel),
+    ...(ws.bias ? { dBias: pick(ws.bias) } : {}),
+    ...(h0 ? { dh0: pick(h0) } : {}),
+    ...(c0 ? { dc0: pick(c0) } : {}),
+  };
 }
 
 // ---- the dropout masks' hash -------------------------------------------------------------------
