@@ -7,7 +7,7 @@
  * transposeB; batches follow each other (A's batch stride m·k, B's k·n, C's m·n). The gradients
  * are products of the same kind (src/ops/batched-matmul.ts), so one kernel serves all three.
  *
- * Two variants, as for the other families (KernelStyle):
+ * Two variants (src/ops/batched-matmul.ts batchedMatmulTable chooses):
  * - `registers` (CPU rasterizers): one invocation per 4 × 4 block of C in four named vec4
  *   accumulators, no workgroup memory and no barriers; indices past an edge are clamped (the
  *   loops stay branch-free) and those results are not stored.
@@ -63,9 +63,9 @@ fn storeRow(batch: u32, i: u32, j: u32, v: vec4f) {
 }`;
 }
 
-/** The variant `style` runs. */
-export function batchedMatmul(g: BatchedMatmulGeometry, style: KernelStyle): KernelSource {
-  return style === 'tiled' ? batchedMatmulTiled(g) : batchedMatmulRegisters(g);
+/** The kernel of the variant named `variant`. */
+export function batchedMatmul(g: BatchedMatmulGeometry, variant: KernelStyle): KernelSource {
+  return variant === 'tiled' ? batchedMatmulTiled(g) : batchedMatmulRegisters(g);
 }
 
 /** C = op(A)·op(B), one invocation per 4 × 4 block of C (CPU rasterizers). Bindings: a, b, c. */

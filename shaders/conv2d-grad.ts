@@ -4,7 +4,7 @@
  * the small reduction that sums their partials. The geometry is shaders/conv2d-geometry.ts's.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import type { KernelSource, KernelStyle } from './kernel.ts';
+import type { KernelSource } from './kernel.ts';
 import { channelWriter, constants, each, each2, flatIndex, grid } from './wgsl.ts';
 import { type Conv2DBlocks, type Conv2DGeometry, defaultBlocks, dilationConstants, geometryKey, gradReader, MAX_UNROLLED_COLUMNS, MIN_PIXELS_PER_CHUNK, REDUCTION_INVOCATIONS, slidesAlongRows, tapOffset, tapsInBounds, TILE, TILED_WORKGROUPS, WG } from './conv2d-geometry.ts';
 
@@ -35,11 +35,12 @@ function dwBlockCounts(g: Conv2DGeometry, blocks: Conv2DBlocks) {
   };
 }
 
-export function conv2dReductionPlan(g: Conv2DGeometry, style: KernelStyle = 'registers', blocks: Conv2DBlocks = defaultBlocks(g)): Conv2DReductionPlan {
+/** The chunks for the kernel gradient variant `dwKernel` (the registers kernel's blocks, or the 'tiled' variant's tiles); db's do not depend on it. */
+export function conv2dReductionPlan(g: Conv2DGeometry, dwKernel: 'registers' | 'tiled' = 'registers', blocks: Conv2DBlocks = defaultBlocks(g)): Conv2DReductionPlan {
   const rows = g.batch * g.outH;
   const pixels = rows * g.outW;
   let dwWanted: number;
-  if (style === 'tiled') {
+  if (dwKernel === 'tiled') {
     const tiles = Math.ceil((g.kH * g.kW * g.inC) / TILE) * Math.ceil(g.outC / TILE);
     dwWanted = Math.min(Math.ceil(TILED_WORKGROUPS / tiles), Math.ceil(pixels / MIN_PIXELS_PER_CHUNK), rows);
   } else {

@@ -18,7 +18,7 @@
  * `&&` (short-circuits become branches, which made SwiftShader's compile time explode in the conv
  * kernels), and reads that may leave the image clamp their index and select zero.
  */
-import type { KernelSource, KernelStyle } from './kernel.ts';
+import type { KernelSource } from './kernel.ts';
 import { constants, each, flatIndex, grid } from './wgsl.ts';
 
 export interface DepthwiseConv2DGeometry {
@@ -48,8 +48,7 @@ const WG = 64;
 const LANES = 'xyzw';
 /** Multiply-adds an invocation's column block may unroll (taps · multiplier · columns). */
 const MAX_BLOCK_WORK = 144;
-/** Reductions: invocations that keep the device busy, and the fewest output pixels a chunk should hold. */
-const REDUCTION_INVOCATIONS: Record<KernelStyle, number> = { registers: 4096, tiled: 32768 };
+/** Reductions: the fewest output pixels a chunk should hold (how many invocations keep the device busy is the variant's, src/ops/depthwise-conv2d.ts). */
 const MIN_PIXELS_PER_CHUNK = 128;
 
 /** Whether an invocation's channels are a vec4 (inC a multiple of 4) rather than one float. */
@@ -335,11 +334,14 @@ export interface DepthwiseReductionPlan {
   rowsPerChunk: number;
 }
 
-/** Enough chunks to keep the device busy, each of MIN_PIXELS_PER_CHUNK output pixels at least; `chunks` forces a count (tests). */
-export function depthwiseReductionPlan(g: DepthwiseConv2DGeometry, style: KernelStyle = 'registers', chunks?: number): DepthwiseReductionPlan {
+/**
+ * Enough chunks to give `invocations` invocations (what keeps the device busy), each of
+ * MIN_PIXELS_PER_CHUNK output pixels at least; `chunks` forces a count (tests).
+ */
+export function depthwiseReductionPlan(g: DepthwiseConv2DGeometry, invocations: number, chunks?: number): DepthwiseReductionPlan {
   const rows = g.batch * g.outH;
   const units = g.inC / (isVec(g) ? 4 : 1);
-  const wanted = chunks ?? Math.min(Math.ceil(REDUCTION_INVOCATIONS[style] / units), Math.ceil((rows * g.outW) / MIN_PIXELS_PER_CHUNK), rows);
+  const wanted = chunks ?? Math.min(Math.ceil(invocations / units), Math.ceil((rows * g.outW) / MIN_PIXELS_PER_CHUNK), rows);
   const rowsPerChunk = Math.ceil(rows / Math.max(1, Math.min(wanted, rows)));
   return { chunks: Math.ceil(rows / rowsPerChunk), rowsPerChunk };
 }

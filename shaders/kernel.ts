@@ -14,7 +14,11 @@ export interface KernelSource {
   workgroups: readonly [number, number, number];
 }
 
-/** Kernel variants: `registers` suits CPU rasterizers (SwiftShader), `tiled` suits real GPUs. */
+/**
+ * The names of the two kernel families, used as variant names by the op families that have one of
+ * each (src/ops/variants.ts tables): `registers` suits CPU rasterizers (SwiftShader), `tiled` real
+ * GPUs. Also EngineOptions.kernelStyle's override of the device profile's kind.
+ */
 export type KernelStyle = 'registers' | 'tiled';
 
 /**

@@ -9,7 +9,9 @@
 import * as kernels from '../../shaders/attention.ts';
 import { ATTENTION_STATS_PER_ROW, attentionBlock, attentionRows, type AttentionGeometry } from '../../shaders/attention.ts';
 import { fill } from '../../shaders/elementwise.ts';
+import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
+import { always, choose, type VariantTable } from './variants.ts';
 import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from './dense.ts';
 
 export type { AttentionGeometry };
@@ -69,9 +71,27 @@ function extras(g: AttentionGeometry, views: { mask?: BufferView; stepInfo?: Buf
 }
 
 export interface AttentionOptions {
-  /** Rows each invocation owns; by default the engine's kernel style's (shaders/attention.ts attentionBlock). */
+  /** Rows each invocation owns; by default the variant's (attentionTable; shaders/attention.ts attentionBlock). */
   block?: number;
+  /** Force a variant of attentionTable ('registers' or 'tiled'). */
+  variant?: KernelStyle;
 }
+
+/** A short key of an attention's geometry for the variant records. */
+export function attentionKey(g: AttentionGeometry): string {
+  return `${g.batch}x${g.heads}h q${g.queries} k${g.keys} d${g.keyDim}/${g.valueDim}${g.mask ? ' mask' : ''}${g.dropout > 0 ? ' dropout' : ''}`;
+}
+
+/** The fused attention's variants: the rows an invocation owns (attentionBlock); both run anywhere, the profile's kind puts its own first. */
+export const attentionTable: VariantTable<AttentionGeometry> = {
+  op: 'attention',
+  key: attentionKey,
+  rows: [
+    { name: 'registers', applies: (_g, p) => p.kind === 'cpu', why: 'CPU rasterizers: blocks of up to 4 rows share every load of the other operand (a computed-index load is a gather there).' },
+    { name: 'tiled', applies: always, why: 'GPUs: one row per invocation, since registers are what limits a kernel there.' },
+    { name: 'registers', applies: always, why: 'The row blocks run on GPUs too, behind one row per invocation.' },
+  ],
+};
 
 /** O = dropout(softmax(mask(Q·Kᵀ / sqrt(keyDim))))·V per head, and the statistics for the backward: one dispatch. */
 export function attentionForward(engine: Engine, geometry: AttentionGeometry, views: AttentionForwardViews, options: AttentionOptions = {}): Dispatch[] {
@@ -90,7 +110,7 @@ export function attentionBackward(engine: Engine, geometry: AttentionGeometry, v
 }
 
 function block(engine: Engine, g: AttentionGeometry, options: AttentionOptions): number {
-  const rows = options.block ?? attentionBlock(engine.kernelStyle, g);
+  const rows = options.block ?? attentionBlock(choose(attentionTable, g, engine, options.variant).name as KernelStyle, g);
   if (!Number.isInteger(rows) || rows < 1 || rows > 8) throw new Error(`attention: block must be an integer in [1, 8], got ${String(rows)}`);
   return rows;
 }

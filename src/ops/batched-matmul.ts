@@ -6,6 +6,7 @@
 import * as kernels from '../../shaders/batched-matmul.ts';
 import type { BatchedMatmulGeometry, VectorGeometry } from '../../shaders/batched-matmul.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
+import { always, choose, onCpu, type VariantTable } from './variants.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 
 export type { BatchedMatmulGeometry, VectorGeometry };
@@ -32,9 +33,27 @@ export interface BatchedMatmulBackwardViews {
 }
 
 export interface BatchedMatmulOptions {
-  /** The kernel variant; the engine's kernelStyle by default. */
+  /** Force a variant of batchedMatmulTable ('registers' or 'tiled'); by default the table's choice for the engine's profile. */
+  variant?: KernelStyle;
+  /** The same as `variant` (its former name). */
   style?: KernelStyle;
 }
+
+/** A short key of a batched product's geometry for the variant records. */
+export function batchedMatmulKey(g: BatchedMatmulGeometry): string {
+  return `${g.batch}x[${g.m}x${g.k}${g.transposeA ? 'ᵀ' : ''}·${g.k}x${g.n}${g.transposeB ? 'ᵀ' : ''}]`;
+}
+
+/** The batched product's variants (shaders/batched-matmul.ts): both run anywhere; the profile's kind puts its own first. */
+export const batchedMatmulTable: VariantTable<BatchedMatmulGeometry> = {
+  op: 'batchedMatmul',
+  key: batchedMatmulKey,
+  rows: [
+    { name: 'registers', applies: onCpu, why: 'CPU rasterizers: 4 × 4 blocks in named vec4 accumulators, no workgroup memory or barriers.' },
+    { name: 'tiled', applies: always, why: 'GPUs: 32 × 32 tiles staged in workgroup memory; on CPU rasterizers it runs, behind the registers kernel.' },
+    { name: 'registers', applies: always, why: 'The registers kernel runs on GPUs too, behind the tiled one.' },
+  ],
+};
 
 /** Checks a geometry (sizes positive integers, flags booleans), naming `who`; returns it. */
 export function batchedMatmulGeometry(g: BatchedMatmulGeometry, who = 'batchedMatmul'): BatchedMatmulGeometry {
@@ -51,7 +70,8 @@ export function batchedMatmulGeometry(g: BatchedMatmulGeometry, who = 'batchedMa
 /** C = op(A)·op(B) for every batch. */
 export function batchedMatmul(engine: Engine, g: BatchedMatmulGeometry, views: BatchedMatmulViews, options: BatchedMatmulOptions = {}): Dispatch[] {
   const geometry = batchedMatmulGeometry(g);
-  return [engine.kernel(kernels.batchedMatmul(geometry, options.style ?? engine.kernelStyle), [views.a, views.b, views.c])];
+  const variant = choose(batchedMatmulTable, geometry, engine, options.variant ?? options.style).name as KernelStyle;
+  return [engine.kernel(kernels.batchedMatmul(geometry, variant), [views.a, views.b, views.c])];
 }
 
 /**

@@ -11,6 +11,8 @@ import { reluBackward } from '../../shaders/elementwise.ts';
 import { weightsOnly, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import { conv2dBiasGradient, conv2dForward, conv2dGeometry, conv2dWeightGradients, type Conv2DVariant } from './conv2d.ts';
+import { conv2dTransposeForwardTable } from './conv2d-variants.ts';
+import { choose } from './variants.ts';
 import type { Padding } from './window.ts';
 
 export interface Conv2DTransposeGeometryOptions {
@@ -71,10 +73,10 @@ export interface Conv2DTransposeForwardViews {
   scratch: Scratch;
 }
 
-/** y = act(conv2dTranspose(x, w) + b): g's input gradient of x, with the bias and ReLU fused. */
-export function conv2dTransposeForward(engine: Engine, g: Conv2DGeometry, views: Conv2DTransposeForwardViews, blocks: Conv2DBlocks = defaultBlocks(g)): Dispatch[] {
+/** y = act(conv2dTranspose(x, w) + b): g's input gradient of x, with the bias and ReLU fused; `variant` forces a row of conv2dTransposeForwardTable. */
+export function conv2dTransposeForward(engine: Engine, g: Conv2DGeometry, views: Conv2DTransposeForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), variant?: 'direct' | 'tiled'): Dispatch[] {
   const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
-  if (engine.kernelStyle === 'tiled') return [engine.kernel(conv2dTransposeForwardTiled(g), [views.x, views.w, ...b, views.y])];
+  if (choose(conv2dTransposeForwardTable, g, engine, variant).name === 'tiled') return [engine.kernel(conv2dTransposeForwardTiled(g), [views.x, views.w, ...b, views.y])];
   const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d-transpose transposed kernel');
   return [weightsOnly(engine.kernel(conv2dTransposeKernel(g), [views.w, wt])), engine.kernel(forwardKernel(g, blocks), [views.x, wt, ...b, views.y])];
 }

@@ -8,8 +8,6 @@ import {
   conv2dInputGrad,
   conv2dTransposeKernel,
   defaultBlocks,
-  dilated,
-  forwardByRows,
   mirroredGeometry,
   type Conv2DBlocks,
   type Conv2DGeometry,
@@ -17,12 +15,10 @@ import {
 } from '../../shaders/conv2d.ts';
 import { conv2dBiasGrad, conv2dKernelGrad, conv2dReductionPlan, sumPartials } from '../../shaders/conv2d-grad.ts';
 import { conv2dForwardTiled, conv2dInputGradTiled, conv2dKernelGradTiled } from '../../shaders/conv2d-tiled.ts';
-import { patchesApply, patchProduct, tapLayout, tapProduct, tapSlices, tapsApply, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
+import { patchProduct, tapLayout, tapProduct, tapSlices, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
 import {
-  winogradApplies,
   winogradExtent,
-  winogradShare,
   winogradInputTransform,
   winogradKernelTransform,
   winogradLayout,
@@ -33,9 +29,20 @@ import {
 import { winogradGradTransform, winogradKernelGradLayout, winogradKernelGradOutput, winogradKernelGradProduct } from '../../shaders/winograd-grad.ts';
 import { weightsOnly, type BufferView, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import type { Shape } from '../runtime/tensor.ts';
+import {
+  conv2dForwardNoScratchTable,
+  conv2dForwardTable,
+  conv2dInputGradTable,
+  conv2dKernelGradTable,
+  conv2dPooledForwardTable,
+  poolsBeforeStore,
+  type Conv2DVariant,
+} from './conv2d-variants.ts';
+import { applicableNames, choose, type VariantHost } from './variants.ts';
 import { windowOutput, type Padding } from './window.ts';
 
 export type { Conv2DGeometry } from '../../shaders/conv2d.ts';
+export type { Conv2DVariant } from './conv2d-variants.ts';
 
 
 /** A convolution's padding: TensorFlow's 'valid' and 'same', and Keras's 'causal' (Conv1D). */
@@ -133,9 +140,6 @@ export interface Conv2DForwardViews {
 /** The saved entry holding the forward's Winograd-transformed input. */
 const SAVED_TRANSFORMED_INPUT = 'winograd transformed input';
 
-/** How a convolution's forward or input gradient runs. */
-export type Conv2DVariant = 'direct' | 'winograd' | 'taps' | 'patches';
-
 export interface Conv2DOptions {
   /** Force a variant (tests and benchmarks compare them); by default the first of conv2dVariants(). */
   forward?: Conv2DVariant;
@@ -151,55 +155,17 @@ export interface Conv2DOptions {
 }
 
 /**
- * The variants that apply to g on this engine, the default first. GPUs (`tiled` kernels) run the
- * direct kernels. CPU adapters (`registers`): the forward as Winograd for stride-1 3×3
- * convolutions where it pays (engine.winograd; winogradApplies), else as one product over whole
- * patches for few input channels (the first layer), else direct; the input gradient as Winograd
- * where the mirrored convolution allows, else as the sum of per-tap slice products
- * (shaders/conv2d-taps.ts) for vector channels, else direct; the kernel gradient as Winograd
- * wherever it saves half the multiply-adds (small outputs too), else direct. With bounds checks
- * (browsers), where every load is checked, the input gradient stays direct unless Winograd saves
- * three quarters (winogradShare), and the forward takes Winograd for small outputs only where it
- * saves two thirds (winogradApplies). Dilated convolutions run the direct kernels only: Winograd's
- * tiles, the per-tap products and the whole-patch product all assume adjacent taps.
+ * The variants that apply to g on this engine's profile, the default first: the conv2d tables of
+ * src/ops/conv2d-variants.ts (which say why each stands where it does). Takes anything with a
+ * profile, so a synthetic profile shows another device's choices.
  */
-export function conv2dVariants(engine: Engine, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
-  if (engine.kernelStyle === 'tiled' || dilated(g)) return { forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'] };
-  const checked = engine.robustBufferAccess;
-  const forward: Conv2DVariant[] = [];
-  const mirrored = g.strideH === 1 && g.strideW === 1 ? mirroredGeometry(g) : null;
-  // Winograd's share of the direct input gradient's multiply-adds, where Winograd fits (else null).
-  const dxShare = mirrored && winogradFits(engine, mirrored) ? winogradShare(mirrored) : null;
-  const dxByWinograd = dxShare !== null;
-  // With checks, Winograd's input gradient wins only where it needs under a quarter of the direct
-  // multiply-adds (bench/NOTES.md item 59).
-  const dxByWinogradFirst = dxShare !== null && (!checked || dxShare <= 1 / 4);
-  const inputGrad: Conv2DVariant[] = dxByWinogradFirst ? ['winograd'] : [];
-  if (checked) inputGrad.push('direct');
-  if (dxByWinograd && !dxByWinogradFirst) inputGrad.push('winograd');
-  // Each list is in measured order, fastest first, with and without checks (bench/NOTES.md item
-  // 60); small outputs (conv3's F(3×3) tile): winogradApplies.
-  if (winogradFits(engine, g, checked ? 1 / 3 : 1 / 2)) forward.push('winograd');
-  if (patchesApply(g)) forward.push('patches');
-  forward.push('direct');
-  if (tapsApply(g, 'forward')) forward.push('taps');
-  if (tapsApply(g, 'inputGrad')) inputGrad.push('taps');
-  if (!checked) inputGrad.push('direct');
-  const kernelGrad: Conv2DVariant[] = winogradFits(engine, g, 1 / 2) ? ['winograd', 'direct'] : ['direct'];
-  return { forward, inputGrad, kernelGrad };
-}
-
-function winogradFits(engine: Engine, g: Conv2DGeometry, smallOutputShare = 0): boolean {
-  if (!engine.winograd || !winogradApplies(g, smallOutputShare)) return false;
-  const L = winogradProductLayout(g, engine.robustBufferAccess);
-  const maxBytes = Math.min(engine.limits.maxBufferSize, engine.limits.maxStorageBufferBindingSize);
-  return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && engine.limits.minStorageBufferOffsetAlignment <= 256;
-}
-
-function pickVariant(available: Conv2DVariant[], forced: Conv2DVariant | undefined, what: string): Conv2DVariant {
-  if (!forced) return available[0]!;
-  if (!available.includes(forced)) throw new Error(`conv2d: the ${what} variant '${forced}' does not apply here (available: ${available.join(', ')})`);
-  return forced;
+export function conv2dVariants(host: Pick<VariantHost, 'profile'>, g: Conv2DGeometry): { forward: Conv2DVariant[]; inputGrad: Conv2DVariant[]; kernelGrad: Conv2DVariant[] } {
+  const p = host.profile;
+  return {
+    forward: applicableNames(conv2dForwardTable, g, p) as Conv2DVariant[],
+    inputGrad: applicableNames(conv2dInputGradTable, g, p) as Conv2DVariant[],
+    kernelGrad: applicableNames(conv2dKernelGradTable, g, p) as Conv2DVariant[],
+  };
 }
 
 /** One slice of a buffer of equal slices. */
@@ -209,16 +175,19 @@ function slice(view: View, index: number, floats: number): View {
 
 /**
  * The forward variant that runs with Conv2DOptions.pooled: the first (or the forced one) whose
- * kernels can pool before storing, Winograd's output transform or the direct pixel-block kernel;
- * null where none can (products over taps or patches, the by-rows kernel, GPU tiles), and the
- * pool then runs after the forward. Pooling before the store pays most where stores dominate,
- * conv1 under bounds checks (bench/NOTES.md item 61).
+ * kernels can pool before storing (conv2dPooledForwardTable: Winograd's output transform or the
+ * direct pixel-block kernel); null where none can (products over taps or patches, the by-rows
+ * kernel, GPU tiles), and the pool then runs after the forward. A forced forward that does not
+ * apply to g is an Error. `record`: the choice is the one a forward runs (recorded on the engine).
  */
-export function pooledForwardVariant(engine: Engine, g: Conv2DGeometry, options: Conv2DOptions = {}): Conv2DVariant | null {
-  if (engine.kernelStyle === 'tiled' || g.outH < 2 || g.outW < 2) return null;
-  const available = conv2dVariants(engine, pooledGeometry(g, true)).forward;
-  const candidates = options.forward ? [pickVariant(available, options.forward, 'forward')] : available;
-  return candidates.find((v) => v === 'winograd' || (v === 'direct' && !forwardByRows(g))) ?? null;
+export function pooledForwardVariant(host: VariantHost, g: Conv2DGeometry, options: Conv2DOptions = {}, record = false): Conv2DVariant | null {
+  const pooled = pooledGeometry(g, true);
+  const recorder = record ? host : { profile: host.profile };
+  if (!poolsBeforeStore(pooled, host.profile)) return null;
+  if (options.forward) choose(conv2dForwardTable, pooled, { profile: host.profile }, options.forward);
+  const names = applicableNames(conv2dPooledForwardTable, pooled, host.profile);
+  if (options.forward ? !names.includes(options.forward) : names.length === 0) return null;
+  return choose(conv2dPooledForwardTable, pooled, recorder, options.forward).name as Conv2DVariant;
 }
 
 /** g as a pooled forward (and its backward) see it: `pooled` sets Conv2DGeometry.pooledOutput. */
@@ -233,12 +202,16 @@ export function conv2dForward(engine: Engine, geometry: Conv2DGeometry, views: C
   const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
   const store: ForwardStore = !pooled ? 'output' : views.argmax ? 'pooled+argmax' : 'pooled';
   const outputs = store === 'pooled+argmax' ? [views.y, views.argmax!] : [views.y];
-  const variant = pooled ? pooledForwardVariant(engine, g, options) : views.scratch ? pickVariant(conv2dVariants(engine, g).forward, options.forward, 'forward') : 'direct';
+  const variant = pooled
+    ? pooledForwardVariant(engine, g, options, true)
+    : views.scratch
+      ? (choose(conv2dForwardTable, g, engine, options.forward).name as Conv2DVariant)
+      : (choose(conv2dForwardNoScratchTable, g, engine).name as Conv2DVariant); // without scratch a forced variant is not taken, as ever
   if (!variant || (pooled && !views.scratch)) throw new Error('conv2d: this forward cannot pool its output (see pooledForwardVariant; it needs scratch memory)');
   if (variant === 'winograd') return winograd(engine, g, { x: views.x, w: views.w, b: b[0], outputs }, false, views.scratch!, views.saved, store);
   if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
-  if (variant === 'patches') return [engine.kernel(patchProduct(g, engine.robustBufferAccess), [views.x, views.w, views.y, ...b])];
-  const kernel = engine.kernelStyle === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks, store);
+  if (variant === 'patches') return [engine.kernel(patchProduct(g, engine.profile.boundsChecked), [views.x, views.w, views.y, ...b])];
+  const kernel = variant === 'tiled' ? conv2dForwardTiled(g) : forwardKernel(g, blocks, store);
   return [engine.kernel(kernel, [views.x, views.w, ...b, ...outputs])];
 }
 
@@ -247,7 +220,7 @@ export function conv2dForward(engine: Engine, geometry: Conv2DGeometry, views: C
  * y = act(b + Σ_t shift_t(x)·W_t), input gradient dx = Σ_t unshift_t(dy·W_tᵀ) into a zeroed dx.
  */
 function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: View; w: View; b?: View; dst: View }, scratch: Scratch): Dispatch[] {
-  const checked = engine.robustBufferAccess;
+  const checked = engine.profile.boundsChecked;
   const L = tapLayout(g, mode, checked);
   const slices = scratch(L.floats * 4, 'conv2d tap slices');
   const dispatches = [weightsOnly(engine.kernel(tapSlices(g, mode, checked), [views.w, slices]))];
@@ -270,7 +243,7 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
  * `outputs`: y (pooled for a pooled `store`), then the argmax view for 'pooled+argmax'.
  */
 function winograd(engine: Engine, g: Conv2DGeometry, views: { x: View; w: View; b?: View; outputs: View[] }, flipped: boolean, scratch: Scratch, saved?: Map<string, View>, store: ForwardStore = 'output'): Dispatch[] {
-  const checked = engine.robustBufferAccess;
+  const checked = engine.profile.boundsChecked;
   const L = winogradProductLayout(g, checked);
   const u = scratch(L.uFloats * 4, 'winograd transformed kernel');
   const v = scratch(L.vFloats * 4, SAVED_TRANSFORMED_INPUT);
@@ -347,7 +320,7 @@ export function conv2dBackward(engine: Engine, geometry: Conv2DGeometry, views: 
  * forward of the transposed convolution (src/ops/conv2d-transpose.ts).
  */
 export function conv2dInputGradient(engine: Engine, g: Conv2DGeometry, views: { dy: View; w: View; dx: View; scratch: Scratch }, blocks: Conv2DBlocks = defaultBlocks(g), options: Conv2DOptions = {}): Dispatch[] {
-  const variant = pickVariant(conv2dVariants(engine, g).inputGrad, options.inputGrad, 'input gradient');
+  const variant = choose(conv2dInputGradTable, g, engine, options.inputGrad).name as Conv2DVariant;
   if (variant === 'winograd') {
     const mirrored = mirroredGeometry(g);
     const dispatches: Dispatch[] = [];
@@ -358,7 +331,7 @@ export function conv2dInputGradient(engine: Engine, g: Conv2DGeometry, views: { 
     return dispatches;
   }
   if (variant === 'taps') return byTaps(engine, g, 'inputGrad', { src: views.dy, w: views.w, dst: views.dx }, views.scratch);
-  if (engine.kernelStyle === 'tiled') return [engine.kernel(conv2dInputGradTiled(g), [views.dy, views.w, views.dx])];
+  if (variant === 'tiled') return [engine.kernel(conv2dInputGradTiled(g), [views.dy, views.w, views.dx])];
   const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
   return [engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [views.dy, wt, views.dx])];
 }
@@ -376,10 +349,11 @@ export function conv2dWeightGradients(
 ): Dispatch[] {
   const dispatches: Dispatch[] = [];
   const { dy } = views;
-  const tiled = engine.kernelStyle === 'tiled';
-  const dwByWinograd = pickVariant(conv2dVariants(engine, g).kernelGrad, options.kernelGrad, 'kernel gradient') === 'winograd';
+  const variant = choose(conv2dKernelGradTable, g, engine, options.kernelGrad).name as Conv2DVariant;
+  const tiled = variant === 'tiled';
+  const dwByWinograd = variant === 'winograd';
   const kernelFloats = g.kH * g.kW * g.inC * g.outC;
-  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
+  const plan = conv2dReductionPlan(g, tiled ? 'tiled' : 'registers', blocks);
   // The direct dW's and db's partials take turns in one scratch buffer (dispatches run in order).
   const dwPartials = !dwByWinograd && plan.dwChunks > 1 ? plan.dwChunks * kernelFloats : 0;
   const dbPartials = g.bias && plan.dbChunks > 1 ? plan.dbChunks * g.outC : 0;
@@ -403,14 +377,14 @@ export function conv2dWeightGradients(
  * input and output swap places (a transposed one's), the bias gradient of its output.
  */
 export function conv2dBiasGradient(engine: Engine, g: Conv2DGeometry, views: { dy: View; db: View; scratch: Scratch }, blocks: Conv2DBlocks = defaultBlocks(g)): Dispatch[] {
-  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
+  const plan = conv2dReductionPlan(g, 'registers', blocks);
   const partials = plan.dbChunks > 1 ? views.scratch(plan.dbChunks * g.outC * 4, 'conv2d bias partial sums') : null;
   return biasGradient(engine, g, views.dy, views.db, blocks, partials);
 }
 
 /** db's dispatches: one, or partial sums into `partials` (room for every chunk) and their sum. */
 function biasGradient(engine: Engine, g: Conv2DGeometry, dy: View, db: View, blocks: Conv2DBlocks, partials: View | null): Dispatch[] {
-  const plan = conv2dReductionPlan(g, engine.kernelStyle, blocks);
+  const plan = conv2dReductionPlan(g, 'registers', blocks);
   if (plan.dbChunks > 1 && partials) {
     return [engine.kernel(conv2dBiasGrad(g, blocks), [dy, partials]), engine.kernel(sumPartials(g.outC, plan.dbChunks), [partials, db])];
   }

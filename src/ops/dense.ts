@@ -7,6 +7,7 @@ import type { DenseGeometry } from '../../shaders/dense.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
 import type { Shape } from '../runtime/tensor.ts';
+import { always, choose, type VariantTable } from './variants.ts';
 
 export type { DenseGeometry };
 
@@ -51,14 +52,35 @@ function required<T>(value: T | null | undefined, what: string): T {
   return value;
 }
 
-/** y = act(x·W + b). */
-export function denseForward(engine: Engine, g: DenseGeometry, views: DenseForwardViews): Dispatch[] {
+/** A short key of a dense op's geometry for the variant records. */
+export function denseKey(g: DenseGeometry): string {
+  return `${g.rows}x${g.inputs} -> ${g.units}${g.relu ? ' relu' : ''}`;
+}
+
+/** The dense op's variants: one for now (a tiled matrix product for GPUs is to be a row here). */
+export const denseTable: VariantTable<DenseGeometry> = {
+  op: 'dense',
+  key: denseKey,
+  rows: [
+    {
+      name: 'registers-blocks',
+      applies: always,
+      note: 'bench/NOTES.md item 58',
+      why: 'Register blocks of 16 × 4 outputs per invocation, no workgroup memory: every profile runs them.',
+    },
+  ],
+};
+
+/** y = act(x·W + b); `variant` forces a row of denseTable. */
+export function denseForward(engine: Engine, g: DenseGeometry, views: DenseForwardViews, variant?: string): Dispatch[] {
+  choose(denseTable, g, engine, variant);
   const b = g.bias ? [required(views.b, 'b (the bias) with bias: true')] : [];
   return [engine.kernel(kernels.denseForward(g), [views.x, views.w, ...b, views.y])];
 }
 
-/** dx = g·Wᵀ (skipped when views.dx is null), dW = xᵀ·g, db = Σ_rows g; g = dy masked by [y > 0] under relu. */
-export function denseBackward(engine: Engine, g: DenseGeometry, views: DenseBackwardViews): Dispatch[] {
+/** dx = g·Wᵀ (skipped when views.dx is null), dW = xᵀ·g, db = Σ_rows g; g = dy masked by [y > 0] under relu; `variant` forces a row of denseTable. */
+export function denseBackward(engine: Engine, g: DenseGeometry, views: DenseBackwardViews, variant?: string): Dispatch[] {
+  choose(denseTable, g, engine, variant);
   const grad = g.relu ? [views.dy, required(views.y, 'y (the forward output) with a fused relu')] : [views.dy];
   const dispatches: Dispatch[] = [];
   if (views.dx) dispatches.push(engine.kernel(kernels.denseBackwardInput(g), [...grad, views.w, views.dx]));

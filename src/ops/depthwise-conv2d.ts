@@ -17,6 +17,7 @@ import { sumPartials } from '../../shaders/conv2d-grad.ts';
 import { reluBackward } from '../../shaders/elementwise.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
+import { choose, paramsOf, type Variant, type VariantHost, type VariantTable } from './variants.ts';
 import { pair, windowOutput, type Padding } from './window.ts';
 
 export type { DepthwiseConv2DGeometry, DepthwiseReductionPlan };
@@ -120,11 +121,42 @@ export interface DepthwiseConv2DBackwardOptions {
   reluMaskInput?: boolean;
   /** Force the kernel gradient's number of partial sums (tests; clamped to the output rows). */
   chunks?: number;
+  /** Force the kernel gradient's variant (a name in depthwiseKernelGradTable). */
+  kernelGrad?: string;
 }
 
-/** The kernel gradient's reduction plan for g on this engine. */
-export function depthwiseConv2dReductionPlan(engine: Engine, g: DepthwiseConv2DGeometry, chunks?: number): DepthwiseReductionPlan {
-  return depthwiseReductionPlan(g, engine.kernelStyle, chunks);
+/** A short key of a depthwise convolution's geometry for the variant records. */
+export function depthwiseConv2dKey(g: DepthwiseConv2DGeometry): string {
+  return `${g.batch}x${g.inH}x${g.inW}x${g.inC} k${g.kH}x${g.kW} s${g.strideH}x${g.strideW} m${g.multiplier} -> ${g.outH}x${g.outW}`;
+}
+
+/** The kernel gradient's variants: one kernel, its reduction over output rows cut for `invocations` invocations. */
+type DepthwiseRow = Variant<DepthwiseConv2DGeometry, { invocations: number }>;
+
+const CPU_CHUNKS: DepthwiseRow = {
+  name: 'registers',
+  applies: () => true,
+  params: { invocations: 4096 },
+  why: 'A CPU rasterizer has a few cores of 4–8 lanes: few partial sums keep it busy, and each costs a pass.',
+};
+const GPU_CHUNKS: DepthwiseRow = {
+  name: 'tiled',
+  applies: () => true,
+  params: { invocations: 32768 },
+  why: 'A GPU needs tens of thousands of invocations busy, so the reduction is cut into more partial sums.',
+};
+
+/** The depthwise kernel gradient's reduction: 'registers' (the CPU rasterizers' chunking) first on CPUs, 'tiled' (the GPUs') first on GPUs; either runs anywhere. */
+export const depthwiseKernelGradTable: VariantTable<DepthwiseConv2DGeometry, { invocations: number }> = {
+  op: 'depthwiseConv2d.kernelGrad',
+  key: depthwiseConv2dKey,
+  rows: [{ ...CPU_CHUNKS, applies: (_g, p) => p.kind === 'cpu' }, GPU_CHUNKS, CPU_CHUNKS],
+};
+
+/** The kernel gradient's reduction plan for g on this engine (`variant` forces a row of depthwiseKernelGradTable; `chunks` a count). */
+export function depthwiseConv2dReductionPlan(host: VariantHost, g: DepthwiseConv2DGeometry, chunks?: number, variant?: string): DepthwiseReductionPlan {
+  const row = choose(depthwiseKernelGradTable, g, host, variant);
+  return depthwiseReductionPlan(g, paramsOf(row, depthwiseKernelGradTable.op).invocations, chunks);
 }
 
 /**
@@ -148,7 +180,7 @@ export function depthwiseConv2dBackward(engine: Engine, geometry: DepthwiseConv2
       dispatches.push(engine.kernel(depthwiseConv2dInputGrad(g, phase, { reluMask: mask }), [dy, views.w, ...(mask ? [views.x] : []), views.dx]));
     }
   }
-  const plan = depthwiseConv2dReductionPlan(engine, g, options.chunks);
+  const plan = depthwiseConv2dReductionPlan(engine, g, options.chunks, options.kernelGrad);
   const outC = g.inC * g.multiplier;
   const kernelFloats = g.kH * g.kW * outC;
   const kernel = depthwiseConv2dKernelGrad(g, plan);

@@ -10,10 +10,10 @@
  *   pass, and the backward of an affine map.
  * - Layer normalization: one invocation per group forward and for dx; dγ, dβ by blocks of groups.
  *
- * How the reductions cut their work (bnPartition) depends on the kernel style: on CPU rasterizers
- * (registers) each invocation stores its block's record and barriers never run (a workgroup's
- * barrier costs more there than the block's reads); on GPUs (tiled) a workgroup merges its
- * blocks in workgroup memory first.
+ * How the reductions cut their work (bnPartition) is the variant's (normalizationTable): on CPU
+ * rasterizers (registers) each invocation stores its block's record and barriers never run (a
+ * workgroup's barrier costs more there than the block's reads); on GPUs (tiled) a workgroup
+ * merges its blocks in workgroup memory first.
  */
 import * as kernels from '../../shaders/normalization.ts';
 import * as layerKernels from '../../shaders/normalization-layer.ts';
@@ -22,6 +22,7 @@ import { lnSizes, type LnGeometry } from '../../shaders/normalization-layer.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
+import { always, choose, paramsOf, type Variant, type VariantTable } from './variants.ts';
 
 export type { AffineFlags, BnPartition, LnGeometry, NormGeometry };
 
@@ -52,11 +53,43 @@ export function normGeometry(batch: number, shape: Shape, axis: number, what: st
   return { batch, perSample: product(0, d), channels: shape[d]!, inner: product(d + 1, shape.length) };
 }
 
-/** Per kernel style: how many invocations keep the device busy, and the fewest rows a block holds. */
-const TUNING: Record<KernelStyle, { invocations: number; minRows: number; elementRows: number }> = {
-  registers: { invocations: 1024, minRows: 8, elementRows: 4 },
-  tiled: { invocations: 32768, minRows: 4, elementRows: 1 },
+/** A variant's tuning: how many invocations keep the device busy, the fewest rows a block holds, rows per invocation of the elementwise passes. */
+export interface NormTuning {
+  invocations: number;
+  minRows: number;
+  elementRows: number;
+}
+
+const REGISTERS: Variant<unknown, NormTuning> = {
+  name: 'registers',
+  applies: always,
+  params: { invocations: 1024, minRows: 8, elementRows: 4 },
+  why: 'CPU rasterizers: few invocations of long blocks, each storing its record, no barriers (one costs more there than the block).',
 };
+const TILED: Variant<unknown, NormTuning> = {
+  name: 'tiled',
+  applies: always,
+  params: { invocations: 32768, minRows: 4, elementRows: 1 },
+  why: 'GPUs: many invocations, 256 a workgroup merging their blocks in workgroup memory.',
+};
+
+/** The normalizations' variants: both run anywhere; the profile's kind puts its own first. */
+function normalizationTable<G>(op: string, key: (g: G) => string): VariantTable<G, NormTuning> {
+  return {
+    op,
+    key,
+    rows: [{ ...REGISTERS, applies: (_g, p) => p.kind === 'cpu' }, TILED, REGISTERS] as Variant<G, NormTuning>[],
+  };
+}
+
+/** Batch normalization's variants (the reductions' partition and the elementwise passes' rows). */
+export const batchNormTable = normalizationTable<NormGeometry>('batchNorm', (g) => `${g.batch}x${g.perSample}x${g.channels}x${g.inner}`);
+/** Layer normalization's variants (the blocks of its dγ, dβ reduction). */
+export const layerNormTable = normalizationTable<LnGeometry>('layerNorm', (g) => `${g.batch}x[${g.runs.map((r) => `${r.size}${r.normalized ? '*' : ''}`).join('x')}]`);
+
+function tuningOf(variant: KernelStyle): NormTuning {
+  return paramsOf(variant === 'tiled' ? TILED : REGISTERS, 'batchNorm');
+}
 
 /** The largest divisor of n that is at most limit (at least 1). */
 function divisorAtMost(n: number, limit: number): number {
@@ -64,9 +97,9 @@ function divisorAtMost(n: number, limit: number): number {
   return 1;
 }
 
-/** How the reductions' first pass cuts `g` in kernel style `style` (see BnPartition). */
+/** How the reductions' first pass cuts `g` in the variant named `style` (see BnPartition). */
 export function bnPartition(style: KernelStyle, g: NormGeometry): BnPartition {
-  const { invocations, minRows } = TUNING[style];
+  const { invocations, minRows } = tuningOf(style);
   const { CV, IV } = bnLayout(g);
   const rows = g.batch * g.perSample;
   const innerChunks = divisorAtMost(IV, Math.min(64, invocations / CV));
@@ -96,14 +129,16 @@ function recordBytes(g: NormGeometry, p: BnPartition): number {
   return 2 * p.groups * CV * p.innerChunks * (R === 'vec4f' ? 16 : 4);
 }
 
-/** Overrides of the tuning (tests and measurements): the reductions' partition, rows per invocation of the elementwise passes. */
+/** Overrides of the tuning (tests and measurements): the variant (batchNormTable), the reductions' partition, rows per invocation of the elementwise passes. */
 export interface BnTuning {
+  variant?: KernelStyle;
   partition?: BnPartition;
   elementRows?: number;
 }
 
 function tuning(engine: Engine, g: NormGeometry, t: BnTuning | undefined): { partition: BnPartition; elementRows: number } {
-  return { partition: t?.partition ?? bnPartition(engine.kernelStyle, g), elementRows: t?.elementRows ?? TUNING[engine.kernelStyle].elementRows };
+  const variant = choose(batchNormTable, g, engine, t?.variant).name as KernelStyle;
+  return { partition: t?.partition ?? bnPartition(variant, g), elementRows: t?.elementRows ?? tuningOf(variant).elementRows };
 }
 
 export interface BatchNormTrainForward {
@@ -238,12 +273,13 @@ export function layerNormForward(engine: Engine, g: LnGeometry, f: AffineFlags, 
   return [engine.kernel(layerKernels.lnForward(g, f), views)];
 }
 
-/** dx per group, then dγ and dβ over the real groups by blocks (their first pass, then the finish). */
+/** dx per group, then dγ and dβ over the real groups by blocks (their first pass, then the finish; `variant` forces a row of layerNormTable). */
 export function layerNormBackward(
   engine: Engine,
   g: LnGeometry,
   f: AffineFlags,
   io: { x: View; dy: View; rowMean: View; rowInv: View; gamma?: View; stepInfo: View; dx: View | null; dgamma?: View; dbeta?: View; scratch: Scratch },
+  variant?: KernelStyle,
 ): Dispatch[] {
   const out: Dispatch[] = [];
   if (io.dx) {
@@ -254,7 +290,7 @@ export function layerNormBackward(
   }
   if (f.scale || f.center) {
     const { groups, normalized } = lnCounts(g);
-    const { invocations, minRows } = TUNING[engine.kernelStyle];
+    const { invocations, minRows } = paramsOf(choose(layerNormTable, g, engine, variant), layerNormTable.op);
     const parts = Math.max(1, Math.min(Math.ceil(invocations / normalized), Math.ceil(groups / minRows), 256));
     const block = Math.ceil(groups / parts);
     const used = Math.ceil(groups / block);

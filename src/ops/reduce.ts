@@ -18,6 +18,7 @@ import type { ReduceGeometry, ReduceSource } from '../../shaders/reduce.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
+import { always, choose, paramsOf, type Variant, type VariantTable } from './variants.ts';
 
 export type { ReduceGeometry, ReduceSource };
 
@@ -58,22 +59,49 @@ export function reducedSize(g: ReduceGeometry): number {
   return g.outer * g.inner;
 }
 
-/**
- * Per kernel style: how many invocations keep the device busy, the longest line one invocation
- * takes in one go, and the fewest elements a part should hold.
- */
-const TUNING: Record<KernelStyle, { target: number; longLine: number; minRun: number }> = {
-  // SwiftShader: a few cores, 4–8 lanes each; a dispatch has a fixed cost (bench/NOTES.md item 10), so passes must earn theirs.
-  registers: { target: 1024, longLine: 256, minRun: 32 },
-  tiled: { target: 32768, longLine: 1024, minRun: 32 },
+/** A variant's tuning: how many invocations keep the device busy, the longest line one invocation takes in one go, the fewest elements a part should hold. */
+export interface ReduceTuning {
+  target: number;
+  longLine: number;
+  minRun: number;
+}
+
+const REGISTERS: Variant<ReduceGeometry, ReduceTuning> = {
+  name: 'registers',
+  applies: always,
+  params: { target: 1024, longLine: 256, minRun: 32 },
+  note: 'bench/NOTES.md item 10',
+  why: 'SwiftShader: a few cores, 4–8 lanes each, and a dispatch has a fixed cost, so passes must earn theirs.',
 };
+const TILED: Variant<ReduceGeometry, ReduceTuning> = {
+  name: 'tiled',
+  applies: always,
+  params: { target: 32768, longLine: 1024, minRun: 32 },
+  why: 'GPUs: tens of thousands of invocations to fill, so long lines are cut into more parts.',
+};
+
+/** A short key of a reduction's geometry for the variant records. */
+export function reduceKey(g: ReduceGeometry): string {
+  return `${g.outer}x[${g.axis}]x${g.inner}`;
+}
+
+/** The reductions' variants (how lines are cut into passes): both run anywhere; the profile's kind puts its own first. */
+export const reduceTable: VariantTable<ReduceGeometry, ReduceTuning> = {
+  op: 'reduce',
+  key: reduceKey,
+  rows: [{ ...REGISTERS, applies: (_g, p) => p.kind === 'cpu' }, TILED, REGISTERS],
+};
+
+function tuningOf(variant: KernelStyle): ReduceTuning {
+  return paramsOf(variant === 'tiled' ? TILED : REGISTERS, reduceTable.op);
+}
 
 /**
  * How many interleaved parts the first pass of reducing `g` cuts each line into (1: one pass, an
  * invocation per output). Lines get cut when they are long and too few to fill the device.
  */
 export function reduceParts(style: KernelStyle, g: ReduceGeometry): number {
-  const { target, longLine, minRun } = TUNING[style];
+  const { target, longLine, minRun } = tuningOf(style);
   const lines = g.outer * g.inner;
   if (g.axis <= longLine) return 1;
   const wanted = Math.ceil(target / lines);
@@ -105,6 +133,8 @@ export interface ReduceOptions {
   source?: { kernel: ReduceSource; views: readonly BufferView[] };
   /** Multiplies a sum or mean (a mean is a sum scaled by 1/axis; this scales it further). */
   scale?: number;
+  /** Force a variant of reduceTable ('registers' or 'tiled'). */
+  variant?: KernelStyle;
 }
 
 function checkOp(who: string, op: ReduceOp): void {
@@ -126,9 +156,10 @@ export function reduceDispatches(engine: Engine, op: ReduceOp, g: ReduceGeometry
   let reads: readonly BufferView[] = options.source?.views ?? [views.x ?? missing('views.x')];
   if (reads.length !== source.reads) throw new Error(`reduceDispatches: source ${source.key} reads ${source.reads} bindings, got ${reads.length} views`);
   const out: Dispatch[] = [];
+  const variant = choose(reduceTable, g, engine, options.variant).name as KernelStyle;
   let geometry = g;
   for (;;) {
-    const parts = reduceParts(engine.kernelStyle, geometry);
+    const parts = reduceParts(variant, geometry);
     if (parts === 1) {
       out.push(engine.kernel(kernels.reduceLines(fold, geometry, source, scale), [...reads, views.y]));
       return out;
@@ -158,19 +189,19 @@ export interface ReduceBackwardViews {
  * dx from dy: sum broadcasts dy along the axis, mean also divides by its length; max and min give
  * each line's dy to the line's first maximum (minimum) and zero elsewhere.
  */
-export function reduceBackwardDispatches(engine: Engine, op: ReduceOp, g: ReduceGeometry, views: ReduceBackwardViews, scratch: Scratch): Dispatch[] {
+export function reduceBackwardDispatches(engine: Engine, op: ReduceOp, g: ReduceGeometry, views: ReduceBackwardViews, scratch: Scratch, variant?: KernelStyle): Dispatch[] {
   checkOp('reduceBackwardDispatches', op);
   checkGeometry(`reduceBackwardDispatches (${op})`, g);
   if (op === 'sum' || op === 'mean') return [engine.kernel(kernels.broadcastAlongAxis(g, op === 'mean' ? 1 / g.axis : 1), [views.dy, views.dx])];
   if (!views.x) throw new Error(`reduceBackwardDispatches (${op}): views.x (the forward's input) is required`);
   const idx = scratch(reducedSize(g) * 4, `reduce-arg${op}`);
-  return [...argReduceDispatches(engine, op, g, { x: views.x, idx }, scratch), engine.kernel(kernels.routeToPosition(g), [views.dy, idx, views.dx])];
+  return [...argReduceDispatches(engine, op, g, { x: views.x, idx }, scratch, variant), engine.kernel(kernels.routeToPosition(g), [views.dy, idx, views.dx])];
 }
 
 /** idx (u32, [outer, inner]) = the position along the axis of each line's first maximum (minimum). */
-export function argReduceDispatches(engine: Engine, op: 'max' | 'min', g: ReduceGeometry, views: { x: BufferView; idx: BufferView }, scratch: Scratch): Dispatch[] {
+export function argReduceDispatches(engine: Engine, op: 'max' | 'min', g: ReduceGeometry, views: { x: BufferView; idx: BufferView }, scratch: Scratch, variant?: KernelStyle): Dispatch[] {
   checkGeometry(`arg${op}`, g);
-  const parts = reduceParts(engine.kernelStyle, g);
+  const parts = reduceParts(choose(reduceTable, g, engine, variant).name as KernelStyle, g);
   if (parts === 1) return [engine.kernel(kernels.argReduceLines(op, g), [views.x, views.idx])];
   const partials = scratch(g.outer * parts * g.inner * 8, `arg${op}-partials`);
   return [engine.kernel(kernels.argReducePartials(op, g, parts), [views.x, partials]), engine.kernel(kernels.argReduceFinish(op, g, parts), [partials, views.idx])];

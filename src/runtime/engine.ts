@@ -6,6 +6,7 @@
  */
 import type { BindingKind, KernelSource, KernelStyle } from '../../shaders/kernel.ts';
 import { acquireDevice, isCpuAdapter, isNode, paceDawnPolling, type AcquiredDevice, type AcquireOptions } from './gpu.ts';
+import { deviceProfile, kindStyle, type DeviceProfile } from './profile.ts';
 
 /** GPUBufferUsage / GPUMapMode values, spelled out so a caller-supplied device works without globals. */
 export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
@@ -15,11 +16,15 @@ const STORAGE_USAGE = Usage.STORAGE | Usage.COPY_SRC | Usage.COPY_DST;
 export interface EngineOptions extends AcquireOptions {
   /** Use this device (e.g. the page's own) instead of requesting one; the engine will not destroy it. */
   device?: GPUDevice;
-  /** Kernel variant family; `auto` picks `registers` on CPU adapters and `tiled` on GPUs. */
+  /**
+   * Overrides the profile's kind (DeviceProfile.kind), which the op families' variant tables key
+   * on: `registers` makes it 'cpu' (the CPU-rasterizer kernels), `tiled` makes it 'gpu' (the
+   * workgroup-tiled kernels, e.g. to test them on SwiftShader); `auto` (default) follows the adapter.
+   */
   kernelStyle?: KernelStyle | 'auto';
   /**
    * Stride-1 3×3 convolutions as Winograd (F(4×4, 3×3): 4× fewer multiply-adds, more memory
-   * traffic); `auto` uses it with the `registers` kernels (CPU adapters), where it measured faster.
+   * traffic); `auto` uses it on 'cpu' profiles, where it measured faster.
    * Which convolutions run it also depends on bounds checks (conv2dVariants).
    */
   winograd?: boolean | 'auto';
@@ -114,10 +119,26 @@ export interface BufferView {
 /** A BufferView with its offset and size spelled out, as plans and ops keep them. */
 export type View = Required<BufferView>;
 
+/** One variant choice an op made (src/ops/variants.ts choose): in which scope, which op, which variant, for which geometry. */
+export interface VariantChoice {
+  /** The Engine.withScope labels in force when the choice was made, outermost first, joined by '/' ('' outside any). */
+  scope: string;
+  op: string;
+  variant: string;
+  /** A short key of the geometry. */
+  key: string;
+}
+
+/** At most this many distinct choices are kept (a long-lived engine building many plans). */
+const MAX_VARIANT_CHOICES = 4096;
+
 export interface EngineStats {
   adapter: string;
   isFallbackAdapter: boolean;
+  /** The profile's kind as the kernel families were once named: 'registers' for 'cpu', 'tiled' for 'gpu'. */
   kernelStyle: KernelStyle;
+  /** What the variant tables key on (src/runtime/profile.ts). */
+  profile: DeviceProfile;
   /** Whether eligible convolutions run as Winograd (shaders/winograd.ts). */
   winograd: boolean;
   /** False when Dawn runs our kernels without bounds checks (Node on a CPU adapter, by default). */
@@ -150,8 +171,8 @@ const LAYOUT_ENTRY: Record<BindingKind, GPUBufferBindingType> = {
 
 export class Engine {
   readonly device: GPUDevice;
-  readonly kernelStyle: KernelStyle;
-  readonly winograd: boolean;
+  /** What the op families' variant tables key on: adapter, kind, limits, features, bounds checks. */
+  readonly profile: DeviceProfile;
   readonly adapterDescription: string;
   readonly isFallbackAdapter: boolean;
   readonly checkNumerics: boolean;
@@ -173,6 +194,10 @@ export class Engine {
   private disposed = false;
   private readonly lostPromise: Promise<never>;
   private readonly dumpShader: ShaderDump | undefined;
+  private readonly scopes: string[] = [];
+  private readonly choices: VariantChoice[] = [];
+  private readonly choiceKeys = new Set<string>();
+  private readonly recorders: VariantChoice[][] = [];
 
   constructor(acquired: AcquiredDevice, options: EngineOptions = {}) {
     this.acquired = acquired;
@@ -182,8 +207,14 @@ export class Engine {
     // A CPU adapter's worker threads need every core Dawn's completion polling would spin on.
     if (isNode && this.isFallbackAdapter) paceDawnPolling();
     this.adapterDescription = info ? [info.vendor, info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter' : 'unknown adapter';
-    this.kernelStyle = !options.kernelStyle || options.kernelStyle === 'auto' ? (this.isFallbackAdapter ? 'registers' : 'tiled') : options.kernelStyle;
-    this.winograd = options.winograd === undefined || options.winograd === 'auto' ? this.kernelStyle === 'registers' : options.winograd;
+    this.profile = deviceProfile({
+      info,
+      limits: this.device.limits,
+      features: this.device.features,
+      robustBufferAccess: acquired.robustBufferAccess,
+      kernelStyle: options.kernelStyle,
+      winograd: options.winograd,
+    });
     this.checkNumerics = options.checkNumerics ?? false;
     this.dumpShader = shaderDump(options.dumpShaders);
     this.hasTimestamps = this.device.features.has('timestamp-query');
@@ -205,6 +236,54 @@ export class Engine {
 
   get limits(): GPUSupportedLimits {
     return this.device.limits;
+  }
+
+  /** The profile's kind under its old name ('cpu' → 'registers', 'gpu' → 'tiled'), for logs; ops read `profile`. */
+  get kernelStyle(): KernelStyle {
+    return kindStyle(this.profile.kind);
+  }
+
+  /** Whether eligible convolutions may run as Winograd (DeviceProfile.winograd). */
+  get winograd(): boolean {
+    return this.profile.winograd;
+  }
+
+  // ---- variant choices -------------------------------------------------------------------
+
+  /** Runs fn with `label` as the scope the variant choices made inside it are recorded under (e.g. a layer's name). */
+  withScope<T>(label: string, fn: () => T): T {
+    this.scopes.push(label);
+    try {
+      return fn();
+    } finally {
+      this.scopes.pop();
+    }
+  }
+
+  /** Records an op's variant choice (src/ops/variants.ts choose calls it); the engine keeps each distinct one once. */
+  recordVariant(op: string, variant: string, key: string): void {
+    const choice: VariantChoice = { scope: this.scopes.join('/'), op, variant, key };
+    for (const recorder of this.recorders) recorder.push(choice);
+    const id = `${choice.scope}\u0000${op}\u0000${variant}\u0000${key}`;
+    if (this.choiceKeys.has(id) || this.choices.length >= MAX_VARIANT_CHOICES) return;
+    this.choiceKeys.add(id);
+    this.choices.push(choice);
+  }
+
+  /** The distinct variant choices this engine's ops have made, oldest first. */
+  variantChoices(): readonly VariantChoice[] {
+    return this.choices;
+  }
+
+  /** Runs fn and returns, besides its result, every variant choice made inside it, in order (repeats included). */
+  recordVariantChoices<T>(fn: () => T): { result: T; choices: VariantChoice[] } {
+    const recorder: VariantChoice[] = [];
+    this.recorders.push(recorder);
+    try {
+      return { result: fn(), choices: recorder };
+    } finally {
+      this.recorders.splice(this.recorders.indexOf(recorder), 1);
+    }
   }
 
   /** Throws the device's loss, or its first unreported validation/out-of-memory error. */
@@ -412,6 +491,7 @@ export class Engine {
       adapter: this.adapterDescription,
       isFallbackAdapter: this.isFallbackAdapter,
       kernelStyle: this.kernelStyle,
+      profile: this.profile,
       winograd: this.winograd,
       robustBufferAccess: this.acquired.robustBufferAccess,
       bytesAllocated: this.bytesAllocated,

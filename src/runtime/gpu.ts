@@ -65,7 +65,7 @@ function isNativeFunction(f: unknown): boolean {
   return typeof f === 'function' && Function.prototype.toString.call(f).endsWith('{ [native code] }');
 }
 
-/** True for adapters that run on the CPU (SwiftShader, lavapipe, WARP): they get the `registers` kernels. */
+/** True for adapters that run on the CPU (SwiftShader, lavapipe, WARP): their device profile's kind is 'cpu' (src/runtime/profile.ts). */
 export function isCpuAdapter(info: GPUAdapterInfo | undefined): boolean {
   return !!(info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter || info?.architecture === 'swiftshader';
 }
@@ -159,6 +159,9 @@ const RAISED_LIMITS = [
   'maxComputeWorkgroupSizeX',
 ] as const;
 
+/** Features requested whenever the adapter has them: timestamps for profiling, subgroups and f16 for kernels that can use them. */
+const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
+
 export interface AcquireOptions {
   device?: GPUDevice;
   powerPreference?: GPUPowerPreference;
@@ -185,7 +188,8 @@ export async function acquireDevice(options: AcquireOptions = {}): Promise<Acqui
     const value = (adapter.limits as unknown as Record<string, number>)[name];
     if (typeof value === 'number') requiredLimits[name] = value;
   }
-  const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+  // Enabled where the adapter has them, so that the device profile (src/runtime/profile.ts) can offer them to kernels.
+  const requiredFeatures = OPTIONAL_FEATURES.filter((name) => adapter.features.has(name)) as GPUFeatureName[];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'webgpu-train' });
   return { gpu, adapter, device, info: adapter.info, owned: true, robustBufferAccess: robust };
 }

@@ -1,0 +1,174 @@
+/**
+ * The conv2d family's variant tables (src/ops/variants.ts): its forward, input gradient, kernel
+ * gradient and pooled forward, each an ordered list of rows whose first applicable row is the
+ * hand policy. 'cpu' profiles run the slice-product variants (Winograd, per-tap, whole-patch) and
+ * the register-blocked direct kernels; 'gpu' profiles the workgroup-tiled implicit GEMMs.
+ * Dilated convolutions run the direct kernels only: Winograd's tiles, the per-tap products and
+ * the whole-patch product all assume adjacent taps. The transposed convolution's tables are here
+ * too (its forward is a conv2d input gradient).
+ */
+import { dilated, forwardByRows, mirroredGeometry, type Conv2DGeometry } from '../../shaders/conv2d.ts';
+import { patchesApply, tapsApply } from '../../shaders/conv2d-taps.ts';
+import { winogradApplies, winogradProductLayout, winogradShare } from '../../shaders/winograd.ts';
+import type { DeviceProfile } from '../runtime/profile.ts';
+import { onCpu, onGpu, type VariantTable } from './variants.ts';
+
+/** How a convolution's forward, input gradient or kernel gradient runs. */
+export type Conv2DVariant = 'direct' | 'winograd' | 'taps' | 'patches' | 'tiled';
+
+/** A short key of a convolution's geometry for the variant records. */
+export function conv2dKey(g: Conv2DGeometry): string {
+  const stride = g.strideH === g.strideW ? `${g.strideH}` : `${g.strideH}x${g.strideW}`;
+  const dilation = dilated(g) ? ` d${g.dilationH}x${g.dilationW}` : '';
+  return `${g.batch}x${g.inH}x${g.inW}x${g.inC} k${g.kH}x${g.kW} s${stride}${dilation} -> ${g.outH}x${g.outW}x${g.outC}${g.pooledOutput ? ' pooled' : ''}`;
+}
+
+/**
+ * Whether Winograd runs g on p: enabled (DeviceProfile.winograd), a stride-1 3×3 it applies to
+ * (winogradApplies: small outputs only where it saves `smallOutputShare`), and its buffers within
+ * the device's limits.
+ */
+export function winogradFits(g: Conv2DGeometry, p: DeviceProfile, smallOutputShare = 0): boolean {
+  if (!p.winograd || !winogradApplies(g, smallOutputShare)) return false;
+  const L = winogradProductLayout(g, p.boundsChecked);
+  const maxBytes = Math.min(p.limits.maxBufferSize, p.limits.maxStorageBufferBindingSize);
+  return Math.max(L.vFloats, L.mFloats) * 4 <= maxBytes && p.limits.minStorageBufferOffsetAlignment <= 256;
+}
+
+/** A 'cpu' profile and adjacent taps: where the slice-product variants may run. */
+const cpuAdjacent = (g: Conv2DGeometry, p: DeviceProfile) => p.kind === 'cpu' && !dilated(g);
+
+/** Winograd's share of the direct input gradient's multiply-adds where Winograd runs it (the mirrored convolution fits), else null. */
+function inputGradShare(g: Conv2DGeometry, p: DeviceProfile): number | null {
+  if (!cpuAdjacent(g, p) || g.strideH !== 1 || g.strideW !== 1) return null;
+  const mirrored = mirroredGeometry(g);
+  return winogradFits(mirrored, p) ? winogradShare(mirrored) : null;
+}
+
+export const conv2dForwardTable: VariantTable<Conv2DGeometry> = {
+  op: 'conv2d.forward',
+  key: conv2dKey,
+  rows: [
+    {
+      name: 'winograd',
+      // Small outputs (conv3's one F(3×3) tile) only where Winograd saves half the multiply-adds, two thirds under bounds checks.
+      applies: (g, p) => cpuAdjacent(g, p) && winogradFits(g, p, p.boundsChecked ? 1 / 3 : 1 / 2),
+      note: 'bench/NOTES.md item 60',
+      why: 'Winograd transforms fewer values than the direct product multiplies, fastest with and without bounds checks.',
+    },
+    {
+      name: 'patches',
+      applies: (g, p) => cpuAdjacent(g, p) && patchesApply(g),
+      note: 'bench/NOTES.md item 60',
+      why: 'Few input channels (the first layer): one slice product over whole patches beats the direct kernel.',
+    },
+    { name: 'direct', applies: onCpu, note: 'bench/NOTES.md item 60', why: 'The register-blocked direct kernel runs every convolution on CPU rasterizers.' },
+    {
+      name: 'taps',
+      applies: (g, p) => cpuAdjacent(g, p) && tapsApply(g, 'forward'),
+      note: 'bench/NOTES.md item 60',
+      why: 'Per-tap slice products tie with or trail the direct kernel in the forward, so they come last.',
+    },
+    { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled implicit GEMM ('gpu' profiles only)." },
+  ],
+};
+
+/** The forward without scratch memory: one kernel, no transforms or slices. */
+export const conv2dForwardNoScratchTable: VariantTable<Conv2DGeometry> = {
+  op: 'conv2d.forward',
+  key: conv2dKey,
+  rows: [
+    { name: 'direct', applies: onCpu, why: 'Without scratch only the one-kernel variants can run: the direct kernel on CPU rasterizers.' },
+    { name: 'tiled', applies: onGpu, why: 'Without scratch only the one-kernel variants can run: the tiled kernel on GPUs.' },
+  ],
+};
+
+export const conv2dInputGradTable: VariantTable<Conv2DGeometry> = {
+  op: 'conv2d.inputGrad',
+  key: conv2dKey,
+  rows: [
+    {
+      name: 'winograd',
+      // Under bounds checks only where it needs under a quarter of the direct multiply-adds.
+      applies: (g, p) => {
+        const share = inputGradShare(g, p);
+        return share !== null && (!p.boundsChecked || share <= 1 / 4);
+      },
+      note: 'bench/NOTES.md item 59',
+      why: "Winograd on the mirrored convolution: fastest without checks, and with checks where it saves three quarters.",
+    },
+    {
+      name: 'direct',
+      applies: (g, p) => p.kind === 'cpu' && p.boundsChecked,
+      note: 'bench/NOTES.md item 60',
+      why: 'Under bounds checks the direct kernel beats the remaining Winograd and the per-tap products.',
+    },
+    {
+      name: 'winograd',
+      applies: (g, p) => inputGradShare(g, p) !== null,
+      note: 'bench/NOTES.md item 59',
+      why: 'Winograd where it fits but saves less than three quarters under checks: behind the direct kernel.',
+    },
+    {
+      name: 'taps',
+      applies: (g, p) => cpuAdjacent(g, p) && tapsApply(g, 'inputGrad'),
+      note: 'bench/NOTES.md item 60',
+      why: 'Per-tap slice products scattered into dx beat the direct kernel without checks (vector channels).',
+    },
+    { name: 'direct', applies: onCpu, why: 'The direct kernel over the transposed kernel runs every input gradient on CPU rasterizers.' },
+    { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled implicit GEMM ('gpu' profiles only)." },
+  ],
+};
+
+export const conv2dKernelGradTable: VariantTable<Conv2DGeometry> = {
+  op: 'conv2d.kernelGrad',
+  key: conv2dKey,
+  rows: [
+    {
+      name: 'winograd',
+      applies: (g, p) => cpuAdjacent(g, p) && winogradFits(g, p, 1 / 2),
+      note: 'bench/NOTES.md item 60',
+      why: 'Winograd wherever it saves half the multiply-adds (small outputs too), with and without checks.',
+    },
+    { name: 'direct', applies: onCpu, why: 'The register-blocked reduction over chunks of output rows runs every kernel gradient on CPU rasterizers.' },
+    { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled kernel gradient ('gpu' profiles only)." },
+  ],
+};
+
+/**
+ * The forward with its 2×2 max pool fused before the store (g is the pooled geometry): the
+ * variants whose kernels can pool, in the forward table's order; none applying, the pool runs
+ * after the forward. GPUs pool after their tiles.
+ */
+/** Where a forward can pool before its store at all: CPU rasterizers' kernels, outputs holding a whole 2×2 window. */
+export function poolsBeforeStore(g: Conv2DGeometry, p: DeviceProfile): boolean {
+  return p.kind === 'cpu' && g.outH >= 2 && g.outW >= 2;
+}
+
+export const conv2dPooledForwardTable: VariantTable<Conv2DGeometry> = {
+  op: 'conv2d.pooledForward',
+  key: conv2dKey,
+  rows: [
+    {
+      name: 'winograd',
+      applies: (g, p) => poolsBeforeStore(g, p) && conv2dForwardTable.rows[0]!.applies(g, p),
+      note: 'bench/NOTES.md item 61',
+      why: "Winograd's output transform pools before it stores.",
+    },
+    {
+      name: 'direct',
+      applies: (g, p) => poolsBeforeStore(g, p) && !forwardByRows(g),
+      note: 'bench/NOTES.md item 61',
+      why: 'The direct pixel-block kernel pools before it stores (a 4× smaller store; the by-rows kernel cannot).',
+    },
+  ],
+};
+
+export const conv2dTransposeForwardTable: VariantTable<Conv2DGeometry> = {
+  op: 'conv2dTranspose.forward',
+  key: conv2dKey,
+  rows: [
+    { name: 'direct', applies: onCpu, why: "The registers forward kernel over the kernel transposed once: g's input gradient with bias and ReLU fused." },
+    { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled input gradient ('gpu' profiles only)." },
+  ],
+};
