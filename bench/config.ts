@@ -3,6 +3,7 @@
  * --steps 4`) or an environment variable (BENCH_STEPS=4); the Node side parses them and hands the
  * same object to the page, and the report prints it, so a result always says what produced it.
  */
+import type { TuneMode } from '../src/runtime/tuning.ts';
 
 export const BASELINES = ['tfjs-webgpu', 'tfjs-webgl', 'jax-webgpu'] as const;
 export type BaselineName = (typeof BASELINES)[number];
@@ -63,6 +64,8 @@ export interface BenchConfig {
   charlmKinds: CharLmKindName[];
   charlmBatches: number[];
   charlmSequence: number;
+  /** Our engine's tuning on first use (EngineOptions.tune); the bench reports what it measured and kept. */
+  tune: TuneMode;
 }
 
 export const DEFAULTS: BenchConfig = {
@@ -76,6 +79,7 @@ export const DEFAULTS: BenchConfig = {
   predictRuns: 3,
   profileRuns: 3,
   profileBatches: [64],
+  tune: 'off',
   baselines: [...BASELINES],
   baselineBatches: [64],
   baselineWarmupSteps: 1,
@@ -125,6 +129,7 @@ const OPTIONS: Option[] = [
   { key: 'stepsPerWindow', flag: 'steps', help: 'training steps per window', parse: int(1) },
   { key: 'predictSamples', flag: 'predict', help: 'test images predicted (max 10000)', parse: int(1) },
   { key: 'predictRuns', flag: 'predict-runs', help: 'timed predict() calls over them (median taken)', parse: int(1) },
+  { key: 'tune', flag: 'tune', help: "our engine's tuning: off, first-use or exhaustive", parse: (raw) => choices(['off', 'first-use', 'exhaustive'] as const, false)(raw)[0]! },
   { key: 'profileRuns', flag: 'profile-runs', help: 'replays for the per-dispatch breakdown (0: none)', parse: int(0) },
   { key: 'profileBatches', flag: 'profile-batches', help: 'batch sizes broken down per dispatch', parse: ints },
   { key: 'baselines', flag: 'baselines', help: `frameworks in Chromium: ${BASELINES.join(',')} or none`, parse: choices(BASELINES, true) },

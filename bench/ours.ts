@@ -4,7 +4,7 @@
  * windows inside one ordinary `fit()`, the engine's counters over those windows, prediction
  * throughput from `predict()`, and a per-dispatch breakdown of one captured training step.
  */
-import { createEngine, type Engine, type EngineStats, type LayersModel } from '../src/index.ts';
+import { createEngine, type Engine, type EngineStats, type LayersModel, type TuningRecord, type TuningStats, type VariantRow } from '../src/index.ts';
 import type { Dispatch } from '../src/runtime/engine.ts';
 import type { BenchConfig } from './config.ts';
 import { modelFlops, type ModelFlops } from './flops.ts';
@@ -45,6 +45,9 @@ export interface EngineResult {
   train: OurTrainResult[];
   predict: PredictResult[];
   profiles: { batch: number; profile: StepProfile }[];
+  /** What tuning on first use measured and kept (BenchConfig.tune), and the variant each layer ran at the first batch size. */
+  tuning?: { stats: TuningStats; records: TuningRecord[] };
+  variants?: VariantRow[];
 }
 
 const COUNTERS: (keyof StepCounters)[] = ['submits', 'readbacks', 'buffersCreated', 'bindGroupsCreated', 'dispatches', 'pipelinesCompiled'];
@@ -133,7 +136,7 @@ export function benchModelFlops(spec: Pick<BenchModel, 'name' | 'build'>): Model
  * that it is taken once per environment; without it the probe runs first.
  */
 export async function benchEngine(environment: string, spec: BenchModel, config: BenchConfig, log: (line: string) => void, knownProbe?: ProbeResult): Promise<EngineResult> {
-  const engine = await createEngine();
+  const engine = await createEngine({ tune: config.tune, tuningStore: false });
   const tag = spec.name === 'tutorial' ? environment : `${environment} ${spec.name}${spec.variant ? ` (${spec.variant})` : ''}`;
   try {
     log(`${tag}: adapter ${engine.adapterDescription}${engine.isFallbackAdapter ? ' (fallback adapter)' : ''}, kernels '${engine.kernelStyle}'`);
@@ -164,12 +167,19 @@ export async function benchEngine(environment: string, spec: BenchModel, config:
           result.profiles.push({ batch, profile });
           log(`${tag}: breakdown batch ${batch} by ${profile.method}: ${profile.totalMs.toFixed(0)} ms over ${captured.length} dispatches (step wall ${profile.wallMs.toFixed(0)} ms)`);
         }
+        // What each layer ran at this batch size (tuned choices included): a fresh plan records them.
+        result.variants ??= await model.describeVariants({ batchSize: batch });
         const predicted = await predict(model, spec, batch, config.predictSamples, config.predictRuns, flops, probe.gflops);
         result.predict.push(predicted);
         log(`${tag}: predict batch ${batch}: ${predicted.samples} samples in ${predicted.ms.toFixed(0)} ms (median of ${predicted.runsMs!.map((m) => m.toFixed(0)).join(', ')}), ${predicted.samplesPerSec.toFixed(1)} samples/s`);
       } finally {
         model.dispose();
       }
+    }
+    if (config.tune !== 'off') {
+      result.tuning = { stats: engine.stats().tuning, records: engine.tuning.list() };
+      const t = result.tuning.stats;
+      log(`${tag}: tuning '${config.tune}': ${t.geometries} geometries, ${t.candidates} candidates timed in ${t.ms.toFixed(0)} ms, ${t.changed} choice(s) differ from the hand policy`);
     }
     return result;
   } finally {

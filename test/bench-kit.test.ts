@@ -57,6 +57,7 @@ describe('kit arguments', () => {
     expect(() => parseKitArgs(['--models', 'charlm'])).toThrow(/--models: unknown model 'charlm'; expected some of tutorial,residual,lstm/);
     expect(() => parseKitArgs(['--windows'])).toThrow(/--windows needs a value \(N\)/);
     expect(() => parseKitArgs(['--quick=yes'])).toThrow(/--quick takes no value/);
+    expect(() => parseKitArgs(['--tune', 'always'])).toThrow(/--tune: expected off, first-use or exhaustive, got 'always'/);
   });
 
   it('maps onto the bench config: one batch, profiled and compared where asked', () => {
@@ -70,6 +71,9 @@ describe('kit arguments', () => {
     const at256 = benchConfigFor(o, 'tutorial', 256);
     expect([at256.profileRuns, at256.profileBatches, at256.baselines]).toEqual([o.profileRuns, [256], []]);
     expect(profiledBatches(parseKitArgs(['--profile-runs', '0']), 'lstm')).toEqual([]);
+    // Tuning on first use by default; the engine measures with what --tune says.
+    expect(at64.tune).toBe('first-use');
+    expect(benchConfigFor(parseKitArgs(['--tune', 'off']), 'lstm', 64).tune).toBe('off');
   });
 
   it('counts the training samples the longest run needs (ours: warmup + windows × steps + 1 steps)', () => {
@@ -174,6 +178,17 @@ describe('kit report', () => {
     predict: [{ batch: 64, samples: 256, ms: 10, samplesPerSec: 25600, gflops: 1, fractionOfCeiling: 0.1 }],
     profiles: [{ batch: 64, profile }],
     kernelStyle: 'tiled',
+    tuning: [
+      {
+        batch: 64,
+        stats: { mode: 'first-use', geometries: 7, candidates: 16, ms: 2400, changed: 1 },
+        records: [
+          { op: 'dense', key: '64x784->10', variant: 'tiled-64x64', hand: 'tiled-64x64', ms: { 'tiled-64x64': 0.1 } },
+          { op: 'conv2d.forward', key: '64x28x28x1->32', variant: 'tiled-split', hand: 'tiled', ms: { tiled: 0.5, 'tiled-split': 0.25 } },
+        ],
+      },
+    ],
+    variants: [{ batch: 64, rows: [{ layer: 'conv2d', op: 'conv2d.forward', variant: 'tiled-split', key: '64x28x28x1->32' }] }],
     errors: [],
     tfjs: { name: 'tfjs-webgpu', version: '4.22.0', detail: 'backend webgpu', train: [{ ...train(64, 40), windowMs: [40] }], predict: [] },
     skipped: [],
@@ -207,6 +222,11 @@ describe('kit report', () => {
     }
     expect(text).toContain('nvidia / hopper / NVIDIA H200');
     expect(text).toContain("kernel style 'tiled'");
+    // What tuning measured and kept, and what each layer runs.
+    expect(text).toContain("tutorial batch 64: tuning 'first-use' timed 16 candidates of 7 geometries in 2.4 s; 1 kept another variant than the hand policy");
+    expect(text).toContain('conv2d.forward 64x28x28x1->32: tiled-split instead of tiled (ms: tiled 0.500, tiled-split 0.250)');
+    expect(text).not.toContain('dense 64x784->10: tiled-64x64 instead');
+    expect(text).toMatch(/conv2d\s+conv2d\.forward\s+tiled-split\s+64x28x28x1->32/);
     const row64 = text.split('\n').find((l) => /^\s+tutorial\s+64\s/.test(l))!;
     expect(row64.split(/\s{2,}/).map((c) => c.trim())).toEqual(['', 'tutorial', '64', '4.00', '3.60 4.40', '16000.0', '1.00', '50.0%', '25600.0', '40.0', '1600.0', '—', '10.00×']);
     expect(text.split('\n').find((l) => /^\s+tutorial\s+256\s/.test(l) && l.includes('(!)'))).toMatch(/40\s+1\s+1 \(!\)/);

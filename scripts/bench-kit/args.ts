@@ -37,6 +37,8 @@ export interface KitOptions {
   tfjsPredict: number;
   /** No measurement starts after this many minutes (0: no limit); what is left is reported as skipped. */
   maxMinutes: number;
+  /** Our engine's tuning on first use (EngineOptions.tune): the kit measures with it, and prints what it kept. */
+  tune: 'off' | 'first-use' | 'exhaustive';
   /** Where the JSON copy of the results goes (empty: next to the kit). */
   json: string;
   help: boolean;
@@ -62,6 +64,7 @@ export const KIT_DEFAULTS: KitOptions = {
   tfjsSteps: 3,
   tfjsPredict: 1024,
   maxMinutes: 0,
+  tune: 'first-use',
   json: '',
   help: false,
 };
@@ -122,6 +125,15 @@ const FLAGS: Flag[] = [
   { name: 'steps', value: 'N', help: 'training steps per window', apply: (o, r) => void (o.steps = int('steps', r, 1)) },
   { name: 'predict', value: 'N', help: 'samples predicted per batch size', apply: (o, r) => void (o.predict = int('predict', r, 1)) },
   { name: 'predict-runs', value: 'N', help: 'timed predict() calls (median taken)', apply: (o, r) => void (o.predictRuns = int('predict-runs', r, 1)) },
+  {
+    name: 'tune',
+    value: 'MODE',
+    help: "our engine's tuning: off, first-use (default) or exhaustive",
+    apply: (o, r) => {
+      if (r !== 'off' && r !== 'first-use' && r !== 'exhaustive') throw new Error(`--tune: expected off, first-use or exhaustive, got '${r}'`);
+      o.tune = r;
+    },
+  },
   { name: 'profile-runs', value: 'N', help: 'replays of one step for the per-op timings (0: none)', apply: (o, r) => void (o.profileRuns = int('profile-runs', r, 0)) },
   { name: 'profile-batches', value: 'LIST', help: 'batch sizes timed per op (default: every one)', apply: (o, r) => void (o.profileBatches = ints('profile-batches', r)) },
   { name: 'probe-runs', value: 'N', help: 'repetitions of the FMA-ceiling probe', apply: (o, r) => void (o.probeRuns = int('probe-runs', r, 1)) },
@@ -210,6 +222,7 @@ export function benchConfigFor(options: KitOptions, model: KitModel, batch: numb
     baselineStepsPerWindow: options.tfjsSteps,
     baselinePredictSamples: options.tfjsPredict,
     probeRuns: options.probeRuns,
+    tune: options.tune,
   };
 }
 

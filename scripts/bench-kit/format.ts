@@ -9,6 +9,8 @@ import type { OurTrainResult, StepCounters } from '../../bench/ours.ts';
 import type { StepProfile } from '../../bench/profile.ts';
 import type { BaselineResult, PredictResult } from '../../bench/results.ts';
 import type { KitModel, KitOptions } from './args.ts';
+import { formatVariantTable, type VariantRow } from '../../src/runtime/describe-variants.ts';
+import type { TuningRecord, TuningStats } from '../../src/runtime/tuning.ts';
 
 export interface AdapterReport {
   vendor: string;
@@ -38,6 +40,9 @@ export interface ModelReport {
   profiles: { batch: number; profile: StepProfile }[];
   /** The kernel style each of our runs used. */
   kernelStyle?: string;
+  /** Per batch size: what tuning on first use measured and kept, and the variant each layer ran. */
+  tuning?: { batch: number; stats: TuningStats; records: TuningRecord[] }[];
+  variants?: { batch: number; rows: VariantRow[] }[];
   errors: { batch: number; system: string; error: string }[];
   tfjs?: BaselineResult;
   /** Measurements the time budget left out. */
@@ -124,6 +129,18 @@ function tuningLines(r: KitResults): string[] {
   for (const m of r.models) {
     const families = new Set(m.profiles.flatMap(({ profile }) => profile.dispatches.map((d) => d.op)));
     if (families.size) out.push(`  ${m.model}: kernel families in a training step: ${[...families].join(', ')}`);
+    for (const t of m.tuning ?? []) {
+      const s = t.stats;
+      out.push(`  ${m.model} batch ${t.batch}: tuning '${s.mode}' timed ${s.candidates} candidates of ${s.geometries} geometries in ${(s.ms / 1000).toFixed(1)} s; ${s.changed} kept another variant than the hand policy`);
+      for (const rec of t.records.filter((x) => x.variant !== x.hand)) {
+        const times = Object.entries(rec.ms).map(([name, ms]) => `${name} ${ms.toFixed(3)}`).join(', ');
+        out.push(`    ${rec.op} ${rec.key}: ${rec.variant} instead of ${rec.hand} (ms: ${times})`);
+      }
+    }
+    for (const v of (m.variants ?? []).slice(0, 1)) {
+      out.push(`  ${m.model} batch ${v.batch}: the variant each layer runs`);
+      out.push(...formatVariantTable(v.rows).split('\n').map((line) => `    ${line}`));
+    }
   }
   return out;
 }

@@ -185,6 +185,8 @@ async function main(): Promise<void> {
           const r = await benchEngine('kit', bench, benchConfigFor(options, model, batch), log, probe);
           probe ??= r.probe;
           report.kernelStyle = r.kernelStyle;
+          if (r.tuning) (report.tuning ??= []).push({ batch, ...r.tuning });
+          if (r.variants) (report.variants ??= []).push({ batch, rows: r.variants });
           report.train.push(...r.train);
           report.predict.push(...r.predict);
           report.profiles.push(...r.profiles);

@@ -124,6 +124,8 @@ export class Plan {
     this.xs = model.inputs.map((t, i) => this.memory.take(sizeOfTensor(t), `batch-x${i}`));
     if (losses) losses.forEach((l, i) => this.labels.push(this.memory.take(labelWords(l.op, batch, outputs[i]!.shape), `batch-labels${i}`)));
     const readers = readersOf(model.nodes);
+    /** A layer's passes run in its scope, so that the variant choices they make name it (Engine.withScope). */
+    const scoped = <T>(node: GraphNode, build: () => T): T => engine.withScope(node.layer.name, build);
 
     // ---- forward ----
     const values = new Map<SymbolicTensor, View>(model.inputs.map((t, i) => [t, this.xs[i]!]));
@@ -171,13 +173,13 @@ export class Plan {
       if (made?.node === node) {
         const view = this.memory.take(batch * sizeOf(made.shape), `${layer.name} mask`);
         masks.set(made, view);
-        this.dispatches.push(...layer.maskForward(ctx, view));
+        this.dispatches.push(...scoped(node, () => layer.maskForward(ctx, view)));
       }
       if (node.outputs.length > 1) {
         // Several outputs (a recurrent layer's final states): no fusion pass applies to them.
         if (splitActivation(node) !== undefined) throw new Error(`layer ${layer.name} (${layer.className}) has ${node.outputs.length} outputs and an activation its kernels do not apply`);
         const views = node.outputs.map((t, i) => this.memory.take(sizeOfTensor(t), `${layer.name} output ${i}`));
-        this.dispatches.push(...layer.forward({ ...ctx, output: views[0]!, outputs: views }));
+        this.dispatches.push(...scoped(node, () => layer.forward({ ...ctx, output: views[0]!, outputs: views })));
         node.outputs.forEach((t, i) => values.set(t, views[i]!));
         continue;
       }
@@ -187,8 +189,8 @@ export class Plan {
         const affine = { scale: this.memory.take(channels, `${fold.affine.layer.name} scale`), shift: this.memory.take(channels, `${fold.affine.layer.name} shift`) };
         const last = fold.activation ?? fold.affine;
         const out = this.memory.take(sizeOfTensor(last.output), `${layer.name}+${fold.affine.layer.name}`);
-        const affineDispatches = fold.affine.layer.inferenceAffine({ ...contextFor(fold.affine), output: out }, affine);
-        const forward = affineDispatches && layer.forwardAffine({ ...ctx, output: out }, affine, fold.activation?.layer.onlyActivation ?? 'linear');
+        const affineDispatches = scoped(fold.affine, () => fold.affine.layer.inferenceAffine({ ...contextFor(fold.affine), output: out }, affine));
+        const forward = affineDispatches && scoped(node, () => layer.forwardAffine({ ...ctx, output: out }, affine, fold.activation?.layer.onlyActivation ?? 'linear'));
         if (affineDispatches && forward) {
           // The producer's own output is never stored: the affine layer's (and activation's) is.
           this.dispatches.push(...affineDispatches, ...forward);
@@ -211,7 +213,7 @@ export class Plan {
           const pooled = this.memory.take(sizeOfTensor(pool.output), `${layer.name}+${pool.layer.name}`);
           // Training: the first-max positions, for the pool's backward.
           const argmax = training ? this.memory.take(poolArgmaxWords(batch, pool.output.shape), `${pool.layer.name} argmax`) : undefined;
-          const dispatches = layer.forwardPooled({ ...ctx, output: pooled, outputShape: pool.output.shape }, argmax);
+          const dispatches = scoped(node, () => layer.forwardPooled({ ...ctx, output: pooled, outputShape: pool.output.shape }, argmax));
           if (dispatches) {
             // The unpooled output is never stored: the producer's backward gets no output view.
             this.dispatches.push(...dispatches);
@@ -224,7 +226,7 @@ export class Plan {
           if (argmax) this.memory.recycle(argmax);
         }
         own = this.memory.take(sizeOfTensor(node.output), layer.name);
-        this.dispatches.push(...layer.forward({ ...ctx, output: own, outputs: [own] }));
+        this.dispatches.push(...scoped(node, () => layer.forward({ ...ctx, output: own, outputs: [own] })));
       }
       const activation = splitActivation(node);
       if (activation === undefined || intoLoss(node)) {
@@ -354,7 +356,7 @@ export class Plan {
         outputGradMasked: maskedOutputs.has(node.output),
         forwardPooled: readers.get(node.output)?.some((reader) => pooledByProducer.has(reader)),
       };
-      this.dispatches.push(...layer.backward(backwardCtx));
+      this.dispatches.push(...scoped(node, () => layer.backward(backwardCtx)));
       if (adding) {
         nodeGrads.forEach((g, k) => {
           this.dispatches.push(engine.kernel(accumulate(g.size / 4), [g, weightGrads[k]!]));

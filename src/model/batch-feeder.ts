@@ -78,7 +78,7 @@ export class BatchFeeder {
    * The plan for a batch of `rows`: `current` (the caller's plan) when the batch fits it; else an
    * existing plan of exactly this size, or with `reuseLarger` the smallest larger one; else a new one.
    */
-  planFor(rows: number, current?: Plan, reuseLarger = false): Plan {
+  async planFor(rows: number, current?: Plan, reuseLarger = false): Promise<Plan> {
     if (current && rows <= current.batch) return current;
     const existing = this.rt.plans(this.state, this.mode, this.weighted).filter((p) => p.batch >= rows).sort((a, b) => a.batch - b.batch);
     const reuse = existing.find((p) => p.batch === rows) ?? (reuseLarger ? existing[0] : undefined);

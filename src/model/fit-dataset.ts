@@ -106,7 +106,7 @@ export async function fitDataset(rt: ModelRuntime, dataset: DatasetSource, args:
         }
         const batch = next.batch;
         first ??= batch;
-        if (!plan || batch.size > plan.batch) plan = feeder.planFor(batch.size, plan);
+        if (!plan || batch.size > plan.batch) plan = await feeder.planFor(batch.size, plan);
         await loop.batchBegin(step, batch.size);
         rt.trainStep(state, plan, feeder.stage(batch, plan), 0, batch.size, seed);
         loop.submitted();
@@ -156,7 +156,7 @@ export async function evaluateDataset(rt: ModelRuntime, dataset: DatasetSource, 
       const batch = next.batch;
       first ??= batch;
       const fresh = !plan || batch.size > plan.batch;
-      if (fresh) plan = feeder.planFor(batch.size, plan);
+      if (fresh) plan = await feeder.planFor(batch.size, plan);
       runEvaluateStep(state, plan!, feeder.stage(batch, plan!), batch.size, fresh);
       count++;
       if (count % 4 === 0) await engine.sync();

@@ -16,6 +16,7 @@ import { saveModel } from '../io/save.ts';
 import { uniqueName, type GraphNode, type Layer, type SymbolicTensor } from '../layers/layer.ts';
 import type { Optimizer } from '../optimizers.ts';
 import { getDefaultEngine, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
+import { describeVariants, type VariantRow } from '../runtime/describe-variants.ts';
 import { describe, sizeOf, type Tensor } from '../runtime/tensor.ts';
 import { paramCount, summaryTable } from '../summary.ts';
 import { WeightTensor, type CompileArgs, type EvaluateArgs, type FitArgs, type FitDatasetArgs, type History, type Logs, type ModelData, type NamedWeight, type TensorLike } from './args.ts';
@@ -256,6 +257,20 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
     };
   }
 
+  /**
+   * Which kernel variant each layer runs in the plan for `batchSize` and `mode` (train when
+   * compiled, else predict): a plan is built for the purpose and freed. With tuning on, measured
+   * choices show as they will run (src/ops/variants.ts, src/runtime/tuning.ts).
+   */
+  async describeVariants(options: { batchSize?: number; mode?: PlanMode } = {}): Promise<VariantRow[]> {
+    const mode = options.mode ?? (this.compiled ? 'train' : 'predict');
+    const batch = options.batchSize ?? 32;
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`describeVariants(): batchSize must be a positive integer, got ${String(options.batchSize)}`);
+    if (mode !== 'predict' && !this.compiled) throw new Error(`describeVariants(): a ${mode} plan needs compile() first`);
+    const state = await this.deviceState();
+    return describeVariants(state.engine, () => new Plan(this.binding(state, batch), batch, mode).dispose());
+  }
+
   /** The engine this model runs on (or will: compile's, useEngine's), if one is chosen yet. */
   get engine(): Engine | undefined {
     return this.compiled?.engine ?? this.boundEngine ?? this.device?.engine;
@@ -367,12 +382,22 @@ export class LayersModel<Prediction = Tensor<Float32Array>> implements WeightHol
     return mode === 'predict' ? `${mode}:${batch}` : `${mode}:${batch}:${this.compiled!.key}${mode === 'train' ? weights : ''}`;
   }
 
-  private plan(state: DeviceState, batch: number, mode: PlanMode, weighted?: readonly boolean[]): Plan {
+  /**
+   * The plan for (batch, mode), built on first use. With tuning on (EngineOptions.tune), the
+   * geometries its ops asked about are measured before it runs, and it is built again when a
+   * measured choice differs from the hand policy's it was built with.
+   */
+  private async plan(state: DeviceState, batch: number, mode: PlanMode, weighted?: readonly boolean[]): Promise<Plan> {
     const key = this.planKey(batch, mode, weighted);
     let plan = state.plans.get(key);
     if (!plan) {
       if (mode === 'train' && state.slotOptimizer !== this.compiled!.optimizer) this.resetOptimizerState(state);
-      plan = new Plan(this.binding(state, batch, mode === 'train' ? weighted : undefined), batch, mode);
+      const build = () => new Plan(this.binding(state, batch, mode === 'train' ? weighted : undefined), batch, mode);
+      plan = build();
+      if ((await state.engine.tunePending()).length > 0) {
+        plan.dispose();
+        plan = build();
+      }
       state.plans.set(key, plan);
     }
     return plan;

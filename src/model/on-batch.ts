@@ -32,7 +32,7 @@ export async function trainOnBatch(rt: ModelRuntime, x: ModelData, y: ModelData,
   const state = await rt.deviceState();
   const feeder = feederFor(rt, state, 'train', weighted);
   const batch = feeder.check(x, y, '', { classWeights, sampleWeights });
-  const plan = feeder.planFor(batch.size, undefined, true);
+  const plan = await feeder.planFor(batch.size, undefined, true);
   resetMetrics(state);
   rt.trainStep(state, plan, feeder.stage(batch, plan), 0, batch.size, rt.seed);
   return tfjsValues(await readLogs(state, compiled), compiled);
@@ -44,7 +44,7 @@ export async function testOnBatch(rt: ModelRuntime, x: ModelData, y: ModelData):
   const state = await rt.deviceState();
   const feeder = feederFor(rt, state, 'evaluate');
   const batch = feeder.check(x, y, '');
-  const plan = feeder.planFor(batch.size, undefined, true);
+  const plan = await feeder.planFor(batch.size, undefined, true);
   resetMetrics(state);
   runEvaluateStep(state, plan, feeder.stage(batch, plan), batch.size, true);
   return tfjsValues(await readLogs(state, compiled), compiled);
@@ -56,7 +56,7 @@ export async function predictOnBatch(rt: ModelRuntime, x: ModelData): Promise<Te
   const state = await rt.deviceState();
   const feeder = feederFor(rt, state, 'predict');
   const batch = feeder.check(x, undefined, '');
-  const plan = feeder.planFor(batch.size, undefined, true);
+  const plan = await feeder.planFor(batch.size, undefined, true);
   runEvaluateStep(state, plan, feeder.stage(batch, plan), batch.size, true);
   const tensors: Tensor<Float32Array>[] = [];
   for (const [i, out] of plan.outputs.entries()) {

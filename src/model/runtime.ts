@@ -38,7 +38,7 @@ export interface ModelRuntime {
    * The plan of `batch` rows for `mode`; `weighted[i]`: output i's loss reads per-row weights
    * (train only), which the plan's binding holds (`plan.model.losses[i].sampleWeights`).
    */
-  plan(state: DeviceState, batch: number, mode: PlanMode, weighted?: readonly boolean[]): Plan;
+  plan(state: DeviceState, batch: number, mode: PlanMode, weighted?: readonly boolean[]): Promise<Plan>;
   /** The plans of `mode` (and weighting) built so far, by batch size. */
   plans(state: DeviceState, mode: PlanMode, weighted?: readonly boolean[]): Plan[];
   /**

@@ -173,7 +173,7 @@ export async function fitArrays(rt: ModelRuntime, x: ModelData, y: ModelData, ar
   const steps = Math.ceil(n / batchSize);
   // One plan for every step: the partial last batch runs through it too (see runBatches()); the
   // loss counts only its real rows, averages over them and gives the others a zero gradient.
-  const plan = rt.plan(state, Math.min(batchSize, n), 'train', data.weights?.map((w) => w !== undefined));
+  const plan = await rt.plan(state, Math.min(batchSize, n), 'train', data.weights?.map((w) => w !== undefined));
   const random = new Random(seed);
   // Resuming at initialEpoch (after loadModel) must shuffle as the uninterrupted run did.
   if (args.shuffle !== false) for (let e = 0; e < initialEpoch; e++) random.permutation(n);
@@ -230,7 +230,7 @@ async function runBatches(
   const engine = state.engine;
   const indices = indexBuffer(state, 'eval', dataset.count);
   const planBatch = Math.min(batchSize, dataset.count);
-  const plan = rt.plan(state, planBatch, mode);
+  const plan = await rt.plan(state, planBatch, mode);
   for (let offset = 0; offset < dataset.count; offset += batchSize) {
     const size = Math.min(batchSize, dataset.count - offset);
     engine.write(state.stepInfo, stepInfoData(offset, state.iterations, 0, size));

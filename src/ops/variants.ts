@@ -8,7 +8,9 @@
  * kernel tuned differently. Every choice an op makes goes through choose(), which records it on
  * the engine (Engine.variantChoices; src/runtime/describe-variants.ts).
  */
+import type { Engine } from '../runtime/engine.ts';
 import type { DeviceProfile } from '../runtime/profile.ts';
+import type { BenchRun, TuningRequest } from '../runtime/tuning.ts';
 
 /** One row of a table: a variant, when it applies, and why it stands where it does. */
 export interface Variant<G, P = undefined> {
@@ -28,12 +30,19 @@ export interface VariantTable<G, P = undefined> {
   op: string;
   rows: readonly Variant<G, P>[];
   key(g: G): string;
+  /**
+   * The variant `name` of geometry g on scratch buffers of the engine's (random inputs), for the
+   * tuner to time (src/runtime/tuning.ts); a table without it is never tuned.
+   */
+  bench?(engine: Engine, g: G, name: string): BenchRun;
 }
 
-/** What choose() needs of an engine: its profile and, optionally, somewhere to record the choice. */
+/** What choose() needs of an engine: its profile and, optionally, somewhere to record the choice and a tuner. */
 export interface VariantHost {
   readonly profile: DeviceProfile;
   recordVariant?(op: string, variant: string, key: string): void;
+  /** Tuning on first use: the measured choice of (op, key), and where to ask for a measurement. */
+  readonly tuning?: { chosen(op: string, key: string): string | undefined; request(request: TuningRequest): void };
 }
 
 /** The variants of `table` that apply to g on profile p, in the table's order (the first is the hand policy's), each once. */
@@ -65,7 +74,7 @@ export function variantNames<G, P>(table: VariantTable<G, P>): string[] {
  */
 export function choose<G, P>(table: VariantTable<G, P>, g: G, host: VariantHost, forced?: string): Variant<G, P> {
   const rows = applicable(table, g, host.profile);
-  const row = forced === undefined ? rows[0] : rows.find((r) => r.name === forced);
+  const row = forced === undefined ? tuned(table, g, host, rows) : rows.find((r) => r.name === forced);
   if (!row) {
     const names = rows.map((r) => r.name).join(', ') || 'none';
     if (forced !== undefined) throw new Error(`${table.op}: the variant '${forced}' does not apply here (applicable: ${names}; geometry ${table.key(g)})`);
@@ -73,6 +82,23 @@ export function choose<G, P>(table: VariantTable<G, P>, g: G, host: VariantHost,
   }
   host.recordVariant?.(table.op, row.name, table.key(g));
   return row;
+}
+
+/**
+ * The row a host's tuner measured fastest for g, when it has; else the hand policy's (the first),
+ * and, when the table can bench its variants, a request to measure them (the model runtime awaits
+ * it before the plan's first step and rebuilds the plan if the winner differs).
+ */
+function tuned<G, P>(table: VariantTable<G, P>, g: G, host: VariantHost, rows: Variant<G, P>[]): Variant<G, P> | undefined {
+  const tuning = host.tuning;
+  if (!tuning || rows.length < 2) return rows[0];
+  const key = table.key(g);
+  const measured = tuning.chosen(table.op, key);
+  const row = measured === undefined ? undefined : rows.find((r) => r.name === measured);
+  if (row) return row;
+  const bench = table.bench;
+  if (bench) tuning.request({ op: table.op, key, candidates: rows.map((r) => r.name), bench: (name) => bench(host as Engine, g, name) });
+  return rows[0];
 }
 
 /** The parameters of a table's row (those rows must carry them). */

@@ -6,6 +6,8 @@
  */
 import type { BindingKind, KernelSource, KernelStyle } from '../../shaders/kernel.ts';
 import { acquireDevice, isCpuAdapter, isNode, paceDawnPolling, type AcquiredDevice, type AcquireOptions } from './gpu.ts';
+import { Tuner, type TuneMode, type TuningFile, type TuningRecord, type TuningStats, type TuningStore } from './tuning.ts';
+import { defaultTuningStore } from './tuning-store.ts';
 import { deviceProfile, kindStyle, type DeviceProfile } from './profile.ts';
 
 /** GPUBufferUsage / GPUMapMode values, spelled out so a caller-supplied device works without globals. */
@@ -37,6 +39,14 @@ export interface EngineOptions extends AcquireOptions {
    * turns that off.
    */
   dumpShaders?: string | ShaderDump | false;
+  /**
+   * Tuning on first use (src/runtime/tuning.ts): 'off' (default) runs each variant table's hand
+   * policy; 'first-use' times the applicable variants of each new geometry once (within a time
+   * budget per plan) and keeps the fastest per adapter; 'exhaustive' times every one, with more runs.
+   */
+  tune?: TuneMode;
+  /** Where tuning choices persist: by default a file in Node, IndexedDB in pages (defaultTuningStore); false keeps them in memory. */
+  tuningStore?: TuningStore | false;
 }
 
 /** Receives each newly compiled kernel's pipeline key, WGSL source and bindings (in binding order). */
@@ -141,6 +151,8 @@ export interface EngineStats {
   profile: DeviceProfile;
   /** Whether eligible convolutions run as Winograd (shaders/winograd.ts). */
   winograd: boolean;
+  /** What tuning on first use has measured and changed (EngineOptions.tune). */
+  tuning: TuningStats;
   /** False when Dawn runs our kernels without bounds checks (Node on a CPU adapter, by default). */
   robustBufferAccess: boolean;
   /** Bytes of GPU buffers the engine holds (in use and pooled). */
@@ -173,6 +185,8 @@ export class Engine {
   readonly device: GPUDevice;
   /** What the op families' variant tables key on: adapter, kind, limits, features, bounds checks. */
   readonly profile: DeviceProfile;
+  /** Tuning on first use: the measured choices the variant tables consult (src/ops/variants.ts choose). */
+  readonly tuning: Tuner;
   readonly adapterDescription: string;
   readonly isFallbackAdapter: boolean;
   readonly checkNumerics: boolean;
@@ -215,6 +229,9 @@ export class Engine {
       kernelStyle: options.kernelStyle,
       winograd: options.winograd,
     });
+    const tune = options.tune ?? 'off';
+    if (!['off', 'first-use', 'exhaustive'].includes(tune)) throw new Error(`createEngine(): tune must be 'off', 'first-use' or 'exhaustive', got ${JSON.stringify(tune)}`);
+    this.tuning = new Tuner(this.profile, tune, tune === 'off' || options.tuningStore === false ? undefined : (options.tuningStore ?? defaultTuningStore()));
     this.checkNumerics = options.checkNumerics ?? false;
     this.dumpShader = shaderDump(options.dumpShaders);
     this.hasTimestamps = this.device.features.has('timestamp-query');
@@ -484,6 +501,23 @@ export class Engine {
     }
   }
 
+  // ---- tuning ----------------------------------------------------------------------------
+
+  /** Measures the geometries plans asked about since the last call; returns the choices that differ from the hand policy's. */
+  tunePending(): Promise<TuningRecord[]> {
+    return this.tuning.hasPending ? this.tuning.tunePending(this) : Promise.resolve([]);
+  }
+
+  /** Every tuning record this engine knows (measured, loaded or imported), for every adapter: JSON. */
+  exportTuning(): TuningFile {
+    return this.tuning.export();
+  }
+
+  /** Adds tuning records (an exportTuning() result); this adapter's choices apply to plans built afterwards. */
+  importTuning(records: unknown): void {
+    this.tuning.import(records);
+  }
+
   // ---- bookkeeping ----------------------------------------------------------------------
 
   stats(): EngineStats {
@@ -493,6 +527,7 @@ export class Engine {
       kernelStyle: this.kernelStyle,
       profile: this.profile,
       winograd: this.winograd,
+      tuning: this.tuning.stats(),
       robustBufferAccess: this.acquired.robustBufferAccess,
       bytesAllocated: this.bytesAllocated,
       buffersAllocated: this.liveBuffers.size + [...this.freeBuffers.values()].reduce((n, l) => n + l.length, 0),
