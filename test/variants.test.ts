@@ -186,13 +186,14 @@ describe('variant tables: what each profile runs', () => {
     const attention: AttentionGeometry = { batch: 2, heads: 4, queries: 16, keys: 16, keyDim: 8, valueDim: 8, mask: false, causal: false, dropout: 0, seed: 0 };
     const depthwise = depthwiseConv2dGeometry({ batch: 8, inputShape: [16, 16, 32], kernelSize: [3, 3] });
     const cases: [VariantTable<never, unknown>, unknown, string[], string[]][] = [
-      [batchedMatmulTable as never, matmul, ['registers', 'tiled'], ['tiled', 'registers']],
+      // On a GPU the configurable tiled product (shaders/tiled-matmul.ts) comes first.
+      [batchedMatmulTable as never, matmul, ['registers', 'tiled'], ['tiled-64x64', 'tiled-128x64', 'tiled', 'registers']],
       [attentionTable as never, attention, ['registers', 'tiled'], ['tiled', 'registers']],
       [depthwiseKernelGradTable as never, depthwise, ['registers', 'tiled'], ['tiled', 'registers']],
       [batchNormTable as never, normGeometry(32, [8, 8, 16], -1, 'test'), ['registers', 'tiled'], ['tiled', 'registers']],
       [layerNormTable as never, lnGeometry(32, [10, 64], [-1], 'test'), ['registers', 'tiled'], ['tiled', 'registers']],
       [reduceTable as never, { outer: 1, axis: 50000, inner: 16 }, ['registers', 'tiled'], ['tiled', 'registers']],
-      [denseTable as never, denseGeometry(64, [784], 128), ['registers-blocks'], ['registers-blocks']],
+      [denseTable as never, denseGeometry(64, [784], 128), ['registers-blocks'], ['tiled-64x64', 'tiled-128x64', 'registers-blocks']],
     ];
     for (const [table, g, onCpu, onGpu] of cases) {
       expect(applicableNames(table, g as never, cpu), `${table.op} on a CPU`).toEqual(onCpu);
@@ -226,7 +227,8 @@ describe('forced variants', () => {
     expect(() => conv2dBackward(e, dilatedConv, { x: v, w: v, y: v, dy: v, dx: v, dw: v, db: v, scratch }, undefined, { inputGrad: 'tiled' })).toThrow(/conv2d\.inputGrad: the variant 'tiled' does not apply here \(applicable: direct;/);
     const matmul: BatchedMatmulGeometry = { batch: 1, m: 2, n: 2, k: 2, transposeA: false, transposeB: false };
     expect(() => batchedMatmul(e, matmul, { a: v, b: v, c: v }, { variant: 'blocked' as KernelStyle })).toThrow(/batchedMatmul: the variant 'blocked' does not apply here \(applicable: registers, tiled;/);
-    expect(() => choose(denseTable, denseGeometry(2, [3], 4), { profile: GPU_PROFILE }, 'tiled')).toThrow(/dense: the variant 'tiled' does not apply here \(applicable: registers-blocks; geometry 2x3 -> 4\)/);
+    expect(() => choose(denseTable, denseGeometry(2, [3], 4), { profile: GPU_PROFILE }, 'tiled')).toThrow(/dense: the variant 'tiled' does not apply here \(applicable: tiled-64x64, tiled-128x64, registers-blocks; geometry 2x3 -> 4\)/);
+    expect(() => choose(denseTable, denseGeometry(2, [3], 4), { profile: engines.cpu().profile }, 'tiled-64x64')).toThrow(/dense: the variant 'tiled-64x64' does not apply here \(applicable: registers-blocks;/);
   });
 
   it('choose records the choice on the engine, under the current scope', () => {
@@ -250,10 +252,7 @@ describe('describeVariants', () => {
       layers.dense({ units: 3, activation: 'softmax' }),
     ]);
     m.compile({ optimizer: optimizers.sgd({ learningRate: 0.01 }), loss: 'categoricalCrossentropy', engine: e });
-    await m.fit(tensor(randomArray(4 * 90, 1), [4, 10, 9, 1]), tensor(new Float32Array(12).fill(1 / 3), [4, 3]), { epochs: 1, batchSize: 4, verbose: 0 });
-    const runtime = (m as unknown as { runtime: { deviceState(): Promise<unknown>; plan(state: unknown, batch: number, mode: 'train'): unknown } }).runtime;
-    const state = await runtime.deviceState();
-    const rows = describeVariants(e, () => void runtime.plan(state, 3, 'train'));
+    const rows = await m.describeVariants({ batchSize: 3 });
     const ops = rows.map((r) => `${r.op} ${r.variant}`);
     const conv2 = conv2dGeometry({ batch: 3, inputShape: [8, 7, 8], filters: 8, kernelSize: [3, 3], relu: true });
     expect(ops).toContain(`conv2d.forward ${conv2dVariants(e, conv2).forward[0]}`);
@@ -261,16 +260,21 @@ describe('describeVariants', () => {
     expect(ops).toContain('conv2d.kernelGrad direct');
     expect(ops).toContain('dense registers-blocks');
     expect(rows.find((r) => r.op === 'dense')!.key).toBe('3x240 -> 3');
-    // One row per distinct choice; scopes, once the plan gives them, name the model's layers.
+    // One row per distinct choice, each in the scope of the layer that made it.
     expect(new Set(rows.map((r) => JSON.stringify(r))).size).toBe(rows.length);
     const names = m.layers.map((l) => l.name);
-    for (const r of rows) if (r.layer) expect(names.some((n) => r.layer.split('/').includes(n)), r.layer).toBe(true);
+    for (const r of rows) expect(names, r.layer).toContain(r.layer);
+    expect(rows.find((r) => r.op === 'dense')!.layer).toBe(m.layers[3]!.name);
     const text = formatVariantTable(rows);
     expect(text.split('\n')[0]).toMatch(/^layer\s+op\s+variant\s+geometry$/);
     expect(text.split('\n')).toHaveLength(rows.length + 1);
     report.push(`describeVariants (train plan, batch 3):\n${text}`);
-    // A cached plan makes no choices.
-    expect(describeVariants(e, () => void runtime.plan(state, 3, 'train'))).toEqual([]);
+    // Predict plans choose too (no backward); an uncompiled mode is an Error.
+    const predictRows = await m.describeVariants({ batchSize: 3, mode: 'predict' });
+    expect(predictRows.some((r) => r.op === 'conv2d.inputGrad')).toBe(false);
+    expect(predictRows.some((r) => r.op === 'conv2d.forward')).toBe(true);
+    await expect(m.describeVariants({ batchSize: 0 })).rejects.toThrow(/describeVariants\(\): batchSize must be a positive integer, got 0/);
+    m.dispose();
   });
 });
 
@@ -416,7 +420,7 @@ describe('variant matrix: every variant of every family, forced, against float64
       return c;
     };
     const want = forward([a, bm].map(toF64));
-    const covered = await eachVariant(batchedMatmulTable, g, ['cpu'], async (e, variant, label) => {
+    const covered = await eachVariant(batchedMatmulTable, g, ['cpu', 'gpu'], async (e, variant, label) => {
       const [av, bv, rv] = [a, bm, r].map((v) => uploadView(e, v)) as View[];
       const c = nanBuffer(e, r.length);
       const [da, db] = [a.length, bm.length].map((n) => nanBuffer(e, n)) as View[];
@@ -546,16 +550,17 @@ describe('variant matrix: every variant of every family, forced, against float64
     expect([...covered].sort()).toEqual(variantNames(attentionTable).sort());
   });
 
-  it('dense: registers-blocks, forward and backward', async () => {
-    const g = denseGeometry(2, [9, 13], 7);
+  it('dense: registers-blocks and the tiled products (split-K for dW included), forward and backward', async () => {
+    // 300 rows of 13 → 7: few weights over many rows, where the split-K row applies.
+    const g = denseGeometry(2, [150, 13], 7);
     const [x, w, b, r] = [g.rows * g.inputs, g.inputs * g.units, g.units, g.rows * g.units].map((n, i) => randomArray(n, 140 + i)) as [Float32Array, Float32Array, Float32Array, Float32Array];
     const forward = ([xs, ws, bs]: Float64Array[]) => denseForwardRef(xs!, ws!, bs!, g);
     const want = forward([x, w, b].map(toF64));
     const exact = denseBackwardRef(x, w, want, r, g);
-    const covered = await eachVariant(denseTable, g, ['cpu'], async (e, variant, label) => {
+    const covered = await eachVariant(denseTable, g, ['cpu', 'gpu'], async (e, variant, label) => {
       const [xv, wv, bv, rv] = [x, w, b, r].map((a) => uploadView(e, a)) as View[];
       const [y, dx, dw, db] = [r.length, x.length, w.length, b.length].map((n) => nanBuffer(e, n)) as View[];
-      e.run([...denseForward(e, g, { x: xv!, w: wv!, b: bv, y: y! }, variant), ...denseBackward(e, g, { x: xv!, w: wv!, dy: rv!, dx: dx!, dw: dw!, db: db! }, variant)]);
+      e.run([...denseForward(e, g, { x: xv!, w: wv!, b: bv, y: y! }, variant), ...denseBackward(e, g, { x: xv!, w: wv!, dy: rv!, dx: dx!, dw: dw!, db: db!, scratch: scratchOf(e) }, variant)]);
       const errY = relL2(await readF32(e, y!, r.length), want);
       const errs = gradientErrors(forward, [x, w, b], r, [await readF32(e, dx!, x.length), await readF32(e, dw!, w.length), await readF32(e, db!, b.length)], [exact.dx, exact.dw, exact.db]);
       checkRun(label, errY, errs);

@@ -116,6 +116,7 @@ export class Dense extends Layer {
       dx: ctx.inputGrads[0] ?? null,
       dw: ctx.weightGrads[0]!,
       db: ctx.weightGrads[1],
+      scratch: ctx.scratch,
     });
   }
 

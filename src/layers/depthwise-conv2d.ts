@@ -360,7 +360,7 @@ export class SeparableConv2D extends DepthwiseBase {
       dispatches.push(...this.depthwiseInto(ctx, dw, mid));
     }
     const dMid = ctx.scratch(this.midBytes(dw), 'separable depthwise output gradient');
-    dispatches.push(...denseBackward(ctx.engine, pw, { x: mid, w: ctx.weights[1]!, y: ctx.output, dy: ctx.outputGrad, dx: dMid, dw: ctx.weightGrads[1]!, db: ctx.weightGrads[2] ?? null }));
+    dispatches.push(...denseBackward(ctx.engine, pw, { x: mid, w: ctx.weights[1]!, y: ctx.output, dy: ctx.outputGrad, dx: dMid, dw: ctx.weightGrads[1]!, db: ctx.weightGrads[2] ?? null, scratch: ctx.scratch }));
     const views = { x: ctx.inputs[0]!, w: ctx.weights[0]!, dy: dMid, dx: ctx.inputGrads[0] ?? null, dw: ctx.weightGrads[0]!, scratch: ctx.scratch };
     dispatches.push(...depthwiseConv2dBackward(ctx.engine, dw, views, { reluMaskInput: ctx.reluMaskInputGrad }));
     return dispatches;

@@ -10,9 +10,11 @@ import * as kernels from '../../shaders/attention.ts';
 import { ATTENTION_STATS_PER_ROW, attentionBlock, attentionRows, type AttentionGeometry } from '../../shaders/attention.ts';
 import { fill } from '../../shaders/elementwise.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
+import { stepInfoData } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
+import type { BenchRun } from '../runtime/tuning.ts';
 import { always, choose, type VariantTable } from './variants.ts';
-import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from './dense.ts';
+import { benchRun, denseBackward, denseForward, denseGeometry, type DenseGeometry } from './dense.ts';
 
 export type { AttentionGeometry };
 
@@ -91,7 +93,24 @@ export const attentionTable: VariantTable<AttentionGeometry> = {
     { name: 'tiled', applies: always, why: 'GPUs: one row per invocation, since registers are what limits a kernel there.' },
     { name: 'registers', applies: always, why: 'The row blocks run on GPUs too, behind one row per invocation.' },
   ],
+  bench: attentionBench,
 };
+
+/** The fused attention's bench: the variant's forward and backward (dQ, dK, dV), the mask keeping everything, dropout seeded. */
+function attentionBench(engine: Engine, geometry: AttentionGeometry, name: string): BenchRun {
+  const g = attentionGeometry(geometry);
+  return benchRun(engine, (s) => {
+    const floats = { q: g.batch * g.queries * g.heads * g.keyDim, k: g.batch * g.keys * g.heads * g.keyDim, v: g.batch * g.keys * g.heads * g.valueDim, o: g.batch * g.queries * g.heads * g.valueDim };
+    const [q, k, v] = [s.input(floats.q, 'bench attention q'), s.input(floats.k, 'bench attention k'), s.input(floats.v, 'bench attention v')];
+    const mask = g.mask ? s.constant(g.batch * g.queries * g.keys, 1, 'bench attention mask') : undefined;
+    const stepInfo = g.dropout > 0 ? s.uniform(stepInfoData(0, 1, g.seed, g.batch), 'bench attention step info') : undefined;
+    const [o, stats] = [s.output(floats.o, 'bench attention o'), s.output(attentionStatsFloats(g), 'bench attention stats')];
+    const [dout, dq, dk, dv] = [s.input(floats.o, 'bench attention dO'), s.output(floats.q, 'bench attention dQ'), s.output(floats.k, 'bench attention dK'), s.output(floats.v, 'bench attention dV')];
+    const options = { variant: name as KernelStyle };
+    const views = { q, k, v, mask, stepInfo, o, stats };
+    return [...attentionForward(engine, g, views, options), ...attentionBackward(engine, g, { ...views, dout, dq, dk, dv }, options)];
+  });
+}
 
 /** O = dropout(softmax(mask(Q·Kᵀ / sqrt(keyDim))))·V per head, and the statistics for the backward: one dispatch. */
 export function attentionForward(engine: Engine, geometry: AttentionGeometry, views: AttentionForwardViews, options: AttentionOptions = {}): Dispatch[] {
@@ -237,12 +256,13 @@ export function multiHeadAttentionBackward(engine: Engine, g: MultiHeadAttention
   const dq = views.scratch(sizes.q, 'attention dQ');
   const dk = views.scratch(sizes.k, 'attention dK');
   const dv = views.scratch(sizes.v, 'attention dV');
+  const scratch = (bytes: number, label: string) => views.scratch(Math.ceil(bytes / 4), label);
   const dispatches = [
-    ...denseBackward(engine, g.output, { x: state.o, w: w.outputKernel, dy: views.dy, dx: dout, dw: grads.outputKernel, db: grads.outputBias }),
+    ...denseBackward(engine, g.output, { x: state.o, w: w.outputKernel, dy: views.dy, dx: dout, dw: grads.outputKernel, db: grads.outputBias, scratch }),
     ...attentionBackward(engine, g.attention, { ...state, mask: views.mask, stepInfo: views.stepInfo, dout, dq, dk, dv }),
-    ...denseBackward(engine, g.query, { x: views.query, w: w.queryKernel, dy: dq, dx: views.dQuery, dw: grads.queryKernel, db: grads.queryBias }),
-    ...denseBackward(engine, g.key, { x: views.key, w: w.keyKernel, dy: dk, dx: views.dKey, dw: grads.keyKernel, db: grads.keyBias }),
-    ...denseBackward(engine, g.value, { x: views.value, w: w.valueKernel, dy: dv, dx: views.dValue, dw: grads.valueKernel, db: grads.valueBias }),
+    ...denseBackward(engine, g.query, { x: views.query, w: w.queryKernel, dy: dq, dx: views.dQuery, dw: grads.queryKernel, db: grads.queryBias, scratch }),
+    ...denseBackward(engine, g.key, { x: views.key, w: w.keyKernel, dy: dk, dx: views.dKey, dw: grads.keyKernel, db: grads.keyBias, scratch }),
+    ...denseBackward(engine, g.value, { x: views.value, w: w.valueKernel, dy: dv, dx: views.dValue, dw: grads.valueKernel, db: grads.valueBias, scratch }),
   ];
   if (views.dMask) dispatches.push(engine.kernel(fill(views.dMask.size / 4, 0), [views.dMask]));
   return dispatches;

@@ -6,8 +6,11 @@
 import * as kernels from '../../shaders/batched-matmul.ts';
 import type { BatchedMatmulGeometry, VectorGeometry } from '../../shaders/batched-matmul.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
-import { always, choose, onCpu, type VariantTable } from './variants.ts';
+import { always, choose, onCpu, onGpu, type Variant, type VariantTable } from './variants.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
+import type { BenchRun } from '../runtime/tuning.ts';
+import { batchedMatmulAsTiled, MATMUL_TILES, matmul, matmulConfigApplies, type MatmulTileName } from './matmul.ts';
+import { benchRun } from './dense.ts';
 
 export type { BatchedMatmulGeometry, VectorGeometry };
 export { L2_NORMALIZE_EPSILON } from '../../shaders/batched-matmul.ts';
@@ -32,9 +35,12 @@ export interface BatchedMatmulBackwardViews {
   db: BufferView | null;
 }
 
+/** The batched product's variant names: its own kernels, and the tiled matmul's presets. */
+export type BatchedMatmulVariant = KernelStyle | keyof typeof TILED_PRESETS;
+
 export interface BatchedMatmulOptions {
-  /** Force a variant of batchedMatmulTable ('registers' or 'tiled'); by default the table's choice for the engine's profile. */
-  variant?: KernelStyle;
+  /** Force a variant of batchedMatmulTable ('registers', 'tiled', 'tiled-64x64', …); by default the table's choice for the engine's profile. */
+  variant?: BatchedMatmulVariant;
   /** The same as `variant` (its former name). */
   style?: KernelStyle;
 }
@@ -44,15 +50,27 @@ export function batchedMatmulKey(g: BatchedMatmulGeometry): string {
   return `${g.batch}x[${g.m}x${g.k}${g.transposeA ? 'ᵀ' : ''}·${g.k}x${g.n}${g.transposeB ? 'ᵀ' : ''}]`;
 }
 
-/** The batched product's variants (shaders/batched-matmul.ts): both run anywhere; the profile's kind puts its own first. */
+/** The tiled matmul's presets (src/ops/matmul.ts MATMUL_TILES) the batched product runs as rows. */
+const TILED_PRESETS = { 'tiled-64x64': 'gpu-64x64-4x4', 'tiled-128x64': 'gpu-128x64-8x4' } as const satisfies Record<string, MatmulTileName>;
+
+/** A row running the product through the tiled matmul with `preset`: 'gpu' profiles, where the preset applies. */
+function presetRow(name: keyof typeof TILED_PRESETS, why: string): Variant<BatchedMatmulGeometry> {
+  return { name, why, applies: (g, p) => onGpu(g, p) && matmulConfigApplies(batchedMatmulAsTiled(g), MATMUL_TILES[TILED_PRESETS[name]], p) };
+}
+const UNMEASURED = "the GPU SGEMM literature's shape, unmeasured here (no bench/NOTES.md item yet)";
+
+/** The batched product's variants (shaders/batched-matmul.ts, and the tiled matmul's presets first on GPUs); the profile's kind puts its own first. */
 export const batchedMatmulTable: VariantTable<BatchedMatmulGeometry> = {
   op: 'batchedMatmul',
   key: batchedMatmulKey,
   rows: [
+    presetRow('tiled-64x64', `GPUs: the configurable tiled matmul, 64 × 64 tiles of 4 × 4 per invocation, double-buffered: ${UNMEASURED}.`),
+    presetRow('tiled-128x64', `GPUs: the configurable tiled matmul, 128 × 64 tiles of 8 × 4 per invocation, behind 64 × 64: ${UNMEASURED}.`),
     { name: 'registers', applies: onCpu, why: 'CPU rasterizers: 4 × 4 blocks in named vec4 accumulators, no workgroup memory or barriers.' },
     { name: 'tiled', applies: always, why: 'GPUs: 32 × 32 tiles staged in workgroup memory; on CPU rasterizers it runs, behind the registers kernel.' },
     { name: 'registers', applies: always, why: 'The registers kernel runs on GPUs too, behind the tiled one.' },
   ],
+  bench: batchedMatmulBench,
 };
 
 /** Checks a geometry (sizes positive integers, flags booleans), naming `who`; returns it. */
@@ -70,8 +88,9 @@ export function batchedMatmulGeometry(g: BatchedMatmulGeometry, who = 'batchedMa
 /** C = op(A)·op(B) for every batch. */
 export function batchedMatmul(engine: Engine, g: BatchedMatmulGeometry, views: BatchedMatmulViews, options: BatchedMatmulOptions = {}): Dispatch[] {
   const geometry = batchedMatmulGeometry(g);
-  const variant = choose(batchedMatmulTable, geometry, engine, options.variant ?? options.style).name as KernelStyle;
-  return [engine.kernel(kernels.batchedMatmul(geometry, variant), [views.a, views.b, views.c])];
+  const variant = choose(batchedMatmulTable, geometry, engine, options.variant ?? options.style).name as BatchedMatmulVariant;
+  if (variant in TILED_PRESETS) return matmul(engine, batchedMatmulAsTiled(geometry), views, MATMUL_TILES[TILED_PRESETS[variant as keyof typeof TILED_PRESETS]]);
+  return [engine.kernel(kernels.batchedMatmul(geometry, variant as KernelStyle), [views.a, views.b, views.c])];
 }
 
 /**
@@ -117,4 +136,12 @@ export function l2NormalizeForward(engine: Engine, v: VectorGeometry, views: { x
 /** dx of l2NormalizeForward from x and du (the norm is recomputed); dx is overwritten. */
 export function l2NormalizeBackward(engine: Engine, v: VectorGeometry, views: { x: BufferView; du: BufferView; dx: BufferView }): Dispatch[] {
   return [engine.kernel(kernels.l2NormalizeBackward(v), [views.x, views.du, views.dx])];
+}
+
+/** The batched product's bench: the variant's product C = op(A)·op(B) (its gradients are batched products of their own geometries, chosen and tuned as such). */
+function batchedMatmulBench(engine: Engine, g: BatchedMatmulGeometry, name: string): BenchRun {
+  return benchRun(engine, (s) => {
+    const floats = { a: g.batch * g.m * g.k, b: g.batch * g.k * g.n, c: g.batch * g.m * g.n };
+    return batchedMatmul(engine, g, { a: s.input(floats.a, 'bench batchedMatmul a'), b: s.input(floats.b, 'bench batchedMatmul b'), c: s.output(floats.c, 'bench batchedMatmul c') }, { variant: name as BatchedMatmulVariant });
+  });
 }

@@ -20,8 +20,11 @@ import * as layerKernels from '../../shaders/normalization-layer.ts';
 import { bnLayout, type AffineFlags, type BnPartition, type NormGeometry } from '../../shaders/normalization.ts';
 import { lnSizes, type LnGeometry } from '../../shaders/normalization-layer.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
+import { stepInfoData } from '../../shaders/kernel.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
+import type { BenchRun } from '../runtime/tuning.ts';
+import { benchRun } from './dense.ts';
 import { always, choose, paramsOf, type Variant, type VariantTable } from './variants.ts';
 
 export type { AffineFlags, BnPartition, LnGeometry, NormGeometry };
@@ -74,18 +77,19 @@ const TILED: Variant<unknown, NormTuning> = {
 };
 
 /** The normalizations' variants: both run anywhere; the profile's kind puts its own first. */
-function normalizationTable<G>(op: string, key: (g: G) => string): VariantTable<G, NormTuning> {
+function normalizationTable<G>(op: string, key: (g: G) => string, bench: (engine: Engine, g: G, name: string) => BenchRun): VariantTable<G, NormTuning> {
   return {
     op,
     key,
     rows: [{ ...REGISTERS, applies: (_g, p) => p.kind === 'cpu' }, TILED, REGISTERS] as Variant<G, NormTuning>[],
+    bench,
   };
 }
 
 /** Batch normalization's variants (the reductions' partition and the elementwise passes' rows). */
-export const batchNormTable = normalizationTable<NormGeometry>('batchNorm', (g) => `${g.batch}x${g.perSample}x${g.channels}x${g.inner}`);
+export const batchNormTable = normalizationTable<NormGeometry>('batchNorm', (g) => `${g.batch}x${g.perSample}x${g.channels}x${g.inner}`, batchNormBench);
 /** Layer normalization's variants (the blocks of its dγ, dβ reduction). */
-export const layerNormTable = normalizationTable<LnGeometry>('layerNorm', (g) => `${g.batch}x[${g.runs.map((r) => `${r.size}${r.normalized ? '*' : ''}`).join('x')}]`);
+export const layerNormTable = normalizationTable<LnGeometry>('layerNorm', (g) => `${g.batch}x[${g.runs.map((r) => `${r.size}${r.normalized ? '*' : ''}`).join('x')}]`, layerNormBench);
 
 function tuningOf(variant: KernelStyle): NormTuning {
   return paramsOf(variant === 'tiled' ? TILED : REGISTERS, 'batchNorm');
@@ -302,4 +306,41 @@ export function layerNormBackward(
     out.push(engine.kernel(layerKernels.lnGradFinish(g, used, f), views));
   }
   return out;
+}
+
+// ---- benches (src/runtime/tuning.ts) ----------------------------------------------------------
+
+/** The affine flags and momentum a bench runs with: Keras's defaults (scale, center, momentum 0.99). */
+const BENCH_AFFINE = { scale: true, center: true, epsilon: 1e-3, momentum: 0.99 };
+
+/** Batch normalization's bench: a training step's forward (statistics, moving update, y) and backward (dγ, dβ, dx) in the variant, every row real. */
+function batchNormBench(engine: Engine, g: NormGeometry, name: string): BenchRun {
+  return benchRun(engine, (s) => {
+    const n = elements(g);
+    const C = g.channels;
+    const t: BnTuning = { variant: name as KernelStyle };
+    const stepInfo = s.uniform(stepInfoData(0, 0, 0, g.batch), 'bench batchNorm step info');
+    const [x, gamma, beta, dy] = [s.input(n, 'bench batchNorm x'), s.input(C, 'bench batchNorm gamma'), s.input(C, 'bench batchNorm beta'), s.input(n, 'bench batchNorm dy')];
+    const [mean, variance, y, dx, dgamma, dbeta] = [C, C, n, n, C, C].map((floats) => s.output(floats, 'bench batchNorm output')) as [View, View, View, View, View, View];
+    const [movingMean, movingVariance] = [s.constant(C, 0, 'bench batchNorm moving mean'), s.constant(C, 1, 'bench batchNorm moving variance')];
+    return [
+      ...batchNormTrainForward(engine, g, BENCH_AFFINE, { x, stepInfo, mean, variance, movingMean, movingVariance, gamma, beta, y, scratch: s.scratch }, t),
+      ...batchNormTrainBackward(engine, g, BENCH_AFFINE, { x, dy, mean, variance, gamma, stepInfo, dx, dgamma, dbeta, scratch: s.scratch }, t),
+    ];
+  });
+}
+
+/** Layer normalization's bench: the forward (the group statistics the backward reads) and the variant's backward (dx, dγ, dβ), every group real. */
+function layerNormBench(engine: Engine, g: LnGeometry, name: string): BenchRun {
+  return benchRun(engine, (s) => {
+    const { groups, normalized } = lnCounts(g);
+    const n = groups * normalized;
+    const stepInfo = s.uniform(stepInfoData(0, 0, 0, g.batch), 'bench layerNorm step info');
+    const [x, gamma, beta, dy] = [s.input(n, 'bench layerNorm x'), s.input(normalized, 'bench layerNorm gamma'), s.input(normalized, 'bench layerNorm beta'), s.input(n, 'bench layerNorm dy')];
+    const [y, rowMean, rowInv, dx, dgamma, dbeta] = [n, groups, groups, n, normalized, normalized].map((floats) => s.output(floats, 'bench layerNorm output')) as [View, View, View, View, View, View];
+    return [
+      ...layerNormForward(engine, g, BENCH_AFFINE, { x, gamma, beta, y, rowMean, rowInv }),
+      ...layerNormBackward(engine, g, BENCH_AFFINE, { x, dy, rowMean, rowInv, gamma, stepInfo, dx, dgamma, dbeta, scratch: s.scratch }, name as KernelStyle),
+    ];
+  });
 }

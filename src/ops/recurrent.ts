@@ -252,6 +252,7 @@ export function recurrentBackward(engine: Engine, g: RecurrentGeometry, views: R
       dx: views.dx,
       dw: views.dKernel,
       db: inputBias(g, views.dBias),
+      scratch,
     }),
   );
   if (views.dx && g.dropout > 0) dispatches.push(bind(engine, inputDropout(g, 'backward'), { info: views.stepInfo, dx: views.dx }));

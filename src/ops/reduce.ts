@@ -18,6 +18,8 @@ import type { ReduceGeometry, ReduceSource } from '../../shaders/reduce.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
+import type { BenchRun } from '../runtime/tuning.ts';
+import { benchRun } from './dense.ts';
 import { always, choose, paramsOf, type Variant, type VariantTable } from './variants.ts';
 
 export type { ReduceGeometry, ReduceSource };
@@ -90,7 +92,16 @@ export const reduceTable: VariantTable<ReduceGeometry, ReduceTuning> = {
   op: 'reduce',
   key: reduceKey,
   rows: [{ ...REGISTERS, applies: (_g, p) => p.kind === 'cpu' }, TILED, REGISTERS],
+  bench: reduceBench,
 };
+
+/** The reduction's bench: a sum of g in the variant's passes (every fold cuts its lines the same way). */
+function reduceBench(engine: Engine, g: ReduceGeometry, name: string): BenchRun {
+  return benchRun(engine, (s) => {
+    const views = { x: s.input(g.outer * g.axis * g.inner, 'bench reduce x'), y: s.output(reducedSize(g), 'bench reduce y') };
+    return reduceDispatches(engine, 'sum', g, views, s.scratch, { variant: name as KernelStyle });
+  });
+}
 
 function tuningOf(variant: KernelStyle): ReduceTuning {
   return paramsOf(variant === 'tiled' ? TILED : REGISTERS, reduceTable.op);
