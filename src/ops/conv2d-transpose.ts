@@ -11,8 +11,8 @@ import { reluBackward } from '../../shaders/elementwise.ts';
 import { weightsOnly, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import { conv2dBiasGradient, conv2dForward, conv2dGeometry, conv2dWeightGradients, type Conv2DVariant } from './conv2d.ts';
-import { conv2dTransposeForwardTable } from './conv2d-variants.ts';
-import { choose } from './variants.ts';
+import { benchRun, conv2dTransposeForwardTable as forwardRows } from './conv2d-variants.ts';
+import { choose, type VariantTable } from './variants.ts';
 import type { Padding } from './window.ts';
 
 export interface Conv2DTransposeGeometryOptions {
@@ -72,6 +72,26 @@ export interface Conv2DTransposeForwardViews {
   /** Device memory for the kernel laid out for the registers kernel. */
   scratch: Scratch;
 }
+
+/**
+ * The transposed forward's table (src/ops/conv2d-variants.ts) with its bench: variant `name` of g
+ * on buffers of its own, for tuning on first use (one row applies per profile, so only a forced
+ * bench times it today).
+ */
+export const conv2dTransposeForwardTable: VariantTable<Conv2DGeometry> = {
+  ...forwardRows,
+  bench: (engine, g, name) =>
+    benchRun(engine, (m) => {
+      const views: Conv2DTransposeForwardViews = {
+        x: m.input(g.batch * g.outH * g.outW * g.outC, 'bench conv2d-transpose x'),
+        w: m.input(g.kH * g.kW * g.inC * g.outC, 'bench conv2d-transpose w'),
+        b: g.bias ? m.input(g.inC, 'bench conv2d-transpose b') : null,
+        y: m.output(g.batch * g.inH * g.inW * g.inC, 'bench conv2d-transpose y'),
+        scratch: m.scratch,
+      };
+      return conv2dTransposeForward(engine, g, views, defaultBlocks(g), name as 'direct' | 'tiled');
+    }),
+};
 
 /** y = act(conv2dTranspose(x, w) + b): g's input gradient of x, with the bias and ReLU fused; `variant` forces a row of conv2dTransposeForwardTable. */
 export function conv2dTransposeForward(engine: Engine, g: Conv2DGeometry, views: Conv2DTransposeForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), variant?: 'direct' | 'tiled'): Dispatch[] {

@@ -30,20 +30,32 @@ import { winogradGradTransform, winogradKernelGradLayout, winogradKernelGradOutp
 import { weightsOnly, type BufferView, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import type { Shape } from '../runtime/tensor.ts';
 import {
+  benchRun,
   conv2dForwardNoScratchTable,
-  conv2dForwardTable,
-  conv2dInputGradTable,
-  conv2dKernelGradTable,
-  conv2dPooledForwardTable,
+  conv2dForwardTable as forwardRows,
+  conv2dInputGradTable as inputGradRows,
+  conv2dKernelGradTable as kernelGradRows,
+  conv2dPooledForwardTable as pooledForwardRows,
   poolsBeforeStore,
   type Conv2DVariant,
 } from './conv2d-variants.ts';
-import { applicableNames, choose, type VariantHost } from './variants.ts';
+import { poolArgmaxWords } from './pool.ts';
+import { applicableNames, choose, type VariantHost, type VariantTable } from './variants.ts';
 import { windowOutput, type Padding } from './window.ts';
 
 export type { Conv2DGeometry } from '../../shaders/conv2d.ts';
 export type { Conv2DVariant } from './conv2d-variants.ts';
 
+
+/**
+ * The conv2d tables of src/ops/conv2d-variants.ts with their benches (VariantTable.bench): what
+ * every choose() here runs on, so tuning on first use can time their variants on scratch buffers.
+ * The no-scratch forward has no bench: one row applies on each profile.
+ */
+export const conv2dForwardTable: VariantTable<Conv2DGeometry> = { ...forwardRows, bench: (engine, g, name) => benchForward(engine, g, name, false) };
+export const conv2dPooledForwardTable: VariantTable<Conv2DGeometry> = { ...pooledForwardRows, bench: (engine, g, name) => benchForward(engine, g, name, true) };
+export const conv2dInputGradTable: VariantTable<Conv2DGeometry> = { ...inputGradRows, bench: benchInputGrad };
+export const conv2dKernelGradTable: VariantTable<Conv2DGeometry> = { ...kernelGradRows, bench: benchKernelGrad };
 
 /** A convolution's padding: TensorFlow's 'valid' and 'same', and Keras's 'causal' (Conv1D). */
 export type ConvPadding = Padding | 'causal';
@@ -394,6 +406,58 @@ function biasGradient(engine: Engine, g: Conv2DGeometry, dy: View, db: View, blo
 function required<T>(value: T | null | undefined, what: string): T {
   if (value == null) throw new Error(`conv2d: ${what} is required with useBias`);
   return value;
+}
+
+// ---- benches (tuning) ----------------------------------------------------------------------
+
+/** Floats of g's input, kernel and (unpooled) output. */
+const floatsOf = (g: Conv2DGeometry) => ({ x: g.batch * g.inH * g.inW * g.inC, w: g.kH * g.kW * g.inC * g.outC, y: g.batch * g.outH * g.outW * g.outC });
+
+/**
+ * The forward variant `name` of g (as choose saw it: pooledOutput set for the pooled table) on
+ * buffers of its own; pooled, it stores the argmax as a training plan's does.
+ */
+function benchForward(engine: Engine, g: Conv2DGeometry, name: string, pooled: boolean) {
+  return benchRun(engine, (m) => {
+    const n = floatsOf(g);
+    const [pH, pW] = [g.outH >> 1, g.outW >> 1];
+    const views: Conv2DForwardViews = {
+      x: m.input(n.x, 'bench conv2d x'),
+      w: m.input(n.w, 'bench conv2d w'),
+      b: g.bias ? m.input(g.outC, 'bench conv2d b') : undefined,
+      y: m.output(pooled ? g.batch * pH * pW * g.outC : n.y, 'bench conv2d y'),
+      argmax: pooled ? m.output(poolArgmaxWords(g.batch, [pH, pW, g.outC]), 'bench conv2d argmax') : undefined,
+      scratch: m.scratch,
+    };
+    return conv2dForward(engine, g, views, defaultBlocks(g), { forward: name as Conv2DVariant, pooled });
+  });
+}
+
+/** The input-gradient variant `name` of g (relu false, pooledOutput as the forward ran) on buffers of its own. */
+function benchInputGrad(engine: Engine, g: Conv2DGeometry, name: string) {
+  return benchRun(engine, (m) => {
+    const n = floatsOf(g);
+    const views = { dy: m.input(n.y, 'bench conv2d dy'), w: m.input(n.w, 'bench conv2d w'), dx: m.output(n.x, 'bench conv2d dx'), scratch: m.scratch };
+    return conv2dInputGradient(engine, g, views, defaultBlocks(g), { inputGrad: name as Conv2DVariant });
+  });
+}
+
+/**
+ * The kernel-gradient variant `name` of g with its bias gradient (as conv2dWeightGradients runs
+ * them) on buffers of its own; Winograd transforms x itself, as without a forward's saved tiles.
+ */
+function benchKernelGrad(engine: Engine, g: Conv2DGeometry, name: string) {
+  return benchRun(engine, (m) => {
+    const n = floatsOf(g);
+    const views = {
+      x: m.input(n.x, 'bench conv2d x'),
+      dy: m.input(n.y, 'bench conv2d dy'),
+      dw: m.output(n.w, 'bench conv2d dw'),
+      db: g.bias ? m.output(g.outC, 'bench conv2d db') : null,
+      scratch: m.scratch,
+    };
+    return conv2dWeightGradients(engine, g, views, defaultBlocks(g), { kernelGrad: name as Conv2DVariant });
+  });
 }
 
 // ---- the layer ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import { sumPartials } from '../../shaders/conv2d-grad.ts';
 import { reluBackward } from '../../shaders/elementwise.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
+import { benchRun } from './conv2d-variants.ts';
 import { choose, paramsOf, type Variant, type VariantHost, type VariantTable } from './variants.ts';
 import { pair, windowOutput, type Padding } from './window.ts';
 
@@ -151,7 +152,28 @@ export const depthwiseKernelGradTable: VariantTable<DepthwiseConv2DGeometry, { i
   op: 'depthwiseConv2d.kernelGrad',
   key: depthwiseConv2dKey,
   rows: [{ ...CPU_CHUNKS, applies: (_g, p) => p.kind === 'cpu' }, GPU_CHUNKS, CPU_CHUNKS],
+  bench: benchKernelGrad,
 };
+
+/**
+ * The kernel-gradient variant `name` of g (relu false, as choose sees it) with its bias gradient,
+ * as depthwiseConv2dBackward runs them without dx, on buffers of its own (tuning on first use).
+ */
+function benchKernelGrad(engine: Engine, g: DepthwiseConv2DGeometry, name: string) {
+  return benchRun(engine, (m) => {
+    const outC = g.inC * g.multiplier;
+    const views: DepthwiseConv2DBackwardViews = {
+      x: m.input(g.batch * g.inH * g.inW * g.inC, 'bench depthwise x'),
+      w: m.input(g.kH * g.kW * outC, 'bench depthwise w'),
+      dy: m.input(g.batch * g.outH * g.outW * outC, 'bench depthwise dy'),
+      dx: null,
+      dw: m.output(g.kH * g.kW * outC, 'bench depthwise dw'),
+      db: g.bias ? m.output(outC, 'bench depthwise db') : null,
+      scratch: m.scratch,
+    };
+    return depthwiseConv2dBackward(engine, { ...g, relu: false }, views, { kernelGrad: name });
+  });
+}
 
 /** The kernel gradient's reduction plan for g on this engine (`variant` forces a row of depthwiseKernelGradTable; `chunks` a count). */
 export function depthwiseConv2dReductionPlan(host: VariantHost, g: DepthwiseConv2DGeometry, chunks?: number, variant?: string): DepthwiseReductionPlan {
