@@ -24,6 +24,11 @@
  * whole map, by one invocation per (image, channel group) on small maps and by a workgroup's
  * tree on big ones; its max backward routes to the first maximum, like the window kernels.
  * The 1-D layers use all of these with images of height 1.
+ *
+ * The launches above are sized for CPU rasterizers (workgroups of 64). On GPUs the op's variant
+ * tables (src/ops/pool.ts) run the forward and the gather at 256 invocations a workgroup, the
+ * gather for non-overlapping windows too: one dx element (or vec4) per invocation, consecutive
+ * invocations storing consecutive addresses, where a cell's strided stores are not coalesced.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { KernelSource } from './kernel.ts';
@@ -45,7 +50,13 @@ export interface PoolGeometry {
   outWidth: number;
 }
 
+/** Invocations per workgroup of the CPU rasterizer's launches (the GPU rows of src/ops/pool.ts pass their own). */
 const WG = 64;
+
+/** The key suffix of a launch at another workgroup size than WG (none at WG: those keys predate the option). */
+function wgKey(workgroupSize: number): string {
+  return workgroupSize === WG ? '' : `:wg${workgroupSize}`;
+}
 
 function lanes(g: PoolGeometry): 1 | 4 {
   return g.channels % 4 === 0 ? 4 : 1;
@@ -135,19 +146,19 @@ export interface PoolBackwardOptions {
   reluMask?: boolean;
 }
 
-/** y[n, oh, ow, c] = max of x over the window's positions inside the image. */
-export function maxPoolForward(g: PoolGeometry): KernelSource {
+/** y[n, oh, ow, c] = max of x over the window's positions inside the image; one output element (or vec4) per invocation. */
+export function maxPoolForward(g: PoolGeometry, workgroupSize = WG): KernelSource {
   const total = g.batch * g.outHeight * g.outWidth * (g.channels / lanes(g));
-  const { workgroups, rowStride } = grid(total, WG);
+  const { workgroups, rowStride } = grid(total, workgroupSize);
   return {
-    key: `maxpool-forward:${geometryKey(g)}`,
+    key: `maxpool-forward:${geometryKey(g)}${wgKey(workgroupSize)}`,
     bindings: ['read', 'write'],
     workgroups,
     code: wgsl`
 ${declarations(g)}
 @group(0) @binding(1) var<storage, read_write> y: array<T>;
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${workgroupSize})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${flatIndex(rowStride, total)}
   let at = windowAt(i);
@@ -162,11 +173,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * dx for any pool and stride, overlapping windows included: dx[n, h, w, c] = Σ dy[n, oh, ow, c]
  * over the windows containing (h, w) whose first maximum is (h, w); 0 where no window chose it.
  */
-export function maxPoolBackwardGather(g: PoolGeometry, options: PoolBackwardOptions = {}): KernelSource {
+export function maxPoolBackwardGather(g: PoolGeometry, options: PoolBackwardOptions = {}, workgroupSize = WG): KernelSource {
   const total = g.batch * g.height * g.width * (g.channels / lanes(g));
-  const { workgroups, rowStride } = grid(total, WG);
+  const { workgroups, rowStride } = grid(total, workgroupSize);
   return {
-    key: `maxpool-backward-gather:${geometryKey(g)}${options.reluMask ? ':relu-mask' : ''}`,
+    key: `maxpool-backward-gather:${geometryKey(g)}${options.reluMask ? ':relu-mask' : ''}${wgKey(workgroupSize)}`,
     bindings: ['read', 'read', 'write'],
     workgroups,
     code: wgsl`
@@ -181,7 +192,7 @@ fn firstWindow(p: i32, pad: i32, size: i32, stride: i32) -> i32 {
   return select(0, (a + stride - 1) / stride, a > 0);
 }
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${workgroupSize})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${flatIndex(rowStride, total)}
   let pixel = i / GROUPS;
@@ -380,12 +391,12 @@ fn insideCount(top: i32, left: i32) -> f32 {
 }`;
 }
 
-/** y[n, oh, ow, c] = the mean of x over the window's positions inside the image. */
-export function avgPoolForward(g: PoolGeometry): KernelSource {
+/** y[n, oh, ow, c] = the mean of x over the window's positions inside the image; one output element (or vec4) per invocation. */
+export function avgPoolForward(g: PoolGeometry, workgroupSize = WG): KernelSource {
   const total = g.batch * g.outHeight * g.outWidth * (g.channels / lanes(g));
-  const { workgroups, rowStride } = grid(total, WG);
+  const { workgroups, rowStride } = grid(total, workgroupSize);
   return {
-    key: `avgpool-forward:${geometryKey(g)}`,
+    key: `avgpool-forward:${geometryKey(g)}${wgKey(workgroupSize)}`,
     bindings: ['read', 'write'],
     workgroups,
     code: wgsl`
@@ -404,7 +415,7 @@ fn tap(image: u32, h: i32, w: i32) -> T {
 #endif
 }
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${workgroupSize})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${flatIndex(rowStride, total)}
   let at = windowAt(i);
@@ -451,11 +462,11 @@ ${zeroRemainder(g)}
  * dx of average pooling for any pool and stride, overlapping windows included: each dx element
  * sums dy / insideCount over the windows that contain it (0 where none does). Bindings: dy, dx.
  */
-export function avgPoolBackwardGather(g: PoolGeometry): KernelSource {
+export function avgPoolBackwardGather(g: PoolGeometry, workgroupSize = WG): KernelSource {
   const total = g.batch * g.height * g.width * (g.channels / lanes(g));
-  const { workgroups, rowStride } = grid(total, WG);
+  const { workgroups, rowStride } = grid(total, workgroupSize);
   return {
-    key: `avgpool-backward-gather:${geometryKey(g)}`,
+    key: `avgpool-backward-gather:${geometryKey(g)}${wgKey(workgroupSize)}`,
     bindings: ['read', 'write'],
     workgroups,
     code: wgsl`
@@ -469,7 +480,7 @@ fn firstWindow(p: i32, pad: i32, size: i32, stride: i32) -> i32 {
   return select(0, (a + stride - 1) / stride, a > 0);
 }
 
-@compute @workgroup_size(${WG})
+@compute @workgroup_size(${workgroupSize})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   ${flatIndex(rowStride, total)}
   let pixel = i / GROUPS;

@@ -18,9 +18,11 @@
  *              reset before: q = dz_h·U_hᵀ, then dz_r = q·h'·σ′(z_r) and carry += σ(z_r)·q: a
  *                            second dispatch per step (`gruResetGrad`), since q needs every unit's dz_h
  *
- * After the loop `recurrentKernelGrad` sums dU = Σ_steps h'ᵀ·dR (r⊙h' for a GRU's candidate
- * column with the reset before) and a GRU's recurrent bias gradient Σ dR; the input side
- * (dW, db, dx) is one dense backward over every step's rows (src/ops/recurrent.ts).
+ * After the loop dU = Σ_steps h'ᵀ·dR (r⊙h' for a GRU's candidate column with the reset before)
+ * and a GRU's recurrent bias gradient Σ dR are one of src/ops/recurrent.ts's
+ * recurrentKernelGradTable: dense products over every step's rows (recurrent-kernel-grad.ts) or
+ * the single kernel `recurrentKernelGrad` here; the input side (dW, db, dx) is one dense backward
+ * over every step's rows (src/ops/recurrent.ts).
  */
 import { geometryKey, GRU_H, GRU_R, initialStateEntries, initialStateFns, launch, MASK, matrix, recurrentKernel, ROWS, STEP_INFO, stepLaunch, stepStart, TIMESTEP, vectorized, type RecurrentGeometry, type RecurrentKernel } from './recurrent.ts';
 import { previousCellLine, previousStateLine } from './recurrent-cells.ts';

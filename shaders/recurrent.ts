@@ -153,14 +153,15 @@ fn kept(b: u32, s: u32) -> bool { return mask[xrow(b, s)] != 0.0; }`,
 export const STEP_INFO: Entry = { name: 'info', kind: 'uniform', code: (b) => `${STEP_INFO_STRUCT}\n@group(0) @binding(${b}) var<uniform> info: StepInfo;` };
 
 /**
- * A row-major matrix of rows `width` wide (UNITS, or COLS = GATES·UNITS for gate-structured rows)
+ * A row-major matrix of rows `width` wide (UNITS, or COLS = GATES·UNITS for gate-structured rows,
+ * or ZR_COLS = 2·UNITS, a GRU's update and reset blocks, which the kernel using it declares)
  * whose accesses are 4 consecutive columns starting anywhere: `load_<name>(row, col)` (zero past
  * the row's end), for a writable one `store_<name>(row, col, unit, v)` (the lanes whose
  * unit + t < UNITS), and with `part` `part_<name>(row, col, unit)`: the load with the lanes whose
  * unit + t is past UNITS zeroed (a gate's last block stays inside the gate). With `vec4` the rows
  * are whole vec4s and every access aligned (UNITS a multiple of 4).
  */
-export function matrix(name: string, kind: 'read' | 'write', width: 'UNITS' | 'COLS', vec4: boolean, options: { part?: boolean } = {}): Entry {
+export function matrix(name: string, kind: 'read' | 'write', width: 'UNITS' | 'COLS' | 'ZR_COLS', vec4: boolean, options: { part?: boolean } = {}): Entry {
   const access = kind === 'read' ? 'read' : 'read_write';
   const part = options.part ? 'fn part_NAME(row: u32, col: u32, unit: u32) -> vec4f { return ' : '';
   if (vec4) {

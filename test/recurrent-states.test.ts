@@ -7,8 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { input, layers, loadModel, model, optimizers, sequential, tensor, type LayersModel, type SymbolicTensor, type Tensor } from '../src/index.ts';
-import { recurrentBackward, recurrentForward, recurrentGeometry, type RecurrentGeometry, type RecurrentOptions } from '../src/ops/recurrent.ts';
+import { adapterKey, createEngine, input, layers, loadModel, model, optimizers, sequential, tensor, type Engine, type LayersModel, type SymbolicTensor, type Tensor } from '../src/index.ts';
+import { recurrentBackward, recurrentForward, recurrentGeometry, recurrentKernelGradTable, type RecurrentGeometry, type RecurrentOptions } from '../src/ops/recurrent.ts';
 import { recurrentSeed } from '../shaders/recurrent.ts';
 import { stepInfoData } from '../shaders/kernel.ts';
 import type { ModelArtifacts } from '../src/io/artifacts.ts';
@@ -88,8 +88,7 @@ interface StateData {
 }
 
 /** The op's forward and backward on NaN-filled outputs and scratch, run once; everything read back. */
-async function runOp(g: RecurrentGeometry, d: StateData, step: number, fitSeed: number) {
-  const e = engine();
+async function runOp(g: RecurrentGeometry, d: StateData, step: number, fitSeed: number, e: Engine = engine()) {
   const info = e.uniform(16, 'step info');
   e.write(info, stepInfoData(0, step, fitSeed, g.batch));
   const memory = { scratch: (bytes: number) => nanBuffer(e, Math.ceil(bytes / 4)), saved: new Map() };
@@ -196,7 +195,47 @@ describe('the op with initial and final states, against float64 and finite diffe
       const perStep = g.cell === 'gru' && !g.resetAfter ? 2 : 1;
       const returned = g.returnState ? 1 : 0;
       expect(got.dispatches.forward).toBe(2 + perStep * T + returned);
-      expect(got.dispatches.backward).toBe(perStep * T + 3 + returned + (g.initialState ? 1 : 0));
+      // dU: operands + one product (+ a GRU's recurrent bias copy; GRU reset before: two products + assembly).
+      const kernelGrad = g.cell === 'gru' ? (g.resetAfter ? 2 + (g.bias ? 1 : 0) : 4) : 2;
+      expect(got.dispatches.backward).toBe(perStep * T + 2 + kernelGrad + returned + (g.initialState ? 1 : 0));
+    });
+  }
+});
+
+describe("the kernel gradient's variants ('product', the default, and 'direct', a tuner candidate on CPU adapters)", () => {
+  // Both chosen through the tuner's records (an imported choice), as a tuned engine would run them.
+  const picks = [cases[2]!, cases[5]!, cases[6]!, cases[7]!];
+  for (const [n, c] of picks.entries()) {
+    it(`${c.name}: dU and db agree with float64 either way`, async () => {
+      const g = recurrentGeometry({ ...c.options, batch: B, inputShape: [T, IN] });
+      const lstm = g.cell === 'lstm';
+      const states = B * g.units;
+      const d: StateData = {
+        x: randomArray(B * T * IN, 800 + n),
+        w: randomWeights(g, 820 + 3 * n),
+        dy: randomArray(B * (g.returnSequences ? T : 1) * g.units, 840 + n),
+        ...(g.initialState ? { h0: randomArray(states, 860 + n, 0.8) } : {}),
+        ...(g.initialState && lstm ? { c0: randomArray(states, 870 + n, 0.8) } : {}),
+        ...(g.returnState ? { dhn: randomArray(states, 880 + n) } : {}),
+        ...(g.returnState && lstm ? { dcn: randomArray(states, 890 + n) } : {}),
+        ...(c.mask ? { mask: Float32Array.from(c.mask) } : {}),
+      };
+      const recurrent = g.recurrentDropout > 0 ? dropoutMaskRef(recurrentSeed(g.seed), 4321, 9, g.recurrentDropout, B * g.units) : undefined;
+      const want = recurrentRunBackwardRef(g, d.x, d.w, { dy: d.dy, dh: d.dhn, dc: d.dcn }, { masks: { recurrent }, mask: c.mask, h0: d.h0, c0: d.c0 });
+      for (const variant of ['product', 'direct']) {
+        const e = await createEngine({ tune: 'first-use', tuningStore: false });
+        try {
+          const key = recurrentKernelGradTable.key(g);
+          e.importTuning({ format: 'webgpu-train-tuning', version: 1, adapters: { [adapterKey(e.profile)]: { [`${recurrentKernelGradTable.op}|${key}`]: { op: recurrentKernelGradTable.op, key, variant, hand: 'product', ms: {} } } } });
+          const { choices, result } = e.recordVariantChoices(() => runOp(g, d, 9, 4321, e));
+          const got = await result;
+          expect(choices.find((ch) => ch.op === recurrentKernelGradTable.op)?.variant).toBe(variant);
+          expect(record(`${c.name} (dU by ${variant})`, 'backward', relL2(got.dRecurrentKernel, want.dRecurrentKernel)), `dU by ${variant}`).toBeLessThanOrEqual(1e-5);
+          if (want.dBias) expect(relL2(got.dBias!, want.dBias), `db by ${variant}`).toBeLessThanOrEqual(1e-5);
+        } finally {
+          e.dispose();
+        }
+      }
     });
   }
 });

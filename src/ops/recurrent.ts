@@ -1,12 +1,14 @@
 /**
  * The recurrent op (SimpleRNN, LSTM, GRU over a [batch, time, features] sequence): its geometry and
  * the dispatches of its forward and backward, the whole unrolled sequence built once per plan.
- * Kernels: shaders/recurrent.ts (layout, masks), recurrent-cells.ts, recurrent-grad.ts.
+ * Kernels: shaders/recurrent.ts (layout, masks), recurrent-cells.ts, recurrent-grad.ts,
+ * recurrent-kernel-grad.ts.
  *
  *   forward   [input dropout] → z = x·W + b for every step (one dense product) → one cell dispatch
  *             per step (two for a GRU with the reset gate before the product)
  *   backward  one gradient dispatch per step, last to first (two for that GRU) → dU and a GRU's
- *             recurrent bias (one product over every step) → dx, dW, db (one dense backward)
+ *             recurrent bias (recurrentKernelGradTable: the operands, then dense weight-gradient
+ *             products over every step's rows; or one kernel) → dx, dW, db (one dense backward)
  *             → [the input mask on dx]
  *
  * Plus one tiny dispatch in the forward writing the timestep slots that each step's dispatch binds.
@@ -16,12 +18,16 @@
  * states as outputs (geometry.returnState: views hn, cn) add one copy to the forward and one to
  * the backward, which folds their gradients into the last step's.
  */
-import { denseBackward, denseForward, denseGeometry } from './dense.ts';
+import { benchRun, denseBackward, denseForward, denseGeometry, type Scratch } from './dense.ts';
+import { always, choose, onCpu, type VariantTable } from './variants.ts';
 import { CELL_ACTIVATIONS, inputDropout, STEP_SLOT_BYTES, timestepSlots, unmasked, type CellActivation, type CellKind, type RecurrentGeometry, type RecurrentKernel } from '../../shaders/recurrent.ts';
 import { cellForward, gruCandidate, gruGates } from '../../shaders/recurrent-cells.ts';
 import { gruResetGrad, initialStateGrad, recurrentKernelGrad, stepGrad } from '../../shaders/recurrent-grad.ts';
+import { copiesResetState, kernelGradAssemble, kernelGradOperands, recurrentBiasGradCopy } from '../../shaders/recurrent-kernel-grad.ts';
+import { stepInfoData } from '../../shaders/kernel.ts';
 import { finalStateGrad, finalStates } from '../../shaders/recurrent-states.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
+import type { BenchRun } from '../runtime/tuning.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 
 export type { CellActivation, CellKind, RecurrentGeometry };
@@ -243,7 +249,7 @@ export function recurrentBackward(engine: Engine, g: RecurrentGeometry, views: R
     const dc0 = g.cell === 'lstm' ? (views.dc0 ?? floats(g.batch * g.units, 'initial cell state gradient (unused)')) : undefined;
     dispatches.push(bind(engine, initialStateGrad(g), { ...named, timestep: slot(state.slots, 0), dh0, dc0 }));
   }
-  dispatches.push(bind(engine, recurrentKernelGrad(unmasked(g)), { ...named, du: views.dRecurrentKernel, db: views.dBias }));
+  dispatches.push(...recurrentKernelGradient(engine, g, { ...named, du: views.dRecurrentKernel, db: views.dBias }, scratch));
   dispatches.push(
     ...denseBackward(engine, projection(g), {
       x: state.xd,
@@ -257,4 +263,91 @@ export function recurrentBackward(engine: Engine, g: RecurrentGeometry, views: R
   );
   if (views.dx && g.dropout > 0) dispatches.push(bind(engine, inputDropout(g, 'backward'), { info: views.stepInfo, dx: views.dx }));
   return dispatches;
+}
+
+// ---- the recurrent kernel gradient: dU = Σ over every (row, step) of h'ᵀ·dR ----------------------
+
+/** Its variants: 'product' (operands, then dense weight-gradient products) and 'direct' (one kernel). */
+export const recurrentKernelGradTable: VariantTable<RecurrentGeometry> = {
+  op: 'recurrent.kernelGrad',
+  key: (g) => `${g.cell}${g.resetAfter ? ' resetAfter' : ''} ${g.batch}x${g.time} x ${g.units} -> ${g.gates * g.units}`,
+  rows: [
+    {
+      name: 'product',
+      applies: always,
+      note: 'bench/NOTES.md item 71',
+      why: "The dense op's weight gradient over B·T rows after one pass writing H' in their order: on SwiftShader faster than the direct kernel for GRUs and level with it for SimpleRNN and LSTM; on GPUs the tiled product (split-K included), where the direct kernel would walk every row in one invocation.",
+    },
+    {
+      name: 'direct',
+      applies: onCpu,
+      note: 'bench/NOTES.md item 71',
+      why: "One kernel reading h' and dR where the steps left them (one dispatch, no operand copies): level with the product for SimpleRNN and LSTM on SwiftShader, so the tuner times it on CPU adapters.",
+    },
+  ],
+  bench: kernelGradBench,
+};
+
+/** The views the kernel gradient binds: the forward's saved states, the gate gradients, du and [db]. */
+type KernelGradViews = Readonly<Record<string, View | undefined>> & { du: View; db?: View };
+
+/**
+ * dU (overwritten) and, for a GRU with the reset gate after the product and a bias, row 1 of db
+ * (its recurrent bias), by the variant of recurrentKernelGradTable chosen (or `variant`).
+ */
+export function recurrentKernelGradient(engine: Engine, g: RecurrentGeometry, views: KernelGradViews, scratch: Scratch, variant?: string): Dispatch[] {
+  const row = choose(recurrentKernelGradTable, g, engine, variant);
+  if (row.name === 'direct') return [bind(engine, recurrentKernelGrad(unmasked(g)), views)];
+  const floats = (n: number, label: string) => scratch(n * 4, `${g.cell} kernel gradient ${label}`);
+  const rows = g.batch * g.time;
+  const cols = g.gates * g.units;
+  const before = g.cell === 'gru' && !g.resetAfter;
+  const after = g.cell === 'gru' && g.resetAfter;
+  const operands: Record<string, View> = { hp: floats(rows * g.units, "h' (x order)") };
+  if (after) operands.dr = floats(rows * cols, 'dR');
+  if (before) {
+    operands.dzr = floats(rows * 2 * g.units, 'update and reset gradients');
+    operands.dgh = floats(rows * g.units, 'candidate gradients');
+    if (copiesResetState(g)) operands.rhx = floats(rows * g.units, 'r⊙h\' (x order)');
+  }
+  const dispatches = [bind(engine, kernelGradOperands(unmasked(g)), { ...views, ...operands })];
+  const w = required(views.u, 'the recurrent kernel view u');
+  const product = (x: View, dy: View, units: number, dw: View, db?: View) =>
+    denseBackward(engine, denseGeometry(g.batch, [g.time, g.units], units, { bias: !!db }, `recurrent ${g.cell} kernel gradient`), { x, w, dy, dx: null, dw, db, scratch });
+  if (!before) {
+    // A GRU's recurrent bias gradient: the product's bias, then into db's row 1 (binding it there would break the offset alignment).
+    const pb = after && g.bias ? floats(cols, 'recurrent bias gradient') : undefined;
+    dispatches.push(...product(operands.hp!, after ? operands.dr! : required(views.dg, 'dg'), cols, views.du, pb));
+    if (pb) dispatches.push(bind(engine, recurrentBiasGradCopy(unmasked(g)), { pb, db: views.db }));
+    return dispatches;
+  }
+  const pzr = floats(g.units * 2 * g.units, 'update and reset columns');
+  const ph = floats(g.units * g.units, 'candidate columns');
+  dispatches.push(
+    ...product(operands.hp!, operands.dzr!, 2 * g.units, pzr),
+    ...product(operands.rhx ?? required(views.rh, 'rh'), operands.dgh!, g.units, ph),
+    bind(engine, kernelGradAssemble(unmasked(g)), { pzr, ph, du: views.du }),
+  );
+  return dispatches;
+}
+
+/** The kernel gradient's bench: variant `name` on random states and gate gradients (recurrent dropout seeded, initial state bound when the geometry has one). */
+function kernelGradBench(engine: Engine, g: RecurrentGeometry, name: string): BenchRun {
+  return benchRun(engine, (m) => {
+    const rows = g.batch * g.time;
+    const cols = g.gates * g.units;
+    const states = (label: string) => m.input(rows * g.units, `recurrent bench ${label}`);
+    const views = {
+      info: m.uniform(stepInfoData(0, 1, 1, g.batch), 'recurrent bench step info'),
+      u: m.input(g.units * cols, 'recurrent bench u'),
+      h: states('h'),
+      rh: states('rh'),
+      dmh: states('dmh'),
+      h0: m.input(g.batch * g.units, 'recurrent bench h0'),
+      dg: m.input(rows * cols, 'recurrent bench dg'),
+      du: m.output(g.units * cols, 'recurrent bench du'),
+      db: m.output(2 * cols, 'recurrent bench db'),
+    };
+    return recurrentKernelGradient(engine, g, views, m.scratch, name);
+  });
 }
