@@ -8,6 +8,9 @@
  * A[b] is stored [m, k], or [k, m] when transposeA; B[b] is stored [k, n], or [n, k] when
  * transposeB; C[b] is [m, n]; every matrix row-major, batch b at b · stride (a stride of 0 reuses
  * one matrix for every batch).
+ *
+ * An operand may instead be gathered through a loader (OperandLoaders): a WGSL function of its
+ * stored coordinates, e.g. a convolution's im2col read as an implicit GEMM (shaders/conv2d-gemm.ts).
  */
 
 export interface MatmulGeometry {
@@ -64,6 +67,22 @@ export interface TileConfig {
   splitK: number;
   /** TEST ONLY: leaves out every workgroupBarrier(), so the tiles race with the product (the barrier test's broken twin). */
   unsafeOmitBarriers?: boolean;
+}
+
+/**
+ * Operands gathered by functions instead of read from a row-major matrix (implicit GEMM): the
+ * staging code calls `fn gatherA(base: u32, r: u32, c: u32) -> f32` (gatherB) for stored element
+ * (r, c) of batch base / stride, inside the matrix's bounds only; the gather returns the value,
+ * zero where the addressing has none (a convolution's padding). Such operands load by element.
+ */
+export interface OperandLoaders {
+  /** The pipeline key's part naming the addressing and everything it bakes in. */
+  key: string;
+  /** WGSL at module scope: named constants and the gather functions, reading bindings `a` and `b` (f32 arrays). */
+  code: string;
+  /** Present for each operand that gathers: the floats its binding must hold. */
+  a?: { floats: number };
+  b?: { floats: number };
 }
 
 /** What a device allows a configuration, WebGPU's defaults unless the profile says more. */
@@ -162,11 +181,12 @@ export interface OperandPlan {
   rowsAlongK: boolean;
 }
 
-/** The staging plan of op(A) and op(B) for a geometry and configuration. */
-export function operandPlans(g: MatmulGeometry, c: TileConfig): { a: OperandPlan; b: OperandPlan } {
+/** The staging plan of op(A) and op(B) for a geometry and configuration; gathered operands (`loaders`) load by element. */
+export function operandPlans(g: MatmulGeometry, c: TileConfig, loaders?: OperandLoaders): { a: OperandPlan; b: OperandPlan } {
   const invocations = c.wgX * c.wgY;
   const plan = (name: 'A' | 'B', rows: number, cols: number, tileRows: number, tileCols: number, stride: number, rowsAlongK: boolean): OperandPlan => {
-    const width = c.vec4 && cols % 4 === 0 && stride % 4 === 0 && tileCols % 4 === 0 ? 4 : 1;
+    const gathered = name === 'A' ? loaders?.a : loaders?.b;
+    const width = !gathered && c.vec4 && cols % 4 === 0 && stride % 4 === 0 && tileCols % 4 === 0 ? 4 : 1;
     const units = (tileRows * tileCols) / width;
     return { name, rows, cols, tileRows, tileCols, width, units, loadsPerInvocation: Math.ceil(units / invocations), rowsAlongK };
   };
@@ -201,10 +221,24 @@ export function matmulGeometryKey(g: MatmulGeometry): string {
 }
 
 /** The pipeline key's part for a configuration (with what the geometry made of vec4). */
-export function tileConfigKey(g: MatmulGeometry, c: TileConfig): string {
-  const { a, b } = operandPlans(g, c);
+export function tileConfigKey(g: MatmulGeometry, c: TileConfig, loaders?: OperandLoaders): string {
+  const { a, b } = operandPlans(g, c, loaders);
   return (
     `tile${c.tileM}x${c.tileN}x${c.tileK}:wg${c.wgX}x${c.wgY}:block${c.blockRows}x${c.blockCols}:loadA${a.width}B${b.width}` +
-    `:${c.doubleBuffer ? 'double' : 'single'}${c.subgroups ? ':subgroups' : ''}:splitK${c.splitK}${c.unsafeOmitBarriers ? ':UNSAFE-no-barriers' : ''}`
+    `:${c.doubleBuffer ? 'double' : 'single'}${c.subgroups ? ':subgroups' : ''}:splitK${c.splitK}${c.unsafeOmitBarriers ? ':UNSAFE-no-barriers' : ''}` +
+    (loaders ? `:gather${loaders.a ? 'A' : ''}${loaders.b ? 'B' : ''}:${loaders.key}` : '')
   );
+}
+
+/** Checks loaders against a geometry: at least one gathered operand, none masked, a key; throws an Error naming the field. */
+export function validateLoaders(g: MatmulGeometry, loaders: OperandLoaders, who = 'tiledMatmul'): OperandLoaders {
+  if (!loaders.a && !loaders.b) throw new Error(`${who}: loaders must gather operand a, b or both, got neither`);
+  if (!loaders.key) throw new Error(`${who}: loaders.key must name the addressing, got an empty key`);
+  for (const x of ['a', 'b'] as const) {
+    const gathered = loaders[x];
+    if (!gathered) continue;
+    if (!Number.isInteger(gathered.floats) || gathered.floats <= 0) throw new Error(`${who}: loaders.${x}.floats must be a positive integer, got ${String(gathered.floats)}`);
+    if (x === 'a' ? g.maskA : g.maskB) throw new Error(`${who}: a gathered operand cannot be masked (mask${x.toUpperCase()} with loaders.${x}); fold the mask into the gather`);
+  }
+  return loaders;
 }

@@ -15,7 +15,9 @@
  * Options (TileConfig): vec4 loads of an operand along its contiguous axis; double buffering
  * (the next step's loads are in flight during this step's product; one barrier per step);
  * subgroupShuffle in place of the workgroup-memory reads of op(A); split-K, whose slices write
- * partial products that matmulSplitKSum adds (f32 has no atomic add in WGSL).
+ * partial products that matmulSplitKSum adds (f32 has no atomic add in WGSL). Either operand may
+ * be gathered by a caller's WGSL function instead of read from a matrix (OperandLoaders: the
+ * convolutions as implicit GEMM, shaders/conv2d-gemm.ts).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { BindingKind, KernelSource } from './kernel.ts';
@@ -25,11 +27,13 @@ import {
   type MatmulGeometry,
   type MatmulLimits,
   matmulGeometryKey,
+  type OperandLoaders,
   type OperandPlan,
   operandPlans,
   productLaunch,
   type TileConfig,
   tileConfigKey,
+  validateLoaders,
   validateMatmulGeometry,
   validateTileConfig,
 } from './tiled-matmul-config.ts';
@@ -54,8 +58,9 @@ function declare(bindings: readonly { name: string; kind: BindingKind }[], types
  * For operand X (A or B): `fn loadX(base, r0, c0, e)`, load `e` of the tile whose stored corner
  * is (r0, c0), zero outside the matrix (and masked when asked), and `fn stageX(slot, e, v)`,
  * which writes it into the k-major workgroup tile. Neighbouring loads lie along the stored rows.
+ * `gathered`: the element comes from the loaders' `gatherX(base, r, c)` instead of the binding.
  */
-function operandStaging(p: OperandPlan, masked: boolean): string {
+function operandStaging(p: OperandPlan, masked: boolean, gathered = false): string {
   const x = p.name;
   const type = p.width === 4 ? 'vec4f' : 'f32';
   const binding = x.toLowerCase();
@@ -64,13 +69,15 @@ function operandStaging(p: OperandPlan, masked: boolean): string {
   const index = p.width === 4 ? `(base + r * ${x}_COLS + c) / 4u` : `base + r * ${x}_COLS + c`;
   const zero = p.width === 4 ? 'vec4f(0.0)' : '0.0';
   const value = masked ? `select(${zero}, ${binding}[i], mask${x}[i] > ${zero})` : `${binding}[i]`;
+  const read = gathered ? `v = gather${x}(base, r, c);` : `let i = ${index};
+    v = ${value};`;
   const column = p.width === 4 ? `(e % ${perRow}) * 4u` : `e % ${perRow}`;
   // Stored element (r, c + t) of the tile goes to tile[k][mn]: k is r when the stored rows run along k.
   const shifted = (t: string) => (t ? `(c + ${t})` : 'c');
   const target = (t: string) => (p.rowsAlongK ? `r * ${tileSide} + c${t ? ` + ${t}` : ''}` : `${shifted(t)} * ${tileSide} + r`);
   const offset = (t: number) => (t === 0 ? '' : `${t}u`);
   const components = p.width === 4 ? each(4, (t) => `tile${x}[slot + ${target(offset(t))}] = v.${'xyzw'[t]};`) : `tile${x}[slot + ${target('')}] = v;`;
-  return `// ${x} is stored ${p.rows} × ${p.cols}${p.rowsAlongK === (x === 'A') ? ' (transposed)' : ''}; its tile, ${p.tileRows} × ${p.tileCols} stored, loads ${p.width === 4 ? 'as vec4' : 'by element'}.
+  return `// ${x} is ${gathered ? 'gathered as' : 'stored'} ${p.rows} × ${p.cols}${p.rowsAlongK === (x === 'A') ? ' (transposed)' : ''}; its tile, ${p.tileRows} × ${p.tileCols} stored, loads ${p.width === 4 ? 'as vec4' : 'by element'}.
 ${constants({ [`${x}_ROWS`]: p.rows, [`${x}_COLS`]: p.cols, [`${x}_TILE_ROWS`]: p.tileRows, [`${x}_TILE_COLS`]: p.tileCols })}
 ${constants({ [perRow]: p.tileCols / p.width, [`${x}_LOADS`]: p.units, [`${x}_LOADS_PER_INVOCATION`]: p.loadsPerInvocation })}
 
@@ -80,8 +87,7 @@ fn load${x}(base: u32, r0: u32, c0: u32, e: u32) -> ${type} {
   let c = c0 + ${column};
   var v = ${zero};
   if ((r < ${x}_ROWS) & (c < ${x}_COLS)) {
-    let i = ${index};
-    v = ${value};
+    ${read}
   }
   return v;
 }
@@ -197,12 +203,14 @@ function kLoop(c: TileConfig, a: OperandPlan, b: OperandPlan, multiply: (slotA: 
  * The product kernel: C (= | +=) act(op(A)·op(B) + bias), or with splitK > 1 the partial
  * products of the k slices into `partial` [splitK][batch][m][n], which matmulSplitKSum finishes.
  * Bindings: matmulBindings(g, c). `limits`: the device's (WebGPU's defaults unless given).
+ * `loaders`: operands gathered by the caller's WGSL (implicit GEMM) instead of read as matrices.
  */
-export function tiledMatmul(g: MatmulGeometry, c: TileConfig, limits: MatmulLimits = DEFAULT_MATMUL_LIMITS): KernelSource {
+export function tiledMatmul(g: MatmulGeometry, c: TileConfig, limits: MatmulLimits = DEFAULT_MATMUL_LIMITS, loaders?: OperandLoaders): KernelSource {
   validateMatmulGeometry(g, 'tiledMatmul');
   validateTileConfig(c, limits);
+  if (loaders) validateLoaders(g, loaders);
   const { sliceK, workgroups } = productLaunch(g, c);
-  const { a, b } = operandPlans(g, c);
+  const { a, b } = operandPlans(g, c, loaders);
   const bindings = matmulBindings(g, c);
   const split = c.splitK > 1;
   const types = { a: a.width === 4 ? 'vec4f' : 'f32', maskA: a.width === 4 ? 'vec4f' : 'f32', b: b.width === 4 ? 'vec4f' : 'f32', maskB: b.width === 4 ? 'vec4f' : 'f32' };
@@ -212,7 +220,7 @@ export function tiledMatmul(g: MatmulGeometry, c: TileConfig, limits: MatmulLimi
       : `multiplyTiles(${slotA}, ${slotB}, lid.x, lid.y, &acc);`;
   const subgroupBuiltins = c.subgroups ? ', @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) lanes: u32' : '';
   return {
-    key: `matmul:tiled:${matmulGeometryKey(g)}:${tileConfigKey(g, c)}`,
+    key: `matmul:tiled:${matmulGeometryKey(g)}:${tileConfigKey(g, c, loaders)}`,
     bindings: bindings.map((x) => x.kind),
     workgroups,
     code: wgsl`${c.subgroups ? 'enable subgroups;\n// Whether a shuffle is safe is checked at run time (subgroupAll below), which the static analysis cannot see.\ndiagnostic(off, subgroup_uniformity);\n' : ''}
@@ -225,16 +233,16 @@ ${constants({ INVOCATIONS: c.wgX * c.wgY })}
 // Split-K: workgroup layer z covers k in [slice · SLICE_K, (slice + 1) · SLICE_K) of slice z / BATCH (one slice: all of k).
 ${constants({ SPLIT_K: c.splitK, SLICE_K: sliceK })}
 ${constants({ A_TILE: c.tileK * c.tileM, B_TILE: c.tileK * c.tileN })}
-
+${loaders ? `\n// The gathered operands' addressing.\n${loaders.code}\n` : ''}
 // k-major workgroup tiles: tileA[k][m], tileB[k][n]${c.doubleBuffer ? ', two slots each (double buffering)' : ''}.
 var<workgroup> tileA: array<f32, ${c.doubleBuffer ? '2 * ' : ''}A_TILE>;
 var<workgroup> tileB: array<f32, ${c.doubleBuffer ? '2 * ' : ''}B_TILE>;
 
 alias Accumulators = array<array<f32, BLOCK_COLS>, BLOCK_ROWS>;
 
-${operandStaging(a, g.maskA)}
+${operandStaging(a, g.maskA, !!loaders?.a)}
 
-${operandStaging(b, g.maskB)}
+${operandStaging(b, g.maskB, !!loaders?.b)}
 ${multiplyFunctions(c)}
 #if ${split}
 

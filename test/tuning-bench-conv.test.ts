@@ -142,7 +142,7 @@ describe('conv2d benches', () => {
       }
       // Every variant of each table ran on the profile that offers it.
       const wide = ['forward winograd', 'forward taps', 'forward direct', 'pooled winograd', 'inputGrad winograd', 'inputGrad taps', 'inputGrad direct', 'kernelGrad winograd', 'kernelGrad direct'];
-      const expected = { gpu: ['forward tiled', 'inputGrad tiled', 'kernelGrad tiled'], checked: wide, cpu: [...wide, 'forward patches', 'pooled direct'] }[engineName];
+      const expected = { gpu: ['forward gemm-64x64', 'forward gemm-32x32', 'forward tiled', 'inputGrad gemm-64x64', 'inputGrad gemm-32x32', 'inputGrad tiled', 'kernelGrad gemm-64x64', 'kernelGrad gemm-32x32', 'kernelGrad tiled'], checked: wide, cpu: [...wide, 'forward patches', 'pooled direct'] }[engineName];
       expect([...seen].sort()).toEqual(expected.sort());
     });
   }

@@ -2,21 +2,75 @@
  * The conv2d family's variant tables (src/ops/variants.ts): its forward, input gradient, kernel
  * gradient and pooled forward, each an ordered list of rows whose first applicable row is the
  * hand policy. 'cpu' profiles run the slice-product variants (Winograd, per-tap, whole-patch) and
- * the register-blocked direct kernels; 'gpu' profiles the workgroup-tiled implicit GEMMs.
+ * the register-blocked direct kernels; 'gpu' profiles the implicit GEMMs on the configurable tiled
+ * product (the 'gemm-*' rows: shaders/conv2d-gemm.ts) before the frozen-tile 'tiled' kernels.
  * Dilated convolutions run the direct kernels only: Winograd's tiles, the per-tap products and
  * the whole-patch product all assume adjacent taps. The transposed convolution's tables are here
  * too (its forward is a conv2d input gradient).
  */
 import { dilated, forwardByRows, mirroredGeometry, type Conv2DGeometry } from '../../shaders/conv2d.ts';
+import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad, type ConvGemm } from '../../shaders/conv2d-gemm.ts';
 import { patchesApply, tapsApply } from '../../shaders/conv2d-taps.ts';
 import { winogradApplies, winogradProductLayout, winogradShare } from '../../shaders/winograd.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import type { DeviceProfile } from '../runtime/profile.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
-import { onCpu, onGpu, type VariantTable } from './variants.ts';
+import { MATMUL_TILES, matmulConfigApplies, type TileConfig } from './matmul.ts';
+import { onCpu, onGpu, type Variant, type VariantTable } from './variants.ts';
+
+/**
+ * The implicit-GEMM variants and the tiled-matmul configurations they run (src/ops/matmul.ts
+ * MATMUL_TILES): 64 × 64 and 32 × 32 tiles of 4 × 4 per invocation, and for the kernel gradient
+ * 32 × 32 tiles with k (the output pixels) split into 4 or 2 slices.
+ */
+export const CONV_GEMM_TILES = Object.freeze({
+  'gemm-64x64': MATMUL_TILES['gpu-64x64-4x4'],
+  'gemm-32x32': MATMUL_TILES['gpu-32x32-4x4'],
+  'gemm-splitk': MATMUL_TILES['splitk-32x32-s4'],
+  'gemm-splitk2': Object.freeze({ ...MATMUL_TILES['splitk-32x32-s4'], splitK: 2 }),
+} satisfies Record<string, TileConfig>);
+
+export type ConvGemmVariant = keyof typeof CONV_GEMM_TILES;
 
 /** How a convolution's forward, input gradient or kernel gradient runs. */
-export type Conv2DVariant = 'direct' | 'winograd' | 'taps' | 'patches' | 'tiled';
+export type Conv2DVariant = 'direct' | 'winograd' | 'taps' | 'patches' | 'tiled' | ConvGemmVariant;
+
+/** Whether `name` is an implicit-GEMM variant (CONV_GEMM_TILES). */
+export function isGemmVariant(name: string): name is ConvGemmVariant {
+  return Object.hasOwn(CONV_GEMM_TILES, name);
+}
+
+const UNMEASURED = "the GPU SGEMM literature's shape, unmeasured here (no bench/NOTES.md item yet)";
+
+/**
+ * A row running one of g's products as an implicit GEMM with `name`'s tiles: 'gpu' profiles, not
+ * a pooled forward (GPUs pool after their tiles), where the configuration fits the product and
+ * the device (matmulConfigApplies), and where `extra` says.
+ */
+function gemmRow(name: ConvGemmVariant, product: (g: Conv2DGeometry) => ConvGemm, why: string, extra: (g: Conv2DGeometry) => boolean = () => true): Variant<Conv2DGeometry> {
+  return {
+    name,
+    why,
+    applies: (g, p) => p.kind === 'gpu' && !g.pooledOutput && extra(g) && matmulConfigApplies(product(g).geometry, CONV_GEMM_TILES[name], p),
+  };
+}
+
+/**
+ * Split-K pays where dW's output is few workgroups for a GPU (under 64 tiles of 32 × 32) and its
+ * k, the output pixels, long (at least 512: each of 4 slices still 8 steps of 16).
+ */
+export function kernelGradSplitPays(g: Conv2DGeometry): boolean {
+  const tiles = Math.ceil((g.kH * g.kW * g.inC) / 32) * Math.ceil(g.outC / 32);
+  return tiles < 64 && g.batch * g.outH * g.outW >= 512;
+}
+
+/** The forward's and input gradient's implicit-GEMM rows, first on 'gpu' profiles. */
+function gemmRows(product: (g: Conv2DGeometry) => ConvGemm): Variant<Conv2DGeometry>[] {
+  return [
+    gemmRow('gemm-64x64', product, `GPUs: the implicit GEMM on the configurable tiled product, 64 × 64 tiles of 4 × 4 per invocation, double-buffered: ${UNMEASURED}.`),
+    gemmRow('gemm-32x32', product, `GPUs: the implicit GEMM with 32 × 32 tiles (more workgroups for small products), behind 64 × 64: ${UNMEASURED}.`),
+  ];
+}
 
 /** A short key of a convolution's geometry for the variant records. */
 export function conv2dKey(g: Conv2DGeometry): string {
@@ -71,6 +125,7 @@ export const conv2dForwardTable: VariantTable<Conv2DGeometry> = {
       note: 'bench/NOTES.md item 60',
       why: 'Per-tap slice products tie with or trail the direct kernel in the forward, so they come last.',
     },
+    ...gemmRows(conv2dGemmForward),
     { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled implicit GEMM ('gpu' profiles only)." },
   ],
 };
@@ -118,6 +173,7 @@ export const conv2dInputGradTable: VariantTable<Conv2DGeometry> = {
       why: 'Per-tap slice products scattered into dx beat the direct kernel without checks (vector channels).',
     },
     { name: 'direct', applies: onCpu, why: 'The direct kernel over the transposed kernel runs every input gradient on CPU rasterizers.' },
+    ...gemmRows(conv2dGemmInputGrad),
     { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled implicit GEMM ('gpu' profiles only)." },
   ],
 };
@@ -133,6 +189,9 @@ export const conv2dKernelGradTable: VariantTable<Conv2DGeometry> = {
       why: 'Winograd wherever it saves half the multiply-adds (small outputs too), with and without checks.',
     },
     { name: 'direct', applies: onCpu, why: 'The register-blocked reduction over chunks of output rows runs every kernel gradient on CPU rasterizers.' },
+    gemmRow('gemm-splitk', conv2dGemmKernelGrad, `GPUs: dW with few output tiles over many output pixels, k split into 4 slices (more workgroups), partial sums added after: ${UNMEASURED}.`, kernelGradSplitPays),
+    ...gemmRows(conv2dGemmKernelGrad),
+    gemmRow('gemm-splitk2', conv2dGemmKernelGrad, `GPUs: split-K with 2 slices where split-K pays, a candidate for the tuner behind the others: ${UNMEASURED}.`, kernelGradSplitPays),
     { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled kernel gradient ('gpu' profiles only)." },
   ],
 };

@@ -1,6 +1,7 @@
 /**
  * The conv2d op (NHWC input, HWIO kernel, 'valid'/'same'/'causal' padding, dilation, fused ReLU and 2×2 max pool):
- * its geometry, its variants (direct, Winograd, per-tap, whole-patch) and their selection, and the
+ * its geometry, its variants (direct, Winograd, per-tap, whole-patch; on GPUs implicit GEMMs on the
+ * configurable tiled product, and the frozen-tile kernels) and their selection, and the
  * dispatches of its forward and backward. Layers wrap it (src/layers/conv2d.ts); so can anyone.
  */
 import {
@@ -15,6 +16,8 @@ import {
 } from '../../shaders/conv2d.ts';
 import { conv2dBiasGrad, conv2dKernelGrad, conv2dReductionPlan, sumPartials } from '../../shaders/conv2d-grad.ts';
 import { conv2dForwardTiled, conv2dInputGradTiled, conv2dKernelGradTiled } from '../../shaders/conv2d-tiled.ts';
+import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad } from '../../shaders/conv2d-gemm.ts';
+import { reduceLines } from '../../shaders/reduce.ts';
 import { patchProduct, tapLayout, tapProduct, tapSlices, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
 import {
@@ -36,9 +39,12 @@ import {
   conv2dInputGradTable as inputGradRows,
   conv2dKernelGradTable as kernelGradRows,
   conv2dPooledForwardTable as pooledForwardRows,
+  CONV_GEMM_TILES,
+  isGemmVariant,
   poolsBeforeStore,
   type Conv2DVariant,
 } from './conv2d-variants.ts';
+import { matmul, matmulScratchFloats, type TileConfig } from './matmul.ts';
 import { poolArgmaxWords } from './pool.ts';
 import { applicableNames, choose, type VariantHost, type VariantTable } from './variants.ts';
 import { windowOutput, type Padding } from './window.ts';
@@ -220,6 +226,10 @@ export function conv2dForward(engine: Engine, geometry: Conv2DGeometry, views: C
       ? (choose(conv2dForwardTable, g, engine, options.forward).name as Conv2DVariant)
       : (choose(conv2dForwardNoScratchTable, g, engine).name as Conv2DVariant); // without scratch a forced variant is not taken, as ever
   if (!variant || (pooled && !views.scratch)) throw new Error('conv2d: this forward cannot pool its output (see pooledForwardVariant; it needs scratch memory)');
+  if (isGemmVariant(variant)) {
+    const { geometry, loaders } = conv2dGemmForward(g);
+    return matmul(engine, geometry, { a: views.x, b: views.w, bias: b[0], c: views.y }, CONV_GEMM_TILES[variant], loaders);
+  }
   if (variant === 'winograd') return winograd(engine, g, { x: views.x, w: views.w, b: b[0], outputs }, false, views.scratch!, views.saved, store);
   if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);
   if (variant === 'patches') return [engine.kernel(patchProduct(g, engine.profile.boundsChecked), [views.x, views.w, views.y, ...b])];
@@ -344,6 +354,10 @@ export function conv2dInputGradient(engine: Engine, g: Conv2DGeometry, views: { 
   }
   if (variant === 'taps') return byTaps(engine, g, 'inputGrad', { src: views.dy, w: views.w, dst: views.dx }, views.scratch);
   if (variant === 'tiled') return [engine.kernel(conv2dInputGradTiled(g), [views.dy, views.w, views.dx])];
+  if (isGemmVariant(variant)) {
+    const { geometry, loaders } = conv2dGemmInputGrad(g);
+    return matmul(engine, geometry, { a: views.dy, b: views.w, c: views.dx }, CONV_GEMM_TILES[variant], loaders);
+  }
   const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d transposed kernel');
   return [engine.kernel(conv2dTransposeKernel(g), [views.w, wt]), engine.kernel(conv2dInputGrad(g, blocks), [views.dy, wt, views.dx])];
 }
@@ -362,6 +376,7 @@ export function conv2dWeightGradients(
   const dispatches: Dispatch[] = [];
   const { dy } = views;
   const variant = choose(conv2dKernelGradTable, g, engine, options.kernelGrad).name as Conv2DVariant;
+  if (isGemmVariant(variant)) return gemmWeightGradients(engine, g, views, CONV_GEMM_TILES[variant]);
   const tiled = variant === 'tiled';
   const dwByWinograd = variant === 'winograd';
   const kernelFloats = g.kH * g.kW * g.inC * g.outC;
@@ -381,6 +396,19 @@ export function conv2dWeightGradients(
     }
   }
   if (g.bias) dispatches.push(...biasGradient(engine, g, dy, required(views.db, 'db (the bias gradient)'), blocks, partials));
+  return dispatches;
+}
+
+/**
+ * dW as an implicit GEMM on the tiled product (split-K's partial sums in scratch, added by its
+ * second kernel) and db as one column-sum pass over dy (an invocation per output channel).
+ */
+function gemmWeightGradients(engine: Engine, g: Conv2DGeometry, views: { x: View; dy: View; dw: View; db?: View | null; scratch: Scratch }, tiles: TileConfig): Dispatch[] {
+  const { geometry, loaders } = conv2dGemmKernelGrad(g);
+  const partialFloats = matmulScratchFloats(geometry, tiles);
+  const partial = partialFloats ? views.scratch(partialFloats * 4, 'conv2d dW split-K partials') : undefined;
+  const dispatches = matmul(engine, geometry, { a: views.x, b: views.dy, c: views.dw, partial }, tiles, loaders);
+  if (g.bias) dispatches.push(engine.kernel(reduceLines('sum', { outer: 1, axis: g.batch * g.outH * g.outW, inner: g.outC }), [views.dy, required(views.db, 'db (the bias gradient)')]));
   return dispatches;
 }
 

@@ -2,15 +2,16 @@
  * The workgroup-tiled matrix product for GPUs (shaders/tiled-matmul.ts): geometry with defaults,
  * named tile presets a variant registry can cite, whether a preset applies on a device, the
  * dispatches (the product, and split-K's sum), and the geometries of dense's three products and
- * of a batched product, so that every heavy product can run through one configurable kernel.
+ * of a batched product, so that every heavy product can run through one configurable kernel
+ * (the convolutions too, their operands gathered as implicit GEMMs: shaders/conv2d-gemm.ts).
  */
-import { tiledMatmul, matmulBindings, matmulSplitKSum, splitKSumBindings, validateMatmulGeometry, validateTileConfig, productLaunch } from '../../shaders/tiled-matmul.ts';
-import type { MatmulGeometry, MatmulLimits, TileConfig } from '../../shaders/tiled-matmul.ts';
+import { tiledMatmul, matmulBindings, matmulSplitKSum, splitKSumBindings, validateLoaders, validateMatmulGeometry, validateTileConfig, productLaunch } from '../../shaders/tiled-matmul.ts';
+import type { MatmulGeometry, MatmulLimits, OperandLoaders, TileConfig } from '../../shaders/tiled-matmul.ts';
 import type { BatchedMatmulGeometry } from '../../shaders/batched-matmul.ts';
 import type { DenseGeometry } from '../../shaders/dense.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 
-export type { MatmulGeometry, MatmulLimits, TileConfig };
+export type { MatmulGeometry, MatmulLimits, OperandLoaders, TileConfig };
 export { DEFAULT_MATMUL_LIMITS, workgroupStorageBytes, operandPlans } from '../../shaders/tiled-matmul.ts';
 
 /**
@@ -101,9 +102,9 @@ export function matmulScratchFloats(g: MatmulGeometry, c: TileConfig): number {
 }
 
 export interface MatmulViews {
-  /** A, stored [m, k] or [k, m] per batch (transposeA), batches strideA apart. */
+  /** A, stored [m, k] or [k, m] per batch (transposeA), batches strideA apart; with loaders.a, what gatherA reads. */
   a: BufferView;
-  /** B, stored [k, n] or [n, k] per batch (transposeB), batches strideB apart. */
+  /** B, stored [k, n] or [n, k] per batch (transposeB), batches strideB apart; with loaders.b, what gatherB reads. */
   b: BufferView;
   /** Laid out like A (B); required with g.maskA (g.maskB). */
   maskA?: BufferView;
@@ -130,15 +131,18 @@ function requiredFloats(g: MatmulGeometry): Record<string, number> {
 /**
  * The dispatches of C (= | +=) act(op(A)·op(B) + bias) with configuration `config`: one product
  * kernel, and with splitK > 1 the sum of its slices. Built once per plan; nothing is allocated.
+ * `loaders`: operands gathered by WGSL functions (implicit GEMM), their views sized by the loaders.
  */
-export function matmul(engine: Engine, g: MatmulGeometry, views: MatmulViews, config: TileConfig): Dispatch[] {
+export function matmul(engine: Engine, g: MatmulGeometry, views: MatmulViews, config: TileConfig, loaders?: OperandLoaders): Dispatch[] {
   const geometry = validateMatmulGeometry(g);
   const limits = engine.limits as unknown as MatmulLimits;
   validateTileConfig(config, limits);
+  if (loaders) validateLoaders(geometry, loaders, 'matmul');
   if (config.subgroups && !engine.device.features.has('subgroups')) {
     throw new Error("matmul: config.subgroups needs a device created with the 'subgroups' feature; this engine's device lacks it");
   }
-  const need = { ...requiredFloats(geometry), partial: matmulScratchFloats(geometry, config) };
+  const gathered = { ...(loaders?.a ? { a: loaders.a.floats } : {}), ...(loaders?.b ? { b: loaders.b.floats } : {}) };
+  const need = { ...requiredFloats(geometry), ...gathered, partial: matmulScratchFloats(geometry, config) };
   const view = (name: string): BufferView => {
     const v = (views as unknown as Record<string, BufferView | undefined>)[name];
     if (!v) throw new Error(`matmul: views.${name} is required by this geometry and configuration (${need[name as keyof typeof need]} floats)`);
@@ -147,7 +151,7 @@ export function matmul(engine: Engine, g: MatmulGeometry, views: MatmulViews, co
     if (floats < wanted) throw new Error(`matmul: views.${name} must hold at least ${wanted} floats, got ${floats}`);
     return v;
   };
-  const product = engine.kernel(tiledMatmul(geometry, config, limits), matmulBindings(geometry, config).map((b) => view(b.name)));
+  const product = engine.kernel(tiledMatmul(geometry, config, limits, loaders), matmulBindings(geometry, config).map((b) => view(b.name)));
   if (config.splitK === 1) return [product];
   const sum = engine.kernel(matmulSplitKSum(geometry, config.splitK), splitKSumBindings(geometry).map((b) => view(b.name)));
   return [product, sum];
