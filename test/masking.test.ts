@@ -22,7 +22,7 @@ import { elementwiseLoss, rowLoss } from '../shaders/losses.ts';
 import { STEP_INFO_BYTES, stepInfoData } from '../shaders/kernel.ts';
 import { dot, finiteDifferences, measuredErrors, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 import { modelJsonBothWays } from './artifacts.ts';
-import { dropoutMaskRef, type MasksRef, type RecurrentWeightsRef } from './reference/recurrent.ts';
+import { randomWeights, dropoutMaskRef, type MasksRef, type RecurrentWeightsRef } from './reference/recurrent.ts';
 import { maskedMean, maskedRecurrentBackwardRef, maskedRecurrentRef, maskingRef } from './reference/masking.ts';
 
 const engine = useEngine();
@@ -57,15 +57,6 @@ const cases: KernelCase[] = [
   { name: 'LSTM tanh/sigmoid, sequences, backwards, 8 units (vec4), recurrent dropout', options: { cell: 'lstm', units: 8, activation: 'tanh', recurrentActivation: 'sigmoid', bias: true, returnSequences: true, goBackwards: true, recurrentDropout: 0.3, seed: 5 } },
   { name: 'GRU reset after (Keras), sequences, backwards, 7 units, no bias', options: { cell: 'gru', units: 7, activation: 'elu', recurrentActivation: 'sigmoid', bias: false, resetAfter: true, returnSequences: true, goBackwards: true } },
 ];
-
-function randomWeights(g: RecurrentGeometry, seed: number): RecurrentWeightsRef {
-  const cols = g.gates * g.units;
-  return {
-    kernel: randomArray(g.inputs * cols, seed, 0.6),
-    recurrentKernel: randomArray(g.units * cols, seed + 1, 0.5),
-    bias: g.bias ? randomArray((g.resetAfter ? 2 : 1) * cols, seed + 2, 0.3) : undefined,
-  };
-}
 
 /** The op's forward and backward with the mask on NaN-filled outputs and scratch, run once. */
 async function runMaskedOp(g: RecurrentGeometry, data: { x: Float32Array; w: RecurrentWeightsRef; dy: Float32Array; mask: Float32Array }, step: number, fitSeed: number) {

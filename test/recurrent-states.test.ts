@@ -14,7 +14,7 @@ import { stepInfoData } from '../shaders/kernel.ts';
 import type { ModelArtifacts } from '../src/io/artifacts.ts';
 import { finiteDifferences, measuredErrors, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 import { captureOurs, captureTf } from './artifacts.ts';
-import { dropoutMaskRef, NUMBERS, recurrentRun, recurrentRunBackwardRef, type RecurrentWeightsRef, type RunOptions } from './reference/recurrent.ts';
+import { randomWeights, dropoutMaskRef, NUMBERS, recurrentRun, recurrentRunBackwardRef, type RecurrentWeightsRef, type RunOptions } from './reference/recurrent.ts';
 
 const engine = useEngine();
 const record = measuredErrors('RECURRENT_STATE_ERRORS', ['forward', 'backward', 'finite differences', 'updates', 'predictions']);
@@ -67,15 +67,6 @@ const cases: StateCase[] = [
   { name: 'GRU reset after: 8 units (vec4), initial state only', options: { cell: 'gru', units: 8, activation: 'tanh', recurrentActivation: 'sigmoid', bias: true, resetAfter: true, initialState: true } },
 ];
 
-function randomWeights(g: RecurrentGeometry, seed: number): RecurrentWeightsRef {
-  const cols = g.gates * g.units;
-  return {
-    kernel: randomArray(g.inputs * cols, seed, 0.6),
-    recurrentKernel: randomArray(g.units * cols, seed + 1, 0.5),
-    bias: g.bias ? randomArray((g.resetAfter ? 2 : 1) * cols, seed + 2, 0.3) : undefined,
-  };
-}
-
 interface StateData {
   x: Float32Array;
   w: RecurrentWeightsRef;
@@ -85,6 +76,22 @@ interface StateData {
   dhn?: Float32Array;
   dcn?: Float32Array;
   mask?: Float32Array;
+}
+
+/** A case's random data, seeded: the sequence, weights, output gradient, and the states the geometry has (initial ones, final ones' gradients). */
+function stateData(g: RecurrentGeometry, c: StateCase, seed: number): StateData {
+  const lstm = g.cell === 'lstm';
+  const states = B * g.units;
+  return {
+    x: randomArray(B * T * IN, seed),
+    w: randomWeights(g, seed + 1),
+    dy: randomArray(B * (g.returnSequences ? T : 1) * g.units, seed + 4),
+    ...(g.initialState ? { h0: randomArray(states, seed + 5, 0.8) } : {}),
+    ...(g.initialState && lstm ? { c0: randomArray(states, seed + 6, 0.8) } : {}),
+    ...(g.returnState ? { dhn: randomArray(states, seed + 7) } : {}),
+    ...(g.returnState && lstm ? { dcn: randomArray(states, seed + 8) } : {}),
+    ...(c.mask ? { mask: Float32Array.from(c.mask) } : {}),
+  };
 }
 
 /** The op's forward and backward on NaN-filled outputs and scratch, run once; everything read back. */
@@ -145,18 +152,7 @@ describe('the op with initial and final states, against float64 and finite diffe
   for (const [n, c] of cases.entries()) {
     it(c.name, async () => {
       const g = recurrentGeometry({ ...c.options, batch: B, inputShape: [T, IN] });
-      const lstm = g.cell === 'lstm';
-      const states = B * g.units;
-      const d: StateData = {
-        x: randomArray(B * T * IN, 400 + n),
-        w: randomWeights(g, 500 + 3 * n),
-        dy: randomArray(B * (g.returnSequences ? T : 1) * g.units, 600 + n),
-        ...(g.initialState ? { h0: randomArray(states, 700 + n, 0.8) } : {}),
-        ...(g.initialState && lstm ? { c0: randomArray(states, 720 + n, 0.8) } : {}),
-        ...(g.returnState ? { dhn: randomArray(states, 740 + n) } : {}),
-        ...(g.returnState && lstm ? { dcn: randomArray(states, 760 + n) } : {}),
-        ...(c.mask ? { mask: Float32Array.from(c.mask) } : {}),
-      };
+      const d = stateData(g, c, 400 + 10 * n);
       const step = 3 + n;
       const fitSeed = 4321;
       const recurrent = g.recurrentDropout > 0 ? dropoutMaskRef(recurrentSeed(g.seed), fitSeed, step, g.recurrentDropout, B * g.units) : undefined;
@@ -208,18 +204,7 @@ describe("the kernel gradient's variants ('product', the default, and 'direct', 
   for (const [n, c] of picks.entries()) {
     it(`${c.name}: dU and db agree with float64 either way`, async () => {
       const g = recurrentGeometry({ ...c.options, batch: B, inputShape: [T, IN] });
-      const lstm = g.cell === 'lstm';
-      const states = B * g.units;
-      const d: StateData = {
-        x: randomArray(B * T * IN, 800 + n),
-        w: randomWeights(g, 820 + 3 * n),
-        dy: randomArray(B * (g.returnSequences ? T : 1) * g.units, 840 + n),
-        ...(g.initialState ? { h0: randomArray(states, 860 + n, 0.8) } : {}),
-        ...(g.initialState && lstm ? { c0: randomArray(states, 870 + n, 0.8) } : {}),
-        ...(g.returnState ? { dhn: randomArray(states, 880 + n) } : {}),
-        ...(g.returnState && lstm ? { dcn: randomArray(states, 890 + n) } : {}),
-        ...(c.mask ? { mask: Float32Array.from(c.mask) } : {}),
-      };
+      const d = stateData(g, c, 900 + 10 * n);
       const recurrent = g.recurrentDropout > 0 ? dropoutMaskRef(recurrentSeed(g.seed), 4321, 9, g.recurrentDropout, B * g.units) : undefined;
       const want = recurrentRunBackwardRef(g, d.x, d.w, { dy: d.dy, dh: d.dhn, dc: d.dcn }, { masks: { recurrent }, mask: c.mask, h0: d.h0, c0: d.c0 });
       for (const variant of ['product', 'direct']) {

@@ -14,7 +14,7 @@ import { recurrentSeed } from '../shaders/recurrent.ts';
 import { stepInfoData } from '../shaders/kernel.ts';
 import { dot, finiteDifferences, measuredErrors, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 import { captureOurs, modelJsonBothWays } from './artifacts.ts';
-import { dropoutMaskRef, recurrentBackwardRef, recurrentForwardRef, type MasksRef, type RecurrentWeightsRef } from './reference/recurrent.ts';
+import { randomWeights, dropoutMaskRef, recurrentBackwardRef, recurrentForwardRef, type MasksRef, type RecurrentWeightsRef } from './reference/recurrent.ts';
 
 const engine = useEngine();
 const record = measuredErrors('RECURRENT_ERRORS', ['forward', 'backward', 'finite differences', 'updates', 'predictions']);
@@ -99,16 +99,6 @@ const cases: KernelCase[] = [
     options: { cell: 'gru', units: 7, activation: 'tanh', recurrentActivation: 'hardSigmoid', bias: false, resetAfter: true, returnSequences: true, dropout: 0.3, recurrentDropout: 0.3, seed: 80 },
   },
 ];
-
-/** Random weights of the geometry's shapes, seeded. */
-function randomWeights(g: RecurrentGeometry, seed: number): RecurrentWeightsRef {
-  const cols = g.gates * g.units;
-  return {
-    kernel: randomArray(g.inputs * cols, seed, 0.6),
-    recurrentKernel: randomArray(g.units * cols, seed + 1, 0.5),
-    bias: g.bias ? randomArray((g.resetAfter ? 2 : 1) * cols, seed + 2, 0.3) : undefined,
-  };
-}
 
 describe('recurrent kernels against float64 and finite differences', () => {
   for (const [n, c] of cases.entries()) {

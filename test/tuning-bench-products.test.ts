@@ -14,7 +14,7 @@ import { reduceDispatches, reduceTable } from '../src/ops/reduce.ts';
 import { attentionBackward, attentionForward, attentionStatsFloats, attentionTable, type AttentionGeometry } from '../src/ops/attention.ts';
 import { STEP_INFO_BYTES, stepInfoData, type KernelStyle } from '../shaders/kernel.ts';
 import { dot, finiteDifferences, nanBuffer, randomArray, readF32, relL2, toF64, uploadView, useEngine } from './helpers.ts';
-import { denseBackwardRef, denseForwardRef } from './reference/dense.ts';
+import { denseBackwardRef, denseForwardRef, batchedMatmulRef } from './reference/dense.ts';
 
 const engines = { cpu: useEngine(), gpu: useEngine({ kernelStyle: 'tiled' }) };
 const scratchOf = (e: Engine) => (bytes: number) => nanBuffer(e, Math.ceil(bytes / 4));
@@ -180,17 +180,7 @@ describe("the tiled matmul's rows, forced on a 'gpu' profile, against float64", 
       { batch: 2, m: 3, n: 4, k: 5, transposeA: true, transposeB: true },
     ];
     for (const [si, g] of shapes.entries()) {
-      const forward = ([as, bs]: Float64Array[]) => {
-        const c = new Float64Array(g.batch * g.m * g.n);
-        for (let t = 0; t < g.batch; t++)
-          for (let i = 0; i < g.m; i++)
-            for (let j = 0; j < g.n; j++) {
-              let s = 0;
-              for (let l = 0; l < g.k; l++) s += as![t * g.m * g.k + (g.transposeA ? l * g.m + i : i * g.k + l)]! * bs![t * g.k * g.n + (g.transposeB ? j * g.k + l : l * g.n + j)]!;
-              c[(t * g.m + i) * g.n + j] = s;
-            }
-        return c;
-      };
+      const forward = ([as, bs]: Float64Array[]) => batchedMatmulRef(as!, bs!, g);
       const [a, bm, r] = [g.batch * g.m * g.k, g.batch * g.k * g.n, g.batch * g.m * g.n].map((n, i) => randomArray(n, 70 + 10 * si + i)) as [Float32Array, Float32Array, Float32Array];
       const inputs = [a, bm].map(toF64);
       const want = forward(inputs);

@@ -26,7 +26,7 @@ import { STEP_INFO_BYTES, stepInfoData, type KernelStyle } from '../shaders/kern
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 import { attentionRef } from './reference/attention.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
-import { denseBackwardRef, denseForwardRef } from './reference/dense.ts';
+import { denseBackwardRef, denseForwardRef, batchedMatmulRef } from './reference/dense.ts';
 import { maxPoolForwardRef } from './reference/pool.ts';
 
 const engines = {
@@ -411,17 +411,7 @@ describe('variant matrix: every variant of every family, forced, against float64
   it('batchedMatmul: registers and tiled, forward and both gradients', async () => {
     const g: BatchedMatmulGeometry = { batch: 2, m: 37, n: 35, k: 19, transposeA: true, transposeB: false };
     const [a, bm, r] = [g.batch * g.m * g.k, g.batch * g.k * g.n, g.batch * g.m * g.n].map((n, i) => randomArray(n, 90 + i)) as [Float32Array, Float32Array, Float32Array];
-    const forward = ([as, bs]: Float64Array[]) => {
-      const c = new Float64Array(g.batch * g.m * g.n);
-      for (let t = 0; t < g.batch; t++)
-        for (let i = 0; i < g.m; i++)
-          for (let j = 0; j < g.n; j++) {
-            let s = 0;
-            for (let l = 0; l < g.k; l++) s += as![t * g.m * g.k + (g.transposeA ? l * g.m + i : i * g.k + l)]! * bs![t * g.k * g.n + (g.transposeB ? j * g.k + l : l * g.n + j)]!;
-            c[(t * g.m + i) * g.n + j] = s;
-          }
-      return c;
-    };
+    const forward = ([as, bs]: Float64Array[]) => batchedMatmulRef(as!, bs!, g);
     const want = forward([a, bm].map(toF64));
     const covered = await eachVariant(batchedMatmulTable, g, ['cpu', 'gpu'], async (e, variant, label) => {
       const [av, bv, rv] = [a, bm, r].map((v) => uploadView(e, v)) as View[];

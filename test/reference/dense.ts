@@ -39,3 +39,16 @@ export function denseBackwardRef(
   }
   return { dx, dw, db };
 }
+
+/** C = op(A)·op(B) for each of g.batch products in float64 (A stored [m, k] or [k, m] when transposeA; B [k, n] or [n, k]). */
+export function batchedMatmulRef(a: ArrayLike<number>, b: ArrayLike<number>, g: { batch: number; m: number; n: number; k: number; transposeA: boolean; transposeB: boolean }): Float64Array {
+  const c = new Float64Array(g.batch * g.m * g.n);
+  for (let t = 0; t < g.batch; t++)
+    for (let i = 0; i < g.m; i++)
+      for (let j = 0; j < g.n; j++) {
+        let s = 0;
+        for (let l = 0; l < g.k; l++) s += a[t * g.m * g.k + (g.transposeA ? l * g.m + i : i * g.k + l)]! * b[t * g.k * g.n + (g.transposeB ? j * g.k + l : l * g.n + j)]!;
+        c[(t * g.m + i) * g.n + j] = s;
+      }
+  return c;
+}

@@ -6,6 +6,7 @@
  * Also the dropout masks' hash, as the kernels compute it.
  */
 import type { RecurrentGeometry } from '../../shaders/recurrent.ts';
+import { randomArray } from '../helpers.ts';
 
 /** The values and derivatives of the cells' activations (TF.js's formulas). */
 export const ACTIVATIONS_REF: Record<string, { f: (x: number) => number; d: (x: number) => number }> = {
@@ -87,6 +88,16 @@ export interface RecurrentWeightsRef<N = number> {
   kernel: ArrayLike<N>;
   recurrentKernel: ArrayLike<N>;
   bias?: ArrayLike<N>;
+}
+
+/** Random weights of the geometry's shapes, seeded (kernel, recurrent kernel and bias scaled apart). */
+export function randomWeights(g: RecurrentGeometry, seed: number): RecurrentWeightsRef {
+  const cols = g.gates * g.units;
+  return {
+    kernel: randomArray(g.inputs * cols, seed, 0.6),
+    recurrentKernel: randomArray(g.units * cols, seed + 1, 0.5),
+    bias: g.bias ? randomArray((g.resetAfter ? 2 : 1) * cols, seed + 2, 0.3) : undefined,
+  };
 }
 
 /** Dropout factors (0 or 1/(1 − rate)): input [batch, in] and recurrent [batch, units]; absent = none. */
