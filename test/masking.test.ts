@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input, layerClass, layers, model, optimizers, sequential, tensor, type Layer, type LayersModel } from '../src/index.ts';
 import { Masking } from '../src/layers/masking.ts';
-import { recurrentBackward, recurrentForward, recurrentGeometry, type RecurrentGeometry, type RecurrentOptions } from '../src/ops/recurrent.ts';
+import { recurrentBackward, recurrentForward, recurrentGeometry, recurrentKernelGradTable, type RecurrentGeometry, type RecurrentOptions } from '../src/ops/recurrent.ts';
+import { choose } from '../src/ops/variants.ts';
 import { maskingBackward, maskingForward, maskingGeometry, maskingMaskForward, nonzeroIdsMask } from '../src/ops/masking.ts';
 import { resolveLoss } from '../src/ops/losses/index.ts';
 import { METRICS_BYTES, readMetrics } from '../src/ops/losses/metrics.ts';
@@ -127,8 +128,8 @@ describe('masked recurrent kernels against float64 and finite differences', () =
       for (const [what, actual, expected] of checks) expect(record(c.name, 'finite differences', relL2(actual, expected)), what).toBeLessThanOrEqual(1e-4);
       // The mask adds no dispatch.
       const perStep = g.cell === 'gru' && !g.resetAfter ? 2 : 1;
-      // dU: operands + one product (+ a GRU's recurrent bias copy; GRU reset before: two products + assembly).
-      const kernelGrad = g.cell === 'gru' ? (g.resetAfter ? 2 + (g.bias ? 1 : 0) : 4) : 2;
+      // dU: the direct kernel, or operands + one product (+ a GRU's recurrent bias copy; GRU reset before: two products + assembly).
+      const kernelGrad = choose(recurrentKernelGradTable, g, engine()).name === 'direct' ? 1 : g.cell === 'gru' ? (g.resetAfter ? 2 + (g.bias ? 1 : 0) : 4) : 2;
       expect(got.dispatches).toEqual({ forward: 2 + (g.dropout > 0 ? 1 : 0) + perStep * T, backward: perStep * T + 2 + kernelGrad + (g.dropout > 0 ? 1 : 0) });
     });
   }

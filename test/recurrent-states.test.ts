@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adapterKey, createEngine, input, layers, loadModel, model, optimizers, sequential, tensor, type Engine, type LayersModel, type SymbolicTensor, type Tensor } from '../src/index.ts';
 import { recurrentBackward, recurrentForward, recurrentGeometry, recurrentKernelGradTable, type RecurrentGeometry, type RecurrentOptions } from '../src/ops/recurrent.ts';
+import { choose } from '../src/ops/variants.ts';
 import { recurrentSeed } from '../shaders/recurrent.ts';
 import { stepInfoData } from '../shaders/kernel.ts';
 import type { ModelArtifacts } from '../src/io/artifacts.ts';
@@ -191,8 +192,8 @@ describe('the op with initial and final states, against float64 and finite diffe
       const perStep = g.cell === 'gru' && !g.resetAfter ? 2 : 1;
       const returned = g.returnState ? 1 : 0;
       expect(got.dispatches.forward).toBe(2 + perStep * T + returned);
-      // dU: operands + one product (+ a GRU's recurrent bias copy; GRU reset before: two products + assembly).
-      const kernelGrad = g.cell === 'gru' ? (g.resetAfter ? 2 + (g.bias ? 1 : 0) : 4) : 2;
+      // dU: the direct kernel, or operands + one product (+ a GRU's recurrent bias copy; GRU reset before: two products + assembly).
+      const kernelGrad = choose(recurrentKernelGradTable, g, engine()).name === 'direct' ? 1 : g.cell === 'gru' ? (g.resetAfter ? 2 + (g.bias ? 1 : 0) : 4) : 2;
       expect(got.dispatches.backward).toBe(perStep * T + 2 + kernelGrad + returned + (g.initialState ? 1 : 0));
     });
   }

@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { input, layerClass, layers, loadModel, optimizers, sequential, tensor, type Layer, type LayersModel, type Tensor } from '../src/index.ts';
 import { GRU, LSTM, SimpleRNN } from '../src/layers/recurrent.ts';
-import { recurrentBackward, recurrentForward, recurrentGeometry, type RecurrentGeometry, type RecurrentOptions } from '../src/ops/recurrent.ts';
+import { recurrentBackward, recurrentForward, recurrentGeometry, recurrentKernelGradTable, type RecurrentGeometry, type RecurrentOptions } from '../src/ops/recurrent.ts';
+import { choose } from '../src/ops/variants.ts';
 import { recurrentSeed } from '../shaders/recurrent.ts';
 import { stepInfoData } from '../shaders/kernel.ts';
 import { dot, finiteDifferences, measuredErrors, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
@@ -133,8 +134,8 @@ describe('recurrent kernels against float64 and finite differences', () => {
       for (const [what, actual, expected] of checks) expect(record(c.name, 'finite differences', relL2(actual, expected)), what).toBeLessThanOrEqual(1e-4);
       const perStep = g.cell === 'gru' && !g.resetAfter ? 2 : 1;
       expect(got.dispatches.forward).toBe(2 + (g.dropout > 0 ? 1 : 0) + perStep * T);
-      // dU: operands + one product (+ a GRU's recurrent bias copy; GRU reset before: two products + assembly).
-      const kernelGrad = g.cell === 'gru' ? (g.resetAfter ? 2 + (g.bias ? 1 : 0) : 4) : 2;
+      // dU: the direct kernel, or operands + one product (+ a GRU's recurrent bias copy; GRU reset before: two products + assembly).
+      const kernelGrad = choose(recurrentKernelGradTable, g, engine()).name === 'direct' ? 1 : g.cell === 'gru' ? (g.resetAfter ? 2 + (g.bias ? 1 : 0) : 4) : 2;
       expect(got.dispatches.backward).toBe(perStep * T + 2 + kernelGrad + (g.dropout > 0 ? 1 : 0));
     });
   }

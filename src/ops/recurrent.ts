@@ -267,22 +267,28 @@ export function recurrentBackward(engine: Engine, g: RecurrentGeometry, views: R
 
 // ---- the recurrent kernel gradient: dU = Σ over every (row, step) of h'ᵀ·dR ----------------------
 
-/** Its variants: 'product' (operands, then dense weight-gradient products) and 'direct' (one kernel). */
+/** Its variants: 'product' (operands, then dense weight-gradient products) and 'direct' (one kernel); which comes first depends on the profile and the cell. */
 export const recurrentKernelGradTable: VariantTable<RecurrentGeometry> = {
   op: 'recurrent.kernelGrad',
   key: (g) => `${g.cell}${g.resetAfter ? ' resetAfter' : ''} ${g.batch}x${g.time} x ${g.units} -> ${g.gates * g.units}`,
   rows: [
     {
       name: 'product',
-      applies: always,
+      applies: (g, p) => p.kind === 'gpu' || (g.cell === 'gru' && !g.resetAfter),
       note: 'bench/NOTES.md item 71',
-      why: "The dense op's weight gradient over B·T rows after one pass writing H' in their order: on SwiftShader faster than the direct kernel for GRUs and level with it for SimpleRNN and LSTM; on GPUs the tiled product (split-K included), where the direct kernel would walk every row in one invocation.",
+      why: "The dense op's weight gradient over B·T rows after one pass writing H' in their order: on GPUs the tiled product (split-K included), where the direct kernel walks every row in one invocation; on SwiftShader 1.7× faster than the direct kernel for a GRU with the reset before (its two left operands).",
     },
     {
       name: 'direct',
       applies: onCpu,
+      note: 'bench/NOTES.md item 72',
+      why: "One kernel reading h' and dR where the steps left them: on SwiftShader level with the product per kernel, and an LSTM training step runs faster with it in one pass (no operand copy, one dispatch).",
+    },
+    {
+      name: 'product',
+      applies: always,
       note: 'bench/NOTES.md item 71',
-      why: "One kernel reading h' and dR where the steps left them (one dispatch, no operand copies): level with the product for SimpleRNN and LSTM on SwiftShader, so the tuner times it on CPU adapters.",
+      why: 'Second on CPU adapters for SimpleRNN, LSTM and a GRU with the reset after, where the tuner may time it against the direct kernel.',
     },
   ],
   bench: kernelGradBench,
