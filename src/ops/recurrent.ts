@@ -276,7 +276,7 @@ export const recurrentKernelGradTable: VariantTable<RecurrentGeometry> = {
       name: 'product',
       applies: (g, p) => p.kind === 'gpu' || (g.cell === 'gru' && !g.resetAfter),
       note: 'bench/NOTES.md item 71',
-      why: "The dense op's weight gradient over B·T rows after one pass writing H' in their order: on GPUs the tiled product (split-K included), where the direct kernel walks every row in one invocation; on SwiftShader 1.7× faster than the direct kernel for a GRU with the reset before (its two left operands).",
+      why: "The dense op's weight gradient over B·T rows after one pass writing H' in their order: on GPUs the tiled product (split-K included), where the direct kernel walks every row in one invocation; on SwiftShader faster than the direct kernel for a GRU with the reset before (its two left operands).",
     },
     {
       name: 'direct',
