@@ -13,16 +13,10 @@
  * stored coordinates, e.g. a convolution's im2col read as an implicit GEMM (shaders/conv2d-gemm.ts).
  */
 
-export interface MatmulGeometry {
-  batch: number;
-  /** Rows of op(A) and of C. */
-  m: number;
-  /** Columns of op(B) and of C. */
-  n: number;
-  /** The contracted length: columns of op(A), rows of op(B). */
-  k: number;
-  transposeA: boolean;
-  transposeB: boolean;
+/** A batched product's sizes and transposes (shaders/batched-matmul.ts), with strides, epilogues and masks. */
+import type { BatchedMatmulGeometry } from './batched-matmul.ts';
+
+export interface MatmulGeometry extends BatchedMatmulGeometry {
   /** Elements from one batch's matrix to the next (m·k, k·n, m·n when packed; 0: one matrix for all). */
   strideA: number;
   strideB: number;

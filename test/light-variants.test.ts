@@ -20,30 +20,14 @@ import {
 import { applicableNames, variantNames, type VariantTable } from '../src/ops/variants.ts';
 import type { Engine } from '../src/runtime/engine.ts';
 import { dot, finiteDifferences, nanBuffer, randomArray, readF32, relL2, toF64, uploadView, useEngine } from './helpers.ts';
-import { forEachWindow, maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
+import { avgPoolBackwardRef, avgPoolForwardRef, maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 
 const engines = { cpu: useEngine(), gpu: useEngine({ kernelStyle: 'tiled' }) };
 
 const report: string[] = [];
 afterAll(() => console.log(`light-op variants (relL2: float64 reference | central differences):\n${report.join('\n')}`));
 
-/** Float64 average pooling: each window's mean over its taps inside the image. */
-function avgPoolForwardRef(x: ArrayLike<number>, g: PoolGeometry): Float64Array {
-  const y = new Float64Array(g.batch * g.outHeight * g.outWidth * g.channels);
-  forEachWindow(g, (out, inputs) => {
-    y[out] = inputs.reduce((s, i) => s + x[i]!, 0) / inputs.length;
-  });
-  return y;
-}
 
-/** Float64 gradient of the average pool: each window's dy shared by its taps inside the image. */
-function avgPoolBackwardRef(dy: ArrayLike<number>, g: PoolGeometry): Float64Array {
-  const dx = new Float64Array(g.batch * g.height * g.width * g.channels);
-  forEachWindow(g, (out, inputs) => {
-    for (const i of inputs) dx[i]! += dy[out]! / inputs.length;
-  });
-  return dx;
-}
 
 // Disjoint windows with a remainder (vec4 lanes), overlapping 'same' windows (scalar lanes), disjoint 'same' windows with padding.
 const GEOMETRIES: PoolGeometry[] = [

@@ -15,7 +15,7 @@ import { globalMaxPoolBackward, globalPoolForward as globalPoolForwardKernel, gl
 import { avgPoolBackward as avgPoolBackwardKernel, avgPoolBackwardCells, avgPoolBackwardGather } from '../shaders/pool.ts';
 import { Random } from '../src/layers/initializers.ts';
 import type { Padding } from '../src/ops/window.ts';
-import { forEachWindow, maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
+import { avgPoolBackwardRef, avgPoolForwardRef, maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 import { captureOurs, captureTf } from './artifacts.ts';
 
@@ -27,23 +27,7 @@ beforeAll(async () => {
 
 // ---- float64 references ------------------------------------------------------------------------
 
-/** TensorFlow's average pool: each window's mean over its taps inside the image (forEachWindow skips padding). */
-function avgPoolForwardRef(x: ArrayLike<number>, g: PoolGeometry): Float64Array {
-  const y = new Float64Array(g.batch * g.outHeight * g.outWidth * g.channels);
-  forEachWindow(g, (out, inputs) => {
-    y[out] = inputs.reduce((s, i) => s + x[i]!, 0) / inputs.length;
-  });
-  return y;
-}
 
-/** Written as a scatter: each window shares its dy equally among its taps. */
-function avgPoolBackwardRef(dy: ArrayLike<number>, g: PoolGeometry): Float64Array {
-  const dx = new Float64Array(g.batch * g.height * g.width * g.channels);
-  forEachWindow(g, (out, inputs) => {
-    for (const i of inputs) dx[i] += dy[out]! / inputs.length;
-  });
-  return dx;
-}
 
 /** Calls `visit(slot, inputs)` for every (image, channel), inputs in row-major order. */
 function forEachSlot(g: GlobalPoolGeometry, visit: (slot: number, inputs: number[]) => void): void {

@@ -78,7 +78,7 @@ export function fixed(v: number | undefined, digits: number): string {
   return v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
 }
 
-/** ms with enough digits to read both a GPU's 0.42 ms and a CPU adapter's 4,321 ms. */
+/** ms with enough digits to read both a GPU's sub-millisecond times and a CPU adapter's seconds. */
 export function ms(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return '—';
   return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);

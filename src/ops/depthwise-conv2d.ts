@@ -18,7 +18,7 @@ import { reluBackward } from '../../shaders/elementwise.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import { benchRun } from './conv2d-variants.ts';
-import { choose, paramsOf, type Variant, type VariantHost, type VariantTable } from './variants.ts';
+import { choose, kindFirst, paramsOf, type Variant, type VariantHost, type VariantTable } from './variants.ts';
 import { pair, windowOutput, type Padding } from './window.ts';
 
 export type { DepthwiseConv2DGeometry, DepthwiseReductionPlan };
@@ -151,7 +151,7 @@ const GPU_CHUNKS: DepthwiseRow = {
 export const depthwiseKernelGradTable: VariantTable<DepthwiseConv2DGeometry, { invocations: number }> = {
   op: 'depthwiseConv2d.kernelGrad',
   key: depthwiseConv2dKey,
-  rows: [{ ...CPU_CHUNKS, applies: (_g, p) => p.kind === 'cpu' }, GPU_CHUNKS, CPU_CHUNKS],
+  rows: kindFirst(CPU_CHUNKS, GPU_CHUNKS),
   bench: benchKernelGrad,
 };
 

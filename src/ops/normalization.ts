@@ -25,7 +25,7 @@ import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
 import { benchRun } from './dense.ts';
-import { always, choose, paramsOf, type Variant, type VariantTable } from './variants.ts';
+import { always, choose, kindFirst, paramsOf, type Variant, type VariantTable } from './variants.ts';
 
 export type { AffineFlags, BnPartition, LnGeometry, NormGeometry };
 
@@ -81,7 +81,7 @@ function normalizationTable<G>(op: string, key: (g: G) => string, bench: (engine
   return {
     op,
     key,
-    rows: [{ ...REGISTERS, applies: (_g, p) => p.kind === 'cpu' }, TILED, REGISTERS] as Variant<G, NormTuning>[],
+    rows: kindFirst(REGISTERS, TILED) as Variant<G, NormTuning>[],
     bench,
   };
 }

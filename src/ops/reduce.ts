@@ -20,7 +20,7 @@ import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
 import { benchRun } from './dense.ts';
-import { always, choose, paramsOf, type Variant, type VariantTable } from './variants.ts';
+import { always, choose, kindFirst, paramsOf, type Variant, type VariantTable } from './variants.ts';
 
 export type { ReduceGeometry, ReduceSource };
 
@@ -91,7 +91,7 @@ export function reduceKey(g: ReduceGeometry): string {
 export const reduceTable: VariantTable<ReduceGeometry, ReduceTuning> = {
   op: 'reduce',
   key: reduceKey,
-  rows: [{ ...REGISTERS, applies: (_g, p) => p.kind === 'cpu' }, TILED, REGISTERS],
+  rows: kindFirst(REGISTERS, TILED),
   bench: reduceBench,
 };
 

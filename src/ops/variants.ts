@@ -107,6 +107,14 @@ export function paramsOf<G, P>(row: Variant<G, P>, op: string): P {
   return row.params;
 }
 
+/**
+ * The rows of two variants that both run on any profile, each first on its own kind: `cpu` first
+ * on 'cpu' profiles, `gpu` first on 'gpu' ones (the rows' own `applies` is not consulted).
+ */
+export function kindFirst<G, P>(cpu: Variant<G, P>, gpu: Variant<G, P>): Variant<G, P>[] {
+  return [{ ...cpu, applies: onCpu }, { ...gpu, applies: always }, { ...cpu, applies: always }];
+}
+
 /** A row applying on every profile and geometry. */
 export const always = (): boolean => true;
 /** A row applying on 'cpu' profiles. */

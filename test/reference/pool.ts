@@ -46,3 +46,21 @@ export function maxPoolBackwardRef(x: ArrayLike<number>, dy: ArrayLike<number>, 
   });
   return dx;
 }
+
+/** TensorFlow's average pool: each window's mean over its taps inside the image (forEachWindow skips padding). */
+export function avgPoolForwardRef(x: ArrayLike<number>, g: PoolGeometry): Float64Array {
+  const y = new Float64Array(g.batch * g.outHeight * g.outWidth * g.channels);
+  forEachWindow(g, (out, inputs) => {
+    y[out] = inputs.reduce((s, i) => s + x[i]!, 0) / inputs.length;
+  });
+  return y;
+}
+
+/** Its gradient, written as a scatter: each window shares its dy equally among its taps. */
+export function avgPoolBackwardRef(dy: ArrayLike<number>, g: PoolGeometry): Float64Array {
+  const dx = new Float64Array(g.batch * g.height * g.width * g.channels);
+  forEachWindow(g, (out, inputs) => {
+    for (const i of inputs) dx[i]! += dy[out]! / inputs.length;
+  });
+  return dx;
+}
