@@ -13,6 +13,7 @@ import { formatKitReport, profileLines, speedup, type KitResults, type ModelRepo
 import { ICD_DIRS, runScript } from '../scripts/bench-kit/run-script.ts';
 import { withKitToggles } from '../scripts/bench-kit/dawn-shim.ts';
 import type { StepProfile } from '../bench/profile.ts';
+import { overheadFraction, RECIPE_STEPS, targetRows, tiledProducts } from '../scripts/bench-kit/targets.ts';
 import type { OurTrainResult } from '../bench/ours.ts';
 
 describe('kit arguments', () => {
@@ -58,6 +59,8 @@ describe('kit arguments', () => {
     expect(() => parseKitArgs(['--windows'])).toThrow(/--windows needs a value \(N\)/);
     expect(() => parseKitArgs(['--quick=yes'])).toThrow(/--quick takes no value/);
     expect(() => parseKitArgs(['--tune', 'always'])).toThrow(/--tune: expected off, first-use or exhaustive, got 'always'/);
+    expect(() => parseKitArgs(['--recipe', 'yes'])).toThrow(/--recipe: expected auto, on or off, got 'yes'/);
+    expect(() => parseKitArgs(['--peak-gflops', '0'])).toThrow(/--peak-gflops: expected an integer ≥ 1, got '0'/);
   });
 
   it('maps onto the bench config: one batch, profiled and compared where asked', () => {
@@ -217,7 +220,7 @@ describe('kit report', () => {
 
   it('prints every section with ours, TF.js and their ratio at the same batch', () => {
     const text = formatKitReport(results);
-    for (const section of ['== Adapter ==', '== Engine tuning ==', '== Models ==', '== Training and prediction ==', '== Dispatches per training step', '== Per-op timings of one training step ==']) {
+    for (const section of ['== Adapter ==', '== Engine tuning ==', '== Models ==', '== Training and prediction ==', '== Dispatches per training step', '== Per-op timings of one training step ==', "== Issue #20's GPU targets"]) {
       expect(text).toContain(section);
     }
     expect(text).toContain('nvidia / hopper / NVIDIA H200');
@@ -256,5 +259,59 @@ describe('kit report', () => {
     expect(speedup(50, 5)).toBe('10.00×');
     expect(speedup(undefined, 5)).toBe('—');
     expect(speedup(50, NaN)).toBe('—');
+  });
+});
+
+describe("kit report: issue #20's GPU targets", () => {
+  const dispatch = (index: number, label: string, ms: number) => ({ index, label, op: label.split(':')[0]!, phase: 'forward' as const, workgroups: [1, 1, 1], ms });
+  // Two tiled products (a conv forward as implicit GEMM and a dense split-K partial product) and two other kernels.
+  const profile1024: StepProfile = {
+    method: 'timestamp-query',
+    runs: 3,
+    totalMs: 4,
+    wallMs: 5,
+    dispatches: [
+      dispatch(0, 'matmul:tiled:1x692224x32x9:AB:strides0,0,0:bias+relu:tile64x64x16', 1),
+      dispatch(1, 'matmul:tiled:1x1024x10x1152:AB:strides0,0,0:plain:tile64x64x16', 0.5),
+      dispatch(2, 'loss:softmax', 1.5),
+      dispatch(3, 'optimizer-update:104202', 1),
+    ],
+  };
+  const profile256: StepProfile = { ...profile1024, totalMs: 1.5, wallMs: 2 };
+  const train = (batch: number, msPerStep: number) => ({ batch, msPerStep });
+
+  it('reads the tiled products off their kernel keys, largest first, at 2·batch·m·n·k FLOPs', () => {
+    const products = tiledProducts(profile1024);
+    expect(products.map((p) => [p.m, p.n, p.k])).toEqual([[692224, 32, 9], [1024, 10, 1152]]);
+    expect(products[0]!.flops).toBe(2 * 692224 * 32 * 9);
+    expect(products[0]!.gflops).toBeCloseTo((2 * 692224 * 32 * 9) / 1e6, 6);
+    expect(overheadFraction(2, 1.6)).toBeCloseTo(0.2, 12);
+    expect(overheadFraction(2, 2.5)).toBe(0);
+    expect(overheadFraction(0, 1)).toBeNaN();
+  });
+
+  it('judges each target from what the run measured, and says what is missing otherwise', () => {
+    const recipe = { epochs: 5, samples: 60000, batch: 64, steps: RECIPE_STEPS, seconds: 8.5, warmupSeconds: 3, uniqueImages: 10000, loss: 0.02, accuracy: 0.99, testAccuracy: 0.985, testSamples: 2048 };
+    const tutorial = { train: [train(64, 1.5), train(256, 2), train(1024, 5)], profiles: [{ batch: 256, profile: profile256 }, { batch: 1024, profile: profile1024 }] };
+    const rows = targetRows({ tutorial, recipe, peakGflops: 1000 });
+    expect(rows.map((r) => r.verdict)).toEqual(['met', 'met', 'missed']);
+    expect(rows[0]!.measured).toBe('8.50 s');
+    // The largest product, 398.7 GFLOP/s: 39.9 % of a 1000 GFLOP/s peak (met), 19.9 % of 2000 (missed).
+    expect(rows[1]!.measured).toMatch(/^39\.9% \(largest\)/);
+    expect(targetRows({ tutorial, recipe, peakGflops: 2000 })[1]!.verdict).toBe('missed');
+    expect(targetRows({ tutorial, recipe, peakGflops: 1300 })[1]!.verdict).toBe('met');
+    expect(rows[2]!.measured).toBe('25.0%');
+    expect(targetRows({ tutorial: { ...tutorial, profiles: [{ batch: 256, profile: { ...profile256, totalMs: 1.7 } }] }, peakGflops: 0 })[2]!.verdict).toBe('met');
+    // No recipe run: an estimate from batch 64's ms/step, never a verdict; no profile or peak: not measured.
+    const bare = targetRows({ tutorial: { train: [train(64, 1.5)], profiles: [] }, peakGflops: 0 });
+    expect(bare[0]).toMatchObject({ verdict: 'not measured', measured: `≈ ${((1.5 * RECIPE_STEPS) / 1000).toFixed(1)} s (estimate)` });
+    expect(bare[1]!.how).toContain('no per-op timings of the tutorial at batch 1024');
+    expect(bare[2]!.how).toContain('at batch 256');
+    expect(targetRows({ tutorial, recipe: { error: 'device lost' }, peakGflops: 0 })[0]!.how).toContain('the recipe run failed: device lost');
+    expect(targetRows({ tutorial, peakGflops: 0, probeGflops: 500 })[1]!.how).toContain("the kit's FMA probe");
+    expect(targetRows({ tutorial, peakGflops: 0 })[1]!.how).toContain('no fp32 peak');
+    // The 'cpu' kernels (SwiftShader) run no tiled products: nothing to judge.
+    const cpuOnly = { ...profile1024, dispatches: profile1024.dispatches.slice(2) };
+    expect(targetRows({ tutorial: { ...tutorial, profiles: [{ batch: 1024, profile: cpuOnly }] }, peakGflops: 1000 })[1]!.how).toContain("no tiled products");
   });
 });

@@ -39,6 +39,10 @@ export interface KitOptions {
   maxMinutes: number;
   /** Our engine's tuning on first use (EngineOptions.tune): the kit measures with it, and prints what it kept. */
   tune: 'off' | 'first-use' | 'exhaustive';
+  /** The tutorial recipe timed through fit() (scripts/bench-kit/recipe.ts): 'auto' runs it on adapters that are not a fallback (CPU) adapter. */
+  recipe: 'auto' | 'on' | 'off';
+  /** The GPU's fp32 peak in GFLOP/s from its spec sheet, for the products target (0: the FMA probe's ceiling stands in). */
+  peakGflops: number;
   /** Where the JSON copy of the results goes (empty: next to the kit). */
   json: string;
   help: boolean;
@@ -65,6 +69,8 @@ export const KIT_DEFAULTS: KitOptions = {
   tfjsPredict: 1024,
   maxMinutes: 0,
   tune: 'first-use',
+  recipe: 'auto',
+  peakGflops: 0,
   json: '',
   help: false,
 };
@@ -144,6 +150,21 @@ const FLAGS: Flag[] = [
   { name: 'tfjs-windows', value: 'N', help: 'timed TF.js windows', apply: (o, r) => void (o.tfjsWindows = int('tfjs-windows', r, 1)) },
   { name: 'tfjs-steps', value: 'N', help: 'TF.js steps per window', apply: (o, r) => void (o.tfjsSteps = int('tfjs-steps', r, 1)) },
   { name: 'tfjs-predict', value: 'N', help: 'samples TF.js predicts', apply: (o, r) => void (o.tfjsPredict = int('tfjs-predict', r, 1)) },
+  {
+    name: 'recipe',
+    value: 'WHEN',
+    help: 'time the tutorial recipe (5 epochs of 60,000 at batch 64) through fit(): auto (default: not on fallback adapters), on or off',
+    apply: (o, r) => {
+      if (r !== 'auto' && r !== 'on' && r !== 'off') throw new Error(`--recipe: expected auto, on or off, got '${r}'`);
+      o.recipe = r;
+    },
+  },
+  {
+    name: 'peak-gflops',
+    value: 'N',
+    help: "the GPU's fp32 peak in GFLOP/s (spec sheet) for the products target; default: the FMA probe's ceiling",
+    apply: (o, r) => void (o.peakGflops = int('peak-gflops', r, 1)),
+  },
   { name: 'max-minutes', value: 'M', help: 'start no measurement after M minutes (0: no limit)', apply: (o, r) => void (o.maxMinutes = int('max-minutes', r, 0)) },
   { name: 'json', value: 'PATH', help: 'where to write the JSON results (default: results/ next to the kit)', apply: (o, r) => void (o.json = r) },
   { name: 'help', value: '', help: 'this text', apply: (o) => void (o.help = true) },

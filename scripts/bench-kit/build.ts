@@ -189,11 +189,17 @@ Benchmarks webgpu-train (WebGPU compute shaders through Dawn, on Vulkan) against
 webgpu backend on the same Dawn adapter in the same process: the tutorial MNIST CNN (batch 64, 256, 1024),
 a residual CNN and an LSTM text classifier. Prints the adapter, the engine's tuning choices, ms/step and
 samples/s (medians over timed windows), dispatch counts per step and per-op timings (GPU timestamp queries),
-and writes the same results as JSON to results/ beside this file.
+and writes the same results as JSON to results/ beside this file. Its last section judges issue #20's GPU
+targets: the tutorial recipe (5 epochs of 60,000 at batch 64, timed through fit() on adapters that are not
+CPU fallbacks) under 10 s, the largest products at batch 1024 at 30 % or more of the fp32 peak (give the
+spec sheet's figure with --peak-gflops; else the FMA probe's ceiling stands in), and dispatch and submit
+overhead under 20 % of a step at batch 256.
 
 RUN
-  ./run.sh --quick          every section once, in a few minutes on a GPU
+  ./run.sh --quick          every section once, in a few minutes on a GPU (batch 64 only: no product or overhead verdict)
   ./run.sh                  the full run
+  ./run.sh --peak-gflops 67000
+                            the same, the products judged against a 67 TFLOP/s fp32 peak (an H100 or H200 SXM)
   ./run.sh --help           every option (models, batch sizes, windows, --max-minutes, --no-tfjs, --json)
   ./run.sh --print-env      only show which Vulkan driver and loader it would use
 

@@ -9,6 +9,8 @@ import type { OurTrainResult, StepCounters } from '../../bench/ours.ts';
 import type { StepProfile } from '../../bench/profile.ts';
 import type { BaselineResult, PredictResult } from '../../bench/results.ts';
 import type { KitModel, KitOptions } from './args.ts';
+import type { RecipeReport } from './recipe.ts';
+import { targetRows } from './targets.ts';
 import { formatVariantTable, type VariantRow } from '../../src/runtime/describe-variants.ts';
 import type { TuningRecord, TuningStats } from '../../src/runtime/tuning.ts';
 
@@ -64,6 +66,8 @@ export interface KitResults {
   probe?: ProbeResult;
   options: KitOptions;
   models: ModelReport[];
+  /** The tutorial recipe timed through fit(), where it ran (KitOptions.recipe). */
+  recipe?: RecipeReport;
 }
 
 /** Text columns, the first left-aligned and the rest right-aligned unless `left` says otherwise. */
@@ -246,6 +250,15 @@ function profileSection(r: KitResults): string[] {
   return out;
 }
 
+function targetSection(r: KitResults): string[] {
+  const rows = targetRows({ tutorial: r.models.find((m) => m.model === 'tutorial'), recipe: r.recipe, peakGflops: r.options.peakGflops, probeGflops: r.probe?.gflops });
+  return [
+    "== Issue #20's GPU targets (on a datacenter GPU) ==",
+    ...table(['target', 'measured', 'verdict'], rows.map((t) => [t.target, t.measured, t.verdict]), (c) => c !== 1),
+    ...rows.map((t) => `  ${t.target}: ${t.how}`),
+  ];
+}
+
 /** The whole printed report. */
 export function formatKitReport(r: KitResults): string {
   const models = r.models.map((m) => `  ${m.model}: ${m.description}${m.flops ? ` (${(m.flops.training / 1e6).toFixed(1)} MFLOP per training sample)` : ''}`);
@@ -264,6 +277,8 @@ export function formatKitReport(r: KitResults): string {
     ...dispatchLines(r),
     '',
     ...profileSection(r),
+    '',
+    ...targetSection(r),
     '',
   ].join('\n');
 }
