@@ -13,6 +13,7 @@ import { fill } from '../shaders/elementwise.ts';
 import { batchedMatmulTable } from '../src/ops/batched-matmul.ts';
 import { choose } from '../src/ops/variants.ts';
 import { adapterKey, timeRuns, Tuner, TUNING_MARGIN, type TuningRequest } from '../src/runtime/tuning.ts';
+import { defaultTuneMode } from '../src/runtime/profile.ts';
 import { randomArray, useEngine } from './helpers.ts';
 
 const engine = useEngine();
@@ -181,6 +182,20 @@ describe('tuning in the engine and the model', () => {
         if (shown) expect(shown.variant).toBe(r.variant);
       }
       m.dispose();
+    } finally {
+      e.dispose();
+    }
+  });
+
+  it("defaults to 'first-use' on GPUs only: not on CPU adapters, nor on a fallback adapter forced to the 'gpu' kernels", async () => {
+    const base = engine().profile;
+    expect(defaultTuneMode({ ...base, kind: 'gpu', fallback: false })).toBe('first-use');
+    expect(defaultTuneMode({ ...base, kind: 'gpu', fallback: true })).toBe('off');
+    expect(defaultTuneMode({ ...base, kind: 'cpu', fallback: false })).toBe('off');
+    const e = await createEngine({ kernelStyle: 'tiled' });
+    try {
+      expect(e.profile).toMatchObject({ kind: 'gpu', fallback: true });
+      expect(e.stats().tuning.mode).toBe('off');
     } finally {
       e.dispose();
     }

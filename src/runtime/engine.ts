@@ -8,7 +8,7 @@ import type { BindingKind, KernelSource, KernelStyle } from '../../shaders/kerne
 import { acquireDevice, isCpuAdapter, isNode, paceDawnPolling, type AcquiredDevice, type AcquireOptions } from './gpu.ts';
 import { Tuner, type TuneMode, type TuningFile, type TuningRecord, type TuningStats, type TuningStore } from './tuning.ts';
 import { defaultTuningStore } from './tuning-store.ts';
-import { deviceProfile, kindStyle, type DeviceProfile } from './profile.ts';
+import { defaultTuneMode, deviceProfile, kindStyle, type DeviceProfile } from './profile.ts';
 
 /** GPUBufferUsage / GPUMapMode values, spelled out so a caller-supplied device works without globals. */
 export const Usage = { MAP_READ: 0x1, MAP_WRITE: 0x2, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
@@ -40,9 +40,11 @@ export interface EngineOptions extends AcquireOptions {
    */
   dumpShaders?: string | ShaderDump | false;
   /**
-   * Tuning on first use (src/runtime/tuning.ts): 'off' (default) runs each variant table's hand
-   * policy; 'first-use' times the applicable variants of each new geometry once (within a time
-   * budget per plan) and keeps the fastest per adapter; 'exhaustive' times every one, with more runs.
+   * Tuning on first use (src/runtime/tuning.ts): 'off' runs each variant table's hand policy;
+   * 'first-use' times the applicable variants of each new geometry once (within a time budget per
+   * plan) and keeps the fastest per adapter; 'exhaustive' times every one, with more runs. The
+   * default is 'first-use' on GPUs, whose rows nobody has measured for the adapter at hand, and
+   * 'off' on CPU and fallback adapters, where the hand policy rests on bench/NOTES.md's measurements.
    */
   tune?: TuneMode;
   /** Where tuning choices persist: by default a file in Node, IndexedDB in pages (defaultTuningStore); false keeps them in memory. */
@@ -229,7 +231,7 @@ export class Engine {
       kernelStyle: options.kernelStyle,
       winograd: options.winograd,
     });
-    const tune = options.tune ?? 'off';
+    const tune = options.tune ?? defaultTuneMode(this.profile);
     if (!['off', 'first-use', 'exhaustive'].includes(tune)) throw new Error(`createEngine(): tune must be 'off', 'first-use' or 'exhaustive', got ${JSON.stringify(tune)}`);
     this.tuning = new Tuner(this.profile, tune, tune === 'off' || options.tuningStore === false ? undefined : (options.tuningStore ?? defaultTuningStore()));
     this.checkNumerics = options.checkNumerics ?? false;

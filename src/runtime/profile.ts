@@ -92,3 +92,8 @@ export function deviceProfile(source: ProfileSource): DeviceProfile {
 export function kindStyle(kind: DeviceKind): 'registers' | 'tiled' {
   return kind === 'cpu' ? 'registers' : 'tiled';
 }
+
+/** Tuning on first use by default where it can pay: a GPU that is not a CPU fallback adapter (EngineOptions.tune). */
+export function defaultTuneMode(p: DeviceProfile): 'first-use' | 'off' {
+  return p.kind === 'gpu' && !p.fallback ? 'first-use' : 'off';
+}
