@@ -316,11 +316,12 @@ function checkParameters(a: Pointwise): void {
  * `backward` writes dxs[i] = dys[i]·derivative(xs[i]) (bindings xs, dys, dxs): every pointwise
  * derivative here reads the forward's input x, which gives each kind its stable form.
  */
-function pointwiseKernel(direction: 'forward' | 'backward', a: Pointwise, n: number): KernelSource {
+function pointwiseKernel(direction: 'forward' | 'backward', a: Pointwise, n: number, forcedLanes?: 1 | 4): KernelSource {
   checkCount(`activation ${direction}`, n);
   checkParameters(a);
+  if (forcedLanes === 4 && n % 4 !== 0) throw new Error(`activation ${direction}: four lanes need an element count that is a multiple of 4, got ${n}`);
   const f = formula(a);
-  const lanes = n % 4 === 0 ? 4 : 1;
+  const lanes = forcedLanes ?? (n % 4 === 0 ? 4 : 1);
   const count = n / lanes;
   const { workgroups, rowStride } = grid(count, WG);
   const forward = direction === 'forward';
@@ -333,7 +334,8 @@ function pointwiseKernel(direction: 'forward' | 'backward', a: Pointwise, n: num
   const fn = forward ? `fn activate(x: T) -> T { return ${f.activate}; }` : `fn derivative(x: T) -> T { return ${f.derivative}; }`;
   const store = forward ? 'ys[i] = activate(xs[i]);' : 'dxs[i] = dys[i] * derivative(xs[i]);';
   return {
-    key: `activation-${direction}:${pointwiseKey(a)}:${n}`,
+    // One f32 per invocation where n would allow four says so in its key.
+    key: `activation-${direction}:${pointwiseKey(a)}:${n}${lanes === 1 && n % 4 === 0 ? ':scalar' : ''}`,
     bindings: forward ? ['read', 'write'] : ['read', 'read', 'write'],
     workgroups,
     code: `// ${f.doc}
@@ -354,14 +356,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   };
 }
 
-/** y = act(x) over n elements. Bindings: x (read), y (write). */
-export function activationForward(a: Pointwise, n: number): KernelSource {
-  return pointwiseKernel('forward', a, n);
+/** y = act(x) over n elements. Bindings: x (read), y (write). `lanes`: 4 by default where n allows, else 1. */
+export function activationForward(a: Pointwise, n: number, lanes?: 1 | 4): KernelSource {
+  return pointwiseKernel('forward', a, n, lanes);
 }
 
-/** dx = dy·act′(x) over n elements. Bindings: x (the forward's input, read), dy (read), dx (write). */
-export function activationBackward(a: Pointwise, n: number): KernelSource {
-  return pointwiseKernel('backward', a, n);
+/** dx = dy·act′(x) over n elements. Bindings: x (the forward's input, read), dy (read), dx (write). `lanes` as activationForward's. */
+export function activationBackward(a: Pointwise, n: number, lanes?: 1 | 4): KernelSource {
+  return pointwiseKernel('backward', a, n, lanes);
 }
 
 // ---- softmax and log-softmax along an axis ------------------------------------------------------

@@ -3,20 +3,21 @@
  * (shaders/optimizers.ts). Where TF.js has the optimizer the rule is TF.js's (tfjs-core
  * optimizers/*.js: its epsilon placement and initial accumulators); Keras's otherwise. Each body
  * reads the clipped gradient `g`, the rate `lr`, its per-step scalars and its slots at `i`, and
- * assigns `w`. Constants that hold β^t come as ln β, computed in float64 on the host.
+ * assigns `w`, all of type T (f32, or vec4f in the vectorized update: constants and scalars mix
+ * with either; select takes its operands splatted). Constants that hold β^t come as ln β, computed in float64 on the host.
  */
-import type { UpdateRule } from './optimizers.ts';
+import { splat, type UpdateRule } from './optimizers.ts';
 import { f32 } from './wgsl.ts';
 
 /** Keras's SGD: v ← momentum·v − lr·g, w ← w + v (nesterov: w ← w + momentum·v − lr·g); plain: w ← w − lr·g. Slots: [momentum]. */
 export function sgdRule(c: { momentum: number; nesterov: boolean }): UpdateRule {
-  if (c.momentum === 0) return { key: 'sgd', constants: {}, slots: [], scalars: [], body: 'w -= lr * g;' };
+  if (c.momentum === 0) return { key: 'sgd', constants: {}, slots: [], scalars: [], body: () => 'w -= lr * g;' };
   return {
     key: `sgd:momentum=${f32(c.momentum)}:nesterov=${c.nesterov}`,
     constants: { MOMENTUM: c.momentum },
     slots: ['velocity'],
     scalars: [],
-    body: `let v = MOMENTUM * velocity[i] - lr * g;
+    body: () => `let v = MOMENTUM * velocity[i] - lr * g;
   velocity[i] = v;
   w += ${c.nesterov ? 'MOMENTUM * v - lr * g' : 'v'};`,
   };
@@ -29,7 +30,7 @@ export function momentumRule(c: { momentum: number; useNesterov: boolean }): Upd
     constants: { MOMENTUM: c.momentum },
     slots: ['accumulation'],
     scalars: [],
-    body: `let a = MOMENTUM * accumulation[i] + g;
+    body: () => `let a = MOMENTUM * accumulation[i] + g;
   accumulation[i] = a;
   w -= lr * ${c.useNesterov ? '(g + a * MOMENTUM)' : 'a'};`,
   };
@@ -46,7 +47,7 @@ export function adagradRule(c: { initialAccumulatorValue: number; epsilon: numbe
     slots: ['accumulator'],
     scalars: [],
     readsStep: true,
-    body: `let a = select(accumulator[i], INITIAL_ACCUMULATOR, stepInfo.step == 1u) + g * g;
+    body: (T) => `let a = select(accumulator[i], ${splat(T, 'INITIAL_ACCUMULATOR')}, stepInfo.step == 1u) + g * g;
   accumulator[i] = a;
   w -= lr * (g / sqrt(a + EPSILON));`,
   };
@@ -63,7 +64,7 @@ export function adadeltaRule(c: { rho: number; epsilon: number }): UpdateRule {
     constants: { RHO: c.rho, ONE_MINUS_RHO: 1 - c.rho, EPSILON: c.epsilon },
     slots: ['accumGrad', 'accumVar'],
     scalars: [],
-    body: `let a = accumGrad[i];
+    body: () => `let a = accumGrad[i];
   let u = accumVar[i];
   let delta = sqrt(u + EPSILON) / sqrt(a + EPSILON) * g;
   accumGrad[i] = RHO * a + ONE_MINUS_RHO * g * g;
@@ -85,7 +86,7 @@ export function rmspropRule(c: { rho: number; epsilon: number; momentum: number;
     constants: { RHO: c.rho, ONE_MINUS_RHO: 1 - c.rho, EPSILON: c.epsilon, ...(withMomentum ? { MOMENTUM: c.momentum } : {}) },
     slots: ['rms', ...(withMomentum ? ['mom'] : []), ...(c.centered ? ['mg'] : [])],
     scalars: [],
-    body: `let v = RHO * rms[i] + ONE_MINUS_RHO * g * g;
+    body: () => `let v = RHO * rms[i] + ONE_MINUS_RHO * g * g;
   rms[i] = v;
   ${
     c.centered
@@ -134,7 +135,7 @@ export function adamRule(c: { beta1: number; beta2: number; epsilon: number; ams
     prologue: `let biasCorrection2 = sqrt(oneMinusPower(LN_BETA2, t));
   let alpha = lr * biasCorrection2 / oneMinusPower(LN_BETA1, t);
   ${tfjs ? 'let epsilonHat = EPSILON * biasCorrection2;' : ''}`,
-    body: `${moments}
+    body: () => `${moments}
   m[i] = mi;
   v[i] = vi;
   ${c.amsgrad ? 'let vh = max(vhat[i], vi);\n  vhat[i] = vh;' : 'let vh = vi;'}
@@ -153,7 +154,7 @@ export function adamaxRule(c: { beta1: number; beta2: number; epsilon: number; d
     slots: ['m', 'u'],
     scalars: ['stepSize'],
     prologue: 'let stepSize = lr / ((1.0 + DECAY * (t - 1.0)) * oneMinusPower(LN_BETA1, t));',
-    body: `let mi = BETA1 * m[i] + ONE_MINUS_BETA1 * g;
+    body: () => `let mi = BETA1 * m[i] + ONE_MINUS_BETA1 * g;
   let ui = max(BETA2 * u[i], abs(g));
   m[i] = mi;
   u[i] = ui;
@@ -194,7 +195,7 @@ fn momentumProduct(step: u32) -> f32 {
   let momentWeight = ut1 / (1.0 - product * ut1);
   let gradientWeight = (1.0 - ut) / (1.0 - product);
   let velocityScale = 1.0 / oneMinusPower(LN_BETA2, t);`,
-    body: `let mi = m[i] + (g - m[i]) * ONE_MINUS_BETA1;
+    body: () => `let mi = m[i] + (g - m[i]) * ONE_MINUS_BETA1;
   let vi = v[i] + (g * g - v[i]) * ONE_MINUS_BETA2;
   m[i] = mi;
   v[i] = vi;

@@ -206,14 +206,14 @@ const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
 
 // ---- runners -------------------------------------------------------------------------------
 
-async function runOp(kind: ActivationKind, x: Float32Array, dy: Float32Array, shape: { rows: number; width: number; inner?: number }) {
+async function runOp(kind: ActivationKind, x: Float32Array, dy: Float32Array, shape: { rows: number; width: number; inner?: number }, variant?: string) {
   const e = engine();
   const n = x.length;
   const xv = uploadView(e, x);
   const y = nanBuffer(e, n);
   const dx = nanBuffer(e, n);
   const dyv = uploadView(e, dy);
-  e.run([...activationForward(e, kind, { x: xv, y }, shape), ...activationBackward(e, kind, { x: xv, y, dy: dyv, dx }, shape)]);
+  e.run([...activationForward(e, kind, { x: xv, y }, shape, variant), ...activationBackward(e, kind, { x: xv, y, dy: dyv, dx }, shape, variant)]);
   return { y: await readF32(e, y, n), dx: await readF32(e, dx, n) };
 }
 
@@ -288,14 +288,14 @@ const POINTWISE: { name: string; kind: ActivationKind; twin: (() => tf.layers.La
 ];
 
 describe('activation op: elementwise kinds', () => {
-  // 1001 runs the scalar kernel, 1004 (a multiple of 4, not of 64) the vec4 one.
+  // 1001 runs the scalar kernel, 1004 (a multiple of 4, not of 64) the vec4 one and, forced, the scalar one (src/ops/elementwise.ts flatTable).
   for (const { name, kind, twin } of POINTWISE) {
     it(`${name}: forward, backward, finite differences, TF.js twin`, async () => {
       const ref = reference(kind);
-      for (const n of [1001, 1004]) {
+      for (const [n, variant] of [[1001], [1004], [1004, 'scalar']] as const) {
         const x = inputs(n, 11 + n, ref.kinks);
         const dy = uniform(n, 12 + n);
-        const { y, dx } = await runOp(kind, x, dy, { rows: 1, width: n });
+        const { y, dx } = await runOp(kind, x, dy, { rows: 1, width: n }, variant);
         const yRef = f64(x).map(ref.f);
         const dxRef = f64(x).map((v, i) => ref.d(v) * dy[i]!);
         expect(record(name, 'fwd', relL2(y, yRef))).toBeLessThanOrEqual(1e-6);
@@ -351,6 +351,11 @@ describe('activation op: elementwise kinds', () => {
     expect(source.code).toContain('alias T = vec4f;');
     expect(source.code).toContain('const COUNT = 251u;');
     expect(forwardKernel({ kind: 'tanh' }, 1001).code).toContain('alias T = f32;');
+    // One lane forced where four would fit: its own pipeline key.
+    const scalar = forwardKernel({ kind: 'mish' }, 1004, 1);
+    expect([scalar.key, source.key]).toEqual(['activation-forward:mish:1004:scalar', 'activation-forward:mish:1004']);
+    expect(scalar.code).toContain('alias T = f32;');
+    expect(scalar.code).toContain('const COUNT = 1004u;');
   });
 });
 

@@ -100,6 +100,10 @@ const VARIANTS: [string, () => Optimizer][] = [
   ['sgd weight decay', () => new SGD({ momentum: 0.5, weightDecay: 0.1 })],
 ];
 
+
+/** A dispatch's kernel family, with the update's variant (vec4, tail) where it names one. */
+const kernelName = (label: string): string => (/^optimizer-update:(vec4|tail):/.test(label) ? label.split(':').slice(0, 2).join(':') : label.split(':')[0]!);
+
 describe('optimizer updates match their rule in float64', () => {
   for (const [name, make] of VARIANTS) {
     for (const n of [5, 1000]) {
@@ -191,18 +195,19 @@ describe('gradient clipping and weight decay, against float64', () => {
     });
   }
 
-  it('clipping and the prologue add one dispatch each; a plain step is one update', () => {
+  it('clipping and the prologue add one dispatch each; a plain step is one update (the vec4 update and its tail: 205 floats)', () => {
     const e = engine();
     const views = (o: Optimizer) => {
       const v = uploadView(e, new Float32Array(n));
       const u = { buffer: e.uniform(16) };
-      return o.dispatches(e, n, { params: v, grads: v, slots: o.slotNames.map(() => v), hyper: u, stepInfo: u, segments, scratch: (f) => nanBuffer(e, f) }).map((d) => d.label.split(':')[0]);
+      return o.dispatches(e, n, { params: v, grads: v, slots: o.slotNames.map(() => v), hyper: u, stepInfo: u, segments, scratch: (f) => nanBuffer(e, f) }).map((d) => kernelName(d.label));
     };
-    expect(views(new SGD({ momentum: 0.9 }))).toEqual(['optimizer-update']);
-    expect(views(new SGD({ clipvalue: 1 }))).toEqual(['optimizer-update']);
-    expect(views(new Adam())).toEqual(['optimizer-prologue', 'optimizer-update']);
-    expect(views(new SGD({ clipnorm: 1 }))).toEqual(['clip-norms', 'optimizer-prologue', 'optimizer-update']);
-    expect(views(new SGD({ learningRate: schedules.exponentialDecay({ initialLearningRate: 0.1, decaySteps: 10, decayRate: 0.5 }) }))).toEqual(['optimizer-prologue', 'optimizer-update']);
+    const update = ['optimizer-update:vec4', 'optimizer-update:tail'];
+    expect(views(new SGD({ momentum: 0.9 }))).toEqual(update);
+    expect(views(new SGD({ clipvalue: 1 }))).toEqual(update);
+    expect(views(new Adam())).toEqual(['optimizer-prologue', ...update]);
+    expect(views(new SGD({ clipnorm: 1 }))).toEqual(['clip-norms', 'optimizer-prologue', ...update]);
+    expect(views(new SGD({ learningRate: schedules.exponentialDecay({ initialLearningRate: 0.1, decaySteps: 10, decayRate: 0.5 }) }))).toEqual(['optimizer-prologue', ...update]);
   });
 });
 
@@ -269,7 +274,8 @@ fn main() {
     const hyper = { buffer: e.uniform(HYPER_BYTES) };
     const scratch: BufferView[] = [];
     const dispatches = opt.dispatches(e, 3, { params: v, grads: v, slots: [v, v], hyper, stepInfo, scratch: (f) => scratch[scratch.push(nanBuffer(e, f)) - 1]! });
-    expect(dispatches.map((d) => d.label.split(':')[0])).toEqual(['optimizer-prologue', 'optimizer-update']);
+    // 3 floats: the vec4 variant's scalar tail is the whole update.
+    expect(dispatches.map((d) => kernelName(d.label))).toEqual(['optimizer-prologue', 'optimizer-update:tail']);
     for (const t of steps) {
       e.write(stepInfo.buffer, stepInfoData(0, t, 0, 1));
       opt.prepareStep(e, hyper, t);

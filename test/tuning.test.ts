@@ -162,7 +162,7 @@ describe('tuning in the engine and the model', () => {
       });
       m.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy', engine: e });
       const before = await m.describeVariants({ batchSize: 4 });
-      expect(new Set(before.map((r) => r.layer))).toEqual(new Set(['d1', 'ln', 'd2']));
+      expect(new Set(before.map((r) => r.layer))).toEqual(new Set(['d1', 'ln', 'd2', 'optimizer']));
       const x = tensor(randomArray(8 * 5, 3), [8, 5]);
       const y = tensor(Float32Array.from({ length: 24 }, (_, i) => (i % 3 === 0 ? 1 : 0)), [8, 3]);
       await m.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 });

@@ -16,7 +16,6 @@
  * activity regularizer on the wrapped layer, and a model.json `backward_layer` other than the
  * copy TF.js builds (TF.js ignores the field; a different one would be a different model).
  */
-import { accumulate } from '../../shaders/elementwise.ts';
 import { directionsGeometry, mergedShape, mergeDirectionsBackward, mergeDirectionsForward, MERGE_MODES, type DirectionsGeometry, type MergeMode } from '../ops/sequence.ts';
 import type { Dispatch, View } from '../runtime/engine.ts';
 import { sizeOf } from '../runtime/tensor.ts';
@@ -27,6 +26,7 @@ import { RecurrentLayer } from './recurrent-base.ts';
 import type { Regularizer } from './regularizers.ts';
 import { layerClass, registerLayer } from './registry.ts';
 import { innerLayerFromConfig, Wrapper, type WrapperArgs } from './wrappers.ts';
+import { flatDispatch } from '../ops/elementwise.ts';
 
 export type { MergeMode };
 
@@ -191,7 +191,7 @@ export class Bidirectional extends Wrapper {
         }),
       );
     });
-    if (dx) dispatches.push(ctx.engine.kernel(accumulate(inputValues), [inputGrads[1]!, dx]));
+    if (dx) dispatches.push(flatDispatch(ctx.engine, { op: { kind: 'accumulate' }, n: inputValues }, [inputGrads[1]!, dx]));
     return dispatches;
   }
 

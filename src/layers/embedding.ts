@@ -9,7 +9,6 @@
 import { registerLayer } from './registry.ts';
 import type { BufferView, Dispatch } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
-import { fill } from '../../shaders/elementwise.ts';
 import { checkIds, embeddingBackward, embeddingForward, embeddingGeometry, MAX_EMBEDDING_ROWS, type EmbeddingGeometry } from '../ops/embedding.ts';
 import { nonzeroIdsMask } from '../ops/masking.ts';
 import { activityFromConfig, describeValue, initializerConfig, initializerFromConfig, kerasConfig, parseRegularization, regularizationFromConfig, regularizationKeys, regularized, type WeightRegularization } from './config.ts';
@@ -17,6 +16,7 @@ import { constraintConfig, type ConstraintIdentifier } from './constraints.ts';
 import { parseRegularizer, regularizerConfig, type Regularizer, type RegularizerIdentifier } from './regularizers.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type BackwardContext, type ForwardContext, type LayerArgs, type MaskRole, type Shape, type TensorMask, type WeightSpec } from './layer.ts';
+import { zeros } from '../ops/elementwise.ts';
 
 export interface EmbeddingConfig extends LayerArgs {
   /** Rows of the table: ids lie in [0, inputDim). */
@@ -139,7 +139,7 @@ export class Embedding extends Layer {
     const g = this.geometry(ctx.batch, ctx.inputShapes[0]!);
     const dispatches = embeddingBackward(ctx.engine, g, { ids: ctx.inputs[0]!, dy: ctx.outputGrad, dw: ctx.weightGrads[0]! }, ctx.scratch);
     const dx = ctx.inputGrads[0];
-    if (dx) dispatches.push(ctx.engine.kernel(fill(g.positions, 0), [dx]));
+    if (dx) dispatches.push(zeros(ctx.engine, dx, g.positions));
     return dispatches;
   }
 

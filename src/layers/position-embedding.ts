@@ -16,13 +16,13 @@
  * sums the output gradient over the samples into the used rows.
  */
 import { registerLayer } from './registry.ts';
-import { fill } from '../../shaders/elementwise.ts';
 import { weightsOnly, type Dispatch } from '../runtime/engine.ts';
 import { formatShape, sizeOf } from '../runtime/tensor.ts';
 import { repeatVectorGeometry, upSample2dBackward, upSample2dForward } from '../ops/shape.ts';
 import { describeValue, initializerConfig, initializerFromConfig, kerasConfig } from './config.ts';
 import { parseInitializer, type Initializer } from './initializers.ts';
 import { expectInputs, Layer, type BackwardContext, type ForwardContext, type LayerArgs, type Shape, type WeightSpec } from './layer.ts';
+import { zeros } from '../ops/elementwise.ts';
 
 export interface PositionEmbeddingConfig extends LayerArgs {
   /** The table's rows: the longest sequence the layer embeds. */
@@ -97,10 +97,10 @@ export class PositionEmbedding extends Layer {
     const grad = ctx.weightGrads[0]!;
     const dispatches: Dispatch[] = [];
     // The unused rows' zeros: the whole table first (a view must start at an aligned offset), then the used rows over it.
-    if (grad.size > used * 4) dispatches.push(ctx.engine.kernel(fill(grad.size / 4, 0), [grad]));
+    if (grad.size > used * 4) dispatches.push(zeros(ctx.engine, grad));
     dispatches.push(...upSample2dBackward(ctx.engine, g, { dy: ctx.outputGrad, dx: { buffer: grad.buffer, offset: grad.offset, size: used * 4 } }));
     const dx = ctx.inputGrads[0];
-    if (dx) dispatches.push(ctx.engine.kernel(fill(dx.size / 4, 0), [dx]));
+    if (dx) dispatches.push(zeros(ctx.engine, dx));
     return dispatches;
   }
 

@@ -18,6 +18,7 @@ import type { PreluGeometry } from '../../shaders/prelu.ts';
 import { softmaxBackward, softmaxForward } from '../../shaders/softmax.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
+import { flatDispatch } from './elementwise.ts';
 
 export type { Pointwise, PreluGeometry };
 
@@ -120,8 +121,8 @@ function required(view: BufferView | undefined, what: string, kind: string): Buf
   return view;
 }
 
-/** y = act(x). */
-export function activationForward(engine: Engine, kind: ActivationKind, views: ActivationForwardViews, shape: ActivationShape): Dispatch[] {
+/** y = act(x). `variant` forces a row of flatTable (src/ops/elementwise.ts) for the elementwise kinds. */
+export function activationForward(engine: Engine, kind: ActivationKind, views: ActivationForwardViews, shape: ActivationShape, variant?: string): Dispatch[] {
   const r = resolve(kind);
   const { n, inner } = checkShape(`activationForward (${r.kind})`, shape);
   if (r.kind === 'softmax' && inner === 1) return [engine.kernel(softmaxForward(shape.rows, shape.width), [views.x, views.y])];
@@ -129,11 +130,11 @@ export function activationForward(engine: Engine, kind: ActivationKind, views: A
     const g = { outer: shape.rows / inner, width: shape.width, inner };
     return [engine.kernel(kernels.axisSoftmaxForward(g, r.kind === 'logSoftmax'), [views.x, views.y])];
   }
-  return [engine.kernel(kernels.activationForward(r, n), [views.x, views.y])];
+  return [flatDispatch(engine, { op: { kind: 'activationForward', activation: r }, n }, [views.x, views.y], variant)];
 }
 
-/** dx = dy · ∂act/∂x (a row's Jacobian for softmax and logSoftmax). Overwrites dx. */
-export function activationBackward(engine: Engine, kind: ActivationKind, views: ActivationBackwardViews, shape: ActivationShape): Dispatch[] {
+/** dx = dy · ∂act/∂x (a row's Jacobian for softmax and logSoftmax). Overwrites dx. `variant` as activationForward's. */
+export function activationBackward(engine: Engine, kind: ActivationKind, views: ActivationBackwardViews, shape: ActivationShape, variant?: string): Dispatch[] {
   const r = resolve(kind);
   const { n, inner } = checkShape(`activationBackward (${r.kind})`, shape);
   if (r.kind === 'softmax' || r.kind === 'logSoftmax') {
@@ -144,7 +145,7 @@ export function activationBackward(engine: Engine, kind: ActivationKind, views: 
   }
   // linear binds dy as its "x": the derivative is 1 and reads nothing.
   const x = r.kind === 'linear' ? views.dy : required(views.x, 'x (the forward input)', r.kind);
-  return [engine.kernel(kernels.activationBackward(r, n), [x, views.dy, views.dx])];
+  return [flatDispatch(engine, { op: { kind: 'activationBackward', activation: r }, n }, [x, views.dy, views.dx], variant)];
 }
 
 // ---- PReLU ------------------------------------------------------------------------------

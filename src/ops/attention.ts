@@ -8,13 +8,13 @@
  */
 import * as kernels from '../../shaders/attention.ts';
 import { ATTENTION_STATS_PER_ROW, attentionBlock, attentionRows, type AttentionGeometry } from '../../shaders/attention.ts';
-import { fill } from '../../shaders/elementwise.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
 import { stepInfoData } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
 import { always, choose, type VariantTable } from './variants.ts';
 import { benchRun, denseBackward, denseForward, denseGeometry, type DenseGeometry } from './dense.ts';
+import { zeros } from './elementwise.ts';
 
 export type { AttentionGeometry };
 
@@ -264,6 +264,6 @@ export function multiHeadAttentionBackward(engine: Engine, g: MultiHeadAttention
     ...denseBackward(engine, g.key, { x: views.key, w: w.keyKernel, dy: dk, dx: views.dKey, dw: grads.keyKernel, db: grads.keyBias, scratch }),
     ...denseBackward(engine, g.value, { x: views.value, w: w.valueKernel, dy: dv, dx: views.dValue, dw: grads.valueKernel, db: grads.valueBias, scratch }),
   ];
-  if (views.dMask) dispatches.push(engine.kernel(fill(views.dMask.size / 4, 0), [views.dMask]));
+  if (views.dMask) dispatches.push(zeros(engine, views.dMask));
   return dispatches;
 }

@@ -4,11 +4,11 @@
  * deterministic gradient (shaders/embedding.ts explains the counting sort behind it).
  */
 import * as kernels from '../../shaders/embedding.ts';
-import { fill } from '../../shaders/elementwise.ts';
 import type { EmbeddingChunks, EmbeddingGeometry } from '../../shaders/embedding.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape, sizeOf, type Shape } from '../runtime/tensor.ts';
 import type { Scratch } from './reduce.ts';
+import { zeros } from './elementwise.ts';
 
 export type { EmbeddingChunks, EmbeddingGeometry };
 
@@ -86,7 +86,7 @@ export function embeddingBackward(engine: Engine, g: EmbeddingGeometry, views: {
   const rowStart = scratch(words.rowStart * 4, 'embedding row starts');
   const order = scratch(words.order * 4, 'embedding sorted positions');
   return [
-    engine.kernel(fill(words.counts, 0), [counts]),
+    zeros(engine, counts, words.counts),
     engine.kernel(kernels.embeddingCount(g, c), [views.ids, counts]),
     engine.kernel(kernels.embeddingChunkOffsets(g, c), [counts, rowStart]),
     engine.kernel(kernels.embeddingRowScan(g), [rowStart]),

@@ -6,10 +6,11 @@
  * reduction and a one-invocation prologue when needed, then ONE update over the flat buffer.
  */
 import { clipNormsKernel, type ClipSpec, type Segment } from '../../shaders/clipping.ts';
-import { needsPrologue, prologueKernel, scalarCount, updateKernel, type UpdateOptions, type UpdateRule } from '../../shaders/optimizers.ts';
+import { needsPrologue, prologueKernel, scalarCount, type UpdateOptions, type UpdateRule } from '../../shaders/optimizers.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { describe } from '../runtime/tensor.ts';
 import { LearningRateSchedule, serializeSchedule, type SerializedSchedule } from './schedules.ts';
+import { updateDispatches } from './update-variants.ts';
 import { checkNumber, checkOptionalPositive } from './validation.ts';
 
 /** Size of the uniform the host writes (shaders/optimizers.ts HYPER_STRUCT: the rate and padding). */
@@ -114,8 +115,11 @@ export abstract class Optimizer {
     return { kind: 'none' };
   }
 
-  /** The dispatches of one step over the first `n` floats of the flat buffers, created once (no readback, nothing per step). */
-  dispatches(engine: Engine, n: number, views: OptimizerViews): Dispatch[] {
+  /**
+   * The dispatches of one step over the first `n` floats of the flat buffers, created once (no
+   * readback, nothing per step); `variant` forces a row of optimizerUpdateTable (src/optimizers/update-variants.ts).
+   */
+  dispatches(engine: Engine, n: number, views: OptimizerViews, variant?: string): Dispatch[] {
     if (views.slots.length !== this.slotNames.length) {
       throw new Error(`${this.className} needs ${this.slotNames.length} slot buffers (${this.slotNames.join(', ') || 'none'}), got ${views.slots.length}`);
     }
@@ -134,7 +138,9 @@ export abstract class Optimizer {
       rate = views.scratch(scalarCount(rule, options), 'optimizer-scalars');
       out.push(engine.kernel(prologueKernel(rule, options), [views.hyper, views.stepInfo, rate, ...(sums ? [sums] : [])]));
     }
-    out.push(engine.kernel(updateKernel(n, rule, options), [views.params, views.grads, ...views.slots, rate, ...(rule.readsStep ? [views.stepInfo] : [])]));
+    const bindings = [views.params, views.grads, ...views.slots, rate, ...(rule.readsStep ? [views.stepInfo] : [])];
+    // Under its own scope: describeVariants lists the update's variant as the 'optimizer' row of a plan.
+    out.push(...engine.withScope('optimizer', () => updateDispatches(engine, { n, rule, options }, bindings, variant)));
     return out;
   }
 
