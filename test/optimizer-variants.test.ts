@@ -15,7 +15,7 @@ import { Adadelta, Adagrad, Adam, Adamax, AdamW, HYPER_BYTES, Momentum, Nadam, O
 import { applicableNames, variantNames } from '../src/ops/variants.ts';
 import { Usage, type BufferView, type Engine } from '../src/runtime/engine.ts';
 import { nanBuffer, randomArray, readF32, relL2, toF64, useEngine } from './helpers.ts';
-import { references, type Segment } from './reference/optimizers.ts';
+import { OPTIMIZER_CASES, references, type Segment } from './reference/optimizers.ts';
 
 const engines = { cpu: useEngine(), gpu: useEngine({ kernelStyle: 'tiled' }) };
 const VARIANTS = variantNames(optimizerUpdateTable);
@@ -96,23 +96,9 @@ async function check(e: Engine, engineName: string, name: string, opt: Optimizer
   errSlots.forEach((err, k) => expect(err, `${label} slot ${opt.slotNames[k]}`).toBeLessThanOrEqual(tolerance));
 }
 
+/** Every optimizer case, and one whose rate follows a schedule (read on the GPU). */
 const RULES: [string, () => Optimizer][] = [
-  ['sgd', () => new SGD()],
-  ['sgd momentum', () => new SGD({ momentum: 0.9 })],
-  ['sgd nesterov', () => new SGD({ momentum: 0.8, nesterov: true })],
-  ['momentum', () => new Momentum({ momentum: 0.9 })],
-  ['momentum nesterov', () => new Momentum({ momentum: 0.7, useNesterov: true })],
-  ['adagrad', () => new Adagrad({ initialAccumulatorValue: 0.5, epsilon: 1e-4 })],
-  ['adadelta', () => new Adadelta({ learningRate: 1 })],
-  ['rmsprop', () => new RMSprop()],
-  ['rmsprop momentum', () => new RMSprop({ momentum: 0.9 })],
-  ['rmsprop centered', () => new RMSprop({ centered: true, rho: 0.8 })],
-  ['rmsprop centered momentum', () => new RMSprop({ centered: true, momentum: 0.5, epsilon: 1e-6 })],
-  ['adam', () => new Adam()],
-  ['adam amsgrad', () => new Adam({ amsgrad: true, beta2: 0.9 })],
-  ['adamw amsgrad', () => new AdamW({ amsgrad: true, beta1: 0.8 })],
-  ['adamax decay', () => new Adamax({ decay: 0.1, beta1: 0.8 })],
-  ['nadam', () => new Nadam({ beta1: 0.99, beta2: 0.9 })],
+  ...OPTIMIZER_CASES,
   ['sgd scheduled', () => new SGD({ learningRate: schedules.exponentialDecay({ initialLearningRate: 0.1, decaySteps: 2, decayRate: 0.5 }) })],
 ];
 

@@ -12,7 +12,7 @@ import { Adadelta, Adagrad, Adam, Adamax, AdamW, HYPER_BYTES, Momentum, Nadam, O
 import { layers, loadLayersModel, loadModel, sequential, tensor, train } from '../src/index.ts';
 import { Usage, type BufferView, type Engine } from '../src/runtime/engine.ts';
 import { measuredErrors, nanBuffer, randomArray, readF32, relL2, toF64, uploadView, useEngine } from './helpers.ts';
-import { references, type Segment } from './reference/optimizers.ts';
+import { OPTIMIZER_CASES, references, type Segment } from './reference/optimizers.ts';
 
 const engine = useEngine();
 const record = measuredErrors('OPTIMIZER_ERRORS', ['weights', 'displacement', 'slots']);
@@ -75,37 +75,13 @@ function compare(name: string, opt: Optimizer, r: Awaited<ReturnType<typeof runS
   for (const err of slotErrs) expect(record(name, 'slots', err)).toBeLessThanOrEqual(tolerance);
 }
 
-const VARIANTS: [string, () => Optimizer][] = [
-  ['sgd', () => new SGD()],
-  ['sgd momentum', () => new SGD({ momentum: 0.9 })],
-  ['sgd nesterov', () => new SGD({ momentum: 0.8, nesterov: true })],
-  ['momentum', () => new Momentum({ momentum: 0.9 })],
-  ['momentum nesterov', () => new Momentum({ momentum: 0.7, useNesterov: true })],
-  ['adagrad', () => new Adagrad()],
-  ['adagrad initial 0.5, eps 1e-4', () => new Adagrad({ initialAccumulatorValue: 0.5, epsilon: 1e-4 })],
-  ['adadelta', () => new Adadelta({ learningRate: 1 })],
-  ['adadelta rho 0.8', () => new Adadelta({ rho: 0.8, epsilon: 1e-5 })],
-  ['rmsprop', () => new RMSprop()],
-  ['rmsprop momentum', () => new RMSprop({ momentum: 0.9 })],
-  ['rmsprop centered', () => new RMSprop({ centered: true, rho: 0.8 })],
-  ['rmsprop centered momentum', () => new RMSprop({ centered: true, momentum: 0.5, epsilon: 1e-6 })],
-  ['adam', () => new Adam()],
-  ['adam amsgrad', () => new Adam({ amsgrad: true, beta2: 0.9 })],
-  ['adamw', () => new AdamW({ weightDecay: 0.05 })],
-  ['adamw amsgrad', () => new AdamW({ amsgrad: true, beta1: 0.8 })],
-  ['adamax', () => new Adamax()],
-  ['adamax decay', () => new Adamax({ decay: 0.1, beta1: 0.8 })],
-  ['nadam', () => new Nadam()],
-  ['nadam beta1 0.99', () => new Nadam({ beta1: 0.99, beta2: 0.9 })],
-  ['sgd weight decay', () => new SGD({ momentum: 0.5, weightDecay: 0.1 })],
-];
 
 
 /** A dispatch's kernel family, with the update's variant (vec4, tail) where it names one. */
 const kernelName = (label: string): string => (/^optimizer-update:(vec4|tail):/.test(label) ? label.split(':').slice(0, 2).join(':') : label.split(':')[0]!);
 
 describe('optimizer updates match their rule in float64', () => {
-  for (const [name, make] of VARIANTS) {
+  for (const [name, make] of OPTIMIZER_CASES) {
     for (const n of [5, 1000]) {
       it(`${name}, n=${n}, 5 steps, rate changed between steps`, async () => {
         const e = engine();

@@ -150,3 +150,29 @@ export function references(o: Optimizer, segments: readonly Segment[], options: 
     step(w, clipped, slots, lr, t);
   };
 }
+
+/** Every optimizer and its options worth a case of their own, named: what the optimizer tests run over. */
+export const OPTIMIZER_CASES: readonly [string, () => Optimizer][] = [
+  ['sgd', () => new SGD()],
+  ['sgd momentum', () => new SGD({ momentum: 0.9 })],
+  ['sgd nesterov', () => new SGD({ momentum: 0.8, nesterov: true })],
+  ['momentum', () => new Momentum({ momentum: 0.9 })],
+  ['momentum nesterov', () => new Momentum({ momentum: 0.7, useNesterov: true })],
+  ['adagrad', () => new Adagrad()],
+  ['adagrad initial 0.5, eps 1e-4', () => new Adagrad({ initialAccumulatorValue: 0.5, epsilon: 1e-4 })],
+  ['adadelta', () => new Adadelta({ learningRate: 1 })],
+  ['adadelta rho 0.8', () => new Adadelta({ rho: 0.8, epsilon: 1e-5 })],
+  ['rmsprop', () => new RMSprop()],
+  ['rmsprop momentum', () => new RMSprop({ momentum: 0.9 })],
+  ['rmsprop centered', () => new RMSprop({ centered: true, rho: 0.8 })],
+  ['rmsprop centered momentum', () => new RMSprop({ centered: true, momentum: 0.5, epsilon: 1e-6 })],
+  ['adam', () => new Adam()],
+  ['adam amsgrad', () => new Adam({ amsgrad: true, beta2: 0.9 })],
+  ['adamw', () => new AdamW({ weightDecay: 0.05 })],
+  ['adamw amsgrad', () => new AdamW({ amsgrad: true, beta1: 0.8 })],
+  ['adamax', () => new Adamax()],
+  ['adamax decay', () => new Adamax({ decay: 0.1, beta1: 0.8 })],
+  ['nadam', () => new Nadam()],
+  ['nadam beta1 0.99', () => new Nadam({ beta1: 0.99, beta2: 0.9 })],
+  ['sgd weight decay', () => new SGD({ momentum: 0.5, weightDecay: 0.1 })],
+];
