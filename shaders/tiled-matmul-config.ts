@@ -11,6 +11,7 @@
  *
  * An operand may instead be gathered through a loader (OperandLoaders): a WGSL function of its
  * stored coordinates, e.g. a convolution's im2col read as an implicit GEMM (shaders/conv2d-gemm.ts).
+ * C's rows may be pooled by 2×2 windows before the store (PoolEpilogue), which lays out m by windows.
  */
 
 /** A batched product's sizes and transposes (shaders/batched-matmul.ts), with strides, epilogues and masks. */
@@ -33,6 +34,28 @@ export interface MatmulGeometry extends BatchedMatmulGeometry {
    */
   maskA: boolean;
   maskB: boolean;
+  /** C's rows pooled by 2×2 windows before the store (a convolution's pooled forward); absent: C stored as is. */
+  pool?: PoolEpilogue;
+}
+
+/**
+ * A 2×2 max pool as the product's epilogue. Rows come in windows: row m, in tile t = m / tileM at
+ * local row l = m % tileM, is member q = l / wgY (2·dy + dx, shaders/pool.ts poolWindow's order)
+ * of window t·wgY + l % wgY, so an invocation's blockRows = 4 rows are one window's 4 pixels and
+ * m = ceil(windows / wgY)·tileM (poolRows). C stores [windows, n]: per column the first maximum
+ * over the window after bias and activation, compared as poolWindow compares. The kernel names
+ * the count WINDOWS beside TILE_M and WG_Y, for the gather that lays A's rows out this way.
+ */
+export interface PoolEpilogue {
+  /** Pooling windows (C's stored rows); gathered rows past the last are zeros and never stored. */
+  windows: number;
+  /** Also store each window's first-max positions, 2 bits a column in a u32 per 4 columns (binding argmax, POOL_WINDOW_WGSL's format). */
+  argmax: boolean;
+}
+
+/** The product's m for `windows` pooled windows under configuration c (PoolEpilogue's row layout). */
+export function poolRows(windows: number, c: Pick<TileConfig, 'tileM' | 'wgY'>): number {
+  return Math.ceil(windows / c.wgY) * c.tileM;
 }
 
 export interface TileConfig {
@@ -67,7 +90,8 @@ export interface TileConfig {
  * Operands gathered by functions instead of read from a row-major matrix (implicit GEMM): the
  * staging code calls `fn gatherA(base: u32, r: u32, c: u32) -> f32` (gatherB) for stored element
  * (r, c) of batch base / stride, inside the matrix's bounds only; the gather returns the value,
- * zero where the addressing has none (a convolution's padding). Such operands load by element.
+ * zero where the addressing has none (a convolution's padding). Such operands load by element,
+ * or as vec4 through `vec4Code` where it is given (gatheredVec4).
  */
 export interface OperandLoaders {
   /** The pipeline key's part naming the addressing and everything it bakes in. */
@@ -77,6 +101,20 @@ export interface OperandLoaders {
   /** Present for each operand that gathers: the floats its binding must hold. */
   a?: { floats: number };
   b?: { floats: number };
+  /**
+   * The same module-scope WGSL with every gather returning vec4f, stored elements (r, c..c+3) for
+   * c a multiple of 4, its bindings read as array<vec4f>: given where 4 neighbouring stored
+   * columns of each gathered operand are 4 neighbouring floats (a convolution's channels in
+   * groups of 4), and every gathered operand's stored columns are a multiple of 4.
+   */
+  vec4Code?: string;
+}
+
+/** Whether the gathered operands load as vec4: the loaders offer vec4Code, the configuration loads vec4 and every gathered operand's tile spans whole vec4s. */
+export function gatheredVec4(g: MatmulGeometry, c: TileConfig, loaders?: OperandLoaders): boolean {
+  if (!loaders?.vec4Code || !c.vec4) return false;
+  const tileCols = (x: 'A' | 'B') => (x === 'A' ? (g.transposeA ? c.tileM : c.tileK) : g.transposeB ? c.tileK : c.tileN);
+  return (['A', 'B'] as const).every((x) => !loaders[x === 'A' ? 'a' : 'b'] || tileCols(x) % 4 === 0);
 }
 
 /** What a device allows a configuration, WebGPU's defaults unless the profile says more. */
@@ -153,7 +191,29 @@ export function validateMatmulGeometry(g: MatmulGeometry, who = 'matmul'): Matmu
   if (g.batch > 1 && g.strideC < g.m * g.n) {
     throw new Error(`${who}: strideC must be at least m × n = ${g.m * g.n} (batches of C may not overlap), got ${g.strideC}`);
   }
+  if (g.pool) {
+    positiveInteger(who, 'pool.windows', g.pool.windows);
+    flag(who, 'pool.argmax', g.pool.argmax);
+    if (g.batch !== 1 || g.accumulate) throw new Error(`${who}: a pooled epilogue needs batch 1 and no accumulate, got batch ${g.batch}${g.accumulate ? ' with accumulate' : ''}`);
+  }
   return g;
+}
+
+/**
+ * Checks a pooled geometry against a configuration: 4 rows an invocation, no split-K, m laid out
+ * as poolRows, and for the argmax whole groups of 4 columns a tile and room in tileA for every
+ * invocation's positions (staged there after the loop over k); throws an Error naming the field.
+ */
+export function validatePoolEpilogue(g: MatmulGeometry, c: TileConfig, who = 'tiledMatmul'): void {
+  if (!g.pool) return;
+  if (c.blockRows !== 4) throw new Error(`${who}: a pooled epilogue needs blockRows 4 (one 2×2 window an invocation), got ${c.blockRows}`);
+  if (c.splitK !== 1) throw new Error(`${who}: a pooled epilogue cannot split k, got splitK ${c.splitK}`);
+  const rows = poolRows(g.pool.windows, c);
+  if (g.m !== rows) throw new Error(`${who}: m must be poolRows(${g.pool.windows} windows) = ${rows} for tileM ${c.tileM} and wgY ${c.wgY}, got ${g.m}`);
+  if (!g.pool.argmax) return;
+  if (c.tileN % 4 !== 0) throw new Error(`${who}: a pooled epilogue's argmax needs tileN a multiple of 4, got ${c.tileN}`);
+  const room = c.tileM * c.tileK * (c.doubleBuffer ? 2 : 1);
+  if (room < c.wgY * c.tileN) throw new Error(`${who}: a pooled epilogue's argmax stages wgY × tileN = ${c.wgY * c.tileN} positions in tileA, which holds ${room}`);
 }
 
 /** How one operand is staged from memory into its workgroup tile. */
@@ -175,12 +235,13 @@ export interface OperandPlan {
   rowsAlongK: boolean;
 }
 
-/** The staging plan of op(A) and op(B) for a geometry and configuration; gathered operands (`loaders`) load by element. */
+/** The staging plan of op(A) and op(B) for a geometry and configuration; gathered operands (`loaders`) load by element, or all as vec4 (gatheredVec4). */
 export function operandPlans(g: MatmulGeometry, c: TileConfig, loaders?: OperandLoaders): { a: OperandPlan; b: OperandPlan } {
   const invocations = c.wgX * c.wgY;
+  const gatherVec4 = gatheredVec4(g, c, loaders);
   const plan = (name: 'A' | 'B', rows: number, cols: number, tileRows: number, tileCols: number, stride: number, rowsAlongK: boolean): OperandPlan => {
     const gathered = name === 'A' ? loaders?.a : loaders?.b;
-    const width = !gathered && c.vec4 && cols % 4 === 0 && stride % 4 === 0 && tileCols % 4 === 0 ? 4 : 1;
+    const width = (gathered ? gatherVec4 : c.vec4 && cols % 4 === 0 && stride % 4 === 0 && tileCols % 4 === 0) ? 4 : 1;
     const units = (tileRows * tileCols) / width;
     return { name, rows, cols, tileRows, tileCols, width, units, loadsPerInvocation: Math.ceil(units / invocations), rowsAlongK };
   };
@@ -200,6 +261,7 @@ export function productLaunch(g: MatmulGeometry, c: TileConfig, who = 'tiledMatm
   if ((c.splitK - 1) * sliceK >= g.k) {
     throw new Error(`${who}: splitK ${c.splitK} leaves its last slice empty (k = ${g.k}, ${sliceK / c.tileK} tiles a slice); expected at most ${Math.ceil(g.k / sliceK)}`);
   }
+  validatePoolEpilogue(g, c, who);
   const workgroups: [number, number, number] = [Math.ceil(g.n / c.tileN), Math.ceil(g.m / c.tileM), g.batch * c.splitK];
   const axes = ['n / tileN', 'm / tileM', 'batch × splitK'];
   workgroups.forEach((count, i) => {
@@ -211,7 +273,8 @@ export function productLaunch(g: MatmulGeometry, c: TileConfig, who = 'tiledMatm
 /** The pipeline key's part for a geometry. */
 export function matmulGeometryKey(g: MatmulGeometry): string {
   const flags = [g.bias && 'bias', g.relu && 'relu', g.accumulate && 'acc', g.maskA && 'maskA', g.maskB && 'maskB'].filter(Boolean).join('+') || 'plain';
-  return `${g.batch}x${g.m}x${g.n}x${g.k}:${g.transposeA ? 'At' : 'A'}${g.transposeB ? 'Bt' : 'B'}:strides${g.strideA},${g.strideB},${g.strideC}:${flags}`;
+  const pool = g.pool ? `:pool2x2-windows${g.pool.windows}${g.pool.argmax ? '+argmax' : ''}` : '';
+  return `${g.batch}x${g.m}x${g.n}x${g.k}:${g.transposeA ? 'At' : 'A'}${g.transposeB ? 'Bt' : 'B'}:strides${g.strideA},${g.strideB},${g.strideC}:${flags}${pool}`;
 }
 
 /** The pipeline key's part for a configuration (with what the geometry made of vec4). */

@@ -17,13 +17,15 @@
  * subgroupShuffle in place of the workgroup-memory reads of op(A); split-K, whose slices write
  * partial products that matmulSplitKSum adds (f32 has no atomic add in WGSL). Either operand may
  * be gathered by a caller's WGSL function instead of read from a matrix (OperandLoaders: the
- * convolutions as implicit GEMM, shaders/conv2d-gemm.ts).
+ * convolutions as implicit GEMM, shaders/conv2d-gemm.ts), and C's rows pooled by 2×2 windows
+ * before the store (MatmulGeometry.pool: a convolution's pooled forward).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { BindingKind, KernelSource } from './kernel.ts';
 import { constants, each, flatIndex, grid } from './wgsl.ts';
 import {
   DEFAULT_MATMUL_LIMITS,
+  gatheredVec4,
   type MatmulGeometry,
   type MatmulLimits,
   matmulGeometryKey,
@@ -43,8 +45,8 @@ export * from './tiled-matmul-config.ts';
 /** The bindings of the product kernel in order: its WGSL names and kinds. */
 export function matmulBindings(g: MatmulGeometry, c: TileConfig): { name: string; kind: BindingKind }[] {
   const reads = ['a', 'b', ...(g.maskA ? ['maskA'] : []), ...(g.maskB ? ['maskB'] : [])];
-  const outputs = c.splitK > 1 ? ['partial'] : [...(g.bias ? ['bias'] : []), 'c'];
-  return [...reads, ...outputs].map((name) => ({ name, kind: name === 'c' || name === 'partial' ? 'write' : 'read' }));
+  const outputs = c.splitK > 1 ? ['partial'] : [...(g.bias ? ['bias'] : []), 'c', ...(g.pool?.argmax ? ['argmax'] : [])];
+  return [...reads, ...outputs].map((name) => ({ name, kind: name === 'c' || name === 'partial' || name === 'argmax' ? 'write' : 'read' }));
 }
 
 /** `@group(0) @binding(i)` declarations of `names` with the element types given. */
@@ -100,15 +102,62 @@ fn stage${x}(slot: u32, e: u32, v: ${type}) {
 }`;
 }
 
+/** act(v + bias) of column col, as WGSL (bias read from the binding named bias). */
+function activated(g: MatmulGeometry): string {
+  const z = g.bias ? 'v + bias[col]' : 'v';
+  return g.relu ? `max(${z}, 0.0)` : z;
+}
+
 /** `fn storeC(batch, row, col, v)`: bias, activation and store (or add) of one element of C. Bindings named bias and c. */
 function epilogue(g: MatmulGeometry): string {
-  const z = g.bias ? 'v + bias[col]' : 'v';
-  const value = g.relu ? `max(${z}, 0.0)` : z;
+  const value = activated(g);
   return `/** C[batch][row, col] ${g.accumulate ? '+=' : '='} ${value}. */
 fn storeC(batch: u32, row: u32, col: u32, v: f32) {
   let i = batch * C_BATCH_STRIDE + row * N + col;
   c[i] ${g.accumulate ? '+=' : '='} ${value};
 }`;
+}
+
+/** The pooled epilogue's constants and its act(v + bias) (PoolEpilogue): C [windows, n], argmax [windows, ceil(n / 4)]. */
+function poolFunctions(g: MatmulGeometry): string {
+  return `// C's rows come in 2×2 pooling windows: row y + q·WG_Y of a tile is member q (2·dy + dx) of window wg.y·WG_Y + y.
+${constants({ WINDOWS: g.pool!.windows, ARGMAX_GROUPS: Math.ceil(g.n / 4) })}
+
+/** act(v + bias) of column col: the value the pool compares. */
+fn activated(col: u32, v: f32) -> f32 { return ${activated(g)}; }`;
+}
+
+/**
+ * main()'s end with a pooled epilogue: per column, the first maximum of the invocation's 4 rows
+ * (one window) compared as shaders/pool.ts poolWindow compares (strictly greater wins), stored;
+ * with the argmax, each column's position staged in tileA (free after the loop's last barrier)
+ * and packed, 4 columns a word, by one invocation per word.
+ */
+function poolStore(g: MatmulGeometry): string {
+  const argmax = g.pool!.argmax;
+  return `let window = wg.y * WG_Y + lid.y;
+  for (var col = 0u; col < BLOCK_COLS; col++) {
+    let n = n0 + lid.x + col * WG_X;
+    var arg = 0u;
+    if (n < N) {
+      var best = activated(n, acc[0][col]);
+      for (var q = 1u; q < 4u; q++) {
+        let v = activated(n, acc[q][col]);
+        if (v > best) { best = v; arg = q; }
+      }
+      if (window < WINDOWS) { c[window * N + n] = best; }
+    }${argmax ? `
+    tileA[lid.y * TILE_N + lid.x + col * WG_X] = f32(arg);` : ''}
+  }${argmax ? `
+  workgroupBarrier(); // every position of the tile is staged
+  // Word e of the tile: window row e / (TILE_N / 4), columns 4·(e % (TILE_N / 4)) on, staged from tileA[4·e].
+  for (var e = local; e < WG_Y * TILE_N / 4u; e += INVOCATIONS) {
+    let w = wg.y * WG_Y + e / (TILE_N / 4u);
+    let n = n0 + e % (TILE_N / 4u) * 4u;
+    if ((w < WINDOWS) & (n < N)) {
+      argmax[w * ARGMAX_GROUPS + n / 4u] = u32(tileA[4u * e]) | (u32(tileA[4u * e + 1u]) << 2u) | (u32(tileA[4u * e + 2u]) << 4u) | (u32(tileA[4u * e + 3u]) << 6u);
+    }
+  }` : ''}`;
 }
 
 /** The product's accumulation over one pair of workgroup tiles: from workgroup memory, and through subgroup shuffles. */
@@ -213,7 +262,7 @@ export function tiledMatmul(g: MatmulGeometry, c: TileConfig, limits: MatmulLimi
   const { a, b } = operandPlans(g, c, loaders);
   const bindings = matmulBindings(g, c);
   const split = c.splitK > 1;
-  const types = { a: a.width === 4 ? 'vec4f' : 'f32', maskA: a.width === 4 ? 'vec4f' : 'f32', b: b.width === 4 ? 'vec4f' : 'f32', maskB: b.width === 4 ? 'vec4f' : 'f32' };
+  const types = { a: a.width === 4 ? 'vec4f' : 'f32', maskA: a.width === 4 ? 'vec4f' : 'f32', b: b.width === 4 ? 'vec4f' : 'f32', maskB: b.width === 4 ? 'vec4f' : 'f32', argmax: 'u32' };
   const multiply = (slotA: string, slotB: string) =>
     c.subgroups
       ? `if (shuffle) { multiplyTilesShuffled(${slotA}, ${slotB}, lid.x, lid.y, first, mine, width, &acc); } else { multiplyTiles(${slotA}, ${slotB}, lid.x, lid.y, &acc); }`
@@ -233,7 +282,7 @@ ${constants({ INVOCATIONS: c.wgX * c.wgY })}
 // Split-K: workgroup layer z covers k in [slice · SLICE_K, (slice + 1) · SLICE_K) of slice z / BATCH (one slice: all of k).
 ${constants({ SPLIT_K: c.splitK, SLICE_K: sliceK })}
 ${constants({ A_TILE: c.tileK * c.tileM, B_TILE: c.tileK * c.tileN })}
-${loaders ? `\n// The gathered operands' addressing.\n${loaders.code}\n` : ''}
+${loaders ? `\n// The gathered operands' addressing${gatheredVec4(g, c, loaders) ? ', 4 stored columns a gather' : ''}.\n${gatheredVec4(g, c, loaders) ? loaders.vec4Code : loaders.code}\n` : ''}
 // k-major workgroup tiles: tileA[k][m], tileB[k][n]${c.doubleBuffer ? ', two slots each (double buffering)' : ''}.
 var<workgroup> tileA: array<f32, ${c.doubleBuffer ? '2 * ' : ''}A_TILE>;
 var<workgroup> tileB: array<f32, ${c.doubleBuffer ? '2 * ' : ''}B_TILE>;
@@ -252,7 +301,7 @@ fn storePartial(slice: u32, batch: u32, row: u32, col: u32, v: f32) {
 }
 #else
 
-${epilogue(g)}
+${g.pool ? poolFunctions(g) : epilogue(g)}
 #endif
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -273,13 +322,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 #endif
   var acc: Accumulators; // zeros
   ${kLoop(c, a, b, multiply)}
-  for (var row = 0u; row < BLOCK_ROWS; row++) {
+  ${g.pool ? poolStore(g) : `for (var row = 0u; row < BLOCK_ROWS; row++) {
     let m = m0 + lid.y + row * WG_Y;
     for (var col = 0u; col < BLOCK_COLS; col++) {
       let n = n0 + lid.x + col * WG_X;
       if ((m < M) & (n < N)) { ${split ? 'storePartial(slice, batch, m, n, acc[row][col]);' : 'storeC(batch, m, n, acc[row][col]);'} }
     }
-  }
+  }`}
 }`
       .replace(/\n{3,}/g, '\n\n')
       .trimStart(),

@@ -3,11 +3,12 @@
  * shaders/tiled-matmul.ts's operand loaders): every 'gemm-*' row of the conv2d tables, forced on a
  * 'gpu' engine (kernelStyle 'tiled' on SwiftShader), against the float64 reference on shapes that
  * are not multiples of the tiles (strides 1 and 2, 'same' and 'valid', dilation, channels not
- * multiples of 4, batch 3), forward with bias and ReLU, input, kernel (split-K 4 and 2) and bias
+ * multiples of 4 and, for the vec4 gathers, channels in groups of 4, batch 3), forward with bias
+ * and ReLU, input, kernel (split-K 4 and 2) and bias
  * gradients, one shape by central differences; outputs and scratch NaN-prefilled.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { conv2dGemmForward, conv2dGemmKernelGrad } from '../shaders/conv2d-gemm.ts';
+import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad } from '../shaders/conv2d-gemm.ts';
 import { tiledMatmul } from '../shaders/tiled-matmul.ts';
 import { conv2dBackward, conv2dForward, conv2dForwardTable, conv2dGeometry, conv2dInputGradTable, conv2dKernelGradTable, conv2dVariants, type Conv2DGeometry } from '../src/ops/conv2d.ts';
 import { CONV_GEMM_TILES, isGemmVariant, kernelGradSplitPays, type Conv2DVariant } from '../src/ops/conv2d-variants.ts';
@@ -56,6 +57,8 @@ const CASES: { name: string; g: Conv2DGeometry; runs: Options[]; differences?: b
   { name: 'valid s2', g: conv(3, [23, 35, 3], 5, { kernelSize: [3, 2], strides: [2, 2], padding: 'valid' }), runs: [rows('gemm-32x32', 'gemm-32x32', 'gemm-splitk'), rows('gemm-64x64', 'gemm-64x64', 'gemm-splitk2')] },
   { name: 'same s2', g: conv(2, [5, 6, 3], 2, { strides: [2, 2], padding: 'same' }), runs: [rows('gemm-64x64', 'gemm-64x64', 'gemm-64x64'), rows('gemm-32x32', 'gemm-32x32', 'gemm-32x32')], differences: true },
   { name: 'dilated same, no bias', g: conv(2, [9, 10, 6], 9, { dilationRate: [2, 2], padding: 'same', relu: false, useBias: false }), runs: [rows('gemm-64x64', 'gemm-64x64', 'gemm-64x64')] },
+  // Channels in groups of 4: every gather loads vec4 (im2col's 4 channels of a tap, dy's and w's 4 output channels); over 512 output pixels, split-K too.
+  { name: 'vec4 channels same s2', g: conv(3, [33, 31, 4], 12, { strides: [2, 2], padding: 'same' }), runs: [rows('gemm-64x64', 'gemm-32x32', 'gemm-splitk')] },
 ];
 
 /**
@@ -109,9 +112,10 @@ describe('conv2d as implicit GEMM on the tiled product', () => {
       const onCpu = conv2dVariants(cpu(), g);
       expect([...onCpu.forward, ...onCpu.inputGrad, ...onCpu.kernelGrad].some((v) => v.startsWith('gemm') || v === 'tiled')).toBe(false);
     }
-    expect(CASES.filter((c) => kernelGradSplitPays(c.g)).map((c) => c.name)).toEqual(['same s1', 'valid s2']);
-    // A pooled forward is not claimed (GPUs pool after their tiles).
-    expect(conv2dVariants(e, { ...CASES[0]!.g, pooledOutput: true }).forward).toEqual(['tiled']);
+    expect(CASES.filter((c) => kernelGradSplitPays(c.g)).map((c) => c.name)).toEqual(['same s1', 'valid s2', 'vec4 channels same s2']);
+    // A pooled forward's backward (pooledOutput) runs the same products (test/conv-gemm-pooled.test.ts runs them).
+    const pooled = conv2dVariants(e, { ...CASES[0]!.g, pooledOutput: true });
+    expect([pooled.inputGrad, pooled.kernelGrad.slice(0, 3)]).toEqual([['gemm-64x64', 'gemm-32x32', 'tiled'], ['gemm-splitk', 'gemm-64x64', 'gemm-32x32']]);
   });
 
   it('forward (bias, ReLU), input, kernel and bias gradients of every gemm row against float64 (and central differences)', async () => {
@@ -153,6 +157,15 @@ describe('conv2d as implicit GEMM on the tiled product', () => {
     expect(kernel.key).toMatch(/:loadA1B1:.*:gatherA:conv2d-forward:n3-in15x13x5-k3x3/);
     expect(kernel.code).toContain('v = gatherA(base, r, c);');
     expect(kernel.code).toContain('fn im2col(pixel: u32, tap: u32, ci: u32) -> f32');
+    // Channels in groups of 4: the gathers load vec4 (keyed loadA4), every product's; a scalar-only configuration keeps them by element.
+    const wideGeometry = CASES.find((c) => c.name.startsWith('vec4'))!.g;
+    for (const [product, key] of [[conv2dGemmForward, /:loadA4B4:.*gatherA:/], [conv2dGemmInputGrad, /:loadA4B4:.*gatherAB:/], [conv2dGemmKernelGrad, /:loadA4B4:.*gatherA:/]] as const) {
+      const vec4 = product(wideGeometry);
+      const wideKernel = tiledMatmul(vec4.geometry, CONV_GEMM_TILES['gemm-64x64'], undefined, vec4.loaders);
+      expect(wideKernel.key).toMatch(key);
+      expect(wideKernel.code).toMatch(/fn gatherA\(base: u32, r: u32, c: u32\) -> vec4f/);
+      expect(tiledMatmul(vec4.geometry, { ...CONV_GEMM_TILES['gemm-64x64'], vec4: false }, undefined, vec4.loaders).key).toMatch(/:loadA1B1:/);
+    }
     // Without loaders the same geometry reads A as a matrix: another key, no gather.
     const plain = tiledMatmul(forward.geometry, CONV_GEMM_TILES['gemm-64x64']);
     expect(plain.key).not.toContain('gather');

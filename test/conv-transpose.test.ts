@@ -1,6 +1,6 @@
 /**
  * The transposed convolution (src/ops/conv2d-transpose.ts, layer Conv2DTranspose): its forward
- * (conv2d's input gradient with a bias and ReLU), input gradient (a conv2d forward, every variant
+ * (conv2d's input gradient with a bias and ReLU; on GPUs every implicit-GEMM row forced), input gradient (a conv2d forward, every variant
  * that applies) and kernel and bias gradients against a float64 reference written as the scatter
  * TF.js's conv2dTranspose computes, and by central finite differences; the layer's shapes, config
  * and errors; an autoencoder trained beside TF.js 4.22 (cpu backend); model.json both ways.
@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { input, layers, loadModel, model, optimizers, sequential, tensor, type LayersModel, type ModelArtifacts } from '../src/index.ts';
 import { Conv2DTranspose } from '../src/layers/conv2d-transpose.ts';
-import { conv2dTransposeBackward, conv2dTransposeForward, conv2dTransposeGeometry } from '../src/ops/conv2d-transpose.ts';
+import { conv2dTransposeBackward, conv2dTransposeForward, conv2dTransposeForwardTable, conv2dTransposeGeometry, type Conv2DTransposeForwardVariant } from '../src/ops/conv2d-transpose.ts';
+import { applicableNames } from '../src/ops/variants.ts';
 import { conv2dVariants, type Conv2DGeometry } from '../src/ops/conv2d.ts';
 import type { Padding } from '../src/ops/window.ts';
 import type { BufferView, Engine } from '../src/runtime/engine.ts';
@@ -207,6 +208,51 @@ describe('conv2dTranspose kernels vs float64 reference', () => {
     const labels = conv2dTransposeBackward(e, g, views).map((d) => d.label);
     expect(labels.some((l) => l.startsWith('conv2d-forward'))).toBe(false);
     expect(labels.some((l) => l.startsWith('conv2d-kernel-grad'))).toBe(true);
+  });
+});
+
+describe('conv2dTranspose forward as an implicit GEMM (gpu profiles)', () => {
+  // Odd outputs, strides 1, 2, 3 and 2 × 3, 'same' and 'valid', dilation, bias with and without ReLU, channels in and not in groups of 4.
+  const runs: [Case, Conv2DTransposeForwardVariant][] = [
+    [CASES[0]!, 'gemm-64x64'],
+    [CASES[0]!, 'gemm-32x32'],
+    [CASES[1]!, 'gemm-32x32'],
+    [CASES[5]!, 'gemm-64x64'],
+    [{ ...CASES[7]!, relu: true }, 'gemm-32x32'],
+    // Stride 3 and stride 1 with 8 input channels: the gathers load vec4.
+    [CASES[2]!, 'gemm-64x64'],
+    [CASES[4]!, 'gemm-32x32'],
+  ];
+
+  it('stands first on a GPU profile, before the frozen-tile kernel, never on a CPU one', () => {
+    const g = geometryOf(CASES[0]!);
+    expect(applicableNames(conv2dTransposeForwardTable, g, styles.tiled().profile)).toEqual(['gemm-64x64', 'gemm-32x32', 'tiled']);
+    expect(applicableNames(conv2dTransposeForwardTable, g, styles.registers().profile)).toEqual(['direct']);
+  });
+
+  it('every gemm row against float64 (bias and ReLU on the transposed output), and its bench', async () => {
+    const e = styles.tiled();
+    for (const [ri, [c, variant]] of runs.entries()) {
+      const g = geometryOf(c);
+      const seed = 500 + 10 * ri;
+      const nx = c.batch * c.input[0] * c.input[1] * c.input[2];
+      const ny = c.batch * g.inH * g.inW * c.filters;
+      const [x, w, b] = [randomArray(nx, seed), randomArray(c.kernel[0] * c.kernel[1] * c.filters * c.input[2], seed + 1), randomArray(c.filters, seed + 2)];
+      const ref = forwardRef(c, x, w, b);
+      if (c.relu) expect(ref.pre.some((v) => v < 0) && ref.pre.some((v) => v > 0)).toBe(true);
+      const [xv, wv, bv] = [x, w, b].map((a) => uploadView(e, a)) as Required<BufferView>[];
+      const y = nanBuffer(e, ny);
+      e.run(conv2dTransposeForward(e, g, { x: xv!, w: wv!, b: c.bias ? bv : null, y, scratch: nanScratch(e) }, undefined, variant));
+      const err = relL2(await readF32(e, y, ny), ref.y);
+      report.push(`${`tiled ${variant}`.padEnd(28)} ${describeCase(c)}: forward ${err.toExponential(1)}`);
+      expect(err, `${variant} ${describeCase(c)}`).toBeLessThanOrEqual(1e-5);
+    }
+    // The bench builds the variant on buffers of its own (the first run's pipeline).
+    const bench = conv2dTransposeForwardTable.bench!(e, geometryOf(runs[0]![0]), 'gemm-64x64');
+    expect(bench.dispatches).toHaveLength(1);
+    e.run(bench.dispatches);
+    await e.sync();
+    bench.dispose();
   });
 });
 

@@ -342,9 +342,9 @@ describe('conv2d forward with its 2×2 max pool applied before the store (infere
     });
   });
 
-  it('names no variant where none can pool: GPU tiles, and conv3-like rows', () => {
+  it("names no variant where none can pool (conv3-like rows on CPU rasterizers); GPUs pool in the implicit GEMM's epilogue", () => {
     const g = conv2dGeometry({ batch: 2, inputShape: [5, 5, 16], filters: 12, kernelSize: [3, 3], relu: true });
-    expect(pooledForwardVariant(styles.tiled(), g)).toBeNull();
+    expect(pooledForwardVariant(styles.tiled(), g)).toBe('gemm-64x64');
     // Its forward is Winograd F(3×3); pooled, only the 2×2 outputs under its one window are read,
     // too few for Winograd (F(4×4)'s 36 transformed values against 36 multiply-adds), and its
     // direct forward runs by rows, which cannot pool.

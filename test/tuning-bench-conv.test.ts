@@ -142,7 +142,7 @@ describe('conv2d benches', () => {
       }
       // Every variant of each table ran on the profile that offers it.
       const wide = ['forward winograd', 'forward taps', 'forward direct', 'pooled winograd', 'inputGrad winograd', 'inputGrad taps', 'inputGrad direct', 'kernelGrad winograd', 'kernelGrad direct'];
-      const expected = { gpu: ['forward gemm-64x64', 'forward gemm-32x32', 'forward tiled', 'inputGrad gemm-64x64', 'inputGrad gemm-32x32', 'inputGrad tiled', 'kernelGrad gemm-64x64', 'kernelGrad gemm-32x32', 'kernelGrad tiled'], checked: wide, cpu: [...wide, 'forward patches', 'pooled direct'] }[engineName];
+      const expected = { gpu: ['forward gemm-64x64', 'forward gemm-32x32', 'forward tiled', 'pooled gemm-64x64', 'pooled gemm-32x32', 'inputGrad gemm-64x64', 'inputGrad gemm-32x32', 'inputGrad tiled', 'kernelGrad gemm-64x64', 'kernelGrad gemm-32x32', 'kernelGrad tiled'], checked: wide, cpu: [...wide, 'forward patches', 'pooled direct'] }[engineName];
       expect([...seen].sort()).toEqual(expected.sort());
     });
   }
@@ -160,7 +160,7 @@ describe('conv2dTranspose and depthwise benches', () => {
           const views = { x: m.view(g.batch * g.outH * g.outW * g.outC), w: m.view(g.kH * g.kW * g.inC * g.outC), b: m.view(g.inC), y: m.view(g.batch * g.inH * g.inW * g.inC), scratch: m.scratch };
           return labels(conv2dTransposeForward(e, g, views, undefined, name as never));
         });
-        expect(names).toEqual([engineName === 'gpu' ? 'tiled' : 'direct']);
+        expect(names).toEqual(engineName === 'gpu' ? ['gemm-64x64', 'gemm-32x32', 'tiled'] : ['direct']);
       }
       for (const g of [
         depthwiseConv2dGeometry({ batch: 2, inputShape: [7, 9, 3], kernelSize: [3, 3], depthMultiplier: 2, padding: 'same', relu: true }),

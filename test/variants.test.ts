@@ -169,16 +169,16 @@ describe('variant tables: what each profile runs', () => {
     expect(lists(cpu, dilatedConv)).toEqual({ forward: ['direct'], inputGrad: ['direct'], kernelGrad: ['direct'], pooled: [] });
     expect(lists(cpu, strided)).toEqual({ forward: ['direct', 'taps'], inputGrad: ['taps', 'direct'], kernelGrad: ['direct'], pooled: ['direct'] });
     expect(lists(checked, strided)).toEqual({ forward: ['direct', 'taps'], inputGrad: ['direct', 'taps'], kernelGrad: ['direct'], pooled: ['direct'] });
-    // On a GPU the implicit GEMMs on the configurable tiled product come first; every dW here is few output tiles over many pixels: split-K.
+    // On a GPU the implicit GEMMs on the configurable tiled product come first, pooling as their epilogue; every dW here is few output tiles over many pixels: split-K.
     const gemm = ['gemm-64x64', 'gemm-32x32', 'tiled'];
     for (const g of [conv1, conv2, conv3, dilatedConv, strided]) {
-      expect(lists(GPU_PROFILE, g)).toEqual({ forward: gemm, inputGrad: gemm, kernelGrad: ['gemm-splitk', 'gemm-64x64', 'gemm-32x32', 'gemm-splitk2', 'tiled'], pooled: [] });
+      expect(lists(GPU_PROFILE, g)).toEqual({ forward: gemm, inputGrad: gemm, kernelGrad: ['gemm-splitk', 'gemm-64x64', 'gemm-32x32', 'gemm-splitk2', 'tiled'], pooled: ['gemm-64x64', 'gemm-32x32'] });
     }
     // Winograd turned off on a CPU: the slice products without it.
     expect(conv2dVariants({ profile: { ...cpu, winograd: false } }, conv2)).toEqual({ forward: ['direct', 'taps'], inputGrad: ['taps', 'direct'], kernelGrad: ['direct'] });
-    expect(pooledForwardVariant({ profile: GPU_PROFILE }, conv1)).toBeNull();
+    expect(pooledForwardVariant({ profile: GPU_PROFILE }, conv1)).toBe('gemm-64x64');
     expect(applicableNames(conv2dTransposeForwardTable, conv2, cpu)).toEqual(['direct']);
-    expect(applicableNames(conv2dTransposeForwardTable, conv2, GPU_PROFILE)).toEqual(['tiled']);
+    expect(applicableNames(conv2dTransposeForwardTable, conv2, GPU_PROFILE)).toEqual(['gemm-64x64', 'gemm-32x32', 'tiled']);
   });
 
   it('the other families: the profile kind puts its own variant first, the other after it', () => {
@@ -262,10 +262,11 @@ describe('describeVariants', () => {
     expect(ops).toContain('conv2d.kernelGrad direct');
     expect(ops).toContain('dense registers-blocks');
     expect(rows.find((r) => r.op === 'dense')!.key).toBe('3x240 -> 3');
-    // One row per distinct choice, each in the scope of the layer that made it.
+    // One row per distinct choice, each in the scope of the layer that made it, or the optimizer's.
     expect(new Set(rows.map((r) => JSON.stringify(r))).size).toBe(rows.length);
-    const names = m.layers.map((l) => l.name);
+    const names = [...m.layers.map((l) => l.name), 'optimizer'];
     for (const r of rows) expect(names, r.layer).toContain(r.layer);
+    expect(rows.find((r) => r.op === 'optimizer.update')!.layer).toBe('optimizer');
     expect(rows.find((r) => r.op === 'dense')!.layer).toBe(m.layers[3]!.name);
     const text = formatVariantTable(rows);
     expect(text.split('\n')[0]).toMatch(/^layer\s+op\s+variant\s+geometry$/);

@@ -3,15 +3,18 @@
  * inC]) as the conv2d op run backwards: its forward is the input gradient of the convolution whose
  * input is its output (that convolution's HWIO kernel is this kernel as it lies in memory), its
  * input gradient is that convolution's forward, and its kernel gradient that convolution's kernel
- * gradient with x and dy swapping roles. No kernels of its own: shaders/conv2d.ts generates them.
+ * gradient with x and dy swapping roles. No kernels of its own: shaders/conv2d.ts generates them
+ * (on GPUs the implicit GEMMs of shaders/conv2d-gemm.ts, or the frozen-tile kernel).
  */
 import { conv2dTransposeForward as forwardKernel, conv2dTransposeKernel, defaultBlocks, type Conv2DBlocks, type Conv2DGeometry } from '../../shaders/conv2d.ts';
 import { conv2dTransposeForwardTiled } from '../../shaders/conv2d-tiled.ts';
+import { conv2dGemmTransposeForward } from '../../shaders/conv2d-gemm.ts';
 import { reluBackward } from '../../shaders/elementwise.ts';
 import { weightsOnly, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import { conv2dBiasGradient, conv2dForward, conv2dGeometry, conv2dWeightGradients, type Conv2DVariant } from './conv2d.ts';
-import { benchRun, conv2dTransposeForwardTable as forwardRows } from './conv2d-variants.ts';
+import { benchRun, CONV_GEMM_TILES, conv2dTransposeForwardTable as forwardRows, isGemmVariant, type ConvGemmVariant } from './conv2d-variants.ts';
+import { matmul } from './matmul.ts';
 import { choose, type VariantTable } from './variants.ts';
 import type { Padding } from './window.ts';
 
@@ -75,8 +78,7 @@ export interface Conv2DTransposeForwardViews {
 
 /**
  * The transposed forward's table (src/ops/conv2d-variants.ts) with its bench: variant `name` of g
- * on buffers of its own, for tuning on first use (one row applies per profile, so only a forced
- * bench times it today).
+ * on buffers of its own, for tuning on first use.
  */
 export const conv2dTransposeForwardTable: VariantTable<Conv2DGeometry> = {
   ...forwardRows,
@@ -89,14 +91,22 @@ export const conv2dTransposeForwardTable: VariantTable<Conv2DGeometry> = {
         y: m.output(g.batch * g.inH * g.inW * g.inC, 'bench conv2d-transpose y'),
         scratch: m.scratch,
       };
-      return conv2dTransposeForward(engine, g, views, defaultBlocks(g), name as 'direct' | 'tiled');
+      return conv2dTransposeForward(engine, g, views, defaultBlocks(g), name as Conv2DTransposeForwardVariant);
     }),
 };
 
+/** A row of conv2dTransposeForwardTable. */
+export type Conv2DTransposeForwardVariant = 'direct' | 'tiled' | Extract<ConvGemmVariant, 'gemm-64x64' | 'gemm-32x32'>;
+
 /** y = act(conv2dTranspose(x, w) + b): g's input gradient of x, with the bias and ReLU fused; `variant` forces a row of conv2dTransposeForwardTable. */
-export function conv2dTransposeForward(engine: Engine, g: Conv2DGeometry, views: Conv2DTransposeForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), variant?: 'direct' | 'tiled'): Dispatch[] {
+export function conv2dTransposeForward(engine: Engine, g: Conv2DGeometry, views: Conv2DTransposeForwardViews, blocks: Conv2DBlocks = defaultBlocks(g), variant?: Conv2DTransposeForwardVariant): Dispatch[] {
   const b = g.bias ? [required(views.b, 'b (the bias)')] : [];
-  if (choose(conv2dTransposeForwardTable, g, engine, variant).name === 'tiled') return [engine.kernel(conv2dTransposeForwardTiled(g), [views.x, views.w, ...b, views.y])];
+  const name = choose(conv2dTransposeForwardTable, g, engine, variant).name;
+  if (isGemmVariant(name)) {
+    const { geometry, loaders } = conv2dGemmTransposeForward(g);
+    return matmul(engine, geometry, { a: views.x, b: views.w, bias: b[0], c: views.y }, CONV_GEMM_TILES[name], loaders);
+  }
+  if (name === 'tiled') return [engine.kernel(conv2dTransposeForwardTiled(g), [views.x, views.w, ...b, views.y])];
   const wt = views.scratch(g.kH * g.kW * g.inC * g.outC * 4, 'conv2d-transpose transposed kernel');
   return [weightsOnly(engine.kernel(conv2dTransposeKernel(g), [views.w, wt])), engine.kernel(forwardKernel(g, blocks), [views.x, wt, ...b, views.y])];
 }

@@ -3,13 +3,14 @@
  * gradient and pooled forward, each an ordered list of rows whose first applicable row is the
  * hand policy. 'cpu' profiles run the slice-product variants (Winograd, per-tap, whole-patch) and
  * the register-blocked direct kernels; 'gpu' profiles the implicit GEMMs on the configurable tiled
- * product (the 'gemm-*' rows: shaders/conv2d-gemm.ts) before the frozen-tile 'tiled' kernels.
+ * product (the 'gemm-*' rows: shaders/conv2d-gemm.ts, the pooled forward's with the pool as its
+ * epilogue) before the frozen-tile 'tiled' kernels.
  * Dilated convolutions run the direct kernels only: Winograd's tiles, the per-tap products and
  * the whole-patch product all assume adjacent taps. The transposed convolution's tables are here
  * too (its forward is a conv2d input gradient).
  */
 import { dilated, forwardByRows, mirroredGeometry, type Conv2DGeometry } from '../../shaders/conv2d.ts';
-import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad, type ConvGemm } from '../../shaders/conv2d-gemm.ts';
+import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad, conv2dGemmPooledForward, conv2dGemmTransposeForward, type ConvGemm } from '../../shaders/conv2d-gemm.ts';
 import { patchesApply, tapsApply } from '../../shaders/conv2d-taps.ts';
 import { winogradApplies, winogradProductLayout, winogradShare } from '../../shaders/winograd.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
@@ -43,15 +44,15 @@ export function isGemmVariant(name: string): name is ConvGemmVariant {
 const UNMEASURED = "the GPU SGEMM literature's shape, unmeasured here (no bench/NOTES.md item yet)";
 
 /**
- * A row running one of g's products as an implicit GEMM with `name`'s tiles: 'gpu' profiles, not
- * a pooled forward (GPUs pool after their tiles), where the configuration fits the product and
- * the device (matmulConfigApplies), and where `extra` says.
+ * A row running one of g's products as an implicit GEMM with `name`'s tiles: 'gpu' profiles,
+ * where the configuration fits the product (`product` of g and the tiles) and the device
+ * (matmulConfigApplies), and where `extra` says.
  */
-function gemmRow(name: ConvGemmVariant, product: (g: Conv2DGeometry) => ConvGemm, why: string, extra: (g: Conv2DGeometry) => boolean = () => true): Variant<Conv2DGeometry> {
+function gemmRow(name: ConvGemmVariant, product: (g: Conv2DGeometry, tiles: TileConfig) => ConvGemm, why: string, extra: (g: Conv2DGeometry) => boolean = () => true): Variant<Conv2DGeometry> {
   return {
     name,
     why,
-    applies: (g, p) => p.kind === 'gpu' && !g.pooledOutput && extra(g) && matmulConfigApplies(product(g).geometry, CONV_GEMM_TILES[name], p),
+    applies: (g, p) => p.kind === 'gpu' && extra(g) && matmulConfigApplies(product(g, CONV_GEMM_TILES[name]).geometry, CONV_GEMM_TILES[name], p),
   };
 }
 
@@ -71,6 +72,9 @@ function gemmRows(product: (g: Conv2DGeometry) => ConvGemm): Variant<Conv2DGeome
     gemmRow('gemm-32x32', product, `GPUs: the implicit GEMM with 32 × 32 tiles (more workgroups for small products), behind 64 × 64: ${UNMEASURED}.`),
   ];
 }
+
+/** The pooled forward's product as its rows check it: with the argmax (conv2dGemmPooledForward). */
+const pooledGemm = (g: Conv2DGeometry, tiles: TileConfig) => conv2dGemmPooledForward(g, tiles, true);
 
 /** A short key of a convolution's geometry for the variant records. */
 export function conv2dKey(g: Conv2DGeometry): string {
@@ -197,31 +201,37 @@ export const conv2dKernelGradTable: VariantTable<Conv2DGeometry> = {
 };
 
 /**
- * The forward with its 2×2 max pool fused before the store (g is the pooled geometry): the
- * variants whose kernels can pool, in the forward table's order; none applying, the pool runs
- * after the forward. GPUs pool after their tiles.
+ * Where a forward can pool before its store at all: outputs holding a whole 2×2 window, on
+ * either kind of profile (CPU rasterizers' Winograd and direct kernels, GPUs' implicit GEMM).
  */
-/** Where a forward can pool before its store at all: CPU rasterizers' kernels, outputs holding a whole 2×2 window. */
-export function poolsBeforeStore(g: Conv2DGeometry, p: DeviceProfile): boolean {
-  return p.kind === 'cpu' && g.outH >= 2 && g.outW >= 2;
+export function poolsBeforeStore(g: Conv2DGeometry): boolean {
+  return g.outH >= 2 && g.outW >= 2;
 }
 
+/**
+ * The forward with its 2×2 max pool fused before the store (g is the pooled geometry): the
+ * variants whose kernels can pool, in the forward table's order; none applying, the pool runs
+ * after the forward.
+ */
 export const conv2dPooledForwardTable: VariantTable<Conv2DGeometry> = {
   op: 'conv2d.pooledForward',
   key: conv2dKey,
   rows: [
     {
       name: 'winograd',
-      applies: (g, p) => poolsBeforeStore(g, p) && conv2dForwardTable.rows[0]!.applies(g, p),
+      applies: (g, p) => poolsBeforeStore(g) && conv2dForwardTable.rows[0]!.applies(g, p),
       note: 'bench/NOTES.md item 61',
       why: "Winograd's output transform pools before it stores.",
     },
     {
       name: 'direct',
-      applies: (g, p) => poolsBeforeStore(g, p) && !forwardByRows(g),
+      applies: (g, p) => p.kind === 'cpu' && poolsBeforeStore(g) && !forwardByRows(g),
       note: 'bench/NOTES.md item 61',
       why: 'The direct pixel-block kernel pools before it stores (a 4× smaller store; the by-rows kernel cannot).',
     },
+    // Checked with the argmax's needs (room in tileA to stage the positions), a superset of inference's.
+    gemmRow('gemm-64x64', pooledGemm, `GPUs: the implicit GEMM with the pool as its epilogue (an invocation's 4 rows one window; a 4× smaller store), 64 × 64 tiles: ${UNMEASURED}.`, poolsBeforeStore),
+    gemmRow('gemm-32x32', pooledGemm, `GPUs: the pooled implicit GEMM with 32 × 32 tiles (more workgroups for small products), behind 64 × 64: ${UNMEASURED}.`, poolsBeforeStore),
   ],
 };
 
@@ -230,6 +240,7 @@ export const conv2dTransposeForwardTable: VariantTable<Conv2DGeometry> = {
   key: conv2dKey,
   rows: [
     { name: 'direct', applies: onCpu, why: "The registers forward kernel over the kernel transposed once: g's input gradient with bias and ReLU fused." },
+    ...gemmRows(conv2dGemmTransposeForward),
     { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled input gradient ('gpu' profiles only)." },
   ],
 };

@@ -16,7 +16,7 @@ import {
 } from '../../shaders/conv2d.ts';
 import { conv2dBiasGrad, conv2dKernelGrad, conv2dReductionPlan, sumPartials } from '../../shaders/conv2d-grad.ts';
 import { conv2dForwardTiled, conv2dInputGradTiled, conv2dKernelGradTiled } from '../../shaders/conv2d-tiled.ts';
-import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad } from '../../shaders/conv2d-gemm.ts';
+import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad, conv2dGemmPooledForward } from '../../shaders/conv2d-gemm.ts';
 import { reduceLines } from '../../shaders/reduce.ts';
 import { patchProduct, tapLayout, tapProduct, tapSlices, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
 import { fill, reluBackward } from '../../shaders/elementwise.ts';
@@ -193,15 +193,16 @@ function slice(view: View, index: number, floats: number): View {
 
 /**
  * The forward variant that runs with Conv2DOptions.pooled: the first (or the forced one) whose
- * kernels can pool before storing (conv2dPooledForwardTable: Winograd's output transform or the
- * direct pixel-block kernel); null where none can (products over taps or patches, the by-rows
- * kernel, GPU tiles), and the pool then runs after the forward. A forced forward that does not
+ * kernels can pool before storing (conv2dPooledForwardTable: Winograd's output transform, the
+ * direct pixel-block kernel, on GPUs the implicit GEMM's pooled epilogue); null where none can
+ * (products over taps or patches, the by-rows kernel, the frozen-tile kernel), and the pool then
+ * runs after the forward. A forced forward that does not
  * apply to g is an Error. `record`: the choice is the one a forward runs (recorded on the engine).
  */
 export function pooledForwardVariant(host: VariantHost, g: Conv2DGeometry, options: Conv2DOptions = {}, record = false): Conv2DVariant | null {
   const pooled = pooledGeometry(g, true);
   const recorder = record ? host : { profile: host.profile };
-  if (!poolsBeforeStore(pooled, host.profile)) return null;
+  if (!poolsBeforeStore(pooled)) return null;
   if (options.forward) choose(conv2dForwardTable, pooled, { profile: host.profile }, options.forward);
   const names = applicableNames(conv2dPooledForwardTable, pooled, host.profile);
   if (options.forward ? !names.includes(options.forward) : names.length === 0) return null;
@@ -227,8 +228,9 @@ export function conv2dForward(engine: Engine, geometry: Conv2DGeometry, views: C
       : (choose(conv2dForwardNoScratchTable, g, engine).name as Conv2DVariant); // without scratch a forced variant is not taken, as ever
   if (!variant || (pooled && !views.scratch)) throw new Error('conv2d: this forward cannot pool its output (see pooledForwardVariant; it needs scratch memory)');
   if (isGemmVariant(variant)) {
-    const { geometry, loaders } = conv2dGemmForward(g);
-    return matmul(engine, geometry, { a: views.x, b: views.w, bias: b[0], c: views.y }, CONV_GEMM_TILES[variant], loaders);
+    const tiles = CONV_GEMM_TILES[variant];
+    const { geometry, loaders } = pooled ? conv2dGemmPooledForward(g, tiles, store === 'pooled+argmax') : conv2dGemmForward(g);
+    return matmul(engine, geometry, { a: views.x, b: views.w, bias: b[0], c: views.y, argmax: views.argmax }, tiles, loaders);
   }
   if (variant === 'winograd') return winograd(engine, g, { x: views.x, w: views.w, b: b[0], outputs }, false, views.scratch!, views.saved, store);
   if (variant === 'taps') return byTaps(engine, g, 'forward', { src: views.x, w: views.w, b: b[0], dst: views.y }, views.scratch!);

@@ -111,8 +111,10 @@ export interface MatmulViews {
   maskB?: BufferView;
   /** [n]; required with g.bias. */
   bias?: BufferView;
-  /** C, [m, n] per batch, strideC apart: overwritten, or added to with g.accumulate. */
+  /** C, [m, n] per batch, strideC apart: overwritten, or added to with g.accumulate; [windows, n] with g.pool. */
   c: BufferView;
+  /** With g.pool.argmax: the first-max positions, a u32 per window and group of 4 columns. */
+  argmax?: BufferView;
   /** Split-K's scratch, matmulScratchFloats(g, c) floats; required with splitK > 1, created by the caller at plan-build time. */
   partial?: BufferView;
 }
@@ -125,7 +127,9 @@ function viewFloats(view: BufferView): number {
 /** The floats each binding must hold. */
 function requiredFloats(g: MatmulGeometry): Record<string, number> {
   const last = (stride: number, one: number) => (g.batch - 1) * stride + one;
-  return { a: last(g.strideA, g.m * g.k), maskA: last(g.strideA, g.m * g.k), b: last(g.strideB, g.k * g.n), maskB: last(g.strideB, g.k * g.n), bias: g.n, c: last(g.strideC, g.m * g.n) };
+  const c = g.pool ? g.pool.windows * g.n : last(g.strideC, g.m * g.n);
+  const argmax = g.pool ? g.pool.windows * Math.ceil(g.n / 4) : 0;
+  return { a: last(g.strideA, g.m * g.k), maskA: last(g.strideA, g.m * g.k), b: last(g.strideB, g.k * g.n), maskB: last(g.strideB, g.k * g.n), bias: g.n, c, argmax };
 }
 
 /**
