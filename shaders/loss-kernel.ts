@@ -7,8 +7,10 @@
  *
  * There is no f32 atomic, so the batch reduction happens inside one workgroup: its invocations
  * stride over the batch, each keeping a Kahan sum, then a tree reduction and one Kahan addition
- * into the accumulator. Loss outputs are small (a classifier head, a regression target), so one
- * workgroup is cheap; it also needs no scratch buffer.
+ * into the accumulator. That is the 'one-workgroup' variant (lossKernel): one dispatch and no
+ * scratch buffer, right for CPU rasterizers and small outputs. The 'partials' variant
+ * (shaders/loss-partials.ts) runs the same declarations and loops (lossDeclarations, lossLoops)
+ * over many workgroups for GPUs; src/ops/losses/loss-variants.ts chooses between them.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { metricsWgsl } from './metrics.ts';
@@ -251,7 +253,30 @@ function floatConstants(code: string): string {
     .join('\n');
 }
 
-export function lossKernel(spec: KernelSpec): KernelSource {
+/** What every pass of a loss derives from its spec: the checked options, the sizes and the WGSL the passes share. */
+export interface LossParts {
+  spec: KernelSpec;
+  withGradient: boolean;
+  weighted: boolean;
+  masked: boolean;
+  maskPositions: number | undefined;
+  accuracy: AccuracyCount;
+  /** Elements per sample. */
+  sample: number;
+  /** Terms per per-position loss: WIDTH for an elementwise mean, else 1. */
+  termsPerLoss: number;
+  /** The WGSL expression of what `correct` is out of. */
+  accuracyCount: string;
+  /** The accumulator's binding (2 or 3): the bindings after it follow. */
+  metricsBinding: number;
+  helpers: string;
+  body: string;
+  /** The key's tail after the loss name and geometry. */
+  keyOptions: string;
+}
+
+/** Checks a spec and derives its LossParts; throws naming the loss. */
+export function lossParts(spec: KernelSpec): LossParts {
   const { name, g, options, sparse, activation, elementwise } = spec;
   checkGeometry(name, g);
   const accuracy = options.accuracy;
@@ -265,21 +290,40 @@ export function lossKernel(spec: KernelSpec): KernelSource {
   if (masked && !(Number.isInteger(maskPositions) && maskPositions >= 1 && g.positions % maskPositions === 0)) {
     throw new Error(`${name}: maskPositions must be a positive divisor of the ${g.positions} positions per sample, got ${maskPositions}`);
   }
-  const sample = g.positions * g.width;
-  const wg = workgroupSize(g.batch * sample);
-  const metricsBinding = withGradient ? 3 : 2;
   const accuracyCode = accuracy ? accuracyFns(accuracy, activation) : '';
   const body = `${spec.fns}\n\n${accuracyCode}`;
-  const helpers = helpersFor(body);
-  // The per-position loss is the mean (or sum) of the elements' terms, so a thread sums terms and
-  // the batch's sum of per-position losses is that over WIDTH.
-  const termsPerLoss = elementwise?.reduce === 'mean' ? g.width : 1;
   // With a mask the loss and accuracy count the kept positions only.
   const counted = masked ? 'keptPositions' : 'realPositions';
-  const accuracyCount = accuracy === 'binary' ? `${counted} * WIDTH` : accuracy ? counted : '0u';
-  const code = wgsl`// ${name}: ${spec.formula}.
-// The batch's loss is the mean over its real positions (StepInfo.rows rows of POSITIONS each)${masked ? ' that the mask keeps' : ''}.
-${constants({ BATCH: g.batch, POSITIONS: g.positions, WIDTH: g.width, SAMPLE: sample, WG: wg })}
+  return {
+    spec,
+    withGradient,
+    weighted,
+    masked,
+    maskPositions,
+    accuracy,
+    sample: g.positions * g.width,
+    // The per-position loss is the mean (or sum) of the elements' terms, so a thread sums terms and
+    // the batch's sum of per-position losses is that over WIDTH.
+    termsPerLoss: elementwise?.reduce === 'mean' ? g.width : 1,
+    accuracyCount: accuracy === 'binary' ? `${counted} * WIDTH` : accuracy ? counted : '0u',
+    metricsBinding: withGradient ? 3 : 2,
+    helpers: helpersFor(body),
+    body,
+    keyOptions: `${withGradient ? 'gradient' : 'metrics-only'}:${accuracy ?? 'no-accuracy'}${weighted ? ':weighted' : ''}${masked ? `:masked${maskPositions}` : ''}`,
+  };
+}
+
+/**
+ * The module scope of a loss's per-position pass, from its header to the loss body: `accumulator`
+ * is the WGSL at the accumulator's binding (the metrics, or the partial sums), `extra` more
+ * constants and `note` more header lines (each starting with a new line).
+ */
+export function lossDeclarations(parts: LossParts, wg: number, accumulator: string, extra: Readonly<Record<string, number>> = {}, note = ''): string {
+  const { spec, withGradient, weighted, masked, maskPositions, sample, termsPerLoss, metricsBinding, helpers, body } = parts;
+  const { name, g, sparse } = spec;
+  return wgsl`// ${name}: ${spec.formula}.
+// The batch's loss is the mean over its real positions (StepInfo.rows rows of POSITIONS each)${masked ? ' that the mask keeps' : ''}.${note}
+${constants({ BATCH: g.batch, POSITIONS: g.positions, WIDTH: g.width, SAMPLE: sample, WG: wg, ...extra })}
 ${floatConstants(`${helpers}\n${body}`)}
 
 ${STEP_INFO_STRUCT}
@@ -289,14 +333,14 @@ ${STEP_INFO_STRUCT}
 #if ${withGradient}
 @group(0) @binding(2) var<storage, read_write> grad: array<f32>;
 #endif
-${metricsWgsl(metricsBinding)}
+${accumulator}
 
 @group(0) @binding(${metricsBinding + 1}) var<uniform> step: StepInfo;
 ${weighted ? `@group(0) @binding(${metricsBinding + 2}) var<storage, read> sampleWeight: array<f32>;
 
 // The weight of the row being summed: it scales the row's losses and gradients.
 var<private> rowWeight: f32;
-` : ''}${masked ? `${constants({ MASK_POSITIONS: maskPositions, MASK_INNER: g.positions / maskPositions })} // the mask's values per sample; positions per value
+` : ''}${masked ? `${constants({ MASK_POSITIONS: maskPositions!, MASK_INNER: g.positions / maskPositions! })} // the mask's values per sample; positions per value
 @group(0) @binding(${metricsBinding + (weighted ? 3 : 2)}) var<storage, read> mask: array<f32>;
 
 // Whether the position being summed is kept (its mask value is not 0): a masked one adds no loss nor gradient.
@@ -307,40 +351,37 @@ var<private> gradScale: f32;
 
 fn store_grad(i: u32, g: f32) {${withGradient ? (masked ? ` grad[i] = select(0.0, g * gradScale${weighted ? ' * rowWeight' : ''}, positionKept); ` : ` grad[i] = g * gradScale${weighted ? ' * rowWeight' : ''}; `) : ' /* evaluation: no gradient */ '}}
 
-// A Kahan sum: x the sum, y what it lost to rounding, negated.
+${KAHAN_ADD}
+
+${helpers}
+
+${body}`;
+}
+
+/** A Kahan sum in WGSL, shared by every pass that sums losses. */
+export const KAHAN_ADD = `// A Kahan sum: x the sum, y what it lost to rounding, negated.
 fn kahan_add(sum: vec2f, v: f32) -> vec2f {
   let y = v - sum.y;
   let t = sum.x + y;
   return vec2f(t, (t - sum.x) - y);
+}`;
+
+/** The gradient's scale for masked losses, from `keptPositions`, or from the real positions. */
+export function gradScaleWgsl(parts: LossParts): string {
+  const width = parts.termsPerLoss > 1 ? ' * f32(WIDTH)' : '';
+  return parts.masked ? `gradScale = 1.0 / (f32(max(keptPositions, 1u))${width});` : `gradScale = 1.0 / (f32(realPositions)${width});`;
 }
 
-${helpers}
-
-${body}
-
-var<workgroup> lossPart: array<f32, WG>;
-var<workgroup> correctPart: array<u32, WG>;
-
-@compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32) {
-  let rows = min(step.rows, BATCH);
-  let realPositions = rows * POSITIONS;
-${masked ? `  // The kept positions of the real rows, summed over the workgroup first: the mean is over them.
-  var keptValues = 0u;
-  for (var q = lid; q < rows * MASK_POSITIONS; q += WG) { keptValues += select(0u, 1u, mask[q] != 0.0); }
-  correctPart[lid] = keptValues;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { correctPart[lid] += correctPart[lid + stride]; }
-    workgroupBarrier();
-  }
-  let keptPositions = correctPart[0] * MASK_INNER;
-  workgroupBarrier(); // every invocation has read it before correctPart is reused
-  // No kept position: no loss and no gradient (rather than Keras 2's 0/0).
-  gradScale = 1.0 / (f32(max(keptPositions, 1u))${termsPerLoss > 1 ? ' * f32(WIDTH)' : ''});` : `  gradScale = 1.0 / (f32(realPositions)${termsPerLoss > 1 ? ' * f32(WIDTH)' : ''});`}
-  var loss = vec2f(0.0);
+/**
+ * The per-position loops of `main` (invocations from `start` by `stride`): the losses and
+ * gradients Kahan-summed into `loss`, the padding rows' zero gradient, the matches into `correct`.
+ */
+export function lossLoops(parts: LossParts, start: string, stride: string): string {
+  const { withGradient, weighted, masked, accuracy } = parts;
+  const elementwise = parts.spec.elementwise;
+  return wgsl`  var loss = vec2f(0.0);
 #if ${elementwise !== undefined}
-  for (var i = lid; i < rows * SAMPLE; i += WG) {
+  for (var i = ${start}; i < rows * SAMPLE; i += ${stride}) {
     let y = output[i];
     let t = labels[i];${weighted ? `
     rowWeight = sampleWeight[i / SAMPLE];` : ''}${masked ? `
@@ -351,7 +392,7 @@ ${masked ? `  // The kept positions of the real rows, summed over the workgroup 
     store_grad(i, loss_term_grad(y, t));
   }
 #else
-  for (var p = lid; p < realPositions; p += WG) {${weighted ? `
+  for (var p = ${start}; p < realPositions; p += ${stride}) {${weighted ? `
     rowWeight = sampleWeight[p / POSITIONS];` : ''}${masked ? `
     positionKept = mask[p / MASK_INNER] != 0.0;
     // position_loss stores the (zeroed) gradient either way.
@@ -363,14 +404,17 @@ ${masked ? `  // The kept positions of the real rows, summed over the workgroup 
 #endif
 #if ${withGradient}
   // The padding rows: no loss, no gradient.
-  for (var i = rows * SAMPLE + lid; i < BATCH * SAMPLE; i += WG) { grad[i] = 0.0; }
+  for (var i = rows * SAMPLE + ${start}; i < BATCH * SAMPLE; i += ${stride}) { grad[i] = 0.0; }
 #endif
   var correct = 0u;
 #if ${accuracy !== null}
-  for (var p = lid; p < realPositions; p += WG) { ${masked ? 'if (mask[p / MASK_INNER] != 0.0) { correct += correct_at(p); }' : 'correct += correct_at(p);'} }
+  for (var p = ${start}; p < realPositions; p += ${stride}) { ${masked ? 'if (mask[p / MASK_INNER] != 0.0) { correct += correct_at(p); }' : 'correct += correct_at(p);'} }
 #endif
+`;
+}
 
-  lossPart[lid] = loss.x - loss.y;
+/** The workgroup's tree reduction of each invocation's `loss` and `correct` into lossPart[0] and correctPart[0]. */
+export const WORKGROUP_REDUCTION = `  lossPart[lid] = loss.x - loss.y;
   correctPart[lid] = correct;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
@@ -379,15 +423,51 @@ ${masked ? `  // The kept positions of the real rows, summed over the workgroup 
       correctPart[lid] += correctPart[lid + stride];
     }
     workgroupBarrier();
-  }
-  if (lid == 0u) {
+  }`;
+
+/** Invocation 0's addition of the batch's totals (lossPart[0], correctPart[0]) into the metrics accumulator. */
+export function addToMetricsWgsl(parts: LossParts): string {
+  const { masked, termsPerLoss, accuracyCount } = parts;
+  return `  if (lid == 0u) {
     ${masked ? `// The accumulator averages over realPositions: the batch's sum is scaled so that its mean is over the kept ones.
     add_to_metrics(lossPart[0]${termsPerLoss > 1 ? ' / f32(WIDTH)' : ''} * (f32(realPositions) / f32(max(keptPositions, 1u))), realPositions, correctPart[0], ${accuracyCount});` : `add_to_metrics(lossPart[0]${termsPerLoss > 1 ? ' / f32(WIDTH)' : ''}, realPositions, correctPart[0], ${accuracyCount});`}
+  }`;
+}
+
+/** The 'one-workgroup' loss kernel: one workgroup over the whole batch, adding into the metrics itself. */
+export function lossKernel(spec: KernelSpec): KernelSource {
+  const parts = lossParts(spec);
+  const { g } = spec;
+  const wg = workgroupSize(g.batch * parts.sample);
+  const code = wgsl`${lossDeclarations(parts, wg, metricsWgsl(parts.metricsBinding))}
+
+var<workgroup> lossPart: array<f32, WG>;
+var<workgroup> correctPart: array<u32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  let rows = min(step.rows, BATCH);
+  let realPositions = rows * POSITIONS;
+${parts.masked ? `  // The kept positions of the real rows, summed over the workgroup first: the mean is over them.
+  var keptValues = 0u;
+  for (var q = lid; q < rows * MASK_POSITIONS; q += WG) { keptValues += select(0u, 1u, mask[q] != 0.0); }
+  correctPart[lid] = keptValues;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { correctPart[lid] += correctPart[lid + stride]; }
+    workgroupBarrier();
   }
+  let keptPositions = correctPart[0] * MASK_INNER;
+  workgroupBarrier(); // every invocation has read it before correctPart is reused
+  // No kept position: no loss and no gradient (rather than Keras 2's 0/0).
+  ${gradScaleWgsl(parts)}` : `  ${gradScaleWgsl(parts)}`}
+${lossLoops(parts, 'lid', 'WG')}
+${WORKGROUP_REDUCTION}
+${addToMetricsWgsl(parts)}
 }`;
   return {
-    key: `loss:${name}:${g.batch}x${g.positions}x${g.width}:${withGradient ? 'gradient' : 'metrics-only'}:${accuracy ?? 'no-accuracy'}${weighted ? ':weighted' : ''}${masked ? `:masked${maskPositions}` : ''}`,
-    bindings: lossBindings(withGradient, weighted, masked),
+    key: `loss:${spec.name}:${g.batch}x${g.positions}x${g.width}:${parts.keyOptions}`,
+    bindings: lossBindings(parts.withGradient, parts.weighted, parts.masked),
     workgroups: [1, 1, 1],
     code,
   };

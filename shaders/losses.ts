@@ -18,10 +18,10 @@
 
  */
 import type { KernelSource } from './kernel.ts';
-import { lossKernel, type AccuracyCount, type Activation, type LossKernelGeometry, type LossKernelOptions } from './loss-kernel.ts';
+import { lossKernel, type AccuracyCount, type Activation, type KernelSpec, type LossKernelGeometry, type LossKernelOptions } from './loss-kernel.ts';
 
 export { EPSILON, HUBER_DELTA } from './loss-kernel.ts';
-export type { AccuracyCount, LossKernelGeometry, LossKernelOptions };
+export type { AccuracyCount, KernelSpec, LossKernelGeometry, LossKernelOptions };
 
 
 // ---- the elementwise family ------------------------------------------------------------------
@@ -121,8 +121,13 @@ export const ELEMENTWISE_LOSSES = {
 
 export type ElementwiseLossName = keyof typeof ELEMENTWISE_LOSSES;
 
-/** The kernel of an elementwise loss (ELEMENTWISE_LOSSES). Bindings: see lossBindings. */
+/** The 'one-workgroup' kernel of an elementwise loss (ELEMENTWISE_LOSSES). Bindings: see lossBindings. */
 export function elementwiseLoss(name: ElementwiseLossName, g: LossKernelGeometry, options: LossKernelOptions): KernelSource {
+  return lossKernel(elementwiseLossSpec(name, g, options));
+}
+
+/** What every variant of an elementwise loss's kernels is generated from (shaders/loss-kernel.ts, shaders/loss-partials.ts). */
+export function elementwiseLossSpec(name: ElementwiseLossName, g: LossKernelGeometry, options: LossKernelOptions): KernelSpec {
   const loss: ElementwiseLoss | undefined = Object.hasOwn(ELEMENTWISE_LOSSES, name) ? ELEMENTWISE_LOSSES[name] : undefined;
   if (!loss) throw new Error(`elementwiseLoss: unknown loss '${String(name)}'`);
   const fns = `// A position's loss is the ${loss.reduce} of loss_term over its WIDTH elements.
@@ -133,7 +138,7 @@ fn loss_term(y: f32, t: f32) -> f32 {
 fn loss_term_grad(y: f32, t: f32) -> f32 {
   ${loss.grad}
 }`;
-  return lossKernel({ name, formula: loss.formula, g, options, sparse: false, activation: loss.activation ?? 'none', elementwise: { reduce: loss.reduce }, fns });
+  return { name, formula: loss.formula, g, options, sparse: false, activation: loss.activation ?? 'none', elementwise: { reduce: loss.reduce }, fns };
 }
 
 // ---- the row-wise family -------------------------------------------------------------------
@@ -290,12 +295,17 @@ export const ROW_LOSSES = {
 
 export type RowLossName = keyof typeof ROW_LOSSES;
 
-/** The kernel of a row-wise loss (ROW_LOSSES). Bindings: see lossBindings. */
+/** The 'one-workgroup' kernel of a row-wise loss (ROW_LOSSES). Bindings: see lossBindings. */
 export function rowLoss(name: RowLossName, g: LossKernelGeometry, options: LossKernelOptions): KernelSource {
+  return lossKernel(rowLossSpec(name, g, options));
+}
+
+/** What every variant of a row-wise loss's kernels is generated from. */
+export function rowLossSpec(name: RowLossName, g: LossKernelGeometry, options: LossKernelOptions): KernelSpec {
   const loss: RowLoss | undefined = Object.hasOwn(ROW_LOSSES, name) ? ROW_LOSSES[name] : undefined;
   if (!loss) throw new Error(`rowLoss: unknown loss '${String(name)}'`);
   const fns = `fn position_loss(p: u32) -> f32 {
   ${loss.body}
 }`;
-  return lossKernel({ name, formula: loss.formula, g, options, sparse: loss.labels === 'sparse', activation: loss.activation, fns });
+  return { name, formula: loss.formula, g, options, sparse: loss.labels === 'sparse', activation: loss.activation, fns };
 }

@@ -260,7 +260,7 @@ export class Plan {
       const grad = training ? this.memory.take(sizeOfTensor(t), `grad-output${i}`) : null;
       const views = { output: this.outputs[i]!, labels: this.labels[i]!, stepInfo: model.stepInfo };
       const sampleWeights = l.sampleWeights ? { sampleWeights: l.sampleWeights } : {};
-      this.dispatches.push(...l.op.dispatches(engine, g, { ...views, grad, metrics: l.accumulator, ...sampleWeights, ...mask }, { fused, accuracy: l.accuracy }));
+      this.dispatches.push(...scoped(t.producer, () => l.op.dispatches(engine, g, { ...views, grad, metrics: l.accumulator, scratch, ...sampleWeights, ...mask }, { fused, accuracy: l.accuracy })));
       for (const m of l.metrics) {
         this.dispatches.push(...m.op.dispatches(engine, g, { ...views, accumulator: m.accumulator }, { fused: fused ? l.op.fuses : undefined, labels: l.op.labels }));
       }

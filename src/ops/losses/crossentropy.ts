@@ -5,7 +5,7 @@
  * activation (the output is already probabilities, or another activation), the loss is TF.js's
  * formula on probabilities, clips and all, with its exact gradient.
  */
-import { elementwiseLoss, rowLoss } from '../../../shaders/losses.ts';
+import { elementwiseLossSpec, rowLossSpec } from '../../../shaders/losses.ts';
 import { KernelLoss } from './kernel-loss.ts';
 import type { LossOp } from './loss.ts';
 
@@ -17,7 +17,7 @@ export const sparseCategoricalCrossentropy: LossOp = new KernelLoss({
   accuracy: 'sparse',
   minWidth: 2,
   widthHint: '; one probability per sample trains with binaryCrossentropy (and a sigmoid)',
-  kernel: (fused, g, o) => rowLoss(fused ? 'sparseSoftmaxCrossentropy' : 'sparseCategoricalCrossentropy', g, o),
+  kernel: (fused, g, o) => rowLossSpec(fused ? 'sparseSoftmaxCrossentropy' : 'sparseCategoricalCrossentropy', g, o),
 });
 
 /** Labels are distributions over the last axis (one-hot rows, or soft labels). */
@@ -28,7 +28,7 @@ export const categoricalCrossentropy: LossOp = new KernelLoss({
   accuracy: 'categorical',
   minWidth: 2,
   widthHint: '; one probability per sample trains with binaryCrossentropy (and a sigmoid)',
-  kernel: (fused, g, o) => rowLoss(fused ? 'softmaxCrossentropy' : 'categoricalCrossentropy', g, o),
+  kernel: (fused, g, o) => rowLossSpec(fused ? 'softmaxCrossentropy' : 'categoricalCrossentropy', g, o),
 });
 
 /** Labels are 0/1 (or soft) per element, the mean over the last axis is the per-position loss. */
@@ -37,5 +37,5 @@ export const binaryCrossentropy: LossOp = new KernelLoss({
   labels: 'dense',
   fuses: 'sigmoid',
   accuracy: 'binary',
-  kernel: (fused, g, o) => elementwiseLoss(fused ? 'sigmoidBinaryCrossentropy' : 'binaryCrossentropy', g, o),
+  kernel: (fused, g, o) => elementwiseLossSpec(fused ? 'sigmoidBinaryCrossentropy' : 'binaryCrossentropy', g, o),
 });

@@ -2,11 +2,11 @@
  * The one LossOp implementation every built-in loss is an instance of: a name, a label layout, an
  * optional fused activation, Keras's accuracy rule and the loss kernel (shaders/losses.ts) to run.
  */
-import type { LossKernelGeometry, LossKernelOptions } from '../../../shaders/losses.ts';
-import type { KernelSource } from '../../../shaders/kernel.ts';
+import type { KernelSpec, LossKernelGeometry, LossKernelOptions } from '../../../shaders/losses.ts';
 import type { Dispatch, Engine } from '../../runtime/engine.ts';
 import { formatShape, type Shape } from '../../runtime/tensor.ts';
 import type { AccuracyKind, LabelLayout, LossGeometry, LossOp, LossViews } from './loss.ts';
+import { lossDispatches } from './loss-variants.ts';
 
 export interface KernelLossSpec {
   name: string;
@@ -18,8 +18,8 @@ export interface KernelLossSpec {
   minWidth?: number;
   /** Appended to the error of a last axis below minWidth. */
   widthHint?: string;
-  /** The kernel for this geometry; `fused`: the output is the pre-activation of `fuses`. */
-  kernel(fused: boolean, g: LossKernelGeometry, options: LossKernelOptions): KernelSource;
+  /** What the loss's kernels for this geometry are generated from; `fused`: the output is the pre-activation of `fuses`. */
+  kernel(fused: boolean, g: LossKernelGeometry, options: LossKernelOptions): KernelSpec;
 }
 
 /** Keras's accuracy for losses that do not name one: binary for a last axis of 1, else categorical. */
@@ -71,7 +71,7 @@ export class KernelLoss implements LossOp {
     }
   }
 
-  dispatches(engine: Engine, g: LossGeometry, views: LossViews, options: { fused: boolean; accuracy: AccuracyKind | null }): Dispatch[] {
+  dispatches(engine: Engine, g: LossGeometry, views: LossViews, options: { fused: boolean; accuracy: AccuracyKind | null; variant?: string }): Dispatch[] {
     const who = `loss ${this.name}`;
     if (!Number.isInteger(g.batch) || g.batch < 1) throw new Error(`${who}: batch must be a positive integer, got ${g.batch}`);
     this.checkOutput(g.outputShape, who);
@@ -83,9 +83,7 @@ export class KernelLoss implements LossOp {
     const weights = views.sampleWeights ? [views.sampleWeights] : [];
     const maskPositions = checkMask(g, views, who);
     const mask = maskPositions === undefined ? {} : { maskPositions };
-    const source = this.spec.kernel(options.fused, lossKernelGeometry(g), { withGradient, accuracy, sampleWeights: weights.length > 0, ...mask });
-    const grad = views.grad ? [views.grad] : [];
-    const maskView = views.mask ? [views.mask] : [];
-    return [engine.kernel(source, [views.output, views.labels, ...grad, views.metrics, views.stepInfo, ...weights, ...maskView])];
+    const spec = this.spec.kernel(options.fused, lossKernelGeometry(g), { withGradient, accuracy, sampleWeights: weights.length > 0, ...mask });
+    return lossDispatches(engine, spec, views, options.variant);
   }
 }

@@ -57,6 +57,11 @@ export interface LossViews {
    * (Keras 2.13+ and Keras 3; TF.js ignores output masks). Absent: every position counts.
    */
   mask?: BufferView;
+  /**
+   * Plan-lifetime memory (the plan's scratch allocator): the 'partials' variant sums the batch over
+   * many workgroups through it (src/ops/losses/loss-variants.ts). Absent: the loss runs in one workgroup.
+   */
+  scratch?: (byteLength: number, label: string) => BufferView;
 }
 
 export interface LossOp {
@@ -71,7 +76,8 @@ export interface LossOp {
   checkOutput(outputShape: Shape, who: string): void;
   /**
    * The dispatches of one batch. `fused`: the output view is the pre-activation of `fuses`.
-   * `accuracy`: the kind to count into the accumulator, or null for none.
+   * `accuracy`: the kind to count into the accumulator, or null for none. `variant` forces a row of
+   * lossTable (src/ops/losses/loss-variants.ts).
    */
-  dispatches(engine: Engine, g: LossGeometry, views: LossViews, options: { fused: boolean; accuracy: AccuracyKind | null }): Dispatch[];
+  dispatches(engine: Engine, g: LossGeometry, views: LossViews, options: { fused: boolean; accuracy: AccuracyKind | null; variant?: string }): Dispatch[];
 }

@@ -4,16 +4,16 @@
  * cosine proximity. Labels are dense, shaped like the output; accuracy follows Keras's rule
  * (binary for a last axis of 1, else categorical).
  */
-import { elementwiseLoss, rowLoss, type ElementwiseLossName, type RowLossName } from '../../../shaders/losses.ts';
+import { elementwiseLossSpec, rowLossSpec, type ElementwiseLossName, type RowLossName } from '../../../shaders/losses.ts';
 import { KernelLoss } from './kernel-loss.ts';
 import type { LossOp } from './loss.ts';
 
 function elementwise(name: ElementwiseLossName): LossOp {
-  return new KernelLoss({ name, labels: 'dense', kernel: (_fused, g, o) => elementwiseLoss(name, g, o) });
+  return new KernelLoss({ name, labels: 'dense', kernel: (_fused, g, o) => elementwiseLossSpec(name, g, o) });
 }
 
 function rowwise(name: RowLossName): LossOp {
-  return new KernelLoss({ name, labels: 'dense', kernel: (_fused, g, o) => rowLoss(name, g, o) });
+  return new KernelLoss({ name, labels: 'dense', kernel: (_fused, g, o) => rowLossSpec(name, g, o) });
 }
 
 export const meanSquaredError = elementwise('meanSquaredError');
