@@ -13,58 +13,19 @@ import { conv2dBackward, conv2dForward, conv2dGeometry } from '../src/ops/conv2d
 import { conv2dForwardTable, conv2dInputGradTable, conv2dKernelGradTable, type Conv2DVariant } from '../src/ops/conv2d-variants.ts';
 import { denseBackward, denseForward, denseGeometry, denseTable } from '../src/ops/dense.ts';
 import { maxPoolBackward, maxPoolBackwardTable, maxPoolForward, maxPoolForwardTable, poolGeometry } from '../src/ops/pool.ts';
-import { applicableNames, variantNames, type VariantTable } from '../src/ops/variants.ts';
+import type { VariantTable } from '../src/ops/variants.ts';
 import { Random } from '../src/layers/initializers.ts';
-import type { Engine } from '../src/runtime/engine.ts';
 import { conv2dBackwardRef, conv2dForwardRef } from './reference/conv2d.ts';
 import { denseBackwardRef, denseForwardRef } from './reference/dense.ts';
 import { maxPoolBackwardRef, maxPoolForwardRef } from './reference/pool.ts';
 import { nanBuffer, randomArray, readF32, relL2, uploadView, useEngine } from './helpers.ts';
+import { int, kindsInOrder, oneOf, scratchOf, variantDraws } from './property-draws.ts';
 
 const engines = {
   cpu: useEngine(),
   checked: useEngine({ kernelStyle: 'registers', robustBufferAccess: true }),
   gpu: useEngine({ kernelStyle: 'tiled' }),
 };
-type EngineKind = keyof typeof engines;
-const KINDS = Object.keys(engines) as EngineKind[];
-
-const int = (r: Random, lo: number, hi: number) => lo + Math.floor(r.next() * (hi - lo + 1));
-const oneOf = <T,>(r: Random, items: readonly T[]): T => items[Math.floor(r.next() * items.length)]!;
-/** Engine kinds for a family's cases in a seeded random order, `counts` of each (the GPU tables have the most variants to draw). */
-function kindsInOrder(r: Random, counts: Record<EngineKind, number>): EngineKind[] {
-  const kinds = KINDS.flatMap((kind) => Array<EngineKind>(counts[kind]).fill(kind));
-  for (let i = kinds.length - 1; i > 0; i--) {
-    const j = Math.floor(r.next() * (i + 1));
-    [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
-  }
-  return kinds;
-}
-const scratchOf = (e: Engine) => (bytes: number) => nanBuffer(e, Math.ceil(bytes / 4));
-
-/**
- * The variants drawn so far, per table, and the seeded draws: `draw` picks a variant of `table`
- * that applies to g on e's profile, preferring those not drawn yet, and records it.
- */
-function variantDraws(seed: number) {
-  const r = new Random(seed);
-  const drawn = new Map<string, Set<string>>();
-  return {
-    draw<G, P>(table: VariantTable<G, P>, g: G, e: Engine): string {
-      const names = applicableNames(table, g, e.profile);
-      const seen = drawn.get(table.op) ?? new Set<string>();
-      drawn.set(table.op, seen);
-      const fresh = names.filter((n) => !seen.has(n));
-      const variant = oneOf(r, fresh.length > 0 ? fresh : names);
-      seen.add(variant);
-      return variant;
-    },
-    /** Every variant of each table appeared in some case. */
-    expectAllDrawn(tables: readonly VariantTable<never, unknown>[]): void {
-      for (const table of tables) expect([...(drawn.get(table.op) ?? [])].sort(), table.op).toEqual(variantNames(table).sort());
-    },
-  };
-}
 
 describe('conv2d on random geometries', () => {
   const r = new Random(2026);
