@@ -414,6 +414,22 @@ export function lossLoops(parts: LossParts, start: string, stride: string): stri
 }
 
 /** The workgroup's tree reduction of each invocation's `loss` and `correct` into lossPart[0] and correctPart[0]. */
+/**
+ * WGSL of a main() with \`lid\`, \`rows\` and the mask bound: the mask's nonzero values over the real
+ * rows, counted per invocation into \`local\` and summed by a tree into \`part\`[0] (a workgroup
+ * array of WG u32s), which every invocation may read after it.
+ */
+export function countKeptPositions(local: string, part: string): string {
+  return `var ${local} = 0u;
+  for (var q = lid; q < rows * MASK_POSITIONS; q += WG) { ${local} += select(0u, 1u, mask[q] != 0.0); }
+  ${part}[lid] = ${local};
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { ${part}[lid] += ${part}[lid + stride]; }
+    workgroupBarrier();
+  }`;
+}
+
 export const WORKGROUP_REDUCTION = `  lossPart[lid] = loss.x - loss.y;
   correctPart[lid] = correct;
   workgroupBarrier();
@@ -449,14 +465,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   let rows = min(step.rows, BATCH);
   let realPositions = rows * POSITIONS;
 ${parts.masked ? `  // The kept positions of the real rows, summed over the workgroup first: the mean is over them.
-  var keptValues = 0u;
-  for (var q = lid; q < rows * MASK_POSITIONS; q += WG) { keptValues += select(0u, 1u, mask[q] != 0.0); }
-  correctPart[lid] = keptValues;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { correctPart[lid] += correctPart[lid + stride]; }
-    workgroupBarrier();
-  }
+  ${countKeptPositions('keptValues', 'correctPart')}
   let keptPositions = correctPart[0] * MASK_INNER;
   workgroupBarrier(); // every invocation has read it before correctPart is reused
   // No kept position: no loss and no gradient (rather than Keras 2's 0/0).

@@ -18,7 +18,7 @@
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { STEP_INFO_STRUCT, type KernelSource } from './kernel.ts';
-import { addToMetricsWgsl, gradScaleWgsl, KAHAN_ADD, lossBindings, lossDeclarations, lossLoops, lossParts, WORKGROUP_REDUCTION, type KernelSpec, type LossParts } from './loss-kernel.ts';
+import { addToMetricsWgsl, countKeptPositions, gradScaleWgsl, KAHAN_ADD, lossBindings, lossDeclarations, lossLoops, lossParts, WORKGROUP_REDUCTION, type KernelSpec, type LossParts } from './loss-kernel.ts';
 import { metricsWgsl } from './metrics.ts';
 import { constants } from './wgsl.ts';
 
@@ -159,14 +159,7 @@ var<workgroup> keptPart: array<u32, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
   let rows = min(step.rows, BATCH);
-  var kept = 0u;
-  for (var q = lid; q < rows * MASK_POSITIONS; q += WG) { kept += select(0u, 1u, mask[q] != 0.0); }
-  keptPart[lid] = kept;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { keptPart[lid] += keptPart[lid + stride]; }
-    workgroupBarrier();
-  }
+  ${countKeptPositions('kept', 'keptPart')}
   if (lid == 0u) { partials.kept = keptPart[0] * MASK_INNER; }
 }`;
   return {

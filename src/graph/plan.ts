@@ -18,7 +18,7 @@
  * The plan knows no concrete layer: what it fuses across layers it learns from the passes in
  * fusions.ts, and a layer's work from its forward and backward.
  */
-import { accumulate, fill, scale, sum } from '../../shaders/elementwise.ts';
+import { flatDispatch, zeros } from '../ops/elementwise.ts';
 import type { BackwardContext, ForwardContext, GraphNode, Layer, SymbolicTensor, TensorMask, WeightSpec } from '../layers/layer.ts';
 import { activationBackward, activationForward } from '../ops/activation.ts';
 import type { AccuracyKind, LabelLayout, LossGeometry, LossOp } from '../ops/losses/loss.ts';
@@ -269,7 +269,7 @@ export class Plan {
       if (l.weight !== 1) {
         // The objective is Σ weight · loss: each output's gradient carries its weight.
         dy = this.memory.take(sizeOfTensor(t), `grad-output${i} × weight`);
-        this.dispatches.push(engine.kernel(scale(sizeOfTensor(t), l.weight), [grad, dy]));
+        this.dispatches.push(scoped(t.producer, () => flatDispatch(engine, { op: { kind: 'scale', factor: l.weight }, n: sizeOfTensor(t) }, [grad, dy])));
         this.memory.recycle(grad);
       }
       push(contributions, t, dy);
@@ -291,7 +291,7 @@ export class Plan {
       if (!parts || parts.length === 0) return undefined;
       if (parts.length === 1) return parts[0];
       const total = this.memory.take(sizeOfTensor(t), 'grad-sum');
-      this.dispatches.push(engine.kernel(sum(sizeOfTensor(t), parts.length), [...parts, total]));
+      this.dispatches.push(scoped(t.producer, () => flatDispatch(engine, { op: { kind: 'sum', inputs: parts.length }, n: sizeOfTensor(t) }, [...parts, total])));
       for (const p of parts) release(p);
       recyclable.add(total);
       return total;
@@ -312,14 +312,14 @@ export class Plan {
       // A node with several outputs gets every output's gradient, zeros for those nothing reads.
       const others = node.outputs.slice(1).map(gradientOf);
       if (!dy && others.every((g) => !g)) continue;
-      const zeros = (t: SymbolicTensor) => {
+      const zeroGradient = (t: SymbolicTensor) => {
         const view = this.memory.take(sizeOfTensor(t), `${layer.name} zero gradient`);
-        this.dispatches.push(engine.kernel(fill(sizeOfTensor(t), 0), [view]));
+        this.dispatches.push(scoped(node, () => zeros(engine, view, sizeOfTensor(t))));
         recyclable.add(view);
         return view;
       };
-      dy ??= zeros(node.output);
-      const otherGrads = others.map((g, i) => g ?? zeros(node.outputs[i + 1]!));
+      dy ??= zeroGradient(node.output);
+      const otherGrads = others.map((g, i) => g ?? zeroGradient(node.outputs[i + 1]!));
       const ctx = contextFor(node);
       const own = preActivation.get(node) ?? values.get(node.output)!;
       const activation = splitActivation(node);
@@ -359,7 +359,7 @@ export class Plan {
       this.dispatches.push(...scoped(node, () => layer.backward(backwardCtx)));
       if (adding) {
         nodeGrads.forEach((g, k) => {
-          this.dispatches.push(engine.kernel(accumulate(g.size / 4), [g, weightGrads[k]!]));
+          this.dispatches.push(scoped(node, () => flatDispatch(engine, { op: { kind: 'accumulate' }, n: g.size / 4 }, [g, weightGrads[k]!])));
           this.memory.recycle(g);
         });
       }
@@ -379,7 +379,7 @@ export class Plan {
       const layer = node.layer;
       if (!gradsWritten.has(layer) && model.hasTrainableWeights(layer)) {
         gradsWritten.add(layer);
-        for (const g of model.gradViews(layer)) this.dispatches.push(engine.kernel(fill(g.size / 4, 0), [g]));
+        for (const g of model.gradViews(layer)) this.dispatches.push(scoped(node, () => zeros(engine, g)));
       }
     }
 

@@ -13,7 +13,8 @@ import { stepInfoData } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
 import { always, choose, type VariantTable } from './variants.ts';
-import { benchRun, denseBackward, denseForward, denseGeometry, type DenseGeometry } from './dense.ts';
+import { benchRun } from './bench-buffers.ts';
+import { denseBackward, denseForward, denseGeometry, type DenseGeometry } from './dense.ts';
 import { zeros } from './elementwise.ts';
 
 export type { AttentionGeometry };

@@ -10,7 +10,7 @@ import { always, choose, onCpu, onGpu, type Variant, type VariantTable } from '.
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
 import { batchedMatmulAsTiled, MATMUL_TILES, matmul, matmulConfigApplies, type MatmulTileName } from './matmul.ts';
-import { benchRun } from './dense.ts';
+import { benchRun } from './bench-buffers.ts';
 
 export type { BatchedMatmulGeometry, VectorGeometry };
 export { L2_NORMALIZE_EPSILON } from '../../shaders/batched-matmul.ts';

@@ -13,9 +13,7 @@ import { dilated, forwardByRows, mirroredGeometry, type Conv2DGeometry } from '.
 import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad, conv2dGemmPooledForward, conv2dGemmTransposeForward, type ConvGemm } from '../../shaders/conv2d-gemm.ts';
 import { patchesApply, tapsApply } from '../../shaders/conv2d-taps.ts';
 import { winogradApplies, winogradProductLayout, winogradShare } from '../../shaders/winograd.ts';
-import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import type { DeviceProfile } from '../runtime/profile.ts';
-import type { BenchRun } from '../runtime/tuning.ts';
 import { MATMUL_TILES, matmulConfigApplies, type TileConfig } from './matmul.ts';
 import { onCpu, onGpu, type Variant, type VariantTable } from './variants.ts';
 
@@ -244,50 +242,3 @@ export const conv2dTransposeForwardTable: VariantTable<Conv2DGeometry> = {
     { name: 'tiled', applies: onGpu, why: "GPUs run the workgroup-tiled input gradient ('gpu' profiles only)." },
   ],
 };
-
-/** What a bench (VariantTable.bench) allocates its views from: every buffer is its own, released by the BenchRun's dispose. */
-export interface BenchMemory {
-  /** `floats` floats in [-1, 1] from a seeded LCG (an op's input: x, w, b, dy). */
-  input(floats: number, label: string): View;
-  /** `words` 4-byte words, contents undefined (an op's output, or argmax words). */
-  output(words: number, label: string): View;
-  /** The op's scratch allocator (Conv2DForwardViews.scratch and kin), its buffers released with the rest. */
-  scratch(byteLength: number, label: string): View;
-}
-
-/**
- * A bench's run: `build` makes a variant's dispatches on views of `memory`, and dispose releases
- * every buffer it took (so does a build that throws), so the tuner times the op on scratch
- * buffers of its own, never a plan's.
- */
-export function benchRun(engine: Engine, build: (memory: BenchMemory) => Dispatch[]): BenchRun {
-  const buffers: GPUBuffer[] = [];
-  const release = () => {
-    for (const buffer of buffers.splice(0)) engine.release(buffer);
-  };
-  let seed = 0x2545f491;
-  const memory: BenchMemory = {
-    scratch(byteLength, label) {
-      const buffer = engine.buffer(byteLength, label);
-      buffers.push(buffer);
-      return { buffer, offset: 0, size: byteLength };
-    },
-    output: (words, label) => memory.scratch(words * 4, label),
-    input(floats, label) {
-      const view = memory.scratch(floats * 4, label);
-      const data = new Float32Array(floats);
-      for (let i = 0; i < floats; i++) {
-        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-        data[i] = seed / 2 ** 31 - 1;
-      }
-      engine.write(view, data);
-      return view;
-    },
-  };
-  try {
-    return { dispatches: build(memory), dispose: release };
-  } catch (error) {
-    release();
-    throw error;
-  }
-}

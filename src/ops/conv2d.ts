@@ -19,7 +19,7 @@ import { conv2dForwardTiled, conv2dInputGradTiled, conv2dKernelGradTiled } from 
 import { conv2dGemmForward, conv2dGemmInputGrad, conv2dGemmKernelGrad, conv2dGemmPooledForward } from '../../shaders/conv2d-gemm.ts';
 import { reduceLines } from '../../shaders/reduce.ts';
 import { patchProduct, tapLayout, tapProduct, tapSlices, type TapMode, type TapRole } from '../../shaders/conv2d-taps.ts';
-import { fill, reluBackward } from '../../shaders/elementwise.ts';
+import { reluBackward } from '../../shaders/elementwise.ts';
 import {
   winogradExtent,
   winogradInputTransform,
@@ -30,10 +30,10 @@ import {
   winogradProduct,
 } from '../../shaders/winograd.ts';
 import { winogradGradTransform, winogradKernelGradLayout, winogradKernelGradOutput, winogradKernelGradProduct } from '../../shaders/winograd-grad.ts';
-import { weightsOnly, type BufferView, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
+import { weightsOnly, type Dispatch, type Engine, type View } from '../runtime/engine.ts';
 import type { Shape } from '../runtime/tensor.ts';
+import { benchRun } from './bench-buffers.ts';
 import {
-  benchRun,
   conv2dForwardNoScratchTable,
   conv2dForwardTable as forwardRows,
   conv2dInputGradTable as inputGradRows,
@@ -48,6 +48,7 @@ import { matmul, matmulScratchFloats, type TileConfig } from './matmul.ts';
 import { poolArgmaxWords } from './pool.ts';
 import { applicableNames, choose, type VariantHost, type VariantTable } from './variants.ts';
 import { windowOutput, type Padding } from './window.ts';
+import { zeros } from './elementwise.ts';
 
 export type { Conv2DGeometry } from '../../shaders/conv2d.ts';
 export type { Conv2DVariant } from './conv2d-variants.ts';
@@ -248,7 +249,7 @@ function byTaps(engine: Engine, g: Conv2DGeometry, mode: TapMode, views: { src: 
   const L = tapLayout(g, mode, checked);
   const slices = scratch(L.floats * 4, 'conv2d tap slices');
   const dispatches = [weightsOnly(engine.kernel(tapSlices(g, mode, checked), [views.w, slices]))];
-  if (mode === 'inputGrad') dispatches.push(engine.kernel(fill(views.dst.size / 4, 0), [views.dst]));
+  if (mode === 'inputGrad') dispatches.push(zeros(engine, views.dst));
   for (let tap = 0; tap < L.taps; tap++) {
     const role: TapRole = L.taps === 1 ? 'only' : tap === 0 ? 'first' : tap === L.taps - 1 ? 'last' : 'middle';
     const product = tapProduct(g, mode, role, checked);
@@ -350,7 +351,7 @@ export function conv2dInputGradient(engine: Engine, g: Conv2DGeometry, views: { 
     const dispatches: Dispatch[] = [];
     // Outputs past the tiles' extent are zeros (a pooled forward's dy is zero past its windows).
     const { height, width } = winogradExtent(mirrored);
-    if (height < mirrored.outH || width < mirrored.outW) dispatches.push(engine.kernel(fill(g.batch * g.inH * g.inW * g.inC, 0), [views.dx]));
+    if (height < mirrored.outH || width < mirrored.outW) dispatches.push(zeros(engine, views.dx, g.batch * g.inH * g.inW * g.inC));
     dispatches.push(...winograd(engine, mirrored, { x: views.dy, w: views.w, outputs: [views.dx] }, true, views.scratch));
     return dispatches;
   }

@@ -1,16 +1,16 @@
 /**
  * The dense op: y = act(x·W + b) over the last axis of x (kernel [in, units]), its geometry and the
  * dispatches of its forward and backward. The Dense layer wraps it (src/layers/dense.ts). On 'gpu'
- * profiles the products run through the tiled matmul (src/ops/matmul.ts); the tables' benches
- * share BenchBuffers/benchRun from here.
+ * profiles the products run through the tiled matmul (src/ops/matmul.ts).
  */
 import * as kernels from '../../shaders/dense.ts';
 import type { DenseGeometry } from '../../shaders/dense.ts';
 import { PLAIN_SOURCE, reduceLines, type ReduceSource } from '../../shaders/reduce.ts';
-import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
+import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape } from '../runtime/tensor.ts';
 import type { Shape } from '../runtime/tensor.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
+import { benchRun } from './bench-buffers.ts';
 import { denseMatmulGeometries, MATMUL_TILES, matmul, matmulConfigApplies, matmulScratchFloats, type MatmulTileName, type TileConfig } from './matmul.ts';
 import { always, choose, onGpu, type Variant, type VariantTable } from './variants.ts';
 
@@ -64,8 +64,8 @@ export function denseKey(g: DenseGeometry): string {
   return `${g.rows}x${g.inputs} -> ${g.units}${g.relu ? ' relu' : ''}`;
 }
 
-/** Plan-lifetime device memory (a layer passes BackwardContext.scratch). */
-export type Scratch = (byteLength: number, label: string) => View;
+import type { Scratch } from '../runtime/engine.ts';
+export type { Scratch };
 
 /** The tile presets (src/ops/matmul.ts MATMUL_TILES) a tiled row runs dense's three products with. */
 export interface DenseTiles {
@@ -162,81 +162,6 @@ export function denseBackward(engine: Engine, g: DenseGeometry, views: DenseBack
   const db = g.bias ? [required(views.db, 'db (the bias gradient) with bias: true')] : [];
   dispatches.push(engine.kernel(kernels.denseBackwardWeights(g), [views.x, ...grad, views.dw, ...db]));
   return dispatches;
-}
-
-// ---- benches: an op's variant on scratch buffers, for the tuner (src/runtime/tuning.ts) -------
-
-/**
- * Buffers of one tuning bench: inputs of seeded values in [-1, 1], outputs, uniforms and the op's
- * scratch, each a view of exactly the bytes asked for; dispose() releases them all.
- */
-export class BenchBuffers {
-  private readonly held: GPUBuffer[] = [];
-  private state: number;
-
-  constructor(
-    readonly engine: Engine,
-    seed = 1,
-  ) {
-    this.state = seed >>> 0;
-  }
-
-  /** A view of `floats` floats, uninitialized (an output). */
-  output(floats: number, label = 'bench output'): View {
-    return this.bytes(floats * 4, label);
-  }
-
-  /** A view of `floats` floats filled with a seeded LCG's values in [-1, 1] (an input). */
-  input(floats: number, label = 'bench input'): View {
-    const view = this.output(floats, label);
-    const data = new Float32Array(floats);
-    for (let i = 0; i < floats; i++) {
-      this.state = (Math.imul(this.state, 1664525) + 1013904223) >>> 0;
-      data[i] = (this.state / 2 ** 32) * 2 - 1;
-    }
-    this.engine.write(view, data);
-    return view;
-  }
-
-  /** A view of `floats` floats all equal to `value` (a mask that keeps everything). */
-  constant(floats: number, value: number, label = 'bench constant'): View {
-    const view = this.output(floats, label);
-    this.engine.write(view, new Float32Array(floats).fill(value));
-    return view;
-  }
-
-  /** A uniform holding `data` (e.g. a StepInfo). */
-  uniform(data: Uint32Array, label = 'bench uniform'): View {
-    const buffer = this.engine.uniform(data.byteLength, label);
-    this.held.push(buffer);
-    this.engine.write(buffer, data);
-    return { buffer, offset: 0, size: data.byteLength };
-  }
-
-  /** The op's scratch allocator: what it asks for is released with the rest. */
-  readonly scratch: Scratch = (byteLength, label) => this.bytes(byteLength, label);
-
-  private bytes(byteLength: number, label: string): View {
-    const buffer = this.engine.buffer(byteLength, label);
-    this.held.push(buffer);
-    return { buffer, offset: 0, size: byteLength };
-  }
-
-  /** Releases every buffer handed out. */
-  dispose(): void {
-    for (const buffer of this.held.splice(0)) this.engine.release(buffer);
-  }
-}
-
-/** A BenchRun from `build`'s dispatches on fresh BenchBuffers (released, and the error passed on, if building fails). */
-export function benchRun(engine: Engine, build: (buffers: BenchBuffers) => Dispatch[]): BenchRun {
-  const buffers = new BenchBuffers(engine);
-  try {
-    return { dispatches: build(buffers), dispose: () => buffers.dispose() };
-  } catch (err) {
-    buffers.dispose();
-    throw err;
-  }
 }
 
 /** Dense's bench: the variant's forward then its backward (dx too), as a training step runs them. */

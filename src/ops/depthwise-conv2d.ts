@@ -17,7 +17,7 @@ import { sumPartials } from '../../shaders/conv2d-grad.ts';
 import { reluBackward } from '../../shaders/elementwise.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
-import { benchRun } from './conv2d-variants.ts';
+import { benchRun } from './bench-buffers.ts';
 import { choose, kindFirst, paramsOf, type Variant, type VariantHost, type VariantTable } from './variants.ts';
 import { pair, windowOutput, type Padding } from './window.ts';
 

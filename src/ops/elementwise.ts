@@ -10,7 +10,7 @@ import { accumulate, fill, reluForward, scale, sum, type Lanes } from '../../sha
 import type { KernelSource } from '../../shaders/kernel.ts';
 import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
-import { benchRun } from './conv2d-variants.ts';
+import { benchRun } from './bench-buffers.ts';
 import { always, choose, type VariantTable } from './variants.ts';
 
 /** A flat kernel and what it bakes. Bindings: fill (out); sum (in0 … in(k−1), out); accumulate, scale, reluForward and activationForward (x, out); activationBackward (x, dy, dx). */

@@ -24,13 +24,13 @@ import { stepInfoData } from '../../shaders/kernel.ts';
 import type { Dispatch, Engine, View } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
-import { benchRun } from './dense.ts';
+import { benchRun } from './bench-buffers.ts';
 import { always, choose, kindFirst, paramsOf, type Variant, type VariantTable } from './variants.ts';
 
 export type { AffineFlags, BnPartition, LnGeometry, NormGeometry };
 
-/** Plan-lifetime device memory (a layer passes ForwardContext.scratch). */
-export type Scratch = (byteLength: number, label: string) => View;
+import type { Scratch } from '../runtime/engine.ts';
+export type { Scratch };
 
 /** A dimension index of `[batch, ...shape]` resolved (negatives from the end); `what` names the caller and field in errors. */
 export function resolveAxis(axis: number, rank: number, what: string): number {

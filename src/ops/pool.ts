@@ -27,7 +27,7 @@ import {
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
-import { benchRun } from './conv2d-variants.ts';
+import { benchRun } from './bench-buffers.ts';
 import { always, choose, onGpu, type Variant, type VariantTable } from './variants.ts';
 import { pair, windowOutput, type Padding } from './window.ts';
 

@@ -18,7 +18,8 @@
  * states as outputs (geometry.returnState: views hn, cn) add one copy to the forward and one to
  * the backward, which folds their gradients into the last step's.
  */
-import { benchRun, denseBackward, denseForward, denseGeometry, type Scratch } from './dense.ts';
+import { benchRun } from './bench-buffers.ts';
+import { denseBackward, denseForward, denseGeometry, type Scratch } from './dense.ts';
 import { always, choose, onCpu, type VariantTable } from './variants.ts';
 import { CELL_ACTIVATIONS, inputDropout, STEP_SLOT_BYTES, timestepSlots, unmasked, type CellActivation, type CellKind, type RecurrentGeometry, type RecurrentKernel } from '../../shaders/recurrent.ts';
 import { cellForward, gruCandidate, gruGates } from '../../shaders/recurrent-cells.ts';

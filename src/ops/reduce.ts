@@ -16,10 +16,10 @@
 import * as kernels from '../../shaders/reduce.ts';
 import type { ReduceGeometry, ReduceSource } from '../../shaders/reduce.ts';
 import type { KernelStyle } from '../../shaders/kernel.ts';
-import type { BufferView, Dispatch, Engine, View } from '../runtime/engine.ts';
+import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import { formatShape, type Shape } from '../runtime/tensor.ts';
 import type { BenchRun } from '../runtime/tuning.ts';
-import { benchRun } from './dense.ts';
+import { benchRun } from './bench-buffers.ts';
 import { always, choose, kindFirst, paramsOf, type Variant, type VariantTable } from './variants.ts';
 
 export type { ReduceGeometry, ReduceSource };
@@ -27,8 +27,8 @@ export type { ReduceGeometry, ReduceSource };
 export const REDUCE_OPS = ['sum', 'mean', 'max', 'min'] as const;
 export type ReduceOp = (typeof REDUCE_OPS)[number];
 
-/** Plan-lifetime device memory for partial results (a layer passes ForwardContext.scratch). */
-export type Scratch = (byteLength: number, label: string) => View;
+import type { Scratch } from '../runtime/engine.ts';
+export type { Scratch };
 
 /**
  * The [outer, axis, inner] view of reducing `axes` of `shape`: axes may be negative (from the

@@ -7,7 +7,7 @@
 import { clipKey } from '../../shaders/clipping.ts';
 import { STEP_INFO_BYTES, stepInfoData } from '../../shaders/kernel.ts';
 import { needsPrologue, prologueKernel, scalarCount, updateKernel, updateKernelVec4, updateTailKernel, type UpdateOptions, type UpdateRule } from '../../shaders/optimizers.ts';
-import { benchRun } from '../ops/conv2d-variants.ts';
+import { benchRun } from '../ops/bench-buffers.ts';
 import { always, choose, type VariantTable } from '../ops/variants.ts';
 import type { BufferView, Dispatch, Engine } from '../runtime/engine.ts';
 import type { BenchRun } from '../runtime/tuning.ts';

@@ -131,6 +131,9 @@ export interface BufferView {
 /** A BufferView with its offset and size spelled out, as plans and ops keep them. */
 export type View = Required<BufferView>;
 
+/** Where an op takes its temporary buffers from: a view of `byteLength` bytes (a plan's memory, or a bench's). */
+export type Scratch = (byteLength: number, label: string) => View;
+
 /** One variant choice an op made (src/ops/variants.ts choose): in which scope, which op, which variant, for which geometry. */
 export interface VariantChoice {
   /** The Engine.withScope labels in force when the choice was made, outermost first, joined by '/' ('' outside any). */

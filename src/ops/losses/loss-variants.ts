@@ -11,7 +11,7 @@ import { lossPartialsKernels, partialsLaunch } from '../../../shaders/loss-parti
 import { METRICS_WORDS } from '../../../shaders/metrics.ts';
 import type { Dispatch, Engine } from '../../runtime/engine.ts';
 import type { BenchRun } from '../../runtime/tuning.ts';
-import { benchRun } from '../dense.ts';
+import { benchRun } from '../bench-buffers.ts';
 import { always, choose, onCpu, type Variant, type VariantTable } from '../variants.ts';
 import type { LossViews } from './loss.ts';
 
