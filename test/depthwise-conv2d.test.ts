@@ -13,6 +13,7 @@ import { depthwiseConv2dBackward, depthwiseConv2dForward, depthwiseConv2dGeometr
 import type { Padding } from '../src/ops/window.ts';
 import { dot, finiteDifferences, measuredErrors, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
 import { captureOurs, captureTf } from './artifacts.ts';
+import { depthwiseBackwardRef, depthwiseForwardRef } from './reference/depthwise.ts';
 
 const engine = useEngine();
 
@@ -24,58 +25,6 @@ beforeAll(async () => {
 const record = measuredErrors('DEPTHWISE_ERRORS', ['vs float64', 'vs finite differences', 'loss', 'weight updates', 'predictions']);
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-// ---- float64 references ------------------------------------------------------------------------
-
-/** Calls visit(outIndex, xIndex, wIndex) for every tap of every output that lands inside the input. */
-function forEachTap(g: DepthwiseConv2DGeometry, visit: (out: number, xi: number, wi: number) => void): void {
-  const M = g.multiplier;
-  const outC = g.inC * M;
-  for (let n = 0; n < g.batch; n++) {
-    for (let oh = 0; oh < g.outH; oh++) {
-      for (let ow = 0; ow < g.outW; ow++) {
-        for (let ky = 0; ky < g.kH; ky++) {
-          const iy = oh * g.strideH + ky * g.dilationH - g.padTop;
-          if (iy < 0 || iy >= g.inH) continue;
-          for (let kx = 0; kx < g.kW; kx++) {
-            const ix = ow * g.strideW + kx * g.dilationW - g.padLeft;
-            if (ix < 0 || ix >= g.inW) continue;
-            for (let c = 0; c < g.inC; c++) {
-              for (let m = 0; m < M; m++) {
-                visit(((n * g.outH + oh) * g.outW + ow) * outC + c * M + m, ((n * g.inH + iy) * g.inW + ix) * g.inC + c, ((ky * g.kW + kx) * g.inC + c) * M + m);
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
-function forwardRef(g: DepthwiseConv2DGeometry, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null): Float64Array {
-  const outC = g.inC * g.multiplier;
-  const y = new Float64Array(g.batch * g.outH * g.outW * outC);
-  if (b) for (let i = 0; i < y.length; i++) y[i] = b[i % outC]!;
-  forEachTap(g, (out, xi, wi) => (y[out] += x[xi]! * w[wi]!));
-  if (g.relu) for (let i = 0; i < y.length; i++) y[i] = Math.max(0, y[i]!);
-  return y;
-}
-
-/** dx, dW, db written as scatters from dy (masked by the fused ReLU's [y > 0]). */
-function backwardRef(g: DepthwiseConv2DGeometry, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, dyIn: ArrayLike<number>) {
-  const y = forwardRef(g, x, w, b);
-  const dy = Float64Array.from(dyIn, (v, i) => (g.relu && y[i]! <= 0 ? 0 : v));
-  const outC = g.inC * g.multiplier;
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(w.length);
-  const db = new Float64Array(outC);
-  forEachTap(g, (out, xi, wi) => {
-    dx[xi] += dy[out]! * w[wi]!;
-    dw[wi] += dy[out]! * x[xi]!;
-  });
-  for (let i = 0; i < dy.length; i++) db[i % outC] += dy[i]!;
-  return { dx, dw, db };
-}
 
 // ---- the op's kernels ------------------------------------------------------------------------
 
@@ -146,13 +95,13 @@ describe('depthwise conv2d kernels', () => {
       const g = geometryOf(c);
       const data = dataFor(g, 100 + 10 * k);
       const got = await runOp(g, data);
-      const want = backwardRef(g, data.x, data.w, data.b, data.dy);
-      expect(record('forward', 'vs float64', relL2(got.y, forwardRef(g, data.x, data.w, data.b)))).toBeLessThanOrEqual(1e-6);
+      const want = depthwiseBackwardRef(g, data.x, data.w, data.b, data.dy);
+      expect(record('forward', 'vs float64', relL2(got.y, depthwiseForwardRef(g, data.x, data.w, data.b)))).toBeLessThanOrEqual(1e-6);
       expect(record('dx', 'vs float64', relL2(got.dx, want.dx))).toBeLessThanOrEqual(1e-6);
       expect(record('dW', 'vs float64', relL2(got.dw, want.dw))).toBeLessThanOrEqual(1e-6);
       if (got.db) expect(record('db', 'vs float64', relL2(got.db, want.db))).toBeLessThanOrEqual(1e-6);
       // Finite differences of L = Σ y·dy, the float64 forward, in x, w and b.
-      const loss = (xx: ArrayLike<number>, ww: ArrayLike<number>, bb: ArrayLike<number> | null) => dot(forwardRef(g, xx, ww, bb), data.dy);
+      const loss = (xx: ArrayLike<number>, ww: ArrayLike<number>, bb: ArrayLike<number> | null) => dot(depthwiseForwardRef(g, xx, ww, bb), data.dy);
       const xi = sampleIndices(data.x.length, 30, k);
       const wi = sampleIndices(data.w.length, 30, k + 1);
       const fdX = finiteDifferences((xx) => loss(xx, data.w, data.b), toF64(data.x), xi);
@@ -172,7 +121,7 @@ describe('depthwise conv2d kernels', () => {
     const g = geometryOf(c);
     expect(depthwiseConv2dReductionPlan(engine(), g).chunks).toBeGreaterThan(1);
     const data = dataFor(g, 7);
-    const want = backwardRef(g, data.x, data.w, data.b, data.dy);
+    const want = depthwiseBackwardRef(g, data.x, data.w, data.b, data.dy);
     for (const chunks of [1, 5, 48]) {
       const got = await runOp(g, data, { chunks });
       expect(depthwiseConv2dReductionPlan(engine(), g, chunks).chunks).toBe(chunks);
@@ -186,7 +135,7 @@ describe('depthwise conv2d kernels', () => {
       const g = geometryOf(c);
       const data = dataFor(g, 9);
       const got = await runOp(g, data, { reluMaskInput: true });
-      const want = backwardRef(g, data.x, data.w, data.b, data.dy).dx.map((v, i) => (data.x[i]! > 0 ? v : 0));
+      const want = depthwiseBackwardRef(g, data.x, data.w, data.b, data.dy).dx.map((v, i) => (data.x[i]! > 0 ? v : 0));
       expect(want.some((v, i) => v === 0 && data.x[i]! <= 0)).toBe(true);
       expect(relL2(got.dx, want), c.name).toBeLessThanOrEqual(1e-6);
     }
@@ -218,7 +167,7 @@ describe('depthwise conv2d kernels', () => {
 /** z = act(b + mid · pw) over the rows of mid, mid = depthwise(x) without bias; and its gradients. */
 function separableRef(g: DepthwiseConv2DGeometry, filters: number, relu: boolean, x: ArrayLike<number>, dw: ArrayLike<number>, pw: ArrayLike<number>, b: ArrayLike<number>, r: ArrayLike<number>) {
   const C = g.inC * g.multiplier;
-  const mid = forwardRef(g, x, dw, null);
+  const mid = depthwiseForwardRef(g, x, dw, null);
   const rows = mid.length / C;
   const z = new Float64Array(rows * filters);
   for (let i = 0; i < rows; i++) {
@@ -241,7 +190,7 @@ function separableRef(g: DepthwiseConv2DGeometry, filters: number, relu: boolean
       }
     }
   }
-  const { dx, dw: dDw } = backwardRef(g, x, dw, null, dMid);
+  const { dx, dw: dDw } = depthwiseBackwardRef(g, x, dw, null, dMid);
   return { z, dx, dDw, dPw, db };
 }
 

@@ -5,9 +5,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { reluBackward, reluForward, sum } from '../shaders/elementwise.ts';
-import { flatDispatch, flatKernel, flatTable, type FlatOp } from '../src/ops/elementwise.ts';
+import { flatDispatch, flatKernel, flatTable } from '../src/ops/elementwise.ts';
 import { applicableNames, variantNames } from '../src/ops/variants.ts';
 import { finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine, dot } from './helpers.ts';
+import { FLAT_CASES } from './reference/elementwise.ts';
 
 const engine = useEngine();
 
@@ -49,23 +50,10 @@ const engines = { cpu: engine, gpu: useEngine({ kernelStyle: 'tiled' }) };
 const report: string[] = [];
 afterAll(() => console.log(`flat elementwise variants (relL2 vs float64 | central differences):\n${report.join('\n')}`));
 
-/** Each flat kernel, its inputs' count and its float64 result from the inputs (and the output's prior contents, for accumulate). */
-const FLAT: { op: FlatOp; inputs: number; ref: (xs: Float64Array[], before: Float64Array) => Float64Array; f?: (x: number) => number }[] = [
-  { op: { kind: 'fill', value: -0.375 }, inputs: 0, ref: (_, before) => before.map(() => -0.375) },
-  { op: { kind: 'sum', inputs: 3 }, inputs: 3, ref: ([a, b, c]) => a!.map((v, i) => v + b![i]! + c![i]!) },
-  { op: { kind: 'accumulate' }, inputs: 1, ref: ([x], before) => before.map((v, i) => v + x![i]!) },
-  { op: { kind: 'scale', factor: -1.75 }, inputs: 1, ref: ([x]) => x!.map((v) => -1.75 * v) },
-  { op: { kind: 'reluForward' }, inputs: 1, ref: ([x]) => x!.map((v) => Math.max(v, 0)) },
-  { op: { kind: 'activationForward', activation: { kind: 'sigmoid' } }, inputs: 1, ref: ([x]) => x!.map((v) => 1 / (1 + Math.exp(-v))) },
-  { op: { kind: 'activationForward', activation: { kind: 'elu', alpha: 0.7 } }, inputs: 1, ref: ([x]) => x!.map((v) => (v > 0 ? v : 0.7 * Math.expm1(v))) },
-  // dx = dy·tanh′(x); the second input is dy.
-  { op: { kind: 'activationBackward', activation: { kind: 'tanh' } }, inputs: 2, ref: ([x, dy]) => x!.map((v, i) => dy![i]! / Math.cosh(v) ** 2), f: Math.tanh },
-];
-
 describe('flat elementwise variant table', () => {
   it("what each profile runs: 'vec4' first wherever the count is a multiple of 4, else 'scalar'; every row explains itself", () => {
     for (const e of [engines.cpu(), engines.gpu()]) {
-      for (const { op } of FLAT) {
+      for (const { op } of FLAT_CASES) {
         expect(applicableNames(flatTable, { op, n: 1_384_448 }, e.profile)).toEqual(['vec4', 'scalar']);
         expect(applicableNames(flatTable, { op, n: 1037 }, e.profile)).toEqual(['scalar']);
       }
@@ -86,8 +74,8 @@ describe('flat elementwise variant table', () => {
   });
 
   // 1036: a multiple of 4 (259 vec4s), of neither 256 nor 1024; 1037: scalar only.
-  for (const { op, inputs, ref, f } of FLAT) {
-    const name = `${op.kind}${'activation' in op ? ` ${op.activation.kind}` : ''}`;
+  for (const { op, inputs, ref, f } of FLAT_CASES) {
+    const name = `${op.kind}${'activation' in op ? ` ${op.activation.kind}` : ''}${op.kind === 'sum' ? ` of ${op.inputs}` : ''}`;
     it(`${name}: every variant on both engines against float64, outputs NaN-prefilled`, async () => {
       const covered = new Set<string>();
       for (const n of [1036, 1037]) {

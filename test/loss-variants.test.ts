@@ -10,90 +10,21 @@
  * 'partials') logs the loss a 'cpu' engine does.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { STEP_INFO_BYTES, stepInfoData } from '../shaders/kernel.ts';
 import { MAX_PARTS, partialsLaunch } from '../shaders/loss-partials.ts';
 import { rowLossSpec } from '../shaders/losses.ts';
 import { layers, sequential, tensor } from '../src/index.ts';
 import { lossNames, resolveLoss } from '../src/ops/losses/index.ts';
-import type { AccuracyKind } from '../src/ops/losses/loss.ts';
 import { lossTable } from '../src/ops/losses/loss-variants.ts';
-import { METRICS_BYTES, readMetrics } from '../src/ops/losses/metrics.ts';
 import { applicableNames, variantNames } from '../src/ops/variants.ts';
-import type { Engine } from '../src/runtime/engine.ts';
-import { finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
-import { accuracyRef, LOSS_CASES, REFERENCES, uniform, type LossCase } from './reference/losses.ts';
+import { finiteDifferences, nanBuffer, pick, randomArray, relL2, sampleIndices, toF64, useEngine } from './helpers.ts';
+import { relError, runLoss } from './loss-runner.ts';
+import { LOSS_CASES, lossMeanRef, uniform } from './reference/losses.ts';
 
 const engines = { cpu: useEngine(), gpu: useEngine({ kernelStyle: 'tiled' }) };
 const VARIANTS = variantNames(lossTable);
 
 const report: string[] = [];
 afterAll(() => console.log(`loss variants (relL2 of the gradient and relative error of the loss vs float64 | partials vs one-workgroup):\n${report.join('\n')}`));
-
-const relError = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
-
-interface RunOptions {
-  batch: number;
-  shape: number[];
-  rows: number;
-  fused: boolean;
-  accuracy: AccuracyKind | null;
-  gradient: boolean;
-  variant: string;
-  weights?: Float32Array;
-  /** f32 [batch, ...shape without its last axis]. */
-  mask?: Float32Array;
-}
-
-async function runLoss(e: Engine, loss: string, y: Float32Array, t: Float32Array | Uint32Array, o: RunOptions) {
-  const grad = o.gradient ? nanBuffer(e, y.length) : null;
-  const metrics = uploadView(e, new Uint32Array(METRICS_BYTES / 4));
-  const step = e.uniform(STEP_INFO_BYTES, 'step-info');
-  e.write(step, stepInfoData(0, 0, 0, o.rows));
-  const views = {
-    output: uploadView(e, y),
-    labels: uploadView(e, t),
-    grad,
-    metrics,
-    stepInfo: { buffer: step, offset: 0, size: STEP_INFO_BYTES },
-    // NaN-prefilled: the passes must write every word they read.
-    scratch: (bytes: number) => nanBuffer(e, Math.ceil(bytes / 4)),
-    ...(o.weights ? { sampleWeights: uploadView(e, o.weights) } : {}),
-    ...(o.mask ? { mask: uploadView(e, o.mask) } : {}),
-  };
-  const g = { batch: o.batch, outputShape: o.shape, ...(o.mask ? { maskShape: o.shape.slice(0, -1) } : {}) };
-  const dispatches = resolveLoss(loss).dispatches(e, g, views, { fused: o.fused, accuracy: o.accuracy, variant: o.variant });
-  e.run(dispatches);
-  return { ...readMetrics(await e.read(metrics, METRICS_BYTES)), grad: grad ? await readF32(e, grad, y.length) : null, dispatches: dispatches.length };
-}
-
-/**
- * The float64 weighted / masked mean over the real positions (`y`, `t` hold only those): the loss,
- * its gradient, the kept positions, and the accuracy over them.
- */
-function reference(c: LossCase, y: ArrayLike<number>, t: ArrayLike<number>, o: { rows: number; positions: number; width: number; weights?: ArrayLike<number>; mask?: ArrayLike<number>; accuracy: AccuracyKind | null }) {
-  const { rows, positions, width } = o;
-  const ref = REFERENCES[c.loss + (c.fused ? '/fused' : '')]!;
-  const sparse = resolveLoss(c.loss).labels === 'sparse';
-  const activation = c.fused ? resolveLoss(c.loss).fuses! : 'none';
-  const grad = new Float64Array(rows * positions * width);
-  let sum = 0;
-  let kept = 0;
-  let correct = 0;
-  for (let p = 0; p < rows * positions; p++) {
-    const ys = Array.from({ length: width }, (_, j) => y[p * width + j]!);
-    const ts = sparse ? [t[p]!] : Array.from({ length: width }, (_, j) => t[p * width + j]!);
-    const keep = o.mask ? (o.mask[p] !== 0 ? 1 : 0) : 1;
-    const factor = keep * (o.weights ? o.weights[Math.floor(p / positions)]! : 1);
-    const r = ref(ys, ts, 1, width);
-    sum += factor * r.sum;
-    r.grad.forEach((gj, j) => (grad[p * width + j] = factor * gj));
-    kept += keep;
-    if (keep && o.accuracy) correct += accuracyRef(o.accuracy, ys, ts, 1, width, activation).correct;
-  }
-  const denom = o.mask ? Math.max(kept, 1) : rows * positions;
-  const perAccuracy = o.accuracy === 'binary' ? width : 1;
-  return { loss: sum / denom, grad: grad.map((v) => v / denom), correct, accuracyCount: o.accuracy ? (o.mask ? kept : rows * positions) * perAccuracy : 0 };
-}
 
 // ---- the table ---------------------------------------------------------------------------------
 
@@ -161,9 +92,9 @@ describe('every loss on each variant against float64: [5, 7, 13] with 4 real row
         const mask = mode === 'masked' ? Float32Array.from({ length: BATCH * POSITIONS }, (_, q) => (Math.floor(q / POSITIONS) === 1 || q % 3 === 2 ? 0 : 1)) : undefined;
         const accuracy = op.accuracy(shape);
         const o = { rows: ROWS, positions: POSITIONS, width: WIDTH, ...(weights ? { weights } : {}), ...(mask ? { mask } : {}) };
-        const ref = reference(c, yReal, tReal, { ...o, accuracy });
+        const ref = lossMeanRef(c, yReal, tReal, { ...o, accuracy });
         const idx = sampleIndices(yReal.length, 16, seed);
-        const fd = finiteDifferences((x) => reference(c, x, tReal, { ...o, accuracy: null }).loss, toF64(yReal), idx);
+        const fd = finiteDifferences((x) => lossMeanRef(c, x, tReal, { ...o, accuracy: null }).loss, toF64(yReal), idx);
         const real = ROWS * POSITIONS * WIDTH;
         const results = new Map<string, { loss: number; grad: Float32Array }>();
         // Both variants on the 'gpu' engine; 'partials' (the same WGSL) on the 'cpu' one without weights or mask
@@ -211,7 +142,7 @@ describe('wide rows, and launches past MAX_PARTS workgroups', () => {
       const c = LOSS_CASES.find((v) => v.loss === loss && (v.fused || !resolveLoss(loss).fuses))!;
       const [batch, positions, width] = [2, 3, 1031];
       const { y, t } = c.data(batch * positions, width, 77);
-      const ref = reference(c, y, t, { rows: batch, positions, width, accuracy: resolveLoss(loss).accuracy([positions, width]) });
+      const ref = lossMeanRef(c, y, t, { rows: batch, positions, width, accuracy: resolveLoss(loss).accuracy([positions, width]) });
       for (const variant of VARIANTS) {
         const got = await runLoss(engines.gpu(), loss, y, t, { batch, shape: [positions, width], rows: batch, fused: c.fused, accuracy: resolveLoss(loss).accuracy([positions, width]), gradient: true, variant });
         expect(relError(got.lossSum / got.count, ref.loss), `${variant} loss`).toBeLessThanOrEqual(1e-5);
@@ -231,7 +162,7 @@ describe('wide rows, and launches past MAX_PARTS workgroups', () => {
       const spec = resolveLoss(loss).labels === 'sparse' ? rowLossSpec('sparseSoftmaxCrossentropy', { batch, positions, width }, { withGradient: true, accuracy: null }) : null;
       if (spec) expect(partialsLaunch(spec).parts).toBe(MAX_PARTS);
       const { y, t } = c.data(batch * positions, width, 78);
-      const ref = reference(c, y, t, { rows: batch, positions, width, accuracy: null });
+      const ref = lossMeanRef(c, y, t, { rows: batch, positions, width, accuracy: null });
       const got = await runLoss(engines.gpu(), loss, y, t, { batch, shape: positions > 1 ? [positions, width] : [width], rows: batch, fused: c.fused, accuracy: null, gradient: true, variant: 'partials' });
       const [lossErr, gradErr] = [relError(got.lossSum / got.count, ref.loss), relL2(got.grad!, ref.grad)];
       report.push(`  ${loss} [${batch}, ${positions}, ${width}] partials: gradient ${gradErr.toExponential(1)}, loss ${lossErr.toExponential(1)}`);

@@ -25,6 +25,7 @@ import {
 } from '../src/ops/normalization.ts';
 import { bnLayout } from '../shaders/normalization.ts';
 import { dot, finiteDifferences, measuredErrors, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, uploadView, useEngine } from './helpers.ts';
+import { bnRef, lnRef } from './reference/normalization.ts';
 
 const engine = useEngine();
 const record = measuredErrors('NORM_ERRORS', ['fwd', 'var', 'bwd', 'fd', 'moving']);
@@ -48,85 +49,7 @@ function sprinkleNaN(a: Float32Array, from: number): Float32Array {
   return b;
 }
 
-// ---- float64 references ----------------------------------------------------------------------
-
-/** BN training over the first n rows of [*, C, I]: y, mean, biased variance, and the backward. */
-function bnRef(x: ArrayLike<number>, C: number, I: number, n: number, gamma: ArrayLike<number>, beta: ArrayLike<number>) {
-  const ch = (e: number) => Math.floor(e / I) % C;
-  const total = n * C * I;
-  const count = n * I;
-  const mean = new Float64Array(C);
-  const variance = new Float64Array(C);
-  for (let e = 0; e < total; e++) mean[ch(e)] += x[e]! / count;
-  for (let e = 0; e < total; e++) variance[ch(e)] += (x[e]! - mean[ch(e)]!) ** 2 / count;
-  const inv = variance.map((v) => 1 / Math.sqrt(v + EPS));
-  const xh = Float64Array.from({ length: total }, (_, e) => (x[e]! - mean[ch(e)]!) * inv[ch(e)]!);
-  const y = xh.map((v, e) => v * gamma[ch(e)]! + beta[ch(e)]!);
-  const backward = (dy: ArrayLike<number>) => {
-    const dgamma = new Float64Array(C);
-    const dbeta = new Float64Array(C);
-    for (let e = 0; e < total; e++) {
-      dbeta[ch(e)] += dy[e]!;
-      dgamma[ch(e)] += dy[e]! * xh[e]!;
-    }
-    const dx = xh.map((v, e) => (gamma[ch(e)]! * inv[ch(e)]! * (count * dy[e]! - dbeta[ch(e)]! - v * dgamma[ch(e)]!)) / count);
-    return { dx, dgamma, dbeta };
-  };
-  return { y, mean, variance, backward };
-}
-
-/**
- * LN of `[batch, ...sample]` over `axes` (resolved, counting the batch axis) for the first `samples`
- * samples: each element's group (batch and kept axes) and normalized index (the normalized axes,
- * row-major in axis order), then the forward and backward per group.
- */
-function lnRef(x: ArrayLike<number>, sample: number[], axes: number[], samples: number, gamma: ArrayLike<number>, beta: ArrayLike<number>) {
-  const size = sample.reduce((a, b) => a * b, 1);
-  const total = samples * size;
-  const norm = new Int32Array(total);
-  const group = new Int32Array(total);
-  let N = 1;
-  for (let e = 0; e < total; e++) {
-    let rest = e % size;
-    let nIdx = 0;
-    let nMul = 1;
-    let kIdx = 0;
-    let kMul = 1;
-    for (let d = sample.length - 1; d >= 0; d--) {
-      const i = rest % sample[d]!;
-      rest = Math.floor(rest / sample[d]!);
-      if (axes.includes(d + 1)) (nIdx += i * nMul), (nMul *= sample[d]!);
-      else (kIdx += i * kMul), (kMul *= sample[d]!);
-    }
-    norm[e] = nIdx;
-    group[e] = Math.floor(e / size) * kMul + kIdx;
-    N = nMul;
-  }
-  const groups = total / N;
-  const mean = new Float64Array(groups);
-  const inv = new Float64Array(groups);
-  for (let e = 0; e < total; e++) mean[group[e]!] += x[e]! / N;
-  for (let e = 0; e < total; e++) inv[group[e]!] += (x[e]! - mean[group[e]!]!) ** 2 / N;
-  inv.forEach((v, k) => (inv[k] = 1 / Math.sqrt(v + EPS)));
-  const xh = Float64Array.from({ length: total }, (_, e) => (x[e]! - mean[group[e]!]!) * inv[group[e]!]!);
-  const y = xh.map((v, e) => v * gamma[norm[e]!]! + beta[norm[e]!]!);
-  const backward = (dy: ArrayLike<number>) => {
-    const dgamma = new Float64Array(N);
-    const dbeta = new Float64Array(N);
-    const mg = new Float64Array(groups);
-    const mgx = new Float64Array(groups);
-    for (let e = 0; e < total; e++) {
-      const g = dy[e]! * gamma[norm[e]!]!;
-      mg[group[e]!] += g / N;
-      mgx[group[e]!] += (g * xh[e]!) / N;
-      dgamma[norm[e]!] += dy[e]! * xh[e]!;
-      dbeta[norm[e]!] += dy[e]!;
-    }
-    const dx = xh.map((v, e) => inv[group[e]!]! * (dy[e]! * gamma[norm[e]!]! - mg[group[e]!]! - v * mgx[group[e]!]!));
-    return { dx, dgamma, dbeta };
-  };
-  return { y, N, backward };
-}
+// ---- gradient checks, scratch ----------------------------------------------------------------
 
 /** Central finite differences of Σ y·dy at p, on all coordinates or, for big inputs, 48 of x's and all of γ's and β's. */
 function gradientCheck(loss: (q: Float64Array) => number, p: Float64Array, n: number, got: Float64Array): number {
@@ -199,11 +122,11 @@ describe('batch normalization op (float64 reference)', () => {
       const mv0 = randomArray(C, 6).map((v) => v + 1.5);
       const momentum = 0.9;
       const info = stepInfo(rows);
-      const ref = bnRef(x, C, I, rows * g.perSample, gamma, beta);
+      const ref = bnRef(x, C, I, rows * g.perSample, gamma, beta, EPS);
       const back = ref.backward(dy);
       const n = real;
       const p = Float64Array.from([...x.slice(0, n), ...gamma, ...beta]);
-      const loss = (q: Float64Array) => dot(bnRef(q.subarray(0, n), C, I, rows * g.perSample, q.subarray(n, n + C), q.subarray(n + C)).y, dy);
+      const loss = (q: Float64Array) => dot(bnRef(q.subarray(0, n), C, I, rows * g.perSample, q.subarray(n, n + C), q.subarray(n + C), EPS).y, dy);
       const wantMM = mm0.map((m, c) => m * momentum + ref.mean[c]! * (1 - momentum));
       const wantMV = mv0.map((m, c) => m * momentum + ref.variance[c]! * (1 - momentum));
       for (const [k, partition] of partitionsFor(g, tiled === true).entries()) {
@@ -233,7 +156,7 @@ describe('batch normalization op (float64 reference)', () => {
           if (k === 0) expect(record(name, 'fd', gradientCheck(loss, p, n, Float64Array.from([...gotDx.slice(0, n), ...gotDg, ...gotDb]))), what).toBeLessThanOrEqual(1e-4);
         } else {
           expect(Array.from(await readF32(e, dg!, C)).every(Number.isNaN)).toBe(true); // untouched
-          const lossX = (q: Float64Array) => dot(bnRef(q, C, I, rows * g.perSample, gamma, beta).y, dy);
+          const lossX = (q: Float64Array) => dot(bnRef(q, C, I, rows * g.perSample, gamma, beta, EPS).y, dy);
           if (k === 0) expect(record(name, 'fd', gradientCheck(lossX, Float64Array.from(x.slice(0, n)), n, Float64Array.from(gotDx.slice(0, n)))), what).toBeLessThanOrEqual(1e-4);
         }
         for (const v of [xv, dyv, gv, bv, mm, mv, mean, variance, y, dx, dg, db]) e.release(v!.buffer);
@@ -313,7 +236,7 @@ describe('layer normalization op (float64 reference)', () => {
         ...layerNormForward(e, g, f, { x: xv!, gamma: gv, beta: bv, y: y!, rowMean: rm!, rowInv: ri! }),
         ...layerNormBackward(e, g, f, { x: xv!, dy: dyv!, rowMean: rm!, rowInv: ri!, gamma: gv, stepInfo: info, dx: dx!, dgamma: dg, dbeta: db, scratch }),
       ]);
-      const ref = lnRef(x, shape.slice(1), resolved, rows, gamma, beta);
+      const ref = lnRef(x, shape.slice(1), resolved, rows, gamma, beta, EPS);
       expect(ref.N).toBe(N);
       expect(record(name, 'fwd', relL2((await readF32(e, y!, total)).slice(0, real), ref.y))).toBeLessThanOrEqual(1e-5);
       const back = ref.backward(dy);
@@ -325,10 +248,10 @@ describe('layer normalization op (float64 reference)', () => {
         expect(record(name, 'bwd', relL2(gotDg, back.dgamma))).toBeLessThanOrEqual(1e-4);
         expect(record(name, 'bwd', relL2(gotDb, back.dbeta))).toBeLessThanOrEqual(1e-4);
         const p = Float64Array.from([...x.slice(0, real), ...gamma, ...beta]);
-        const loss = (q: Float64Array) => dot(lnRef(q.subarray(0, real), shape.slice(1), resolved, rows, q.subarray(real, real + N), q.subarray(real + N)).y, dy);
+        const loss = (q: Float64Array) => dot(lnRef(q.subarray(0, real), shape.slice(1), resolved, rows, q.subarray(real, real + N), q.subarray(real + N), EPS).y, dy);
         expect(record(name, 'fd', gradientCheck(loss, p, real, Float64Array.from([...gotDx.slice(0, real), ...gotDg, ...gotDb])))).toBeLessThanOrEqual(1e-4);
       } else {
-        const loss = (q: Float64Array) => dot(lnRef(q, shape.slice(1), resolved, rows, gamma, beta).y, dy);
+        const loss = (q: Float64Array) => dot(lnRef(q, shape.slice(1), resolved, rows, gamma, beta, EPS).y, dy);
         expect(record(name, 'fd', gradientCheck(loss, Float64Array.from(x.slice(0, real)), real, Float64Array.from(gotDx.slice(0, real))))).toBeLessThanOrEqual(1e-4);
         expect(Array.from(await readF32(e, dg!, N)).every(Number.isNaN)).toBe(true); // untouched
       }

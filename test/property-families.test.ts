@@ -1,7 +1,8 @@
 /**
  * Property tests of the op families test/property.test.ts leaves out: the batched product, batch
  * and layer normalization, reductions, attention, the depthwise kernel gradient, average pooling,
- * the recurrent kernel gradient, the optimizer update and the flat elementwise kernels. Each case
+ * the recurrent kernel gradient, the optimizer update and the flat elementwise kernels (the loss and
+ * the convolutions' pooled and transposed forwards: test/property-losses-convs.test.ts). Each case
  * draws a seeded random geometry, an engine kind ('cpu', 'checked' = robustBufferAccess, 'gpu' =
  * kernelStyle 'tiled') and, per variant table of the family, a variant that applies there (one not
  * drawn yet when there is one), forced; forward and backward run on NaN-prefilled outputs (the
@@ -20,7 +21,7 @@ import { recurrentBackward, recurrentForward, recurrentGeometry, recurrentKernel
 import { optimizerUpdateTable, type UpdateGeometry } from '../src/optimizers/update-variants.ts';
 import { flatDispatch, flatTable } from '../src/ops/elementwise.ts';
 import { HYPER_BYTES } from '../src/optimizers.ts';
-import { choose, type VariantTable } from '../src/ops/variants.ts';
+import { choose } from '../src/ops/variants.ts';
 import { Random } from '../src/layers/initializers.ts';
 import { adapterKey } from '../src/runtime/tuning.ts';
 import { Usage, type Engine, type View } from '../src/runtime/engine.ts';
@@ -36,22 +37,16 @@ import { avgPoolBackwardRef, avgPoolForwardRef } from './reference/pool.ts';
 import { randomWeights, recurrentRunBackwardRef, NUMBERS, recurrentRun } from './reference/recurrent.ts';
 import { OPTIMIZER_CASES, references } from './reference/optimizers.ts';
 import { FLAT_CASES } from './reference/elementwise.ts';
-import { dot, finiteDifferences, measuredErrors, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
-import { int, kindsInOrder, oneOf, scratchOf, variantDraws } from './property-draws.ts';
+import { dot, finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, toF64, uploadView, useEngine } from './helpers.ts';
+import { int, oneOf, propertyCases, relL2Checker, scratchOf, type Tables } from './property-draws.ts';
 
 const engines = {
   cpu: useEngine(),
   checked: useEngine({ kernelStyle: 'registers', robustBufferAccess: true }),
   gpu: useEngine({ kernelStyle: 'tiled' }),
 };
-type Tables = VariantTable<never, unknown>[];
 /** The worst relL2 per family, variant and engine kind; PROPERTY_ERRORS=1 prints them after the file. */
-const record = measuredErrors('PROPERTY_ERRORS', ['forward', 'backward', 'update']);
-/** Expects a relL2 within tolerance (the message names the engine kind, the variant and the output) and records it under the family, variant and kind. */
-function checker(family: string, kind: string, variant: string, detail = '') {
-  return (metric: 'forward' | 'backward' | 'update', what: string, value: number, tolerance: number) =>
-    expect(record(`${family} ${variant} (${kind})`, metric, value), `${kind} ${variant}${detail} ${what}`).toBeLessThanOrEqual(tolerance);
-}
+const checker = relL2Checker('PROPERTY_ERRORS');
 const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
 
 /** A step uniform with these fields (stepInfoData). */
@@ -86,9 +81,7 @@ function batchedMatmulGradRef(a: ArrayLike<number>, b: ArrayLike<number>, dc: Ar
 }
 
 describe('batchedMatmul on random geometries', () => {
-  const r = new Random(41);
-  const draws = variantDraws(42);
-  for (const [c, kind] of kindsInOrder(r, { cpu: 2, checked: 1, gpu: 4 }).entries()) {
+  propertyCases(41, { cpu: 2, checked: 1, gpu: 4 }, [batchedMatmulTable] as Tables, (r, draws, c, kind) => {
     // Every transpose pair in turn; sizes off the 4 × 4 blocks and the 32/64/128 tiles.
     const g: BatchedMatmulGeometry = { batch: int(r, 1, 3), m: int(r, 1, 37), n: int(r, 1, 37), k: int(r, 1, 23), transposeA: c % 2 === 1, transposeB: c % 4 >= 2 };
     it(`${JSON.stringify(g)} on ${kind}`, async () => {
@@ -105,9 +98,6 @@ describe('batchedMatmul on random geometries', () => {
       check('backward', 'dA', relL2(await readF32(e, out.da, sizes.a), ref.da), 1e-4);
       check('backward', 'dB', relL2(await readF32(e, out.db, sizes.b), ref.db), 1e-4);
     });
-  }
-  it('drew every variant of the table', () => {
-    draws.expectAllDrawn([batchedMatmulTable] as Tables);
   });
 });
 
@@ -122,10 +112,25 @@ function normShape(r: Random): { shape: number[]; rows: number } {
   return { shape, rows: r.next() < 0.4 ? int(r, 1, batch - 1) : batch };
 }
 
+/** A normalization's backward against float64: dx over the real rows and exact zeros past them, dgamma and dbeta where the layer has them. */
+async function checkNormBackward(
+  e: Engine,
+  check: ReturnType<typeof checker>,
+  label: string,
+  f: { scale: boolean; center: boolean },
+  got: { dx: View; dgamma: View; dbeta: View },
+  sizes: { total: number; real: number; params: number },
+  back: { dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array },
+): Promise<void> {
+  const dx = await readF32(e, got.dx, sizes.total);
+  check('backward', 'dx', relL2(dx.slice(0, sizes.real), back.dx), 1e-4);
+  expect(dx.slice(sizes.real).every((v) => v === 0), `${label} dx of the rows past the batch's`).toBe(true);
+  if (f.scale) check('backward', 'dgamma', relL2(await readF32(e, got.dgamma, sizes.params), back.dgamma), 1e-4);
+  if (f.center) check('backward', 'dbeta', relL2(await readF32(e, got.dbeta, sizes.params), back.dbeta), 1e-4);
+}
+
 describe('batch normalization (training) on random geometries', () => {
-  const r = new Random(51);
-  const draws = variantDraws(52);
-  for (const [c, kind] of kindsInOrder(r, { cpu: 2, checked: 2, gpu: 2 }).entries()) {
+  propertyCases(51, { cpu: 2, checked: 2, gpu: 2 }, [batchNormTable] as Tables, (r, draws, c, kind) => {
     const { shape, rows } = normShape(r);
     const axis = int(r, 1, shape.length - 1) - (r.next() < 0.5 ? shape.length : 0);
     const f = { epsilon: EPS, scale: r.next() < 0.7, center: r.next() < 0.7, momentum: 0.9 };
@@ -158,22 +163,13 @@ describe('batch normalization (training) on random geometries', () => {
       check('forward', 'variance', relL2(await readF32(e, variance!, C), ref.variance), 1e-5);
       check('forward', 'moving mean', relL2(await readF32(e, mm!, C), Float64Array.from(mm0, (m, k) => m * 0.9 + ref.mean[k]! * 0.1)), 1e-6);
       check('forward', 'moving variance', relL2(await readF32(e, mv!, C), Float64Array.from(mv0, (m, k) => m * 0.9 + ref.variance[k]! * 0.1)), 1e-5);
-      const gotDx = await readF32(e, dx!, total);
-      check('backward', 'dx', relL2(gotDx.slice(0, real), back.dx), 1e-4);
-      expect(gotDx.slice(real).every((v) => v === 0), `${label} dx of the rows past the batch's`).toBe(true);
-      if (f.scale) check('backward', 'dgamma', relL2(await readF32(e, dg!, C), back.dgamma), 1e-4);
-      if (f.center) check('backward', 'dbeta', relL2(await readF32(e, db!, C), back.dbeta), 1e-4);
+      await checkNormBackward(e, check, label, f, { dx: dx!, dgamma: dg!, dbeta: db! }, { total, real, params: C }, back);
     });
-  }
-  it('drew every variant of the table', () => {
-    draws.expectAllDrawn([batchNormTable] as Tables);
   });
 });
 
 describe('layer normalization on random geometries', () => {
-  const r = new Random(61);
-  const draws = variantDraws(62);
-  for (const [c, kind] of kindsInOrder(r, { cpu: 2, checked: 2, gpu: 2 }).entries()) {
+  propertyCases(61, { cpu: 2, checked: 2, gpu: 2 }, [layerNormTable] as Tables, (r, draws, c, kind) => {
     const { shape, rows } = normShape(r);
     // A non-empty subset of the sample's axes, counting the batch axis.
     const axes = Array.from({ length: shape.length - 1 }, (_, d) => d + 1).filter(() => r.next() < 0.5);
@@ -203,24 +199,15 @@ describe('layer normalization on random geometries', () => {
       const check = checker('layerNorm', kind, variant);
       const label = `${kind} ${variant}`;
       check('forward', 'y', relL2((await readF32(e, y!, total)).slice(0, real), ref.y), 1e-5);
-      const gotDx = await readF32(e, dx!, total);
-      check('backward', 'dx', relL2(gotDx.slice(0, real), back.dx), 1e-4);
-      expect(gotDx.slice(real).every((v) => v === 0), `${label} dx of the rows past the batch's`).toBe(true);
-      if (f.scale) check('backward', 'dgamma', relL2(await readF32(e, dg!, N), back.dgamma), 1e-4);
-      if (f.center) check('backward', 'dbeta', relL2(await readF32(e, db!, N), back.dbeta), 1e-4);
+      await checkNormBackward(e, check, label, f, { dx: dx!, dgamma: dg!, dbeta: db! }, { total, real, params: N }, back);
     });
-  }
-  it('drew every variant of the table', () => {
-    draws.expectAllDrawn([layerNormTable] as Tables);
   });
 });
 
 // ---- reductions ---------------------------------------------------------------------------------
 
 describe('reductions (sum, max) on random geometries', () => {
-  const r = new Random(71);
-  const draws = variantDraws(72);
-  for (const [c, kind] of kindsInOrder(r, { cpu: 3, checked: 2, gpu: 3 }).entries()) {
+  propertyCases(71, { cpu: 3, checked: 2, gpu: 3 }, [reduceTable] as Tables, (r, draws, c, kind) => {
     // Half the cases reduce few long lines (several passes: over 256 on CPU rasterizers, over 1,024 on GPUs); sum and max in turn.
     const long = c % 4 < 2;
     const op = c % 2 === 0 ? 'sum' : 'max';
@@ -244,19 +231,14 @@ describe('reductions (sum, max) on random geometries', () => {
       check('forward', 'y', relL2(await readF32(e, y, m), reduceRef(x, g, op)), 1e-5);
       check('backward', 'dx', relL2(await readF32(e, dx, n), reduceBackwardRef(x, dy, g, op)), 1e-6);
     });
-  }
-  it('drew every variant of the table', () => {
-    draws.expectAllDrawn([reduceTable] as Tables);
   });
 });
 
 // ---- attention ----------------------------------------------------------------------------------
 
 describe('fused attention on random geometries', () => {
-  const r = new Random(81);
-  const draws = variantDraws(82);
   const STEP = { step: 3, seed: 17 };
-  for (const [c, kind] of kindsInOrder(r, { cpu: 3, checked: 2, gpu: 3 }).entries()) {
+  propertyCases(81, { cpu: 3, checked: 2, gpu: 3 }, [attentionTable] as Tables, (r, draws, c, kind) => {
     // Two rows or more each way (one query or one key makes the softmax trivial).
     const g: AttentionGeometry = {
       batch: int(r, 1, 2),
@@ -297,18 +279,13 @@ describe('fused attention on random geometries', () => {
         else check('backward', `d${name}`, relL2(pick(got[name], idx), fd), 1e-5);
       }
     });
-  }
-  it('drew every variant of the table', () => {
-    draws.expectAllDrawn([attentionTable] as Tables);
   });
 });
 
 // ---- depthwise convolution's kernel gradient, average pooling --------------------------------
 
 describe('depthwise conv2d on random geometries', () => {
-  const r = new Random(91);
-  const draws = variantDraws(92);
-  for (const [c, kind] of kindsInOrder(r, { cpu: 2, checked: 2, gpu: 2 }).entries()) {
+  propertyCases(91, { cpu: 2, checked: 2, gpu: 2 }, [depthwiseKernelGradTable] as Tables, (r, draws, c, kind) => {
     const kernelSize: [number, number] = [int(r, 1, 3), int(r, 1, 3)];
     const strided = r.next() < 0.4;
     const dilated = !strided && r.next() < 0.3;
@@ -341,16 +318,11 @@ describe('depthwise conv2d on random geometries', () => {
       check('backward', 'dw', relL2(await readF32(e, grads.dw, sizes.w), ref.dw), 1e-6);
       if (grads.db) check('backward', 'db', relL2(await readF32(e, grads.db, outC), ref.db), 1e-6);
     });
-  }
-  it("drew every variant of the kernel gradient's table", () => {
-    draws.expectAllDrawn([depthwiseKernelGradTable] as Tables);
   });
 });
 
 describe('average pooling on random geometries', () => {
-  const r = new Random(101);
-  const draws = variantDraws(102);
-  for (const [c, kind] of kindsInOrder(r, { cpu: 2, checked: 2, gpu: 4 }).entries()) {
+  propertyCases(101, { cpu: 2, checked: 2, gpu: 4 }, [avgPoolForwardTable, avgPoolBackwardTable] as Tables, (r, draws, c, kind) => {
     // Windows of 2 or more taps (a 1 × 1 window copies).
     const pool: [number, number] = [int(r, 1, 3), int(r, 1, 3)];
     if (pool[0] * pool[1] === 1) pool[int(r, 0, 1)] = int(r, 2, 3);
@@ -373,9 +345,6 @@ describe('average pooling on random geometries', () => {
       checker('avgPool.forward', kind, forward)('forward', 'y', relL2(await readF32(e, views.y, ny), avgPoolForwardRef(x, g)), 1e-6);
       checker('avgPool.backward', kind, backward)('backward', 'dx', relL2(await readF32(e, views.dx, nx), avgPoolBackwardRef(dy, g)), 1e-6);
     });
-  }
-  it('drew every variant of the forward and backward tables', () => {
-    draws.expectAllDrawn([avgPoolForwardTable, avgPoolBackwardTable] as Tables);
   });
 });
 
@@ -389,10 +358,8 @@ const tunedEngines = {
 };
 
 describe('recurrent layers on random geometries (the kernel gradient)', () => {
-  const r = new Random(111);
-  const draws = variantDraws(112);
   const cells: [CellKind, boolean][] = [['simpleRNN', false], ['lstm', false], ['gru', false], ['gru', true]];
-  for (const [c, kind] of kindsInOrder(r, { cpu: 5, checked: 2, gpu: 1 }).entries()) {
+  propertyCases(111, { cpu: 5, checked: 2, gpu: 1 }, [recurrentKernelGradTable] as Tables, (r, draws, c, kind) => {
     const [cell, resetAfter] = cells[c % cells.length]!;
     const options = {
       cell,
@@ -447,9 +414,6 @@ describe('recurrent layers on random geometries (the kernel gradient)', () => {
       check('backward', 'dx', relL2(await readF32(e, grads.dx, x.length), ref.dx), 1e-5);
       if (grads.dBias) check('backward', 'db', relL2(await readF32(e, grads.dBias, biasLength), ref.dBias!), 1e-5);
     });
-  }
-  it('drew every variant of the table', () => {
-    draws.expectAllDrawn([recurrentKernelGradTable] as Tables);
   });
 });
 
@@ -472,9 +436,7 @@ const OPTIMIZER_RULES: [string, RegExp][] = [
 ];
 
 describe('optimizer updates on random sizes', () => {
-  const r = new Random(121);
-  const draws = variantDraws(122);
-  for (const [c, kind] of kindsInOrder(r, { cpu: 5, checked: 3, gpu: 4 }).entries()) {
+  propertyCases(121, { cpu: 5, checked: 3, gpu: 4 }, [optimizerUpdateTable] as Tables, (r, draws, c, kind) => {
     // Each rule in turn, a random case of it from the reference's list.
     const [rule, pattern] = OPTIMIZER_RULES[c]!;
     const [name, make] = oneOf(r, OPTIMIZER_CASES.filter(([caseName]) => pattern.test(caseName)));
@@ -514,16 +476,11 @@ describe('optimizer updates on random sizes', () => {
       check('update', 'displacement', relL2(got.map((v, i) => v - w0[i]!), w.map((v, i) => v - w0[i]!)), 1e-5);
       for (const [k, slot] of slots.entries()) check('update', `slot ${opt.slotNames[k]}`, relL2(await readF32(e, slot, n), refSlots[k]!), 1e-5);
     });
-  }
-  it('drew every variant of the table', () => {
-    draws.expectAllDrawn([optimizerUpdateTable] as Tables);
   });
 });
 
 describe('flat elementwise kernels on random sizes', () => {
-  const r = new Random(131);
-  const draws = variantDraws(132);
-  for (const [c, kind] of kindsInOrder(r, { cpu: 3, checked: 2, gpu: 3 }).entries()) {
+  propertyCases(131, { cpu: 3, checked: 2, gpu: 3 }, [flatTable] as Tables, (r, draws, c, kind) => {
     const { op, inputs, ref } = oneOf(r, FLAT_CASES);
     // Counts that are multiples of 4 (where 'vec4' applies) and counts that are not, neither of 256.
     const n = c % 2 === 0 ? 4 * int(r, 1, 800) : 4 * int(r, 0, 800) + int(r, 1, 3);
@@ -537,8 +494,5 @@ describe('flat elementwise kernels on random sizes', () => {
       e.run([flatDispatch(e, g, [...xs.map((x) => uploadView(e, x)), out], variant)]);
       checker('elementwise.flat', kind, variant)('forward', 'out', relL2(await readF32(e, out, n), ref(xs.map(toF64), toF64(before))), 1e-6);
     });
-  }
-  it('drew every variant of the table', () => {
-    draws.expectAllDrawn([flatTable] as Tables);
   });
 });

@@ -21,6 +21,7 @@ import {
   type Scratch,
 } from '../src/ops/reduce.ts';
 import { finiteDifferences, nanBuffer, pick, randomArray, readF32, relL2, sampleIndices, uploadView, useEngine, measuredErrors } from './helpers.ts';
+import { argFirstRef, reduceBackwardRef, reduceIndex, reduceRef } from './reference/reduce.ts';
 
 const engines = {
   registers: useEngine({ kernelStyle: 'registers' }),
@@ -42,56 +43,6 @@ function maxError(actual: ArrayLike<number>, expected: ArrayLike<number>, scale:
     worst = Math.max(worst, Math.abs(a - expected[i]!) / Math.max(Math.abs(expected[i]!), scale));
   }
   return worst;
-}
-
-// ---- float64 references ----------------------------------------------------------------------
-
-const at = (g: ReduceGeometry, o: number, j: number, i: number) => (o * g.axis + j) * g.inner + i;
-
-function reduce64(x: ArrayLike<number>, g: ReduceGeometry, op: ReduceOp): Float64Array {
-  const y = new Float64Array(g.outer * g.inner);
-  for (let o = 0; o < g.outer; o++) {
-    for (let i = 0; i < g.inner; i++) {
-      let acc = op === 'max' ? -Infinity : op === 'min' ? Infinity : 0;
-      for (let j = 0; j < g.axis; j++) {
-        const v = x[at(g, o, j, i)]!;
-        acc = op === 'max' ? Math.max(acc, v) : op === 'min' ? Math.min(acc, v) : acc + v;
-      }
-      y[o * g.inner + i] = op === 'mean' ? acc / g.axis : acc;
-    }
-  }
-  return y;
-}
-
-/** Each line's first extreme. */
-function argFirst(x: ArrayLike<number>, g: ReduceGeometry, op: 'max' | 'min'): Int32Array {
-  const idx = new Int32Array(g.outer * g.inner);
-  for (let o = 0; o < g.outer; o++) {
-    for (let i = 0; i < g.inner; i++) {
-      let best = x[at(g, o, 0, i)]!;
-      let where = 0;
-      for (let j = 1; j < g.axis; j++) {
-        const v = x[at(g, o, j, i)]!;
-        if (op === 'max' ? v > best : v < best) [best, where] = [v, j];
-      }
-      idx[o * g.inner + i] = where;
-    }
-  }
-  return idx;
-}
-
-function backward64(x: ArrayLike<number>, dy: ArrayLike<number>, g: ReduceGeometry, op: ReduceOp): Float64Array {
-  const dx = new Float64Array(g.outer * g.axis * g.inner);
-  const idx = op === 'max' || op === 'min' ? argFirst(x, g, op) : undefined;
-  for (let o = 0; o < g.outer; o++) {
-    for (let i = 0; i < g.inner; i++) {
-      const r = o * g.inner + i;
-      for (let j = 0; j < g.axis; j++) {
-        dx[at(g, o, j, i)] = idx ? (idx[r] === j ? dy[r]! : 0) : op === 'mean' ? dy[r]! / g.axis : dy[r]!;
-      }
-    }
-  }
-  return dx;
 }
 
 // ---- runners -----------------------------------------------------------------------------------
@@ -165,16 +116,16 @@ describe.each(['registers', 'tiled', 'checked'] as const)('reductions (%s)', (st
         const x = randomArray(n, seed);
         const dy = randomArray(g.outer * g.inner, seed + 1);
         const { y, dx } = await runReduce(e, op, g, x, dy);
-        const y64 = reduce64(x, g, op);
+        const y64 = reduceRef(x, g, op);
         // A sum of m values of size ~1 carries rounding of order √m·ε relative to their magnitude.
         const magnitude = op === 'sum' ? Math.sqrt(g.axis) : op === 'mean' ? 1 / Math.sqrt(g.axis) : 1;
         expect(record(`${op} ${name} ${style}`, 'fwd', maxError(y, y64, magnitude))).toBeLessThanOrEqual(op === 'max' || op === 'min' ? 0 : 2e-6);
-        const dx64 = backward64(x, dy, g, op);
+        const dx64 = reduceBackwardRef(x, dy, g, op);
         expect(record(`${op} ${name} ${style}`, 'bwd', relL2(dx, dx64))).toBeLessThanOrEqual(1e-7);
         // Finite differences of Σ dy·reduce(x): at every extreme position (where max/min route) and elsewhere.
-        const extremes = op === 'max' || op === 'min' ? Array.from(argFirst(x, g, op), (j, r) => at(g, Math.floor(r / g.inner), j, r % g.inner)).slice(0, 24) : [];
+        const extremes = op === 'max' || op === 'min' ? Array.from(argFirstRef(x, g, op), (j, r) => reduceIndex(g, Math.floor(r / g.inner), j, r % g.inner)).slice(0, 24) : [];
         const indices = [...new Set([...extremes, ...sampleIndices(n, 24, seed + 2)])];
-        const f = (v: Float64Array) => reduce64(v, g, op).reduce((s, yr, r) => s + yr * dy[r]!, 0);
+        const f = (v: Float64Array) => reduceRef(v, g, op).reduce((s, yr, r) => s + yr * dy[r]!, 0);
         const fd = finiteDifferences(f, Float64Array.from(x), indices, 1e-6);
         expect(record(`${op} ${name} ${style}`, 'fd', relL2(pick(dx, indices), fd))).toBeLessThanOrEqual(1e-6);
       });
@@ -196,10 +147,10 @@ describe('max and min backward under ties', () => {
       const dy = randomArray(g.outer * g.inner, 6);
       for (const op of ['max', 'min'] as const) {
         const { dx } = await runReduce(e, op, g, x, dy);
-        expect(Array.from(dx)).toEqual(Array.from(backward64(x, dy, g, op), Math.fround));
+        expect(Array.from(dx)).toEqual(Array.from(reduceBackwardRef(x, dy, g, op), Math.fround));
         const idx = uploadView(e, new Uint32Array(g.outer * g.inner).fill(0xffffffff));
         e.run(argReduceDispatches(e, op, g, { x: uploadView(e, x), idx }, nanScratch(e)));
-        expect(Array.from(new Uint32Array(await e.read(idx, g.outer * g.inner * 4)))).toEqual(Array.from(argFirst(x, g, op)));
+        expect(Array.from(new Uint32Array(await e.read(idx, g.outer * g.inner * 4)))).toEqual(Array.from(argFirstRef(x, g, op)));
       }
     }
   });

@@ -1,5 +1,5 @@
 /**
- * Float64 reference of 2-D convolution (NHWC, HWIO, resolved padding), written for clarity:
+ * Float64 reference of 2-D convolution (NHWC, HWIO, strides, dilation, resolved padding), written for clarity:
  * every kernel in shaders/conv2d.ts is checked against it.
  */
 import type { Conv2DGeometry } from '../../shaders/conv2d.ts';
@@ -14,10 +14,10 @@ function forEachTerm(g: Conv2DGeometry, visit: (yRow: number, xi: number, wRow: 
       for (let ox = 0; ox < g.outW; ox++) {
         const yRow = ((n * g.outH + oy) * g.outW + ox) * g.outC;
         for (let ky = 0; ky < g.kH; ky++) {
-          const iy = oy * g.strideH + ky - g.padTop;
+          const iy = oy * g.strideH + ky * g.dilationH - g.padTop;
           if (iy < 0 || iy >= g.inH) continue;
           for (let kx = 0; kx < g.kW; kx++) {
-            const ix = ox * g.strideW + kx - g.padLeft;
+            const ix = ox * g.strideW + kx * g.dilationW - g.padLeft;
             if (ix < 0 || ix >= g.inW) continue;
             const xRow = ((n * g.inH + iy) * g.inW + ix) * g.inC;
             for (let ci = 0; ci < g.inC; ci++) visit(yRow, xRow + ci, ((ky * g.kW + kx) * g.inC + ci) * g.outC);

@@ -1,8 +1,8 @@
 /**
  * Float64 references of the depthwise conv2d (NHWC, kernel [kH, kW, inC, multiplier], output
  * channel c·multiplier + m, strides, dilation, padding, bias, fused ReLU) and its gradients.
- * test/property-families.test.ts uses them; test/depthwise-conv2d.test.ts holds the same formulas
- * (checked there by central finite differences).
+ * test/depthwise-conv2d.test.ts (which also checks them by central finite differences) and
+ * test/property-families.test.ts check the kernels against them.
  */
 import type { DepthwiseConv2DGeometry } from '../../src/ops/depthwise-conv2d.ts';
 

@@ -1,7 +1,7 @@
 /**
  * Float64 references of the flat elementwise kernels (src/ops/elementwise.ts FlatOp): each kernel,
  * how many inputs it reads, and its result from the inputs (and, for accumulate, the output's prior
- * contents). test/property-families.test.ts uses them; test/elementwise.test.ts holds the same list.
+ * contents). test/elementwise.test.ts and test/property-families.test.ts run every kernel of the list.
  */
 import type { FlatOp } from '../../src/ops/elementwise.ts';
 
@@ -9,6 +9,8 @@ export interface FlatCase {
   op: FlatOp;
   inputs: number;
   ref: (xs: Float64Array[], before: Float64Array) => Float64Array;
+  /** A backward's forward function, for central differences of Σ f(x)·dy (dy the second input). */
+  f?: (x: number) => number;
 }
 
 export const FLAT_CASES: readonly FlatCase[] = [
@@ -21,5 +23,5 @@ export const FLAT_CASES: readonly FlatCase[] = [
   { op: { kind: 'activationForward', activation: { kind: 'sigmoid' } }, inputs: 1, ref: ([x]) => x!.map((v) => 1 / (1 + Math.exp(-v))) },
   { op: { kind: 'activationForward', activation: { kind: 'elu', alpha: 0.7 } }, inputs: 1, ref: ([x]) => x!.map((v) => (v > 0 ? v : 0.7 * Math.expm1(v))) },
   // dx = dy·tanh′(x); the second input is dy.
-  { op: { kind: 'activationBackward', activation: { kind: 'tanh' } }, inputs: 2, ref: ([x, dy]) => x!.map((v, i) => dy![i]! / Math.cosh(v) ** 2) },
+  { op: { kind: 'activationBackward', activation: { kind: 'tanh' } }, inputs: 2, ref: ([x, dy]) => x!.map((v, i) => dy![i]! / Math.cosh(v) ** 2), f: Math.tanh },
 ];

@@ -4,6 +4,7 @@
  * ('/fused' when the loss reads the pre-activation of its fused softmax or sigmoid).
  */
 import { Random } from '../../src/layers/initializers.ts';
+import { resolveLoss } from '../../src/ops/losses/index.ts';
 import type { AccuracyKind } from '../../src/ops/losses/loss.ts';
 
 export const EPS = 1e-7;
@@ -160,6 +161,36 @@ export function accuracyRef(kind: AccuracyKind, y: ArrayLike<number>, t: ArrayLi
     }
   }
   return { correct, accuracyCount: kind === 'binary' ? positions * width : positions };
+}
+
+/**
+ * A batch's loss as the kernels define it, the float64 weighted / masked mean over the real
+ * positions (`y`, `t` hold only those, `rows` × `positions` of `width`): the loss, its gradient,
+ * and the accuracy's correct and counted positions.
+ */
+export function lossMeanRef(c: LossCase, y: ArrayLike<number>, t: ArrayLike<number>, o: { rows: number; positions: number; width: number; weights?: ArrayLike<number>; mask?: ArrayLike<number>; accuracy: AccuracyKind | null }) {
+  const { rows, positions, width } = o;
+  const ref = REFERENCES[c.loss + (c.fused ? '/fused' : '')]!;
+  const sparse = resolveLoss(c.loss).labels === 'sparse';
+  const activation = c.fused ? resolveLoss(c.loss).fuses! : 'none';
+  const grad = new Float64Array(rows * positions * width);
+  let sum = 0;
+  let kept = 0;
+  let correct = 0;
+  for (let p = 0; p < rows * positions; p++) {
+    const ys = Array.from({ length: width }, (_, j) => y[p * width + j]!);
+    const ts = sparse ? [t[p]!] : Array.from({ length: width }, (_, j) => t[p * width + j]!);
+    const keep = o.mask ? (o.mask[p] !== 0 ? 1 : 0) : 1;
+    const factor = keep * (o.weights ? o.weights[Math.floor(p / positions)]! : 1);
+    const r = ref(ys, ts, 1, width);
+    sum += factor * r.sum;
+    r.grad.forEach((gj, j) => (grad[p * width + j] = factor * gj));
+    kept += keep;
+    if (keep && o.accuracy) correct += accuracyRef(o.accuracy, ys, ts, 1, width, activation).correct;
+  }
+  const denom = o.mask ? Math.max(kept, 1) : rows * positions;
+  const perAccuracy = o.accuracy === 'binary' ? width : 1;
+  return { loss: sum / denom, grad: grad.map((v) => v / denom), correct, accuracyCount: o.accuracy ? (o.mask ? kept : rows * positions) * perAccuracy : 0 };
 }
 
 // ---- data --------------------------------------------------------------------------------

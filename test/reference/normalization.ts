@@ -1,8 +1,8 @@
 /**
  * Float64 references of batch and layer normalization in training (Keras's formulas: biased
  * variance, ε inside the square root), forward and the exact backward through the statistics.
- * test/property-families.test.ts uses them; test/normalization.test.ts holds the same formulas
- * (checked there by central finite differences).
+ * test/normalization.test.ts (which also checks them by central finite differences) and
+ * test/property-families.test.ts check the kernels against them.
  */
 
 /** BN training over the first n rows of [*, C, I]: y, mean, biased variance, and the backward. */
