@@ -313,5 +313,7 @@ describe("kit report: issue #20's GPU targets", () => {
     // The 'cpu' kernels (SwiftShader) run no tiled products: nothing to judge.
     const cpuOnly = { ...profile1024, dispatches: profile1024.dispatches.slice(2) };
     expect(targetRows({ tutorial: { ...tutorial, profiles: [{ batch: 1024, profile: cpuOnly }] }, peakGflops: 1000 })[1]!.how).toContain("no tiled products");
+    // On a CPU fallback adapter the figures stand, but no GPU target is judged.
+    expect(targetRows({ tutorial, recipe, peakGflops: 1000, fallback: true }).map((r) => r.verdict)).toEqual(['not judged (CPU adapter)', 'not judged (CPU adapter)', 'not judged (CPU adapter)']);
   });
 });

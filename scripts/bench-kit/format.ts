@@ -251,7 +251,7 @@ function profileSection(r: KitResults): string[] {
 }
 
 function targetSection(r: KitResults): string[] {
-  const rows = targetRows({ tutorial: r.models.find((m) => m.model === 'tutorial'), recipe: r.recipe, peakGflops: r.options.peakGflops, probeGflops: r.probe?.gflops });
+  const rows = targetRows({ tutorial: r.models.find((m) => m.model === 'tutorial'), recipe: r.recipe, peakGflops: r.options.peakGflops, probeGflops: r.probe?.gflops, fallback: r.adapter?.isFallbackAdapter });
   return [
     "== Issue #20's GPU targets (on a datacenter GPU) ==",
     ...table(['target', 'measured', 'verdict'], rows.map((t) => [t.target, t.measured, t.verdict]), (c) => c !== 1),

@@ -16,6 +16,8 @@ export interface TargetInputs {
   peakGflops: number;
   /** The FMA probe's measured ceiling, standing in for the peak when none is given. */
   probeGflops?: number;
+  /** A CPU fallback adapter (SwiftShader): the figures are shown, but the GPU targets are not judged on it. */
+  fallback?: boolean;
 }
 
 type Tutorial = TargetInputs['tutorial'];
@@ -63,7 +65,7 @@ export function overheadFraction(msPerStep: number, kernelMs: number): number {
 export interface TargetRow {
   target: string;
   measured: string;
-  verdict: 'met' | 'missed' | 'not measured';
+  verdict: 'met' | 'missed' | 'not measured' | 'not judged (CPU adapter)';
   how: string;
 }
 
@@ -126,5 +128,6 @@ export function targetRows(r: TargetInputs): TargetRow[] {
   const given = r.peakGflops > 0;
   const peak = given ? r.peakGflops : (r.probeGflops ?? NaN);
   const source = given ? '--peak-gflops' : "the kit's FMA probe, a measured ceiling below the spec sheet's peak";
-  return [recipeRow(r.recipe, r.tutorial), productRow(r.tutorial, peak, source), overheadRow(r.tutorial)];
+  const rows = [recipeRow(r.recipe, r.tutorial), productRow(r.tutorial, peak, source), overheadRow(r.tutorial)];
+  return r.fallback ? rows.map((row) => (row.verdict === 'not measured' ? row : { ...row, verdict: 'not judged (CPU adapter)' })) : rows;
 }
